@@ -1,0 +1,27 @@
+"""Names shared across the project: groups (= key prefixes = warehouse schemas), defaults."""
+
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+CONFIG_DIR = PACKAGE_DIR / "config"
+
+# Paths are relative to the working directory (the repository root for `make` and `dagster dev`).
+DEFAULT_LANDING_DIR = "data/landing"
+DEFAULT_WAREHOUSE = "data/warehouse.duckdb"
+DEFAULT_EXTRACTS_DIR = "data/extracts"
+
+SOURCES = "sources"
+IDENTITY = "identity"
+TOUCHPOINTS = "touchpoints"
+ATTRIBUTION = "attribution"
+MMM = "mmm"
+EXTRACTS = "extracts"
+GROUPS = (SOURCES, IDENTITY, TOUCHPOINTS, ATTRIBUTION, MMM, EXTRACTS)
+
+QUARANTINE_TABLE = "quarantine"
+INGEST_LOG_TABLE = "_ingest_log"
+
+
+def rejected_table(table: str) -> str:
+    """Per-source table of rejected rows, unioned by the ``quarantine`` asset."""
+    return f"_rejected_{table}"

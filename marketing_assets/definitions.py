@@ -1,0 +1,17 @@
+"""The code location: assets per layer, their checks, resources, jobs and schedules."""
+
+import dagster as dg
+
+from marketing_assets import checks, jobs, sources
+from marketing_assets.constants import SOURCES
+from marketing_assets.resources import build_resources
+
+source_assets = dg.load_assets_from_modules([sources], group_name=SOURCES, key_prefix=SOURCES)
+
+defs = dg.Definitions(
+    assets=[*source_assets],
+    asset_checks=[*checks.source_checks, *checks.quarantine_checks],
+    resources=build_resources(),
+    jobs=[jobs.full_refresh, jobs.sources_refresh],
+    schedules=[jobs.daily_full_refresh],
+)

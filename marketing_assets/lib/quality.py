@@ -1,0 +1,175 @@
+"""Data-quality measurements on warehouse tables, for asset checks. No Dagster import.
+
+Each function returns a :class:`CheckOutcome` (passed + JSON-able metadata), so the same logic
+runs in a Dagster check, a notebook or a test. Large tables are validated in Arrow batches, so a
+10M-row table never has to fit in one pandas frame.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import duckdb
+import pandas as pd
+import pandera.pandas as pa
+from pandera.errors import SchemaErrors
+
+from marketing_assets.lib.landing import PII_MASK
+
+SAMPLE_ROWS = 5
+
+
+@dataclasses.dataclass
+class CheckOutcome:
+    passed: bool
+    metadata: dict[str, Any]
+    description: str = ""
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
+    return [(r[0], r[1]) for r in con.execute(f"DESCRIBE {table}").fetchall()]
+
+
+def validate_contract(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    model: type[pa.DataFrameModel],
+    pii_columns: Sequence[str] = (),
+    batch_rows: int = 1_000_000,
+) -> CheckOutcome:
+    """Validate a whole table against its Pandera model, batch by batch (lazy: every failure counted)."""
+    select = []
+    for name, typ in table_columns(con, table):
+        if typ.startswith("DECIMAL"):
+            select.append(f"CAST({_q(name)} AS DOUBLE) AS {_q(name)}")
+        elif typ == "DATE":
+            select.append(f"CAST({_q(name)} AS TIMESTAMP) AS {_q(name)}")
+        else:
+            select.append(_q(name))
+    reader = con.execute(f"SELECT {', '.join(select)} FROM {table}").fetch_record_batch(batch_rows)
+    rows, counts, samples = 0, {}, []
+    schema = model.to_schema()
+    for batch in reader:
+        frame = batch.to_pandas()
+        frame.index = frame.index + rows
+        rows += len(frame)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)
+                schema.validate(frame, lazy=True)
+        except SchemaErrors as err:
+            fc = err.failure_cases
+            for (column, check), n in fc.groupby(["column", "check"], dropna=False).size().items():
+                k = f"{column}: {check}"
+                counts[k] = counts.get(k, 0) + int(n)
+            samples.extend(_mask_failures(fc.head(SAMPLE_ROWS), pii_columns))
+    if rows == 0:
+        schema.validate(pd.DataFrame({c: pd.Series(dtype="object") for c in schema.columns}), lazy=True)
+    failures = sum(counts.values())
+    return CheckOutcome(
+        passed=failures == 0,
+        metadata={
+            "rows_validated": rows,
+            "failure_count": failures,
+            "failures_by_check": counts,
+            "sample_failures": samples[:SAMPLE_ROWS],
+            "contract": model.__name__,
+        },
+        description=f"{failures} contract failure(s) in {rows} rows" if failures else f"{rows} rows conform to {model.__name__}",
+    )
+
+
+def _mask_failures(fc: pd.DataFrame, pii_columns: Sequence[str]) -> list[dict[str, Any]]:
+    out = []
+    for rec in fc.to_dict("records"):
+        value = rec.get("failure_case")
+        if rec.get("column") in pii_columns and value is not None:
+            value = PII_MASK
+        out.append({"column": str(rec.get("column")), "check": str(rec.get("check")), "failure_case": str(value), "row": str(rec.get("index"))})
+    return out
+
+
+def duplicate_keys(con: duckdb.DuckDBPyConnection, table: str, key: Sequence[str]) -> CheckOutcome:
+    """Primary-key uniqueness: keys that occur more than once."""
+    cols = ", ".join(_q(k) for k in key)
+    (n_dups, n_rows) = con.execute(
+        f"SELECT (SELECT count(*) FROM (SELECT {cols} FROM {table} GROUP BY ALL HAVING count(*) > 1)), (SELECT count(*) FROM {table})"
+    ).fetchone()
+    sample = con.execute(
+        f"SELECT {cols}, count(*) AS n FROM {table} GROUP BY ALL HAVING count(*) > 1 ORDER BY n DESC LIMIT {SAMPLE_ROWS}"
+    ).df()
+    return CheckOutcome(
+        passed=n_dups == 0,
+        metadata={"key": list(key), "rows": int(n_rows), "duplicated_keys": int(n_dups), "sample": sample.astype(str).to_dict("records")},
+        description=f"{n_dups} duplicated key value(s) on ({', '.join(key)})",
+    )
+
+
+def null_counts(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str]) -> CheckOutcome:
+    """Nulls in critical (key and required non-nullable) columns."""
+    exprs = ", ".join(f"count(*) FILTER (WHERE {_q(c)} IS NULL)" for c in columns)
+    values = con.execute(f"SELECT count(*), {exprs} FROM {table}").fetchone()
+    nulls = {c: int(v) for c, v in zip(columns, values[1:], strict=True)}
+    bad = {c: v for c, v in nulls.items() if v}
+    return CheckOutcome(
+        passed=not bad,
+        metadata={"rows": int(values[0]), "null_counts": nulls, "columns_with_nulls": sorted(bad)},
+        description=f"nulls in {', '.join(f'{c} ({v})' for c, v in bad.items())}" if bad else "no nulls in critical columns",
+    )
+
+
+def row_conservation(
+    landed: dict[str, int], logged: pd.DataFrame, staged: dict[str, int], quarantined: dict[str, int]
+) -> CheckOutcome:
+    """Per landing file: rows read = rows staged + rows quarantined + duplicates collapsed.
+
+    ``landed`` is an independent recount of the files, ``logged`` the ingestion log (one row per
+    file with rows_read and duplicates_collapsed), ``staged``/``quarantined`` recounts from the warehouse.
+    """
+    rows, problems = [], []
+    files = sorted(set(landed) | set(logged["source_file"]) | set(staged) | set(quarantined))
+    log = logged.set_index("source_file") if len(logged) else logged
+    for f in files:
+        read = landed.get(f)
+        collapsed = int(log.loc[f, "duplicates_collapsed"]) if f in getattr(log, "index", []) else 0
+        logged_read = int(log.loc[f, "rows_read"]) if f in getattr(log, "index", []) else None
+        s, q = staged.get(f, 0), quarantined.get(f, 0)
+        ok = read is not None and logged_read == read and read == s + q + collapsed
+        rows.append({"source_file": f, "rows_read": read, "staged": s, "quarantined": q, "collapsed": collapsed, "ok": ok})
+        if not ok:
+            problems.append(f)
+    total = {k: sum((r[k] or 0) for r in rows) for k in ("rows_read", "staged", "quarantined", "collapsed")}
+    return CheckOutcome(
+        passed=not problems,
+        metadata={**total, "files": rows, "files_not_reconciled": problems},
+        description=(
+            f"rows do not reconcile for {', '.join(problems)}" if problems
+            else f"{total['rows_read']} read = {total['staged']} staged + {total['quarantined']} quarantined + {total['collapsed']} collapsed"
+        ),
+    )
+
+
+def freshness(
+    con: duckdb.DuckDBPyConnection, table: str, event_column: str, max_age_hours: float, now: dt.datetime
+) -> CheckOutcome:
+    """Newest event within ``max_age_hours`` of ``now`` (UTC)."""
+    (newest,) = con.execute(f"SELECT max(CAST({_q(event_column)} AS TIMESTAMP)) FROM {table}").fetchone()
+    if newest is None:
+        return CheckOutcome(False, {"newest_event": None, "max_age_hours": max_age_hours}, "table has no events")
+    now_naive = now.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    age = max((now_naive - newest).total_seconds() / 3600.0, 0.0)
+    if newest.time() == dt.time(0, 0):  # a day-level date covers its whole day: age counts from its end
+        age = max(age - 24.0, 0.0)
+    return CheckOutcome(
+        passed=age <= max_age_hours,
+        metadata={"newest_event": newest.isoformat(), "age_hours": round(age, 2), "max_age_hours": max_age_hours, "event_column": event_column},
+        description=f"newest {event_column} is {age:.1f} h old (limit {max_age_hours:g} h)",
+    )

@@ -1,0 +1,86 @@
+"""Resources: the landing zone, the warehouse and the check thresholds, configured through env vars."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import duckdb
+import yaml
+from dagster_duckdb import DuckDBResource
+from pydantic import Field
+
+from marketing_assets.constants import CONFIG_DIR, DEFAULT_EXTRACTS_DIR, DEFAULT_LANDING_DIR, DEFAULT_WAREHOUSE
+
+
+class LandingZone(dg.ConfigurableResource):
+    """Folder of raw exports, one sub-folder per system (``ads/``, ``web/``, ``crm/``, ``erp/``, ``experiments/``)."""
+
+    path: str = Field(default=DEFAULT_LANDING_DIR, description="Landing folder (MARKETING_LANDING_DIR).")
+
+    @property
+    def root(self) -> Path:
+        return Path(self.path).expanduser().resolve()
+
+
+class Warehouse(DuckDBResource):
+    """The embedded DuckDB warehouse (MARKETING_WAREHOUSE); every table write goes through it.
+
+    Sessions run in UTC. Another engine can be plugged in by a resource exposing the same
+    ``get_connection()`` contract (a DB-API connection that speaks DuckDB-compatible SQL).
+    """
+
+    database: str = Field(default=DEFAULT_WAREHOUSE, description="DuckDB file (MARKETING_WAREHOUSE).")
+    extracts_dir: str = Field(default=DEFAULT_EXTRACTS_DIR, description="Extract folder (MARKETING_EXTRACTS_DIR).")
+
+    @contextmanager
+    def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        if self.database != ":memory:":
+            Path(self.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        with super().get_connection() as con:
+            try:
+                con.execute("SET TimeZone = 'UTC'")
+                yield con
+            finally:
+                con.close()
+
+    def query_df(self, sql: str, params: list[Any] | None = None):
+        with self.get_connection() as con:
+            return con.execute(sql, params or []).df()
+
+
+class CheckThresholds(dg.ConfigurableResource):
+    """Versioned thresholds for asset checks, read from ``marketing_assets/config/checks.yaml``."""
+
+    config_file: str = Field(default=str(CONFIG_DIR / "checks.yaml"), description="YAML with check thresholds.")
+
+    def load(self) -> dict[str, Any]:
+        with open(self.config_file, encoding="utf-8") as fh:
+            return yaml.safe_load(fh)
+
+    def freshness_hours(self, table: str) -> float | None:
+        fresh = self.load()["sources"]["freshness_hours"]
+        return fresh.get(table, fresh["default"])
+
+    def max_quarantine_share(self) -> float:
+        return float(self.load()["sources"]["max_quarantine_share"])
+
+
+def _env_or(name: str, default: str) -> str | dg.EnvVar:
+    """An ``EnvVar`` when the variable is set (shown as such in the UI), else the project default."""
+    return dg.EnvVar(name) if os.environ.get(name) else default
+
+
+def build_resources() -> dict[str, Any]:
+    return {
+        "landing": LandingZone(path=_env_or("MARKETING_LANDING_DIR", DEFAULT_LANDING_DIR)),
+        "warehouse": Warehouse(
+            database=_env_or("MARKETING_WAREHOUSE", DEFAULT_WAREHOUSE),
+            extracts_dir=_env_or("MARKETING_EXTRACTS_DIR", DEFAULT_EXTRACTS_DIR),
+        ),
+        "thresholds": CheckThresholds(),
+    }

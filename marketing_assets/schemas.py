@@ -1,0 +1,385 @@
+"""Data contracts: one Pandera ``DataFrameModel`` per persisted table.
+
+Source contracts double as the landing-zone specification. Field metadata drives ingestion:
+
+- ``required``: the column must be present in every landing file of the table;
+- ``key``: part of the table's primary key (nulls quarantined as ``null_key``);
+- ``aliases``: other header spellings accepted (matched case-insensitively);
+- ``pii``: personal data, masked in quarantine records, check metadata and logs;
+- ``sql_type``: the warehouse type when the Python annotation is not precise enough
+  (``DATE``, ``DECIMAL(38,10)`` for money that must keep its decimals).
+
+``nullable=False`` quarantines rows with a null value, ``ge=0`` quarantines negative values, and
+every non-null raw value must parse as the column's type. ``Config.metadata`` carries the landing
+glob, the event-time column (for freshness) and whether the table may be absent.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.typing import Series
+
+MONEY = "DECIMAL(38,10)"
+
+
+def _key(description: str, sql_type: str | None = None, aliases=(), **kwargs) -> pa.Field:
+    meta = {"key": True, "required": True, "aliases": list(aliases)}
+    if sql_type:
+        meta["sql_type"] = sql_type
+    return pa.Field(nullable=False, description=description, metadata=meta, **kwargs)
+
+
+def _req(description: str, nullable: bool = False, sql_type: str | None = None, aliases=(), **kwargs) -> pa.Field:
+    meta = {"required": True, "aliases": list(aliases)}
+    if sql_type:
+        meta["sql_type"] = sql_type
+    return pa.Field(nullable=nullable, description=description, metadata=meta, **kwargs)
+
+
+def _opt(description: str, sql_type: str | None = None, aliases=(), pii: bool = False, **kwargs) -> pa.Field:
+    meta = {"required": False, "aliases": list(aliases), "pii": pii}
+    if sql_type:
+        meta["sql_type"] = sql_type
+    return pa.Field(nullable=True, description=description, metadata=meta, **kwargs)
+
+
+class SourceModel(pa.DataFrameModel):
+    """Base for landing tables: lineage columns added by ingestion."""
+
+    source_file: Series[str] = pa.Field(description="Landing file the row came from, relative to the landing dir.")
+    source_line: Series[int] = pa.Field(ge=1, description="1-based line in the file (header is line 1); row number for Parquet.")
+
+    class Config:
+        coerce = True
+        strict = False
+
+
+# ---------------------------------------------------------------------------------------------- ads
+
+
+class AdsGoogle(SourceModel):
+    """Google Ads campaign performance report (API field names, cost in micros)."""
+
+    segments_date: Series[pd.Timestamp] = _key("Report day.", sql_type="DATE", aliases=["segments.date"])
+    customer_id: Series[str] = _key("Google Ads customer (account) id.", aliases=["customer.id"])
+    customer_currency_code: Series[str] = _opt("Account currency (ISO 4217).", aliases=["customer.currency_code"])
+    campaign_id: Series[str] = _key("Campaign id.", aliases=["campaign.id"])
+    campaign_name: Series[str] = _opt("Campaign name.", aliases=["campaign.name"])
+    campaign_advertising_channel_type: Series[str] = _opt(
+        "SEARCH, DISPLAY, VIDEO, SHOPPING, PERFORMANCE_MAX.", aliases=["campaign.advertising_channel_type"]
+    )
+    metrics_impressions: Series[int] = _opt("Impressions.", ge=0, aliases=["metrics.impressions"])
+    metrics_clicks: Series[int] = _opt("Clicks.", ge=0, aliases=["metrics.clicks"])
+    metrics_cost_micros: Series[int] = _req("Cost in micros of the account currency.", ge=0, aliases=["metrics.cost_micros"])
+    metrics_conversions: Series[float] = _opt("Platform-reported conversions.", ge=0, aliases=["metrics.conversions"])
+    metrics_conversions_value: Series[float] = _opt("Platform-reported conversion value.", ge=0, aliases=["metrics.conversions_value"])
+
+    class Config:
+        metadata = {"landing_glob": "ads/google_ads*", "event_time": "segments_date", "optional_table": True}
+
+
+class AdsMeta(SourceModel):
+    """Meta Ads Insights export at campaign × day level."""
+
+    date_start: Series[pd.Timestamp] = _key("Report day.", sql_type="DATE")
+    date_stop: Series[pd.Timestamp] = _opt("Report day end (same as date_start for daily rows).", sql_type="DATE")
+    account_id: Series[str] = _key("Ad account id.")
+    account_currency: Series[str] = _opt("Ad account currency (ISO 4217).")
+    campaign_id: Series[str] = _key("Campaign id.")
+    campaign_name: Series[str] = _opt("Campaign name.")
+    objective: Series[str] = _opt("Campaign objective.")
+    impressions: Series[int] = _opt("Impressions.", ge=0)
+    clicks: Series[int] = _opt("Link clicks.", ge=0, aliases=["inline_link_clicks"])
+    amount_spent: Series[float] = _req("Spend in the account currency.", ge=0, sql_type=MONEY, aliases=["spend"])
+    conversions: Series[float] = _opt("Results (leads or purchases).", ge=0, aliases=["results"])
+
+    class Config:
+        metadata = {"landing_glob": "ads/meta_ads*", "event_time": "date_start", "optional_table": True}
+
+
+class AdsLinkedin(SourceModel):
+    """LinkedIn Marketing API ad analytics, pivoted by campaign, daily."""
+
+    start_date: Series[pd.Timestamp] = _key("Report day.", sql_type="DATE", aliases=["date", "dateRange.start"])
+    account_id: Series[str] = _key("Sponsored account id.")
+    currency: Series[str] = _opt("Account currency (ISO 4217).", aliases=["account_currency"])
+    campaign_id: Series[str] = _key("Sponsored campaign id.")
+    campaign_name: Series[str] = _opt("Campaign name.")
+    impressions: Series[int] = _opt("Impressions.", ge=0)
+    clicks: Series[int] = _opt("Clicks.", ge=0)
+    cost_in_local_currency: Series[float] = _req(
+        "Spend in the account currency.", ge=0, sql_type=MONEY, aliases=["costInLocalCurrency"]
+    )
+    cost_in_usd: Series[float] = _opt("Spend in USD as reported by LinkedIn.", ge=0, sql_type=MONEY, aliases=["costInUsd"])
+    one_click_leads: Series[int] = _opt("Lead-gen form submissions.", ge=0, aliases=["oneClickLeads"])
+    external_website_conversions: Series[int] = _opt(
+        "Website conversions.", ge=0, aliases=["externalWebsiteConversions"]
+    )
+
+    class Config:
+        metadata = {"landing_glob": "ads/linkedin_ads*", "event_time": "start_date", "optional_table": True}
+
+
+# ---------------------------------------------------------------------------------------------- web
+
+
+class WebSessions(SourceModel):
+    """GA4-style session export: one row per session with its acquisition parameters."""
+
+    session_id: Series[str] = _key("Session id.")
+    client_id: Series[str] = _req("Browser (cookie) client id.")
+    session_start: Series[pd.Timestamp] = _req("Session start, UTC.", aliases=["session_start_at"])
+    landing_page: Series[str] = _opt("Landing page path.")
+    page_referrer: Series[str] = _opt("Referrer URL.", aliases=["referrer"])
+    utm_source: Series[str] = _opt("utm_source as landed (unnormalised).")
+    utm_medium: Series[str] = _opt("utm_medium as landed (unnormalised).")
+    utm_campaign: Series[str] = _opt("utm_campaign as landed (unnormalised).")
+    utm_content: Series[str] = _opt("utm_content.")
+    utm_term: Series[str] = _opt("utm_term.")
+    gclid: Series[str] = _opt("Google click id.")
+    fbclid: Series[str] = _opt("Meta click id.")
+    device_category: Series[str] = _opt("desktop, mobile or tablet.")
+    country: Series[str] = _opt("Country (ISO 3166-1 alpha-2).")
+    pageviews: Series[int] = _opt("Page views in the session.", ge=0)
+    engagement_time_seconds: Series[float] = _opt("Engaged time.", ge=0)
+    conversions: Series[int] = _opt("Conversion events in the session.", ge=0)
+    form_email: Series[str] = _opt("Email submitted in a form during the session.", pii=True)
+
+    class Config:
+        metadata = {"landing_glob": "web/sessions*", "event_time": "session_start", "optional_table": True}
+
+
+# ---------------------------------------------------------------------------------------------- crm
+
+
+class CrmAccounts(SourceModel):
+    """CRM accounts (companies)."""
+
+    account_id: Series[str] = _key("CRM account id.")
+    account_name: Series[str] = _opt("Account name.")
+    domain: Series[str] = _opt("Company web domain.", aliases=["website"])
+    sales_segment: Series[str] = _opt("Sales segment (e.g. SMB, Mid-Market, Enterprise).")
+    country: Series[str] = _opt("Country.")
+    industry: Series[str] = _opt("Industry.")
+    created_at: Series[pd.Timestamp] = _opt("Record creation time, UTC.")
+
+    class Config:
+        metadata = {"landing_glob": "crm/accounts*", "event_time": "created_at", "optional_table": True}
+
+
+class CrmContacts(SourceModel):
+    """CRM contacts (people) with lifecycle dates and first-touch UTMs."""
+
+    contact_id: Series[str] = _key("CRM contact id.")
+    account_id: Series[str] = _req("Account the contact belongs to.")
+    email: Series[str] = _opt("Email as typed.", pii=True)
+    first_name: Series[str] = _opt("First name.", pii=True)
+    last_name: Series[str] = _opt("Last name.", pii=True)
+    created_at: Series[pd.Timestamp] = _opt("Record creation time, UTC.")
+    lifecycle_stage: Series[str] = _opt("subscriber, lead, mql, sql, opportunity, customer.")
+    lead_date: Series[pd.Timestamp] = _opt("Became a lead.")
+    mql_date: Series[pd.Timestamp] = _opt("Became marketing-qualified.")
+    sql_date: Series[pd.Timestamp] = _opt("Became sales-qualified.")
+    customer_date: Series[pd.Timestamp] = _opt("Became a customer.")
+    utm_source: Series[str] = _opt("First-touch utm_source.")
+    utm_medium: Series[str] = _opt("First-touch utm_medium.")
+    utm_campaign: Series[str] = _opt("First-touch utm_campaign.")
+
+    class Config:
+        metadata = {"landing_glob": "crm/contacts*", "event_time": "created_at", "optional_table": False}
+
+
+class CrmMarketingTouchpoints(SourceModel):
+    """Marketing touchpoints logged in the CRM (form fills, webinars, ad clicks, emails, events)."""
+
+    marketing_touchpoint_id: Series[str] = _key("Touchpoint id.")
+    channel_name: Series[str] = _req("CRM channel label as entered.")
+    contact_id: Series[str] = _req("Contact touched.")
+    marketing_touchpoint_date: Series[pd.Timestamp] = _req("When, UTC.")
+    utm_source: Series[str] = _opt("utm_source.")
+    utm_medium: Series[str] = _opt("utm_medium.")
+    utm_campaign: Series[str] = _opt("utm_campaign.")
+    campaign_id: Series[str] = _opt("CRM campaign id.")
+
+    class Config:
+        metadata = {
+            "landing_glob": "crm/marketing_touchpoints*",
+            "event_time": "marketing_touchpoint_date",
+            "optional_table": False,
+        }
+
+
+class CrmSalesTouchpoints(SourceModel):
+    """Sales touchpoints logged in the CRM (calls, meetings, outbound emails)."""
+
+    sales_touchpoint_id: Series[str] = _key("Touchpoint id.")
+    channel_name: Series[str] = _req("CRM channel label as entered.")
+    contact_id: Series[str] = _req("Contact touched.")
+    sales_touchpoint_date: Series[pd.Timestamp] = _req("When, UTC.")
+    owner_id: Series[str] = _opt("Sales rep.")
+
+    class Config:
+        metadata = {
+            "landing_glob": "crm/sales_touchpoints*",
+            "event_time": "sales_touchpoint_date",
+            "optional_table": False,
+        }
+
+
+class CrmOpportunities(SourceModel):
+    """CRM opportunities with pipeline and outcome."""
+
+    opportunity_id: Series[str] = _key("Opportunity id.")
+    account_id: Series[str] = _req("Account the opportunity belongs to.")
+    pipeline_amount: Series[float] = _req("Pipeline value (exact to 10 decimals in the warehouse).", ge=0, sql_type=MONEY)
+    opportunity_created_date: Series[pd.Timestamp] = _req("Created, UTC.")
+    sales_segment: Series[str] = _req("Sales segment.")
+    stage: Series[str] = _opt("Current stage.")
+    is_won: Series[bool] = _opt("Closed won.")
+    closed_date: Series[pd.Timestamp] = _opt("Closed, UTC.")
+    won_amount: Series[float] = _opt("Won value.", ge=0, sql_type=MONEY)
+    currency: Series[str] = _opt("Currency (ISO 4217).")
+
+    class Config:
+        metadata = {"landing_glob": "crm/opportunities*", "event_time": "opportunity_created_date", "optional_table": False}
+
+
+# ---------------------------------------------------------------------------------------------- erp
+
+
+class ErpCustomers(SourceModel):
+    """ERP customer master."""
+
+    customer_id: Series[str] = _key("ERP customer id.")
+    customer_name: Series[str] = _opt("Legal or trading name.", aliases=["companyname"])
+    website: Series[str] = _opt("Web site or domain.", aliases=["url"])
+    country: Series[str] = _opt("Country.")
+    currency: Series[str] = _opt("Billing currency.")
+    created_at: Series[pd.Timestamp] = _opt("Created, UTC.", aliases=["datecreated"])
+
+    class Config:
+        metadata = {"landing_glob": "erp/customers*", "event_time": "created_at", "optional_table": True}
+
+
+class ErpProducts(SourceModel):
+    """ERP item master with price and unit cost."""
+
+    product_id: Series[str] = _key("Item id / SKU.", aliases=["sku", "item_id"])
+    product_name: Series[str] = _opt("Item name.")
+    category: Series[str] = _opt("Product category.")
+    unit_price: Series[float] = _opt("List price.", ge=0, sql_type=MONEY)
+    unit_cost: Series[float] = _opt("Standard unit cost.", ge=0, sql_type=MONEY)
+    currency: Series[str] = _opt("Currency.")
+    is_active: Series[bool] = _opt("Sellable.")
+
+    class Config:
+        metadata = {"landing_glob": "erp/products*", "event_time": None, "optional_table": True}
+
+
+class ErpOrders(SourceModel):
+    """ERP sales order and return lines (returns are positive amounts with transaction_type = return)."""
+
+    order_id: Series[str] = _key("Transaction id.")
+    line_number: Series[int] = _key("Line on the transaction.", ge=1)
+    order_date: Series[pd.Timestamp] = _req("Transaction date, UTC.", aliases=["trandate"])
+    transaction_type: Series[str] = _req("sale or return.", isin=["sale", "return"])
+    customer_id: Series[str] = _req("ERP customer id.")
+    product_id: Series[str] = _req("Item id.", aliases=["item_id", "sku"])
+    quantity: Series[int] = _req("Units.", ge=0)
+    unit_price: Series[float] = _opt("Unit price.", ge=0, sql_type=MONEY)
+    amount: Series[float] = _req("Line amount net of discount, in the transaction currency.", ge=0, sql_type=MONEY)
+    discount_amount: Series[float] = _opt("Discount on the line.", ge=0, sql_type=MONEY)
+    currency: Series[str] = _opt("Currency.")
+    original_order_id: Series[str] = _opt("For returns: the order returned.")
+    promo_code: Series[str] = _opt("Promotion code applied.")
+    sales_channel: Series[str] = _opt("web, direct or partner.")
+
+    class Config:
+        metadata = {"landing_glob": "erp/orders*", "event_time": "order_date", "optional_table": True}
+
+
+class ErpInventory(SourceModel):
+    """Month-end inventory snapshot per product and location."""
+
+    snapshot_date: Series[pd.Timestamp] = _key("Snapshot day (month end).", sql_type="DATE")
+    product_id: Series[str] = _key("Item id.")
+    location_id: Series[str] = _key("Warehouse / location.")
+    quantity_on_hand: Series[int] = _req("Units on hand.", ge=0)
+    inventory_value: Series[float] = _opt("Value at unit cost.", ge=0, sql_type=MONEY)
+
+    class Config:
+        metadata = {"landing_glob": "erp/inventory*", "event_time": "snapshot_date", "optional_table": True}
+
+
+class FinanceMarketingSpend(SourceModel):
+    """Marketing spend booked by finance (GL journal lines), monthly."""
+
+    journal_line_id: Series[str] = _key("GL journal line id.")
+    period_month: Series[pd.Timestamp] = _req("Accounting period (first day of month).", sql_type="DATE")
+    channel: Series[str] = _req("Finance's marketing channel category.")
+    vendor: Series[str] = _opt("Vendor.")
+    gl_account: Series[str] = _opt("GL account.")
+    amount: Series[float] = _req("Booked amount.", ge=0, sql_type=MONEY)
+    currency: Series[str] = _opt("Currency.")
+    memo: Series[str] = _opt("Memo.")
+
+    class Config:
+        metadata = {"landing_glob": "erp/marketing_spend*", "event_time": "period_month", "optional_table": True}
+
+
+class Experiments(SourceModel):
+    """Lift tests (geo or conversion-lift experiments) with the measured incremental outcome."""
+
+    test_id: Series[str] = _key("Experiment id.")
+    channel: Series[str] = _req("Channel tested.")
+    start_date: Series[pd.Timestamp] = _req("First day (inclusive).", sql_type="DATE")
+    end_date: Series[pd.Timestamp] = _req("Last day (inclusive).", sql_type="DATE")
+    lift: Series[float] = _req("Incremental outcome measured over the window (may be negative).")
+    lift_se: Series[float] = _opt("Standard error of the lift.", ge=0)
+    metric: Series[str] = _opt("Outcome measured (revenue).")
+    method: Series[str] = _opt("geo_holdout, conversion_lift, ...")
+
+    class Config:
+        metadata = {"landing_glob": "experiments/lift_tests*", "event_time": "end_date", "optional_table": True}
+
+
+class Quarantine(pa.DataFrameModel):
+    """Every rejected landing row: where it came from, what was wrong, and the raw record."""
+
+    table_name: Series[str] = pa.Field(description="Source asset the row was meant for.")
+    source_file: Series[str] = pa.Field(description="Landing file, relative to the landing dir.")
+    source_line: Series[int] = pa.Field(ge=1, description="1-based line in the file (header is line 1).")
+    column_name: Series[str] = pa.Field(description="First offending column.")
+    raw_value: Series[str] = pa.Field(nullable=True, description="Offending value as landed (PII columns masked).")
+    reason: Series[str] = pa.Field(
+        isin=["unparseable_value", "invalid_value", "negative_value", "null_key", "null_required_value", "conflicting_duplicate_key"],
+        description="Reason code.",
+    )
+    detail: Series[str] = pa.Field(description="Human-readable explanation.")
+    violations: Series[int] = pa.Field(ge=1, description="Number of rule violations on the row.")
+    raw_record: Series[str] = pa.Field(description="The landed row as JSON (all values as text).")
+
+    class Config:
+        coerce = True
+        strict = False
+
+
+SOURCE_MODELS: dict[str, type[SourceModel]] = {
+    "ads_google": AdsGoogle,
+    "ads_meta": AdsMeta,
+    "ads_linkedin": AdsLinkedin,
+    "web_sessions": WebSessions,
+    "crm_accounts": CrmAccounts,
+    "crm_contacts": CrmContacts,
+    "crm_marketing_touchpoints": CrmMarketingTouchpoints,
+    "crm_sales_touchpoints": CrmSalesTouchpoints,
+    "crm_opportunities": CrmOpportunities,
+    "erp_customers": ErpCustomers,
+    "erp_products": ErpProducts,
+    "erp_orders": ErpOrders,
+    "erp_inventory": ErpInventory,
+    "finance_marketing_spend": FinanceMarketingSpend,
+    "experiments": Experiments,
+}
+"""Source asset name -> contract. The order is the landing zone's reading order."""
