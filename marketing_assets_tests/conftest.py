@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -20,22 +21,28 @@ def write_csv(root: Path, relpath: str, header: list[str], rows: list[list[objec
     return path
 
 
+def days_ago(n: int, time: str | None = "09:00:00") -> str:
+    """ISO date (with a `Z` time when ``time`` is given) ``n`` days before today, so freshness holds."""
+    day = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=n)).date().isoformat()
+    return f"{day}T{time}Z" if time else day
+
+
 MINIMAL_CRM = {
     "crm/contacts.csv": (
         ["contact_id", "account_id", "email", "created_at"],
-        [["c1", "a1", "Ann@Example.com", "2026-11-01T10:00:00Z"], ["c2", "a2", "bob@example.com", "2026-11-02"]],
+        [["c1", "a1", "Ann@Example.com", days_ago(2)], ["c2", "a2", "bob@example.com", days_ago(1, None)]],
     ),
     "crm/marketing_touchpoints.csv": (
         ["marketing_touchpoint_id", "channel_name", "contact_id", "marketing_touchpoint_date"],
-        [["m1", "Paid Search", "c1", "2026-11-03T09:00:00Z"], ["m2", "Email", "c2", "2026-11-04T09:00:00Z"]],
+        [["m1", "Paid Search", "c1", days_ago(2)], ["m2", "Email", "c2", days_ago(1)]],
     ),
     "crm/sales_touchpoints.csv": (
         ["sales_touchpoint_id", "channel_name", "contact_id", "sales_touchpoint_date"],
-        [["s1", "Outbound Call", "c1", "2026-11-05T09:00:00Z"]],
+        [["s1", "Outbound Call", "c1", days_ago(1)]],
     ),
     "crm/opportunities.csv": (
         ["opportunity_id", "account_id", "pipeline_amount", "opportunity_created_date", "sales_segment"],
-        [["o1", "a1", "1000.5", "2026-11-10T00:00:00Z", "SMB"], ["o2", "a2", "250", "2026-11-11", "Enterprise"]],
+        [["o1", "a1", "1000.5", days_ago(1, "00:00:00"), "SMB"], ["o2", "a2", "250", days_ago(0, None), "Enterprise"]],
     ),
 }
 

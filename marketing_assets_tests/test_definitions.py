@@ -1,0 +1,40 @@
+"""The code location loads; every job, schedule and asset resolves with the expected keys."""
+
+import dagster as dg
+
+from marketing_assets.constants import SOURCES
+from marketing_assets.definitions import defs
+from marketing_assets.schemas import SOURCE_MODELS
+
+
+def test_definitions_load():
+    dg.Definitions.validate_loadable(defs)
+
+
+def test_every_source_table_is_an_asset_in_the_sources_group():
+    graph = defs.resolve_asset_graph()
+    expected = {dg.AssetKey([SOURCES, t]) for t in [*SOURCE_MODELS, "quarantine"]}
+    assert expected <= set(graph.get_all_asset_keys())
+    for k in expected:
+        node = graph.get(k)
+        assert node.group_name == SOURCES
+        assert node.description, k
+
+
+def test_every_source_asset_has_contract_and_rule_checks():
+    graph = defs.resolve_asset_graph()
+    names_by_asset: dict[dg.AssetKey, set[str]] = {}
+    for ck in graph.asset_check_keys:
+        names_by_asset.setdefault(ck.asset_key, set()).add(ck.name)
+    for table in SOURCE_MODELS:
+        assert names_by_asset[dg.AssetKey([SOURCES, table])] == {
+            "contract", "primary_key_unique", "critical_not_null", "row_conservation", "freshness"
+        }
+    assert names_by_asset[dg.AssetKey([SOURCES, "quarantine"])] == {"contract", "quarantine_share"}
+
+
+def test_jobs_and_schedules_resolve():
+    for name in ("full_refresh", "sources_refresh"):
+        assert defs.get_job_def(name) is not None
+    schedule = defs.get_schedule_def("daily_full_refresh")
+    assert schedule.job_name == "full_refresh"
