@@ -197,7 +197,7 @@ def _reader(path: Path) -> str:
     p = _sql_str(str(path))
     if path.name.lower().endswith(".parquet"):
         return f"read_parquet({p})"
-    return f"read_csv({p}, all_varchar=true, header=true, auto_detect=true, sample_size=-1)"
+    return f"read_csv({p}, all_varchar=true, header=true, auto_detect=true)"
 
 
 def map_headers(contract: TableContract, headers: Sequence[str], file_label: str) -> tuple[dict[str, str], list[str]]:
@@ -243,33 +243,49 @@ def _typed_expr(col: ColumnSpec, raw: str) -> str:
     return f"try_cast({s} AS {col.sql_type})"
 
 
-def _violation_exprs(col: ColumnSpec, raw: str, typed: str) -> list[str]:
-    """One SQL expression per rule, yielding a struct when the row breaks it, else NULL."""
+def _violation_exprs(col: ColumnSpec, raw: str, typed: str) -> list[tuple[str, str, str]]:
+    """(condition, reason, detail SQL) per rule of the column, in evaluation order."""
     c = _sql_str(col.name)
-
-    def v(cond: str, reason: str, detail_sql: str) -> str:
-        return f"CASE WHEN {cond} THEN {{'column_name': {c}, 'reason': '{reason}', 'detail': {detail_sql}}} END"
-
     is_blank = f"nullif(trim({raw}), '') IS NULL"
-    out = [
-        v(
-            f"NOT ({is_blank}) AND {typed} IS NULL",
-            "unparseable_value",
-            f"'cannot parse ' || {c} || ' value as {col.sql_type}'",
-        )
-    ]
+    out = [(f"(NOT ({is_blank}) AND {typed} IS NULL)", "unparseable_value", f"'cannot parse ' || {c} || ' value as {col.sql_type}'")]
     if not col.nullable:
-        reason = "null_key" if col.key else "null_required_value"
-        kind = "key column" if col.key else "required column"
-        out.append(v(is_blank, reason, f"'{kind} ' || {c} || ' is empty'"))
+        reason, kind = ("null_key", "key column") if col.key else ("null_required_value", "required column")
+        out.append((is_blank, reason, f"'{kind} ' || {c} || ' is empty'"))
     if col.ge is not None:
-        out.append(v(f"{typed} < {col.ge}", "negative_value", f"{c} || ' is below {col.ge:g}'"))
+        out.append((f"coalesce({typed} < {col.ge}, false)", "negative_value", f"{c} || ' is below {col.ge:g}'"))
     if col.isin is not None:
         allowed = ", ".join(_sql_str(x) for x in col.isin)
-        out.append(
-            v(f"{typed} NOT IN ({allowed})", "invalid_value", f"{c} || ' not in {{{', '.join(col.isin)}}}'")
-        )
+        out.append((f"coalesce({typed} NOT IN ({allowed}), false)", "invalid_value", f"{c} || ' not in {{{', '.join(col.isin)}}}'"))
     return out
+
+
+def _raw_value_sql(col: ColumnSpec, raw: str) -> str:
+    return f"CASE WHEN {raw} IS NULL THEN NULL ELSE '{PII_MASK}' END" if col.pii else raw
+
+
+def _checked_select(contract: TableContract, label: str, line_offset: int) -> str:
+    """SELECT over ``_landing_file`` (raw text, ``raw__<col>``) yielding typed columns and, for bad rows only, the rejection."""
+    cols = contract.columns
+    typed = {c.name: _ident(f"t__{c.name}") for c in cols}
+    rules = [(c, *r) for c in cols for r in _violation_exprs(c, _ident(f"raw__{c.name}"), typed[c.name])]
+    any_bad = " OR ".join(cond for _, cond, _, _ in rules) or "false"
+    first = " ".join(
+        f"WHEN {cond} THEN {{'column_name': {_sql_str(c.name)}, 'reason': '{reason}', 'detail': {detail}, "
+        f"'raw_value': {_raw_value_sql(c, _ident('raw__' + c.name))}}}"
+        for c, cond, reason, detail in rules
+    )
+    n_bad = " + ".join(f"CAST({cond} AS INTEGER)" for _, cond, _, _ in rules) or "0"
+    record = "to_json({" + ", ".join(f"{_sql_str(c.name)}: {_raw_value_sql(c, _ident('raw__' + c.name))}" for c in cols) + "})::VARCHAR"
+    inner = ", ".join(
+        [f"rowid + {line_offset} AS source_line"]
+        + [_ident(f"raw__{c.name}") for c in cols]
+        + [f"{_typed_expr(c, _ident('raw__' + c.name))} AS {typed[c.name]}" for c in cols]
+    )
+    return f"""
+        SELECT {_sql_str(label)} AS source_file, source_line,
+               {', '.join(f'{typed[c.name]} AS {_ident(c.name)}' for c in cols)},
+               CASE WHEN {any_bad} THEN struct_insert(CASE {first} END, violations := {n_bad}, raw_record := {record}) END AS rejection
+        FROM (SELECT {inner} FROM _landing_file)"""
 
 
 def ingest_table(
@@ -282,20 +298,20 @@ def ingest_table(
     """Stage ``contract``'s landing files into ``schema.<name>`` and rejects into ``schema.<quarantine_table>``.
 
     Both tables are replaced in one transaction; an absent table yields empty, typed tables.
-    Raises :class:`MissingColumnsError` naming the file when a required column is absent.
+    Raises :class:`MissingColumnsError` naming the file when a required column is absent, and
+    :class:`LandingError` naming the file when it cannot be parsed as CSV/Parquet at all.
     """
     root = Path(landing_dir)
     files = discover_files(root, contract)
     cols = contract.columns
-    raw_cols = [f"raw__{c.name}" for c in cols]
     stats: list[FileStats] = []
+    typed_cols = ", ".join(f"{_ident(c.name)} {c.sql_type}" for c in cols)
 
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(schema)}")
-    con.execute("DROP TABLE IF EXISTS _landing_raw")
+    con.execute("DROP TABLE IF EXISTS _landing_checked")
     con.execute(
-        "CREATE TEMP TABLE _landing_raw (source_file VARCHAR, source_line BIGINT, "
-        + ", ".join(f"{_ident(r)} VARCHAR" for r in raw_cols)
-        + ")"
+        f"""CREATE TEMP TABLE _landing_checked (source_file VARCHAR, source_line BIGINT, {typed_cols},
+            rejection STRUCT(column_name VARCHAR, reason VARCHAR, detail VARCHAR, raw_value VARCHAR, violations INTEGER, raw_record VARCHAR))"""
     )
     for path in files:
         label = path.relative_to(root).as_posix()
@@ -303,116 +319,90 @@ def ingest_table(
         try:
             headers = [d[0] for d in con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()]
             mapping, ignored = map_headers(contract, headers, label)
+            select = ", ".join(
+                (f"CAST({_ident(mapping[c.name])} AS VARCHAR)" if c.name in mapping else "NULL::VARCHAR") + f" AS {_ident('raw__' + c.name)}"
+                for c in cols
+            )
             con.execute("DROP TABLE IF EXISTS _landing_file")
             # A table built from an ordered scan keeps insertion order, so rowid is the data-row index.
-            con.execute(f"CREATE TEMP TABLE _landing_file AS SELECT * FROM {reader}")
+            con.execute(f"CREATE TEMP TABLE _landing_file AS SELECT {select} FROM {reader}")
         except duckdb.Error as exc:
             raise LandingError(f"{label}: cannot be read as table {contract.name}: {exc}") from exc
-        line_offset = 2 if not path.name.lower().endswith(".parquet") else 1
-        select = ", ".join(
-            (f"CAST({_ident(mapping[c.name])} AS VARCHAR)" if c.name in mapping else "NULL::VARCHAR")
-            for c in cols
-        )
-        con.execute(
-            f"INSERT INTO _landing_raw SELECT {_sql_str(label)}, rowid + {line_offset}, {select} FROM _landing_file"
-        )
+        line_offset = 1 if path.name.lower().endswith(".parquet") else 2
+        con.execute(f"INSERT INTO _landing_checked {_checked_select(contract, label, line_offset)}")
         (n,) = con.execute("SELECT count(*) FROM _landing_file").fetchone()
         stats.append(FileStats(source_file=label, rows_read=int(n), ignored_columns=ignored))
-    con.execute("DROP TABLE IF EXISTS _landing_file")
-
-    typed = {c.name: _typed_expr(c, _ident(f"raw__{c.name}")) for c in cols}
-    violations = [e for c in cols for e in _violation_exprs(c, _ident(f"raw__{c.name}"), typed[c.name])]
-    typed_select = ", ".join(f"{typed[c.name]} AS {_ident(c.name)}" for c in cols)
-    con.execute("DROP TABLE IF EXISTS _landing_checked")
-    con.execute(
-        f"""CREATE TEMP TABLE _landing_checked AS
-        SELECT source_file, source_line, {typed_select},
-               list_filter([{', '.join(violations)}], lambda x: x IS NOT NULL) AS violations,
-               {', '.join(_ident(r) for r in raw_cols)}
-        FROM _landing_raw"""
-    )
-    con.execute("DROP TABLE IF EXISTS _landing_raw")
+        con.execute("DROP TABLE IF EXISTS _landing_file")
 
     content = ", ".join(_ident(c.name) for c in cols)
     key = ", ".join(_ident(k) for k in contract.key) or content
+    key_value = " || ', ' || ".join(f"coalesce(CAST({_ident(k)} AS VARCHAR), 'NULL')" for k in contract.key) or "''"
+    record = "to_json({" + ", ".join(
+        f"{_sql_str(c.name)}: " + (f"CASE WHEN {_ident(c.name)} IS NULL THEN NULL ELSE '{PII_MASK}' END" if c.pii else f"CAST({_ident(c.name)} AS VARCHAR)")
+        for c in cols
+    ) + "})::VARCHAR"
+    # Only keys seen more than once need ranking: exact duplicates collapse to their first row,
+    # and a later row with the same key but other content is a conflicting duplicate.
     con.execute("DROP TABLE IF EXISTS _landing_ranked")
     con.execute(
         f"""CREATE TEMP TABLE _landing_ranked AS
-        WITH valid AS (SELECT * FROM _landing_checked WHERE len(violations) = 0),
+        WITH multi AS (
+            SELECT {key} FROM _landing_checked WHERE rejection IS NULL GROUP BY ALL HAVING count(*) > 1
+        ),
+        candidates AS (
+            SELECT c.*, hash({', '.join('c.' + _ident(x.name) for x in cols)}) AS content_hash
+            FROM _landing_checked c SEMI JOIN multi USING ({key}) WHERE c.rejection IS NULL
+        ),
         dedup AS (
-            SELECT *, row_number() OVER (PARTITION BY {content} ORDER BY source_file, source_line) AS dup_rank
-            FROM valid
+            SELECT *, row_number() OVER (PARTITION BY {key}, content_hash ORDER BY source_file, source_line) AS dup_rank
+            FROM candidates
         )
-        SELECT *,
-            CASE WHEN dup_rank = 1 THEN row_number() OVER (
-                PARTITION BY dup_rank = 1, {key} ORDER BY source_file, source_line) END AS key_rank,
-            CASE WHEN dup_rank = 1 THEN first_value(source_file || ':' || source_line) OVER (
-                PARTITION BY dup_rank = 1, {key} ORDER BY source_file, source_line) END AS key_first_seen
+        SELECT * EXCLUDE (content_hash),
+            row_number() OVER (PARTITION BY {key}, dup_rank = 1 ORDER BY source_file, source_line) AS key_rank,
+            first_value(source_file || ':' || source_line) OVER (
+                PARTITION BY {key}, dup_rank = 1 ORDER BY source_file, source_line) AS key_first_seen
         FROM dedup"""
     )
-
-    pii = set(contract.pii_columns)
-    raw_record = (
-        "to_json({"
-        + ", ".join(
-            f"{_sql_str(c.name)}: " + (f"CASE WHEN raw__{c.name} IS NULL THEN NULL ELSE '{PII_MASK}' END" if c.name in pii else _ident(f"raw__{c.name}"))
-            for c in cols
-        )
-        + "})::VARCHAR"
-    )
-    raw_value_cases = " ".join(
-        f"WHEN {_sql_str(c.name)} THEN "
-        + (f"CASE WHEN {_ident('raw__' + c.name)} IS NULL THEN NULL ELSE '{PII_MASK}' END" if c.name in pii else _ident(f"raw__{c.name}"))
-        for c in cols
-    )
-    key_value = " || ', ' || ".join(f"coalesce(CAST({_ident(k)} AS VARCHAR), 'NULL')" for k in contract.key) or "''"
-    stage_cols = ", ".join(_ident(c.name) for c in cols)
     table = f"{_ident(schema)}.{_ident(contract.name)}"
     qtable = f"{_ident(schema)}.{_ident(quarantine_table)}"
-
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(
             f"""CREATE OR REPLACE TABLE {table} AS
-            SELECT {stage_cols}, source_file, source_line FROM _landing_ranked
-            WHERE dup_rank = 1 AND key_rank = 1 ORDER BY source_file, source_line"""
+            SELECT {content}, source_file, source_line FROM (
+                SELECT * FROM _landing_checked c WHERE rejection IS NULL
+                  AND NOT EXISTS (SELECT 1 FROM _landing_ranked r WHERE r.source_file = c.source_file AND r.source_line = c.source_line)
+                UNION ALL BY NAME
+                SELECT * EXCLUDE (dup_rank, key_rank, key_first_seen) FROM _landing_ranked WHERE dup_rank = 1 AND key_rank = 1
+            )"""
         )
         con.execute(
             f"""CREATE OR REPLACE TABLE {qtable} AS
-            WITH rejected AS (
-                SELECT source_file, source_line, violations[1].column_name AS column_name,
-                       violations[1].reason AS reason, violations[1].detail AS detail,
-                       len(violations) AS violations, {', '.join(_ident(r) for r in raw_cols)}
-                FROM _landing_checked WHERE len(violations) > 0
-                UNION ALL
-                SELECT source_file, source_line, {_sql_str(contract.key[0] if contract.key else '')},
-                       'conflicting_duplicate_key',
-                       'key (' || {key_value} || ') already staged from ' || key_first_seen || ' with different values',
-                       1, {', '.join(_ident(r) for r in raw_cols)}
-                FROM _landing_ranked WHERE key_rank > 1
-            )
-            SELECT {_sql_str(contract.name)} AS table_name, source_file, source_line, column_name,
-                   CASE column_name {raw_value_cases} END AS raw_value,
-                   reason, detail, violations, {raw_record} AS raw_record
-            FROM rejected ORDER BY source_file, source_line"""
+            SELECT {_sql_str(contract.name)} AS table_name, source_file, source_line, column_name, raw_value,
+                   reason, detail, violations, raw_record
+            FROM (
+                SELECT source_file, source_line, rejection.* FROM _landing_checked WHERE rejection IS NOT NULL
+                UNION ALL BY NAME
+                SELECT source_file, source_line, {_sql_str(contract.key[0] if contract.key else '')} AS column_name,
+                       CAST({_ident(contract.key[0]) if contract.key else "''"} AS VARCHAR) AS raw_value,
+                       'conflicting_duplicate_key' AS reason,
+                       'key (' || {key_value} || ') already staged from ' || key_first_seen || ' with different values' AS detail,
+                       1 AS violations, {record} AS raw_record
+                FROM _landing_ranked WHERE dup_rank = 1 AND key_rank > 1
+            ) ORDER BY source_file, source_line"""
         )
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
         raise
 
-    per_file = {
-        f: (int(staged), int(collapsed))
-        for f, staged, collapsed in con.execute(
-            """SELECT source_file, count(*) FILTER (WHERE dup_rank = 1 AND key_rank = 1),
-                      count(*) FILTER (WHERE dup_rank > 1)
-               FROM _landing_ranked GROUP BY ALL"""
-        ).fetchall()
-    }
+    staged = dict(con.execute(f"SELECT source_file, count(*) FROM {table} GROUP BY ALL").fetchall())
+    collapsed = dict(con.execute("SELECT source_file, count(*) FROM _landing_ranked WHERE dup_rank > 1 GROUP BY ALL").fetchall())
     quarantined = dict(con.execute(f"SELECT source_file, count(*) FROM {qtable} GROUP BY ALL").fetchall())
     by_reason = dict(con.execute(f"SELECT reason, count(*) FROM {qtable} GROUP BY ALL ORDER BY ALL").fetchall())
     for fs in stats:
-        fs.rows_staged, fs.duplicates_collapsed = per_file.get(fs.source_file, (0, 0))
+        fs.rows_staged = int(staged.get(fs.source_file, 0))
+        fs.duplicates_collapsed = int(collapsed.get(fs.source_file, 0))
         fs.rows_quarantined = int(quarantined.get(fs.source_file, 0))
     for tmp in ("_landing_checked", "_landing_ranked"):
         con.execute(f"DROP TABLE IF EXISTS {tmp}")
