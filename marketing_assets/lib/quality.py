@@ -54,7 +54,7 @@ def validate_contract(
             select.append(f"CAST({_q(name)} AS TIMESTAMP) AS {_q(name)}")
         else:
             select.append(_q(name))
-    reader = con.execute(f"SELECT {', '.join(select)} FROM {table}").to_arrow_reader(batch_rows)
+    reader = con.sql(f"SELECT {', '.join(select)} FROM {table}").to_arrow_reader(batch_rows)
     rows, counts, samples = 0, {}, []
     schema = model.to_schema()
     for batch in reader:
