@@ -1,0 +1,199 @@
+"""Identity resolution: email normalisation, contact deduplication, CRM account <-> ERP customer.
+
+Heavy lifting runs in DuckDB SQL; connected components (union-find over shared identifiers) run
+on integer-coded edges with scipy's sparse graph routines. No Dagster import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+import yaml
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from marketing_assets.constants import CONFIG_DIR
+
+DEFAULT_IDENTITY_FILE = CONFIG_DIR / "identity.yaml"
+EMAIL_REGEX = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+
+def load_identity_config(path: Path | str = DEFAULT_IDENTITY_FILE) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def _lit(value: str) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _in_list(values) -> str:
+    return ", ".join(_lit(v) for v in values) or "NULL"
+
+
+def email_sql(expr: str, rules: Mapping[str, Any]) -> str:
+    """SQL normalising an email: trim, lower-case, domain aliases, plus-tags and provider dots; NULL if invalid."""
+    e = f"nullif(lower(trim({expr})), '')"
+    aliases = rules.get("domain_aliases") or {}
+    raw_domain = f"split_part({e}, '@', 2)"
+    domain = (
+        f"CASE {raw_domain} " + " ".join(f"WHEN {_lit(k)} THEN {_lit(v)}" for k, v in aliases.items()) + f" ELSE {raw_domain} END"
+        if aliases
+        else raw_domain
+    )
+    local = f"split_part({e}, '@', 1)"
+    if rules.get("strip_plus_tags", True):
+        local = f"regexp_replace({local}, '\\+.*$', '')"
+    dotless = rules.get("dotless_domains") or []
+    if dotless:
+        local = f"CASE WHEN {domain} IN ({_in_list(dotless)}) THEN replace({local}, '.', '') ELSE {local} END"
+    return f"CASE WHEN regexp_matches({e}, {_lit(EMAIL_REGEX)}) THEN {local} || '@' || {domain} END"
+
+
+def domain_sql(expr: str) -> str:
+    """SQL normalising a web site / domain / email domain to a bare host (``https://www.acme.com/x`` -> ``acme.com``)."""
+    host = f"lower(trim({expr}))"
+    host = f"regexp_replace({host}, '^[a-z]+://', '')"
+    host = f"regexp_replace({host}, '^[^@]*@', '')"
+    host = f"regexp_replace({host}, '^www[0-9]*\\.', '')"
+    host = f"regexp_replace({host}, '[/?#:].*$', '')"
+    return f"nullif(trim({host}, '. '), '')"
+
+
+def company_name_sql(expr: str, legal_suffixes) -> str:
+    """SQL normalising a company name: lower-case, '&' as 'and', punctuation and legal-form words dropped."""
+    name = f"lower(trim({expr}))"
+    name = f"replace({name}, '&', ' and ')"
+    name = f"regexp_replace({name}, '[^a-z0-9 ]+', ' ', 'g')"
+    suffixes = "|".join(sorted(legal_suffixes, key=len, reverse=True))
+    if suffixes:
+        name = f"regexp_replace({name}, '\\b({suffixes})\\b', ' ', 'g')"
+    name = f"regexp_replace(trim({name}), '\\s+', ' ', 'g')"
+    return f"nullif({name}, '')"
+
+
+def connected_component_labels(left: np.ndarray, right: np.ndarray, nodes: np.ndarray) -> pd.Series:
+    """Union-find over an edge list: component label (0..k-1) for every node in ``nodes`` and the edges."""
+    codes, uniques = pd.factorize(np.concatenate([nodes, left, right]), sort=True)
+    n_nodes, n_edges = len(uniques), len(left)
+    start = len(nodes)
+    a, b = codes[start : start + n_edges], codes[start + n_edges :]
+    graph = coo_matrix((np.ones(n_edges, dtype=np.int8), (a, b)), shape=(n_nodes, n_nodes))
+    _, labels = connected_components(graph, directed=False)
+    return pd.Series(labels, index=pd.Index(uniques, name="node"), name="component")
+
+
+def resolve_contacts(
+    con: duckdb.DuckDBPyConnection,
+    contacts: str,
+    sessions: str | None,
+    target: str,
+    target_clients: str,
+    rules: Mapping[str, Any],
+) -> dict[str, int]:
+    """Deduplicate contacts: one canonical id per person, over shared normalised emails and web client ids.
+
+    Contacts sharing a normalised email are one person; a browser client id that submitted form
+    emails links those emails (unless it submitted more than ``web.max_emails_per_client``
+    distinct emails: a shared device). The canonical contact is the component's earliest created
+    (then smallest id). Writes ``target`` (one row per contact) and ``target_clients`` (one row
+    per client id seen in form fills, with its canonical contact when it has one).
+    """
+    email_rules = rules.get("email", {})
+    max_emails = int(rules.get("web", {}).get("max_emails_per_client", 3))
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _id_contacts AS
+        SELECT contact_id, account_id, created_at, {email_sql('email', email_rules)} AS email_normalized FROM {contacts}"""
+    )
+    if sessions:
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _id_forms AS
+            SELECT client_id, email_normalized, count(*) AS form_fills FROM (
+                SELECT client_id, {email_sql('form_email', email_rules)} AS email_normalized FROM {sessions}
+                WHERE form_email IS NOT NULL
+            ) WHERE email_normalized IS NOT NULL GROUP BY ALL"""
+        )
+    else:
+        con.execute("CREATE OR REPLACE TEMP TABLE _id_forms (client_id VARCHAR, email_normalized VARCHAR, form_fills BIGINT)")
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _id_clients AS
+        SELECT client_id, count(DISTINCT email_normalized) AS emails, count(DISTINCT email_normalized) > {max_emails} AS is_shared_device
+        FROM _id_forms GROUP BY ALL"""
+    )
+    edges = con.execute(
+        """SELECT 'c:' || contact_id AS a, 'e:' || email_normalized AS b FROM _id_contacts WHERE email_normalized IS NOT NULL
+           UNION ALL
+           SELECT 'w:' || f.client_id, 'e:' || f.email_normalized FROM _id_forms f
+           JOIN _id_clients c USING (client_id) WHERE NOT c.is_shared_device"""
+    ).df()
+    nodes = con.execute("SELECT 'c:' || contact_id FROM _id_contacts").df().iloc[:, 0].to_numpy(dtype=object)
+    labels = connected_component_labels(edges["a"].to_numpy(dtype=object), edges["b"].to_numpy(dtype=object), nodes)
+    components = labels.reset_index()
+    con.register("_id_components_df", components)
+    con.execute("CREATE OR REPLACE TEMP TABLE _id_components AS SELECT * FROM _id_components_df")
+    con.unregister("_id_components_df")
+    con.execute(
+        f"""CREATE OR REPLACE TABLE {target} AS
+        WITH labelled AS (
+            SELECT c.*, k.component FROM _id_contacts c JOIN _id_components k ON k.node = 'c:' || c.contact_id
+        ),
+        ranked AS (
+            SELECT *,
+                first_value(contact_id) OVER w AS canonical_contact_id,
+                first_value(account_id) OVER w AS canonical_account_id,
+                count(*) OVER (PARTITION BY component) AS cluster_size,
+                count(*) OVER (PARTITION BY component, email_normalized) AS same_email
+            FROM labelled
+            WINDOW w AS (PARTITION BY component ORDER BY created_at NULLS LAST, contact_id
+                         ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+        )
+        SELECT contact_id, account_id, canonical_contact_id, canonical_account_id, email_normalized,
+               contact_id = canonical_contact_id AS is_canonical,
+               CASE WHEN cluster_size = 1 THEN 'self'
+                    WHEN email_normalized IS NOT NULL AND same_email > 1 THEN 'email'
+                    ELSE 'web_client_id' END AS match_method,
+               cluster_size, component AS identity_cluster_id
+        FROM ranked ORDER BY contact_id"""
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TABLE {target_clients} AS
+        SELECT c.client_id, c.emails AS form_emails, c.is_shared_device,
+               CASE WHEN NOT c.is_shared_device THEN r.canonical_contact_id END AS canonical_contact_id
+        FROM _id_clients c
+        LEFT JOIN _id_components k ON k.node = 'w:' || c.client_id
+        LEFT JOIN (SELECT DISTINCT identity_cluster_id, canonical_contact_id FROM {target}) r ON r.identity_cluster_id = k.component
+        ORDER BY c.client_id"""
+    )
+    stats = con.execute(
+        f"""SELECT count(*), count(DISTINCT canonical_contact_id), count(*) FILTER (WHERE email_normalized IS NULL),
+                   (SELECT count(*) FROM {target_clients} WHERE canonical_contact_id IS NOT NULL),
+                   (SELECT count(*) FROM {target_clients} WHERE is_shared_device)
+            FROM {target}"""
+    ).fetchone()
+    for t in ("_id_contacts", "_id_forms", "_id_clients", "_id_components"):
+        con.execute(f"DROP TABLE IF EXISTS {t}")
+    keys = ("contacts", "people", "contacts_without_valid_email", "clients_linked", "shared_devices")
+    return dict(zip(keys, (int(v) for v in stats), strict=True))
+
+
+def pairwise_precision_recall(predicted: pd.Series, truth: pd.Series) -> dict[str, float]:
+    """Pairwise precision / recall of a clustering against the true one (both indexed by item id).
+
+    A pair of items is predicted together when they share a predicted cluster; correct when they
+    also share a true cluster. Items missing from ``truth`` are ignored.
+    """
+    frame = pd.DataFrame({"p": predicted, "t": truth}).dropna()
+    pairs = lambda sizes: float((sizes * (sizes - 1) / 2).sum())  # noqa: E731
+    tp = pairs(frame.groupby(["p", "t"]).size())
+    pred, true = pairs(frame.groupby("p").size()), pairs(frame.groupby("t").size())
+    return {
+        "precision": tp / pred if pred else 1.0,
+        "recall": tp / true if true else 1.0,
+        "predicted_pairs": pred,
+        "true_pairs": true,
+    }
