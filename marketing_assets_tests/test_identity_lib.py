@@ -106,3 +106,53 @@ def test_pairwise_precision_recall_by_hand():
     truth = pd.Series({"a": "x", "b": "x", "c": "y", "d": "y"})
     # predicted pairs ab, ac, bc (3); true pairs ab, cd (2); correct: ab.
     assert pairwise_precision_recall(predicted, truth) == {"precision": 1 / 3, "recall": 1 / 2, "predicted_pairs": 3.0, "true_pairs": 2.0}
+
+
+def test_match_accounts_domain_name_fuzzy_ambiguous_unmatched(con):
+    from marketing_assets.lib.identity import match_accounts, pair_precision_recall
+
+    con.execute(
+        """CREATE TABLE accounts AS SELECT * FROM (VALUES
+            ('a1', 'Acme Inc', 'https://www.acme.com', 'US'),
+            ('a2', 'Globex Corporation', NULL, 'US'),
+            ('a3', 'Initech', NULL, 'US'),
+            ('a4', 'Umbrella Holdings', 'umbrella.io', 'UK'),
+            ('a5', 'Umbrella Group', 'umbrella.io', 'UK'),
+            ('a6', 'Hooli', NULL, 'US'),
+            ('a7', 'Lonely Co', NULL, 'DE')
+        ) t(account_id, account_name, domain, country)"""
+    )
+    con.execute(
+        """CREATE TABLE contacts AS SELECT * FROM (VALUES
+            ('a6', 'gav@hooli.xyz'), ('a6', 'pb@hooli.xyz'), ('a6', 'someone@gmail.com'), ('a3', 'x@gmail.com')
+        ) t(account_id, email)"""
+    )
+    con.execute(
+        """CREATE TABLE customers AS SELECT * FROM (VALUES
+            ('C1', 'ACME, Inc.', 'acme.com', 'US'),
+            ('C2', 'Globex Corp.', NULL, 'US'),
+            ('C3', 'Initeck', NULL, 'US'),
+            ('C4', 'Umbrella', 'www.umbrella.io', 'UK'),
+            ('C5', 'Hooli XYZ', 'http://hooli.xyz/store', 'US'),
+            ('C6', 'Web Shopper', NULL, 'FR'),
+            ('C7', 'Initech', 'initech.com', 'DE')
+        ) t(customer_id, customer_name, website, country)"""
+    )
+    stats = match_accounts(con, "accounts", "customers", "matched", RULES, contacts="contacts")
+    rows = con.execute("SELECT account_id, customer_id, match_method FROM matched ORDER BY 2 NULLS LAST, 1").fetchall()
+    assert rows == [
+        ("a1", "C1", "domain"),
+        ("a2", "C2", "name"),
+        ("a3", "C3", "fuzzy_name"),
+        (None, "C4", "ambiguous"),  # umbrella.io belongs to two CRM accounts: reported, not guessed
+        ("a6", "C5", "domain"),  # a6 has no domain: borrowed from its contacts' company emails
+        (None, "C6", "unmatched_erp"),
+        (None, "C7", "unmatched_erp"),  # same name as a3 but another country
+        ("a4", None, "unmatched_crm"),
+        ("a5", None, "unmatched_crm"),
+        ("a7", None, "unmatched_crm"),
+    ]
+    assert stats["domain"] == 2 and stats["ambiguous"] == 1
+    truth = pd.DataFrame({"account_id": ["a1", "a2", "a3", "a4", "a6"], "customer_id": ["C1", "C2", "C3", "C4", "C5"]})
+    pr = pair_precision_recall(con.execute("SELECT * FROM matched").df(), truth)
+    assert pr["precision"] == 1.0 and pr["recall"] == 0.8

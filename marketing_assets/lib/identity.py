@@ -197,3 +197,114 @@ def pairwise_precision_recall(predicted: pd.Series, truth: pd.Series) -> dict[st
         "predicted_pairs": pred,
         "true_pairs": true,
     }
+
+
+def match_accounts(
+    con: duckdb.DuckDBPyConnection,
+    accounts: str,
+    customers: str,
+    target: str,
+    rules: Mapping[str, Any],
+    contacts: str | None = None,
+) -> dict[str, int]:
+    """Match CRM accounts to ERP customers: by domain, then normalised name, then fuzzy name.
+
+    An account without a domain borrows the most common company email domain of its contacts
+    (free-mail domains never count). Every ERP customer matches at most one account; a customer
+    whose domain or name fits several accounts is reported ``ambiguous`` instead of guessed. Writes
+    ``target``: matched pairs with method and confidence, plus every unmatched account and
+    customer on its own row.
+    """
+    acc = rules.get("accounts", {})
+    freemail = _in_list(acc.get("freemail_domains") or [])
+    suffixes = acc.get("legal_suffixes") or []
+    conf = {"domain": 0.99, "name": 0.9, "fuzzy_name": 0.8, **(acc.get("confidences") or {})}
+    threshold = float(acc.get("fuzzy_min_similarity", 0.93))
+    email_domains = (
+        f"""SELECT account_id, arg_max(d, n) AS email_domain FROM (
+                SELECT account_id, {domain_sql('email')} AS d, count(*) AS n FROM {contacts}
+                WHERE email LIKE '%@%' GROUP BY ALL) WHERE d NOT IN ({freemail}) GROUP BY ALL"""
+        if contacts
+        else "SELECT NULL::VARCHAR AS account_id, NULL::VARCHAR AS email_domain WHERE false"
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _am_crm AS
+        SELECT a.account_id, a.account_name, a.country,
+               coalesce({domain_sql('a.domain')}, e.email_domain) AS domain_norm,
+               {company_name_sql('a.account_name', suffixes)} AS name_norm
+        FROM {accounts} a LEFT JOIN ({email_domains}) e USING (account_id)"""
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _am_erp AS
+        SELECT customer_id, customer_name, country, {domain_sql('website')} AS domain_norm,
+               {company_name_sql('customer_name', suffixes)} AS name_norm
+        FROM {customers}"""
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _am_pairs AS
+        WITH by_domain AS (
+            SELECT e.customer_id, min(c.account_id) AS account_id, count(*) AS candidates
+            FROM _am_erp e JOIN _am_crm c ON c.domain_norm = e.domain_norm AND e.domain_norm NOT IN ({freemail})
+            GROUP BY ALL
+        ),
+        by_name AS (
+            SELECT e.customer_id, min(c.account_id) AS account_id, count(*) AS candidates
+            FROM _am_erp e JOIN _am_crm c ON c.name_norm = e.name_norm
+                AND (c.country IS NULL OR e.country IS NULL OR lower(c.country) = lower(e.country))
+            WHERE e.customer_id NOT IN (SELECT customer_id FROM by_domain)
+            GROUP BY ALL
+        ),
+        left_over AS (
+            SELECT * FROM _am_erp
+            WHERE customer_id NOT IN (SELECT customer_id FROM by_domain UNION ALL SELECT customer_id FROM by_name)
+              AND name_norm IS NOT NULL
+        ),
+        fuzzy_scored AS (
+            SELECT l.customer_id, c.account_id, jaro_winkler_similarity(l.name_norm, c.name_norm) AS sim
+            FROM left_over l JOIN _am_crm c ON left(c.name_norm, 2) = left(l.name_norm, 2)
+                AND (c.country IS NULL OR l.country IS NULL OR lower(c.country) = lower(l.country))
+            WHERE c.name_norm IS NOT NULL
+        ),
+        by_fuzzy AS (
+            SELECT customer_id, arg_max(account_id, sim) AS account_id, max(sim) AS sim,
+                   count(*) FILTER (WHERE sim >= {threshold}) AS candidates
+            FROM fuzzy_scored WHERE sim >= {threshold} GROUP BY ALL
+        )
+        SELECT customer_id, account_id, 'domain' AS match_method, {conf['domain']} AS confidence, candidates FROM by_domain
+        UNION ALL SELECT customer_id, account_id, 'name', {conf['name']}, candidates FROM by_name
+        UNION ALL SELECT customer_id, account_id, 'fuzzy_name', round({conf['fuzzy_name']} * sim, 4), candidates FROM by_fuzzy"""
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TABLE {target} AS
+        WITH decided AS (
+            SELECT customer_id, CASE WHEN candidates = 1 THEN account_id END AS account_id,
+                   CASE WHEN candidates = 1 THEN match_method ELSE 'ambiguous' END AS match_method,
+                   CASE WHEN candidates = 1 THEN confidence END AS confidence,
+                   CASE WHEN candidates > 1 THEN candidates END AS ambiguous_candidates
+            FROM _am_pairs
+        )
+        SELECT c.account_id, c.account_name, e.customer_id, e.customer_name,
+               coalesce(d.match_method, CASE WHEN e.customer_id IS NULL THEN 'unmatched_crm' ELSE 'unmatched_erp' END) AS match_method,
+               d.confidence, d.ambiguous_candidates, coalesce(c.domain_norm, e.domain_norm) AS domain
+        FROM _am_erp e
+        LEFT JOIN decided d USING (customer_id)
+        FULL JOIN _am_crm c ON c.account_id = d.account_id
+        ORDER BY c.account_id NULLS LAST, e.customer_id"""
+    )
+    stats = dict(con.execute(f"SELECT match_method, count(*) FROM {target} GROUP BY ALL").fetchall())
+    for t in ("_am_crm", "_am_erp", "_am_pairs"):
+        con.execute(f"DROP TABLE IF EXISTS {t}")
+    return {k: int(v) for k, v in stats.items()}
+
+
+def pair_precision_recall(predicted: pd.DataFrame, truth: pd.DataFrame, cols=("account_id", "customer_id")) -> dict[str, float]:
+    """Precision / recall of predicted (account, customer) pairs against the true pairs."""
+    p = set(map(tuple, predicted[list(cols)].dropna().astype(str).values.tolist()))
+    t = set(map(tuple, truth[list(cols)].dropna().astype(str).values.tolist()))
+    hit = len(p & t)
+    return {
+        "precision": hit / len(p) if p else 1.0,
+        "recall": hit / len(t) if t else 1.0,
+        "predicted_pairs": float(len(p)),
+        "true_pairs": float(len(t)),
+    }
