@@ -70,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--job", default="full_refresh")
     parser.add_argument("--scale", default=os.environ.get("MARKETING_DEMO_SCALE", "default"))
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--log-level", default="WARNING", help="Dagster console log level (DEBUG shows every event)")
     args = parser.parse_args(argv)
 
     landing = Path(os.environ.get("MARKETING_LANDING_DIR") or DEFAULT_LANDING_DIR)
@@ -80,7 +81,11 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     with instance:
-        result = defs.get_job_def(args.job).execute_in_process(instance=instance, raise_on_error=False)
+        result = defs.get_job_def(args.job).execute_in_process(
+            instance=instance,
+            raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": args.log_level.upper()}}}},
+        )
     text, blocking_failed = summarise(result)
     print(text)
     print(f"{args.job} finished in {time.perf_counter() - start:.1f}s")
