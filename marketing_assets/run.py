@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     with instance:
-        result = defs.get_job_def(args.job).execute_in_process(
+        result = defs.resolve_job_def(args.job).execute_in_process(
             instance=instance,
             raise_on_error=False,
             run_config={"loggers": {"console": {"config": {"log_level": args.log_level.upper()}}}},

@@ -35,6 +35,6 @@ def test_every_source_asset_has_contract_and_rule_checks():
 
 def test_jobs_and_schedules_resolve():
     for name in ("full_refresh", "sources_refresh"):
-        assert defs.get_job_def(name) is not None
-    schedule = defs.get_schedule_def("daily_full_refresh")
+        assert defs.resolve_job_def(name) is not None
+    schedule = defs.resolve_schedule_def("daily_full_refresh")
     assert schedule.job_name == "full_refresh"
