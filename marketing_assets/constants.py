@@ -25,3 +25,8 @@ INGEST_LOG_TABLE = "_ingest_log"
 def rejected_table(table: str) -> str:
     """Per-source table of rejected rows, unioned by the ``quarantine`` asset."""
     return f"_rejected_{table}"
+
+
+def fq(schema: str, table: str) -> str:
+    """Fully qualified, quoted warehouse table name."""
+    return f'"{schema}"."{table}"'

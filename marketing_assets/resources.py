@@ -69,6 +69,9 @@ class CheckThresholds(dg.ConfigurableResource):
     def max_quarantine_share(self) -> float:
         return float(self.load()["sources"]["max_quarantine_share"])
 
+    def section(self, name: str) -> dict[str, Any]:
+        return self.load()[name]
+
 
 def _env_or(name: str, default: str) -> str | dg.EnvVar:
     """An ``EnvVar`` when the variable is set (shown as such in the UI), else the project default."""

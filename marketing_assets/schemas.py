@@ -383,3 +383,110 @@ SOURCE_MODELS: dict[str, type[SourceModel]] = {
     "experiments": Experiments,
 }
 """Source asset name -> contract. The order is the landing zone's reading order."""
+
+
+# ------------------------------------------------------------------------------------------ identity
+
+
+class ChannelMap(pa.DataFrameModel):
+    """Channel of every web acquisition signature and CRM channel label."""
+
+    source_kind: Series[str] = pa.Field(isin=["web", "crm_label"], description="web signature or CRM label.")
+    signature_id: Series[float] = pa.Field(nullable=True, description="Hash of the web signature (web rows).")
+    crm_label_key: Series[str] = pa.Field(nullable=True, description="Lower-cased, space-normalised CRM label (CRM rows).")
+    channel_name: Series[str] = pa.Field(description="Channel label: CRM's most frequent spelling, or the web channel.")
+    channel_group: Series[str] = pa.Field(description="GA4 default channel group (plus Events, Outbound Sales).")
+    rows: Series[int] = pa.Field(ge=1, description="Landed rows with this signature or label.")
+
+    class Config:
+        coerce = True
+        strict = False
+
+
+class AdSpendDaily(pa.DataFrameModel):
+    """Unified ad spend."""
+
+    date_day: Series[pd.Timestamp] = pa.Field(description="Day.")
+    platform: Series[str] = pa.Field(isin=["google_ads", "meta_ads", "linkedin_ads"], description="Ad platform.")
+    account_id: Series[str] = pa.Field(description="Ad account.")
+    campaign_id: Series[str] = pa.Field(description="Campaign.")
+    channel_group: Series[str] = pa.Field(description="Channel group of the campaign.")
+    currency: Series[str] = pa.Field(str_length={"min_value": 3, "max_value": 3}, description="Account currency.")
+    spend_local: Series[float] = pa.Field(ge=0, description="Spend in the account currency.")
+    fx_rate: Series[float] = pa.Field(gt=0, description="Reporting currency per unit of the account currency.")
+    spend: Series[float] = pa.Field(ge=0, description="Spend in the reporting currency.")
+    impressions: Series[float] = pa.Field(ge=0, nullable=True, description="Impressions.")
+    clicks: Series[float] = pa.Field(ge=0, nullable=True, description="Clicks.")
+    conversions: Series[float] = pa.Field(ge=0, nullable=True, description="Platform-reported conversions.")
+
+    class Config:
+        coerce = True
+        strict = False
+        unique = ["date_day", "platform", "account_id", "campaign_id"]
+
+
+class ContactsResolved(pa.DataFrameModel):
+    """Deduplicated contacts."""
+
+    contact_id: Series[str] = pa.Field(unique=True, description="CRM contact id.")
+    account_id: Series[str] = pa.Field(description="The contact's own account.")
+    canonical_contact_id: Series[str] = pa.Field(description="The person's canonical contact id.")
+    email_normalized: Series[str] = pa.Field(nullable=True, description="Normalised email.")
+    match_method: Series[str] = pa.Field(isin=["self", "email", "web_client_id"], description="How the contact was linked.")
+    cluster_size: Series[int] = pa.Field(ge=1, description="Contacts of the same person.")
+
+    class Config:
+        coerce = True
+        strict = False
+
+
+class WebClientIdentities(pa.DataFrameModel):
+    """Browser client ids linked to contacts through form fills."""
+
+    client_id: Series[str] = pa.Field(unique=True, description="Browser client id.")
+    form_emails: Series[int] = pa.Field(ge=1, description="Distinct normalised emails submitted.")
+    is_shared_device: Series[bool] = pa.Field(description="Too many emails: not used for linking.")
+    canonical_contact_id: Series[str] = pa.Field(nullable=True, description="Person of the client (NULL for shared devices).")
+
+    class Config:
+        coerce = True
+        strict = False
+
+
+class AccountsResolved(pa.DataFrameModel):
+    """CRM account ↔ ERP customer matches and the unmatched of both sides."""
+
+    account_id: Series[str] = pa.Field(nullable=True, description="CRM account (NULL: unmatched or ambiguous ERP customer).")
+    customer_id: Series[str] = pa.Field(nullable=True, description="ERP customer (NULL: unmatched CRM account).")
+    match_method: Series[str] = pa.Field(
+        isin=["domain", "name", "fuzzy_name", "ambiguous", "unmatched_crm", "unmatched_erp"], description="How matched."
+    )
+    confidence: Series[float] = pa.Field(nullable=True, ge=0, le=1, description="Match confidence.")
+
+    class Config:
+        coerce = True
+        strict = False
+
+
+class CampaignsResolved(pa.DataFrameModel):
+    """Ad campaigns ↔ utm_campaign values."""
+
+    platform: Series[str] = pa.Field(nullable=True, description="Ad platform (NULL for utm-only campaigns).")
+    campaign_id: Series[str] = pa.Field(nullable=True, description="Ad campaign id.")
+    campaign_key: Series[str] = pa.Field(description="Normalised campaign name used for matching.")
+    match_method: Series[str] = pa.Field(isin=["name", "unmatched_ad_campaign", "utm_only"], description="How matched.")
+    spend: Series[float] = pa.Field(ge=0, description="Campaign spend in the reporting currency.")
+
+    class Config:
+        coerce = True
+        strict = False
+
+
+IDENTITY_MODELS: dict[str, type[pa.DataFrameModel]] = {
+    "channel_map": ChannelMap,
+    "ad_spend_daily": AdSpendDaily,
+    "contacts_resolved": ContactsResolved,
+    "web_client_identities": WebClientIdentities,
+    "accounts_resolved": AccountsResolved,
+    "campaigns_resolved": CampaignsResolved,
+}

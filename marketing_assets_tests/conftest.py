@@ -62,3 +62,44 @@ def make_resources(tmp_path: Path, landing: Path) -> dict:
         "warehouse": Warehouse(database=str(tmp_path / "warehouse.duckdb"), extracts_dir=str(tmp_path / "extracts")),
         "thresholds": CheckThresholds(),
     }
+
+
+@pytest.fixture(scope="session")
+def demo_graph(tmp_path_factory):
+    """Small demo data generated once and every asset of the graph materialised with all checks."""
+    import dagster as dg
+
+    from marketing_assets.checks import all_checks
+    from marketing_assets.definitions import defs
+    from marketing_assets.demo import generate
+
+    tmp = tmp_path_factory.mktemp("demo_graph")
+    landing = tmp / "landing"
+    generate(landing, scale="small", seed=11)
+    result = dg.materialize([*defs.assets, *all_checks], resources=make_resources(tmp, landing), raise_on_error=False)
+    return result, tmp, landing
+
+
+def copy_graph(demo_graph, tmp_path: Path) -> tuple[Path, Path]:
+    """A private copy of the demo warehouse (tests that tamper with tables must not share one)."""
+    import shutil
+
+    _, tmp, landing = demo_graph
+    shutil.copy(tmp / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
+    return tmp_path, landing
+
+
+def rerun_checks(tmp_path: Path, landing: Path, asset_key):
+    """Evaluate every check of one asset against the warehouse under ``tmp_path``; {check name: evaluation}."""
+    import dagster as dg
+
+    from marketing_assets.checks import all_checks
+    from marketing_assets.definitions import defs
+
+    result = dg.materialize(
+        [*defs.assets, *all_checks],
+        resources=make_resources(tmp_path, landing),
+        selection=dg.AssetSelection.checks_for_assets(asset_key),
+        raise_on_error=False,
+    )
+    return {e.check_name: e for e in result.get_asset_check_evaluations()}

@@ -38,3 +38,14 @@ def test_jobs_and_schedules_resolve():
         assert defs.resolve_job_def(name) is not None
     schedule = defs.resolve_schedule_def("daily_full_refresh")
     assert schedule.job_name == "full_refresh"
+
+
+def test_identity_group_assets_and_checks():
+    from marketing_assets.constants import IDENTITY
+
+    graph = defs.resolve_asset_graph()
+    expected = {"channel_map", "ad_spend_daily", "contacts_resolved", "web_client_identities", "accounts_resolved", "campaigns_resolved"}
+    keys = {k.path[-1] for k in graph.get_all_asset_keys() if k.path[0] == IDENTITY}
+    assert keys == expected
+    checked = {ck.asset_key.path[-1] for ck in graph.asset_check_keys if ck.asset_key.path[0] == IDENTITY}
+    assert checked == expected  # every identity asset has at least its contract check

@@ -12,7 +12,8 @@ import duckdb
 import pandas as pd
 import pytest
 
-from marketing_assets import checks, sources
+from marketing_assets import sources
+from marketing_assets.checks import sources as checks
 from marketing_assets.constants import SOURCES
 from marketing_assets.demo import generate
 from marketing_assets_tests.conftest import make_resources

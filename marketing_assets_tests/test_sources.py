@@ -8,7 +8,8 @@ import dagster as dg
 import duckdb
 import pytest
 
-from marketing_assets import checks, sources
+from marketing_assets import sources
+from marketing_assets.checks import sources as checks
 from marketing_assets.constants import SOURCES
 from marketing_assets.schemas import SOURCE_MODELS
 from marketing_assets_tests.conftest import make_resources, write_csv

@@ -120,3 +120,41 @@ def crm_label_group_sql(cfg: Mapping[str, Any], label: str = "channel_name") -> 
     """SQL mapping a CRM channel label (compared lower-cased and trimmed) to its channel group."""
     cases = " ".join(f"WHEN {_lit(k.lower().strip())} THEN {_lit(v)}" for k, v in sorted(cfg["crm_labels"].items()))
     return f"CASE lower(trim({label})) {cases} ELSE {_lit(cfg.get('unknown_group', 'Unassigned'))} END"
+
+
+def _host_sql(expr: str) -> str:
+    host = f"regexp_replace(lower(trim({expr})), '^[a-z]+://', '')"
+    host = f"regexp_replace({host}, '^www[0-9]*\\.', '')"
+    return f"nullif(regexp_replace({host}, '[/?#:].*$', ''), '')"
+
+
+WEB_SIGNATURE_COLUMNS = ("utm_source", "utm_medium", "utm_campaign", "has_gclid", "has_fbclid", "referrer_host")
+
+
+def web_signature_sql(
+    utm_source: str = "utm_source",
+    utm_medium: str = "utm_medium",
+    utm_campaign: str = "utm_campaign",
+    gclid: str = "gclid",
+    fbclid: str = "fbclid",
+    referrer: str = "page_referrer",
+) -> dict[str, str]:
+    """The normalised acquisition signature of a session: what its channel depends on, nothing more.
+
+    ``channel_map`` holds one row per distinct signature; sessions join it on ``signature_id``.
+    """
+    cols = {
+        "utm_source": _norm(utm_source),
+        "utm_medium": _norm(utm_medium),
+        "utm_campaign": _norm(utm_campaign),
+        "has_gclid": f"{_norm(gclid)} IS NOT NULL",
+        "has_fbclid": f"{_norm(fbclid)} IS NOT NULL",
+        "referrer_host": _host_sql(referrer),
+    }
+    cols["signature_id"] = "hash(" + ", ".join(cols[c] for c in WEB_SIGNATURE_COLUMNS) + ")"
+    return cols
+
+
+def crm_label_key_sql(label: str = "channel_name") -> str:
+    """Spelling variants that differ only in case or spaces share one key."""
+    return f"lower(regexp_replace(trim({label}), '\\s+', ' ', 'g'))"

@@ -1,0 +1,8 @@
+"""Asset checks by layer; `all_checks` is what `definitions.py` registers."""
+
+from marketing_assets.checks.identity import identity_checks
+from marketing_assets.checks.sources import quarantine_checks, source_checks
+
+all_checks = [*source_checks, *quarantine_checks, *identity_checks]
+
+__all__ = ["all_checks", "identity_checks", "quarantine_checks", "source_checks"]

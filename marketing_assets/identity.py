@@ -1,0 +1,231 @@
+"""Identity assets: channel mapping, unified ad spend, resolved contacts, accounts and campaigns."""
+
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+
+from marketing_assets.constants import IDENTITY, SOURCES, fq
+from marketing_assets.lib import channels as ch
+from marketing_assets.lib import identity as idl
+from marketing_assets.lib.spend import build_ad_spend_daily, load_fx_config
+from marketing_assets.resources import LandingZone, Warehouse
+
+TRUTH_DIR = "_truth"
+
+
+def src(table: str) -> dg.AssetKey:
+    return dg.AssetKey([SOURCES, table])
+
+
+@dg.asset(
+    deps=[src("web_sessions"), src("crm_marketing_touchpoints"), src("crm_sales_touchpoints")],
+    kinds={"duckdb"},
+)
+def channel_map(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    """One row per distinct web acquisition signature (UTMs, click ids, referrer host) or CRM channel label, with its channel and GA4 group."""
+    cfg = ch.load_channel_config()
+    sig = ch.web_signature_sql()
+    name_sql, group_sql = ch.web_channel_sql(
+        cfg, gclid="CASE WHEN has_gclid THEN 'x' END", fbclid="CASE WHEN has_fbclid THEN 'x' END", referrer="referrer_host"
+    )
+    sig_cols = ", ".join(f"{expr} AS {name}" for name, expr in sig.items())
+    key = ch.crm_label_key_sql("channel_name")
+    with warehouse.get_connection() as con:
+        con.execute(
+            f"""CREATE SCHEMA IF NOT EXISTS {IDENTITY};
+            CREATE OR REPLACE TABLE {fq(IDENTITY, 'channel_map')} AS
+            WITH web AS (
+                SELECT signature_id, {', '.join(ch.WEB_SIGNATURE_COLUMNS)}, count(*) AS n
+                FROM (SELECT {sig_cols} FROM {fq(SOURCES, 'web_sessions')}) GROUP BY ALL
+            ),
+            labels AS (
+                SELECT {key} AS crm_label_key, trim(channel_name) AS label, count(*) AS n FROM (
+                    SELECT channel_name FROM {fq(SOURCES, 'crm_marketing_touchpoints')}
+                    UNION ALL SELECT channel_name FROM {fq(SOURCES, 'crm_sales_touchpoints')}
+                ) GROUP BY ALL
+            ),
+            crm AS (
+                SELECT crm_label_key, first(label ORDER BY n DESC, label) AS channel_name, sum(n) AS n, count(*) AS spellings
+                FROM labels GROUP BY ALL
+            )
+            SELECT 'web' AS source_kind, signature_id, {', '.join(ch.WEB_SIGNATURE_COLUMNS)},
+                   NULL::VARCHAR AS crm_label_key, {name_sql} AS channel_name, {group_sql} AS channel_group,
+                   n AS rows, 1 AS spellings
+            FROM web
+            UNION ALL
+            SELECT 'crm_label', NULL, NULL, NULL, NULL, NULL, NULL, NULL, crm_label_key, channel_name,
+                   {ch.crm_label_group_sql(cfg, 'channel_name')}, n, spellings
+            FROM crm
+            ORDER BY source_kind, rows DESC, crm_label_key, signature_id"""
+        )
+        summary = con.execute(
+            f"""SELECT source_kind, channel_group, sum(rows) AS rows FROM {fq(IDENTITY, 'channel_map')}
+                GROUP BY ALL ORDER BY source_kind, rows DESC"""
+        ).df()
+        (n,) = con.execute(f"SELECT count(*) FROM {fq(IDENTITY, 'channel_map')}").fetchone()
+    unassigned = summary.loc[summary["channel_group"].eq("Unassigned"), "rows"].sum()
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": int(n),
+            "rows_by_group": dg.MetadataValue.md(summary.to_markdown(index=False)),
+            "unassigned_rows": int(unassigned),
+            "channels_config_version": cfg["version"],
+        }
+    )
+
+
+@dg.asset(deps=[src("ads_google"), src("ads_meta"), src("ads_linkedin")], kinds={"duckdb"})
+def ad_spend_daily(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    """One row per date × platform × account × campaign: spend in the reporting currency, impressions, clicks, conversions."""
+    cfg, fx = ch.load_channel_config(), load_fx_config()
+    with warehouse.get_connection() as con:
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {IDENTITY}")
+        stats = build_ad_spend_daily(con, SOURCES, fq(IDENTITY, "ad_spend_daily"), cfg, fx)
+        by_platform = con.execute(
+            f"""SELECT platform, currency, count(*) AS rows, round(sum(spend_local), 2) AS spend_local, round(sum(spend), 2) AS spend
+                FROM {fq(IDENTITY, 'ad_spend_daily')} GROUP BY ALL ORDER BY ALL"""
+        ).df()
+    context.log.info(f"ad_spend_daily: {stats['rows']} rows, {stats['spend']:,.0f} {stats['reporting_currency']}")
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": stats["rows"],
+            "spend_total": round(stats["spend"], 2),
+            "reporting_currency": stats["reporting_currency"],
+            "rows_without_fx_rate": stats["rows_without_fx_rate"],
+            "rows_currency_assumed": stats["rows_currency_assumed"],
+            "by_platform": dg.MetadataValue.md(by_platform.to_markdown(index=False) if len(by_platform) else "no ad platform data"),
+            "fx_config_version": fx["version"],
+        }
+    )
+
+
+def _truth_file(landing: LandingZone, name: str) -> Path | None:
+    path = landing.root / TRUTH_DIR / name
+    return path if path.is_file() else None
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            "contacts_resolved",
+            deps=[src("crm_contacts"), src("web_sessions")],
+            description="One row per CRM contact: its canonical (deduplicated) contact id, account, normalised email and match method.",
+            kinds={"duckdb"},
+        ),
+        dg.AssetSpec(
+            "web_client_identities",
+            deps=[src("crm_contacts"), src("web_sessions")],
+            description="One row per browser client id that submitted a form: the canonical contact it belongs to (none for shared devices).",
+            kinds={"duckdb"},
+        ),
+    ]
+)
+def contacts_resolved(context: dg.AssetExecutionContext, warehouse: Warehouse, landing: LandingZone):
+    rules = idl.load_identity_config()
+    with warehouse.get_connection() as con:
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {IDENTITY}")
+        stats = idl.resolve_contacts(
+            con,
+            fq(SOURCES, "crm_contacts"),
+            fq(SOURCES, "web_sessions"),
+            fq(IDENTITY, "contacts_resolved"),
+            fq(IDENTITY, "web_client_identities"),
+            rules,
+        )
+        methods = dict(con.execute(f"SELECT match_method, count(*) FROM {fq(IDENTITY, 'contacts_resolved')} GROUP BY ALL").fetchall())
+        predicted = con.execute(f"SELECT contact_id, canonical_contact_id FROM {fq(IDENTITY, 'contacts_resolved')}").df()
+    meta = {"dagster/row_count": stats["contacts"], **stats, "by_match_method": {k: int(v) for k, v in methods.items()}}
+    truth_path = _truth_file(landing, "duplicate_contacts.csv")
+    if truth_path is not None:
+        truth = pd.read_csv(truth_path, dtype=str)
+        pr = idl.pairwise_precision_recall(
+            predicted.set_index("contact_id")["canonical_contact_id"], truth.set_index("contact_id")["canonical_contact_id"]
+        )
+        meta |= {"truth_precision": round(pr["precision"], 5), "truth_recall": round(pr["recall"], 5), "truth_pairs": pr["true_pairs"]}
+        context.log.info(f"contacts_resolved vs planted truth: precision {pr['precision']:.4f}, recall {pr['recall']:.4f}")
+    yield dg.MaterializeResult(asset_key=context.asset_key_for_output("contacts_resolved"), metadata=meta)
+    yield dg.MaterializeResult(
+        asset_key=context.asset_key_for_output("web_client_identities"),
+        metadata={"clients_linked": stats["clients_linked"], "shared_devices": stats["shared_devices"]},
+    )
+
+
+@dg.asset(
+    deps=[src("crm_accounts"), src("crm_contacts"), src("crm_opportunities"), src("erp_customers")],
+    kinds={"duckdb"},
+)
+def accounts_resolved(context: dg.AssetExecutionContext, warehouse: Warehouse, landing: LandingZone) -> dg.MaterializeResult:
+    """One row per matched CRM account × ERP customer, plus each unmatched account and customer, with match method and confidence."""
+    rules = idl.load_identity_config()
+    # Accounts referenced by contacts or opportunities but absent from crm_accounts still take part.
+    accounts = f"""(
+        SELECT account_id, account_name, domain, country FROM {fq(SOURCES, 'crm_accounts')}
+        UNION ALL
+        SELECT DISTINCT account_id, NULL, NULL, NULL FROM (
+            SELECT account_id FROM {fq(SOURCES, 'crm_contacts')} UNION SELECT account_id FROM {fq(SOURCES, 'crm_opportunities')}
+        ) WHERE account_id NOT IN (SELECT account_id FROM {fq(SOURCES, 'crm_accounts')})
+    )"""
+    with warehouse.get_connection() as con:
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {IDENTITY}")
+        stats = idl.match_accounts(
+            con, accounts, fq(SOURCES, "erp_customers"), fq(IDENTITY, "accounts_resolved"), rules, contacts=fq(SOURCES, "crm_contacts")
+        )
+        pairs = con.execute(
+            f"SELECT account_id, customer_id FROM {fq(IDENTITY, 'accounts_resolved')} WHERE account_id IS NOT NULL AND customer_id IS NOT NULL"
+        ).df()
+        (rows,) = con.execute(f"SELECT count(*) FROM {fq(IDENTITY, 'accounts_resolved')}").fetchone()
+    meta = {"dagster/row_count": int(rows), "by_match_method": stats, "matched_pairs": len(pairs)}
+    truth_path = _truth_file(landing, "account_matches.csv")
+    if truth_path is not None:
+        pr = idl.pair_precision_recall(pairs, pd.read_csv(truth_path, dtype=str))
+        meta |= {"truth_precision": round(pr["precision"], 5), "truth_recall": round(pr["recall"], 5), "truth_pairs": pr["true_pairs"]}
+        context.log.info(f"accounts_resolved vs planted truth: precision {pr['precision']:.4f}, recall {pr['recall']:.4f}")
+    return dg.MaterializeResult(metadata=meta)
+
+
+def _campaign_key(expr: str) -> str:
+    return f"nullif(trim(regexp_replace(lower(trim({expr})), '[^a-z0-9]+', '_', 'g'), '_'), '')"
+
+
+@dg.asset(
+    deps=[dg.AssetKey([IDENTITY, "ad_spend_daily"]), src("web_sessions"), src("crm_marketing_touchpoints")],
+    kinds={"duckdb"},
+)
+def campaigns_resolved(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    """One row per ad-platform campaign and per utm_campaign value, matched on the normalised campaign name."""
+    with warehouse.get_connection() as con:
+        con.execute(
+            f"""CREATE OR REPLACE TABLE {fq(IDENTITY, 'campaigns_resolved')} AS
+            WITH ads AS (
+                SELECT platform, account_id, campaign_id, any_value(campaign_name) AS campaign_name,
+                       any_value(channel_group) AS channel_group, round(sum(spend), 2) AS spend,
+                       min(date_day) AS first_day, max(date_day) AS last_day, {_campaign_key('any_value(campaign_name)')} AS campaign_key
+                FROM {fq(IDENTITY, 'ad_spend_daily')} GROUP BY ALL
+            ),
+            utm_values AS (
+                SELECT {_campaign_key('utm_campaign')} AS campaign_key, trim(utm_campaign) AS utm_campaign,
+                       count(*) FILTER (WHERE kind = 'web') AS sessions, count(*) FILTER (WHERE kind = 'crm') AS crm_touchpoints
+                FROM (
+                    SELECT utm_campaign, 'web' AS kind FROM {fq(SOURCES, 'web_sessions')}
+                    UNION ALL SELECT utm_campaign, 'crm' FROM {fq(SOURCES, 'crm_marketing_touchpoints')}
+                ) WHERE nullif(trim(utm_campaign), '') IS NOT NULL GROUP BY ALL
+            ),
+            utm AS (
+                SELECT campaign_key, first(utm_campaign ORDER BY sessions + crm_touchpoints DESC, utm_campaign) AS utm_campaign,
+                       count(*) AS utm_spellings, sum(sessions) AS sessions, sum(crm_touchpoints) AS crm_touchpoints
+                FROM utm_values GROUP BY ALL
+            )
+            SELECT a.platform, a.account_id, a.campaign_id, a.campaign_name, a.channel_group,
+                   coalesce(a.campaign_key, u.campaign_key) AS campaign_key, u.utm_campaign, u.utm_spellings,
+                   CASE WHEN a.campaign_id IS NOT NULL AND u.campaign_key IS NOT NULL THEN 'name'
+                        WHEN a.campaign_id IS NOT NULL THEN 'unmatched_ad_campaign'
+                        ELSE 'utm_only' END AS match_method,
+                   coalesce(u.sessions, 0) AS sessions, coalesce(u.crm_touchpoints, 0) AS crm_touchpoints,
+                   coalesce(a.spend, 0) AS spend, a.first_day, a.last_day
+            FROM ads a FULL JOIN utm u ON a.campaign_key = u.campaign_key
+            ORDER BY a.platform NULLS LAST, a.campaign_id, u.campaign_key"""
+        )
+        methods = dict(con.execute(f"SELECT match_method, count(*) FROM {fq(IDENTITY, 'campaigns_resolved')} GROUP BY ALL").fetchall())
+        (rows,) = con.execute(f"SELECT count(*) FROM {fq(IDENTITY, 'campaigns_resolved')}").fetchone()
+    return dg.MaterializeResult(metadata={"dagster/row_count": int(rows), "by_match_method": {k: int(v) for k, v in methods.items()}})
