@@ -490,3 +490,73 @@ IDENTITY_MODELS: dict[str, type[pa.DataFrameModel]] = {
     "accounts_resolved": AccountsResolved,
     "campaigns_resolved": CampaignsResolved,
 }
+
+
+# --------------------------------------------------------------------------------------- touchpoints
+
+TOUCHPOINT_TYPES = ["marketing", "sales", "web"]
+
+
+class Touchpoints(pa.DataFrameModel):
+    """Every touchpoint on a known contact."""
+
+    touchpoint_id: Series[str] = pa.Field(unique=True, description="CRM touchpoint id, or web:<session_id>.")
+    touchpoint_type: Series[str] = pa.Field(isin=TOUCHPOINT_TYPES, description="marketing, sales or web.")
+    contact_id: Series[str] = pa.Field(description="Contact touched (web: the canonical contact of the browser).")
+    canonical_contact_id: Series[str] = pa.Field(description="The person's canonical contact id.")
+    account_id: Series[str] = pa.Field(description="Account of the contact.")
+    touchpoint_date: Series[pd.Timestamp] = pa.Field(description="When, UTC.")
+    channel_name: Series[str] = pa.Field(description="Channel label (CRM spelling merged across case/space variants).")
+    channel_group: Series[str] = pa.Field(description="Channel group.")
+    type_order: Series[int] = pa.Field(isin=[1, 2, 3], description="Tie-break order of the type.")
+    is_direct: Series[bool] = pa.Field(description="Channel group is Direct.")
+
+    class Config:
+        coerce = True
+        strict = False
+
+
+class OpportunityTouchpoints(pa.DataFrameModel):
+    """Opportunity × touchpoint rows inside the lookback window (the classic attribution table)."""
+
+    opportunity_id: Series[str] = pa.Field(description="Opportunity.")
+    account_id: Series[str] = pa.Field(description="Account of the opportunity and of the touched contact.")
+    pipeline_amount: Series[float] = pa.Field(ge=0, description="Opportunity pipeline.")
+    opportunity_created_date: Series[pd.Timestamp] = pa.Field(description="Opportunity creation, UTC.")
+    sales_segment: Series[str] = pa.Field(description="Sales segment.")
+    touchpoint_id: Series[str] = pa.Field(description="Touchpoint.")
+    touchpoint_type: Series[str] = pa.Field(isin=TOUCHPOINT_TYPES, description="marketing, sales or web.")
+    channel_name: Series[str] = pa.Field(description="Channel label.")
+    contact_id: Series[str] = pa.Field(description="Contact touched.")
+    touchpoint_date: Series[pd.Timestamp] = pa.Field(description="When, UTC.")
+    touch_order: Series[int] = pa.Field(ge=1, description="Position in the opportunity's journey (date, type, id).")
+    touch_count: Series[int] = pa.Field(ge=1, description="Touches of the opportunity in the window.")
+    is_lead_creation: Series[bool] = pa.Field(description="The lead-creation touch (at most one per opportunity).")
+    days_before_opportunity: Series[float] = pa.Field(ge=0, description="Age of the touch at opportunity creation.")
+
+    class Config:
+        coerce = True
+        strict = False
+        unique = ["opportunity_id", "touchpoint_id"]
+
+
+class ConversionPaths(pa.DataFrameModel):
+    """Converting and non-converting channel paths."""
+
+    journey_kind: Series[str] = pa.Field(isin=["opportunity", "non_converting"], description="Converting or not.")
+    journey_id: Series[str] = pa.Field(unique=True, description="Opportunity id, or account#n for non-converting journeys.")
+    path: Series[str] = pa.Field(description="Channels in order, joined by ' > '.")
+    conversions: Series[int] = pa.Field(isin=[0, 1], description="1 for an opportunity.")
+    nulls: Series[int] = pa.Field(isin=[0, 1], description="1 for a non-converting journey.")
+    value: Series[float] = pa.Field(ge=0, description="Pipeline of the opportunity (0 otherwise).")
+
+    class Config:
+        coerce = True
+        strict = False
+
+
+TOUCHPOINT_MODELS: dict[str, type[pa.DataFrameModel]] = {
+    "touchpoints": Touchpoints,
+    "opportunity_touchpoints": OpportunityTouchpoints,
+    "conversion_paths": ConversionPaths,
+}

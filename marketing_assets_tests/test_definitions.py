@@ -49,3 +49,13 @@ def test_identity_group_assets_and_checks():
     assert keys == expected
     checked = {ck.asset_key.path[-1] for ck in graph.asset_check_keys if ck.asset_key.path[0] == IDENTITY}
     assert checked == expected  # every identity asset has at least its contract check
+
+
+def test_touchpoints_group_assets_and_checks():
+    from marketing_assets.constants import TOUCHPOINTS
+
+    graph = defs.resolve_asset_graph()
+    keys = {k.path[-1] for k in graph.get_all_asset_keys() if k.path[0] == TOUCHPOINTS}
+    assert keys == {"touchpoints", "opportunity_touchpoints", "conversion_paths"}
+    checked = {ck.asset_key.path[-1] for ck in graph.asset_check_keys if ck.asset_key.path[0] == TOUCHPOINTS}
+    assert checked == keys

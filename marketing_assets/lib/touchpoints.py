@@ -1,0 +1,151 @@
+"""Touchpoints, opportunity windows and journeys, as DuckDB SQL. No Dagster import.
+
+A touchpoint belongs to an opportunity when its contact's account is the opportunity's account
+and ``opportunity_created_date - window <= touchpoint_date <= opportunity_created_date`` (both
+ends inclusive). Ties on the same timestamp are broken by type (marketing, sales, web), then id.
+"""
+
+from __future__ import annotations
+
+TYPE_ORDER_SQL = "CASE touchpoint_type WHEN 'marketing' THEN 1 WHEN 'sales' THEN 2 ELSE 3 END"
+TOUCH_ORDER = "touchpoint_date, type_order, touchpoint_id"
+
+
+def touchpoints_sql(
+    marketing: str,
+    sales: str,
+    sessions: str,
+    contacts_resolved: str,
+    web_clients: str,
+    channel_map: str,
+    contacts: str,
+) -> str:
+    """SELECT of every touchpoint on a known contact: CRM marketing, CRM sales and contact-linked web sessions.
+
+    CRM touchpoints keep their CRM id and take the channel of their (case/space-merged) label;
+    web touchpoints get ``web:<session_id>`` and the channel of their acquisition signature, and
+    belong to the canonical contact of their browser client.
+    """
+    from marketing_assets.lib.channels import crm_label_key_sql, web_signature_sql
+
+    sig = web_signature_sql(
+        utm_source="s.utm_source", utm_medium="s.utm_medium", utm_campaign="s.utm_campaign",
+        gclid="s.gclid", fbclid="s.fbclid", referrer="s.page_referrer",
+    )
+    return f"""
+    WITH labels AS (
+        SELECT crm_label_key, channel_name, channel_group FROM {channel_map} WHERE source_kind = 'crm_label'
+    ),
+    people AS (
+        SELECT r.contact_id, r.account_id, r.canonical_contact_id, c.lead_date
+        FROM {contacts_resolved} r LEFT JOIN {contacts} c USING (contact_id)
+    ),
+    crm AS (
+        SELECT marketing_touchpoint_id AS touchpoint_id, 'marketing' AS touchpoint_type, contact_id,
+               marketing_touchpoint_date AS touchpoint_date, channel_name AS channel_label,
+               utm_source, utm_medium, utm_campaign
+        FROM {marketing}
+        UNION ALL
+        SELECT sales_touchpoint_id, 'sales', contact_id, sales_touchpoint_date, channel_name, NULL, NULL, NULL
+        FROM {sales}
+    ),
+    crm_touches AS (
+        SELECT t.touchpoint_id, t.touchpoint_type, t.contact_id, p.canonical_contact_id, p.account_id, t.touchpoint_date,
+               coalesce(l.channel_name, trim(t.channel_label)) AS channel_name, coalesce(l.channel_group, 'Unassigned') AS channel_group,
+               t.utm_source, t.utm_medium, t.utm_campaign, p.lead_date
+        FROM crm t
+        JOIN people p USING (contact_id)
+        LEFT JOIN labels l ON l.crm_label_key = {crm_label_key_sql('t.channel_label')}
+    ),
+    web_touches AS (
+        SELECT 'web:' || s.session_id AS touchpoint_id, 'web' AS touchpoint_type, k.canonical_contact_id AS contact_id,
+               k.canonical_contact_id, p.account_id, s.session_start AS touchpoint_date,
+               m.channel_name, m.channel_group, s.utm_source, s.utm_medium, s.utm_campaign, p.lead_date
+        FROM {sessions} s
+        JOIN {web_clients} k ON k.client_id = s.client_id AND k.canonical_contact_id IS NOT NULL
+        JOIN people p ON p.contact_id = k.canonical_contact_id
+        LEFT JOIN (SELECT signature_id, channel_name, channel_group FROM {channel_map} WHERE source_kind = 'web') m
+               ON m.signature_id = {sig['signature_id']}
+    )
+    SELECT *, {TYPE_ORDER_SQL} AS type_order, channel_group = 'Direct' AS is_direct,
+           nullif(trim(regexp_replace(lower(trim(utm_campaign)), '[^a-z0-9]+', '_', 'g'), '_'), '') AS campaign_key
+    FROM (SELECT * FROM crm_touches UNION ALL BY NAME SELECT * FROM web_touches)"""
+
+
+def opportunity_touchpoints_sql(opportunities: str, touchpoints: str, window_days: int) -> str:
+    """SELECT of opportunity × touchpoint rows inside the lookback window (both ends inclusive).
+
+    Adds the touch order, the touch count, and ``is_lead_creation``: the latest touch at or before
+    the earliest lead date among the opportunity's touching contacts (at most one per opportunity).
+    """
+    return f"""
+    WITH joined AS (
+        SELECT o.opportunity_id, o.account_id, CAST(o.pipeline_amount AS DOUBLE) AS pipeline_amount,
+               o.opportunity_created_date, o.sales_segment,
+               t.touchpoint_id, t.touchpoint_type, t.channel_name, t.channel_group, t.contact_id, t.touchpoint_date,
+               t.canonical_contact_id, t.campaign_key, t.utm_campaign, t.is_direct, t.type_order, t.lead_date,
+               min(t.lead_date) OVER (PARTITION BY o.opportunity_id) AS first_lead_date
+        FROM {opportunities} o
+        JOIN {touchpoints} t
+          ON t.account_id = o.account_id
+         AND t.touchpoint_date BETWEEN o.opportunity_created_date - INTERVAL ({int(window_days)}) DAY AND o.opportunity_created_date
+    ),
+    ordered AS (
+        SELECT *,
+               row_number() OVER (PARTITION BY opportunity_id ORDER BY {TOUCH_ORDER}) AS touch_order,
+               count(*) OVER (PARTITION BY opportunity_id) AS touch_count
+        FROM joined
+    ),
+    lead_touch AS (
+        -- The latest touch at or before the first lead date; on a tie, the touch of the contact who
+        -- became the lead, then marketing before sales before web.
+        SELECT opportunity_id, arg_min(touch_order, (
+                   -epoch(touchpoint_date), CASE WHEN lead_date = first_lead_date THEN 0 ELSE 1 END, type_order, touchpoint_id
+               )) AS lead_touch_order
+        FROM ordered WHERE touchpoint_date <= first_lead_date GROUP BY ALL
+    )
+    SELECT o.* EXCLUDE (first_lead_date, lead_date),
+           coalesce(o.touch_order = l.lead_touch_order, false) AS is_lead_creation,
+           date_diff('second', o.touchpoint_date, o.opportunity_created_date) / 86400.0 AS days_before_opportunity,
+           {int(window_days)} AS lookback_days
+    FROM ordered o LEFT JOIN lead_touch l USING (opportunity_id)"""
+
+
+def conversion_paths_sql(opportunity_touchpoints: str, touchpoints: str, opportunities: str, window_days: int, data_end: str) -> str:
+    """SELECT of journeys: one converting path per opportunity with touchpoints, and non-converting ones.
+
+    Non-converting journeys are an account's touchpoints that fall in no opportunity window,
+    split where two touches are more than ``window_days`` apart; a journey whose last touch is
+    within ``window_days`` of ``data_end`` may still convert and is left out.
+    """
+    return f"""
+    WITH converting AS (
+        SELECT 'opportunity' AS journey_kind, opportunity_id AS journey_id, any_value(account_id) AS account_id,
+               string_agg(channel_name, ' > ' ORDER BY touch_order) AS path,
+               count(*) AS touch_count, 1 AS conversions, any_value(pipeline_amount) AS value, 0 AS nulls,
+               min(touchpoint_date) AS first_touch_at, max(touchpoint_date) AS last_touch_at
+        FROM {opportunity_touchpoints} GROUP BY opportunity_id
+    ),
+    loose AS (
+        SELECT t.* FROM {touchpoints} t
+        ANTI JOIN {opportunities} o
+          ON o.account_id = t.account_id
+         AND t.touchpoint_date BETWEEN o.opportunity_created_date - INTERVAL ({int(window_days)}) DAY AND o.opportunity_created_date + INTERVAL ({int(window_days)}) DAY
+    ),
+    gaps AS (
+        SELECT *, CASE WHEN lag(touchpoint_date) OVER w IS NULL
+                         OR touchpoint_date - lag(touchpoint_date) OVER w > INTERVAL ({int(window_days)}) DAY THEN 1 ELSE 0 END AS starts
+        FROM loose WINDOW w AS (PARTITION BY account_id ORDER BY touchpoint_date, type_order, touchpoint_id)
+    ),
+    numbered AS (
+        SELECT *, sum(starts) OVER (PARTITION BY account_id ORDER BY touchpoint_date, type_order, touchpoint_id) AS journey_no FROM gaps
+    ),
+    non_converting AS (
+        SELECT 'non_converting' AS journey_kind, account_id || '#' || journey_no AS journey_id, account_id,
+               string_agg(channel_name, ' > ' ORDER BY touchpoint_date, type_order, touchpoint_id) AS path,
+               count(*) AS touch_count, 0 AS conversions, 0.0 AS value, 1 AS nulls,
+               min(touchpoint_date) AS first_touch_at, max(touchpoint_date) AS last_touch_at
+        FROM numbered GROUP BY account_id, journey_no
+        HAVING max(touchpoint_date) < TIMESTAMP '{data_end}' - INTERVAL ({int(window_days)}) DAY
+    )
+    SELECT * FROM converting UNION ALL SELECT * FROM non_converting"""
