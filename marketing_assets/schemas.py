@@ -560,3 +560,116 @@ TOUCHPOINT_MODELS: dict[str, type[pa.DataFrameModel]] = {
     "opportunity_touchpoints": OpportunityTouchpoints,
     "conversion_paths": ConversionPaths,
 }
+
+
+# --------------------------------------------------------------------------------------- attribution
+
+ATTRIBUTION_MODELS = ["first_touch", "last_touch", "last_non_direct", "linear", "time_decay", "position_based", "w_shaped", "markov", "shapley"]
+
+
+class AttributionCredits(pa.DataFrameModel):
+    """Credit per opportunity × touchpoint, one column per model, in pipeline currency."""
+
+    opportunity_id: Series[str] = pa.Field(description="Opportunity.")
+    touchpoint_id: Series[str] = pa.Field(description="Touchpoint.")
+    channel_name: Series[str] = pa.Field(description="Channel label.")
+    pipeline_amount: Series[float] = pa.Field(ge=0, description="Opportunity pipeline.")
+    first_touch_credit: Series[float] = pa.Field(ge=0, description="First touch.")
+    last_touch_credit: Series[float] = pa.Field(ge=0, description="Last touch.")
+    last_non_direct_credit: Series[float] = pa.Field(ge=0, description="Last non-direct touch.")
+    linear_credit: Series[float] = pa.Field(ge=0, description="Equal split.")
+    time_decay_credit: Series[float] = pa.Field(ge=0, description="Exponential decay with the configured half-life.")
+    position_based_credit: Series[float] = pa.Field(ge=0, description="U-shaped 40/20/40.")
+    w_shaped_credit: Series[float] = pa.Field(ge=0, description="W-shaped 30/30/30/10.")
+    markov_credit: Series[float] = pa.Field(ge=0, description="Markov removal effects, split over the opportunity's channels.")
+    shapley_credit: Series[float] = pa.Field(ge=0, description="Shapley values, split over the opportunity's channels.")
+
+    class Config:
+        coerce = True
+        strict = False
+        unique = ["opportunity_id", "touchpoint_id"]
+
+
+class _Rollup(pa.DataFrameModel):
+    model: Series[str] = pa.Field(isin=ATTRIBUTION_MODELS, description="Attribution model.")
+    pipeline_amount: Series[float] = pa.Field(ge=0, description="Credited pipeline.")
+    opportunities: Series[float] = pa.Field(ge=0, description="Credited opportunities (fractional for fractional models).")
+    customers: Series[float] = pa.Field(ge=0, description="Credited won opportunities.")
+    won_revenue: Series[float] = pa.Field(ge=0, description="Credited won amount.")
+    pipeline_share: Series[float] = pa.Field(ge=0, le=1.000001, nullable=True, description="Share of the model's pipeline.")
+
+    class Config:
+        coerce = True
+        strict = False
+
+
+class AttributionByChannel(_Rollup):
+    """Credited pipeline by model and channel."""
+
+    channel_name: Series[str] = pa.Field(description="Channel label, or (unattributed).")
+    channel_group: Series[str] = pa.Field(description="Channel group, or (unattributed).")
+
+    class Config:
+        unique = ["model", "channel_name", "channel_group"]
+
+
+class AttributionBySegmentChannel(_Rollup):
+    """Credited pipeline by model, sales segment and channel."""
+
+    sales_segment: Series[str] = pa.Field(description="Sales segment.")
+    channel_name: Series[str] = pa.Field(description="Channel label, or (unattributed).")
+
+    class Config:
+        unique = ["model", "sales_segment", "channel_name", "channel_group"]
+
+
+class AttributionByCampaign(_Rollup):
+    """Credited pipeline by model, channel group and campaign."""
+
+    channel_group: Series[str] = pa.Field(description="Channel group.")
+    campaign_key: Series[str] = pa.Field(nullable=True, description="Normalised utm_campaign (NULL: no campaign).")
+
+
+class AttributionModelComparison(pa.DataFrameModel):
+    """Credit share by lookback window, model and channel."""
+
+    lookback_days: Series[int] = pa.Field(ge=1, description="Lookback window.")
+    channel_name: Series[str] = pa.Field(description="Channel.")
+    model: Series[str] = pa.Field(isin=ATTRIBUTION_MODELS, description="Rule model.")
+    pipeline_amount: Series[float] = pa.Field(ge=0, description="Credited pipeline.")
+    share: Series[float] = pa.Field(ge=0, le=1.000001, description="Share of the window's pipeline.")
+
+    class Config:
+        coerce = True
+        strict = False
+        unique = ["lookback_days", "channel_name", "model"]
+
+
+class ChannelRoi(pa.DataFrameModel):
+    """Spend and return by model, channel group and month."""
+
+    model: Series[str] = pa.Field(isin=ATTRIBUTION_MODELS, description="Attribution model.")
+    channel_group: Series[str] = pa.Field(description="Channel group.")
+    month: Series[pd.Timestamp] = pa.Field(description="Month.")
+    spend: Series[float] = pa.Field(ge=0, nullable=True, description="Spend in the reporting currency (NULL: no spend data).")
+    spend_status: Series[str] = pa.Field(isin=["ok", "zero spend", "no spend data"], description="Why ratios may be NULL.")
+    leads: Series[int] = pa.Field(ge=0, description="Leads whose lead-creation touch is in the channel group.")
+    pipeline: Series[float] = pa.Field(ge=0, description="Credited pipeline (creation month).")
+    won_revenue: Series[float] = pa.Field(ge=0, description="Credited won amount (close month).")
+    roas: Series[float] = pa.Field(ge=0, nullable=True, description="Won revenue / spend.")
+    cac: Series[float] = pa.Field(ge=0, nullable=True, description="Spend / credited customers.")
+
+    class Config:
+        coerce = True
+        strict = False
+        unique = ["model", "channel_group", "month"]
+
+
+ATTRIBUTION_TABLE_MODELS: dict[str, type[pa.DataFrameModel]] = {
+    "attribution_credits": AttributionCredits,
+    "attribution_by_channel": AttributionByChannel,
+    "attribution_by_segment_channel": AttributionBySegmentChannel,
+    "attribution_by_campaign": AttributionByCampaign,
+    "attribution_model_comparison": AttributionModelComparison,
+    "channel_roi": ChannelRoi,
+}

@@ -59,3 +59,16 @@ def test_touchpoints_group_assets_and_checks():
     assert keys == {"touchpoints", "opportunity_touchpoints", "conversion_paths"}
     checked = {ck.asset_key.path[-1] for ck in graph.asset_check_keys if ck.asset_key.path[0] == TOUCHPOINTS}
     assert checked == keys
+
+
+def test_attribution_group_assets_and_checks():
+    from marketing_assets.constants import ATTRIBUTION
+
+    graph = defs.resolve_asset_graph()
+    keys = {k.path[-1] for k in graph.get_all_asset_keys() if k.path[0] == ATTRIBUTION}
+    assert keys == {
+        "attribution_credits", "attribution_by_channel", "attribution_by_segment_channel",
+        "attribution_by_campaign", "attribution_model_comparison", "channel_roi",
+    }
+    checked = {ck.asset_key.path[-1] for ck in graph.asset_check_keys if ck.asset_key.path[0] == ATTRIBUTION}
+    assert checked == keys

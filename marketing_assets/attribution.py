@@ -1,0 +1,174 @@
+"""Attribution assets: credits per opportunity × touchpoint for every model, roll-ups and channel ROI."""
+
+import dagster as dg
+import pandas as pd
+from pydantic import Field
+
+from marketing_assets.constants import ATTRIBUTION, IDENTITY, SOURCES, TOUCHPOINTS, fq
+from marketing_assets.lib import attribution as attr
+from marketing_assets.lib import rollups
+from marketing_assets.lib.touchpoints import opportunity_touchpoints_sql
+from marketing_assets.resources import Warehouse
+
+CREDITS = fq(ATTRIBUTION, "attribution_credits")
+
+
+class AttributionConfig(dg.Config):
+    half_life_days: float = Field(default=7.0, gt=0, description="Half-life of the time-decay model, in days.")
+    position_weights: list[float] = Field(default=[0.4, 0.2, 0.4], description="U-shaped first / middle / last shares.")
+    w_weights: list[float] = Field(default=[0.3, 0.3, 0.3, 0.1], description="W-shaped first / lead / opportunity / rest shares.")
+    markov_order: int = Field(default=1, ge=1, le=4, description="Order of the Markov chain.")
+
+
+class ComparisonConfig(dg.Config):
+    lookback_windows: list[int] = Field(default=[7, 30, 90], description="Lookback windows (days) to compare.")
+    half_life_days: float = Field(default=7.0, gt=0)
+
+
+def _key(group: str, name: str) -> dg.AssetKey:
+    return dg.AssetKey([group, name])
+
+
+def _channel_weights(con, order: int) -> tuple[dict[str, dict[str, float]], pd.DataFrame, pd.DataFrame]:
+    paths = con.execute(
+        f"""SELECT path, sum(conversions) AS conversions, sum(value) AS value, sum(nulls) AS nulls
+            FROM {fq(TOUCHPOINTS, 'conversion_paths')} GROUP BY path"""
+    ).df()
+    if paths.empty or paths["conversions"].sum() == 0:
+        return {}, pd.DataFrame(), pd.DataFrame()
+    markov = attr.markov_attribution(paths, order=order)
+    shapley = attr.shapley_attribution(paths)
+    weights = {
+        "markov": dict(zip(markov["channel"], markov["conversions"], strict=True)),
+        "shapley": dict(zip(shapley["channel"], shapley["conversions"], strict=True)),
+    }
+    return weights, markov, shapley
+
+
+@dg.asset(deps=[_key(TOUCHPOINTS, "opportunity_touchpoints"), _key(TOUCHPOINTS, "conversion_paths")], kinds={"duckdb"})
+def attribution_credits(context: dg.AssetExecutionContext, config: AttributionConfig, warehouse: Warehouse) -> dg.MaterializeResult:
+    """One row per opportunity × touchpoint with one credit column per model (first, last, last non-direct, linear, time decay, U, W, Markov, Shapley)."""
+    with warehouse.get_connection() as con:
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {ATTRIBUTION}")
+        weights, markov, shapley = _channel_weights(con, config.markov_order)
+        con.execute(
+            f"CREATE OR REPLACE TEMP VIEW _attr_source AS SELECT * EXCLUDE (touch_order, touch_count) FROM {fq(TOUCHPOINTS, 'opportunity_touchpoints')}"
+        )
+        attr.attribution_credits_sql(
+            con, "_attr_source", CREDITS,
+            half_life_days=config.half_life_days,
+            position_weights=tuple(config.position_weights),
+            w_weights=tuple(config.w_weights),
+            channel_weights=weights or {"markov": {}, "shapley": {}},
+        )
+        totals = con.execute(
+            f"SELECT count(*), " + ", ".join(f"round(sum({attr.credit_column(m)}), 2)" for m in attr.MODELS) + f" FROM {CREDITS}"
+        ).fetchone()
+    meta = {"dagster/row_count": int(totals[0]), "credited_pipeline_by_model": dict(zip(attr.MODELS, map(float, totals[1:]), strict=True))}
+    if not markov.empty:
+        meta["markov_removal_effects"] = dg.MetadataValue.md(markov.round(4).to_markdown(index=False))
+        meta["shapley_values"] = dg.MetadataValue.md(shapley.round(4).to_markdown(index=False))
+    return dg.MaterializeResult(metadata=meta)
+
+
+def _rollup_asset(name: str, dims: list[str], description: str):
+    @dg.asset(name=name, deps=[_key(ATTRIBUTION, "attribution_credits"), _key(SOURCES, "crm_opportunities")], kinds={"duckdb"}, description=description)
+    def _rollup(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+        with warehouse.get_connection() as con:
+            sql = rollups.rollup_sql(CREDITS, fq(SOURCES, "crm_opportunities"), attr.MODELS, dims)
+            con.execute(f"CREATE OR REPLACE TABLE {fq(ATTRIBUTION, name)} AS {sql}")
+            (rows,) = con.execute(f"SELECT count(*) FROM {fq(ATTRIBUTION, name)}").fetchone()
+            top = con.execute(
+                f"""SELECT {', '.join(dims)}, round(pipeline_amount, 0) AS pipeline FROM {fq(ATTRIBUTION, name)}
+                    WHERE model = 'linear' ORDER BY pipeline_amount DESC LIMIT 10"""
+            ).df()
+        return dg.MaterializeResult(metadata={"dagster/row_count": int(rows), "top_linear": dg.MetadataValue.md(top.to_markdown(index=False))})
+
+    return _rollup
+
+
+attribution_by_channel = _rollup_asset(
+    "attribution_by_channel", ["channel_name", "channel_group"],
+    "One row per model × channel: credited pipeline, opportunities and won revenue; unattributed pipeline as `(unattributed)`.",
+)
+attribution_by_segment_channel = _rollup_asset(
+    "attribution_by_segment_channel", ["sales_segment", "channel_name", "channel_group"],
+    "One row per model × sales segment × channel: credited pipeline, opportunities and won revenue.",
+)
+attribution_by_campaign = _rollup_asset(
+    "attribution_by_campaign", ["channel_group", "campaign_key"],
+    "One row per model × channel group × campaign (normalised utm_campaign): credited pipeline, opportunities and won revenue.",
+)
+
+
+@dg.asset(
+    deps=[_key(TOUCHPOINTS, "touchpoints"), _key(SOURCES, "crm_opportunities"), _key(ATTRIBUTION, "attribution_by_channel")],
+    kinds={"duckdb"},
+)
+def attribution_model_comparison(context: dg.AssetExecutionContext, config: ComparisonConfig, warehouse: Warehouse) -> dg.MaterializeResult:
+    """One row per lookback window × channel: each rule model's credited pipeline and share, to show how sensitive a channel's credit is to model and window."""
+    with warehouse.get_connection() as con:
+        parts = []
+        for days in config.lookback_windows:
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE _cmp_ot AS SELECT * EXCLUDE (touch_order, touch_count) FROM "
+                f"({opportunity_touchpoints_sql(fq(SOURCES, 'crm_opportunities'), fq(TOUCHPOINTS, 'touchpoints'), days)})"
+            )
+            attr.attribution_credits_sql(con, "_cmp_ot", f"_cmp_credits_{days}", half_life_days=config.half_life_days)
+            parts.append(
+                f"SELECT {days} AS lookback_days, * FROM ({rollups.rollup_sql(f'_cmp_credits_{days}', fq(SOURCES, 'crm_opportunities'), attr.RULE_MODELS, ['channel_name'])})"
+            )
+        con.execute(
+            f"""CREATE OR REPLACE TABLE {fq(ATTRIBUTION, 'attribution_model_comparison')} AS
+            WITH windows AS ({' UNION ALL '.join(parts)}),
+            shaped AS (
+                SELECT lookback_days, channel_name, model, pipeline_amount,
+                       pipeline_amount / sum(pipeline_amount) OVER (PARTITION BY lookback_days, model) AS share
+                FROM windows
+            )
+            SELECT s.*, s.share - b.share AS share_change_vs_default_window,
+                   max(s.share) OVER (PARTITION BY s.lookback_days, s.channel_name) - min(s.share) OVER (PARTITION BY s.lookback_days, s.channel_name) AS model_spread
+            FROM shaped s LEFT JOIN shaped b
+              ON b.channel_name = s.channel_name AND b.model = s.model AND b.lookback_days = {max(config.lookback_windows)}
+            ORDER BY lookback_days, model, pipeline_amount DESC"""
+        )
+        for days in config.lookback_windows:
+            con.execute(f"DROP TABLE IF EXISTS _cmp_credits_{days}")
+        (rows,) = con.execute(f"SELECT count(*) FROM {fq(ATTRIBUTION, 'attribution_model_comparison')}").fetchone()
+    return dg.MaterializeResult(metadata={"dagster/row_count": int(rows), "lookback_windows": config.lookback_windows})
+
+
+@dg.asset(
+    deps=[
+        _key(ATTRIBUTION, "attribution_credits"),
+        _key(IDENTITY, "ad_spend_daily"),
+        _key(SOURCES, "finance_marketing_spend"),
+        _key(SOURCES, "crm_opportunities"),
+        _key(TOUCHPOINTS, "touchpoints"),
+        _key(IDENTITY, "contacts_resolved"),
+    ],
+    kinds={"duckdb"},
+)
+def channel_roi(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    """One row per model × channel group × month: spend, leads, credited opportunities, customers, pipeline and won revenue, ROAS, ROI %, CPL, cost per opportunity and CAC."""
+    from marketing_assets.lib.channels import crm_label_group_sql, load_channel_config
+
+    sql = rollups.channel_roi_sql(
+        credits=CREDITS,
+        opportunities=fq(SOURCES, "crm_opportunities"),
+        ad_spend=fq(IDENTITY, "ad_spend_daily"),
+        finance=fq(SOURCES, "finance_marketing_spend"),
+        touchpoints=fq(TOUCHPOINTS, "touchpoints"),
+        contacts=fq(SOURCES, "crm_contacts"),
+        models=attr.MODELS,
+        finance_group_sql=crm_label_group_sql(load_channel_config(), "channel"),
+    )
+    with warehouse.get_connection() as con:
+        con.execute(f"CREATE OR REPLACE TABLE {fq(ATTRIBUTION, 'channel_roi')} AS {sql}")
+        (rows,) = con.execute(f"SELECT count(*) FROM {fq(ATTRIBUTION, 'channel_roi')}").fetchone()
+        summary = con.execute(
+            f"""SELECT channel_group, round(sum(spend), 0) AS spend, round(sum(won_revenue), 0) AS won_revenue,
+                       round(sum(won_revenue) / nullif(sum(spend), 0), 2) AS roas, any_value(spend_source) AS spend_source
+                FROM {fq(ATTRIBUTION, 'channel_roi')} WHERE model = 'w_shaped' GROUP BY ALL ORDER BY spend DESC NULLS LAST"""
+        ).df()
+    return dg.MaterializeResult(metadata={"dagster/row_count": int(rows), "w_shaped_totals": dg.MetadataValue.md(summary.to_markdown(index=False))})

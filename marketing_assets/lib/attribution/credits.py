@@ -1,0 +1,332 @@
+"""Per-opportunity × touchpoint credits for every attribution model, computed inside DuckDB.
+
+One statement: a projection of the source (flags, time-decay weight, type rank, optional channel
+weights), one window operator over ``PARTITION BY opportunity_id ORDER BY <touch order>`` that
+shares a single sort between every window function, and a final projection of the credit columns.
+Whole-opportunity totals use ``PARTITION BY``-only windows: an ordered full frame would make DuckDB
+evaluate floating-point sums order-sensitively, which costs about as much as the sort itself. No
+Python work per row, so it scales with DuckDB rather than with the interpreter.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+
+import duckdb
+
+MODELS: tuple[str, ...] = (
+    "first_touch",
+    "last_touch",
+    "last_non_direct",
+    "linear",
+    "time_decay",
+    "position_based",
+    "w_shaped",
+    "markov",
+    "shapley",
+)
+"""Every attribution model, in the order the credit columns appear."""
+
+RULE_MODELS: tuple[str, ...] = MODELS[:7]
+"""Models computed from the touch sequence alone (no channel weights needed)."""
+
+WEIGHTED_MODELS: tuple[str, ...] = ("markov", "shapley")
+"""Models whose credits need per-channel weights (``channel_weights``)."""
+
+REQUIRED_COLUMNS: tuple[str, ...] = (
+    "opportunity_id",
+    "pipeline_amount",
+    "opportunity_created_date",
+    "touchpoint_id",
+    "touchpoint_type",
+    "touchpoint_date",
+    "channel_name",
+)
+"""Columns the source must have; ``is_direct`` and ``is_lead_creation`` are read when present."""
+
+FLAG_COLUMNS: tuple[str, ...] = ("is_direct", "is_lead_creation")
+
+# Exponents of the time-decay weight 2^e are clamped to +-_MAX_EXPONENT so the per-opportunity
+# sum never underflows to 0 or overflows (2^-960 is still a normal double).
+_MAX_EXPONENT = 960.0
+_PREFIX = "__att_"
+# The non-direct and lead-creation counts of an opportunity travel in one BIGINT sum.
+_FLAG_BASE = 1 << 31
+_PART = r'(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)'
+_NAME = re.compile(rf"^{_PART}(?:\.{_PART}){{0,2}}$")
+
+
+def credit_column(model: str) -> str:
+    """Name of the credit column of ``model`` (``<model>_credit``)."""
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}; models: {MODELS}")
+    return f"{model}_credit"
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _real(x: float) -> str:
+    """A DOUBLE literal (a bare ``0.4`` would be a DECIMAL in DuckDB)."""
+    return f"CAST({float(x)!r} AS DOUBLE)"
+
+
+def _text(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def _check_name(name: str, role: str) -> str:
+    if not isinstance(name, str) or not _NAME.match(name.strip()):
+        raise ValueError(f"{role} must be a (optionally schema-qualified) table name, got {name!r}")
+    return name.strip()
+
+
+def _fractions(weights: Sequence[float], size: int, role: str) -> tuple[float, ...]:
+    """Validate non-negative weights summing to 1 (within 1e-9) and renormalise them exactly."""
+    values = tuple(float(w) for w in weights)
+    if len(values) != size:
+        raise ValueError(f"{role} needs {size} weights, got {len(values)}")
+    if any(not math.isfinite(w) or w < 0 for w in values):
+        raise ValueError(f"{role} must be finite and non-negative, got {values}")
+    total = math.fsum(values)
+    if abs(total - 1.0) > 1e-9:
+        raise ValueError(f"{role} must sum to 1, got {values} (sum {total})")
+    return tuple(w / total for w in values)
+
+
+def _clean_channel_weights(
+    channel_weights: Mapping[str, Mapping[str, float]],
+) -> dict[str, dict[str, float]]:
+    unknown = set(channel_weights) - set(WEIGHTED_MODELS)
+    if unknown:
+        raise ValueError(f"channel_weights keys must be among {WEIGHTED_MODELS}, got {sorted(unknown)}")
+    cleaned: dict[str, dict[str, float]] = {}
+    for model in WEIGHTED_MODELS:
+        if model not in channel_weights:
+            continue
+        cleaned[model] = {}
+        for channel, weight in (channel_weights[model] or {}).items():
+            w = float(weight) if weight is not None else 0.0
+            # Negative (e.g. Shapley) or undefined weights give the channel no share.
+            cleaned[model][str(channel)] = w if math.isfinite(w) and w > 0 else 0.0
+    return cleaned
+
+
+def attribution_credits_sql(
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    target: str,
+    *,
+    half_life_days: float = 7.0,
+    position_weights: Sequence[float] = (0.4, 0.2, 0.4),
+    w_weights: Sequence[float] = (0.3, 0.3, 0.3, 0.1),
+    channel_weights: Mapping[str, Mapping[str, float]] | None = None,
+) -> None:
+    """Create ``target`` (``CREATE OR REPLACE TABLE``) with every model's credit per touchpoint.
+
+    ``source`` (table or view) has one row per opportunity × touchpoint with ``opportunity_id``,
+    ``pipeline_amount`` (DOUBLE or DECIMAL), ``opportunity_created_date``, ``touchpoint_id``,
+    ``touchpoint_type`` (``marketing`` / ``sales`` / ``web``), ``touchpoint_date``,
+    ``channel_name`` and, when present, ``is_direct`` and ``is_lead_creation`` (BOOLEAN; a missing
+    column or NULL counts as false). ``target`` keeps every source column and adds ``touch_order``
+    (1-based), ``touch_count`` and one DOUBLE credit column per model, in currency, that sums to
+    ``pipeline_amount`` over each opportunity (NULL where ``pipeline_amount`` is NULL).
+
+    Touch order: ``touchpoint_date``, then ``touchpoint_type`` (marketing < sales < web < any
+    other), then ``touchpoint_id`` (NULLs last); row_number makes exact ties count once.
+
+    Models:
+        - ``first_touch`` / ``last_touch``: everything to the first / last touch.
+        - ``last_non_direct``: the last touch whose ``is_direct`` is false; the last touch when
+          every touch is direct.
+        - ``linear``: equal split.
+        - ``time_decay``: weight ``2^(-age / half_life_days)`` with age = opportunity_created_date
+          - touchpoint_date in days (exponent clamped to +-960, so the weights never underflow to 0;
+          a NULL date gets the smallest weight).
+        - ``position_based`` (U-shaped, ``position_weights`` = first, middle, last): one touch gets
+          100%; two touches split first:last in proportion (50/50 for 40/20/40); otherwise first and
+          last get their share and the middle touches share the middle weight equally.
+        - ``w_shaped`` (``w_weights`` = first, lead creation, opportunity creation = last touch,
+          rest): the lead-creation touch is the one flagged ``is_lead_creation`` (should several be
+          flagged, they share its weight equally); without one, its weight is split equally between
+          first and last touch. Weights of coinciding roles add up; the rest weight is shared
+          equally by the other touches, or, when there are none, spread over the role touches in
+          proportion to their role weight. Always sums to 100%.
+        - ``markov`` / ``shapley`` (only with ``channel_weights``): the opportunity is split over
+          its distinct channels in proportion to ``channel_weights[model][channel]``, then equally
+          over that channel's touches; when every channel of the opportunity has weight 0 (or is
+          not in the mapping) the split is linear. Negative or non-finite weights count as 0. A
+          column is produced for each model present in ``channel_weights``.
+
+    Args:
+        con: DuckDB connection holding ``source``; ``target`` is created there.
+        source: Table or view name (optionally schema-qualified; SQL identifier syntax).
+        target: Name of the table to create or replace.
+        half_life_days: Half-life of the time-decay model, > 0.
+        position_weights: First / middle / last shares of the position-based model (sum 1).
+        w_weights: First / lead-creation / opportunity-creation / rest shares of the W-shaped
+            model (sum 1, the first three not all 0).
+        channel_weights: ``{"markov": {channel: weight}, "shapley": {...}}``, e.g. the
+            ``conversions`` of :func:`markov_attribution` / :func:`shapley_attribution`.
+
+    Raises:
+        ValueError: invalid names or parameters, missing source columns, or source columns that
+            clash with the output columns.
+    """
+    source = _check_name(source, "source")
+    target = _check_name(target, "target")
+    if not (isinstance(half_life_days, (int, float)) and math.isfinite(half_life_days) and half_life_days > 0):
+        raise ValueError(f"half_life_days must be a positive number, got {half_life_days!r}")
+    p_first, p_middle, p_last = _fractions(position_weights, 3, "position_weights")
+    w_first, w_lead, w_opp, w_rest = _fractions(w_weights, 4, "w_weights")
+    w_roles = w_first + w_lead + w_opp
+    if w_roles <= 0:
+        raise ValueError("w_weights: the first three (role) weights must not all be 0")
+    weights = _clean_channel_weights(channel_weights) if channel_weights is not None else {}
+
+    columns = [row[0] for row in con.execute(f"DESCRIBE {source}").fetchall()]
+    lower = {c.lower(): c for c in columns}
+    missing = [c for c in REQUIRED_COLUMNS if c not in lower]
+    if missing:
+        raise ValueError(f"{source} lacks required columns {missing}; it has {columns}")
+    outputs = ["touch_order", "touch_count"] + [credit_column(m) for m in RULE_MODELS + tuple(weights)]
+    clash = [c for c in columns if c.lower() in outputs or c.lower().startswith(_PREFIX)]
+    if clash:
+        raise ValueError(f"{source} already has output column(s) {clash}; drop or rename them first")
+
+    def col(name: str) -> str:
+        return "s." + _quote(lower[name])
+
+    def flag(name: str) -> str:
+        return f"COALESCE({col(name)}, FALSE)" if name in lower else "FALSE"
+
+    hl_seconds = _real(86400.0 * float(half_life_days))
+    exponent = (
+        f"COALESCE(GREATEST(LEAST((epoch({col('touchpoint_date')}) - epoch({col('opportunity_created_date')}))"
+        f" / {hl_seconds}, {_real(_MAX_EXPONENT)}), {_real(-_MAX_EXPONENT)}), {_real(-_MAX_EXPONENT)})"
+    )
+    src_select = [
+        "s.*",
+        f"CAST({col('pipeline_amount')} AS DOUBLE) AS {_PREFIX}amount",
+        f"{flag('is_direct')} AS {_PREFIX}direct",
+        f"{flag('is_lead_creation')} AS {_PREFIX}lead",
+        f"pow(CAST(2 AS DOUBLE), {exponent}) AS {_PREFIX}decay",
+        f"CASE {col('touchpoint_type')} WHEN 'marketing' THEN 0 WHEN 'sales' THEN 1 WHEN 'web' THEN 2 ELSE 3 END"
+        f" AS {_PREFIX}type_rank",
+    ]
+    join = ""
+    if weights:
+        channels = sorted(set().union(*(w.keys() for w in weights.values())))
+        models = list(weights)
+        if channels:
+            rows = ", ".join(
+                "(" + ", ".join([_text(ch)] + [_real(weights[m].get(ch, 0.0)) for m in models]) + ")"
+                for ch in channels
+            )
+            names = ", ".join(["channel"] + [f"w_{m}" for m in models])
+            join = (
+                f" LEFT JOIN (VALUES {rows}) AS {_PREFIX}weights({names})"
+                f" ON CAST({col('channel_name')} AS VARCHAR) = {_PREFIX}weights.channel"
+            )
+            for m in models:
+                src_select.append(f"COALESCE({_PREFIX}weights.w_{m}, {_real(0)}) AS {_PREFIX}w_{m}")
+        else:
+            for m in models:
+                src_select.append(f"{_real(0)} AS {_PREFIX}w_{m}")
+        src_select.append(
+            f"count(*) OVER (PARTITION BY {col('opportunity_id')}, {col('channel_name')}) AS {_PREFIX}channel_touches"
+        )
+
+    p = _PREFIX
+    # Whole-opportunity aggregates use PARTITION BY only (DuckDB computes them on the same sorted
+    # partitions without an order-sensitive frame); the two flag counts share one packed sum.
+    whole = "(PARTITION BY opportunity_id)"
+    win_select = [
+        f"row_number() OVER w AS {p}order",
+        f"count(*) OVER {whole} AS {p}n",
+        # sum(BIGINT) is a HUGEINT; casting back keeps the arithmetic on it cheap.
+        f"CAST(sum(CAST(NOT {p}direct AS BIGINT) + CAST({p}lead AS BIGINT) * {_FLAG_BASE}) OVER {whole} AS BIGINT)"
+        f" AS {p}flags",
+        f"count(*) FILTER (WHERE NOT {p}direct) OVER wr AS {p}nd_run",
+        f"first_value({p}lead) OVER wa AS {p}lead_first",
+        f"last_value({p}lead) OVER wa AS {p}lead_last",
+        f"sum({p}decay) OVER {whole} AS {p}decay_total",
+    ] + [f"sum({p}w_{m} / {p}channel_touches) OVER {whole} AS {p}{m}_total" for m in weights]
+
+    amount, order, n = f"{p}amount", f"{p}order", f"{p}n"
+    nd_total = f"({p}flags % {_FLAG_BASE})"
+    lead_total = f"({p}flags // {_FLAG_BASE})"
+    is_first, is_last = f"({order} = 1)", f"({order} = {n})"
+    role_weight = (
+        f"(CASE WHEN {is_first} THEN {_real(w_first)} ELSE 0 END"
+        f" + CASE WHEN {is_last} THEN {_real(w_opp)} ELSE 0 END"
+        f" + CASE WHEN {lead_total} = 0 THEN"
+        f" CASE WHEN {is_first} THEN {_real(w_lead / 2)} ELSE 0 END + CASE WHEN {is_last} THEN {_real(w_lead / 2)} ELSE 0 END"
+        f" WHEN {p}lead THEN {_real(w_lead)} / {lead_total} ELSE 0 END)"
+    )
+    # Role touches: first, last and every flagged touch (for n >= 2).
+    n_roles = (
+        f"(2 + {lead_total} - CASE WHEN {p}lead_first THEN 1 ELSE 0 END - CASE WHEN {p}lead_last THEN 1 ELSE 0 END)"
+    )
+    rest = f"({n} - {n_roles})"
+    pair = p_first + p_last
+    two_first, two_last = (p_first / pair, p_last / pair) if pair > 0 else (0.5, 0.5)
+
+    def share(condition: str) -> str:
+        return f"{amount} * CASE WHEN {condition} THEN {_real(1)} ELSE {_real(0)} END"
+
+    credits = {
+        "first_touch": share(is_first),
+        "last_touch": share(is_last),
+        "last_non_direct": share(
+            f"(NOT {p}direct AND {p}nd_run = {nd_total}) OR ({nd_total} = 0 AND {is_last})"
+        ),
+        "linear": f"{amount} / {n}",
+        "time_decay": f"{amount} * {p}decay / {p}decay_total",
+        "position_based": (
+            f"{amount} * CASE WHEN {n} = 1 THEN {_real(1)}"
+            f" WHEN {n} = 2 THEN CASE WHEN {is_first} THEN {_real(two_first)} ELSE {_real(two_last)} END"
+            f" WHEN {is_first} THEN {_real(p_first)} WHEN {is_last} THEN {_real(p_last)}"
+            f" ELSE {_real(p_middle)} / ({n} - 2) END"
+        ),
+        "w_shaped": (
+            f"{amount} * CASE WHEN {n} = 1 THEN {_real(1)} WHEN {is_first} OR {is_last} OR {p}lead THEN"
+            f" CASE WHEN {rest} = 0 THEN {role_weight} / {_real(w_roles)} ELSE {role_weight} END"
+            f" ELSE {_real(w_rest)} / {rest} END"
+        ),
+    }
+    for m in weights:
+        credits[m] = (
+            f"CASE WHEN {p}{m}_total > 0 THEN {amount} * ({p}w_{m} / {p}channel_touches) / {p}{m}_total"
+            f" ELSE {amount} / {n} END"
+        )
+
+    order_by = (
+        f"touchpoint_date ASC NULLS LAST, {p}type_rank, touchpoint_type ASC NULLS LAST,"
+        f" touchpoint_id ASC NULLS LAST"
+    )
+    out_select = (
+        [_quote(c) for c in columns]
+        + [f"{order} AS touch_order", f"{n} AS touch_count"]
+        + [f"{expr} AS {credit_column(m)}" for m, expr in credits.items()]
+    )
+    sql = f"""
+CREATE OR REPLACE TABLE {target} AS
+WITH {p}src AS (
+    SELECT {", ".join(src_select)}
+    FROM {source} AS s{join}
+),
+{p}win AS (
+    SELECT *, {", ".join(win_select)}
+    FROM {p}src
+    WINDOW w AS (PARTITION BY opportunity_id ORDER BY {order_by}),
+           wa AS (w ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING),
+           wr AS (w ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+)
+SELECT {", ".join(out_select)}
+FROM {p}win
+"""
+    con.execute(sql)
