@@ -223,3 +223,15 @@ def test_discovery_ignores_other_tables_and_hidden_files(tmp_path):
     (tmp_path / "crm" / "accounts.csv").write_text("x")
     found = [p.name for p in discover_files(tmp_path, contract("crm_contacts"))]
     assert found == ["contacts.csv", "contacts_2.parquet", "contacts_extra.CSV"]
+
+
+def test_quoted_comma_far_beyond_the_sniffer_sample(tmp_path, con):
+    """A quoted field with a comma deep in a big file is one value, not two columns."""
+    rows = [[f"o{i}", "a1", "10", "2026-01-05", "SMB", "true"] for i in range(60_000)]
+    rows.append(["o_bad", "a1", "12,5a", "2026-01-05", "SMB", "true"])
+    write_csv(tmp_path, "crm/opportunities.csv", OPP_HEADER, rows)
+    _, staged, rejected = ingest(con, tmp_path, "crm_opportunities")
+    assert len(staged) == 60_000
+    assert rejected[["source_line", "column_name", "raw_value", "reason"]].values.tolist() == [
+        [60_002, "pipeline_amount", "12,5a", "unparseable_value"]
+    ]

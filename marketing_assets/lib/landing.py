@@ -197,7 +197,9 @@ def _reader(path: Path) -> str:
     p = _sql_str(str(path))
     if path.name.lower().endswith(".parquet"):
         return f"read_parquet({p})"
-    return f"read_csv({p}, all_varchar=true, header=true, auto_detect=true)"
+    # Standard CSV quoting is fixed (a sniffer that saw no quote in its sample would split quoted
+    # commas); the delimiter is still detected.
+    return f"read_csv({p}, all_varchar=true, header=true, auto_detect=true, quote='\"', escape='\"')"
 
 
 def map_headers(contract: TableContract, headers: Sequence[str], file_label: str) -> tuple[dict[str, str], list[str]]:
