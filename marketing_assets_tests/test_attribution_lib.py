@@ -162,7 +162,8 @@ def test_position_based_three_and_four_touches():
 
 
 def test_w_shaped_with_lead_in_the_middle():
-    rows = [touch("t1", days=9), touch("t2", days=7), touch("t3", days=5, lead=True), touch("t4", days=3), touch("t5", days=1)]
+    rows = [touch("t1", days=9), touch("t2", days=7), touch("t3", days=5, lead=True)]
+    rows += [touch("t4", days=3), touch("t5", days=1)]
     assert shares(run_credits(rows), "w_shaped") == pytest.approx([0.3, 0.05, 0.3, 0.05, 0.3])
 
 
@@ -237,8 +238,14 @@ def test_invalid_arguments():
         attribution_credits_sql(con, "src", "out")
     with pytest.raises(ValueError, match="source"):
         attribution_credits_sql(con, "src; DROP TABLE x", "out")
-    rows_con = duckdb.connect()
-    rows_con.execute("CREATE TABLE src AS SELECT 1 AS touch_order")
+    clash = duckdb.connect()
+    clash.execute(
+        "CREATE TABLE src AS SELECT 'o1' AS opportunity_id, 1.0 AS pipeline_amount, now() AS opportunity_created_date,"
+        " 't' AS touchpoint_id, 'web' AS touchpoint_type, now() AS touchpoint_date, 'Direct' AS channel_name,"
+        " 1 AS touch_order"
+    )
+    with pytest.raises(ValueError, match="already has output"):
+        attribution_credits_sql(clash, "src", "out")
     with pytest.raises(ValueError, match="sum to 1"):
         attribution_credits_sql(con, "src", "out", position_weights=(0.5, 0.5, 0.5))
     with pytest.raises(ValueError, match="half_life_days"):
@@ -279,7 +286,9 @@ def test_every_model_sums_to_pipeline(seed):
     for col in sums.columns:
         np.testing.assert_allclose(sums[col], amount, rtol=1e-9, err_msg=col)
     assert (df[[f"{m}_credit" for m in MODELS]] >= 0).all().all()
-    counts = df.groupby("opportunity_id").agg(n=("touch_order", "size"), mx=("touch_order", "max"), tc=("touch_count", "first"))
+    counts = df.groupby("opportunity_id").agg(
+        n=("touch_order", "size"), mx=("touch_order", "max"), tc=("touch_count", "first")
+    )
     assert (counts.n == counts.mx).all() and (counts.n == counts.tc).all()
 
 
@@ -335,7 +344,12 @@ def test_markov_tiny_hand_computed():
 
 def test_markov_value_uses_value_removal_effects():
     paths = pd.DataFrame(
-        {"path": ["A", "B", "A > B", "C"], "conversions": [1, 1, 0, 0], "value": [100.0, 10.0, 0.0, 7.0], "nulls": [1, 1, 1, 1]}
+        {
+            "path": ["A", "B", "A > B", "C"],
+            "conversions": [1, 1, 0, 0],
+            "value": [100.0, 10.0, 0.0, 7.0],
+            "nulls": [1, 1, 1, 1],
+        }
     )
     res = markov_attribution(paths).set_index("channel")
     # start->A 3/6, start->B 2/6, start->C 1/6; A->B 1/3, A->conv 1/3 (value 100/3 per visit of A),
@@ -343,11 +357,12 @@ def test_markov_value_uses_value_removal_effects():
     # E[value] = 3/6 (100/3 + 1/3 * 10/3) + 2/6 * 10/3 = 55/3.
     # Without A: 2/6 * 10/3 = 10/9 -> 1 - (10/9) / (55/3) = 31/33. Without B: 3/6 * 100/3 -> 1/11.
     assert res.removal_effect_value.to_dict() == pytest.approx({"A": 31 / 33, "B": 1 / 11, "C": 0.0})
-    assert res.value.to_dict() == pytest.approx({"A": 110 * (31 / 33) / (31 / 33 + 1 / 11), "B": 110 * (1 / 11) / (31 / 33 + 1 / 11), "C": 0.0})
+    re_sum = 31 / 33 + 1 / 11
+    assert res.value.to_dict() == pytest.approx({"A": 110 * (31 / 33) / re_sum, "B": 110 * (1 / 11) / re_sum, "C": 0.0})
     assert res.attrs["dropped"]["value_without_conversions"] == 7.0
     # Conversions: P = 3/6 (1/3 + 1/3 * 1/3) + 2/6 * 1/3 = 1/3; without A 1/9 -> 2/3; without B 1/6 -> 1/2.
     assert res.removal_effect.to_dict() == pytest.approx({"A": 2 / 3, "B": 1 / 2, "C": 0.0})
-    assert res.conversions.to_dict() == pytest.approx({"A": 2 * (2 / 3) / (7 / 6), "B": 2 * (1 / 2) / (7 / 6), "C": 0.0})
+    assert res.conversions.to_dict() == pytest.approx({"A": 2 * (2 / 3) / (7 / 6), "B": 2 * (1 / 2) / (7 / 6), "C": 0})
 
 
 def chain_states(path: list[str], order: int) -> list[tuple[str, ...]]:
@@ -447,7 +462,8 @@ def test_markov_conversion_probability_matches_matrix_power():
     m = m / m.sum(axis=1, keepdims=True)
     absorbed = np.linalg.matrix_power(m, 4000)[0, idx["(conversion)"]]
     assert absorbed == pytest.approx(base[0], rel=1e-9)
-    assert markov_attribution(records_frame(records)).attrs["conversion_probability"] == pytest.approx(absorbed, rel=1e-9)
+    probability = markov_attribution(records_frame(records)).attrs["conversion_probability"]
+    assert probability == pytest.approx(absorbed, rel=1e-9)
 
 
 def test_markov_inputs_and_edge_cases():
@@ -461,6 +477,13 @@ def test_markov_inputs_and_edge_cases():
     assert (none.conversions == 0).all() and "no conversions" in none.attrs["note"]
     with pytest.raises(ValueError, match="negative"):
         markov_attribution(pd.DataFrame({"path": ["A"], "conversions": [-1]}))
+    empty = pd.DataFrame({"path": pd.Series([], dtype=object), "conversions": pd.Series([], dtype=float)})
+    for fn in (markov_attribution, shapley_attribution):
+        assert fn(empty).empty
+    # A bare token equal to the parser's internal path boundary character is handled too.
+    odd = pd.DataFrame({"path": ["A>\x1e>B", "A > B"], "conversions": [1, 1], "nulls": [1, 0]})
+    assert list(markov_attribution(odd).channel) == ["A", "B"]
+    assert markov_attribution(odd).conversions.sum() == pytest.approx(2.0)
     with pytest.raises(ValueError, match="order"):
         markov_attribution(paths, order=0, var_path="journey", var_conv="conv")
 

@@ -2,8 +2,9 @@
 
 A path table has one row per (distinct or repeated) journey: ``path`` (channel names joined by a
 separator, or a list/tuple of names), ``conversions``, optionally ``value`` and ``nulls``. The
-parser aggregates identical paths first, then tokenises the distinct paths with one split of one
-joined string, so a million rows cost a handful of C-level passes rather than Python work per row.
+parser aggregates identical paths first (hashing whole paths is cheaper than tokenising repeats),
+then tokenises the distinct paths with one split of one joined string and one dictionary pass, so
+a million rows cost a handful of C-level passes rather than Python work per row.
 """
 
 from __future__ import annotations
@@ -67,6 +68,23 @@ _MARK_CODE = -2  # channel code of a journey boundary
 _EMPTY_CODE = -1  # channel code of an empty name
 
 
+class _Codes(dict):
+    """Token -> code, numbering unseen tokens in order of first sight (the boundary mark is -1).
+
+    Lookups of known tokens stay on ``dict``'s C path; ``__missing__`` only runs once per distinct
+    token, so ``map(codes.__getitem__, tokens)`` codes a token list in a single pass.
+    """
+
+    def __init__(self) -> None:
+        super().__init__({_ROW_MARK: -1})
+        self.vocabulary: list[str] = []
+
+    def __missing__(self, token: str) -> int:
+        code = self[token] = len(self.vocabulary)
+        self.vocabulary.append(token)
+        return code
+
+
 def _split_strings(texts: list[str], sep: str) -> tuple[list[Any], np.ndarray]:
     """Split every text on ``sep``.
 
@@ -74,17 +92,12 @@ def _split_strings(texts: list[str], sep: str) -> tuple[list[Any], np.ndarray]:
     texts the index of each raw token in ``vocabulary``, with ``-1`` between two texts (there is
     at least one token, possibly empty, between two boundaries).
     """
-    joined = (sep + _ROW_MARK + sep).join(texts)
-    if joined.count(_ROW_MARK) == len(texts) - 1:
-        tokens = joined.split(sep)
-        lookup = dict.fromkeys(tokens)
-        lookup.pop(_ROW_MARK, None)
-        vocabulary = list(lookup)
-        for i, tok in enumerate(vocabulary):
-            lookup[tok] = i
-        lookup[_ROW_MARK] = -1
-        code = np.fromiter(map(lookup.__getitem__, tokens), dtype=np.int32, count=len(tokens))
-        return vocabulary, code
+    tokens = (sep + _ROW_MARK + sep).join(texts).split(sep)
+    lookup = _Codes()
+    code = np.fromiter(map(lookup.__getitem__, tokens), dtype=np.int32, count=len(tokens))
+    # Every boundary is one mark token; more means some path holds a bare mark token itself.
+    if int(np.count_nonzero(code == -1)) == len(texts) - 1:
+        return lookup.vocabulary, code
     # Some path contains the boundary mark itself: split each path on its own.
     flat: list[Any] = []
     for i, text in enumerate(texts):
@@ -166,11 +179,13 @@ def parse_paths(
 
     column = paths[var_path]
     sequence_mode = _is_sequence(_first_valid(column))
+    dropped = {"conversions": 0.0, "nulls": 0.0, "value": 0.0, "value_without_conversions": value_without_conversions}
     if sequence_mode:
         keys = pd.Series([tuple(x) if _is_sequence(x) else x for x in column.tolist()], dtype=object)
-        path_code, distinct = pd.factorize(keys.to_numpy(), use_na_sentinel=True)
+        raw_paths = keys.to_numpy()
     else:
-        path_code, distinct = pd.factorize(column.to_numpy(dtype=object), use_na_sentinel=True)
+        raw_paths = column.to_numpy(dtype=object)
+    path_code, distinct = pd.factorize(raw_paths, use_na_sentinel=True)
     n_distinct = len(distinct)
     has_path = path_code >= 0
     if has_path.all():
@@ -180,12 +195,11 @@ def parse_paths(
             np.bincount(path_code[has_path], weights=w[has_path], minlength=n_distinct)
             for w in (conv, nulls, value)
         ]
-    dropped = {
-        "conversions": float(conv[~has_path].sum()),
-        "nulls": float(nulls[~has_path].sum()),
-        "value": float(value[~has_path].sum()),
-        "value_without_conversions": value_without_conversions,
-    }
+        for name, w in zip(("conversions", "nulls", "value"), (conv, nulls, value)):
+            dropped[name] = float(w[~has_path].sum())
+    distinct_list = distinct.tolist()
+    if not sequence_mode and pd.api.types.infer_dtype(distinct, skipna=False) != "string":
+        distinct_list = [str(x) for x in distinct_list]
 
     if n_distinct == 0:
         return ParsedPaths(
@@ -197,12 +211,9 @@ def parse_paths(
             value=np.empty(0),
             dropped=dropped,
         )
-    distinct_list = distinct.tolist()
     if sequence_mode:
         vocabulary, raw_code = _split_sequences(distinct_list)
     else:
-        if pd.api.types.infer_dtype(distinct, skipna=False) != "string":
-            distinct_list = [str(x) for x in distinct_list]
         vocabulary, raw_code = _split_strings(distinct_list, sep)
 
     # Vocabulary (few distinct spellings) -> stripped channel names -> sorted channel codes.
@@ -211,16 +222,17 @@ def parse_paths(
     channel_index = {name: i for i, name in enumerate(channels)}
     to_channel = np.array([channel_index.get(n, _EMPTY_CODE) for n in names] + [_MARK_CODE], dtype=np.int32)
     token = to_channel[raw_code]  # raw code -1 (boundary) picks the trailing _MARK_CODE
-    if (to_channel[:-1] == _EMPTY_CODE).any():
+    has_empty = bool((to_channel[:-1] == _EMPTY_CODE).any())
+    if has_empty:
         token = token[token != _EMPTY_CODE]
-    is_mark = token == _MARK_CODE
     if collapse_repeats and len(token) > 1:
         keep = np.empty(len(token), dtype=bool)
         keep[0] = True
         np.not_equal(token[1:], token[:-1], out=keep[1:])
-        keep |= is_mark  # two boundaries in a row delimit an empty journey: keep both
-        if not keep.all():
-            token, is_mark = token[keep], is_mark[keep]
+        if has_empty:  # only then can two boundaries meet (an empty journey): keep both
+            keep |= token == _MARK_CODE
+        token = token[keep]
+    is_mark = token == _MARK_CODE
     marks = np.flatnonzero(is_mark)
     lengths = np.diff(np.concatenate([[-1], marks, [len(token)]])) - 1
     token = token[~is_mark]

@@ -1,11 +1,13 @@
 """Per-opportunity × touchpoint credits for every attribution model, computed inside DuckDB.
 
-One statement: a projection of the source (flags, time-decay weight, type rank, optional channel
+One statement: a projection of the source (time-decay weight, type rank, optional channel
 weights), one window operator over ``PARTITION BY opportunity_id ORDER BY <touch order>`` that
 shares a single sort between every window function, and a final projection of the credit columns.
 Whole-opportunity totals use ``PARTITION BY``-only windows: an ordered full frame would make DuckDB
 evaluate floating-point sums order-sensitively, which costs about as much as the sort itself. No
-Python work per row, so it scales with DuckDB rather than with the interpreter.
+Python work per row, so it scales with DuckDB rather than with the interpreter. Values that are
+cheap to re-derive (flags, the amount as DOUBLE) are not computed before the window: every column
+computed there travels through the sort.
 """
 
 from __future__ import annotations
@@ -200,19 +202,15 @@ def attribution_credits_sql(
     def col(name: str) -> str:
         return "s." + _quote(lower[name])
 
-    def flag(name: str) -> str:
-        return f"COALESCE({col(name)}, FALSE)" if name in lower else "FALSE"
-
     hl_seconds = _real(86400.0 * float(half_life_days))
     exponent = (
         f"COALESCE(GREATEST(LEAST((epoch({col('touchpoint_date')}) - epoch({col('opportunity_created_date')}))"
         f" / {hl_seconds}, {_real(_MAX_EXPONENT)}), {_real(-_MAX_EXPONENT)}), {_real(-_MAX_EXPONENT)})"
     )
+    # Only what the window functions need is computed before the sort (everything computed here
+    # travels through it); the flags and the amount are re-derived from the source columns after.
     src_select = [
         "s.*",
-        f"CAST({col('pipeline_amount')} AS DOUBLE) AS {_PREFIX}amount",
-        f"{flag('is_direct')} AS {_PREFIX}direct",
-        f"{flag('is_lead_creation')} AS {_PREFIX}lead",
         f"pow(CAST(2 AS DOUBLE), {exponent}) AS {_PREFIX}decay",
         f"CASE {col('touchpoint_type')} WHEN 'marketing' THEN 0 WHEN 'sales' THEN 1 WHEN 'web' THEN 2 ELSE 3 END"
         f" AS {_PREFIX}type_rank",
@@ -241,6 +239,8 @@ def attribution_credits_sql(
         )
 
     p = _PREFIX
+    direct = f"COALESCE({_quote(lower['is_direct'])}, FALSE)" if "is_direct" in lower else "FALSE"
+    lead = f"COALESCE({_quote(lower['is_lead_creation'])}, FALSE)" if "is_lead_creation" in lower else "FALSE"
     # Whole-opportunity aggregates use PARTITION BY only (DuckDB computes them on the same sorted
     # partitions without an order-sensitive frame); the two flag counts share one packed sum.
     whole = "(PARTITION BY opportunity_id)"
@@ -248,15 +248,16 @@ def attribution_credits_sql(
         f"row_number() OVER w AS {p}order",
         f"count(*) OVER {whole} AS {p}n",
         # sum(BIGINT) is a HUGEINT; casting back keeps the arithmetic on it cheap.
-        f"CAST(sum(CAST(NOT {p}direct AS BIGINT) + CAST({p}lead AS BIGINT) * {_FLAG_BASE}) OVER {whole} AS BIGINT)"
+        f"CAST(sum(CAST(NOT {direct} AS BIGINT) + CAST({lead} AS BIGINT) * {_FLAG_BASE}) OVER {whole} AS BIGINT)"
         f" AS {p}flags",
-        f"count(*) FILTER (WHERE NOT {p}direct) OVER wr AS {p}nd_run",
-        f"first_value({p}lead) OVER wa AS {p}lead_first",
-        f"last_value({p}lead) OVER wa AS {p}lead_last",
+        f"count(*) FILTER (WHERE NOT {direct}) OVER wr AS {p}nd_run",
+        f"first_value({lead}) OVER wa AS {p}lead_first",
+        f"last_value({lead}) OVER wa AS {p}lead_last",
         f"sum({p}decay) OVER {whole} AS {p}decay_total",
     ] + [f"sum({p}w_{m} / {p}channel_touches) OVER {whole} AS {p}{m}_total" for m in weights]
 
-    amount, order, n = f"{p}amount", f"{p}order", f"{p}n"
+    amount = f"CAST({_quote(lower['pipeline_amount'])} AS DOUBLE)"
+    order, n = f"{p}order", f"{p}n"
     nd_total = f"({p}flags % {_FLAG_BASE})"
     lead_total = f"({p}flags // {_FLAG_BASE})"
     is_first, is_last = f"({order} = 1)", f"({order} = {n})"
@@ -264,8 +265,9 @@ def attribution_credits_sql(
         f"(CASE WHEN {is_first} THEN {_real(w_first)} ELSE 0 END"
         f" + CASE WHEN {is_last} THEN {_real(w_opp)} ELSE 0 END"
         f" + CASE WHEN {lead_total} = 0 THEN"
-        f" CASE WHEN {is_first} THEN {_real(w_lead / 2)} ELSE 0 END + CASE WHEN {is_last} THEN {_real(w_lead / 2)} ELSE 0 END"
-        f" WHEN {p}lead THEN {_real(w_lead)} / {lead_total} ELSE 0 END)"
+        f" CASE WHEN {is_first} THEN {_real(w_lead / 2)} ELSE 0 END"
+        f" + CASE WHEN {is_last} THEN {_real(w_lead / 2)} ELSE 0 END"
+        f" WHEN {lead} THEN {_real(w_lead)} / {lead_total} ELSE 0 END)"
     )
     # Role touches: first, last and every flagged touch (for n >= 2).
     n_roles = (
@@ -282,7 +284,7 @@ def attribution_credits_sql(
         "first_touch": share(is_first),
         "last_touch": share(is_last),
         "last_non_direct": share(
-            f"(NOT {p}direct AND {p}nd_run = {nd_total}) OR ({nd_total} = 0 AND {is_last})"
+            f"(NOT {direct} AND {p}nd_run = {nd_total}) OR ({nd_total} = 0 AND {is_last})"
         ),
         "linear": f"{amount} / {n}",
         "time_decay": f"{amount} * {p}decay / {p}decay_total",
@@ -293,7 +295,7 @@ def attribution_credits_sql(
             f" ELSE {_real(p_middle)} / ({n} - 2) END"
         ),
         "w_shaped": (
-            f"{amount} * CASE WHEN {n} = 1 THEN {_real(1)} WHEN {is_first} OR {is_last} OR {p}lead THEN"
+            f"{amount} * CASE WHEN {n} = 1 THEN {_real(1)} WHEN {is_first} OR {is_last} OR {lead} THEN"
             f" CASE WHEN {rest} = 0 THEN {role_weight} / {_real(w_roles)} ELSE {role_weight} END"
             f" ELSE {_real(w_rest)} / {rest} END"
         ),
