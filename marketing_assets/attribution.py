@@ -29,6 +29,32 @@ def _key(group: str, name: str) -> dg.AssetKey:
     return dg.AssetKey([group, name])
 
 
+OTHER_CHANNELS = "(other channels)"
+
+
+def shapley_weights(paths: pd.DataFrame, max_channels: int = 20) -> tuple[dict[str, float], pd.DataFrame]:
+    """Shapley conversions per channel; past ``max_channels`` the rarest channels play as one.
+
+    Exact Shapley needs 2^n coalitions, so with more channels than ``max_channels`` the least
+    frequent ones are pooled into one player whose value is shared equally among them.
+    """
+    channels = paths["path"].str.split(">").explode().str.strip()
+    counts = channels[channels != ""].value_counts()
+    if len(counts) <= max_channels:
+        result = attr.shapley_attribution(paths)
+        return dict(zip(result["channel"], result["conversions"], strict=True)), result
+    keep = set(counts.index[: max_channels - 1])
+    rare = [c for c in counts.index if c not in keep]
+    pooled = paths.assign(
+        path=paths["path"].map(lambda p: " > ".join(c.strip() if c.strip() in keep else OTHER_CHANNELS for c in p.split(">")))
+    )
+    result = attr.shapley_attribution(pooled)
+    weights = dict(zip(result["channel"], result["conversions"], strict=True))
+    other = weights.pop(OTHER_CHANNELS, 0.0)
+    weights.update({c: other / len(rare) for c in rare})
+    return weights, result
+
+
 def _channel_weights(con, order: int) -> tuple[dict[str, dict[str, float]], pd.DataFrame, pd.DataFrame]:
     paths = con.execute(
         f"""SELECT path, sum(conversions) AS conversions, sum(value) AS value, sum(nulls) AS nulls
@@ -37,11 +63,8 @@ def _channel_weights(con, order: int) -> tuple[dict[str, dict[str, float]], pd.D
     if paths.empty or paths["conversions"].sum() == 0:
         return {}, pd.DataFrame(), pd.DataFrame()
     markov = attr.markov_attribution(paths, order=order)
-    shapley = attr.shapley_attribution(paths)
-    weights = {
-        "markov": dict(zip(markov["channel"], markov["conversions"], strict=True)),
-        "shapley": dict(zip(shapley["channel"], shapley["conversions"], strict=True)),
-    }
+    shapley_conv, shapley = shapley_weights(paths)
+    weights = {"markov": dict(zip(markov["channel"], markov["conversions"], strict=True)), "shapley": shapley_conv}
     return weights, markov, shapley
 
 

@@ -100,3 +100,25 @@ def test_each_attribution_check_fails_on_bad_data(demo_graph, tmp_path, asset, s
         con.execute(sql)
     ev = rerun_checks(tmp, landing, dg.AssetKey([ATTRIBUTION, asset]))[check]
     assert not ev.passed, ev.description
+
+
+def test_shapley_pools_the_rarest_channels_past_the_exact_limit():
+    import pandas as pd
+
+    from marketing_assets.attribution import shapley_weights
+
+    channels = [f"ch{i:02d}" for i in range(25)]
+    paths = pd.DataFrame(
+        {
+            "path": [" > ".join(channels[: i + 1]) for i in range(25)] + channels,
+            "conversions": [1] * 25 + [0] * 25,
+            "value": [10.0] * 25 + [0.0] * 25,
+            "nulls": [0] * 25 + [1] * 25,
+        }
+    )
+    weights, result = shapley_weights(paths, max_channels=20)
+    assert set(weights) == set(channels)
+    assert sum(weights.values()) == pytest.approx(25.0)
+    assert "(other channels)" in set(result["channel"])
+    rare = [c for c in channels if c not in set(result["channel"])]
+    assert len(rare) == 6 and len({round(weights[c], 12) for c in rare}) == 1
