@@ -36,6 +36,9 @@ class Warehouse(DuckDBResource):
 
     database: str = Field(default=DEFAULT_WAREHOUSE, description="DuckDB file (MARKETING_WAREHOUSE).")
     extracts_dir: str = Field(default=DEFAULT_EXTRACTS_DIR, description="Extract folder (MARKETING_EXTRACTS_DIR).")
+    memory_limit: str = Field(
+        default="3GB", description="DuckDB memory limit; larger joins spill to disk next to the warehouse instead of growing the process."
+    )
 
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -44,6 +47,7 @@ class Warehouse(DuckDBResource):
         with super().get_connection() as con:
             try:
                 con.execute("SET TimeZone = 'UTC'")
+                con.execute(f"SET memory_limit = '{self.memory_limit}'")
                 yield con
             finally:
                 con.close()

@@ -261,7 +261,8 @@ def match_accounts(
         ),
         fuzzy_scored AS (
             SELECT l.customer_id, c.account_id, jaro_winkler_similarity(l.name_norm, c.name_norm) AS sim
-            FROM left_over l JOIN _am_crm c ON left(c.name_norm, 2) = left(l.name_norm, 2)
+            -- Blocking on the first four characters keeps the comparison count near-linear.
+            FROM left_over l JOIN _am_crm c ON left(c.name_norm, 4) = left(l.name_norm, 4)
                 AND (c.country IS NULL OR l.country IS NULL OR lower(c.country) = lower(l.country))
             WHERE c.name_norm IS NOT NULL
         ),
