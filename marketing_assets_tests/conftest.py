@@ -103,3 +103,14 @@ def rerun_checks(tmp_path: Path, landing: Path, asset_key):
         raise_on_error=False,
     )
     return {e.check_name: e for e in result.get_asset_check_evaluations()}
+
+
+def error_check_failures(result) -> list[str]:
+    """Checks of ERROR severity that did not pass, as readable strings (WARNs are expected on demo data)."""
+    import dagster as dg
+
+    return [
+        f"{e.asset_key.to_user_string()}:{e.check_name} {e.description}"
+        for e in result.get_asset_check_evaluations()
+        if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
+    ]

@@ -7,46 +7,22 @@ import subprocess
 import sys
 from pathlib import Path
 
-import dagster as dg
 import duckdb
 import pandas as pd
-import pytest
 
-from marketing_assets import sources
-from marketing_assets.checks import sources as checks
-from marketing_assets.constants import SOURCES
-from marketing_assets.demo import generate
-from marketing_assets_tests.conftest import make_resources
+from marketing_assets_tests.conftest import error_check_failures
 
 QKEY = ["table_name", "source_file", "source_line", "column_name", "reason"]
 
 
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("demo")
-    landing = tmp / "landing"
-    generate(landing, scale="small", seed=11)
-    result = dg.materialize(
-        [*dg.load_assets_from_modules([sources], group_name=SOURCES, key_prefix=SOURCES), *checks.source_checks, *checks.quarantine_checks],
-        resources=make_resources(tmp, landing),
-        raise_on_error=False,
-    )
-    return result, tmp, landing
-
-
-def test_run_succeeds_and_blocking_checks_pass(demo_run):
-    result, _, _ = demo_run
+def test_run_succeeds_and_blocking_checks_pass(demo_graph):
+    result, _, _ = demo_graph
     assert result.success
-    failed = [
-        f"{e.asset_key.to_user_string()}:{e.check_name} {e.description}"
-        for e in result.get_asset_check_evaluations()
-        if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
-    ]
-    assert failed == []
+    assert error_check_failures(result) == []
 
 
-def test_quarantine_holds_exactly_the_planted_bad_rows(demo_run):
-    _, tmp, landing = demo_run
+def test_quarantine_holds_exactly_the_planted_bad_rows(demo_graph):
+    _, tmp, landing = demo_graph
     truth = pd.read_csv(landing / "_truth" / "bad_rows.csv", dtype=str)[QKEY]
     truth["source_line"] = truth["source_line"].astype(int)
     with duckdb.connect(str(tmp / "warehouse.duckdb"), read_only=True) as con:
@@ -56,8 +32,8 @@ def test_quarantine_holds_exactly_the_planted_bad_rows(demo_run):
     assert as_set(got) == as_set(truth)
 
 
-def test_exact_duplicates_collapse_as_planted_and_rows_reconcile(demo_run):
-    _, tmp, landing = demo_run
+def test_exact_duplicates_collapse_as_planted_and_rows_reconcile(demo_graph):
+    _, tmp, landing = demo_graph
     dups = pd.read_csv(landing / "_truth" / "exact_duplicates.csv", dtype=str)
     with duckdb.connect(str(tmp / "warehouse.duckdb"), read_only=True) as con:
         log = con.execute(

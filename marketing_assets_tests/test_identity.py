@@ -5,7 +5,7 @@ import duckdb
 import pytest
 
 from marketing_assets.constants import IDENTITY
-from marketing_assets_tests.conftest import copy_graph, rerun_checks
+from marketing_assets_tests.conftest import error_check_failures, copy_graph, rerun_checks
 
 
 def evals(result, asset: str) -> dict:
@@ -15,12 +15,7 @@ def evals(result, asset: str) -> dict:
 def test_identity_assets_materialise_and_error_checks_pass(demo_graph):
     result, _, _ = demo_graph
     assert result.success
-    failed = [
-        f"{e.asset_key.to_user_string()}:{e.check_name} {e.description}"
-        for e in result.get_asset_check_evaluations()
-        if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
-    ]
-    assert failed == []
+    assert error_check_failures(result) == []
     for asset in ("channel_map", "ad_spend_daily", "contacts_resolved", "web_client_identities", "accounts_resolved", "campaigns_resolved"):
         assert evals(result, asset)["contract"].passed, asset
 
