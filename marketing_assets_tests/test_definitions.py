@@ -72,3 +72,30 @@ def test_attribution_group_assets_and_checks():
     }
     checked = {ck.asset_key.path[-1] for ck in graph.asset_check_keys if ck.asset_key.path[0] == ATTRIBUTION}
     assert checked == keys
+
+
+def test_run_summary_flags_blocking_failures_and_counts_warnings():
+    from marketing_assets.run import summarise
+
+    @dg.asset
+    def tiny():
+        return dg.MaterializeResult(metadata={"dagster/row_count": 3})
+
+    @dg.asset_check(asset=tiny, blocking=True)
+    def must_hold():
+        return dg.AssetCheckResult(passed=False, description="broken")
+
+    @dg.asset_check(asset=tiny)
+    def nice_to_have():
+        return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN, description="stale")
+
+    @dg.asset_check(asset=tiny)
+    def fine():
+        return dg.AssetCheckResult(passed=True)
+
+    result = dg.materialize([tiny, must_hold, nice_to_have, fine], raise_on_error=False)
+    text, blocking_failed = summarise(result)
+    assert blocking_failed
+    assert "checks: 1 passed, 1 warned, 1 failed (1 blocking)" in text
+    assert "FAIL tiny:must_hold: broken" in text and "WARN tiny:nice_to_have: stale" in text
+    assert "tiny" in text and "3 rows" in text
