@@ -673,3 +673,51 @@ ATTRIBUTION_TABLE_MODELS: dict[str, type[pa.DataFrameModel]] = {
     "attribution_model_comparison": AttributionModelComparison,
     "channel_roi": ChannelRoi,
 }
+
+
+# ----------------------------------------------------------------------------------------------- mmm
+
+
+class MmmWeeklyFrame(pa.DataFrameModel):
+    """Weekly design matrix."""
+
+    week: Series[pd.Timestamp] = pa.Field(unique=True, description="Week start (Monday).")
+    revenue: Series[float] = pa.Field(description="Net revenue of the week.")
+    promo: Series[int] = pa.Field(isin=[0, 1], description="Promo week flag (control).")
+
+    class Config:
+        coerce = True
+        strict = False
+
+
+class MmmModel(pa.DataFrameModel):
+    """Fitted parameters and returns per media channel."""
+
+    channel: Series[str] = pa.Field(unique=True, description="Media channel.")
+    spend: Series[float] = pa.Field(ge=0, description="Spend over the fit period.")
+    contribution: Series[float] = pa.Field(description="Modelled contribution over the fit period.")
+    roi: Series[float] = pa.Field(description="Contribution / spend.")
+    mroi: Series[float] = pa.Field(description="Marginal ROI at current spend.")
+
+    class Config:
+        coerce = True
+        strict = False
+
+
+class MmmBudgetPlan(pa.DataFrameModel):
+    """Optimal reallocation and what-if scenarios."""
+
+    scenario: Series[str] = pa.Field(description="optimal_same_total or '<channel> ±x%'.")
+    channel: Series[str] = pa.Field(description="Channel.")
+    scenario_spend: Series[float] = pa.Field(ge=0, description="Spend of the channel in the scenario.")
+
+    class Config:
+        coerce = True
+        strict = False
+
+
+MMM_MODELS: dict[str, type[pa.DataFrameModel]] = {
+    "mmm_weekly_frame": MmmWeeklyFrame,
+    "mmm_model": MmmModel,
+    "mmm_budget_plan": MmmBudgetPlan,
+}

@@ -52,3 +52,15 @@ def test_crm_only_zone_yields_first_last_linear_by_channel_and_segment(crm_only)
     assert by_segment >= 2
     assert spend[0] == spend[1]  # no ads, no finance: every ROI row says so instead of dividing by zero
     assert years[0] >= 2019 and years[1] == 2021
+
+
+def test_mmm_explains_instead_of_fitting_with_too_little_data(crm_only):
+    result, _ = crm_only
+    model = next(
+        e.event_specific_data.materialization.metadata
+        for e in result.get_asset_materialization_events()
+        if e.event_specific_data.materialization.asset_key == dg.AssetKey(["mmm", "mmm_model"])
+    )
+    assert "not fitted" in model["status"].value
+    mmm_checks = [e for e in result.get_asset_check_evaluations() if e.asset_key.path[0] == "mmm" and e.check_name != "contract"]
+    assert mmm_checks and all(not e.passed and e.severity == dg.AssetCheckSeverity.WARN for e in mmm_checks)

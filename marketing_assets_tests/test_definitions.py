@@ -99,3 +99,13 @@ def test_run_summary_flags_blocking_failures_and_counts_warnings():
     assert "checks: 1 passed, 1 warned, 1 failed (1 blocking)" in text
     assert "FAIL tiny:must_hold: broken" in text and "WARN tiny:nice_to_have: stale" in text
     assert "tiny" in text and "3 rows" in text
+
+
+def test_mmm_group_assets_and_checks():
+    from marketing_assets.constants import MMM
+
+    graph = defs.resolve_asset_graph()
+    keys = {k.path[-1] for k in graph.get_all_asset_keys() if k.path[0] == MMM}
+    assert keys == {"mmm_weekly_frame", "mmm_model", "mmm_contributions", "mmm_response_curves", "mmm_budget_plan"}
+    checked = {ck.asset_key.path[-1] for ck in graph.asset_check_keys if ck.asset_key.path[0] == MMM}
+    assert {"mmm_weekly_frame", "mmm_model", "mmm_budget_plan"} <= checked

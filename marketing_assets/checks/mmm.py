@@ -1,0 +1,134 @@
+"""Marketing-mix checks: forecast error, non-negative media, lift-test agreement, parameter ranges, plan constraints.
+
+When the model was not fitted (too little data), every check WARNs with the reason instead of passing.
+"""
+
+import dagster as dg
+
+from marketing_assets.checks.contracts import build_contract_checks
+from marketing_assets.constants import MMM, fq
+from marketing_assets.mmm import STORE
+from marketing_assets.resources import CheckThresholds, Warehouse
+from marketing_assets.schemas import MMM_MODELS
+
+MODEL = dg.AssetKey([MMM, "mmm_model"])
+
+
+def _status(con) -> tuple[str, float | None]:
+    rows = con.execute(f"SELECT status, holdout_mape FROM {STORE}").fetchall()
+    return (rows[0][0], rows[0][1]) if rows else ("no model stored", None)
+
+
+def _not_fitted(status: str) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN, description=status, metadata={"status": status})
+
+
+@dg.asset_check(asset=MODEL, name="holdout_mape")
+def holdout_mape(warehouse: Warehouse, thresholds: CheckThresholds) -> dg.AssetCheckResult:
+    """Forecast error on the held-out last weeks stays under the threshold."""
+    limit = float(thresholds.section("mmm")["max_holdout_mape"])
+    with warehouse.get_connection() as con:
+        status, mape = _status(con)
+    if status != "fitted":
+        return _not_fitted(status)
+    return dg.AssetCheckResult(
+        passed=mape <= limit, description=f"holdout MAPE {mape:.2%} (limit {limit:.0%})", metadata={"holdout_mape": mape, "limit": limit}
+    )
+
+
+@dg.asset_check(asset=MODEL, name="no_negative_contribution", blocking=True)
+def no_negative_contribution(warehouse: Warehouse) -> dg.AssetCheckResult:
+    """No media channel contributes negatively, in total or in any week."""
+    with warehouse.get_connection() as con:
+        status, _ = _status(con)
+        if status != "fitted":
+            return _not_fitted(status)
+        channels = [r[0] for r in con.execute(f"SELECT channel FROM {fq(MMM, 'mmm_model')}").fetchall()]
+        (negative_total,) = con.execute(f"SELECT count(*) FROM {fq(MMM, 'mmm_model')} WHERE contribution < 0").fetchone()
+        has_weekly = con.execute(
+            f"SELECT count(*) FROM information_schema.tables WHERE table_schema = '{MMM}' AND table_name = 'mmm_contributions'"
+        ).fetchone()[0]
+        negatives = ", ".join('count(*) FILTER (WHERE "' + c + '" < -1e-9)' for c in channels)
+        weekly = con.execute(f"SELECT {negatives} FROM {fq(MMM, 'mmm_contributions')}").fetchone() if channels and has_weekly else ()
+    bad_weeks = {c: int(v) for c, v in zip(channels, weekly) if v}
+    ok = negative_total == 0 and not bad_weeks
+    return dg.AssetCheckResult(
+        passed=ok,
+        description="every channel contributes ≥ 0" if ok else f"{negative_total} channel(s) negative in total; weeks negative: {bad_weeks}",
+        metadata={"negative_channels": int(negative_total), "negative_weeks_by_channel": bad_weeks},
+    )
+
+
+@dg.asset_check(asset=MODEL, name="lift_test_agreement")
+def lift_test_agreement(warehouse: Warehouse, thresholds: CheckThresholds) -> dg.AssetCheckResult:
+    """WARN when the model's incremental outcome over a lift test's window is more than the threshold of standard errors from the measured lift."""
+    limit = float(thresholds.section("mmm")["max_lift_abs_z"])
+    with warehouse.get_connection() as con:
+        status, _ = _status(con)
+        if status != "fitted":
+            return _not_fitted(status)
+        exists = con.execute(f"SELECT count(*) FROM information_schema.tables WHERE table_schema = '{MMM}' AND table_name = 'mmm_lift_test_fit'").fetchone()[0]
+        if not exists:
+            return dg.AssetCheckResult(passed=True, severity=dg.AssetCheckSeverity.WARN, description="skipped: no lift tests", metadata={"skipped": True})
+        tests = con.execute(f"SELECT * FROM {fq(MMM, 'mmm_lift_test_fit')}").df()
+    zcol = next((c for c in tests.columns if c in ("z", "z_score", "abs_z")), None)
+    worst = float(tests[zcol].abs().max()) if zcol else float("nan")
+    return dg.AssetCheckResult(
+        passed=bool(zcol) and worst <= limit,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=f"worst lift-test disagreement {worst:.2f} standard errors (limit {limit})",
+        metadata={"tests": dg.MetadataValue.md(tests.round(3).to_markdown(index=False)), "worst_abs_z": worst},
+    )
+
+
+@dg.asset_check(asset=MODEL, name="sane_parameters")
+def sane_parameters(warehouse: Warehouse, thresholds: CheckThresholds) -> dg.AssetCheckResult:
+    """Decay and slope inside plausible ranges, positive half-saturation, ROI point estimate inside a finite interval."""
+    t = thresholds.section("mmm")
+    (d_lo, d_hi), (s_lo, s_hi) = t["decay_range"], t["slope_range"]
+    with warehouse.get_connection() as con:
+        status, _ = _status(con)
+        if status != "fitted":
+            return _not_fitted(status)
+        bad = con.execute(
+            f"""SELECT channel, decay, slope, half_saturation FROM {fq(MMM, 'mmm_model')}
+                WHERE NOT (decay BETWEEN {d_lo} AND {d_hi}) OR NOT (slope BETWEEN {s_lo} AND {s_hi})
+                   OR NOT (half_saturation > 0) OR NOT isfinite(roi) OR NOT isfinite(mroi)"""
+        ).df()
+    return dg.AssetCheckResult(
+        passed=bad.empty,
+        severity=dg.AssetCheckSeverity.WARN,
+        description="parameters in range" if bad.empty else f"out of range: {', '.join(bad.channel)}",
+        metadata={"out_of_range": bad.astype(str).to_dict("records"), "decay_range": [d_lo, d_hi], "slope_range": [s_lo, s_hi]},
+    )
+
+
+@dg.asset_check(asset=dg.AssetKey([MMM, "mmm_budget_plan"]), name="plan_respects_total_and_bounds", blocking=True)
+def plan_respects_total_and_bounds(warehouse: Warehouse, thresholds: CheckThresholds) -> dg.AssetCheckResult:
+    """The optimal plan spends exactly the current total and keeps every channel inside its bounds."""
+    tol = float(thresholds.section("mmm")["budget_tolerance"])
+    with warehouse.get_connection() as con:
+        status, _ = _status(con)
+        if status != "fitted":
+            return _not_fitted(status)
+        total_now, total_plan, outside = con.execute(
+            f"""SELECT sum(current_spend), sum(scenario_spend),
+                       count(*) FILTER (WHERE scenario_spend < bound_low * (1 - {tol}) OR scenario_spend > bound_high * (1 + {tol}))
+                FROM {fq(MMM, 'mmm_budget_plan')} WHERE scenario = 'optimal_same_total'"""
+        ).fetchone()
+    ok = abs(total_plan - total_now) <= tol * max(abs(total_now), 1.0) and outside == 0
+    return dg.AssetCheckResult(
+        passed=ok,
+        description=f"plan total {total_plan:,.2f} vs budget {total_now:,.2f}; {outside} channel(s) outside bounds",
+        metadata={"budget": total_now, "plan_total": total_plan, "channels_outside_bounds": int(outside)},
+    )
+
+
+mmm_checks = [
+    *build_contract_checks(MMM, MMM_MODELS),
+    holdout_mape,
+    no_negative_contribution,
+    lift_test_agreement,
+    sane_parameters,
+    plan_respects_total_and_bounds,
+]

@@ -1,0 +1,144 @@
+"""The weekly MMM design matrix, built in DuckDB from the warehouse tables.
+
+One row per Monday-start week: net revenue (sales minus returns by order week) from the ERP order lines,
+spend per MMM channel from the unified daily ad spend, and promotion controls derived from the orders'
+``promo_code``. Weeks without orders or spend are zero rows; a partial first or last week (orders do not
+cover all seven days) is dropped so that it does not look like a revenue collapse.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import duckdb
+import pandas as pd
+
+ChannelRule = tuple[str, str | None, str]
+"""``(platform, campaign_type or None for any, mmm_channel)``; the first matching rule wins."""
+
+DEFAULT_CHANNEL_RULES: tuple[ChannelRule, ...] = (
+    ("google_ads", "SEARCH", "google_search"),
+    ("google_ads", "DISPLAY", "google_display"),
+    ("meta_ads", None, "meta"),
+    ("linkedin_ads", None, "linkedin"),
+)
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+
+
+def _lit(value: str) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _table(name: str) -> str:
+    if not _IDENT.match(name):
+        raise ValueError(f"not a plain [schema.]table name: {name!r}")
+    return name
+
+
+def channel_case_sql(
+    rules: Sequence[ChannelRule], platform: str = "platform", campaign_type: str = "campaign_type"
+) -> str:
+    """SQL ``CASE`` mapping a spend row to its MMM channel (NULL when no rule matches)."""
+    whens = []
+    for plat, ctype, channel in rules:
+        cond = f"{platform} = {_lit(plat)}"
+        if ctype is not None:
+            cond += f" AND upper(trim({campaign_type})) = {_lit(ctype.upper())}"
+        whens.append(f"WHEN {cond} THEN {_lit(channel)}")
+    return f"CASE {' '.join(whens)} END" if whens else "NULL"
+
+
+def _day_expr(con: duckdb.DuckDBPyConnection, table: str, column: str) -> str:
+    """Expression giving the UTC calendar day of ``column`` whatever its type (DATE, TIMESTAMP, TIMESTAMPTZ)."""
+    types = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {table})").fetchall())
+    kind = str(types.get(column, "")).upper()
+    if "WITH TIME ZONE" in kind or kind == "TIMESTAMPTZ":
+        return f"CAST(timezone('UTC', {column}) AS DATE)"
+    return f"CAST({column} AS DATE)"
+
+
+def weekly_frame_sql(
+    con: duckdb.DuckDBPyConnection,
+    orders: str = "sources.erp_orders",
+    ad_spend: str = "identity.ad_spend_daily",
+    channel_rules: Sequence[ChannelRule] = DEFAULT_CHANNEL_RULES,
+    promo_min_share: float = 0.01,
+    drop_partial_weeks: bool = True,
+) -> pd.DataFrame:
+    """Weekly design matrix from the warehouse.
+
+    Args:
+        con: DuckDB connection holding ``orders`` (``order_date``, ``transaction_type`` sale/return,
+            ``amount``, ``promo_code``) and ``ad_spend`` (``date_day``, ``platform``, ``campaign_type``, ``spend``).
+        orders: order-line table.
+        ad_spend: unified daily spend table (reporting currency).
+        channel_rules: platform / campaign-type to MMM channel rules; unmatched spend is left out.
+        promo_min_share: a week is a promo week when promo-coded sales are at least this share of its sales.
+        drop_partial_weeks: drop a first or last week that the orders do not cover completely.
+
+    Returns:
+        DataFrame with ``week`` (Monday, datetime), ``revenue`` (sales − returns), ``sales``, ``returns``,
+        ``orders``, ``promo_share``, ``promo`` (0/1) and one spend column per channel (rule order).
+    """
+    orders, ad_spend = _table(orders), _table(ad_spend)
+    channels = list(dict.fromkeys(ch for _, _, ch in channel_rules))
+    day = _day_expr(con, orders, "order_date")
+    spend_day = _day_expr(con, ad_spend, "date_day")
+    pivot = ", ".join(f'coalesce(sum(spend) FILTER (WHERE channel = {_lit(ch)}), 0) AS "{ch}"' for ch in channels)
+    spend_cols = ", ".join(f'coalesce(s."{ch}", 0.0) AS "{ch}"' for ch in channels)
+    sql = f"""
+    WITH lines AS (
+        SELECT {day} AS d, lower(trim(transaction_type)) AS tx, coalesce(amount, 0) AS amount,
+               nullif(trim(promo_code), '') IS NOT NULL AS has_promo, order_id
+        FROM {orders}
+    ),
+    bounds AS (SELECT min(d) AS first_day, max(d) AS last_day FROM lines),
+    weeks AS (
+        SELECT CAST(w AS DATE) AS week
+        FROM bounds, range(CAST(date_trunc('week', first_day) AS TIMESTAMP),
+                           CAST(date_trunc('week', last_day) AS TIMESTAMP) + INTERVAL 1 DAY, INTERVAL 7 DAY) t(w)
+    ),
+    rev AS (
+        SELECT CAST(date_trunc('week', d) AS DATE) AS week,
+               sum(amount) FILTER (WHERE tx = 'sale') AS sales,
+               sum(amount) FILTER (WHERE tx = 'return') AS returns,
+               sum(amount) FILTER (WHERE tx = 'sale' AND has_promo) AS promo_sales,
+               count(DISTINCT order_id) FILTER (WHERE tx = 'sale') AS orders
+        FROM lines GROUP BY 1
+    ),
+    spend_rows AS (
+        SELECT CAST(date_trunc('week', {spend_day}) AS DATE) AS week, {channel_case_sql(channel_rules)} AS channel,
+               coalesce(spend, 0) AS spend
+        FROM {ad_spend}
+    ),
+    s AS (SELECT week, {pivot} FROM spend_rows WHERE channel IS NOT NULL GROUP BY week)
+    SELECT w.week,
+           coalesce(r.sales, 0) - coalesce(r.returns, 0) AS revenue,
+           coalesce(r.sales, 0) AS sales, coalesce(r.returns, 0) AS returns, coalesce(r.orders, 0) AS orders,
+           CASE WHEN coalesce(r.sales, 0) > 0 THEN coalesce(r.promo_sales, 0) / r.sales ELSE 0 END AS promo_share,
+           {spend_cols},
+           (SELECT first_day FROM bounds) AS _first_day, (SELECT last_day FROM bounds) AS _last_day
+    FROM weeks w LEFT JOIN rev r USING (week) LEFT JOIN s USING (week)
+    ORDER BY w.week
+    """
+    df = con.execute(sql).df()
+    if df.empty:
+        return pd.DataFrame(
+            columns=["week", "revenue", "sales", "returns", "orders", "promo_share", "promo", *channels]
+        )
+    first_day, last_day = pd.Timestamp(df["_first_day"].iloc[0]), pd.Timestamp(df["_last_day"].iloc[0])
+    df = df.drop(columns=["_first_day", "_last_day"])
+    df["week"] = pd.to_datetime(df["week"])
+    if drop_partial_weeks:
+        df = df[(df["week"] >= first_day) & (df["week"] + pd.Timedelta(days=6) <= last_day)]
+    df = df.reset_index(drop=True)
+    df.insert(df.columns.get_loc("promo_share") + 1, "promo", (df["promo_share"] >= promo_min_share).astype(int))
+    for col in ["revenue", "sales", "returns", "promo_share", *channels]:
+        df[col] = df[col].astype(float)
+    df["orders"] = df["orders"].astype(int)
+    return df
+
+
+__all__ = ["DEFAULT_CHANNEL_RULES", "ChannelRule", "channel_case_sql", "weekly_frame_sql"]

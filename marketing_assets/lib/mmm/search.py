@@ -1,0 +1,368 @@
+"""Hyperparameter search for the marketing-mix model: time-series cross-validation plus lift-test calibration.
+
+Per channel the search chooses the geometric adstock ``decay``, the Hill ``slope`` and the half-saturation
+as a ``ratio`` to the channel's mean adstock over weeks with any adstock; one ridge penalty is shared.
+Candidates come from a scrambled Sobol sample followed by coordinate passes over fixed grids.
+
+The objective of a candidate (lower is better) is a profile deviance::
+
+    n * log(cv_mse) + lift_weight * sum_i z_i^2 + decomp_weight * n * rssd
+
+``cv_mse`` is the mean squared error over expanding-window folds (scaled outcome), ``z_i`` the lift-test
+error of the full-data fit in units of the test's standard error, and ``rssd`` Robyn's decomposition
+distance between effect shares and spend shares.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from itertools import pairwise
+
+import numpy as np
+from scipy.optimize import minimize
+from scipy.stats import qmc
+
+from .solver import orthonormal_basis, solve_partialled_nnls
+from .transforms import geometric_adstock, hill
+
+DECAY_RANGE = (0.0, 0.9)
+RATIO_RANGE = (0.25, 4.0)
+SLOPE_RANGE = (0.5, 3.0)
+LOG10_PENALTY_RANGE = (-6.0, -1.0)
+
+PRIOR_KEYS = ("decay", "ratio", "slope")
+
+DECAY_GRID = np.round(np.linspace(0.0, 0.9, 10), 3)
+RATIO_GRID = np.round(np.geomspace(0.25, 4.0, 11), 4)
+SLOPE_GRID = np.array([0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0])
+LOG10_PENALTY_GRID = np.arange(-6.0, -0.5, 1.0)
+
+
+@dataclass(frozen=True)
+class LiftSpec:
+    """Lift tests resolved to row masks: ``window`` (tests × n) and which channel each test measures."""
+
+    channel_index: np.ndarray
+    window: np.ndarray
+    lift: np.ndarray
+    se: np.ndarray
+    mode: str = "incremental"
+
+
+@dataclass
+class SearchResult:
+    """The winning hyperparameters and the fit they give."""
+
+    decay: np.ndarray
+    ratio: np.ndarray
+    slope: np.ndarray
+    log10_penalty: float
+    objective: float
+    cv_mse: float
+    lift_z: np.ndarray
+    n_evaluations: int
+    history: list[float] = field(default_factory=list)
+
+
+def lift_design(
+    spend: np.ndarray, decay: float, half_saturation: float, slope: float, window: np.ndarray, mode: str
+) -> float:
+    """Sum of the saturated media column attributable to the channel's spend in ``window`` (per unit coefficient).
+
+    ``incremental``: hill(adstock(spend)) minus hill(adstock(spend with the window's spend removed)) summed over
+    the window and every later row (carryover included). ``window_contribution``: the saturated column summed
+    over the window (the channel's whole contribution during the window).
+    """
+    full = hill(geometric_adstock(spend, decay), half_saturation, slope)
+    if mode == "window_contribution":
+        return float(full[window].sum())
+    off = np.where(window, 0.0, spend)
+    reduced = hill(geometric_adstock(off, decay), half_saturation, slope)
+    first = int(np.argmax(window)) if window.any() else len(spend)
+    return float((full[first:] - reduced[first:]).sum())
+
+
+def reference_adstock(spend: np.ndarray, decay: float) -> float:
+    """Mean adstock over rows with positive adstock (the unit of the half-saturation ratio); 1 if none."""
+    a = geometric_adstock(spend, decay)
+    active = a[a > 0]
+    return float(active.mean()) if active.size else 1.0
+
+
+class Problem:
+    """Scaled data and cached media columns for repeated candidate evaluations.
+
+    Args:
+        Z: (n, q) unpenalised columns.
+        spend: (n, C) media spend.
+        y: (n,) outcome (already scaled).
+        lifts: optional lift tests with targets scaled like ``y``.
+        n_splits: number of folds.
+        test_size: rows per fold of the expanding scheme.
+        lift_weight: multiplier of the lift term (also of the lift pseudo-observations in the solver).
+        decomp_weight: multiplier of the decomposition distance.
+        priors: optional ``{"ratio" | "slope": (center, log_sd), "decay": (center, sd)}``; each adds
+            ``((log v - log center) / log_sd)^2`` (``((v - center) / sd)^2`` for decay) per channel.
+        cv_scheme: ``"blocked"`` (contiguous blocks each held out once; the adstock runs over the whole
+            series, so a held-out block keeps its carryover) or ``"expanding"`` (train on the past, test on
+            the next ``test_size`` rows).
+    """
+
+    def __init__(
+        self,
+        Z: np.ndarray,
+        spend: np.ndarray,
+        y: np.ndarray,
+        lifts: LiftSpec | None,
+        n_splits: int,
+        test_size: int,
+        lift_weight: float,
+        decomp_weight: float,
+        priors: Mapping[str, tuple[float, float]] | None = None,
+        cv_scheme: str = "blocked",
+    ) -> None:
+        self.Z, self.spend, self.y = Z, spend, y
+        self.priors = dict(priors or {})
+        unknown = set(self.priors) - set(PRIOR_KEYS)
+        if unknown:
+            raise ValueError(f"unknown prior keys {sorted(unknown)}; allowed: {PRIOR_KEYS}")
+        self.n, self.C = spend.shape
+        self.lifts = lifts if lifts is not None and len(lifts.lift) else None
+        self.lift_weight, self.decomp_weight = lift_weight, decomp_weight
+        self.factors = self._factor(Z)
+        self.folds: list[tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]] = []
+        if cv_scheme == "expanding":
+            min_train = max(Z.shape[1] + self.C + 8, self.n // 2)
+            for k in range(n_splits, 0, -1):
+                cut = self.n - k * test_size
+                if cut >= min_train:
+                    train = np.arange(cut)
+                    self.folds.append((train, np.arange(cut, min(cut + test_size, self.n)), self._factor(Z[train])))
+        elif cv_scheme == "blocked":
+            edges = np.linspace(0, self.n, max(n_splits, 2) + 1).astype(int) if n_splits > 0 else np.zeros(0, dtype=int)
+            for lo, hi in pairwise(edges):
+                test = np.arange(lo, hi)
+                train = np.setdiff1d(np.arange(self.n), test)
+                if len(train) >= Z.shape[1] + self.C + 8 and len(test):
+                    self.folds.append((train, test, self._factor(Z[train])))
+        else:
+            raise ValueError("cv_scheme must be 'blocked' or 'expanding'")
+        self.spend_share = spend.sum(0) / max(spend.sum(), 1e-12)
+        self._col_cache: dict[tuple[int, float, float, float], np.ndarray] = {}
+        self._lift_cache: dict[tuple[int, float, float, float], np.ndarray] = {}
+        self._ref_cache: dict[tuple[int, float], float] = {}
+        self.evaluations = 0
+
+    @staticmethod
+    def _factor(Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Orthonormal basis and pseudo-inverse of ``Z`` (reused by every solve on the same rows)."""
+        return orthonormal_basis(Z), np.linalg.pinv(Z)
+
+    def half_saturation(self, c: int, decay: float, ratio: float) -> float:
+        """Absolute half-saturation of channel ``c`` for a decay and ratio."""
+        key = (c, float(decay))
+        if key not in self._ref_cache:
+            self._ref_cache[key] = reference_adstock(self.spend[:, c], decay)
+        return ratio * self._ref_cache[key]
+
+    def column(self, c: int, decay: float, ratio: float, slope: float) -> np.ndarray:
+        """Saturated adstocked column of channel ``c`` (cached)."""
+        key = (c, float(decay), float(ratio), float(slope))
+        col = self._col_cache.get(key)
+        if col is None:
+            k = self.half_saturation(c, decay, ratio)
+            col = hill(geometric_adstock(self.spend[:, c], decay), k, slope)
+            if len(self._col_cache) > 20000:
+                self._col_cache.clear()
+            self._col_cache[key] = col
+        return col
+
+    def lift_row(self, c: int, decay: float, ratio: float, slope: float) -> np.ndarray:
+        """Per-test design values of channel ``c`` (zero for tests of other channels)."""
+        assert self.lifts is not None
+        key = (c, float(decay), float(ratio), float(slope))
+        row = self._lift_cache.get(key)
+        if row is None:
+            k = self.half_saturation(c, decay, ratio)
+            row = np.array(
+                [
+                    lift_design(self.spend[:, c], decay, k, slope, w, self.lifts.mode) if ci == c else 0.0
+                    for ci, w in zip(self.lifts.channel_index, self.lifts.window)
+                ]
+            )
+            self._lift_cache[key] = row
+        return row
+
+    def design(self, decay: np.ndarray, ratio: np.ndarray, slope: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Media matrix and lift rows for a candidate."""
+        M = np.column_stack([self.column(c, decay[c], ratio[c], slope[c]) for c in range(self.C)])
+        L = None
+        if self.lifts is not None:
+            L = np.column_stack([self.lift_row(c, decay[c], ratio[c], slope[c]) for c in range(self.C)])
+        return M, L
+
+    def solve(
+        self,
+        M: np.ndarray,
+        L: np.ndarray | None,
+        lam: float,
+        rows: slice | np.ndarray = slice(None),
+        factors: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Fit on ``rows``; with lift tests, weights ``sigma / se`` use the residual scale of the uncalibrated fit."""
+        Z, y, Mr = self.Z[rows], self.y[rows], M[rows]
+        basis, pinv = self.factors if factors is None else factors
+        g, b = solve_partialled_nnls(Z, Mr, y, lam, basis=basis, pinv=pinv)
+        if L is None or self.lifts is None or self.lift_weight <= 0:
+            return g, b
+        resid = y - Z @ g - Mr @ b
+        dof = max(len(y) - basis.shape[1] - M.shape[1], 1)
+        sigma = float(np.sqrt(resid @ resid / dof))
+        weights = np.sqrt(self.lift_weight) * sigma / self.lifts.se
+        return solve_partialled_nnls(
+            Z, Mr, y, lam, L=L, targets=self.lifts.lift, weights=weights, basis=basis, pinv=pinv
+        )
+
+    def prior_deviance(self, decay: np.ndarray, ratio: np.ndarray, slope: np.ndarray) -> float:
+        """``-2 log`` prior density (up to a constant) of the non-linear hyperparameters."""
+        out = 0.0
+        for key, vals in (("ratio", ratio), ("slope", slope)):
+            if key in self.priors:
+                center, sd = self.priors[key]
+                out += float((((np.log(vals) - np.log(center)) / sd) ** 2).sum())
+        if "decay" in self.priors:
+            center, sd = self.priors["decay"]
+            out += float((((decay - center) / sd) ** 2).sum())
+        return out
+
+    def evaluate(
+        self, decay: np.ndarray, ratio: np.ndarray, slope: np.ndarray, log10_penalty: float
+    ) -> tuple[float, float, np.ndarray]:
+        """Objective, CV mean squared error and lift z-scores of one candidate."""
+        self.evaluations += 1
+        lam = 10.0**log10_penalty
+        M, L = self.design(decay, ratio, slope)
+        sq, count = 0.0, 0
+        for train, test, factors in self.folds:
+            g, b = self.solve(M, L, lam, train, factors)
+            err = self.y[test] - self.Z[test] @ g - M[test] @ b
+            sq += float(err @ err)
+            count += len(test)
+        g, b = self.solve(M, L, lam)
+        if count == 0:
+            err = self.y - self.Z @ g - M @ b
+            sq, count = float(err @ err), self.n
+        cv_mse = sq / count
+        z = np.zeros(0)
+        obj = self.n * np.log(max(cv_mse, 1e-300))
+        if self.lifts is not None and L is not None:
+            z = (L @ b - self.lifts.lift) / self.lifts.se
+            obj += self.lift_weight * float(z @ z)
+        obj += self.prior_deviance(decay, ratio, slope)
+        if self.decomp_weight > 0:
+            effect = (M * b).sum(0)
+            share = effect / max(effect.sum(), 1e-12)
+            obj += self.decomp_weight * self.n * float(np.sqrt(((share - self.spend_share) ** 2).sum()))
+        return float(obj), cv_mse, z
+
+
+def _refine(
+    problem: Problem, d: np.ndarray, r: np.ndarray, s: np.ndarray, p: float, max_evaluations: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Continuous Powell refinement of the channel hyperparameters from a grid point (penalty kept)."""
+    C = problem.C
+    lo = np.concatenate(
+        [np.full(C, DECAY_RANGE[0]), np.full(C, np.log(RATIO_RANGE[0])), np.full(C, np.log(SLOPE_RANGE[0]))]
+    )
+    hi = np.concatenate(
+        [np.full(C, DECAY_RANGE[1]), np.full(C, np.log(RATIO_RANGE[1])), np.full(C, np.log(SLOPE_RANGE[1]))]
+    )
+
+    def f(v: np.ndarray) -> float:
+        v = np.clip(v, lo, hi)
+        return problem.evaluate(v[:C], np.exp(v[C : 2 * C]), np.exp(v[2 * C :]), p)[0]
+
+    x0 = np.concatenate([d, np.log(r), np.log(s)])
+    res = minimize(
+        f,
+        x0,
+        method="Powell",
+        bounds=list(zip(lo, hi)),
+        options={"maxfev": max_evaluations, "xtol": 1e-3, "ftol": 1e-6},
+    )
+    v = np.clip(res.x, lo, hi)
+    return v[:C], np.exp(v[C : 2 * C]), np.exp(v[2 * C :]), p
+
+
+def search_hyperparameters(
+    problem: Problem, n_init: int = 64, n_passes: int = 2, random_state: int | None = 0, n_refine: int = 0
+) -> SearchResult:
+    """Sobol sample of ``n_init`` candidates, ``n_passes`` coordinate passes over the grids, then up to
+    ``n_refine`` evaluations of a continuous Powell refinement."""
+    C = problem.C
+    dim = 3 * C + 1
+    sampler = qmc.Sobol(d=dim, scramble=True, seed=random_state)
+    m = max(int(np.ceil(np.log2(max(n_init, 1)))), 0)
+    u = sampler.random_base2(m) if n_init > 0 else np.zeros((0, dim))
+
+    def snap(v: float, grid: np.ndarray) -> float:
+        return float(grid[np.argmin(np.abs(grid - v))])
+
+    best: tuple[float, np.ndarray, np.ndarray, np.ndarray, float, float, np.ndarray] | None = None
+    history: list[float] = []
+    starts = [(np.full(C, 0.3), np.ones(C), np.ones(C), -3.0)]
+    for row in u:
+        d = DECAY_RANGE[0] + row[:C] * (DECAY_RANGE[1] - DECAY_RANGE[0])
+        r = np.exp(np.log(RATIO_RANGE[0]) + row[C : 2 * C] * np.log(RATIO_RANGE[1] / RATIO_RANGE[0]))
+        s = SLOPE_RANGE[0] + row[2 * C : 3 * C] * (SLOPE_RANGE[1] - SLOPE_RANGE[0])
+        p = LOG10_PENALTY_RANGE[0] + row[-1] * (LOG10_PENALTY_RANGE[1] - LOG10_PENALTY_RANGE[0])
+        starts.append(
+            (
+                np.array([snap(v, DECAY_GRID) for v in d]),
+                np.array([snap(v, RATIO_GRID) for v in r]),
+                np.array([snap(v, SLOPE_GRID) for v in s]),
+                snap(p, LOG10_PENALTY_GRID),
+            )
+        )
+    for d, r, s, p in starts:
+        obj, mse, z = problem.evaluate(d, r, s, p)
+        if best is None or obj < best[0]:
+            best = (obj, d, r, s, p, mse, z)
+        history.append(best[0])
+    assert best is not None
+    obj, d, r, s, p, mse, z = best
+    d, r, s = d.copy(), r.copy(), s.copy()
+    for _ in range(n_passes):
+        improved = False
+        for c in range(C):
+            for vec, grid in ((d, DECAY_GRID), (r, RATIO_GRID), (s, SLOPE_GRID)):
+                for v in grid:
+                    if v == vec[c]:
+                        continue
+                    old = vec[c]
+                    vec[c] = v
+                    o, mm, zz = problem.evaluate(d, r, s, p)
+                    if o < obj - 1e-9:
+                        obj, mse, z, improved = o, mm, zz, True
+                    else:
+                        vec[c] = old
+                    history.append(obj)
+        for v in LOG10_PENALTY_GRID:
+            if v == p:
+                continue
+            o, mm, zz = problem.evaluate(d, r, s, float(v))
+            if o < obj - 1e-9:
+                obj, mse, z, p, improved = o, mm, zz, float(v), True
+            history.append(obj)
+        if not improved:
+            break
+    if n_refine > 0:
+        d2, r2, s2, p2 = _refine(problem, d, r, s, p, n_refine)
+        o, mm, zz = problem.evaluate(d2, r2, s2, p2)
+        if o < obj:
+            obj, mse, z, d, r, s = o, mm, zz, d2, r2, s2
+    return SearchResult(d, r, s, float(p), float(obj), float(mse), z, problem.evaluations, history)
+
+
+__all__ = ["LiftSpec", "Problem", "SearchResult", "lift_design", "reference_adstock", "search_hyperparameters"]

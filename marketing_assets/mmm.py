@@ -1,0 +1,260 @@
+"""Marketing-mix assets: weekly design matrix, fitted model, decomposition, response curves, budget plan."""
+
+import pickle
+import time
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+from marketing_assets.constants import IDENTITY, MMM, SOURCES, fq
+from marketing_assets.lib import svg
+from marketing_assets.lib.mmm import MarketingMixModel, weekly_frame_sql
+from marketing_assets.resources import Warehouse
+
+MIN_WEEKS = 52
+MIN_CHANNELS = 2
+HOLDOUT_WEEKS = 26
+STORE = fq(MMM, "_mmm_model_store")
+
+
+class MmmConfig(dg.Config):
+    n_bootstrap: int = Field(default=20, ge=0, le=500, description="Bootstrap resamples (each redoes the search) for intervals.")
+    holdout_weeks: int = Field(default=HOLDOUT_WEEKS, ge=4, description="Weeks held out to measure forecast error.")
+    random_state: int = Field(default=0, description="Seed of the search and the bootstrap.")
+
+
+class BudgetConfig(dg.Config):
+    min_share_of_current: float = Field(default=0.5, ge=0, description="Lower bound per channel, as a share of its current spend.")
+    max_share_of_current: float = Field(default=2.0, gt=0, description="Upper bound per channel, as a share of its current spend.")
+    what_if_steps: list[float] = Field(default=[-0.5, -0.25, -0.1, 0.1, 0.25, 0.5], description="Per-channel spend changes to simulate.")
+
+
+def _key(name: str, group: str = MMM) -> dg.AssetKey:
+    return dg.AssetKey([group, name])
+
+
+def _write(con, table: str, frame: pd.DataFrame) -> None:
+    con.register("_mmm_df", frame)
+    con.execute(f"CREATE OR REPLACE TABLE {fq(MMM, table)} AS SELECT * FROM _mmm_df")
+    con.unregister("_mmm_df")
+
+
+def _channels(frame: pd.DataFrame) -> list[str]:
+    fixed = {"week", "revenue", "sales", "returns", "orders", "promo_share", "promo"}
+    return [c for c in frame.columns if c not in fixed and frame[c].sum() > 0]
+
+
+def _load_model(con) -> tuple[MarketingMixModel | None, pd.DataFrame]:
+    frame = con.execute(f"SELECT * FROM {fq(MMM, 'mmm_weekly_frame')} ORDER BY week").df()
+    rows = con.execute(f"SELECT model FROM {STORE}").fetchall() if _exists(con, "_mmm_model_store") else []
+    return (pickle.loads(rows[0][0]) if rows and rows[0][0] is not None else None), frame
+
+
+def _exists(con, table: str) -> bool:
+    return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", [MMM, table]).fetchone()[0])
+
+
+@dg.asset(deps=[_key("erp_orders", SOURCES), _key("crm_opportunities", SOURCES), _key("ad_spend_daily", IDENTITY)], kinds={"duckdb"})
+def mmm_weekly_frame(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    """One row per week (Monday): net revenue (ERP sales − returns, or CRM won amount without ERP), spend per media channel and promo control."""
+    with warehouse.get_connection() as con:
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {MMM}")
+        (orders,) = con.execute(f"SELECT count(*) FROM {fq(SOURCES, 'erp_orders')}").fetchone()
+        source = "erp_orders"
+        if orders == 0:
+            # No ERP: won opportunities stand in for revenue, booked at their close date.
+            con.execute(
+                f"""CREATE OR REPLACE TEMP VIEW _mmm_orders AS
+                SELECT opportunity_id AS order_id, closed_date AS order_date, 'sale' AS transaction_type,
+                       CAST(won_amount AS DOUBLE) AS amount, NULL::VARCHAR AS promo_code
+                FROM {fq(SOURCES, 'crm_opportunities')} WHERE is_won AND closed_date IS NOT NULL"""
+            )
+            source = "crm_won_opportunities"
+        frame = weekly_frame_sql(con, orders=f"{SOURCES}.erp_orders" if orders else "_mmm_orders", ad_spend=f"{IDENTITY}.ad_spend_daily")
+        _write(con, "mmm_weekly_frame", frame)
+    channels = _channels(frame)
+    meta = {
+        "dagster/row_count": len(frame),
+        "revenue_source": source,
+        "channels_with_spend": channels,
+        "weeks": len(frame),
+        "first_week": str(frame["week"].min()) if len(frame) else "",
+        "last_week": str(frame["week"].max()) if len(frame) else "",
+    }
+    if len(frame):
+        meta["revenue_and_spend"] = dg.MetadataValue.md(
+            svg.md_image(svg.line_chart(list(frame["week"]), {"revenue": frame["revenue"], **{c: frame[c] for c in channels}}, "Weekly revenue and media spend"), "weekly frame")
+        )
+    return dg.MaterializeResult(metadata=meta)
+
+
+def _lift_tests(con, channels: list[str]) -> pd.DataFrame | None:
+    tests = con.execute(
+        f"""SELECT channel, start_date AS start, end_date AS "end", lift, coalesce(lift_se, abs(lift) * 0.1) AS lift_se
+            FROM {fq(SOURCES, 'experiments')} WHERE coalesce(metric, 'revenue') = 'revenue' ORDER BY test_id"""
+    ).df()
+    tests = tests[tests["channel"].isin(channels)]
+    return tests if len(tests) else None
+
+
+@dg.asset(deps=[_key("mmm_weekly_frame"), _key("experiments", SOURCES)], kinds={"duckdb", "scikitlearn"})
+def mmm_model(context: dg.AssetExecutionContext, config: MmmConfig, warehouse: Warehouse) -> dg.MaterializeResult:
+    """One row per media channel: fitted adstock/saturation parameters, ROI and marginal ROI with 90% intervals; diagnostics in metadata."""
+    with warehouse.get_connection() as con:
+        frame = con.execute(f"SELECT * FROM {fq(MMM, 'mmm_weekly_frame')} ORDER BY week").df()
+        channels = _channels(frame)
+        con.execute(
+            f"CREATE OR REPLACE TABLE {STORE} (model BLOB, fitted_at TIMESTAMP, status VARCHAR, holdout_mape DOUBLE, fit_seconds DOUBLE)"
+        )
+        if len(frame) < MIN_WEEKS or len(channels) < MIN_CHANNELS:
+            why = f"not fitted: {len(frame)} weeks (need {MIN_WEEKS}) and {len(channels)} channels with spend (need {MIN_CHANNELS})"
+            _write(con, "mmm_model", pd.DataFrame(columns=["channel", "decay", "half_saturation", "slope", "spend", "contribution", "roi", "roi_low", "roi_high", "mroi", "mroi_low", "mroi_high"]).astype({"channel": str}).astype({c: float for c in ["decay", "half_saturation", "slope", "spend", "contribution", "roi", "roi_low", "roi_high", "mroi", "mroi_low", "mroi_high"]}))
+            context.log.warning(why)
+            con.execute(f"INSERT INTO {STORE} VALUES (NULL, now()::TIMESTAMP, ?, NULL, NULL)", [why])
+            return dg.MaterializeResult(metadata={"dagster/row_count": 0, "status": why})
+        lifts = _lift_tests(con, channels)
+        X, y = frame[["week", *channels, "promo"]], frame["revenue"].to_numpy()
+        params = {"channels": channels, "controls": ["promo"], "random_state": config.random_state}
+        cut = len(frame) - config.holdout_weeks
+        holdout = MarketingMixModel(**params, n_bootstrap=0).fit(X.iloc[:cut], y[:cut], lift_tests=lifts)
+        forecast = holdout.predict(X)[cut:]
+        holdout_mape = float(np.mean(np.abs(forecast - y[cut:]) / np.abs(y[cut:])))
+        start = time.perf_counter()
+        model = MarketingMixModel(**params, n_bootstrap=config.n_bootstrap).fit(X, y, lift_tests=lifts)
+        fit_seconds = time.perf_counter() - start
+        con.execute(f"INSERT INTO {STORE} VALUES (?, now()::TIMESTAMP, 'fitted', ?, ?)", [pickle.dumps(model), holdout_mape, fit_seconds])
+        decomposition = model.contributions(X)
+        table = pd.DataFrame(
+            {
+                "channel": channels,
+                "decay": [model.channel_params_[c].get("decay", np.nan) for c in channels],
+                "half_saturation": [model.channel_params_[c].get("half_saturation", np.nan) for c in channels],
+                "slope": [model.channel_params_[c].get("slope", np.nan) for c in channels],
+                "spend": [float(frame[c].sum()) for c in channels],
+                "contribution": [float(decomposition[c].sum()) for c in channels],
+                "roi": [float(model.roi_[c]) for c in channels],
+                "roi_low": [float(model.roi_interval_.loc[c, "low"]) for c in channels],
+                "roi_high": [float(model.roi_interval_.loc[c, "high"]) for c in channels],
+                "mroi": [float(model.mroi_[c]) for c in channels],
+                "mroi_low": [float(model.mroi_interval_.loc[c, "low"]) for c in channels],
+                "mroi_high": [float(model.mroi_interval_.loc[c, "high"]) for c in channels],
+            }
+        )
+        _write(con, "mmm_model", table)
+        if model.lift_tests_ is not None and len(model.lift_tests_):
+            _write(con, "mmm_lift_test_fit", model.lift_tests_.reset_index(drop=True))
+    diag = {k: round(float(v), 5) for k, v in model.diagnostics_.items() if np.isscalar(v)}
+    fit_plot = svg.line_chart(list(frame["week"]), {"actual": y, "fitted": model.predict(X)}, "Weekly revenue: fitted vs actual")
+    context.log.info(f"mmm_model: holdout MAPE {holdout_mape:.2%}, fit {fit_seconds:.1f}s")
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(table),
+            "holdout_mape": round(holdout_mape, 5),
+            "holdout_weeks": config.holdout_weeks,
+            "fit_seconds": round(fit_seconds, 2),
+            "lift_tests_used": 0 if lifts is None else len(lifts),
+            **diag,
+            "channels": dg.MetadataValue.md(table.round(3).to_markdown(index=False)),
+            "fit_vs_actual": dg.MetadataValue.md(svg.md_image(fit_plot, "fit vs actual")),
+        }
+    )
+
+
+@dg.asset(deps=[_key("mmm_model")], kinds={"duckdb"})
+def mmm_contributions(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    """One row per week: actual revenue and its modelled decomposition (baseline, trend, seasonality, controls, each channel)."""
+    with warehouse.get_connection() as con:
+        model, frame = _load_model(con)
+        if model is None:
+            _write(con, "mmm_contributions", pd.DataFrame({"week": pd.Series(dtype="datetime64[ns]"), "actual": pd.Series(dtype=float)}))
+            return dg.MaterializeResult(metadata={"dagster/row_count": 0, "status": "no fitted model (see mmm_model)"})
+        X = frame[["week", *model.channels_, *model.controls_]]
+        out = model.contributions(X).reset_index()
+        out.insert(1, "actual", frame["revenue"].to_numpy())
+        _write(con, "mmm_contributions", out)
+    parts = {c: out[c].clip(lower=0) for c in ["baseline", "trend", "seasonality", *model.controls_, *model.channels_] if c in out}
+    plot = svg.stacked_area_chart(list(out["week"]), parts, "Weekly revenue decomposition")
+    shares = {c: round(float(out[c].sum() / out["predicted"].sum()), 4) for c in model.channels_}
+    return dg.MaterializeResult(
+        metadata={"dagster/row_count": len(out), "media_share_of_revenue": shares, "decomposition": dg.MetadataValue.md(svg.md_image(plot, "decomposition"))}
+    )
+
+
+@dg.asset(deps=[_key("mmm_model")], kinds={"duckdb"})
+def mmm_response_curves(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    """One row per channel × spend level (0–200% of current, fit period total): modelled contribution, ROI and marginal ROI."""
+    with warehouse.get_connection() as con:
+        model, frame = _load_model(con)
+        if model is None:
+            _write(con, "mmm_response_curves", pd.DataFrame({"channel": pd.Series(dtype=str), "spend": pd.Series(dtype=float)}))
+            return dg.MaterializeResult(metadata={"dagster/row_count": 0, "status": "no fitted model (see mmm_model)"})
+        multipliers = np.linspace(0.0, 2.0, 21)
+        curves = []
+        for c in model.channels_:
+            current = float(frame[c].sum())
+            curve = model.response_curve(c, multipliers * current)
+            curve.insert(0, "channel", c)
+            curve.insert(2, "share_of_current_spend", multipliers)
+            curves.append(curve)
+        table = pd.concat(curves, ignore_index=True)
+        _write(con, "mmm_response_curves", table)
+    plot = svg.line_chart(
+        list(multipliers * 100), {c: table.loc[table.channel == c, "contribution"].to_numpy() for c in model.channels_},
+        "Contribution vs spend (% of current)", y_label="contribution",
+    )
+    return dg.MaterializeResult(metadata={"dagster/row_count": len(table), "response_curves": dg.MetadataValue.md(svg.md_image(plot, "response curves"))})
+
+
+@dg.asset(deps=[_key("mmm_model")], kinds={"duckdb"})
+def mmm_budget_plan(context: dg.AssetExecutionContext, config: BudgetConfig, warehouse: Warehouse) -> dg.MaterializeResult:
+    """One row per scenario × channel: the optimal reallocation at the same total budget, and what-if changes of each channel's spend."""
+    with warehouse.get_connection() as con:
+        model, frame = _load_model(con)
+        if model is None:
+            _write(con, "mmm_budget_plan", pd.DataFrame({"scenario": pd.Series(dtype=str), "channel": pd.Series(dtype=str)}))
+            return dg.MaterializeResult(metadata={"dagster/row_count": 0, "status": "no fitted model (see mmm_model)"})
+        current = {c: float(frame[c].sum()) for c in model.channels_}
+        total = sum(current.values())
+        bounds = {c: (config.min_share_of_current * s, config.max_share_of_current * s) for c, s in current.items()}
+        plan = model.optimize_budget(total, bounds)
+        alloc = plan.allocation.reset_index()
+        rows = [
+            {
+                "scenario": "optimal_same_total", "channel": r["channel"], "current_spend": current[r["channel"]],
+                "scenario_spend": float(r["optimal_spend"]), "bound_low": bounds[r["channel"]][0], "bound_high": bounds[r["channel"]][1],
+                "media_contribution": plan.media_contribution, "uplift": plan.uplift,
+                "uplift_low": plan.uplift_interval[0], "uplift_high": plan.uplift_interval[1],
+            }
+            for r in alloc.to_dict("records")
+        ]
+        base = model.total_contribution(current)
+        for c in model.channels_:
+            for step in config.what_if_steps:
+                spends = {**current, c: current[c] * (1 + step)}
+                value = model.total_contribution(spends)
+                rows.append(
+                    {
+                        "scenario": f"{c} {step:+.0%}", "channel": c, "current_spend": current[c], "scenario_spend": spends[c],
+                        "bound_low": np.nan, "bound_high": np.nan, "media_contribution": value, "uplift": value - base,
+                        "uplift_low": np.nan, "uplift_high": np.nan,
+                    }
+                )
+        table = pd.DataFrame(rows)
+        _write(con, "mmm_budget_plan", table)
+    optimal = table[table.scenario == "optimal_same_total"]
+    plot = svg.bar_chart(
+        [f"{c} now" for c in optimal.channel] + [f"{c} plan" for c in optimal.channel],
+        list(optimal.current_spend) + list(optimal.scenario_spend), "Spend: current vs optimal plan (same total)",
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(table),
+            "total_budget": round(total, 2),
+            "uplift": round(plan.uplift, 2),
+            "uplift_interval": [round(v, 2) for v in plan.uplift_interval],
+            "converged": bool(plan.converged),
+            "plan": dg.MetadataValue.md(svg.md_image(plot, "budget plan")),
+        }
+    )

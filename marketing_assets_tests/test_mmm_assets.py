@@ -1,0 +1,51 @@
+"""The mmm group on demo data: fitted, plotted, checked; each check failing on bad data."""
+
+import dagster as dg
+import duckdb
+import pytest
+
+from marketing_assets.constants import MMM
+from marketing_assets_tests.conftest import copy_graph, rerun_checks
+
+
+def mats(result) -> dict:
+    return {
+        e.event_specific_data.materialization.asset_key.path[-1]: e.event_specific_data.materialization.metadata
+        for e in result.get_asset_materialization_events()
+        if e.event_specific_data.materialization.asset_key.path[0] == MMM
+    }
+
+
+def test_mmm_group_fits_on_demo_data_with_plots_and_passing_checks(demo_graph):
+    result, tmp, _ = demo_graph
+    meta = mats(result)
+    assert set(meta) == {"mmm_weekly_frame", "mmm_model", "mmm_contributions", "mmm_response_curves", "mmm_budget_plan"}
+    assert meta["mmm_model"]["holdout_mape"].value < 0.05
+    for asset, key in [("mmm_model", "fit_vs_actual"), ("mmm_contributions", "decomposition"), ("mmm_response_curves", "response_curves"), ("mmm_budget_plan", "plan")]:
+        assert "data:image/svg+xml;base64," in meta[asset][key].value
+    checks = [e for e in result.get_asset_check_evaluations() if e.asset_key.path[0] == MMM]
+    assert checks and all(e.passed for e in checks), {e.check_name: e.description for e in checks if not e.passed}
+    with duckdb.connect(str(tmp / "warehouse.duckdb"), read_only=True) as con:
+        channels = {r[0] for r in con.execute("SELECT channel FROM mmm.mmm_model").fetchall()}
+        scenarios = con.execute("SELECT count(DISTINCT scenario) FROM mmm.mmm_budget_plan").fetchone()[0]
+    assert channels == {"google_search", "google_display", "meta", "linkedin"}
+    assert scenarios == 1 + 4 * 6  # the optimal plan and each channel ±10/25/50%
+
+
+TAMPER = [
+    ("mmm_budget_plan", "UPDATE mmm.mmm_budget_plan SET scenario_spend = scenario_spend * 1.1 WHERE scenario = 'optimal_same_total'", "plan_respects_total_and_bounds"),
+    ("mmm_model", "UPDATE mmm._mmm_model_store SET holdout_mape = 0.4", "holdout_mape"),
+    ("mmm_model", "UPDATE mmm.mmm_model SET contribution = -1 WHERE channel = 'meta'", "no_negative_contribution"),
+    ("mmm_model", "UPDATE mmm.mmm_model SET decay = 0.99 WHERE channel = 'meta'", "sane_parameters"),
+    ("mmm_model", "UPDATE mmm.mmm_lift_test_fit SET z = 5", "lift_test_agreement"),
+    ("mmm_weekly_frame", "UPDATE mmm.mmm_weekly_frame SET promo = 3 WHERE rowid = 0", "contract"),
+]
+
+
+@pytest.mark.parametrize(("asset", "sql", "check"), TAMPER, ids=[f"{a}-{c}" for a, _, c in TAMPER])
+def test_each_mmm_check_fails_on_bad_data(demo_graph, tmp_path, asset, sql, check):
+    tmp, landing = copy_graph(demo_graph, tmp_path)
+    with duckdb.connect(str(tmp / "warehouse.duckdb")) as con:
+        con.execute(sql)
+    ev = rerun_checks(tmp, landing, dg.AssetKey([MMM, asset]))[check]
+    assert not ev.passed, ev.description

@@ -1,0 +1,279 @@
+"""Marketing-mix model library: transforms, solver, estimator, calibration, optimiser, weekly frame."""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.pipeline import make_pipeline
+from sklearn.utils import estimator_checks as ec
+
+from marketing_assets.lib.mmm import (
+    GeometricAdstock,
+    HillSaturation,
+    MarketingMixModel,
+    WeibullAdstock,
+    geometric_adstock,
+    hill,
+    hill_derivative,
+    holdout_mape,
+    optimize_allocation,
+    solve_direct_nnls,
+    solve_partialled_nnls,
+    weekly_frame_sql,
+)
+from marketing_assets.lib.mmm.optimize import ChannelCurve
+from marketing_assets.lib.mmm.search import lift_design
+
+FAST = {"n_init": 16, "n_passes": 1, "n_bootstrap": 0}
+
+
+# ---------------------------------------------------------------- transforms
+def test_geometric_adstock_hand_values() -> None:
+    x = [100.0, 0.0, 0.0, 50.0]
+    # a0 = 100, a1 = 50, a2 = 25, a3 = 50 + 12.5
+    assert np.allclose(geometric_adstock(x, 0.5), [100.0, 50.0, 25.0, 62.5])
+    assert np.allclose(geometric_adstock(x, 0.5, normalize=True), [50.0, 25.0, 12.5, 31.25])
+    two = geometric_adstock(np.array([[1.0, 1.0], [1.0, 1.0]]), [0.0, 0.9])
+    assert np.allclose(two, [[1.0, 1.0], [1.0, 1.9]])
+    with pytest.raises(ValueError):
+        geometric_adstock(x, 1.0)
+
+
+def test_hill_hand_values_and_derivative() -> None:
+    assert np.allclose(hill([0.0, 10.0, 20.0], 10.0, 1.0), [0.0, 0.5, 2 / 3])
+    # 20**2 / (20**2 + 10**2) = 0.8
+    assert np.isclose(hill([20.0], 10.0, 2.0)[0], 0.8)
+    assert hill([-5.0], 10.0, 2.0)[0] == 0.0
+    x, eps = np.array([3.0, 12.0, 40.0]), 1e-6
+    numeric = (hill(x + eps, 10.0, 1.7) - hill(x - eps, 10.0, 1.7)) / (2 * eps)
+    assert np.allclose(hill_derivative(x, 10.0, 1.7), numeric, rtol=1e-6)
+
+
+def test_weibull_adstock_and_transformers() -> None:
+    x = np.array([1.0, 0.0, 0.0, 0.0])
+    w = WeibullAdstock(shape=1.0, scale=0.5, max_lag=2).fit_transform(x[:, None])[:, 0]
+    # weights exp(-(l / (0.5 * 2))) for l = 0, 1, 2 -> 1, e^-1, e^-2; nothing beyond max_lag
+    assert np.allclose(w, [1.0, np.exp(-1.0), np.exp(-2.0), 0.0])
+    pipe = make_pipeline(GeometricAdstock(decay=0.5), HillSaturation(half_saturation=100.0, slope=1.0))
+    out = pipe.fit_transform(np.array([[100.0], [0.0]]))
+    assert np.allclose(out[:, 0], [0.5, 50.0 / 150.0])
+    assert clone(pipe).get_params()["geometricadstock__decay"] == 0.5
+
+
+# ---------------------------------------------------------------- solver
+def test_partialled_nnls_matches_direct_nnls() -> None:
+    rng = np.random.default_rng(3)
+    n = 120
+    Z = np.column_stack([np.ones(n), np.linspace(-1, 1, n), rng.normal(size=n), -rng.normal(size=n)])
+    M = rng.uniform(0, 1, size=(n, 4))
+    y = (
+        Z @ np.array([5.0, -2.0, 1.5, -0.7])
+        + M @ np.array([2.0, 0.0, 1.0, 0.5])
+        - 1.2 * M[:, 1]
+        + rng.normal(0, 0.1, n)
+    )
+    for lam in (0.0, 0.5):
+        g1, b1 = solve_partialled_nnls(Z, M, y, lam)
+        g2, b2 = solve_direct_nnls(Z, M, y, lam)
+        assert np.all(b1 >= 0)
+        assert np.allclose(b1, b2, atol=1e-7) and np.allclose(g1, g2, atol=1e-7)
+
+        def obj(g: np.ndarray, b: np.ndarray, lam: float = lam) -> float:
+            return float(np.sum((y - Z @ g - M @ b) ** 2) + lam * b @ b)
+
+        assert obj(g1, b1) <= obj(g2, b2) + 1e-9
+    assert b1[1] == 0.0  # the negatively related column is clipped at zero
+
+
+# ---------------------------------------------------------------- simulation helpers
+def simulate(n: int = 156, seed: int = 0, noise: float = 0.0) -> tuple[pd.DataFrame, np.ndarray, dict]:
+    rng = np.random.default_rng(seed)
+    weeks = pd.date_range("2022-01-03", periods=n, freq="7D")
+    spend = {
+        "search": rng.uniform(20, 80, n) * 1000,
+        "social": np.where(rng.uniform(size=n) < 0.3, 0.0, rng.uniform(10, 60, n) * 1000),
+    }
+    params = {
+        "search": {"decay": 0.3, "half_saturation": 60000.0, "slope": 1.0, "coefficient": 200000.0},
+        "social": {"decay": 0.6, "half_saturation": 60000.0, "slope": 1.0, "coefficient": 120000.0},
+    }
+    promo = (np.arange(n) % 13 == 5).astype(float)
+    phase = 2 * np.pi * weeks.dayofyear.to_numpy() / 365.25
+    y = 1_000_000 + 800 * np.arange(n) + 40_000 * np.sin(phase) + 60_000 * promo
+    for ch, p in params.items():
+        y = y + p["coefficient"] * hill(geometric_adstock(spend[ch], p["decay"]), p["half_saturation"], p["slope"])
+    y = y + rng.normal(0, noise, n)
+    X = pd.DataFrame({"week": weeks, **spend, "promo": promo})
+    return X, y, params
+
+
+def true_roi(X: pd.DataFrame, params: dict, ch: str) -> float:
+    p = params[ch]
+    return float(
+        p["coefficient"]
+        * hill(geometric_adstock(X[ch].to_numpy(), p["decay"]), p["half_saturation"], p["slope"]).sum()
+        / X[ch].sum()
+    )
+
+
+# ---------------------------------------------------------------- estimator
+def test_recovers_known_parameters_on_noiseless_simulation() -> None:
+    X, y, params = simulate()
+    model = MarketingMixModel(
+        channels=["search", "social"], controls=["promo"], n_init=32, n_passes=3, n_bootstrap=0, priors={}
+    )
+    model.fit(X, y)
+    assert model.diagnostics_["r2"] > 0.999
+    for ch in ("search", "social"):
+        assert model.channel_params_[ch]["decay"] == pytest.approx(params[ch]["decay"], abs=0.1)
+        assert model.roi_[ch] == pytest.approx(true_roi(X, params, ch), rel=0.05)
+    contrib = model.contributions(X)
+    assert np.allclose(contrib["predicted"], model.predict(X))
+    assert set(contrib.columns) >= {"baseline", "trend", "seasonality", "promo", "search", "social"}
+    assert contrib["promo"].max() == pytest.approx(60_000, rel=0.05)
+    assert (contrib[["search", "social"]] >= 0).all().all()
+    assert holdout_mape(model.set_params(n_init=8, n_passes=1), X, y, holdout_weeks=26) < 0.01
+
+
+def test_lift_test_moves_estimate_toward_the_lift() -> None:
+    X, y, _ = simulate(noise=30_000, seed=5)
+    base = MarketingMixModel(channels=["search", "social"], controls=["promo"], **FAST).fit(X, y)
+    # a lift 40% above what the uncalibrated model predicts for the social channel over weeks 60-67
+    start, end = X["week"].iloc[60], X["week"].iloc[67] + pd.Timedelta(days=6)
+    p = base.channel_params_["social"]
+    window = ((X["week"] >= start) & (X["week"] <= end)).to_numpy()
+    predicted = p["coefficient"] * lift_design(
+        X["social"].to_numpy(), p["decay"], p["half_saturation"], p["slope"], window, "incremental"
+    )
+    target = 1.4 * predicted
+    lifts = pd.DataFrame([{"channel": "social", "start": start, "end": end, "lift": target, "lift_se": 0.03 * target}])
+    cal = clone(base).fit(X, y, lift_tests=lifts)
+    got = cal.lift_tests_.loc[0, "predicted_lift"]
+    assert abs(got - target) < abs(predicted - target)
+    assert cal.roi_["social"] > base.roi_["social"]
+    assert np.isfinite(cal.diagnostics_["lift_mean_abs_z"])
+
+
+def test_bootstrap_interval_optimizer_and_response_curve() -> None:
+    X, y, _ = simulate(noise=20_000, seed=2)
+    model = MarketingMixModel(
+        channels=["search", "social"], controls=["promo"], n_init=8, n_passes=1, n_bootstrap=4, random_state=1
+    )
+    model.fit(X, y)
+    assert list(model.roi_interval_.columns) == ["low", "high"]
+    assert (model.roi_interval_["low"] <= model.roi_interval_["high"]).all()
+    assert len(model.bootstrap_params_) == 4
+    total = float(X[["search", "social"]].to_numpy().sum())
+    bounds = {"search": (0.5 * X["search"].sum(), 1.2 * X["search"].sum()), "social": (0.0, 2.0 * X["social"].sum())}
+    plan = model.optimize_budget(total=total, bounds=bounds)
+    alloc = plan.allocation
+    assert alloc["optimal_spend"].sum() == pytest.approx(total, rel=1e-9)
+    for ch, (lo, hi) in bounds.items():
+        assert lo - 1e-6 <= alloc.loc[ch, "optimal_spend"] <= hi + 1e-6
+    assert plan.uplift >= -1e-6
+    assert np.isfinite(plan.uplift_interval[0]) and plan.uplift_interval[0] <= plan.uplift_interval[1]
+    curve = model.response_curve("social", np.linspace(0, 2 * X["social"].sum(), 5))
+    assert curve["contribution"].is_monotonic_increasing and curve["contribution"].iloc[0] == 0.0
+    assert {"contribution_low", "contribution_high", "mroi"} <= set(curve.columns)
+
+
+def test_optimizer_respects_total_and_bounds_and_finds_known_optimum() -> None:
+    # two identical linear-ish channels with different coefficients: all budget goes to the better one up to its cap
+    ref = np.ones(10)
+    curves = {
+        "a": ChannelCurve(ref, {"decay": 0.0, "half_saturation": 1e9, "slope": 1.0, "coefficient": 2e9}),
+        "b": ChannelCurve(ref, {"decay": 0.0, "half_saturation": 1e9, "slope": 1.0, "coefficient": 1e9}),
+    }
+    plan = optimize_allocation(
+        curves, {"a": 50.0, "b": 50.0}, total=100.0, bounds={"a": (10.0, 70.0), "b": (5.0, 100.0)}
+    )
+    assert plan.allocation["optimal_spend"].sum() == pytest.approx(100.0)
+    assert plan.allocation.loc["a", "optimal_spend"] == pytest.approx(70.0, abs=1e-4)
+    assert plan.allocation.loc["b", "optimal_spend"] == pytest.approx(30.0, abs=1e-4)
+    with pytest.raises(ValueError):
+        optimize_allocation(curves, {"a": 1.0, "b": 1.0}, total=100.0, bounds={"a": (0.0, 10.0), "b": (0.0, 10.0)})
+
+
+# ---------------------------------------------------------------- scikit-learn conventions
+def test_clone_and_params_round_trip() -> None:
+    model = MarketingMixModel(channels=["search"], controls=["promo"], n_init=8, lift_weight=2.0)
+    twin = clone(model)
+    assert twin.get_params() == model.get_params()
+    twin.set_params(n_init=4, decomp_weight=0.5)
+    assert twin.n_init == 4 and model.n_init == 8
+
+
+SKLEARN_CHECKS = [
+    "check_no_attributes_set_in_init",
+    "check_parameters_default_constructible",
+    "check_get_params_invariance",
+    "check_set_params",
+    "check_dont_overwrite_parameters",
+    "check_estimators_fit_returns_self",
+    "check_fit2d_predict1d",
+    "check_fit2d_1sample",
+    "check_fit1d",
+    "check_estimators_dtypes",
+    "check_estimators_empty_data_messages",
+    "check_estimators_pickle",
+    "check_dict_unchanged",
+    "check_complex_data",
+    "check_regressors_int",
+    "check_estimators_nan_inf",
+    "check_n_features_in",
+    "check_fit_check_is_fitted",
+    "check_estimators_unfitted",
+    "check_regressors_no_decision_function",
+    "check_estimators_overwrite_params",
+    "check_fit_score_takes_y",
+]
+"""The subset of ``check_estimator`` that applies. Not applicable: checks that shuffle or subsample rows
+(``check_methods_subset_invariance``, ``check_methods_sample_order_invariance``, ``check_fit_idempotent``
+on permuted data) — rows are consecutive weeks and carryover makes a row's prediction depend on earlier
+rows; ``check_regressors_train`` / ``check_regressor_data_not_an_array`` expect a fit to arbitrary
+Gaussian features, which the non-negative saturating media model does not aim at; sample-weight checks
+(no ``sample_weight``)."""
+
+
+@pytest.mark.parametrize("check_name", SKLEARN_CHECKS)
+def test_sklearn_estimator_checks_subset(check_name: str) -> None:
+    estimator = MarketingMixModel(n_init=4, n_passes=0, n_bootstrap=0, n_splits=2, fourier_order=0)
+    getattr(ec, check_name)(type(estimator).__name__, estimator)
+
+
+# ---------------------------------------------------------------- weekly frame in DuckDB
+def test_weekly_frame_sql() -> None:
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA sources; CREATE SCHEMA identity;")
+    con.execute(
+        """CREATE TABLE sources.erp_orders AS SELECT * FROM (VALUES
+            ('o1', TIMESTAMPTZ '2024-01-01 10:00:00+00', 'sale', 100.0, NULL),
+            ('o2', TIMESTAMPTZ '2024-01-07 23:00:00+00', 'sale', 50.0, 'NEWYEAR'),
+            ('o3', TIMESTAMPTZ '2024-01-10 12:00:00+00', 'sale', 80.0, NULL),
+            ('o1', TIMESTAMPTZ '2024-01-12 12:00:00+00', 'return', 30.0, NULL),
+            ('o4', TIMESTAMPTZ '2024-01-21 12:00:00+00', 'sale', 10.0, NULL),
+            ('o5', TIMESTAMPTZ '2024-01-23 12:00:00+00', 'sale', 99.0, NULL)
+        ) t(order_id, order_date, transaction_type, amount, promo_code)"""
+    )
+    con.execute(
+        """CREATE TABLE identity.ad_spend_daily AS SELECT * FROM (VALUES
+            (DATE '2024-01-02', 'google_ads', 'SEARCH', 10.0),
+            (DATE '2024-01-03', 'google_ads', 'DISPLAY', 5.0),
+            (DATE '2024-01-09', 'meta_ads', NULL, 7.0),
+            (DATE '2024-01-15', 'linkedin_ads', NULL, 3.0),
+            (DATE '2024-01-16', 'google_ads', 'VIDEO', 100.0)
+        ) t(date_day, platform, campaign_type, spend)"""
+    )
+    df = weekly_frame_sql(con)
+    # weeks of 2024-01-01, -08, -15; the week of 2024-01-22 is partial (orders end on the 23rd) and dropped
+    assert list(df["week"].dt.strftime("%Y-%m-%d")) == ["2024-01-01", "2024-01-08", "2024-01-15"]
+    assert list(df["revenue"]) == [150.0, 50.0, 10.0]
+    assert list(df["promo"]) == [1, 0, 0]
+    assert df.loc[0, "promo_share"] == pytest.approx(50 / 150)
+    assert list(df["google_search"]) == [10.0, 0.0, 0.0]
+    assert list(df["google_display"]) == [5.0, 0.0, 0.0]
+    assert list(df["meta"]) == [0.0, 7.0, 0.0]
+    assert list(df["linkedin"]) == [0.0, 0.0, 3.0]
