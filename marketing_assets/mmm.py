@@ -157,6 +157,7 @@ def mmm_model(context: dg.AssetExecutionContext, config: MmmConfig, warehouse: W
             "lift_tests_used": 0 if lifts is None else len(lifts),
             **diag,
             "channels": dg.MetadataValue.md(table.round(3).to_markdown(index=False)),
+            "fit_vs_actual_preview": dg.MetadataValue.md(svg.sparkline_md({"actual": y, "fitted": model.predict(X)}, "fit vs actual")),
             "fit_vs_actual": dg.MetadataValue.md(svg.md_image(fit_plot, "fit vs actual")),
         }
     )
@@ -178,7 +179,14 @@ def mmm_contributions(context: dg.AssetExecutionContext, warehouse: Warehouse) -
     plot = svg.stacked_area_chart(list(out["week"]), parts, "Weekly revenue decomposition")
     shares = {c: round(float(out[c].sum() / out["predicted"].sum()), 4) for c in model.channels_}
     return dg.MaterializeResult(
-        metadata={"dagster/row_count": len(out), "media_share_of_revenue": shares, "decomposition": dg.MetadataValue.md(svg.md_image(plot, "decomposition"))}
+        metadata={
+            "dagster/row_count": len(out),
+            "media_share_of_revenue": shares,
+            "decomposition_preview": dg.MetadataValue.md(
+                svg.sparkline_md({"revenue": out["actual"], "media": out[list(model.channels_)].sum(axis=1)}, "revenue and media contribution")
+            ),
+            "decomposition": dg.MetadataValue.md(svg.md_image(plot, "decomposition")),
+        }
     )
 
 
@@ -204,7 +212,14 @@ def mmm_response_curves(context: dg.AssetExecutionContext, warehouse: Warehouse)
         list(multipliers * 100), {c: table.loc[table.channel == c, "contribution"].to_numpy() for c in model.channels_},
         "Contribution vs spend (% of current)", y_label="contribution",
     )
-    return dg.MaterializeResult(metadata={"dagster/row_count": len(table), "response_curves": dg.MetadataValue.md(svg.md_image(plot, "response curves"))})
+    preview = svg.sparkline_md({c: table.loc[table.channel == c, "contribution"].to_numpy() for c in model.channels_}, "response curves")
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(table),
+            "response_curves_preview": dg.MetadataValue.md(preview),
+            "response_curves": dg.MetadataValue.md(svg.md_image(plot, "response curves")),
+        }
+    )
 
 
 @dg.asset(deps=[_key("mmm_model")], kinds={"duckdb"})

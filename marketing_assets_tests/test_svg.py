@@ -28,3 +28,12 @@ def test_bars_and_markdown_data_uri_round_trip():
     md = md_image(svg, "roi")
     assert md.startswith("![roi](data:image/svg+xml;base64,")
     assert base64.b64decode(md.split(",", 1)[1][:-1]).decode() == svg
+
+
+def test_sparkline_fits_the_inline_limit_and_keeps_every_series():
+    from marketing_assets.lib.svg import INLINE_LIMIT, sparkline_md
+
+    md = sparkline_md({"actual": [float(i % 17) for i in range(156)], "fitted": [float(i % 13) for i in range(156)]}, "fit")
+    assert len(md) <= INLINE_LIMIT
+    svg = base64.b64decode(md.split(",", 1)[1][:-1]).decode()
+    assert len(ET.fromstring(svg).findall(f"{NS}polyline")) == 2

@@ -143,3 +143,32 @@ def bar_chart(labels: Sequence[str], values: Sequence[float], title: str, *, wid
 def md_image(svg: str, alt: str = "chart") -> str:
     """Markdown image with the SVG as a base64 data URI (rendered by the Dagster UI's metadata view)."""
     return f"![{html.escape(alt)}](data:image/svg+xml;base64,{base64.b64encode(svg.encode('utf-8')).decode('ascii')})"
+
+
+INLINE_LIMIT = 990
+"""The Dagster UI renders markdown metadata inline below 1,000 characters (longer: behind a button)."""
+
+
+def sparkline_md(series: Mapping[str, Sequence[float]], alt: str = "preview", limit: int = INLINE_LIMIT) -> str:
+    """A tiny multi-line chart as a markdown data-URI image short enough to render inline.
+
+    Each series is scaled to a shared 100×30 box and thinned until the markdown fits ``limit``
+    characters; the full chart (``line_chart``) belongs in another metadata entry.
+    """
+    values = [float(v) for s in series.values() for v in s if v is not None and math.isfinite(float(v))]
+    lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
+    span = (hi - lo) or 1.0
+    points = max((len(s) for s in series.values()), default=2)
+    while points >= 2:
+        lines = []
+        for i, ys in enumerate(series.values()):
+            ys = [float(v) for v in ys]
+            idx = [round(k * (len(ys) - 1) / (points - 1)) for k in range(points)] if len(ys) > 1 else [0]
+            pts = " ".join(f"{round(100 * k / max(points - 1, 1))},{round(29 - 28 * (ys[j] - lo) / span)}" for k, j in enumerate(idx))
+            lines.append(f'<polyline fill="none" stroke="{PALETTE[i % len(PALETTE)]}" points="{pts}"/>')
+        svg = f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 100 30" width="320" height="96">{"".join(lines)}</svg>'
+        md = md_image(svg, alt)
+        if len(md) <= limit:
+            return md
+        points = int(points * 0.8)
+    return md_image('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 100 30"/>', alt)
