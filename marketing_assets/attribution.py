@@ -85,7 +85,7 @@ def attribution_credits(context: dg.AssetExecutionContext, config: AttributionCo
             channel_weights=weights or {"markov": {}, "shapley": {}},
         )
         totals = con.execute(
-            f"SELECT count(*), " + ", ".join(f"round(sum({attr.credit_column(m)}), 2)" for m in attr.MODELS) + f" FROM {CREDITS}"
+            "SELECT count(*), " + ", ".join(f"round(sum({attr.credit_column(m)}), 2)" for m in attr.MODELS) + f" FROM {CREDITS}"
         ).fetchone()
     meta = {"dagster/row_count": int(totals[0]), "credited_pipeline_by_model": dict(zip(attr.MODELS, map(float, totals[1:]), strict=True))}
     if not markov.empty:

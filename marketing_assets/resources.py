@@ -52,10 +52,6 @@ class Warehouse(DuckDBResource):
             finally:
                 con.close()
 
-    def query_df(self, sql: str, params: list[Any] | None = None):
-        with self.get_connection() as con:
-            return con.execute(sql, params or []).df()
-
 
 class CheckThresholds(dg.ConfigurableResource):
     """Versioned thresholds for asset checks, read from ``marketing_assets/config/checks.yaml``."""

@@ -18,7 +18,6 @@ Every read row lands in exactly one of the three, per file. The work happens in 
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -422,6 +421,3 @@ def count_landing_rows(con: duckdb.DuckDBPyConnection, path: Path) -> int:
     (n,) = con.execute(f"SELECT count(*) FROM {_reader(path)}").fetchone()
     return int(n)
 
-
-def file_stats_json(result: IngestResult) -> str:
-    return json.dumps([dataclasses.asdict(f) for f in result.files])
