@@ -1,0 +1,653 @@
+"""Governed metric dictionary: load, validate and compute the KPIs of ``config/kpis.yaml``. No Dagster import.
+
+Every KPI is computed from its YAML ``formula`` and nothing else:
+
+- a *base* KPI's formula is a SQL aggregate expression over one base relation. The base relations
+  (order lines, customers, leads, sessions, opportunities, won deals, ad-spend days, inventory
+  snapshot lines) are defined once, in :data:`BASE_RELATIONS`, over the warehouse tables. Each has an
+  ``event_date`` column that the time grain truncates, and a set of dimension columns;
+- a *derived* KPI (``base: derived``) combines other KPIs through placeholders: ``{kpi:NAME}`` is
+  NAME's value for the same period and dimensions, ``{kpi:NAME|lag=N}`` its value N periods earlier
+  (a date offset of N days / weeks / months, so gaps in the data never shift the comparison).
+
+Usage::
+
+    dictionary = load_kpi_dictionary()                 # or load_kpi_dictionary("my/kpis.yaml")
+    df = compute_kpis(con, ["total_revenue", "roas"], grain="month", dictionary=dictionary)
+
+``compute_kpis`` returns long form: ``period``, the requested dimensions, ``kpi``, ``value``, ``unit``.
+``period`` is the first day of the day / ISO week (Monday) / month, and NULL for ``grain="total"``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from marketing_assets.constants import ATTRIBUTION, CONFIG_DIR, IDENTITY, SOURCES, TOUCHPOINTS, fq
+
+DEFAULT_KPI_FILE = CONFIG_DIR / "kpis.yaml"
+
+TIME_GRAINS = ("day", "week", "month", "total")
+DERIVED = "derived"
+UNITS = ("currency", "percent", "ratio", "count", "months")
+REFRESHES = ("hourly", "daily", "weekly", "monthly")
+DIRECTIONS = ("higher_is_better", "lower_is_better")
+REQUIRED_FIELDS = (
+    "name",
+    "label",
+    "description",
+    "formula",
+    "base",
+    "grains",
+    "source_assets",
+    "owner",
+    "refresh",
+    "unit",
+    "version",
+    "changed",
+)
+OPTIONAL_FIELDS = ("target", "threshold", "breakdown")
+UNATTRIBUTED = "(unattributed)"
+DEFAULT_NON_MARKETING_GROUPS = ("Outbound Sales", "Direct", "Unassigned", UNATTRIBUTED)
+
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+_ASSET_RE = re.compile(r"^[a-z][a-z0-9_]*/[a-z][a-z0-9_]*$")
+_REF_RE = re.compile(r"\{kpi:([a-z][a-z0-9_]*)(?:\|lag=(\d+))?\}")
+_LAG_UNIT = {"day": "DAY", "week": "WEEK", "month": "MONTH"}
+
+
+class KpiDictionaryError(ValueError):
+    """The metric dictionary is invalid; the message names the KPI and the field."""
+
+
+# ------------------------------------------------------------------------------------------ bases
+
+
+@dataclass(frozen=True)
+class BaseRelation:
+    """One base relation: its SQL (a SELECT, may name earlier bases), dimensions and source assets."""
+
+    name: str
+    description: str
+    dims: tuple[str, ...]
+    source_assets: tuple[str, ...]
+    depends_on: tuple[str, ...] = ()
+
+
+BASE_RELATIONS: dict[str, BaseRelation] = {
+    "revenue_lines": BaseRelation(
+        "revenue_lines",
+        "One row per ERP order or return line; returns carry negative net_revenue, net_quantity and cogs.",
+        ("product_id", "product_name", "category", "sales_channel"),
+        ("sources/erp_orders", "sources/erp_products"),
+    ),
+    "customers": BaseRelation(
+        "customers",
+        "One row per ERP customer with a sale; event_date = first sale; lifetime revenue, cogs, margin.",
+        (),
+        ("sources/erp_orders", "sources/erp_products"),
+        ("revenue_lines",),
+    ),
+    "spend_days": BaseRelation(
+        "spend_days",
+        "One row per day × platform × account × campaign of unified ad spend.",
+        ("platform", "channel_group"),
+        ("identity/ad_spend_daily",),
+    ),
+    "leads": BaseRelation(
+        "leads",
+        "One row per CRM contact that became a lead; channel_group = group of the last touch up to the lead date.",
+        ("channel_group",),
+        ("sources/crm_contacts", "touchpoints/touchpoints"),
+    ),
+    "sessions": BaseRelation(
+        "sessions",
+        "One row per web session; has_form_fill = an email was submitted in a form.",
+        (),
+        ("sources/web_sessions",),
+    ),
+    "opportunities": BaseRelation(
+        "opportunities",
+        "One row per CRM opportunity dated by creation; channel_group = first-touch channel group.",
+        ("sales_segment", "channel_group"),
+        ("sources/crm_opportunities", "attribution/attribution_credits"),
+    ),
+    "won_deals": BaseRelation(
+        "won_deals",
+        "One row per won CRM opportunity, dated by its close date.",
+        ("sales_segment", "channel_group"),
+        ("sources/crm_opportunities", "attribution/attribution_credits"),
+        ("opportunities",),
+    ),
+    "inventory_snapshots": BaseRelation(
+        "inventory_snapshots",
+        "One row per inventory snapshot date × product × location, valued at cost.",
+        ("product_id", "category", "location_id"),
+        ("sources/erp_inventory", "sources/erp_products"),
+    ),
+}
+
+
+def _lit(value: str) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def base_relations_sql(parameters: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """The SELECT of every base relation over the warehouse tables, keyed by base name.
+
+    ``parameters`` is the dictionary's ``parameters`` block (``non_marketing_channel_groups``).
+    A base's SQL may select from an earlier base by its bare name (see ``BaseRelation.depends_on``);
+    :func:`kpi_sql` emits the needed bases as CTEs in dependency order.
+    """
+    params = dict(parameters or {})
+    groups = params.get("non_marketing_channel_groups", DEFAULT_NON_MARKETING_GROUPS)
+    non_mkt = ", ".join(_lit(g) for g in groups)
+    orders, products = fq(SOURCES, "erp_orders"), fq(SOURCES, "erp_products")
+    credits = fq(ATTRIBUTION, "attribution_credits")
+    contacts = fq(SOURCES, "crm_contacts")
+    return {
+        "revenue_lines": f"""
+            SELECT o.order_id, o.line_number, o.order_date AS event_date, o.transaction_type, o.customer_id,
+                   o.product_id, coalesce(p.product_name, o.product_id) AS product_name,
+                   coalesce(p.category, '(unknown)') AS category, coalesce(o.sales_channel, '(unknown)') AS sales_channel,
+                   CASE WHEN o.transaction_type = 'return' THEN -1 ELSE 1 END * o.quantity AS net_quantity,
+                   CASE WHEN o.transaction_type = 'sale' THEN o.amount ELSE 0 END AS gross_sales,
+                   CASE WHEN o.transaction_type = 'return' THEN o.amount ELSE 0 END AS returns,
+                   CASE WHEN o.transaction_type = 'return' THEN -1 ELSE 1 END * o.amount AS net_revenue,
+                   CASE WHEN o.transaction_type = 'return' THEN -1 ELSE 1 END * o.quantity * p.unit_cost AS cogs
+            FROM {orders} o LEFT JOIN {products} p ON p.product_id = o.product_id""",
+        "customers": """
+            SELECT customer_id, min(event_date) FILTER (WHERE transaction_type = 'sale') AS event_date,
+                   sum(net_revenue) AS net_revenue, coalesce(sum(cogs), 0) AS cogs,
+                   sum(net_revenue) - coalesce(sum(cogs), 0) AS gross_margin,
+                   datediff('month', min(event_date) FILTER (WHERE transaction_type = 'sale'), max(event_date)) + 1
+                       AS active_months
+            FROM revenue_lines GROUP BY customer_id
+            HAVING min(event_date) FILTER (WHERE transaction_type = 'sale') IS NOT NULL""",
+        "spend_days": f"""
+            SELECT date_day AS event_date, platform, channel_group, spend, clicks, conversions
+            FROM {fq(IDENTITY, "ad_spend_daily")}""",
+        "leads": f"""
+            SELECT c.contact_id, coalesce(c.lead_date, c.mql_date, c.sql_date, c.customer_date) AS event_date,
+                   c.mql_date, c.sql_date, c.customer_date, coalesce(lt.channel_group, {_lit(UNATTRIBUTED)}) AS channel_group
+            FROM {contacts} c
+            LEFT JOIN (
+                SELECT t.contact_id, arg_max(t.channel_group, t.touchpoint_date) AS channel_group
+                FROM {fq(TOUCHPOINTS, "touchpoints")} t JOIN {contacts} k ON k.contact_id = t.contact_id
+                WHERE t.touchpoint_date <= coalesce(k.lead_date, k.mql_date, k.sql_date, k.customer_date)
+                GROUP BY t.contact_id
+            ) lt ON lt.contact_id = c.contact_id
+            WHERE coalesce(c.lead_date, c.mql_date, c.sql_date, c.customer_date) IS NOT NULL""",
+        "sessions": f"""
+            SELECT session_id, session_start AS event_date,
+                   coalesce(trim(form_email), '') <> '' AS has_form_fill, coalesce(conversions, 0) AS conversions
+            FROM {fq(SOURCES, "web_sessions")}""",
+        "opportunities": f"""
+            SELECT o.opportunity_id, o.opportunity_created_date AS event_date, o.sales_segment,
+                   coalesce(ft.channel_group, {_lit(UNATTRIBUTED)}) AS channel_group,
+                   o.pipeline_amount, coalesce(o.is_won, false) AS is_won, o.won_amount, o.closed_date,
+                   coalesce(ft.channel_group, {_lit(UNATTRIBUTED)}) NOT IN ({non_mkt}) AS is_marketing_sourced,
+                   coalesce(inf.has_marketing_touch, false) AS is_marketing_influenced
+            FROM {fq(SOURCES, "crm_opportunities")} o
+            LEFT JOIN (
+                SELECT opportunity_id, arg_max(channel_group, first_touch_credit) AS channel_group
+                FROM {credits} WHERE first_touch_credit > 0 GROUP BY opportunity_id
+            ) ft ON ft.opportunity_id = o.opportunity_id
+            LEFT JOIN (
+                SELECT opportunity_id, bool_or(coalesce(channel_group, {_lit(UNATTRIBUTED)}) NOT IN ({non_mkt}))
+                    AS has_marketing_touch
+                FROM {credits} GROUP BY opportunity_id
+            ) inf ON inf.opportunity_id = o.opportunity_id""",
+        "won_deals": """
+            SELECT * REPLACE (closed_date AS event_date) FROM opportunities WHERE is_won""",
+        "inventory_snapshots": f"""
+            SELECT i.snapshot_date AS event_date, i.product_id, coalesce(p.category, '(unknown)') AS category,
+                   i.location_id, i.quantity_on_hand,
+                   coalesce(i.inventory_value, i.quantity_on_hand * p.unit_cost) AS inventory_value
+            FROM {fq(SOURCES, "erp_inventory")} i LEFT JOIN {products} p ON p.product_id = i.product_id""",
+    }
+
+
+# ------------------------------------------------------------------------------------- dictionary
+
+
+@dataclass(frozen=True)
+class Kpi:
+    """One governed KPI definition (a validated row of ``kpis.yaml``)."""
+
+    name: str
+    label: str
+    description: str
+    formula: str
+    base: str
+    grains: tuple[str, ...]
+    source_assets: tuple[str, ...]
+    owner: str
+    refresh: str
+    unit: str
+    version: int
+    changed: str
+    breakdown: tuple[str, ...] = ()
+    target: Mapping[str, Any] | None = None
+    threshold: Mapping[str, Any] | None = None
+
+    @property
+    def time_grains(self) -> tuple[str, ...]:
+        """Allowed time grains (``day``, ``week``, ``month``, ``total``)."""
+        return tuple(g for g in self.grains if g in TIME_GRAINS)
+
+    @property
+    def dims(self) -> tuple[str, ...]:
+        """Allowed dimensions."""
+        return tuple(g for g in self.grains if g not in TIME_GRAINS)
+
+    @property
+    def references(self) -> list[tuple[str, int]]:
+        """``(kpi name, lag)`` of every ``{kpi:...}`` placeholder in the formula, in order of appearance."""
+        return [(m.group(1), int(m.group(2) or 0)) for m in _REF_RE.finditer(self.formula)]
+
+
+@dataclass(frozen=True)
+class KpiDictionary:
+    """The validated metric dictionary."""
+
+    version: int
+    changelog: tuple[Mapping[str, Any], ...]
+    kpis: dict[str, Kpi]
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    path: str | None = None
+
+    def __getitem__(self, name: str) -> Kpi:
+        try:
+            return self.kpis[name]
+        except KeyError:
+            raise KeyError(f"unknown KPI {name!r}; known: {', '.join(sorted(self.kpis))}") from None
+
+    def __iter__(self) -> Iterator[Kpi]:
+        return iter(self.kpis.values())
+
+    def __len__(self) -> int:
+        return len(self.kpis)
+
+
+def _fail(where: str, field_name: str, problem: str) -> None:
+    raise KpiDictionaryError(f"{where}: field {field_name!r} {problem}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _str_list(where: str, field_name: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+        _fail(where, field_name, "must be a non-empty list of strings")
+    if len(set(value)) != len(value):
+        _fail(where, field_name, f"has duplicates: {value}")
+    return tuple(value)
+
+
+def _goal(where: str, field_name: str, value: Any) -> Mapping[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or set(value) != {"value", "direction"}:
+        _fail(where, field_name, "must be a mapping with exactly 'value' and 'direction'")
+    if not isinstance(value["value"], (int, float)) or isinstance(value["value"], bool):
+        _fail(where, field_name, f"value must be a number, got {value['value']!r}")
+    if value["direction"] not in DIRECTIONS:
+        _fail(where, field_name, f"direction must be one of {list(DIRECTIONS)}, got {value['direction']!r}")
+    return dict(value)
+
+
+def _parse_kpi(raw: Any, index: int) -> Kpi:
+    if not isinstance(raw, Mapping):
+        raise KpiDictionaryError(f"kpis[{index}]: must be a mapping, got {type(raw).__name__}")
+    name = raw.get("name")
+    where = f"KPI {name!r}" if isinstance(name, str) and name else f"kpis[{index}]"
+    for f in REQUIRED_FIELDS:
+        if raw.get(f) in (None, "", []):
+            _fail(where, f, "is missing")
+    unknown = set(raw) - set(REQUIRED_FIELDS) - set(OPTIONAL_FIELDS)
+    if unknown:
+        _fail(where, min(unknown), f"is not a dictionary field (allowed: {REQUIRED_FIELDS + OPTIONAL_FIELDS})")
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        _fail(where, "name", "must be a snake_case identifier")
+    for f in ("label", "description", "formula", "owner", "changed"):
+        if not isinstance(raw[f], str):
+            _fail(where, f, "must be a string")
+    if raw["base"] != DERIVED and raw["base"] not in BASE_RELATIONS:
+        _fail(where, "base", f"is unknown: {raw['base']!r} (known: {sorted(BASE_RELATIONS)} or {DERIVED!r})")
+    if not _is_int(raw["version"]) or raw["version"] < 1:
+        _fail(where, "version", f"must be a positive integer, got {raw['version']!r}")
+    if raw["unit"] not in UNITS:
+        _fail(where, "unit", f"must be one of {list(UNITS)}, got {raw['unit']!r}")
+    if raw["refresh"] not in REFRESHES:
+        _fail(where, "refresh", f"must be one of {list(REFRESHES)}, got {raw['refresh']!r}")
+    grains = _str_list(where, "grains", raw["grains"])
+    if not any(g in TIME_GRAINS for g in grains):
+        _fail(where, "grains", f"must include at least one time grain of {list(TIME_GRAINS)}")
+    assets = _str_list(where, "source_assets", raw["source_assets"])
+    for asset in assets:
+        if not _ASSET_RE.match(asset):
+            _fail(where, "source_assets", f"has {asset!r}, not an asset key like 'sources/erp_orders'")
+    breakdown = _str_list(where, "breakdown", raw["breakdown"]) if raw.get("breakdown") is not None else ()
+    for dim in breakdown:
+        if dim not in grains or dim in TIME_GRAINS:
+            _fail(where, "breakdown", f"dimension {dim!r} is not among the KPI's grains")
+    has_refs = bool(_REF_RE.search(raw["formula"]))
+    if raw["base"] == DERIVED and not has_refs:
+        _fail(where, "formula", "of a derived KPI must reference other KPIs as {kpi:NAME}")
+    if raw["base"] != DERIVED and has_refs:
+        _fail(where, "formula", "references other KPIs; set base: derived")
+    if raw["base"] != DERIVED and "{" in raw["formula"]:
+        _fail(where, "formula", "has a '{' that is not a {kpi:NAME} placeholder")
+    return Kpi(
+        name=name,
+        label=raw["label"],
+        description=" ".join(raw["description"].split()),
+        formula=raw["formula"].strip(),
+        base=raw["base"],
+        grains=grains,
+        source_assets=assets,
+        owner=raw["owner"],
+        refresh=raw["refresh"],
+        unit=raw["unit"],
+        version=raw["version"],
+        changed=raw["changed"],
+        breakdown=breakdown,
+        target=_goal(where, "target", raw.get("target")),
+        threshold=_goal(where, "threshold", raw.get("threshold")),
+    )
+
+
+def _check_graph(kpis: Mapping[str, Kpi]) -> None:
+    """References exist, form no cycle, and grains / dims / source assets are consistent with them."""
+    for kpi in kpis.values():
+        where = f"KPI {kpi.name!r}"
+        if kpi.base != DERIVED:
+            base = BASE_RELATIONS[kpi.base]
+            bad = [d for d in kpi.dims if d not in base.dims]
+            if bad:
+                _fail(where, "grains", f"has {bad}, not dimensions of base {kpi.base!r} (allowed: {list(base.dims)})")
+            missing = [a for a in base.source_assets if a not in kpi.source_assets]
+            if missing:
+                _fail(where, "source_assets", f"lacks {missing}, read by base {kpi.base!r}")
+            continue
+        for ref, lag in kpi.references:
+            if ref not in kpis:
+                _fail(where, "formula", f"references unknown KPI {ref!r}")
+            if lag and "total" in kpi.grains:
+                _fail(where, "grains", "includes 'total', which has no previous period for a lag")
+    state: dict[str, int] = {}
+
+    def visit(name: str, trail: list[str]) -> None:
+        if state.get(name) == 2:
+            return
+        if state.get(name) == 1:
+            raise KpiDictionaryError(
+                f"KPI {name!r}: field 'formula' has a reference cycle: {' -> '.join(trail + [name])}"
+            )
+        state[name] = 1
+        for ref, _ in kpis[name].references:
+            visit(ref, trail + [name])
+        state[name] = 2
+
+    for name in kpis:
+        visit(name, [])
+    for kpi in kpis.values():
+        if kpi.base != DERIVED:
+            continue
+        where = f"KPI {kpi.name!r}"
+        for ref in {r for r, _ in kpi.references}:
+            parent = kpis[ref]
+            bad = [g for g in kpi.grains if g not in parent.grains]
+            if bad:
+                _fail(where, "grains", f"has {bad}, not allowed for referenced KPI {ref!r}")
+            missing = [a for a in parent.source_assets if a not in kpi.source_assets]
+            if missing:
+                _fail(where, "source_assets", f"lacks {missing}, read by referenced KPI {ref!r}")
+            unsplit = [d for d in parent.breakdown if d not in kpi.breakdown]
+            if unsplit:
+                _fail(where, "breakdown", f"lacks {unsplit}, the breakdown of referenced KPI {ref!r}")
+
+
+def parse_kpi_dictionary(raw: Any, path: str | None = None) -> KpiDictionary:
+    """Validate a parsed ``kpis.yaml`` document and return the dictionary.
+
+    Raises :class:`KpiDictionaryError` naming the KPI and field at fault.
+    """
+    if not isinstance(raw, Mapping):
+        raise KpiDictionaryError("dictionary: must be a mapping with 'version', 'changelog' and 'kpis'")
+    if not _is_int(raw.get("version")) or raw["version"] < 1:
+        _fail("dictionary", "version", f"must be a positive integer, got {raw.get('version')!r}")
+    changelog = raw.get("changelog")
+    if not isinstance(changelog, list) or not changelog:
+        _fail("dictionary", "changelog", "must be a non-empty list")
+    for i, entry in enumerate(changelog):
+        if (
+            not isinstance(entry, Mapping)
+            or not {"version", "date", "change"} <= set(entry)
+            or not _is_int(entry["version"])
+        ):
+            _fail("dictionary", "changelog", f"entry {i} needs an integer 'version', a 'date' and a 'change'")
+    if raw["version"] not in {e["version"] for e in changelog}:
+        _fail("dictionary", "changelog", f"has no entry for version {raw['version']}")
+    parameters = raw.get("parameters") or {}
+    if not isinstance(parameters, Mapping):
+        _fail("dictionary", "parameters", "must be a mapping")
+    groups = parameters.get("non_marketing_channel_groups", DEFAULT_NON_MARKETING_GROUPS)
+    if isinstance(groups, list):
+        _str_list("dictionary", "parameters.non_marketing_channel_groups", groups)
+    elif not isinstance(groups, tuple):
+        _fail("dictionary", "parameters.non_marketing_channel_groups", "must be a list of channel groups")
+    entries = raw.get("kpis")
+    if not isinstance(entries, list) or not entries:
+        _fail("dictionary", "kpis", "must be a non-empty list")
+    kpis: dict[str, Kpi] = {}
+    for i, entry in enumerate(entries):
+        kpi = _parse_kpi(entry, i)
+        if kpi.name in kpis:
+            _fail(f"KPI {kpi.name!r}", "name", f"is duplicated (entries {list(kpis).index(kpi.name)} and {i})")
+        kpis[kpi.name] = kpi
+    _check_graph(kpis)
+    return KpiDictionary(raw["version"], tuple(changelog), kpis, dict(parameters), path)
+
+
+def load_kpi_dictionary(path: Path | str | None = None) -> KpiDictionary:
+    """Load and validate the metric dictionary (default ``config/kpis.yaml``; any copy via ``path``)."""
+    path = Path(path) if path is not None else DEFAULT_KPI_FILE
+    with open(path, encoding="utf-8") as fh:
+        raw = yaml.safe_load(fh)
+    return parse_kpi_dictionary(raw, str(path))
+
+
+# -------------------------------------------------------------------------------------------- SQL
+
+
+def _period_expr(grain: str, column: str = "event_date") -> str:
+    if grain == "total":
+        return "CAST(NULL AS DATE)"
+    return f"CAST(date_trunc('{grain}', {column}) AS DATE)"
+
+
+def _effective_dims(kpi: Kpi, grain: str, dims: Sequence[str]) -> list[str]:
+    if grain not in TIME_GRAINS:
+        raise ValueError(f"unknown grain {grain!r}; use one of {list(TIME_GRAINS)}")
+    if grain not in kpi.grains:
+        raise ValueError(f"KPI {kpi.name!r} is not defined at grain {grain!r} (allowed: {list(kpi.time_grains)})")
+    out = list(dict.fromkeys([*dims, *kpi.breakdown]))
+    bad = [d for d in out if d not in kpi.dims]
+    if bad:
+        raise ValueError(f"KPI {kpi.name!r} has no dimension {bad} (allowed: {list(kpi.dims)})")
+    return out
+
+
+def _bases_needed(base: str) -> list[str]:
+    order: list[str] = []
+
+    def add(name: str) -> None:
+        for dep in BASE_RELATIONS[name].depends_on:
+            add(dep)
+        if name not in order:
+            order.append(name)
+
+    add(base)
+    return order
+
+
+def kpi_sql(
+    kpi: str | Kpi, grain: str = "month", dims: Sequence[str] = (), dictionary: KpiDictionary | None = None
+) -> str:
+    """A SELECT computing one KPI from its dictionary formula at ``grain`` and by ``dims``.
+
+    Columns: ``period`` (DATE, NULL for ``total``), the dimensions (requested plus the KPI's
+    ``breakdown``), ``value`` (DOUBLE). Raises ``ValueError`` for a grain or dimension the KPI does not allow.
+    """
+    dictionary = dictionary or load_kpi_dictionary()
+    kpi = dictionary[kpi] if isinstance(kpi, str) else kpi
+    dim_list = _effective_dims(kpi, grain, dims)
+    if kpi.base == DERIVED:
+        return _derived_sql(kpi, grain, dim_list, dictionary)
+    sqls = base_relations_sql(dictionary.parameters)
+    ctes = ",\n".join(f"{name} AS ({sqls[name]}\n)" for name in _bases_needed(kpi.base))
+    cols = ", ".join([f"{_period_expr(grain)} AS period", *dim_list])
+    where = "" if grain == "total" else "WHERE event_date IS NOT NULL"
+    group = ", ".join(str(i) for i in range(1, len(dim_list) + 2))
+    return (
+        f"WITH {ctes}\n"
+        f"SELECT {cols}, CAST(({kpi.formula}) AS DOUBLE) AS value\n"
+        f"FROM {kpi.base} {where}\nGROUP BY {group}"
+    )
+
+
+def _derived_sql(kpi: Kpi, grain: str, dims: list[str], dictionary: KpiDictionary) -> str:
+    refs = kpi.references
+    names = list(dict.fromkeys(r for r, _ in refs))
+    alias = {name: f"r{i}" for i, name in enumerate(names)}
+    ctes = [f"{alias[n]} AS ({kpi_sql(dictionary[n], grain, dims, dictionary)}\n)" for n in names]
+    key_cols = ["period", *dims]
+    anchors = [n for n in names if any(r == n and lag == 0 for r, lag in refs)] or names
+    keys = " UNION ".join(f"SELECT {', '.join(key_cols)} FROM {alias[n]}" for n in anchors)
+    ctes.append(f"keys AS ({keys})")
+    joins: list[str] = []
+    slots: dict[tuple[str, int], str] = {}
+    for name, lag in dict.fromkeys(refs):
+        slot = f"{alias[name]}_lag{lag}" if lag else alias[name]
+        slots[(name, lag)] = slot
+        if lag:
+            if grain not in _LAG_UNIT:
+                raise ValueError(
+                    f"KPI {kpi.name!r}: a lagged reference needs a day, week or month grain, not {grain!r}"
+                )
+            period_on = f"{slot}.period = CAST(k.period - INTERVAL {lag} {_LAG_UNIT[grain]} AS DATE)"
+        else:
+            period_on = f"{slot}.period IS NOT DISTINCT FROM k.period"
+        on = " AND ".join([period_on, *(f"{slot}.{d} IS NOT DISTINCT FROM k.{d}" for d in dims)])
+        joins.append(f"LEFT JOIN {alias[name]} AS {slot} ON {on}")
+    expr = _REF_RE.sub(lambda m: f"{slots[(m.group(1), int(m.group(2) or 0))]}.value", kpi.formula)
+    cols = ", ".join(f"k.{c}" for c in key_cols)
+    return (
+        "WITH " + ",\n".join(ctes) + "\n"
+        f"SELECT {cols}, CAST(({expr}) AS DOUBLE) AS value\nFROM keys k\n" + "\n".join(joins)
+    )
+
+
+# ---------------------------------------------------------------------------------------- compute
+
+
+def kpi_tables(kpi: str | Kpi, dictionary: KpiDictionary | None = None) -> list[str]:
+    """Warehouse tables (``schema.table``) a KPI reads: its source asset keys with ``/`` as ``.``."""
+    dictionary = dictionary or load_kpi_dictionary()
+    kpi = dictionary[kpi] if isinstance(kpi, str) else kpi
+    return [asset.replace("/", ".") for asset in kpi.source_assets]
+
+
+def missing_tables(con: Any, kpi: str | Kpi, dictionary: KpiDictionary | None = None) -> list[str]:
+    """The tables of :func:`kpi_tables` that do not exist on ``con`` (an optional source never landed)."""
+    present = {
+        f"{schema}.{table}"
+        for schema, table in con.execute("SELECT table_schema, table_name FROM information_schema.tables").fetchall()
+    }
+    return [t for t in kpi_tables(kpi, dictionary) if t not in present]
+
+
+def compute_kpis(
+    con: Any,
+    names: Iterable[str] | None = None,
+    grain: str = "month",
+    dims: Sequence[str] = (),
+    dictionary: KpiDictionary | None = None,
+    skip_missing: bool = False,
+) -> pd.DataFrame:
+    """Compute KPIs on a DuckDB connection in long form: ``period``, dimensions, ``kpi``, ``value``, ``unit``.
+
+    ``names=None`` computes every KPI defined at ``grain`` with all of ``dims``; named KPIs that do not
+    allow the grain or a dimension raise ``ValueError``. The dimension columns are the requested ones
+    followed by any KPI ``breakdown`` dimensions (NULL for KPIs without them). Rows are sorted by KPI,
+    period and dimensions. With ``skip_missing``, KPIs whose source tables do not exist (see
+    :func:`missing_tables`) are left out instead of failing.
+    """
+    dictionary = dictionary or load_kpi_dictionary()
+    if names is None:
+        selected = [k for k in dictionary if grain in k.grains and all(d in k.dims for d in dims)]
+    else:
+        selected = [dictionary[n] for n in names]
+    frames: list[pd.DataFrame] = []
+    all_dims = list(dims)
+    for kpi in selected:
+        kdims = _effective_dims(kpi, grain, dims)
+        if skip_missing and missing_tables(con, kpi, dictionary):
+            continue
+        all_dims += [d for d in kdims if d not in all_dims]
+        frame = con.execute(kpi_sql(kpi, grain, dims, dictionary)).df()
+        frame.insert(len(kdims) + 1, "kpi", kpi.name)
+        frame["unit"] = kpi.unit
+        frames.append(frame)
+    columns = ["period", *all_dims, "kpi", "value", "unit"]
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    out = pd.concat([f.reindex(columns=columns) for f in frames], ignore_index=True)
+    out["period"] = pd.to_datetime(out["period"])
+    out["value"] = out["value"].astype("float64")
+    return out.sort_values(["kpi", "period", *all_dims], na_position="first", kind="stable").reset_index(drop=True)
+
+
+def dictionary_frame(dictionary: KpiDictionary | None = None) -> pd.DataFrame:
+    """One row per KPI with every governance field (lists joined by ``", "``), for the ``kpi_dictionary`` asset."""
+    dictionary = dictionary or load_kpi_dictionary()
+    rows = []
+    for k in dictionary:
+        target, threshold = k.target or {}, k.threshold or {}
+        rows.append(
+            {
+                "name": k.name,
+                "label": k.label,
+                "description": k.description,
+                "formula": k.formula,
+                "base": k.base,
+                "time_grains": ", ".join(k.time_grains),
+                "dimensions": ", ".join(k.dims),
+                "breakdown": ", ".join(k.breakdown),
+                "source_assets": ", ".join(k.source_assets),
+                "owner": k.owner,
+                "refresh": k.refresh,
+                "unit": k.unit,
+                "target_value": target.get("value"),
+                "target_direction": target.get("direction"),
+                "threshold_value": threshold.get("value"),
+                "threshold_direction": threshold.get("direction"),
+                "version": k.version,
+                "changed": k.changed,
+                "dictionary_version": dictionary.version,
+            }
+        )
+    frame = pd.DataFrame(rows)
+    for col in ("target_value", "threshold_value"):
+        frame[col] = frame[col].astype("float64")
+    return frame
