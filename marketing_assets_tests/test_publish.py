@@ -30,11 +30,14 @@ def test_pii_scan_finds_emails_and_phones_but_not_ids_or_amounts():
             "note": ["call +44 20 7946 0958", "ok", None],
             "who": ["jane.doe@acme.com", "c_1a2b3c", "x"],
             "amount": [12345678.9, 1.0, 2.0],
+            "amount_text": ["12345678901.23", "-98765432109", "0.000000001"],
             "id": ["CUST-0000001", "2026-11-23", "A0000474"],
+            "when": ["2026-11-23T10:00:00", "2026-11-23 10:00", None],
         }
     )
     found = find_pii(frame)
     assert set(found) == {"note", "who"}
+    assert find_pii(pd.DataFrame({"phone": ["(555) 123-4567", "020 7946 0958"]})) == {"phone": ["(5***", "02***"]}
     assert all("@" not in s for s in found["who"])
 
 

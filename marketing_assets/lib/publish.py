@@ -20,15 +20,17 @@ import pandas as pd
 PSEUDONYM_HEX = 16
 EMAIL_PATTERN = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 PHONE_PATTERN = re.compile(r"(?<![\w.])\+?\d[\d\s().-]{8,}\d(?![\w.])")
-DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2})?)?$")
+DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}")
 
 
 def _looks_like_phone(text: str) -> bool:
-    """A run of 9–15 digits with phone punctuation, that is not an ISO date or timestamp."""
+    """A run of 9–15 digits written like a phone number (a leading ``+`` or spaces, dashes or
+    parentheses between digit groups), that is not an ISO date, timestamp or plain decimal number."""
     for match in PHONE_PATTERN.finditer(text):
         candidate = match.group(0).strip()
         digits = sum(ch.isdigit() for ch in candidate)
-        if 9 <= digits <= 15 and not DATE_PATTERN.match(candidate):
+        written_as_phone = candidate.startswith("+") or any(ch in candidate for ch in " -()")
+        if 9 <= digits <= 15 and written_as_phone and not DATE_PATTERN.match(candidate):
             return True
     return False
 
