@@ -49,3 +49,4 @@ def test_extract_files_round_trip_and_leave_no_temp_files(tmp_path):
     csv = pd.read_csv(paths["csv"], parse_dates=["month"])
     assert csv["revenue"].tolist() == [10.5, 20.25]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["executive_kpis.csv", "executive_kpis.parquet"]
+    assert paths["csv"].stat().st_mode & 0o044  # readable by a BI tool running as another user
