@@ -11,6 +11,7 @@ from pydantic import Field
 from marketing_assets.constants import IDENTITY, MMM, SOURCES, fq
 from marketing_assets.lib import svg
 from marketing_assets.lib.mmm import MarketingMixModel, weekly_frame_sql
+from marketing_assets.lib.quality import table_exists
 from marketing_assets.resources import Warehouse
 
 MIN_WEEKS = 52
@@ -48,12 +49,8 @@ def _channels(frame: pd.DataFrame) -> list[str]:
 
 def _load_model(con) -> tuple[MarketingMixModel | None, pd.DataFrame]:
     frame = con.execute(f"SELECT * FROM {fq(MMM, 'mmm_weekly_frame')} ORDER BY week").df()
-    rows = con.execute(f"SELECT model FROM {STORE}").fetchall() if _exists(con, "_mmm_model_store") else []
+    rows = con.execute(f"SELECT model FROM {STORE}").fetchall() if table_exists(con, MMM, "_mmm_model_store") else []
     return (pickle.loads(rows[0][0]) if rows and rows[0][0] is not None else None), frame
-
-
-def _exists(con, table: str) -> bool:
-    return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", [MMM, table]).fetchone()[0])
 
 
 @dg.asset(deps=[_key("erp_orders", SOURCES), _key("crm_opportunities", SOURCES), _key("ad_spend_daily", IDENTITY)], kinds={"duckdb"})
@@ -145,6 +142,8 @@ def mmm_model(context: dg.AssetExecutionContext, config: MmmConfig, warehouse: W
         _write(con, "mmm_model", table)
         if model.lift_tests_ is not None and len(model.lift_tests_):
             _write(con, "mmm_lift_test_fit", model.lift_tests_.reset_index(drop=True))
+        else:
+            con.execute(f"DROP TABLE IF EXISTS {fq(MMM, 'mmm_lift_test_fit')}")  # never leave an earlier fit's tests behind
     diag = {k: round(float(v), 5) for k, v in model.diagnostics_.items() if np.isscalar(v)}
     fit_plot = svg.line_chart(list(frame["week"]), {"actual": y, "fitted": model.predict(X)}, "Weekly revenue: fitted vs actual")
     context.log.info(f"mmm_model: holdout MAPE {holdout_mape:.2%}, fit {fit_seconds:.1f}s")

@@ -7,6 +7,7 @@ import dagster as dg
 
 from marketing_assets.checks.contracts import build_contract_checks
 from marketing_assets.constants import MMM, fq
+from marketing_assets.lib.quality import table_exists
 from marketing_assets.mmm import STORE
 from marketing_assets.resources import CheckThresholds, Warehouse
 from marketing_assets.schemas import MMM_MODELS
@@ -45,9 +46,7 @@ def no_negative_contribution(warehouse: Warehouse) -> dg.AssetCheckResult:
             return _not_fitted(status)
         channels = [r[0] for r in con.execute(f"SELECT channel FROM {fq(MMM, 'mmm_model')}").fetchall()]
         (negative_total,) = con.execute(f"SELECT count(*) FROM {fq(MMM, 'mmm_model')} WHERE contribution < 0").fetchone()
-        has_weekly = con.execute(
-            f"SELECT count(*) FROM information_schema.tables WHERE table_schema = '{MMM}' AND table_name = 'mmm_contributions'"
-        ).fetchone()[0]
+        has_weekly = table_exists(con, MMM, "mmm_contributions")
         negatives = ", ".join('count(*) FILTER (WHERE "' + c + '" < -1e-9)' for c in channels)
         weekly = con.execute(f"SELECT {negatives} FROM {fq(MMM, 'mmm_contributions')}").fetchone() if channels and has_weekly else ()
     bad_weeks = {c: int(v) for c, v in zip(channels, weekly) if v}
@@ -67,8 +66,7 @@ def lift_test_agreement(warehouse: Warehouse, thresholds: CheckThresholds) -> dg
         status, _ = _status(con)
         if status != "fitted":
             return _not_fitted(status)
-        exists = con.execute(f"SELECT count(*) FROM information_schema.tables WHERE table_schema = '{MMM}' AND table_name = 'mmm_lift_test_fit'").fetchone()[0]
-        if not exists:
+        if not table_exists(con, MMM, "mmm_lift_test_fit"):
             return dg.AssetCheckResult(passed=True, severity=dg.AssetCheckSeverity.WARN, description="skipped: no lift tests", metadata={"skipped": True})
         tests = con.execute(f"SELECT * FROM {fq(MMM, 'mmm_lift_test_fit')}").df()
     zcol = next((c for c in tests.columns if c in ("z", "z_score", "abs_z")), None)

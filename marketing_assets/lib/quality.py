@@ -173,3 +173,11 @@ def freshness(
         metadata={"newest_event": newest.isoformat(), "age_hours": round(age, 2), "max_age_hours": max_age_hours, "event_column": event_column},
         description=f"newest {event_column} is {age:.1f} h old (limit {max_age_hours:g} h)",
     )
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    """Whether ``schema.table`` exists in the warehouse."""
+    rows = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", [schema, table]
+    ).fetchall()
+    return bool(rows[0][0])
