@@ -1,13 +1,16 @@
 """Landing-file layouts: header spelling, contract field, value kind and quarantine rules per column.
 
-These mirror ``marketing_assets.schemas`` (field names, keys, ``nullable=False``, ``ge=0``) so the generator
-knows which values it may corrupt and how, without importing the contracts at generation time. The test
-suite checks the two stay in line.
+Columns and their rules (keys, ``nullable=False``, ``ge=0``, types) come from the contracts in
+``marketing_assets.schemas``, so the generator corrupts exactly what ingestion rejects; only the
+export spelling of headers and the generator's own settings are declared here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from marketing_assets.lib.landing import contract_from_model
+from marketing_assets.schemas import SOURCE_MODELS
 
 
 @dataclass(frozen=True)
@@ -31,8 +34,8 @@ class TableLayout:
     """A landing table: contract name, file stem (``crm/contacts``), columns and id style for fresh keys."""
 
     table_name: str
-    stem: str
     columns: tuple[Col, ...]
+    stem: str
     id_prefix: str = ""
     id_width: int = 0
     conflict_column: str = ""
@@ -54,296 +57,63 @@ class TableLayout:
         raise KeyError(header)
 
 
-def _c(header: str, kind: str = "str", *, key=False, req=False, ge0=False, name: str = "") -> Col:
-    return Col(header=header, kind=kind, key=key, required=req or key, ge0=ge0, name=name)
+_KINDS = {"VARCHAR": "str", "BIGINT": "int", "DOUBLE": "decimal", "DATE": "date", "TIMESTAMP": "timestamp", "BOOLEAN": "bool"}
 
-
-ADS_GOOGLE = TableLayout(
-    "ads_google",
-    "ads/google_ads",
-    (
-        _c("segments.date", "date", key=True, name="segments_date"),
-        _c("customer.id", key=True, name="customer_id"),
-        _c("customer.currency_code", name="customer_currency_code"),
-        _c("campaign.id", key=True, name="campaign_id"),
-        _c("campaign.name", name="campaign_name"),
-        _c("campaign.advertising_channel_type", name="campaign_advertising_channel_type"),
-        _c("metrics.impressions", "int", ge0=True, name="metrics_impressions"),
-        _c("metrics.clicks", "int", ge0=True, name="metrics_clicks"),
-        _c("metrics.cost_micros", "int", req=True, ge0=True, name="metrics_cost_micros"),
-        _c("metrics.conversions", "decimal", ge0=True, name="metrics_conversions"),
-        _c("metrics.conversions_value", "decimal", ge0=True, name="metrics_conversions_value"),
-    ),
-    conflict_column="metrics.cost_micros",
-)
-
-ADS_META = TableLayout(
-    "ads_meta",
-    "ads/meta_ads",
-    (
-        _c("date_start", "date", key=True),
-        _c("date_stop", "date"),
-        _c("account_id", key=True),
-        _c("account_currency"),
-        _c("campaign_id", key=True),
-        _c("campaign_name"),
-        _c("objective"),
-        _c("impressions", "int", ge0=True),
-        _c("clicks", "int", ge0=True),
-        _c("amount_spent", "decimal", req=True, ge0=True),
-        _c("conversions", "decimal", ge0=True),
-    ),
-    conflict_column="amount_spent",
-)
-
-ADS_LINKEDIN = TableLayout(
-    "ads_linkedin",
-    "ads/linkedin_ads",
-    (
-        _c("start_date", "date", key=True),
-        _c("account_id", key=True),
-        _c("currency"),
-        _c("campaign_id", key=True),
-        _c("campaign_name"),
-        _c("impressions", "int", ge0=True),
-        _c("clicks", "int", ge0=True),
-        _c("costInLocalCurrency", "decimal", req=True, ge0=True, name="cost_in_local_currency"),
-        _c("costInUsd", "decimal", ge0=True, name="cost_in_usd"),
-        _c("oneClickLeads", "int", ge0=True, name="one_click_leads"),
-        _c("externalWebsiteConversions", "int", ge0=True, name="external_website_conversions"),
-    ),
-    conflict_column="costInLocalCurrency",
-)
-
-WEB_SESSIONS = TableLayout(
-    "web_sessions",
-    "web/sessions",
-    (
-        _c("session_id", key=True),
-        _c("client_id", req=True),
-        _c("session_start", "timestamp", req=True),
-        _c("landing_page"),
-        _c("page_referrer"),
-        _c("utm_source"),
-        _c("utm_medium"),
-        _c("utm_campaign"),
-        _c("utm_content"),
-        _c("utm_term"),
-        _c("gclid"),
-        _c("fbclid"),
-        _c("device_category"),
-        _c("country"),
-        _c("pageviews", "int", ge0=True),
-        _c("engagement_time_seconds", "decimal", ge0=True),
-        _c("conversions", "int", ge0=True),
-        _c("form_email"),
-    ),
-    id_prefix="S",
-    id_width=10,
-    conflict_column="pageviews",
-)
-
-CRM_ACCOUNTS = TableLayout(
-    "crm_accounts",
-    "crm/accounts",
-    (
-        _c("account_id", key=True),
-        _c("account_name"),
-        _c("domain"),
-        _c("sales_segment"),
-        _c("country"),
-        _c("industry"),
-        _c("created_at", "timestamp"),
-    ),
-    plant_defects=False,
-)
-
-CRM_CONTACTS = TableLayout(
-    "crm_contacts",
-    "crm/contacts",
-    (
-        _c("contact_id", key=True),
-        _c("account_id", req=True),
-        _c("email"),
-        _c("first_name"),
-        _c("last_name"),
-        _c("created_at", "timestamp"),
-        _c("lifecycle_stage"),
-        _c("lead_date", "timestamp"),
-        _c("mql_date", "timestamp"),
-        _c("sql_date", "timestamp"),
-        _c("customer_date", "timestamp"),
-        _c("utm_source"),
-        _c("utm_medium"),
-        _c("utm_campaign"),
-    ),
-    id_prefix="C",
-    id_width=8,
-    conflict_column="last_name",
-)
-
-CRM_MARKETING_TOUCHPOINTS = TableLayout(
-    "crm_marketing_touchpoints",
-    "crm/marketing_touchpoints",
-    (
-        _c("marketing_touchpoint_id", key=True),
-        _c("channel_name", req=True),
-        _c("contact_id", req=True),
-        _c("marketing_touchpoint_date", "timestamp", req=True),
-        _c("utm_source"),
-        _c("utm_medium"),
-        _c("utm_campaign"),
-        _c("campaign_id"),
-    ),
-    id_prefix="MT",
-    id_width=9,
-    conflict_column="channel_name",
-)
-
-CRM_SALES_TOUCHPOINTS = TableLayout(
-    "crm_sales_touchpoints",
-    "crm/sales_touchpoints",
-    (
-        _c("sales_touchpoint_id", key=True),
-        _c("channel_name", req=True),
-        _c("contact_id", req=True),
-        _c("sales_touchpoint_date", "timestamp", req=True),
-        _c("owner_id"),
-    ),
-    id_prefix="ST",
-    id_width=9,
-    conflict_column="channel_name",
-)
-
-CRM_OPPORTUNITIES = TableLayout(
-    "crm_opportunities",
-    "crm/opportunities",
-    (
-        _c("opportunity_id", key=True),
-        _c("account_id", req=True),
-        _c("pipeline_amount", "decimal", req=True, ge0=True),
-        _c("opportunity_created_date", "timestamp", req=True),
-        _c("sales_segment", req=True),
-        _c("stage"),
-        _c("is_won", "bool"),
-        _c("closed_date", "timestamp"),
-        _c("won_amount", "decimal", ge0=True),
-        _c("currency"),
-    ),
-    id_prefix="O",
-    id_width=8,
-    conflict_column="pipeline_amount",
-)
-
-ERP_CUSTOMERS = TableLayout(
-    "erp_customers",
-    "erp/customers",
-    (
-        _c("customer_id", key=True),
-        _c("customer_name"),
-        _c("website"),
-        _c("country"),
-        _c("currency"),
-        _c("created_at", "timestamp"),
-    ),
-    plant_defects=False,
-)
-
-ERP_PRODUCTS = TableLayout(
-    "erp_products",
-    "erp/products",
-    (
-        _c("product_id", key=True),
-        _c("product_name"),
-        _c("category"),
-        _c("unit_price", "decimal", ge0=True),
-        _c("unit_cost", "decimal", ge0=True),
-        _c("currency"),
-        _c("is_active", "bool"),
-    ),
-    plant_defects=False,
-)
-
-ERP_ORDERS = TableLayout(
-    "erp_orders",
-    "erp/orders",
-    (
-        _c("order_id", key=True),
-        _c("line_number", "int", key=True, ge0=True),
-        _c("order_date", "date", req=True),
-        _c("transaction_type", req=True),
-        _c("customer_id", req=True),
-        _c("product_id", req=True),
-        _c("quantity", "int", req=True, ge0=True),
-        _c("unit_price", "decimal", ge0=True),
-        _c("amount", "decimal", req=True, ge0=True),
-        _c("discount_amount", "decimal", ge0=True),
-        _c("currency"),
-        _c("original_order_id"),
-        _c("promo_code"),
-        _c("sales_channel"),
-    ),
-    id_prefix="SO-",
-    id_width=8,
-    conflict_column="amount",
-)
-
-ERP_INVENTORY = TableLayout(
-    "erp_inventory",
-    "erp/inventory",
-    (
-        _c("snapshot_date", "date", key=True),
-        _c("product_id", key=True),
-        _c("location_id", key=True),
-        _c("quantity_on_hand", "int", req=True, ge0=True),
-        _c("inventory_value", "decimal", ge0=True),
-    ),
-    extension="parquet",
-    plant_defects=False,
-)
-
-FINANCE_MARKETING_SPEND = TableLayout(
-    "finance_marketing_spend",
-    "erp/marketing_spend",
-    (
-        _c("journal_line_id", key=True),
-        _c("period_month", "date", req=True),
-        _c("channel", req=True),
-        _c("vendor"),
-        _c("gl_account"),
-        _c("amount", "decimal", req=True, ge0=True),
-        _c("currency"),
-        _c("memo"),
-    ),
-    id_prefix="JL-",
-    id_width=7,
-    conflict_column="amount",
-)
-
-EXPERIMENTS = TableLayout(
-    "experiments",
-    "experiments/lift_tests",
-    (
-        _c("test_id", key=True),
-        _c("channel", req=True),
-        _c("start_date", "date", req=True),
-        _c("end_date", "date", req=True),
-        _c("lift", "decimal", req=True),
-        _c("lift_se", "decimal", ge0=True),
-        _c("metric"),
-        _c("method"),
-    ),
-    plant_defects=False,
-)
-
-LAYOUTS: dict[str, TableLayout] = {
-    t.table_name: t
-    for t in (
-        ADS_GOOGLE, ADS_META, ADS_LINKEDIN, WEB_SESSIONS, CRM_ACCOUNTS, CRM_CONTACTS, CRM_MARKETING_TOUCHPOINTS,
-        CRM_SALES_TOUCHPOINTS, CRM_OPPORTUNITIES, ERP_CUSTOMERS, ERP_PRODUCTS, ERP_ORDERS, ERP_INVENTORY,
-        FINANCE_MARKETING_SPEND, EXPERIMENTS,
-    )
+# How each source system spells a header when it differs from the contract field name.
+EXPORT_HEADERS: dict[str, dict[str, str]] = {
+    "ads_google": {
+        "segments_date": "segments.date", "customer_id": "customer.id", "customer_currency_code": "customer.currency_code",
+        "campaign_id": "campaign.id", "campaign_name": "campaign.name",
+        "campaign_advertising_channel_type": "campaign.advertising_channel_type",
+        "metrics_impressions": "metrics.impressions", "metrics_clicks": "metrics.clicks",
+        "metrics_cost_micros": "metrics.cost_micros", "metrics_conversions": "metrics.conversions",
+        "metrics_conversions_value": "metrics.conversions_value",
+    },
+    "ads_linkedin": {
+        "cost_in_local_currency": "costInLocalCurrency", "cost_in_usd": "costInUsd",
+        "one_click_leads": "oneClickLeads", "external_website_conversions": "externalWebsiteConversions",
+    },
 }
+
+# Generator settings per table: file stem, style of fresh ids, the column a conflicting duplicate changes.
+_TABLES: dict[str, dict] = {
+    "ads_google": {"stem": "ads/google_ads", "conflict_column": "metrics.cost_micros"},
+    "ads_meta": {"stem": "ads/meta_ads", "conflict_column": "amount_spent"},
+    "ads_linkedin": {"stem": "ads/linkedin_ads", "conflict_column": "costInLocalCurrency"},
+    "web_sessions": {"stem": "web/sessions", "id_prefix": "S", "id_width": 10, "conflict_column": "pageviews"},
+    "crm_accounts": {"stem": "crm/accounts", "plant_defects": False},
+    "crm_contacts": {"stem": "crm/contacts", "id_prefix": "C", "id_width": 8, "conflict_column": "last_name"},
+    "crm_marketing_touchpoints": {"stem": "crm/marketing_touchpoints", "id_prefix": "MT", "id_width": 9, "conflict_column": "channel_name"},
+    "crm_sales_touchpoints": {"stem": "crm/sales_touchpoints", "id_prefix": "ST", "id_width": 9, "conflict_column": "channel_name"},
+    "crm_opportunities": {"stem": "crm/opportunities", "id_prefix": "O", "id_width": 8, "conflict_column": "pipeline_amount"},
+    "erp_customers": {"stem": "erp/customers", "plant_defects": False},
+    "erp_products": {"stem": "erp/products", "plant_defects": False},
+    "erp_orders": {"stem": "erp/orders", "id_prefix": "SO-", "id_width": 8, "conflict_column": "amount"},
+    "erp_inventory": {"stem": "erp/inventory", "extension": "parquet", "plant_defects": False},
+    "finance_marketing_spend": {"stem": "erp/marketing_spend", "id_prefix": "JL-", "id_width": 7, "conflict_column": "amount"},
+    "experiments": {"stem": "experiments/lift_tests", "plant_defects": False},
+}
+
+
+def _layout(table_name: str, settings: dict) -> TableLayout:
+    """The landing layout of a table, its columns and rules taken from the table's contract."""
+    contract = contract_from_model(table_name, SOURCE_MODELS[table_name])
+    headers = EXPORT_HEADERS.get(table_name, {})
+    columns = tuple(
+        Col(
+            header=headers.get(c.name, c.name),
+            kind="decimal" if c.sql_type.startswith("DECIMAL") else _KINDS[c.sql_type],
+            key=c.key,
+            required=not c.nullable,
+            ge0=c.ge is not None,
+            name=c.name if c.name in headers else "",
+        )
+        for c in contract.columns
+    )
+    return TableLayout(table_name, columns=columns, **settings)
+
+
+LAYOUTS: dict[str, TableLayout] = {name: _layout(name, settings) for name, settings in _TABLES.items()}
 """Contract name -> layout, in the contracts' reading order."""
 
 
