@@ -89,6 +89,16 @@ def copy_graph(demo_graph, tmp_path: Path) -> tuple[Path, Path]:
     return tmp_path, landing
 
 
+def checks_after_tampering(demo_graph, tmp_path: Path, asset_key, sql: str):
+    """Run ``sql`` on a private copy of the demo warehouse, then re-evaluate the asset's checks."""
+    import duckdb
+
+    tmp, landing = copy_graph(demo_graph, tmp_path)
+    with duckdb.connect(str(tmp / "warehouse.duckdb")) as con:
+        con.execute(sql)
+    return rerun_checks(tmp, landing, asset_key)
+
+
 def rerun_checks(tmp_path: Path, landing: Path, asset_key):
     """Evaluate every check of one asset against the warehouse under ``tmp_path``; {check name: evaluation}."""
     import dagster as dg

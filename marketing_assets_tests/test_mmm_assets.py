@@ -5,7 +5,7 @@ import duckdb
 import pytest
 
 from marketing_assets.constants import MMM
-from marketing_assets_tests.conftest import copy_graph, rerun_checks
+from marketing_assets_tests.conftest import checks_after_tampering
 
 
 def mats(result) -> dict:
@@ -44,8 +44,5 @@ TAMPER = [
 
 @pytest.mark.parametrize(("asset", "sql", "check"), TAMPER, ids=[f"{a}-{c}" for a, _, c in TAMPER])
 def test_each_mmm_check_fails_on_bad_data(demo_graph, tmp_path, asset, sql, check):
-    tmp, landing = copy_graph(demo_graph, tmp_path)
-    with duckdb.connect(str(tmp / "warehouse.duckdb")) as con:
-        con.execute(sql)
-    ev = rerun_checks(tmp, landing, dg.AssetKey([MMM, asset]))[check]
+    ev = checks_after_tampering(demo_graph, tmp_path, dg.AssetKey([MMM, asset]), sql)[check]
     assert not ev.passed, ev.description
