@@ -3,10 +3,11 @@
 import dagster as dg
 import pandas as pd
 
-from marketing_assets.checks.contracts import build_contract_checks
+from marketing_assets.checks.contracts import build_contract_checks, outcome_result
 from marketing_assets.constants import IDENTITY, SOURCES, fq
 from marketing_assets.identity import TRUTH_DIR
 from marketing_assets.lib import identity as idl
+from marketing_assets.lib import quality
 from marketing_assets.lib.spend import PLATFORM_FIELDS
 from marketing_assets.resources import CheckThresholds, LandingZone, Warehouse
 from marketing_assets.schemas import IDENTITY_MODELS
@@ -21,21 +22,11 @@ def channel_coverage(warehouse: Warehouse, thresholds: CheckThresholds) -> dg.As
     """WARN when too many web sessions fall in no channel (Unassigned): a UTM convention the mapping misses."""
     limit = float(thresholds.section("identity")["max_unassigned_share"])
     with warehouse.get_connection() as con:
-        total, unassigned = con.execute(
-            f"""SELECT coalesce(sum(rows), 0), coalesce(sum(rows) FILTER (WHERE channel_group = 'Unassigned'), 0)
-                FROM {fq(IDENTITY, 'channel_map')} WHERE source_kind = 'web'"""
-        ).fetchone()
-        top = con.execute(
-            f"""SELECT utm_source, utm_medium, referrer_host, rows FROM {fq(IDENTITY, 'channel_map')}
-                WHERE channel_group = 'Unassigned' ORDER BY rows DESC LIMIT 5"""
-        ).df()
-    share = unassigned / total if total else 0.0
-    return dg.AssetCheckResult(
-        passed=share <= limit,
-        severity=dg.AssetCheckSeverity.WARN,
-        description=f"{share:.2%} of web sessions unassigned (limit {limit:.0%})",
-        metadata={"sessions": int(total), "unassigned": int(unassigned), "share": round(share, 5), "top_unassigned": top.astype(str).to_dict("records")},
-    )
+        outcome = quality.unassigned_share(
+            con, fq(IDENTITY, "channel_map"), limit, weight="rows", where="source_kind = 'web'",
+            show=("utm_source", "utm_medium", "referrer_host"), what="web sessions",
+        )
+    return outcome_result(outcome, severity=dg.AssetCheckSeverity.WARN)
 
 
 @dg.asset_check(asset=key("ad_spend_daily"), name="spend_reconciles_to_sources", blocking=True)

@@ -2,8 +2,9 @@
 
 import dagster as dg
 
-from marketing_assets.checks.contracts import build_contract_checks
+from marketing_assets.checks.contracts import build_contract_checks, outcome_result
 from marketing_assets.constants import SOURCES, TOUCHPOINTS, fq
+from marketing_assets.lib import quality
 from marketing_assets.resources import CheckThresholds, Warehouse
 from marketing_assets.schemas import TOUCHPOINT_MODELS
 
@@ -77,20 +78,8 @@ def touchpoint_channel_coverage(warehouse: Warehouse, thresholds: CheckThreshold
     """WARN when too many touchpoints have an unknown channel group."""
     limit = float(thresholds.section("touchpoints")["max_unknown_channel_share"])
     with warehouse.get_connection() as con:
-        total, unknown = con.execute(
-            f"SELECT count(*), count(*) FILTER (WHERE channel_group = 'Unassigned') FROM {fq(TOUCHPOINTS, 'touchpoints')}"
-        ).fetchone()
-        top = con.execute(
-            f"""SELECT channel_name, count(*) AS n FROM {fq(TOUCHPOINTS, 'touchpoints')} WHERE channel_group = 'Unassigned'
-                GROUP BY ALL ORDER BY n DESC LIMIT 5"""
-        ).df()
-    share = unknown / total if total else 0.0
-    return dg.AssetCheckResult(
-        passed=share <= limit,
-        severity=dg.AssetCheckSeverity.WARN,
-        description=f"{share:.2%} of touchpoints with an unknown channel (limit {limit:.0%})",
-        metadata={"touchpoints": int(total), "unknown": int(unknown), "share": round(share, 5), "top_unknown": top.astype(str).to_dict("records")},
-    )
+        outcome = quality.unassigned_share(con, fq(TOUCHPOINTS, "touchpoints"), limit, what="touchpoints")
+    return outcome_result(outcome, severity=dg.AssetCheckSeverity.WARN)
 
 
 touchpoint_checks = [

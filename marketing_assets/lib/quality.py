@@ -181,3 +181,24 @@ def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> boo
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", [schema, table]
     ).fetchall()
     return bool(rows[0][0])
+
+
+def unassigned_share(
+    con: duckdb.DuckDBPyConnection, table: str, limit: float, *, weight: str = "1", where: str = "true", show: Sequence[str] = ("channel_name",), what: str = "rows"
+) -> CheckOutcome:
+    """Share of ``table``'s rows (weighted by ``weight``) whose ``channel_group`` is Unassigned, with the biggest offenders."""
+    total, unassigned = con.execute(
+        f"""SELECT coalesce(sum({weight}), 0), coalesce(sum({weight}) FILTER (WHERE channel_group = 'Unassigned'), 0)
+            FROM {table} WHERE {where}"""
+    ).fetchone()
+    cols = ", ".join(_q(c) for c in show)
+    top = con.execute(
+        f"""SELECT {cols}, sum({weight}) AS n FROM {table} WHERE {where} AND channel_group = 'Unassigned'
+            GROUP BY ALL ORDER BY n DESC LIMIT {SAMPLE_ROWS}"""
+    ).df()
+    share = unassigned / total if total else 0.0
+    return CheckOutcome(
+        passed=share <= limit,
+        metadata={what: int(total), "unassigned": int(unassigned), "share": round(share, 5), "limit": limit, "top_unassigned": top.astype(str).to_dict("records")},
+        description=f"{share:.2%} of {what} without a channel (limit {limit:.0%})",
+    )
