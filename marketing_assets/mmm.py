@@ -47,6 +47,12 @@ def _channels(frame: pd.DataFrame) -> list[str]:
     return [c for c in frame.columns if c not in fixed and frame[c].sum() > 0]
 
 
+def _without_model(con, table: str, empty: pd.DataFrame) -> dg.MaterializeResult:
+    """Publish an empty, typed table and say why: there is no fitted model to derive it from."""
+    _write(con, table, empty)
+    return dg.MaterializeResult(metadata={"dagster/row_count": 0, "status": "no fitted model (see mmm_model)"})
+
+
 def _load_model(con) -> tuple[MarketingMixModel | None, pd.DataFrame]:
     frame = con.execute(f"SELECT * FROM {fq(MMM, 'mmm_weekly_frame')} ORDER BY week").df()
     rows = con.execute(f"SELECT model FROM {STORE}").fetchall() if table_exists(con, MMM, "_mmm_model_store") else []
@@ -168,8 +174,7 @@ def mmm_contributions(context: dg.AssetExecutionContext, warehouse: Warehouse) -
     with warehouse.get_connection() as con:
         model, frame = _load_model(con)
         if model is None:
-            _write(con, "mmm_contributions", pd.DataFrame({"week": pd.Series(dtype="datetime64[ns]"), "actual": pd.Series(dtype=float)}))
-            return dg.MaterializeResult(metadata={"dagster/row_count": 0, "status": "no fitted model (see mmm_model)"})
+            return _without_model(con, "mmm_contributions", pd.DataFrame({"week": pd.Series(dtype="datetime64[ns]"), "actual": pd.Series(dtype=float)}))
         X = frame[["week", *model.channels_, *model.controls_]]
         out = model.contributions(X).reset_index()
         out.insert(1, "actual", frame["revenue"].to_numpy())
@@ -195,8 +200,7 @@ def mmm_response_curves(context: dg.AssetExecutionContext, warehouse: Warehouse)
     with warehouse.get_connection() as con:
         model, frame = _load_model(con)
         if model is None:
-            _write(con, "mmm_response_curves", pd.DataFrame({"channel": pd.Series(dtype=str), "spend": pd.Series(dtype=float)}))
-            return dg.MaterializeResult(metadata={"dagster/row_count": 0, "status": "no fitted model (see mmm_model)"})
+            return _without_model(con, "mmm_response_curves", pd.DataFrame({"channel": pd.Series(dtype=str), "spend": pd.Series(dtype=float)}))
         multipliers = np.linspace(0.0, 2.0, 21)
         curves = []
         for c in model.channels_:
@@ -227,8 +231,7 @@ def mmm_budget_plan(context: dg.AssetExecutionContext, config: BudgetConfig, war
     with warehouse.get_connection() as con:
         model, frame = _load_model(con)
         if model is None:
-            _write(con, "mmm_budget_plan", pd.DataFrame({"scenario": pd.Series(dtype=str), "channel": pd.Series(dtype=str)}))
-            return dg.MaterializeResult(metadata={"dagster/row_count": 0, "status": "no fitted model (see mmm_model)"})
+            return _without_model(con, "mmm_budget_plan", pd.DataFrame({"scenario": pd.Series(dtype=str), "channel": pd.Series(dtype=str)}))
         current = {c: float(frame[c].sum()) for c in model.channels_}
         total = sum(current.values())
         bounds = {c: (config.min_share_of_current * s, config.max_share_of_current * s) for c, s in current.items()}
