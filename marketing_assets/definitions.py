@@ -2,21 +2,24 @@
 
 import dagster as dg
 
-from marketing_assets import attribution, checks, extracts, identity, jobs, mmm, sources, touchpoints
+from marketing_assets import attribution, checks, extracts, identity, jobs, mmm, reports, sources, touchpoints
 from marketing_assets.constants import ATTRIBUTION, EXTRACTS, IDENTITY, MMM, SOURCES, TOUCHPOINTS
 from marketing_assets.resources import build_resources
+from marketing_assets.sensors import all_sensors
 
 source_assets = dg.load_assets_from_modules([sources], group_name=SOURCES, key_prefix=SOURCES)
 identity_assets = dg.load_assets_from_modules([identity], group_name=IDENTITY, key_prefix=IDENTITY)
 touchpoint_assets = dg.load_assets_from_modules([touchpoints], group_name=TOUCHPOINTS, key_prefix=TOUCHPOINTS)
 attribution_assets = dg.load_assets_from_modules([attribution], group_name=ATTRIBUTION, key_prefix=ATTRIBUTION)
 mmm_assets = dg.load_assets_from_modules([mmm], group_name=MMM, key_prefix=MMM)
-extract_assets = dg.load_assets_from_modules([extracts], group_name=EXTRACTS, key_prefix=EXTRACTS)
+extract_assets = dg.load_assets_from_modules([extracts, reports], group_name=EXTRACTS, key_prefix=EXTRACTS)
 
 defs = dg.Definitions(
     assets=[*source_assets, *identity_assets, *touchpoint_assets, *attribution_assets, *mmm_assets, *extract_assets],
     asset_checks=checks.all_checks,
     resources=build_resources(),
-    jobs=[jobs.full_refresh, jobs.sources_refresh],
-    schedules=[jobs.daily_full_refresh],
+    executor=dg.in_process_executor,  # DuckDB allows one writer: every run, also "Materialize all" in the UI, runs its steps in one process
+    jobs=jobs.all_jobs,
+    schedules=jobs.all_schedules,
+    sensors=all_sensors,
 )

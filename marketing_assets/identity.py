@@ -184,10 +184,6 @@ def accounts_resolved(context: dg.AssetExecutionContext, warehouse: Warehouse, l
     return dg.MaterializeResult(metadata=meta)
 
 
-def _campaign_key(expr: str) -> str:
-    return f"nullif(trim(regexp_replace(lower(trim({expr})), '[^a-z0-9]+', '_', 'g'), '_'), '')"
-
-
 @dg.asset(
     deps=[dg.AssetKey([IDENTITY, "ad_spend_daily"]), src("web_sessions"), src("crm_marketing_touchpoints")],
     kinds={"duckdb"},
@@ -200,11 +196,11 @@ def campaigns_resolved(context: dg.AssetExecutionContext, warehouse: Warehouse) 
             WITH ads AS (
                 SELECT platform, account_id, campaign_id, any_value(campaign_name) AS campaign_name,
                        any_value(channel_group) AS channel_group, round(sum(spend), 2) AS spend,
-                       min(date_day) AS first_day, max(date_day) AS last_day, {_campaign_key('any_value(campaign_name)')} AS campaign_key
+                       min(date_day) AS first_day, max(date_day) AS last_day, {ch.campaign_key_sql('any_value(campaign_name)')} AS campaign_key
                 FROM {fq(IDENTITY, 'ad_spend_daily')} GROUP BY ALL
             ),
             utm_values AS (
-                SELECT {_campaign_key('utm_campaign')} AS campaign_key, trim(utm_campaign) AS utm_campaign,
+                SELECT {ch.campaign_key_sql('utm_campaign')} AS campaign_key, trim(utm_campaign) AS utm_campaign,
                        count(*) FILTER (WHERE kind = 'web') AS sessions, count(*) FILTER (WHERE kind = 'crm') AS crm_touchpoints
                 FROM (
                     SELECT utm_campaign, 'web' AS kind FROM {fq(SOURCES, 'web_sessions')}

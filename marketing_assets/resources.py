@@ -79,6 +79,8 @@ def _env_or(name: str, default: str) -> str | dg.EnvVar:
 
 
 def build_resources() -> dict[str, Any]:
+    from marketing_assets.sensors import Alerts  # sensors.py imports this module
+
     return {
         "landing": LandingZone(path=_env_or("MARKETING_LANDING_DIR", DEFAULT_LANDING_DIR)),
         "warehouse": Warehouse(
@@ -86,4 +88,5 @@ def build_resources() -> dict[str, Any]:
             extracts_dir=_env_or("MARKETING_EXTRACTS_DIR", DEFAULT_EXTRACTS_DIR),
         ),
         "thresholds": CheckThresholds(),
+        "alerts": Alerts.from_env(),
     }

@@ -5,12 +5,12 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from marketing_assets.constants import EXTRACTS, SOURCES, fq
+from marketing_assets.constants import EXTRACTS, IDENTITY, SOURCES, fq
 from marketing_assets.extracts import EXTRACT_COLUMNS
 from marketing_assets.lib.publish import find_pii
 from marketing_assets.resources import Warehouse
 
-_PANDAS_KIND = {"string": "O", "int": "i", "float": "f", "date": "O"}
+_PANDAS_KIND = {"string": "O", "int": "i", "float": "f", "date": "O", "bool": "b", "timestamp": "M"}
 
 
 def _build_file_checks(name: str) -> list[dg.AssetChecksDefinition]:
@@ -72,3 +72,129 @@ def revenue_reconciles_with_erp(warehouse: Warehouse) -> dg.AssetCheckResult:
 
 
 extract_checks = [c for name in EXTRACT_COLUMNS for c in _build_file_checks(name)] + [revenue_reconciles_with_erp]
+
+
+def _gap_result(pairs: list[tuple[str, float, float]], tolerance: float, what: str) -> dg.AssetCheckResult:
+    """Pass when every ``(label, extract, source)`` pair agrees within ``tolerance`` (relative, with a 1-cent floor)."""
+    gaps = [
+        {"item": label, "extract": round(a, 2), "source": round(b, 2), "gap": round(a - b, 2)}
+        for label, a, b in pairs
+        if abs(a - b) > max(0.01, tolerance * abs(b))
+    ]
+    return dg.AssetCheckResult(
+        passed=not gaps,
+        description=f"{what}: {len(pairs)} reconciled" if not gaps else f"{what}: {len(gaps)} of {len(pairs)} differ, e.g. " + "; ".join(f"{g['item']} {g['extract']:,} vs {g['source']:,}" for g in gaps[:3]),
+        metadata={"compared": len(pairs), "differences": gaps[:20]},
+    )
+
+
+@dg.asset_check(asset=dg.AssetKey([EXTRACTS, "marketing_roi"]), name="reconciles_with_crm_and_spend", blocking=True)
+def marketing_roi_reconciles(warehouse: Warehouse) -> dg.AssetCheckResult:
+    """Per attribution model over the extract's window: channel pipeline (attributed + unattributed) = CRM pipeline created,
+    channel revenue = CRM won amount closed, channel spend = ad_spend_daily; campaign rows add up to channel rows."""
+    roi = fq(EXTRACTS, "marketing_roi")
+    with warehouse.get_connection() as con:
+        start, end = con.execute(f"SELECT min(period_start), max(period_end) FROM {roi}").fetchone()
+        if start is None:
+            return dg.AssetCheckResult(passed=True, description="skipped: empty extract", metadata={"skipped": True})
+        window = f"BETWEEN DATE '{start}' AND DATE '{end}'"
+        crm_pipe, crm_won = con.execute(
+            f"""SELECT coalesce(sum(pipeline_amount) FILTER (WHERE CAST(opportunity_created_date AS DATE) {window}), 0)::DOUBLE,
+                       coalesce(sum(won_amount) FILTER (WHERE is_won AND CAST(closed_date AS DATE) {window}), 0)::DOUBLE
+                FROM {fq(SOURCES, 'crm_opportunities')}"""
+        ).fetchone()
+        spend = con.execute(f"SELECT coalesce(sum(spend), 0)::DOUBLE FROM {fq(IDENTITY, 'ad_spend_daily')} WHERE date_day {window}").fetchone()[0]
+        rows = con.execute(
+            f"""SELECT attribution_model, level, coalesce(sum(attributed_pipeline), 0), coalesce(sum(attributed_revenue), 0),
+                       coalesce(sum(spend), 0)
+                FROM {roi} GROUP BY ALL ORDER BY ALL"""
+        ).fetchall()
+    pairs = []
+    for model, level, pipe, won, sp in rows:
+        pairs += [(f"{model}/{level} pipeline", pipe, crm_pipe), (f"{model}/{level} revenue", won, crm_won), (f"{model}/{level} spend", sp, spend)]
+    return _gap_result(pairs, 1e-6, "pipeline, revenue and spend vs CRM and ad_spend_daily")
+
+
+@dg.asset_check(asset=dg.AssetKey([EXTRACTS, "funnel"]), name="reconciles_with_crm", blocking=True)
+def funnel_reconciles(warehouse: Warehouse) -> dg.AssetCheckResult:
+    """Known contacts per month = CRM contacts created that month; channel rows add up to the "(all)" rows per month and stage;
+    no stage has more contacts than the stage before it."""
+    funnel = fq(EXTRACTS, "funnel")
+    with warehouse.get_connection() as con:
+        known = con.execute(
+            f"""SELECT strftime(f.month, '%Y-%m'), f.contacts, coalesce(c.n, 0)
+                FROM {funnel} f LEFT JOIN (
+                    SELECT date_trunc('month', coalesce(created_at, lead_date, mql_date, sql_date, customer_date))::DATE AS month, count(*) AS n
+                    FROM {fq(SOURCES, 'crm_contacts')} GROUP BY 1) c ON c.month = f.month
+                WHERE f.channel_group = '(all)' AND f.stage = 'known' ORDER BY 1"""
+        ).fetchall()
+        split = con.execute(
+            f"""SELECT strftime(month, '%Y-%m') || ' ' || stage, sum(contacts) FILTER (WHERE channel_group <> '(all)'),
+                       sum(contacts) FILTER (WHERE channel_group = '(all)')
+                FROM {funnel} GROUP BY month, stage ORDER BY 1"""
+        ).fetchall()
+        inverted = con.execute(
+            f"""SELECT count(*) FROM (SELECT contacts, lag(contacts) OVER (PARTITION BY month, channel_group ORDER BY stage_order) AS prev FROM {funnel})
+                WHERE contacts > prev"""
+        ).fetchone()[0]
+    result = _gap_result([(f"known {m}", a, b) for m, a, b in known] + [(f"channels {k}", a or 0, b or 0) for k, a, b in split], 0.0, "funnel vs CRM contacts")
+    if inverted:
+        return dg.AssetCheckResult(passed=False, description=f"{inverted} stage rows exceed the stage before them; " + result.description, metadata={**result.metadata, "inverted_stages": inverted})
+    return result
+
+
+@dg.asset_check(asset=dg.AssetKey([EXTRACTS, "cohort_ltv"]), name="reconciles_with_erp", blocking=True)
+def cohort_ltv_reconciles(warehouse: Warehouse) -> dg.AssetCheckResult:
+    """Month-0 cohort sizes = ERP customers by first-sale month; each cohort's latest cumulative revenue = its customers'
+    ERP net revenue since acquisition; channel rows add up to the "(all)" rows."""
+    cohort = fq(EXTRACTS, "cohort_ltv")
+    with warehouse.get_connection() as con:
+        rows = con.execute(
+            f"""WITH first AS (
+                    SELECT customer_id, min(order_date) FILTER (WHERE transaction_type = 'sale') AS first_sale
+                    FROM {fq(SOURCES, 'erp_orders')} GROUP BY 1 HAVING first_sale IS NOT NULL),
+                erp AS (
+                    SELECT date_trunc('month', f.first_sale)::DATE AS month, count(DISTINCT f.customer_id) AS customers,
+                           sum(CASE WHEN o.transaction_type = 'return' THEN -o.amount ELSE o.amount END)::DOUBLE AS revenue
+                    FROM first f JOIN {fq(SOURCES, 'erp_orders')} o ON o.customer_id = f.customer_id
+                         AND date_trunc('month', o.order_date) >= date_trunc('month', f.first_sale)
+                    GROUP BY 1),
+                ext AS (
+                    SELECT cohort_month AS month, arg_min(customers, months_since_acquisition) AS customers,
+                           arg_max(cumulative_revenue, months_since_acquisition) AS revenue
+                    FROM {cohort} WHERE channel_group = '(all)' GROUP BY 1)
+                SELECT strftime(coalesce(e.month, x.month), '%Y-%m'), coalesce(x.customers, 0), coalesce(e.customers, 0),
+                       coalesce(x.revenue, 0), coalesce(e.revenue, 0)
+                FROM erp e FULL JOIN ext x ON x.month = e.month ORDER BY 1"""
+        ).fetchall()
+        split = con.execute(
+            f"""SELECT strftime(cohort_month, '%Y-%m') || ' m' || months_since_acquisition,
+                       sum(cumulative_revenue) FILTER (WHERE channel_group <> '(all)'), sum(cumulative_revenue) FILTER (WHERE channel_group = '(all)')
+                FROM {cohort} GROUP BY cohort_month, months_since_acquisition ORDER BY 1"""
+        ).fetchall()
+    pairs = [(f"customers {m}", a, b) for m, a, b, _, _ in rows]
+    pairs += [(f"revenue {m}", c, d) for m, _, _, c, d in rows]
+    pairs += [(f"channels {k}", a or 0, b or 0) for k, a, b in split]
+    return _gap_result(pairs, 1e-9, "cohorts vs ERP orders")
+
+
+@dg.asset_check(asset=dg.AssetKey([EXTRACTS, "data_quality_report"]), name="covers_every_check", blocking=True)
+def data_quality_covers_every_check(warehouse: Warehouse) -> dg.AssetCheckResult:
+    """The report lists every asset check of the code location exactly once, and a freshness row per source."""
+    from marketing_assets.checks import all_checks
+
+    expected = {(s.asset_key.to_user_string(), s.name) for c in all_checks for s in c.check_specs}
+    with warehouse.get_connection() as con:
+        listed = con.execute(f"SELECT asset_key, check_name FROM {fq(EXTRACTS, 'data_quality_report')} WHERE section = 'check'").fetchall()
+        fresh = con.execute(f"SELECT count(*) FROM {fq(EXTRACTS, 'data_quality_report')} WHERE section = 'freshness'").fetchone()[0]
+    missing, duplicated = expected - set(listed), len(listed) - len(set(listed))
+    sources_with_freshness = sum(1 for key, name in expected if name == "freshness")
+    passed = not missing and not duplicated and fresh == sources_with_freshness
+    return dg.AssetCheckResult(
+        passed=passed,
+        description=f"{len(set(listed))} checks listed, {fresh} freshness rows" if passed else f"missing {sorted(missing)[:5]}, {duplicated} duplicated, {fresh} of {sources_with_freshness} freshness rows",
+        metadata={"checks_expected": len(expected), "checks_listed": len(listed), "missing": [f"{a}:{n}" for a, n in sorted(missing)][:20]},
+    )
+
+
+extract_checks += [marketing_roi_reconciles, funnel_reconciles, cohort_ltv_reconciles, data_quality_covers_every_check]

@@ -158,3 +158,8 @@ def web_signature_sql(
 def crm_label_key_sql(label: str = "channel_name") -> str:
     """Spelling variants that differ only in case or spaces share one key."""
     return f"lower(regexp_replace(trim({label}), '\\s+', ' ', 'g'))"
+
+
+def campaign_key_sql(expr: str) -> str:
+    """SQL normalising a campaign name or utm_campaign to the key campaigns are matched on (``brand_search_us``)."""
+    return f"nullif(trim(regexp_replace(lower(trim({expr})), '[^a-z0-9]+', '_', 'g'), '_'), '')"

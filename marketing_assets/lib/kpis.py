@@ -31,6 +31,8 @@ import pandas as pd
 import yaml
 
 from marketing_assets.constants import ATTRIBUTION, CONFIG_DIR, IDENTITY, SOURCES, TOUCHPOINTS, fq
+from marketing_assets.lib.attribution import MODELS as ATTRIBUTION_MODELS
+from marketing_assets.lib.channels import campaign_key_sql
 
 DEFAULT_KPI_FILE = CONFIG_DIR / "kpis.yaml"
 
@@ -90,21 +92,30 @@ BASE_RELATIONS: dict[str, BaseRelation] = {
     ),
     "customers": BaseRelation(
         "customers",
-        "One row per ERP customer with a sale; event_date = first sale; lifetime revenue, cogs, margin.",
-        (),
-        ("sources/erp_orders", "sources/erp_products"),
+        "One row per ERP customer with a sale; event_date = first sale; lifetime revenue, cogs, margin, repeat "
+        "purchase; channel_group = acquisition channel (group of the matched CRM account's last touch up to the first sale).",
+        ("channel_group",),
+        ("sources/erp_orders", "sources/erp_products", "identity/accounts_resolved", "touchpoints/touchpoints"),
         ("revenue_lines",),
+    ),
+    "customer_months": BaseRelation(
+        "customer_months",
+        "One row per ERP customer × month since acquisition (0 = first-sale month) up to the latest order month; "
+        "event_date = acquisition month; cumulative revenue and gross margin to the end of that month.",
+        ("channel_group", "months_since_acquisition"),
+        ("sources/erp_orders", "sources/erp_products", "identity/accounts_resolved", "touchpoints/touchpoints"),
+        ("revenue_lines", "customers"),
     ),
     "spend_days": BaseRelation(
         "spend_days",
-        "One row per day × platform × account × campaign of unified ad spend.",
-        ("platform", "channel_group"),
+        "One row per day × platform × account × campaign of unified ad spend; campaign_key = normalised campaign name.",
+        ("platform", "channel_group", "campaign_key"),
         ("identity/ad_spend_daily",),
     ),
     "leads": BaseRelation(
         "leads",
-        "One row per CRM contact that became a lead; channel_group = group of the last touch up to the lead date.",
-        ("channel_group",),
+        "One row per CRM contact that became a lead; channel_group / campaign_key of the last touch up to the lead date.",
+        ("channel_group", "campaign_key"),
         ("sources/crm_contacts", "touchpoints/touchpoints"),
     ),
     "sessions": BaseRelation(
@@ -125,6 +136,28 @@ BASE_RELATIONS: dict[str, BaseRelation] = {
         ("sales_segment", "channel_group"),
         ("sources/crm_opportunities", "attribution/attribution_credits"),
         ("opportunities",),
+    ),
+    "credited_pipeline": BaseRelation(
+        "credited_pipeline",
+        "One row per attribution model × opportunity × credited touch, dated by the opportunity's creation; "
+        "opportunities without a touch in their window are one '(unattributed)' row per model.",
+        ("attribution_model", "channel_group", "campaign_key", "sales_segment"),
+        ("sources/crm_opportunities", "attribution/attribution_credits"),
+    ),
+    "credited_wins": BaseRelation(
+        "credited_wins",
+        "The rows of credited_pipeline for won opportunities, dated by the close date, with the won amount's share.",
+        ("attribution_model", "channel_group", "campaign_key", "sales_segment"),
+        ("sources/crm_opportunities", "attribution/attribution_credits"),
+        ("credited_pipeline",),
+    ),
+    "funnel_stages": BaseRelation(
+        "funnel_stages",
+        "One row per CRM contact × funnel stage (known, engaged, mql, sql, opportunity, customer), dated by the "
+        "contact's creation (the cohort); reached / reached_previous say whether the contact got to the stage "
+        "and to the one before. channel_group = group of the contact's first touch.",
+        ("channel_group", "stage"),
+        ("sources/crm_contacts", "sources/crm_opportunities", "touchpoints/touchpoints"),
     ),
     "inventory_snapshots": BaseRelation(
         "inventory_snapshots",
@@ -151,6 +184,7 @@ def base_relations_sql(parameters: Mapping[str, Any] | None = None) -> dict[str,
     non_mkt = ", ".join(_lit(g) for g in groups)
     orders, products = fq(SOURCES, "erp_orders"), fq(SOURCES, "erp_products")
     credits = fq(ATTRIBUTION, "attribution_credits")
+    credit_cols = [f"{m}_credit" for m in ATTRIBUTION_MODELS]
     contacts = fq(SOURCES, "crm_contacts")
     return {
         "revenue_lines": f"""
@@ -163,23 +197,60 @@ def base_relations_sql(parameters: Mapping[str, Any] | None = None) -> dict[str,
                    CASE WHEN o.transaction_type = 'return' THEN -1 ELSE 1 END * o.amount AS net_revenue,
                    CASE WHEN o.transaction_type = 'return' THEN -1 ELSE 1 END * o.quantity * p.unit_cost AS cogs
             FROM {orders} o LEFT JOIN {products} p ON p.product_id = o.product_id""",
-        "customers": """
-            SELECT customer_id, min(event_date) FILTER (WHERE transaction_type = 'sale') AS event_date,
-                   sum(net_revenue) AS net_revenue, coalesce(sum(cogs), 0) AS cogs,
-                   sum(net_revenue) - coalesce(sum(cogs), 0) AS gross_margin,
-                   datediff('month', min(event_date) FILTER (WHERE transaction_type = 'sale'), max(event_date)) + 1
-                       AS active_months
-            FROM revenue_lines GROUP BY customer_id
-            HAVING min(event_date) FILTER (WHERE transaction_type = 'sale') IS NOT NULL""",
+        "customers": f"""
+            SELECT c.customer_id, c.event_date, c.net_revenue, c.cogs, c.gross_margin, c.active_months,
+                   datediff('day', c.event_date, c.second_sale_date) AS days_to_repeat,
+                   datediff('day', c.event_date, (SELECT max(event_date) FROM revenue_lines)) AS days_observed,
+                   coalesce(a.channel_group, {_lit(UNATTRIBUTED)}) AS channel_group
+            FROM (
+                SELECT customer_id, min(event_date) FILTER (WHERE transaction_type = 'sale') AS event_date,
+                       sum(net_revenue) AS net_revenue, coalesce(sum(cogs), 0) AS cogs,
+                       sum(net_revenue) - coalesce(sum(cogs), 0) AS gross_margin,
+                       datediff('month', min(event_date) FILTER (WHERE transaction_type = 'sale'), max(event_date)) + 1
+                           AS active_months,
+                       list_sort(list(DISTINCT CAST(event_date AS DATE)) FILTER (WHERE transaction_type = 'sale'))[2]
+                           AS second_sale_date
+                FROM revenue_lines GROUP BY customer_id
+                HAVING min(event_date) FILTER (WHERE transaction_type = 'sale') IS NOT NULL
+            ) c
+            LEFT JOIN (
+                SELECT f.customer_id, arg_max(t.channel_group, t.touchpoint_date) AS channel_group
+                FROM (SELECT customer_id, min(event_date) AS first_sale FROM revenue_lines
+                      WHERE transaction_type = 'sale' GROUP BY customer_id) f
+                JOIN {fq(IDENTITY, "accounts_resolved")} r ON r.customer_id = f.customer_id
+                JOIN {fq(TOUCHPOINTS, "touchpoints")} t ON t.account_id = r.account_id AND t.touchpoint_date <= f.first_sale
+                GROUP BY f.customer_id
+            ) a ON a.customer_id = c.customer_id""",
+        "customer_months": """
+            SELECT g.customer_id, g.event_date, g.channel_group, g.months_since_acquisition,
+                   sum(coalesce(m.net_revenue, 0)) OVER w AS cumulative_revenue,
+                   sum(coalesce(m.gross_margin, 0)) OVER w AS cumulative_gross_margin,
+                   coalesce(m.has_sale, false) AS is_active
+            FROM (
+                SELECT customer_id, event_date, channel_group,
+                       unnest(range(0, datediff('month', event_date, (SELECT max(event_date) FROM revenue_lines)) + 1))
+                           AS months_since_acquisition
+                FROM customers
+            ) g
+            LEFT JOIN (
+                SELECT l.customer_id, datediff('month', c.event_date, l.event_date) AS months_since_acquisition,
+                       sum(l.net_revenue) AS net_revenue, sum(l.net_revenue) - coalesce(sum(l.cogs), 0) AS gross_margin,
+                       bool_or(l.transaction_type = 'sale') AS has_sale
+                FROM revenue_lines l JOIN customers c USING (customer_id) GROUP BY ALL
+            ) m ON m.customer_id = g.customer_id AND m.months_since_acquisition = g.months_since_acquisition
+            WINDOW w AS (PARTITION BY g.customer_id ORDER BY g.months_since_acquisition)""",
         "spend_days": f"""
-            SELECT date_day AS event_date, platform, channel_group, spend, clicks, conversions
+            SELECT date_day AS event_date, platform, channel_group, {campaign_key_sql("campaign_name")} AS campaign_key,
+                   spend, clicks, conversions
             FROM {fq(IDENTITY, "ad_spend_daily")}""",
         "leads": f"""
             SELECT c.contact_id, coalesce(c.lead_date, c.mql_date, c.sql_date, c.customer_date) AS event_date,
-                   c.mql_date, c.sql_date, c.customer_date, coalesce(lt.channel_group, {_lit(UNATTRIBUTED)}) AS channel_group
+                   c.mql_date, c.sql_date, c.customer_date, coalesce(lt.channel_group, {_lit(UNATTRIBUTED)}) AS channel_group,
+                   lt.campaign_key
             FROM {contacts} c
             LEFT JOIN (
-                SELECT t.contact_id, arg_max(t.channel_group, t.touchpoint_date) AS channel_group
+                SELECT t.contact_id, arg_max(t.channel_group, t.touchpoint_date) AS channel_group,
+                       arg_max(t.campaign_key, t.touchpoint_date) AS campaign_key
                 FROM {fq(TOUCHPOINTS, "touchpoints")} t JOIN {contacts} k ON k.contact_id = t.contact_id
                 WHERE t.touchpoint_date <= coalesce(k.lead_date, k.mql_date, k.sql_date, k.customer_date)
                 GROUP BY t.contact_id
@@ -205,6 +276,67 @@ def base_relations_sql(parameters: Mapping[str, Any] | None = None) -> dict[str,
                     AS has_marketing_touch
                 FROM {credits} GROUP BY opportunity_id
             ) inf ON inf.opportunity_id = o.opportunity_id""",
+        "credited_pipeline": f"""
+            SELECT replace(model, '_credit', '') AS attribution_model, opportunity_id, event_date, sales_segment,
+                   coalesce(channel_group, {_lit(UNATTRIBUTED)}) AS channel_group, campaign_key,
+                   credit AS credited_pipeline, credit / nullif(pipeline_amount, 0) AS credited_opportunities
+            FROM (UNPIVOT (SELECT opportunity_id, opportunity_created_date AS event_date, sales_segment, channel_group,
+                                  campaign_key, pipeline_amount, {", ".join(credit_cols)} FROM {credits})
+                  ON {", ".join(credit_cols)} INTO NAME model VALUE credit)
+            WHERE credit <> 0
+            UNION ALL
+            SELECT m.attribution_model, o.opportunity_id, o.opportunity_created_date, o.sales_segment,
+                   {_lit(UNATTRIBUTED)}, NULL, o.pipeline_amount, 1.0
+            FROM {fq(SOURCES, "crm_opportunities")} o
+            ANTI JOIN (SELECT DISTINCT opportunity_id FROM {credits}) c USING (opportunity_id)
+            CROSS JOIN (SELECT unnest([{", ".join(_lit(m) for m in ATTRIBUTION_MODELS)}]) AS attribution_model) m""",
+        "credited_wins": f"""
+            SELECT p.attribution_model, p.opportunity_id, o.closed_date AS event_date, p.sales_segment, p.channel_group,
+                   p.campaign_key, p.credited_opportunities AS credited_customers,
+                   p.credited_opportunities * o.won_amount AS credited_revenue
+            FROM credited_pipeline p JOIN {fq(SOURCES, "crm_opportunities")} o USING (opportunity_id)
+            WHERE o.is_won""",
+        "funnel_stages": f"""
+            SELECT contact_id, event_date, channel_group, s.stage, s.stage_order, s.reached, s.reached_previous
+            FROM (
+                SELECT *, unnest([
+                    {{'stage': 'known', 'stage_order': 1, 'reached': true, 'reached_previous': true}},
+                    {{'stage': 'engaged', 'stage_order': 2, 'reached': r_engaged, 'reached_previous': true}},
+                    {{'stage': 'mql', 'stage_order': 3, 'reached': r_mql, 'reached_previous': r_engaged}},
+                    {{'stage': 'sql', 'stage_order': 4, 'reached': r_sql, 'reached_previous': r_mql}},
+                    {{'stage': 'opportunity', 'stage_order': 5, 'reached': r_opportunity, 'reached_previous': r_sql}},
+                    {{'stage': 'customer', 'stage_order': 6, 'reached': r_customer, 'reached_previous': r_opportunity}}
+                ]) AS s
+                FROM (
+                    SELECT contact_id, event_date, channel_group, r_customer,
+                           r_customer OR r_opportunity AS r_opportunity,
+                           r_customer OR r_opportunity OR r_sql AS r_sql,
+                           r_customer OR r_opportunity OR r_sql OR r_mql AS r_mql,
+                           r_customer OR r_opportunity OR r_sql OR r_mql OR r_engaged AS r_engaged
+                    FROM (
+                        SELECT c.contact_id, coalesce(c.created_at, c.lead_date, c.mql_date, c.sql_date, c.customer_date)
+                                   AS event_date,
+                               coalesce(ft.channel_group, {_lit(UNATTRIBUTED)}) AS channel_group,
+                               c.customer_date IS NOT NULL OR coalesce(o.last_won >= coalesce(c.created_at, c.lead_date), false)
+                                   AS r_customer,
+                               coalesce(o.last_created >= coalesce(c.created_at, c.lead_date), false)
+                                   OR lower(c.lifecycle_stage) IN ('opportunity', 'customer') AS r_opportunity,
+                               c.sql_date IS NOT NULL AS r_sql, c.mql_date IS NOT NULL AS r_mql,
+                               c.lead_date IS NOT NULL OR coalesce(ft.has_engagement, false) AS r_engaged
+                        FROM {contacts} c
+                        LEFT JOIN (
+                            SELECT contact_id, arg_min(channel_group, touchpoint_date) AS channel_group,
+                                   bool_or(touchpoint_type <> 'sales') AS has_engagement
+                            FROM {fq(TOUCHPOINTS, "touchpoints")} GROUP BY contact_id
+                        ) ft ON ft.contact_id = c.contact_id
+                        LEFT JOIN (
+                            SELECT account_id, max(opportunity_created_date) AS last_created,
+                                   max(closed_date) FILTER (WHERE is_won) AS last_won
+                            FROM {fq(SOURCES, "crm_opportunities")} GROUP BY account_id
+                        ) o ON o.account_id = c.account_id
+                    )
+                )
+            )""",
         "won_deals": """
             SELECT * REPLACE (closed_date AS event_date) FROM opportunities WHERE is_won""",
         "inventory_snapshots": f"""
@@ -404,9 +536,13 @@ def _check_graph(kpis: Mapping[str, Kpi]) -> None:
         if kpi.base != DERIVED:
             continue
         where = f"KPI {kpi.name!r}"
+        parents = [kpis[ref] for ref in dict.fromkeys(r for r, _ in kpi.references)]
+        for dim in kpi.dims:
+            if not any(dim in p.dims for p in parents):
+                _fail(where, "grains", f"has dimension {dim!r}, which no referenced KPI has")
         for ref in {r for r, _ in kpi.references}:
             parent = kpis[ref]
-            bad = [g for g in kpi.grains if g not in parent.grains]
+            bad = [g for g in kpi.time_grains if g not in parent.time_grains]
             if bad:
                 _fail(where, "grains", f"has {bad}, not allowed for referenced KPI {ref!r}")
             missing = [a for a in parent.source_assets if a not in kpi.source_assets]
@@ -501,39 +637,79 @@ def _bases_needed(base: str) -> list[str]:
     return order
 
 
+def _between_sql(between: tuple[Any, Any] | None) -> list[str]:
+    if between is None:
+        return []
+    start, end = (pd.Timestamp(v).date().isoformat() for v in between)
+    return [f"event_date >= DATE '{start}'", f"event_date < DATE '{end}' + INTERVAL 1 DAY"]
+
+
 def kpi_sql(
-    kpi: str | Kpi, grain: str = "month", dims: Sequence[str] = (), dictionary: KpiDictionary | None = None
+    kpi: str | Kpi,
+    grain: str = "month",
+    dims: Sequence[str] = (),
+    dictionary: KpiDictionary | None = None,
+    between: tuple[Any, Any] | None = None,
 ) -> str:
     """A SELECT computing one KPI from its dictionary formula at ``grain`` and by ``dims``.
 
     Columns: ``period`` (DATE, NULL for ``total``), the dimensions (requested plus the KPI's
-    ``breakdown``), ``value`` (DOUBLE). Raises ``ValueError`` for a grain or dimension the KPI does not allow.
+    ``breakdown``), ``value`` (DOUBLE). ``between=(first_day, last_day)`` keeps base rows whose
+    ``event_date`` falls in those days (both included) — e.g. a trailing 90-day ``total``. A derived
+    KPI computes a referenced KPI by the requested dimensions it has; a referenced KPI without one of
+    them (spend has no attribution model) is the same value for every member of that dimension.
+    Raises ``ValueError`` for a grain or dimension the KPI does not allow.
     """
     dictionary = dictionary or load_kpi_dictionary()
     kpi = dictionary[kpi] if isinstance(kpi, str) else kpi
     dim_list = _effective_dims(kpi, grain, dims)
     if kpi.base == DERIVED:
-        return _derived_sql(kpi, grain, dim_list, dictionary)
+        return _derived_sql(kpi, grain, dim_list, dictionary, between)
+    return _base_sql([kpi], grain, dim_list, dictionary, between, value_names=["value"])
+
+
+def _base_sql(
+    kpis: Sequence[Kpi],
+    grain: str,
+    dim_list: Sequence[str],
+    dictionary: KpiDictionary,
+    between: tuple[Any, Any] | None,
+    value_names: Sequence[str] | None = None,
+) -> str:
+    """One SELECT computing several KPIs of the same base in a single pass (one value column each)."""
+    base = kpis[0].base
     sqls = base_relations_sql(dictionary.parameters)
-    ctes = ",\n".join(f"{name} AS ({sqls[name]}\n)" for name in _bases_needed(kpi.base))
+    ctes = ",\n".join(f"{name} AS ({sqls[name]}\n)" for name in _bases_needed(base))
     cols = ", ".join([f"{_period_expr(grain)} AS period", *dim_list])
-    where = "" if grain == "total" else "WHERE event_date IS NOT NULL"
-    group = ", ".join(str(i) for i in range(1, len(dim_list) + 2))
-    return (
-        f"WITH {ctes}\n"
-        f"SELECT {cols}, CAST(({kpi.formula}) AS DOUBLE) AS value\n"
-        f"FROM {kpi.base} {where}\nGROUP BY {group}"
+    values = ", ".join(
+        f'CAST(({k.formula}) AS DOUBLE) AS "{name}"' for k, name in zip(kpis, value_names or [k.name for k in kpis])
     )
+    conditions = ([] if grain == "total" else ["event_date IS NOT NULL"]) + _between_sql(between)
+    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+    group = ", ".join(str(i) for i in range(1, len(dim_list) + 2))
+    return f"WITH {ctes}\nSELECT {cols}, {values}\nFROM {base} {where}\nGROUP BY {group}"
 
 
-def _derived_sql(kpi: Kpi, grain: str, dims: list[str], dictionary: KpiDictionary) -> str:
+def _derived_sql(
+    kpi: Kpi, grain: str, dims: list[str], dictionary: KpiDictionary, between: tuple[Any, Any] | None = None
+) -> str:
     refs = kpi.references
     names = list(dict.fromkeys(r for r, _ in refs))
     alias = {name: f"r{i}" for i, name in enumerate(names)}
-    ctes = [f"{alias[n]} AS ({kpi_sql(dictionary[n], grain, dims, dictionary)}\n)" for n in names]
+    ref_dims = {n: [d for d in dims if d in dictionary[n].dims] for n in names}
+    ctes = [f"{alias[n]} AS ({kpi_sql(dictionary[n], grain, ref_dims[n], dictionary, between)}\n)" for n in names]
     key_cols = ["period", *dims]
     anchors = [n for n in names if any(r == n and lag == 0 for r, lag in refs)] or names
-    keys = " UNION ".join(f"SELECT {', '.join(key_cols)} FROM {alias[n]}" for n in anchors)
+
+    def anchor_keys(name: str) -> str:
+        # A dimension the anchor lacks takes every value it has in the references that have it.
+        missing = [d for d in dims if d not in ref_dims[name]]
+        sources = {d: next(alias[n] for n in names if d in ref_dims[n]) for d in missing}
+        cols = ", ".join(f"{'a' if c == 'period' or c in ref_dims[name] else 'x_' + c}.{c}" for c in key_cols)
+        cross = "".join(f" CROSS JOIN (SELECT DISTINCT {d} FROM {src}) x_{d}" for d, src in sources.items())
+        return f"SELECT {cols} FROM {alias[name]} a{cross}"
+
+    keys = " UNION ".join(anchor_keys(n) for n in anchors)
     ctes.append(f"keys AS ({keys})")
     joins: list[str] = []
     slots: dict[tuple[str, int], str] = {}
@@ -548,7 +724,7 @@ def _derived_sql(kpi: Kpi, grain: str, dims: list[str], dictionary: KpiDictionar
             period_on = f"{slot}.period = CAST(k.period - INTERVAL {lag} {_LAG_UNIT[grain]} AS DATE)"
         else:
             period_on = f"{slot}.period IS NOT DISTINCT FROM k.period"
-        on = " AND ".join([period_on, *(f"{slot}.{d} IS NOT DISTINCT FROM k.{d}" for d in dims)])
+        on = " AND ".join([period_on, *(f"{slot}.{d} IS NOT DISTINCT FROM k.{d}" for d in ref_dims[name])])
         joins.append(f"LEFT JOIN {alias[name]} AS {slot} ON {on}")
     expr = _REF_RE.sub(lambda m: f"{slots[(m.group(1), int(m.group(2) or 0))]}.value", kpi.formula)
     cols = ", ".join(f"k.{c}" for c in key_cols)
@@ -584,6 +760,7 @@ def compute_kpis(
     dims: Sequence[str] = (),
     dictionary: KpiDictionary | None = None,
     skip_missing: bool = False,
+    between: tuple[Any, Any] | None = None,
 ) -> pd.DataFrame:
     """Compute KPIs on a DuckDB connection in long form: ``period``, dimensions, ``kpi``, ``value``, ``unit``.
 
@@ -591,7 +768,8 @@ def compute_kpis(
     allow the grain or a dimension raise ``ValueError``. The dimension columns are the requested ones
     followed by any KPI ``breakdown`` dimensions (NULL for KPIs without them). Rows are sorted by KPI,
     period and dimensions. With ``skip_missing``, KPIs whose source tables do not exist (see
-    :func:`missing_tables`) are left out instead of failing.
+    :func:`missing_tables`) are left out instead of failing. ``between`` restricts the base rows to a
+    date range (see :func:`kpi_sql`).
     """
     dictionary = dictionary or load_kpi_dictionary()
     if names is None:
@@ -600,15 +778,22 @@ def compute_kpis(
         selected = [dictionary[n] for n in names]
     frames: list[pd.DataFrame] = []
     all_dims = list(dims)
+    batches: dict[tuple[str, tuple[str, ...]], list[Kpi]] = {}
     for kpi in selected:
         kdims = _effective_dims(kpi, grain, dims)
         if skip_missing and missing_tables(con, kpi, dictionary):
             continue
         all_dims += [d for d in kdims if d not in all_dims]
-        frame = con.execute(kpi_sql(kpi, grain, dims, dictionary)).df()
-        frame.insert(len(kdims) + 1, "kpi", kpi.name)
-        frame["unit"] = kpi.unit
-        frames.append(frame)
+        if kpi.base == DERIVED:
+            frame = con.execute(kpi_sql(kpi, grain, dims, dictionary, between)).df()
+            frames.append(frame.assign(kpi=kpi.name, unit=kpi.unit))
+        else:  # KPIs over the same base and dimensions share one scan of the base
+            batches.setdefault((kpi.base, tuple(kdims)), []).append(kpi)
+    for (_, kdims), batch in batches.items():
+        wide = con.execute(_base_sql(batch, grain, kdims, dictionary, between)).df()
+        for kpi in batch:
+            frame = wide[["period", *kdims]].assign(kpi=kpi.name, value=wide[kpi.name], unit=kpi.unit)
+            frames.append(frame)
     columns = ["period", *all_dims, "kpi", "value", "unit"]
     if not frames:
         return pd.DataFrame(columns=columns)

@@ -7,6 +7,8 @@ ends inclusive). Ties on the same timestamp are broken by type (marketing, sales
 
 from __future__ import annotations
 
+from marketing_assets.lib.channels import campaign_key_sql
+
 TYPE_ORDER_SQL = "CASE touchpoint_type WHEN 'marketing' THEN 1 WHEN 'sales' THEN 2 ELSE 3 END"
 TOUCH_ORDER = "touchpoint_date, type_order, touchpoint_id"
 
@@ -68,7 +70,7 @@ def touchpoints_sql(
                ON m.signature_id = {sig['signature_id']}
     )
     SELECT *, {TYPE_ORDER_SQL} AS type_order, channel_group = 'Direct' AS is_direct,
-           nullif(trim(regexp_replace(lower(trim(utm_campaign)), '[^a-z0-9]+', '_', 'g'), '_'), '') AS campaign_key
+           {campaign_key_sql('utm_campaign')} AS campaign_key
     FROM (SELECT * FROM crm_touches UNION ALL BY NAME SELECT * FROM web_touches)"""
 
 

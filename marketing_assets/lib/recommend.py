@@ -1,0 +1,162 @@
+"""Budget recommendations (scale / reduce / test / hold) from versioned YAML rules. No Dagster import.
+
+The rules file (``config/recommendations.yaml``) lists rules in order; the first whose conditions hold
+gives a row its recommendation, the rule's name and a reason in words. A condition's value is a number
+or a KPI goal of the metric dictionary (``target:channel_roas``, ``threshold:channel_roas``), so a
+target is defined once. See the YAML's header for the row metrics.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from marketing_assets.constants import CONFIG_DIR
+
+DEFAULT_RULES_FILE = CONFIG_DIR / "recommendations.yaml"
+RECOMMENDATIONS = ("scale", "reduce", "test", "hold")
+OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq, "!=": operator.ne}
+_PLACEHOLDER = re.compile(r"\{([a-z_:]+?)(?::(money|ratio|num|int|pct))?\}")
+
+
+class RuleError(ValueError):
+    """The rules file is invalid; the message names the rule and the field."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    recommendation: str
+    conditions: tuple[Mapping[str, Any], ...]
+    mode: str  # "all" or "any"
+    reason: str
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    version: int
+    window_days: int
+    reference_model: str
+    break_even: Any
+    rules: tuple[Rule, ...]
+    goals: Mapping[str, float]
+
+    def value(self, spec: Any) -> float:
+        """A condition value: a number, or ``target:KPI`` / ``threshold:KPI`` from the metric dictionary."""
+        if isinstance(spec, str):
+            if spec not in self.goals:
+                raise RuleError(f"value {spec!r}: no such KPI goal in the metric dictionary")
+            return self.goals[spec]
+        return float(spec)
+
+
+def kpi_goals(dictionary: Any) -> dict[str, float]:
+    """``{"target:NAME": value, "threshold:NAME": value}`` of every KPI that has one."""
+    goals = {}
+    for kpi in dictionary:
+        for kind in ("target", "threshold"):
+            goal = getattr(kpi, kind)
+            if goal:
+                goals[f"{kind}:{kpi.name}"] = float(goal["value"])
+    return goals
+
+
+def load_rules(goals: Mapping[str, float], path: Path | str | None = None) -> RuleSet:
+    """Load and validate the rules; ``goals`` from :func:`kpi_goals`."""
+    with open(path or DEFAULT_RULES_FILE, encoding="utf-8") as fh:
+        raw = yaml.safe_load(fh)
+    rules = []
+    for i, r in enumerate(raw.get("rules") or []):
+        where = f"rule {r.get('name', i)!r}"
+        if r.get("recommendation") not in RECOMMENDATIONS:
+            raise RuleError(f"{where}: recommendation must be one of {RECOMMENDATIONS}")
+        modes = [m for m in ("all", "any") if m in r]
+        if len(modes) != 1:
+            raise RuleError(f"{where}: give exactly one of 'all' or 'any'")
+        conditions = tuple(r[modes[0]] or ())
+        for c in conditions:
+            if c.get("op") not in OPS or "metric" not in c or "value" not in c:
+                raise RuleError(f"{where}: condition {c} needs metric, op (one of {list(OPS)}) and value")
+        rules.append(Rule(r["name"], r["recommendation"], conditions, modes[0], " ".join(str(r.get("reason", "")).split())))
+    if not rules or rules[-1].conditions:
+        raise RuleError("rules: the last rule must be an unconditional default (all: [])")
+    ruleset = RuleSet(int(raw["version"]), int(raw["window_days"]), str(raw["reference_model"]), raw["break_even"], tuple(rules), dict(goals))
+    for rule in rules:
+        for c in rule.conditions:
+            ruleset.value(c["value"])  # unknown goals fail at load time, not on the first matching row
+    ruleset.value(ruleset.break_even)
+    return ruleset
+
+
+def _missing(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA
+
+
+def _fmt(v: Any, style: str | None) -> str:
+    if _missing(v):
+        return "n/a"
+    if style == "money":
+        return f"{v:,.0f}"
+    if style == "ratio":
+        return f"{v:.2f}"
+    if style == "pct":
+        return f"{v:.1%}"
+    if style == "int":
+        return f"{int(v)}"
+    if style == "num":
+        return f"{v:,.1f}"
+    return str(v)
+
+
+def _holds(ruleset: RuleSet, cond: Mapping[str, Any], row: Mapping[str, Any]) -> bool:
+    v = row.get(cond["metric"])
+    if _missing(v):
+        return False
+    return bool(OPS[cond["op"]](float(v), ruleset.value(cond["value"])))
+
+
+def _reason(ruleset: RuleSet, rule: Rule, row: Mapping[str, Any]) -> str:
+    def sub(m: re.Match) -> str:
+        name, style = m.group(1), m.group(2)
+        if name == "reference_model":
+            return ruleset.reference_model
+        if name.startswith("value:"):
+            return _fmt(ruleset.value(name[len("value:"):]), style)
+        return _fmt(row.get(name), style)
+
+    return _PLACEHOLDER.sub(sub, rule.reason)
+
+
+def recommend(row: Mapping[str, Any], ruleset: RuleSet) -> tuple[str, str, str]:
+    """``(recommendation, rule name, reason)`` of the first rule that holds for ``row``."""
+    for rule in ruleset.rules:
+        results = [_holds(ruleset, c, row) for c in rule.conditions]
+        if (all(results) if rule.mode == "all" else any(results)) or not rule.conditions:
+            return rule.recommendation, rule.name, _reason(ruleset, rule, row)
+    raise AssertionError("unreachable: the last rule is unconditional")
+
+
+def trailing_weeks_below(weekly: pd.DataFrame, keys: list[str], threshold: float) -> pd.Series:
+    """Per ``keys``: the number of latest consecutive weeks (in ``period`` order, weeks with a ROAS only)
+    whose ``value`` is below ``threshold``."""
+    if weekly.empty:
+        return pd.Series(dtype="int64")
+    w = weekly.dropna(subset=["value"]).sort_values([*keys, "period"])
+
+    def run(values: pd.Series) -> int:
+        count = 0
+        for v in reversed(values.tolist()):
+            if v >= threshold:
+                break
+            count += 1
+        return count
+
+    return w.groupby(keys, dropna=False)["value"].apply(run)

@@ -1,0 +1,158 @@
+"""Reporting assets read by stakeholders: the data-quality report (from the Dagster instance's check results).
+
+``data_quality_report`` runs last in a run (lowest step priority) so that the checks of every other
+asset in the same run have been evaluated when it reads the instance. Checks on the report itself and on
+assets after it show their previous evaluation.
+"""
+
+import datetime as dt
+import json
+
+import dagster as dg
+import pandas as pd
+
+from marketing_assets.constants import EXTRACTS, IDENTITY, SOURCES, fq
+from marketing_assets.extracts import EXTRACT_COLUMNS, publish_extract
+from marketing_assets.lib.quality import table_exists
+from marketing_assets.resources import Warehouse
+
+RUN_LAST = {"dagster/priority": "-100"}  # in-process executor: runs after every other ready step (the checks)
+_METADATA_LIMIT = 400  # characters of check metadata kept per row
+
+
+def _all_check_specs() -> list[dg.AssetCheckSpec]:
+    from marketing_assets.checks import all_checks  # the checks import the extract column lists
+
+    return [spec for checks_def in all_checks for spec in checks_def.check_specs]
+
+
+def _metadata_json(metadata: dict) -> str:
+    small = {}
+    for key, entry in metadata.items():
+        value = getattr(entry, "value", entry)
+        if isinstance(value, (int, float, str, bool)) or value is None:
+            small[key] = value if not isinstance(value, str) else value[:120]
+    text = json.dumps(small, default=str, sort_keys=True)
+    return text if len(text) <= _METADATA_LIMIT else text[: _METADATA_LIMIT - 3] + "..."
+
+
+def check_rows(instance: dg.DagsterInstance, specs: list[dg.AssetCheckSpec]) -> pd.DataFrame:
+    """One row per asset check with its latest evaluation in ``instance`` (``not_evaluated`` when none)."""
+    records = instance.event_log_storage.get_latest_asset_check_execution_by_key([s.key for s in specs])
+    rows = []
+    for spec in specs:
+        record = records.get(spec.key)
+        evaluation = None
+        if record is not None and record.event is not None and record.event.dagster_event is not None:
+            evaluation = record.event.dagster_event.event_specific_data
+        passed = getattr(evaluation, "passed", None)
+        severity = getattr(getattr(evaluation, "severity", None), "value", None)
+        if passed is None:
+            status = "not_evaluated"
+        elif passed:
+            status = "passed"
+        else:
+            status = "warned" if severity == "WARN" else "failed"
+        metadata = dict(getattr(evaluation, "metadata", None) or {})
+        rows.append(
+            {
+                "section": "check",
+                "asset_key": spec.asset_key.to_user_string(),
+                "check_name": spec.name,
+                "severity": severity,
+                "blocking": bool(spec.blocking),
+                "status": status,
+                "evaluated_at": pd.Timestamp(record.create_timestamp, unit="s") if record is not None and passed is not None else pd.NaT,
+                "run_id": record.run_id if record is not None else None,
+                "description": getattr(evaluation, "description", None) or spec.description,
+                "metric": None,
+                "value": float("nan"),
+                "metadata_json": _metadata_json(metadata),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def freshness_rows(checks: pd.DataFrame) -> pd.DataFrame:
+    """Per source table: age of the newest event in hours, from the latest ``freshness`` check evaluation."""
+    fresh = checks[checks["check_name"] == "freshness"].copy()
+    meta = fresh["metadata_json"].map(json.loads)
+    fresh["section"], fresh["metric"] = "freshness", "age_hours"
+    fresh["value"] = meta.map(lambda m: m.get("age_hours")).astype("float64")
+    fresh["description"] = [
+        f"newest event {m.get('newest_event') or 'none'}; limit {m.get('max_age_hours')} h" for m in meta
+    ]
+    return fresh
+
+
+def identity_rows(con) -> pd.DataFrame:
+    """Identity match rates: ERP customers ↔ CRM accounts, won accounts matched, web sessions linked to contacts."""
+    metrics: list[tuple[str, str, str, float | None]] = []
+
+    def share(asset: str, metric: str, sql: str, what: str) -> None:
+        num, den = con.execute(sql).fetchone()
+        metrics.append((asset, metric, f"{num:,} of {den:,} {what}", num / den if den else None))
+
+    if table_exists(con, IDENTITY, "accounts_resolved") and table_exists(con, SOURCES, "erp_customers"):
+        share(
+            "identity/accounts_resolved", "erp_customers_matched_to_crm",
+            f"""SELECT (SELECT count(DISTINCT customer_id) FROM {fq(IDENTITY, 'accounts_resolved')} WHERE customer_id IS NOT NULL),
+                       (SELECT count(*) FROM {fq(SOURCES, 'erp_customers')})""",
+            "ERP customers matched to a CRM account",
+        )
+        share(
+            "identity/accounts_resolved", "won_accounts_matched_to_erp",
+            f"""SELECT count(*) FILTER (WHERE r.customer_id IS NOT NULL), count(*)
+                FROM (SELECT DISTINCT account_id FROM {fq(SOURCES, 'crm_opportunities')} WHERE is_won) w
+                LEFT JOIN {fq(IDENTITY, 'accounts_resolved')} r USING (account_id)""",
+            "CRM accounts with a won deal matched to an ERP customer",
+        )
+    if table_exists(con, IDENTITY, "web_client_identities") and table_exists(con, SOURCES, "web_sessions"):
+        share(
+            "identity/web_client_identities", "web_sessions_linked_to_contact",
+            f"""SELECT count(*) FILTER (WHERE k.canonical_contact_id IS NOT NULL), count(*)
+                FROM {fq(SOURCES, 'web_sessions')} s LEFT JOIN {fq(IDENTITY, 'web_client_identities')} k USING (client_id)""",
+            "web sessions linked to a known contact",
+        )
+    if table_exists(con, IDENTITY, "contacts_resolved"):
+        share(
+            "identity/contacts_resolved", "contacts_merged_as_duplicates",
+            f"""SELECT count(*) FILTER (WHERE contact_id <> canonical_contact_id), count(*)
+                FROM {fq(IDENTITY, 'contacts_resolved')}""",
+            "CRM contacts merged into another contact",
+        )
+    return pd.DataFrame(
+        [
+            {"section": "identity", "asset_key": asset, "check_name": None, "severity": None, "blocking": False,
+             "status": "measured", "evaluated_at": pd.Timestamp.now(tz="UTC").tz_localize(None), "run_id": None,
+             "description": text, "metric": metric, "value": value, "metadata_json": "{}"}
+            for asset, metric, text, value in metrics
+        ]
+    )
+
+
+@dg.asset(
+    deps=[dg.AssetKey([EXTRACTS, n]) for n in ("executive_kpis", "marketing_roi", "funnel", "cohort_ltv")],
+    op_tags=RUN_LAST,
+    kinds={"duckdb", "parquet", "csv"},
+)
+def data_quality_report(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    """One row per asset check with its latest status, severity, time and key metadata (from the Dagster
+    instance), plus source freshness and identity match rates."""
+    checks = check_rows(context.instance, _all_check_specs())
+    with warehouse.get_connection() as con:
+        frame = pd.concat([checks, freshness_rows(checks), identity_rows(con)], ignore_index=True)
+        frame["blocking"] = frame["blocking"].astype(bool)
+        frame["evaluated_at"] = pd.to_datetime(frame["evaluated_at"])
+        meta = publish_extract(context, warehouse, con, "data_quality_report", frame)
+    counts = checks["status"].value_counts().to_dict()
+    problems = checks[checks["status"].isin(["failed", "warned"])][["asset_key", "check_name", "status", "description"]]
+    return dg.MaterializeResult(
+        metadata={
+            **meta,
+            "checks": len(checks),
+            **{f"checks_{k}": int(v) for k, v in counts.items()},
+            "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "failed_or_warned": dg.MetadataValue.md(problems.to_markdown(index=False) if len(problems) else "none"),
+        }
+    )

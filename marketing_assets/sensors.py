@@ -1,0 +1,392 @@
+"""Sensors: landed files trigger a refresh of what they feed; failed runs and checks raise alerts.
+
+``landing_zone_sensor`` keeps one content hash per landing file in its cursor
+(``{relative path: {"sha256", "size", "mtime_ns"}}``, stored by Dagster with each tick) and asks
+for one ``landing_refresh`` run per tick: the sources whose files are new, changed or deleted, plus
+everything downstream. The alert sensors append one JSON line per failed run or failed/warned
+check evaluation to the alerts file, and post it to a Slack-compatible webhook when one is set.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import hashlib
+import http.client
+import json
+import math
+import os
+import time
+import urllib.request
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import dagster as dg
+from pydantic import Field
+
+from marketing_assets import jobs
+from marketing_assets.constants import QUARANTINE_TABLE, SOURCES
+from marketing_assets.lib.landing import TableContract, discover_files
+from marketing_assets.resources import LandingZone
+from marketing_assets.sources import CONTRACTS
+
+DEFAULT_ALERTS_FILE = "data/alerts.jsonl"
+SETTLE_SECONDS = 10.0
+"""A landing file modified more recently than this is taken as still being written."""
+
+# ------------------------------------------------------------------------------- landing zone
+
+
+@dataclass
+class LandingScan:
+    """One look at the landing zone against the previous cursor."""
+
+    cursor: dict[str, dict[str, Any]]
+    changes: dict[str, str] = field(default_factory=dict)  # relative path -> new | changed | deleted
+    tables: set[str] = field(default_factory=set)  # tables to refresh
+    checked: int = 0
+    deferred: set[str] = field(default_factory=set)  # tables with a file still being written
+
+
+def sha256_file(path: Path, chunk_bytes: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(chunk_bytes):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def tables_of(rel: str, contracts: Mapping[str, TableContract]) -> set[str]:
+    """Tables whose landing glob matches a relative path (also for files that no longer exist)."""
+    p = PurePosixPath(rel)
+    found = set()
+    for table, contract in contracts.items():
+        folder, _, pattern = contract.landing_glob.rpartition("/")
+        if p.parent.as_posix() == (folder or ".") and fnmatch.fnmatchcase(p.name, pattern):
+            found.add(table)
+    return found
+
+
+def _ignored(rel: str) -> bool:
+    parts = PurePosixPath(rel).parts
+    return any(part.startswith((".", "_", "~")) for part in parts) or rel.endswith(("~", ".tmp", ".part"))
+
+
+def scan_landing(
+    root: Path,
+    previous: Mapping[str, Mapping[str, Any]],
+    contracts: Mapping[str, TableContract] = CONTRACTS,
+    settle_seconds: float = SETTLE_SECONDS,
+    now: float | None = None,
+) -> LandingScan:
+    """Compare the landing files of every table with ``previous``; hash only files whose size or mtime moved.
+
+    A table with a file still being written is deferred whole (ingestion reads all its files), and
+    its entries keep their previous state so the change is seen again on a later tick.
+    """
+    now = time.time() if now is None else now
+    files: dict[str, Path] = {}
+    for contract in contracts.values():
+        for path in discover_files(root, contract):
+            rel = path.relative_to(root).as_posix()
+            if not _ignored(rel):
+                files[rel] = path
+    scan = LandingScan(cursor={}, checked=len(files))
+    unsettled: set[str] = set()
+    for rel, path in sorted(files.items()):
+        old = previous.get(rel)
+        try:
+            before = path.stat()
+            if now - before.st_mtime < settle_seconds:
+                raise BlockingIOError
+            if old and old["size"] == before.st_size and old["mtime_ns"] == before.st_mtime_ns:
+                scan.cursor[rel] = dict(old)
+                continue
+            digest = sha256_file(path)
+            after = path.stat()
+            if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+                raise BlockingIOError  # written to while hashed
+        except (BlockingIOError, FileNotFoundError):
+            unsettled.add(rel)
+            if old:
+                scan.cursor[rel] = dict(old)
+            continue
+        scan.cursor[rel] = {"sha256": digest, "size": after.st_size, "mtime_ns": after.st_mtime_ns}
+        if old is None:
+            scan.changes[rel] = "new"
+        elif old["sha256"] != digest:
+            scan.changes[rel] = "changed"
+    for rel, old in previous.items():
+        if rel not in files and tables_of(rel, contracts):
+            scan.changes[rel] = "deleted"
+    # A file that vanished between listing and stat waits a tick: the next listing shows it deleted.
+    scan.deferred = {t for rel in unsettled for t in tables_of(rel, contracts)}
+    for rel, kind in list(scan.changes.items()):
+        owners = tables_of(rel, contracts)
+        if owners & scan.deferred:
+            del scan.changes[rel]
+            if rel in previous:
+                scan.cursor[rel] = dict(previous[rel])
+            else:
+                scan.cursor.pop(rel, None)
+        else:
+            scan.tables |= owners
+    return scan
+
+
+def _run_key(previous: Mapping[str, Any], scan: LandingScan) -> str:
+    """Same previous cursor and same changes (a re-evaluated tick) give the same key; anything else differs."""
+    changes = [(rel, kind, scan.cursor.get(rel)) for rel, kind in sorted(scan.changes.items())]
+    payload = json.dumps({"previous": previous, "changes": changes}, sort_keys=True)
+    return "landing-" + hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+
+def refresh_selection(asset_graph, tables: Iterable[str]) -> tuple[list[dg.AssetKey], list[dg.AssetCheckKey]]:
+    """The source assets of ``tables``, the quarantine, everything downstream, and their checks."""
+    keys = [dg.AssetKey([SOURCES, t]) for t in sorted(tables)]
+    selection = dg.AssetSelection.assets(*keys).downstream() | dg.AssetSelection.assets(
+        dg.AssetKey([SOURCES, QUARANTINE_TABLE])
+    )
+    assets = selection.resolve(asset_graph)
+    checks = [ck for ck in asset_graph.asset_check_keys if ck.asset_key in assets]
+    return sorted(assets, key=lambda k: k.to_user_string()), sorted(checks, key=lambda ck: ck.to_user_string())
+
+
+def build_landing_zone_sensor(
+    name: str = "landing_zone_sensor",
+    settle_seconds: float = SETTLE_SECONDS,
+    minimum_interval_seconds: int = 30,
+) -> dg.SensorDefinition:
+    @dg.sensor(
+        name=name,
+        job=jobs.landing_refresh,
+        minimum_interval_seconds=minimum_interval_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=(
+            "Hashes every landing file of every source table; new, changed or deleted files launch one "
+            f"landing_refresh of their tables and everything downstream. Files younger than {settle_seconds:g} s "
+            "wait for the next tick."
+        ),
+    )
+    def _sensor(context: dg.SensorEvaluationContext, landing: LandingZone) -> dg.SensorResult | dg.SkipReason:
+        root = landing.root
+        if not root.is_dir():  # an unmounted landing zone must not read as "every file deleted"
+            return dg.SkipReason(f"Landing folder {root} does not exist; cursor kept.")
+        previous = json.loads(context.cursor) if context.cursor else {}
+        scan = scan_landing(root, previous, settle_seconds=settle_seconds)
+        cursor = json.dumps(scan.cursor, sort_keys=True)
+        waiting = f"; waiting for {', '.join(sorted(scan.deferred))} to settle" if scan.deferred else ""
+        if not scan.tables:
+            return dg.SensorResult(skip_reason=f"No landing change in {scan.checked} file(s) checked{waiting}.", cursor=cursor)
+        if context.repository_def is None:
+            raise dg.DagsterInvariantViolationError(f"{name} resolves downstream assets from its repository; none given.")
+        assets, checks = refresh_selection(context.repository_def.asset_graph, scan.tables)
+        context.log.info(
+            f"{len(scan.changes)} landing change(s) in {scan.checked} file(s): "
+            + ", ".join(f"{rel} ({kind})" for rel, kind in sorted(scan.changes.items()))
+            + waiting
+        )
+        request = dg.RunRequest(
+            run_key=_run_key(previous, scan),
+            asset_selection=assets,
+            asset_check_keys=checks,
+            tags={"marketing_assets/landing_tables": ",".join(sorted(scan.tables))},
+        )
+        return dg.SensorResult(run_requests=[request], cursor=cursor)
+
+    return _sensor
+
+
+landing_zone_sensor = build_landing_zone_sensor()
+
+# ------------------------------------------------------------------------------------- alerts
+
+
+class Alerts(dg.ConfigurableResource):
+    """Where alerts go: a JSON-lines file, and optionally a Slack-compatible incoming webhook."""
+
+    alerts_file: str = Field(default=DEFAULT_ALERTS_FILE, description="JSON-lines alert log (MARKETING_ALERTS_FILE).")
+    webhook_url: str | None = Field(default=None, description="Slack-compatible webhook (MARKETING_ALERT_WEBHOOK); optional.")
+    timeout_seconds: float = Field(default=5.0, description="Webhook request timeout.")
+
+    @classmethod
+    def from_env(cls) -> Alerts:
+        return cls(
+            alerts_file=dg.EnvVar("MARKETING_ALERTS_FILE") if os.environ.get("MARKETING_ALERTS_FILE") else DEFAULT_ALERTS_FILE,
+            webhook_url=dg.EnvVar("MARKETING_ALERT_WEBHOOK") if os.environ.get("MARKETING_ALERT_WEBHOOK") else None,
+        )
+
+    def _logged_ids(self, path: Path) -> set[str]:
+        if not path.exists():
+            return set()
+        ids = set()
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                try:
+                    ids.add(json.loads(line)["alert_id"])
+                except (ValueError, KeyError, TypeError):
+                    continue
+        return ids
+
+    def send(self, alerts: Sequence[dict[str, Any]], log) -> int:
+        """Append the alerts not yet in the file (one ``write`` per line), then post each; returns how many were new."""
+        if not alerts:
+            return 0
+        path = Path(self.alerts_file).expanduser()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        logged = self._logged_ids(path)
+        new = [a for a in alerts if a["alert_id"] not in logged]
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            for alert in new:  # one write per line: concurrent sensors never interleave lines
+                os.write(fd, (json.dumps(alert, sort_keys=True) + "\n").encode())
+        finally:
+            os.close(fd)
+        for alert in new:
+            if self.webhook_url:
+                self._post(alert, log)
+        return len(new)
+
+    def _post(self, alert: Mapping[str, Any], log) -> None:
+        body = json.dumps(slack_body(alert)).encode()
+        request = urllib.request.Request(self.webhook_url, data=body, headers={"Content-Type": "application/json"}, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_seconds) as response:
+                response.read()
+        except (OSError, ValueError, http.client.HTTPException) as exc:  # the line is written; an outage must not stop the sensor
+            log.warning(f"alert webhook failed for {alert['alert_id']}: {type(exc).__name__}: {exc}")
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, (str, int, bool)):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_json_safe(v) for v in value]
+    return str(value)
+
+
+def small_metadata(metadata: Mapping[str, Any], max_keys: int = 20, max_chars: int = 500) -> dict[str, Any]:
+    """Check metadata as plain JSON, each value capped (large tables and markdown are summarised)."""
+    out: dict[str, Any] = {}
+    for key, value in list(metadata.items())[:max_keys]:
+        raw = _json_safe(value.value if isinstance(value, dg.MetadataValue) else value)
+        text = json.dumps(raw)
+        out[key] = raw if len(text) <= max_chars else f"<{type(value).__name__} of {len(text)} chars omitted>"
+    return out
+
+
+def make_alert(
+    kind: str, severity: str, run_id: str | None, job: str | None, description: str | None, *,
+    asset_key: str | None = None, check_name: str | None = None, metadata: Mapping[str, Any] | None = None,
+    ts: float | None = None, alert_id: str,
+) -> dict[str, Any]:
+    when = dt.datetime.fromtimestamp(time.time() if ts is None else ts, dt.UTC)
+    return {
+        "alert_id": alert_id,
+        "ts": when.isoformat(timespec="seconds"),
+        "kind": kind,
+        "severity": severity,
+        "asset_key": asset_key,
+        "check_name": check_name,
+        "run_id": run_id,
+        "job": job,
+        "description": (description or "")[:1000],
+        "metadata": small_metadata(metadata or {}),
+    }
+
+
+def check_alert(evaluation: dg.AssetCheckEvaluation, entry) -> dict[str, Any]:
+    asset = evaluation.asset_key.to_user_string()
+    partition = f":{evaluation.partition}" if evaluation.partition else ""
+    return make_alert(
+        "asset_check", evaluation.severity.value, entry.run_id, entry.job_name, evaluation.description,
+        asset_key=asset, check_name=evaluation.check_name, metadata=evaluation.metadata, ts=entry.timestamp,
+        alert_id=f"asset_check:{entry.run_id}:{asset}:{evaluation.check_name}{partition}",
+    )
+
+
+def slack_body(alert: Mapping[str, Any]) -> dict[str, Any]:
+    icon = ":rotating_light:" if alert["severity"] == "ERROR" else ":warning:"
+    if alert["kind"] == "asset_check":
+        title = f"{alert['severity']} check `{alert['asset_key']}:{alert['check_name']}` did not pass"
+    else:
+        title = f"{alert['severity']} run of `{alert['job']}` failed"
+    text = f"{icon} {title}: {alert['description']}"[:2900]
+    context = f"run `{alert['run_id']}` · job `{alert['job']}` · {alert['ts']}"
+    blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
+    if alert["metadata"]:
+        facts = "\n".join(f"• {k}: {json.dumps(v)}" for k, v in alert["metadata"].items())[:2900]
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": facts}})
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": context}]})
+    return {"text": text, "blocks": blocks}
+
+
+@dg.sensor(
+    name="asset_check_alert_sensor",
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="One alert per asset check evaluation that did not pass (WARN or ERROR), read from the event log.",
+)
+def asset_check_alert_sensor(context: dg.SensorEvaluationContext, alerts: Alerts) -> dg.SensorResult | dg.SkipReason:
+    after = int(context.cursor) if context.cursor else -1
+    # Check evaluations are indexed with a global storage id on every storage, including the
+    # run-sharded SQLite default (where get_event_records refuses a plain storage-id cursor).
+    events = context.instance.event_log_storage.get_logs_for_all_runs_by_log_id(
+        after_cursor=after, dagster_event_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION, limit=500
+    )
+    if not events:
+        return dg.SkipReason("No new asset check evaluations.")
+    failed = [
+        check_alert(entry.dagster_event.event_specific_data, entry)
+        for _, entry in sorted(events.items())
+        if not entry.dagster_event.event_specific_data.passed
+    ]
+    sent = alerts.send(failed, context.log)
+    return dg.SensorResult(
+        skip_reason=f"{len(events)} check evaluation(s) read, {len(failed)} did not pass, {sent} new alert(s).",
+        cursor=str(max(events)),
+    )
+
+
+def _user_error_type(error) -> str:
+    """Class of the user's exception under Dagster's wrapping (``DagsterExecutionStepExecutionError``)."""
+    while error.cause is not None and error.cls_name.startswith("Dagster"):
+        error = error.cause
+    return error.cls_name
+
+
+_RUN_TAGS = ("dagster/schedule_name", "dagster/sensor_name", "marketing_assets/landing_tables")
+
+
+def run_failure_alert(run: dg.DagsterRun, step_failures: Sequence[dg.DagsterEvent]) -> dict[str, Any]:
+    """Alert for a failed run: step keys and error types only (exception messages may quote data)."""
+    steps = sorted({e.step_key for e in step_failures if e.step_key})
+    errors = sorted({_user_error_type(e.event_specific_data.error) for e in step_failures if getattr(e.event_specific_data, "error", None)})
+    detail = f"failed step(s): {', '.join(steps)}" if steps else "no step failed (run-level failure)"
+    return make_alert(
+        "run_failure", "ERROR", run.run_id, run.job_name, f"Run of {run.job_name} failed; {detail}.",
+        metadata={"failed_steps": steps, "error_types": errors, "tags": {k: v for k, v in run.tags.items() if k in _RUN_TAGS}},
+        alert_id=f"run_failure:{run.run_id}",
+    )
+
+
+@dg.run_failure_sensor(
+    name="run_failure_alert_sensor",
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    # Every run on the instance: scheduled, sensor-launched, ad hoc from the UI, and `make run`
+    # (executed in process, so it carries no code-location origin a narrower filter would match).
+    monitor_all_code_locations=True,
+    description="One alert per failed run on this Dagster instance (scheduled, sensor-launched, ad hoc or `make run`).",
+)
+def run_failure_alert_sensor(context: dg.RunFailureSensorContext, alerts: Alerts) -> None:
+    alerts.send([run_failure_alert(context.dagster_run, context.get_step_failure_events())], context.log)
+
+
+all_sensors = [landing_zone_sensor, asset_check_alert_sensor, run_failure_alert_sensor]
