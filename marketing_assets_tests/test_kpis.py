@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from marketing_assets.lib.attribution import MODELS as ATTRIBUTION_MODELS
 from marketing_assets.lib.kpis import (
     BASE_RELATIONS,
     DEFAULT_KPI_FILE,
@@ -61,8 +62,37 @@ def _create(con: duckdb.DuckDBPyConnection, table: str, columns: str, rows: list
         con.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
 
 
-@pytest.fixture(scope="module")
-def con() -> duckdb.DuckDBPyConnection:
+# Credit share of an opportunity's FIRST touch per attribution model; its second touch gets the rest.
+# OP1 (1000): T1 Paid Search 'brand_search' first, T5 Outbound Sales (no campaign) second.
+# OP2 (500):  T6 Outbound Sales (no campaign) first, T7 Email 'newsletter' second.
+# OP3 (300):  T8 Direct only, 300 under every model. OP4 (200): no credit row at all -> '(unattributed)'.
+# E.g. linear: OP1 T1 500 + T5 500, OP2 T6 250 + T7 250; time_decay: OP1 400 + 600, OP2 200 + 300.
+FIRST_SHARE = {
+    "first_touch": 1.0, "last_touch": 0.0, "last_non_direct": 0.0, "linear": 0.5, "time_decay": 0.4,
+    "position_based": 0.5, "w_shaped": 0.5, "markov": 0.7, "shapley": 0.6,
+}  # fmt: skip
+assert set(FIRST_SHARE) == set(ATTRIBUTION_MODELS)
+
+
+def _credit_rows() -> list[tuple]:
+    """(opportunity_id, touchpoint_id, channel_group, first_touch_credit, opportunity_created_date,
+    sales_segment, campaign_key, pipeline_amount, <the other eight model credits in MODELS order>)."""
+    touches = [  # (opp, touch, group, campaign, created, segment, amount, is first touch)
+        ("OP1", "T1", "Paid Search", "brand_search", "2026-01-15", "Enterprise", 1000.0, True),
+        ("OP1", "T5", "Outbound Sales", None, "2026-01-15", "Enterprise", 1000.0, False),
+        ("OP2", "T6", "Outbound Sales", None, "2026-01-20", "SMB", 500.0, True),
+        ("OP2", "T7", "Email", "newsletter", "2026-01-20", "SMB", 500.0, False),
+    ]
+    rows = []
+    for opp, touch, group, campaign, created, segment, amount, first in touches:
+        credit = {m: amount * (s if first else 1 - s) for m, s in FIRST_SHARE.items()}
+        others = [credit[m] for m in ATTRIBUTION_MODELS if m != "first_touch"]
+        rows.append((opp, touch, group, credit["first_touch"], created, segment, campaign, amount, *others))
+    rows.append(("OP3", "T8", "Direct", 300.0, "2026-02-05", "SMB", None, 300.0, *[300.0] * 8))
+    return rows
+
+
+def _warehouse() -> duckdb.DuckDBPyConnection:
     """Tiny warehouse with only the columns the base relations read."""
     c = duckdb.connect()
     for schema in ("sources", "identity", "attribution", "touchpoints"):
@@ -75,35 +105,72 @@ def con() -> duckdb.DuckDBPyConnection:
     _create(c, "sources.erp_inventory", "snapshot_date DATE, product_id VARCHAR, location_id VARCHAR, quantity_on_hand INTEGER, inventory_value DECIMAL(38,10)",
             [("2026-01-31", "P1", "L1", 10, 60), ("2026-01-31", "P2", "L1", 5, 100),
              ("2026-02-28", "P1", "L1", 5, 30), ("2026-02-28", "P2", "L1", 4, None)])  # fmt: skip
-    _create(c, "identity.ad_spend_daily", "date_day DATE, platform VARCHAR, channel_group VARCHAR, spend DOUBLE, clicks DOUBLE, conversions DOUBLE",
-            [("2026-01-10", "google_ads", "Paid Search", 60, 30, 3), ("2026-01-15", "meta_ads", "Paid Social", 40, 20, 1),
-             ("2026-02-12", "google_ads", "Paid Search", 90, 45, 3)])  # fmt: skip
-    # Leads: K1..K3 in January, K4 in February; K5 never became a lead.
-    _create(c, "sources.crm_contacts", "contact_id VARCHAR, account_id VARCHAR, lead_date TIMESTAMP, mql_date TIMESTAMP, sql_date TIMESTAMP, customer_date TIMESTAMP",
-            [("K1", "A1", "2026-01-03", "2026-01-10", "2026-01-20", "2026-02-01"),
-             ("K2", "A2", "2026-01-08", "2026-01-12", None, None),
-             ("K3", "A3", "2026-01-25", None, None, None),
-             ("K4", "A4", "2026-02-02", "2026-02-05", "2026-02-09", None),
-             ("K5", "A5", None, None, None, None)])  # fmt: skip
+    # Campaign names normalise to campaign keys: both Paid Search rows -> 'brand_search', Paid Social -> 'prospecting_eu'.
+    _create(c, "identity.ad_spend_daily", "date_day DATE, platform VARCHAR, channel_group VARCHAR, campaign_name VARCHAR, spend DOUBLE, clicks DOUBLE, conversions DOUBLE",
+            [("2026-01-10", "google_ads", "Paid Search", "Brand Search", 60, 30, 3),
+             ("2026-01-15", "meta_ads", "Paid Social", " Prospecting-EU ", 40, 20, 1),
+             ("2026-02-12", "google_ads", "Paid Search", "BRAND  search!", 90, 45, 3)])  # fmt: skip
+    # Leads: K1..K3 in January, K4 in February; K5 and K6 never became leads.
+    # Funnel (contact-creation cohort; created_at and lifecycle_stage are read by the funnel only):
+    #   K1 created 01-01: every stage (customer date; opportunities OP1 01-15 / OP2 01-20 on A1 after creation).
+    #   K2 created 01-05: engaged, MQL; no SQL date and no opportunity on A2 -> stops at MQL.
+    #   K3 created 01-20: lead only by its dates, but OP3 on A3 was created 02-05 and won 02-20 -> customer, and
+    #      so (monotone stages) also opportunity, SQL, MQL, engaged.
+    #   K4 created 02-01: engaged, MQL, SQL, opportunity (OP4 on A4 created 02-07, not won).
+    #   K5 created 02-15: known only (its one touch is a sales touch, not engagement).
+    #   K6 created 02-20: no dates and no touch, lifecycle stage 'Opportunity' -> opportunity, SQL, MQL, engaged.
+    _create(c, "sources.crm_contacts", "contact_id VARCHAR, account_id VARCHAR, lead_date TIMESTAMP, mql_date TIMESTAMP, sql_date TIMESTAMP, customer_date TIMESTAMP, "
+            "created_at TIMESTAMP, lifecycle_stage VARCHAR",
+            [("K1", "A1", "2026-01-03", "2026-01-10", "2026-01-20", "2026-02-01", "2026-01-01", "customer"),
+             ("K2", "A2", "2026-01-08", "2026-01-12", None, None, "2026-01-05", "mql"),
+             ("K3", "A3", "2026-01-25", None, None, None, "2026-01-20", "lead"),
+             ("K4", "A4", "2026-02-02", "2026-02-05", "2026-02-09", None, "2026-02-01", "sql"),
+             ("K5", "A5", None, None, None, None, "2026-02-15", "subscriber"),
+             ("K6", "A6", None, None, None, None, "2026-02-20", "Opportunity")])  # fmt: skip
     # Lead channel = last touch up to the lead date: K1 Paid Search, K2 Email (T3 is after), K3 none, K4 Paid Search.
-    _create(c, "touchpoints.touchpoints", "touchpoint_id VARCHAR, contact_id VARCHAR, touchpoint_date TIMESTAMP, channel_group VARCHAR",
-            [("T1", "K1", "2026-01-02", "Paid Search"), ("T2", "K2", "2026-01-01", "Email"),
-             ("T3", "K2", "2026-01-09", "Paid Social"), ("T4", "K4", "2026-02-01", "Paid Search")])  # fmt: skip
+    # Lead campaign likewise: K1 brand_search, K2 newsletter, K3 none, K4 brand_search.
+    # T9 (K5, a sales touch) and T10 (K3, 02-20, after K3's lead date) change no lead.
+    # Funnel channel = first touch: K1 Paid Search, K2 Email, K3 Email (T10), K4 Paid Search, K5 Outbound Sales,
+    # K6 (unattributed).
+    _create(c, "touchpoints.touchpoints", "touchpoint_id VARCHAR, contact_id VARCHAR, touchpoint_date TIMESTAMP, channel_group VARCHAR, "
+            "touchpoint_type VARCHAR, account_id VARCHAR, campaign_key VARCHAR",
+            [("T1", "K1", "2026-01-02", "Paid Search", "marketing", "A1", "brand_search"),
+             ("T2", "K2", "2026-01-01", "Email", "marketing", "A2", "newsletter"),
+             ("T3", "K2", "2026-01-09", "Paid Social", "web", "A2", "prospecting_eu"),
+             ("T4", "K4", "2026-02-01", "Paid Search", "marketing", "A4", "brand_search"),
+             ("T9", "K5", "2026-02-16", "Outbound Sales", "sales", "A5", None),
+             ("T10", "K3", "2026-02-20", "Email", "marketing", "A3", "newsletter")])  # fmt: skip
+    # ERP customer -> CRM account. Acquisition channel = the account's last touch up to the first sale:
+    #   C1 (A1, first sale 2026-01-05): T1 Paid Search 01-02.
+    #   C2 (A2, first sale 2026-01-13): T2 Email 01-01, T3 Paid Social 01-09 -> the last, Paid Social.
+    #   C3 (A3, first sale 2026-02-15): only T10 on 02-20, after the first sale -> (unattributed).
+    #   C4 (first sale 2025-02-03): no account -> (unattributed).
+    _create(c, "identity.accounts_resolved", "account_id VARCHAR, customer_id VARCHAR",
+            [("A1", "C1"), ("A2", "C2"), ("A3", "C3"), ("A4", None)])  # fmt: skip
     # Sessions: January 4 (2 with a form email), February 1 (none).
     _create(c, "sources.web_sessions", "session_id VARCHAR, session_start TIMESTAMP, conversions INTEGER, form_email VARCHAR",
             [("S1", "2026-01-02", 1, "a@x.io"), ("S2", "2026-01-03", 0, None), ("S3", "2026-01-04", 0, ""),
              ("S4", "2026-01-05", 1, "b@x.io"), ("S5", "2026-02-01", 0, None)])  # fmt: skip
+    # OP2 is a second deal of account A1 (K1's), so K2's account A2 has no opportunity (see the funnel above).
     _create(c, "sources.crm_opportunities", "opportunity_id VARCHAR, account_id VARCHAR, pipeline_amount DECIMAL(38,10), opportunity_created_date TIMESTAMP, "
             "sales_segment VARCHAR, is_won BOOLEAN, closed_date TIMESTAMP, won_amount DECIMAL(38,10)",
             [("OP1", "A1", 1000, "2026-01-15", "Enterprise", True, "2026-02-10", 800),
-             ("OP2", "A2", 500, "2026-01-20", "SMB", False, None, None),
+             ("OP2", "A1", 500, "2026-01-20", "SMB", False, None, None),
              ("OP3", "A3", 300, "2026-02-05", "SMB", True, "2026-02-20", 300),
              ("OP4", "A4", 200, "2026-02-07", "SMB", False, None, None)])  # fmt: skip
     # OP1 first touch Paid Search (sourced, influenced); OP2 first touch Outbound Sales + an Email touch
     # (influenced, not sourced); OP3 Direct only (neither); OP4 no touch at all (neither).
-    _create(c, "attribution.attribution_credits", "opportunity_id VARCHAR, touchpoint_id VARCHAR, channel_group VARCHAR, first_touch_credit DOUBLE",
-            [("OP1", "T1", "Paid Search", 1000), ("OP1", "T5", "Outbound Sales", 0),
-             ("OP2", "T6", "Outbound Sales", 500), ("OP2", "T7", "Email", 0), ("OP3", "T8", "Direct", 300)])  # fmt: skip
+    # All nine model credits per touch: see FIRST_SHARE.
+    credit_cols = ", ".join(f"{m}_credit DOUBLE" for m in ATTRIBUTION_MODELS if m != "first_touch")
+    _create(c, "attribution.attribution_credits", "opportunity_id VARCHAR, touchpoint_id VARCHAR, channel_group VARCHAR, first_touch_credit DOUBLE, "
+            f"opportunity_created_date TIMESTAMP, sales_segment VARCHAR, campaign_key VARCHAR, pipeline_amount DOUBLE, {credit_cols}",
+            _credit_rows())  # fmt: skip
+    return c
+
+
+@pytest.fixture(scope="module")
+def con() -> duckdb.DuckDBPyConnection:
+    c = _warehouse()
     yield c
     c.close()
 
@@ -113,13 +180,15 @@ def dictionary():
     return load_kpi_dictionary()
 
 
-def values(con, dictionary, name: str, grain: str = "month", dims: tuple[str, ...] = ()) -> dict:
-    """``{period-or-(period, dims...): value}`` with ``period`` as an ISO date string ('total' at total grain)."""
-    df = compute_kpis(con, [name], grain, dims, dictionary=dictionary)
+def values(con, dictionary, name: str, grain: str = "month", dims: tuple[str, ...] = (), between=None) -> dict:
+    """``{period-or-(period, dims...): value}`` with ``period`` as an ISO date string ('total' at total grain)
+    and a NULL dimension value as None."""
+    df = compute_kpis(con, [name], grain, dims, dictionary=dictionary, between=between)
     out = {}
     for row in df.itertuples(index=False):
         period = "total" if pd.isna(row.period) else row.period.date().isoformat()
-        key = (period, *(getattr(row, d) for d in df.columns[1:-3])) if len(df.columns) > 4 else period
+        dim_values = (None if pd.isna(getattr(row, d)) else getattr(row, d) for d in df.columns[1:-3])
+        key = (period, *dim_values) if len(df.columns) > 4 else period
         out[key] = None if pd.isna(row.value) else row.value
     return out
 
@@ -291,6 +360,30 @@ def test_leads_by_lead_channel_sum_to_total(con, dictionary):
     close(values(con, dictionary, "new_leads", "total"), {"total": 4})
 
 
+def test_lead_campaign_is_the_campaign_of_the_last_touch(con, dictionary):
+    # Channel and campaign of the same last touch: K1 Paid Search / brand_search, K2 Email / newsletter,
+    # K3 none, K4 Paid Search / brand_search.
+    close(
+        values(con, dictionary, "new_leads", "total", ("channel_group", "campaign_key")),
+        {("total", "Paid Search", "brand_search"): 2, ("total", "Email", "newsletter"): 1,
+         ("total", "(unattributed)", None): 1},
+    )  # fmt: skip
+    c = _warehouse()
+    try:
+        # T11: a sales touch without a campaign at K1's lead time (2026-01-03 00:00), after T1 (brand_search):
+        # K1's last touch is now Outbound Sales with no campaign, not Outbound Sales with T1's campaign.
+        c.execute(
+            "INSERT INTO touchpoints.touchpoints VALUES ('T11', 'K1', '2026-01-03', 'Outbound Sales', 'sales', 'A1', NULL)"
+        )
+        close(
+            values(c, dictionary, "new_leads", "total", ("channel_group", "campaign_key")),
+            {("total", "Outbound Sales", None): 1, ("total", "Paid Search", "brand_search"): 1,
+             ("total", "Email", "newsletter"): 1, ("total", "(unattributed)", None): 1},
+        )  # fmt: skip
+    finally:
+        c.close()
+
+
 # ----------------------------------------------------------------------------------------- pipeline
 
 
@@ -353,6 +446,394 @@ def test_ltv_ltv_to_cac_payback(con, dictionary):
         values(con, dictionary, "payback_months"), {"2025-02-01": None, "2026-01-01": 50 / (104 / 3), "2026-02-01": 1.0}
     )
     close(values(con, dictionary, "payback_months", "total"), {"total": 47.5 / (214 / 5)})
+
+
+# ---------------------------------------------------------------------- attribution (channel ROI)
+# Shares s = FIRST_SHARE[model] (first touch's share). Credited pipeline, total:
+#   Paid Search    1000·s            (OP1 T1)
+#   Outbound Sales 1000·(1-s) + 500·s (OP1 T5, OP2 T6)
+#   Email          500·(1-s)         (OP2 T7)
+#   Direct         300               (OP3)
+#   (unattributed) 200               (OP4, no credit row)
+# A zero credit is no row (Paid Search under last_touch, Email under first_touch).
+# Won (close date Feb 2026): OP1 800 split s / 1-s over Paid Search / Outbound Sales, OP3 300 Direct.
+# Spend: Paid Search 60 (Jan) + 90 (Feb) = 150, Paid Social 40 (Jan); no other channel has spend.
+
+
+def _nonzero(rows: dict) -> dict:
+    return {k: v for k, v in rows.items() if v != 0}
+
+
+def test_attributed_pipeline_per_model_and_channel(con, dictionary):
+    got = values(con, dictionary, "attributed_pipeline", "total", ("attribution_model", "channel_group"))
+    expected = {}
+    for model, s in FIRST_SHARE.items():
+        per_channel = {"Paid Search": 1000 * s, "Outbound Sales": 1000 * (1 - s) + 500 * s, "Email": 500 * (1 - s),
+                       "Direct": 300, "(unattributed)": 200}  # fmt: skip
+        expected.update({("total", model, ch): v for ch, v in _nonzero(per_channel).items()})
+    close(got, expected)
+    # Spelled out: first_touch Paid Search 1000, Outbound 500 (OP2's first touch), Direct 300, unattributed 200;
+    # linear 500 / 500 + 250 = 750 / 250 / 300 / 200; last_touch no Paid Search row.
+    assert got[("total", "first_touch", "Outbound Sales")] == 500 and ("total", "first_touch", "Email") not in got
+    assert got[("total", "linear", "Outbound Sales")] == 750 and got[("total", "linear", "Email")] == 250
+    assert ("total", "last_touch", "Paid Search") not in got
+    # Credits + unattributed = CRM pipeline 1000 + 500 + 300 + 200 = 2000 under every model.
+    close(
+        values(con, dictionary, "attributed_pipeline", "total", ("attribution_model",)),
+        {("total", m): 2000 for m in ATTRIBUTION_MODELS},
+    )
+    # By creation month (linear): Jan OP1 + OP2, Feb OP3 + OP4.
+    monthly = values(con, dictionary, "attributed_pipeline", "month", ("attribution_model", "channel_group"))
+    close(
+        {k: v for k, v in monthly.items() if k[1] == "linear"},
+        {("2026-01-01", "linear", "Paid Search"): 500, ("2026-01-01", "linear", "Outbound Sales"): 750,
+         ("2026-01-01", "linear", "Email"): 250, ("2026-02-01", "linear", "Direct"): 300,
+         ("2026-02-01", "linear", "(unattributed)"): 200},
+    )  # fmt: skip
+    # Fractional opportunities (linear): Paid Search 0.5, Outbound 0.5 + 0.5, Email 0.5, Direct 1, unattributed 1 = 4.
+    close(
+        {k: v for k, v in values(con, dictionary, "attributed_opportunities", "total", ("attribution_model", "channel_group")).items() if k[1] == "linear"},
+        {("total", "linear", "Paid Search"): 0.5, ("total", "linear", "Outbound Sales"): 1.0,
+         ("total", "linear", "Email"): 0.5, ("total", "linear", "Direct"): 1.0, ("total", "linear", "(unattributed)"): 1.0},
+    )  # fmt: skip
+    # By campaign (linear): brand_search 500 (T1), newsletter 250 (T7), no campaign 750 + 300 + 200 = 1250.
+    close(
+        {k: v for k, v in values(con, dictionary, "attributed_pipeline", "total", ("attribution_model", "campaign_key")).items() if k[1] == "linear"},
+        {("total", "linear", "brand_search"): 500, ("total", "linear", "newsletter"): 250, ("total", "linear", None): 1250},
+    )  # fmt: skip
+
+
+def test_attributed_revenue_and_customers_per_model_and_channel(con, dictionary):
+    revenue = values(con, dictionary, "attributed_revenue", "total", ("attribution_model", "channel_group"))
+    customers = values(con, dictionary, "attributed_customers", "total", ("attribution_model", "channel_group"))
+    want_revenue, want_customers = {}, {}
+    for model, s in FIRST_SHARE.items():
+        rev = {"Paid Search": 800 * s, "Outbound Sales": 800 * (1 - s), "Direct": 300}
+        deals = {"Paid Search": s, "Outbound Sales": 1 - s, "Direct": 1}
+        want_revenue.update({("total", model, ch): v for ch, v in _nonzero(rev).items()})
+        want_customers.update({("total", model, ch): v for ch, v in _nonzero(deals).items()})
+    close(revenue, want_revenue)
+    close(customers, want_customers)
+    # OP4, the only opportunity without credits, is not won: no '(unattributed)' revenue here (see the next test).
+    # Dated by the close date: both wins in Feb 2026; the won amount 800 + 300 = 1100 and 2 deals per model.
+    close(
+        values(con, dictionary, "attributed_revenue", "month", ("attribution_model",)),
+        {("2026-02-01", m): 1100 for m in ATTRIBUTION_MODELS},
+    )
+    close(
+        values(con, dictionary, "attributed_customers", "total", ("attribution_model",)),
+        {("total", m): 2 for m in ATTRIBUTION_MODELS},
+    )
+
+
+def test_won_deal_without_credits_is_unattributed_under_every_model(dictionary):
+    c = _warehouse()
+    try:
+        # OP5: pipeline 400 created 2026-02-16, won 350 on 2026-02-25, no credit row.
+        c.execute(
+            "INSERT INTO sources.crm_opportunities VALUES ('OP5', 'A5', 400, '2026-02-16', 'SMB', true, '2026-02-25', 350)"
+        )
+        revenue = values(c, dictionary, "attributed_revenue", "total", ("attribution_model", "channel_group"))
+        customers = values(c, dictionary, "attributed_customers", "total", ("attribution_model", "channel_group"))
+        pipeline = values(c, dictionary, "attributed_pipeline", "total", ("attribution_model", "channel_group"))
+        for m in ATTRIBUTION_MODELS:
+            assert revenue[("total", m, "(unattributed)")] == 350
+            assert customers[("total", m, "(unattributed)")] == 1
+            assert pipeline[("total", m, "(unattributed)")] == 200 + 400  # OP4 + OP5
+            # Credited + unattributed = CRM won amount 800 + 300 + 350 and won deals 3.
+            assert sum(v for k, v in revenue.items() if k[1] == m) == pytest.approx(1450)
+            assert sum(v for k, v in customers.items() if k[1] == m) == pytest.approx(3)
+    finally:
+        c.close()
+
+
+def test_channel_roas_broadcasts_spend_over_models(con, dictionary):
+    got = values(con, dictionary, "channel_roas", "total", ("attribution_model", "channel_group"))
+    expected = {}
+    for model, s in FIRST_SHARE.items():
+        # Spend (150 Paid Search, 40 Paid Social) is the same for every model.
+        expected[("total", model, "Paid Search")] = 800 * s / 150  # 0, not NULL, under last_touch (spend, no revenue)
+        expected[("total", model, "Paid Social")] = 0.0  # spend-only channel: ROAS 0
+        expected[("total", model, "Direct")] = None  # revenue 300 without spend: NULL
+        if s < 1:  # Outbound Sales has revenue 800·(1-s) but no spend: NULL (no row under first_touch)
+            expected[("total", model, "Outbound Sales")] = None
+    close(got, expected)
+    assert got[("total", "first_touch", "Paid Search")] == pytest.approx(800 / 150)
+    assert got[("total", "linear", "Paid Search")] == pytest.approx(400 / 150)
+    assert got[("total", "last_touch", "Paid Search")] == 0.0
+    # Without the channel: won 1100 over all spend 190, the same for every model.
+    close(
+        values(con, dictionary, "channel_roas", "total", ("attribution_model",)),
+        {("total", m): 1100 / 190 for m in ATTRIBUTION_MODELS},
+    )
+    # Monthly (linear): January has spend but no win -> 0 for both paid channels; February Paid Search 400 / 90.
+    monthly = values(con, dictionary, "channel_roas", "month", ("attribution_model", "channel_group"))
+    close(
+        {k: v for k, v in monthly.items() if k[1] == "linear"},
+        {("2026-01-01", "linear", "Paid Search"): 0.0, ("2026-01-01", "linear", "Paid Social"): 0.0,
+         ("2026-02-01", "linear", "Paid Search"): 400 / 90, ("2026-02-01", "linear", "Outbound Sales"): None,
+         ("2026-02-01", "linear", "Direct"): None},
+    )  # fmt: skip
+    # By campaign (linear): brand_search revenue 400 (T1's share of OP1) over its spend 60 + 90; prospecting_eu 0 / 40;
+    # no campaign (OP1 T5 400 + OP3 300): no spend -> NULL.
+    close(
+        {k: v for k, v in values(con, dictionary, "channel_roas", "total", ("attribution_model", "campaign_key")).items() if k[1] == "linear"},
+        {("total", "linear", "brand_search"): 400 / 150, ("total", "linear", "prospecting_eu"): 0.0, ("total", "linear", None): None},
+    )  # fmt: skip
+
+
+def test_attributed_cpa(con, dictionary):
+    got = values(con, dictionary, "attributed_cpa", "total", ("attribution_model", "channel_group"))
+    expected = {}
+    for model, s in FIRST_SHARE.items():
+        # Paid Search: spend 150 over s won deals (none under last_touch -> NULL); Paid Social: no deal -> NULL;
+        # Direct / Outbound Sales: deals without spend -> NULL.
+        expected[("total", model, "Paid Search")] = 150 / s if s else None
+        expected[("total", model, "Paid Social")] = None
+        expected[("total", model, "Direct")] = None
+        if s < 1:
+            expected[("total", model, "Outbound Sales")] = None
+    close(got, expected)
+    # first_touch 150 / 1, linear 150 / 0.5 = 300, time_decay 150 / 0.4 = 375, shapley 150 / 0.6 = 250.
+    assert got[("total", "linear", "Paid Search")] == pytest.approx(300)
+    assert got[("total", "time_decay", "Paid Search")] == pytest.approx(375)
+    # All channels: spend 190 over 2 won deals, every model.
+    close(
+        values(con, dictionary, "attributed_cpa", "total", ("attribution_model",)),
+        {("total", m): 95 for m in ATTRIBUTION_MODELS},
+    )
+
+
+# ------------------------------------------------------------------------------------ date window
+
+
+def test_between_filters_base_rows_by_event_day(con, dictionary):
+    # Spend 2026-01-15 .. 2026-02-12, both days included: 40 + 90 (the 01-10 row is out).
+    close(values(con, dictionary, "ad_spend", "total", between=("2026-01-15", "2026-02-12")), {"total": 130})
+    row = con.execute(
+        kpi_sql("ad_spend", "total", (), dictionary, between=(dt.date(2026, 1, 15), dt.date(2026, 2, 12)))
+    ).fetchone()
+    assert row == (None, 130.0)
+    # Revenue 01-13 .. 01-25: O5 20 + O2 80 - R1 10 = 90 (R1 at 10:00 on the last day is in); 01-14 .. 01-24: 80.
+    close(values(con, dictionary, "total_revenue", "total", between=("2026-01-13", "2026-01-25")), {"total": 90})
+    close(values(con, dictionary, "total_revenue", "total", between=("2026-01-14", "2026-01-24")), {"total": 80})
+    # Trailing 90 days up to 2026-02-15 (2025-11-18 .. 2026-02-15): everything but O0 (430 - 40), all spend 190.
+    trailing = (dt.date(2026, 2, 15) - dt.timedelta(days=89), dt.date(2026, 2, 15))
+    assert trailing[0] == dt.date(2025, 11, 18)
+    close(values(con, dictionary, "total_revenue", "total", between=trailing), {"total": 390})
+    close(values(con, dictionary, "roas", "total", between=trailing), {"total": 390 / 190})
+    # Month grain inside the window 01-13 .. 02-12: Jan 90, Feb O3 50 (O4 on 02-15 is out).
+    close(
+        values(con, dictionary, "total_revenue", "month", between=("2026-01-13", "2026-02-12")),
+        {"2026-01-01": 90, "2026-02-01": 50},
+    )
+    # Derived KPIs filter every reference: ROAS 01-13 .. 02-12 = (90 + 50) / (40 + 90).
+    close(values(con, dictionary, "roas", "total", between=("2026-01-13", "2026-02-12")), {"total": 140 / 130})
+    # Attributed revenue is dated by the close date: February (linear) has OP1 (02-10) and OP3 (02-20);
+    # spend in February is Paid Search 90 only.
+    close(
+        {k: v for k, v in values(con, dictionary, "channel_roas", "total", ("attribution_model", "channel_group"), between=("2026-02-01", "2026-02-28")).items() if k[1] == "linear"},
+        {("total", "linear", "Paid Search"): 400 / 90, ("total", "linear", "Outbound Sales"): None, ("total", "linear", "Direct"): None},
+    )  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------ funnel stages
+# Stages reached (see the contacts in the fixture):
+#   Jan cohort K1 all six; K2 known, engaged, mql; K3 all six (account won).
+#   Feb cohort K4 known..opportunity; K5 known; K6 known..opportunity (lifecycle stage).
+STAGES = ["known", "engaged", "mql", "sql", "opportunity", "customer"]
+
+
+def test_funnel_contacts_and_conversion_by_stage(con, dictionary):
+    # Total: known 6, engaged 5 (not K5), mql 5, sql 4 (not K2), opportunity 4, customer 2 (K1, K3).
+    counts = dict(zip(STAGES, [6, 5, 5, 4, 4, 2]))
+    close(values(con, dictionary, "funnel_contacts", "total", ("stage",)), {("total", s): n for s, n in counts.items()})
+    # Stage conversion = reached / reached the previous stage: 6/6, 5/6, 5/5, 4/5, 4/4, 2/4.
+    close(
+        values(con, dictionary, "funnel_stage_conversion", "total", ("stage",)),
+        {("total", "known"): 1.0, ("total", "engaged"): 5 / 6, ("total", "mql"): 1.0, ("total", "sql"): 4 / 5,
+         ("total", "opportunity"): 1.0, ("total", "customer"): 0.5},
+    )  # fmt: skip
+    close(
+        values(con, dictionary, "funnel_conversion_from_known", "total", ("stage",)),
+        {("total", s): n / 6 for s, n in counts.items()},
+    )
+    # By creation month: Jan 3, 3, 3, 2, 2, 2; Feb 3, 2, 2, 2, 2, 0.
+    jan, feb = [3, 3, 3, 2, 2, 2], [3, 2, 2, 2, 2, 0]
+    monthly = values(con, dictionary, "funnel_contacts", "month", ("stage",))
+    close(
+        monthly,
+        {**{("2026-01-01", s): n for s, n in zip(STAGES, jan)}, **{("2026-02-01", s): n for s, n in zip(STAGES, feb)}},
+    )
+    for month in ("2026-01-01", "2026-02-01"):  # monotone: no stage has more contacts than the one before
+        series = [monthly[(month, s)] for s in STAGES]
+        assert series == sorted(series, reverse=True)
+    close(
+        values(con, dictionary, "funnel_stage_conversion", "month", ("stage",)),
+        {**{("2026-01-01", s): v for s, v in zip(STAGES, [1, 1, 1, 2 / 3, 1, 1])},
+         **{("2026-02-01", s): v for s, v in zip(STAGES, [1, 2 / 3, 1, 1, 1, 0])}},
+    )  # fmt: skip
+    # By first-touch channel: Paid Search K1, K4; Email K2, K3; Outbound Sales K5 (sales touch only); none K6.
+    by_channel = {
+        "Paid Search": [2, 2, 2, 2, 2, 1],
+        "Email": [2, 2, 2, 1, 1, 1],
+        "Outbound Sales": [1, 0, 0, 0, 0, 0],
+        "(unattributed)": [1, 1, 1, 1, 1, 0],
+    }
+    close(
+        values(con, dictionary, "funnel_contacts", "total", ("channel_group", "stage")),
+        {("total", ch, s): n for ch, ns in by_channel.items() for s, n in zip(STAGES, ns)},
+    )
+
+
+# -------------------------------------------------------------------------------- cohorts, retention
+# Customers (first sale, second sale day, days observed up to the latest order 2026-02-15):
+#   C1 2026-01-05, 2026-02-10 (36 days), 41 days;  C2 2026-01-13, 2026-01-20 (7 days), 33 days;
+#   C3 2026-02-15, none, 0 days;                   C4 2025-02-03, none, 377 days.
+
+
+def test_repeat_rates_only_count_customers_observed_long_enough(con, dictionary):
+    # 30 days: observed >= 30 are C1, C2, C4; of those C2 repeated within 30 days -> 1 / 3.
+    close(values(con, dictionary, "repeat_rate_30d", "total"), {"total": 1 / 3})
+    # By cohort: Feb 2025 C4 0 / 1; Jan 2026 C2 of C1, C2 -> 1 / 2; Feb 2026 C3 observed 0 days -> NULL.
+    close(values(con, dictionary, "repeat_rate_30d"), {"2025-02-01": 0.0, "2026-01-01": 0.5, "2026-02-01": None})
+    # 60 / 90 days: only C4 is observed that long and it never repeated -> 0. C1 (36 days) and C2 (7 days)
+    # repeated within 60 days but are not observed 60 days: they count in neither numerator nor denominator.
+    close(values(con, dictionary, "repeat_rate_60d", "total"), {"total": 0.0})
+    close(values(con, dictionary, "repeat_rate_90d", "total"), {"total": 0.0})
+    close(values(con, dictionary, "repeat_rate_60d"), {"2025-02-01": 0.0, "2026-01-01": None, "2026-02-01": None})
+
+
+def test_cohort_customers_and_ltv_by_months_since_acquisition(con, dictionary):
+    # Observable months: C1, C2 (Jan 2026) 0..1; C3 (Feb 2026) 0; C4 (Feb 2025) 0..12.
+    # Cumulative gross margin: C1 m0 (100 - 10) - (60 - 6) = 36, m1 36 + (50 - 30) = 56; C2 m0 100 - 52 = 48, m1 48;
+    # C3 m0 150 - 60 = 90; C4 m0..m12 40 - 20 = 20.
+    total_customers = {0: 4, 1: 3, **{m: 1 for m in range(2, 13)}}
+    close(
+        values(con, dictionary, "cohort_customers", "total", ("months_since_acquisition",)),
+        {("total", m): n for m, n in total_customers.items()},
+    )
+    close(
+        values(con, dictionary, "cohort_ltv", "total", ("months_since_acquisition",)),
+        {
+            ("total", 0): (36 + 48 + 90 + 20) / 4,
+            ("total", 1): (56 + 48 + 20) / 3,
+            **{("total", m): 20 for m in range(2, 13)},
+        },
+    )
+    # By cohort month: Jan 2026 m0 (36 + 48) / 2 = 42, m1 (56 + 48) / 2 = 52 (= LTV of the Jan cohort);
+    # Feb 2026 m0 90; Feb 2025 20 in every month.
+    close(
+        values(con, dictionary, "cohort_customers", "month", ("months_since_acquisition",)),
+        {("2026-01-01", 0): 2, ("2026-01-01", 1): 2, ("2026-02-01", 0): 1, **{("2025-02-01", m): 1 for m in range(13)}},
+    )
+    close(
+        values(con, dictionary, "cohort_ltv", "month", ("months_since_acquisition",)),
+        {
+            ("2026-01-01", 0): 42,
+            ("2026-01-01", 1): 52,
+            ("2026-02-01", 0): 90,
+            **{("2025-02-01", m): 20 for m in range(13)},
+        },
+    )
+    # Active (a sale in month m): m0 all 4, m1 only C1 (O3), later none. Cumulative revenue m1: 140 + 100 + 40.
+    active = values(con, dictionary, "cohort_active_customers", "total", ("months_since_acquisition",))
+    assert active[("total", 0)] == 4 and active[("total", 1)] == 1 and active[("total", 5)] == 0
+    cumulative = values(con, dictionary, "cohort_cumulative_revenue", "total", ("months_since_acquisition",))
+    assert cumulative[("total", 0)] == 90 + 100 + 150 + 40 and cumulative[("total", 1)] == 280
+
+
+def test_new_customers_cac_ltv_by_acquisition_channel(con, dictionary):
+    # Acquisition channel: C1 Paid Search, C2 Paid Social (its last touch before the first sale), C3 (touch after
+    # the first sale) and C4 (no account) unattributed.
+    close(
+        values(con, dictionary, "new_customers", "month", ("channel_group",)),
+        {("2025-02-01", "(unattributed)"): 1, ("2026-01-01", "Paid Search"): 1, ("2026-01-01", "Paid Social"): 1,
+         ("2026-02-01", "(unattributed)"): 1},
+    )  # fmt: skip
+    close(
+        values(con, dictionary, "new_customers", "total", ("channel_group",)),
+        {("total", "Paid Search"): 1, ("total", "Paid Social"): 1, ("total", "(unattributed)"): 2},
+    )
+    # CAC = channel spend / channel new customers: Paid Search 150 / 1, Paid Social 40 / 1, unattributed no spend.
+    close(
+        values(con, dictionary, "cac", "total", ("channel_group",)),
+        {("total", "Paid Search"): 150, ("total", "Paid Social"): 40, ("total", "(unattributed)"): None},
+    )
+    # Monthly: Jan Paid Search 60 / 1, Paid Social 40 / 1; Feb 2026 Paid Search spend 90 but no new customer -> NULL.
+    close(
+        values(con, dictionary, "cac", "month", ("channel_group",)),
+        {("2025-02-01", "(unattributed)"): None, ("2026-01-01", "Paid Search"): 60, ("2026-01-01", "Paid Social"): 40,
+         ("2026-02-01", "Paid Search"): None, ("2026-02-01", "(unattributed)"): None},
+    )  # fmt: skip
+    # LTV: Paid Search C1 56, Paid Social C2 48, unattributed (C3 90 + C4 20) / 2.
+    close(
+        values(con, dictionary, "ltv", "total", ("channel_group",)),
+        {("total", "Paid Search"): 56, ("total", "Paid Social"): 48, ("total", "(unattributed)"): 55},
+    )
+
+
+# ------------------------------------------------------------------------------------------ batching
+
+
+class _CountingConnection:
+    """Delegates to a DuckDB connection and counts the statements executed."""
+
+    def __init__(self, con):
+        self.con, self.statements = con, 0
+
+    def execute(self, *args, **kwargs):
+        self.statements += 1
+        return self.con.execute(*args, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("names", "grain", "dims", "scans"),
+    [
+        # revenue_lines (2 KPIs), customers (4), spend_days (2), leads (2), sessions (1) + derived roas, cac = 7
+        (["total_revenue", "cogs", "new_customers", "ltv", "monthly_margin_per_customer", "repeat_rate_30d",
+          "ad_spend", "cpa", "new_leads", "mql_conversion_rate", "conversion_rate_session_to_lead", "roas", "cac"],
+         "month", (), 7),
+        # credited_pipeline (2), credited_wins (2) + derived channel_roas, attributed_cpa = 4
+        (["attributed_pipeline", "attributed_opportunities", "attributed_revenue", "attributed_customers",
+          "channel_roas", "attributed_cpa"], "total", ("attribution_model", "channel_group"), 4),
+        # funnel_stages (3), customer_months (5)
+        (["funnel_contacts", "funnel_stage_conversion", "funnel_conversion_from_known"], "month", ("channel_group", "stage"), 1),
+        (["cohort_customers", "cohort_active_customers", "cohort_cumulative_revenue", "cohort_cumulative_margin",
+          "cohort_ltv"], "month", ("channel_group", "months_since_acquisition"), 1),
+    ],
+)  # fmt: skip
+def test_batching_gives_the_same_numbers_as_one_by_one(con, dictionary, names, grain, dims, scans):
+    counting = _CountingConnection(con)
+    batched = compute_kpis(counting, names, grain, dims, dictionary=dictionary)
+    assert counting.statements == scans  # one scan per base and dimension set, one statement per derived KPI
+    single = pd.concat([compute_kpis(con, [n], grain, dims, dictionary=dictionary) for n in names], ignore_index=True)
+    key = ["kpi", "period", *[c for c in batched.columns if c not in ("kpi", "period", "value", "unit")]]
+    batched = batched.sort_values(key, na_position="first").reset_index(drop=True)
+    single = single.reindex(columns=batched.columns).sort_values(key, na_position="first").reset_index(drop=True)
+    assert set(batched["kpi"]) == set(names)
+    pd.testing.assert_frame_equal(batched, single, check_dtype=False)
+
+
+def test_derived_dimension_must_exist_in_a_referenced_kpi():
+    raw = _raw()
+    # CPL = ad_spend / new_leads: neither has an attribution model.
+    _kpi(raw, "cpl")["grains"] = ["month", "channel_group", "attribution_model"]
+    with pytest.raises(
+        KpiDictionaryError,
+        match=r"KPI 'cpl': field 'grains' has dimension 'attribution_model', which no referenced KPI has",
+    ):
+        parse_kpi_dictionary(raw)
+    # One referenced KPI having the dimension is enough (ad_spend has no model; attributed_revenue has).
+    raw = _raw()
+    assert "attribution_model" not in _kpi(raw, "ad_spend")["grains"]
+    parse_kpi_dictionary(raw)
+    # Time grains must be allowed for every referenced KPI.
+    _kpi(raw, "ad_spend")["grains"] = ["week", "month", "total", "platform", "channel_group", "campaign_key"]
+    with pytest.raises(
+        KpiDictionaryError, match=r"KPI 'roas': field 'grains' has \['day'\], not allowed for referenced KPI 'ad_spend'"
+    ):
+        parse_kpi_dictionary(raw)
 
 
 # ------------------------------------------------------------------------------------ long form, all
@@ -444,7 +925,7 @@ def test_editing_a_growth_lag_changes_the_output(con, tmp_path: Path):
             lambda r: _kpi(r, "roas").update(formula="{kpi:revenue_by_product} / nullif({kpi:ad_spend}, 0)"),
             r"KPI 'roas': field 'breakdown' lacks \['product_id'\]",
         ),
-        (lambda r: r.update(version=2), r"dictionary: field 'changelog' has no entry for version 2"),
+        (lambda r: r.update(version=99), r"dictionary: field 'changelog' has no entry for version 99"),
     ],
 )
 def test_validation_errors_name_kpi_and_field(edit, message):
@@ -473,8 +954,8 @@ def test_missing_optional_sources_are_skipped_on_request(con, dictionary):
     empty = duckdb.connect()
     empty.execute("CREATE SCHEMA identity")
     empty.execute(
-        "CREATE TABLE identity.ad_spend_daily (date_day DATE, platform VARCHAR, channel_group VARCHAR, spend DOUBLE, "
-        "clicks DOUBLE, conversions DOUBLE)"
+        "CREATE TABLE identity.ad_spend_daily (date_day DATE, platform VARCHAR, channel_group VARCHAR, campaign_name VARCHAR, "
+        "spend DOUBLE, clicks DOUBLE, conversions DOUBLE)"
     )
     assert missing_tables(empty, "roas", dictionary) == ["sources.erp_orders", "sources.erp_products"]
     with pytest.raises(duckdb.CatalogException):

@@ -4,9 +4,10 @@ from marketing_assets.checks.attribution import attribution_checks
 from marketing_assets.checks.extracts import extract_checks
 from marketing_assets.checks.identity import identity_checks
 from marketing_assets.checks.mmm import mmm_checks
+from marketing_assets.checks.monitoring import monitoring_checks
 from marketing_assets.checks.sources import quarantine_checks, source_checks
 from marketing_assets.checks.touchpoints import touchpoint_checks
 
-all_checks = [*source_checks, *quarantine_checks, *identity_checks, *touchpoint_checks, *attribution_checks, *mmm_checks, *extract_checks]
+all_checks = [*source_checks, *quarantine_checks, *identity_checks, *touchpoint_checks, *attribution_checks, *mmm_checks, *extract_checks, *monitoring_checks]
 
-__all__ = ["all_checks", "attribution_checks", "extract_checks", "identity_checks", "mmm_checks", "quarantine_checks", "source_checks", "touchpoint_checks"]
+__all__ = ["all_checks", "attribution_checks", "extract_checks", "identity_checks", "mmm_checks", "monitoring_checks", "quarantine_checks", "source_checks", "touchpoint_checks"]

@@ -248,12 +248,15 @@ def base_relations_sql(parameters: Mapping[str, Any] | None = None) -> dict[str,
                    c.mql_date, c.sql_date, c.customer_date, coalesce(lt.channel_group, {_lit(UNATTRIBUTED)}) AS channel_group,
                    lt.campaign_key
             FROM {contacts} c
-            LEFT JOIN (
-                SELECT t.contact_id, arg_max(t.channel_group, t.touchpoint_date) AS channel_group,
-                       arg_max(t.campaign_key, t.touchpoint_date) AS campaign_key
-                FROM {fq(TOUCHPOINTS, "touchpoints")} t JOIN {contacts} k ON k.contact_id = t.contact_id
-                WHERE t.touchpoint_date <= coalesce(k.lead_date, k.mql_date, k.sql_date, k.customer_date)
-                GROUP BY t.contact_id
+            LEFT JOIN (  -- group and campaign of the same (last) touch: arg_max would skip a NULL campaign
+                SELECT contact_id, last_touch.channel_group AS channel_group, last_touch.campaign_key AS campaign_key
+                FROM (
+                    SELECT t.contact_id, arg_max({{'channel_group': t.channel_group, 'campaign_key': t.campaign_key}},
+                                                 t.touchpoint_date) AS last_touch
+                    FROM {fq(TOUCHPOINTS, "touchpoints")} t JOIN {contacts} k ON k.contact_id = t.contact_id
+                    WHERE t.touchpoint_date <= coalesce(k.lead_date, k.mql_date, k.sql_date, k.customer_date)
+                    GROUP BY t.contact_id
+                )
             ) lt ON lt.contact_id = c.contact_id
             WHERE coalesce(c.lead_date, c.mql_date, c.sql_date, c.customer_date) IS NOT NULL""",
         "sessions": f"""

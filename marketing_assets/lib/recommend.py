@@ -24,7 +24,7 @@ from marketing_assets.constants import CONFIG_DIR
 DEFAULT_RULES_FILE = CONFIG_DIR / "recommendations.yaml"
 RECOMMENDATIONS = ("scale", "reduce", "test", "hold")
 OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq, "!=": operator.ne}
-_PLACEHOLDER = re.compile(r"\{([a-z_:]+?)(?::(money|ratio|num|int|pct))?\}")
+_PLACEHOLDER = re.compile(r"\{([a-z0-9_:]+?)(?::(money|ratio|num|int|pct))?\}")
 
 
 class RuleError(ValueError):
@@ -75,7 +75,9 @@ def load_rules(goals: Mapping[str, float], path: Path | str | None = None) -> Ru
         raw = yaml.safe_load(fh)
     rules = []
     for i, r in enumerate(raw.get("rules") or []):
-        where = f"rule {r.get('name', i)!r}"
+        if not isinstance(r, Mapping) or not r.get("name"):
+            raise RuleError(f"rule {i}: must be a mapping with a 'name'")
+        where = f"rule {r['name']!r}"
         if r.get("recommendation") not in RECOMMENDATIONS:
             raise RuleError(f"{where}: recommendation must be one of {RECOMMENDATIONS}")
         modes = [m for m in ("all", "any") if m in r]
@@ -83,16 +85,30 @@ def load_rules(goals: Mapping[str, float], path: Path | str | None = None) -> Ru
             raise RuleError(f"{where}: give exactly one of 'all' or 'any'")
         conditions = tuple(r[modes[0]] or ())
         for c in conditions:
-            if c.get("op") not in OPS or "metric" not in c or "value" not in c:
+            if not isinstance(c, Mapping) or c.get("op") not in OPS or "metric" not in c or "value" not in c:
                 raise RuleError(f"{where}: condition {c} needs metric, op (one of {list(OPS)}) and value")
         rules.append(Rule(r["name"], r["recommendation"], conditions, modes[0], " ".join(str(r.get("reason", "")).split())))
-    if not rules or rules[-1].conditions:
-        raise RuleError("rules: the last rule must be an unconditional default (all: [])")
+    if not rules:
+        raise RuleError("rules: none given; the last rule must be an unconditional default (all: [])")
+    if rules[-1].conditions:
+        raise RuleError(f"rule {rules[-1].name!r}: the last rule must be an unconditional default (all: [])")
+    for rule in rules[:-1]:
+        if not rule.conditions:
+            raise RuleError(f"rule {rule.name!r}: has no condition, so the rules after it never apply")
     ruleset = RuleSet(int(raw["version"]), int(raw["window_days"]), str(raw["reference_model"]), raw["break_even"], tuple(rules), dict(goals))
-    for rule in rules:
-        for c in rule.conditions:
-            ruleset.value(c["value"])  # unknown goals fail at load time, not on the first matching row
-    ruleset.value(ruleset.break_even)
+    for rule in rules:  # unknown goals fail at load time, not on the first matching row
+        specs = [c["value"] for c in rule.conditions]
+        placeholders = (m.group(1) for m in _PLACEHOLDER.finditer(rule.reason))
+        specs += [p.removeprefix("value:") for p in placeholders if p.startswith("value:")]
+        for spec in specs:
+            try:
+                ruleset.value(spec)
+            except (TypeError, ValueError) as exc:
+                raise RuleError(f"rule {rule.name!r}: {exc}") from None
+    try:
+        ruleset.value(ruleset.break_even)
+    except (TypeError, ValueError) as exc:
+        raise RuleError(f"break_even: {exc}") from None
     return ruleset
 
 

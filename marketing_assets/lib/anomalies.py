@@ -1,0 +1,121 @@
+"""Anomaly detection and reconciliation over the warehouse, as DuckDB SQL. No Dagster import.
+
+Each detector returns one row per anomaly *episode* that ends inside the lookback window, naming the
+platform / campaign / table and the numbers, so an alert can be read without opening the data:
+
+- :func:`cpa_spikes`: a campaign-week (ISO week) whose CPA exceeds its baseline CPA (the preceding
+  ``baseline_days``) by more than ``above`` (0.20 = 20 %);
+- :func:`roas_drops`: ``min_days`` or more consecutive days of a campaign's platform ROAS (conversion
+  value / spend, both in the account currency) under ``below`` × its baseline ROAS;
+- :func:`conversion_rate_drops`: days whose web conversion rate (sessions with a conversion / sessions)
+  has a robust z-score (median and MAD of the preceding ``baseline_days``) under ``min_z``; the current
+  (incomplete) UTC day is not scored;
+- :func:`monthly_gaps`: months (× key) where two monthly series differ by more than a relative tolerance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import duckdb
+import pandas as pd
+
+
+def cpa_spikes(
+    con: duckdb.DuckDBPyConnection, ad_spend: str, *, lookback_days: int, baseline_days: int, above: float, min_conversions: float
+) -> pd.DataFrame:
+    """Campaign-weeks with ``CPA > (1 + above) × baseline CPA``; baseline = the ``baseline_days`` before the week."""
+    return con.execute(
+        f"""WITH days AS (
+                SELECT platform, campaign_id, any_value(campaign_name) AS campaign_name, date_day,
+                       sum(spend) AS spend, sum(conversions) AS conversions
+                FROM {ad_spend} GROUP BY platform, campaign_id, date_day),
+            weeks AS (
+                SELECT platform, campaign_id, any_value(campaign_name) AS campaign_name,
+                       date_trunc('week', date_day)::DATE AS week_start, sum(spend) AS spend, sum(conversions) AS conversions,
+                       count(*) AS days
+                FROM days GROUP BY ALL),
+            scored AS (
+                SELECT w.*, w.spend / nullif(w.conversions, 0) AS cpa,
+                       (SELECT sum(d.spend) / nullif(sum(d.conversions), 0) FROM days d
+                        WHERE d.platform = w.platform AND d.campaign_id = w.campaign_id
+                          AND d.date_day >= w.week_start - INTERVAL {int(baseline_days)} DAY AND d.date_day < w.week_start) AS baseline_cpa
+                FROM weeks w
+                WHERE w.days = 7 AND w.week_start + INTERVAL 6 DAY > (SELECT max(date_day) FROM days) - INTERVAL {int(lookback_days)} DAY)
+            SELECT platform, campaign_id, campaign_name, week_start AS start_date, (week_start + INTERVAL 6 DAY)::DATE AS end_date,
+                   round(spend, 2) AS spend, conversions, round(cpa, 2) AS cpa, round(baseline_cpa, 2) AS baseline_cpa,
+                   round(cpa / baseline_cpa - 1, 4) AS change
+            FROM scored
+            WHERE conversions >= {float(min_conversions)} AND baseline_cpa > 0 AND cpa > (1 + {float(above)}) * baseline_cpa
+            ORDER BY change DESC"""
+    ).df()
+
+
+def roas_drops(
+    con: duckdb.DuckDBPyConnection, ad_spend: str, *, lookback_days: int, baseline_days: int, below: float, min_days: int
+) -> pd.DataFrame:
+    """Runs of ``min_days``+ consecutive campaign-days with platform ROAS under ``below`` × the baseline ROAS."""
+    return con.execute(
+        f"""WITH days AS (
+                SELECT platform, campaign_id, any_value(campaign_name) AS campaign_name, date_day,
+                       sum(conversion_value) AS value, sum(spend_local) AS spend
+                FROM {ad_spend} GROUP BY platform, campaign_id, date_day
+                HAVING sum(conversion_value) IS NOT NULL),
+            scored AS (
+                SELECT *, value / nullif(spend, 0) AS roas,
+                       sum(value) OVER w / nullif(sum(spend) OVER w, 0) AS baseline_roas
+                FROM days
+                WINDOW w AS (PARTITION BY platform, campaign_id ORDER BY date_day
+                             RANGE BETWEEN INTERVAL {int(baseline_days)} DAY PRECEDING AND INTERVAL 1 DAY PRECEDING)),
+            flagged AS (
+                SELECT *, date_day - CAST(row_number() OVER (PARTITION BY platform, campaign_id ORDER BY date_day) AS INTEGER) AS run_id
+                FROM scored WHERE spend > 0 AND baseline_roas > 0 AND roas < {float(below)} * baseline_roas),
+            runs AS (
+                SELECT platform, campaign_id, any_value(campaign_name) AS campaign_name, min(date_day) AS start_date,
+                       max(date_day) AS end_date, count(*) AS consecutive_days,
+                       list(round(roas, 3) ORDER BY date_day) AS daily_roas,
+                       round(arg_min(baseline_roas, date_day), 3) AS baseline_roas
+                FROM flagged GROUP BY platform, campaign_id, run_id)
+            SELECT * FROM runs
+            WHERE consecutive_days >= {int(min_days)}
+              AND end_date > (SELECT max(date_day) FROM days) - INTERVAL {int(lookback_days)} DAY
+            ORDER BY end_date DESC"""
+    ).df()
+
+
+def conversion_rate_drops(
+    con: duckdb.DuckDBPyConnection, sessions: str, *, lookback_days: int, baseline_days: int, min_z: float, min_sessions: int
+) -> pd.DataFrame:
+    """Days whose session conversion rate has a robust z-score under ``min_z`` against the preceding baseline."""
+    daily = con.execute(
+        f"""SELECT CAST(session_start AS DATE) AS day, count(*) AS sessions,
+                   count(*) FILTER (WHERE coalesce(conversions, 0) > 0) AS converting_sessions
+            FROM {sessions} WHERE CAST(session_start AS DATE) < current_date  -- today is still incomplete
+            GROUP BY 1 ORDER BY 1"""
+    ).df()
+    if daily.empty:
+        return daily.assign(conversion_rate=[], baseline_median=[], robust_z=[])
+    daily["conversion_rate"] = daily["converting_sessions"] / daily["sessions"]
+    rates = daily.set_index(pd.to_datetime(daily["day"]))["conversion_rate"]
+    window = f"{int(baseline_days)}D"
+    shifted = rates.shift(1, freq="D").reindex(rates.index)  # baseline excludes the day itself
+    median = shifted.rolling(window, min_periods=7).median()
+    mad = (shifted - median).abs().rolling(window, min_periods=7).median()
+    daily["baseline_median"] = median.to_numpy()
+    daily["robust_z"] = ((rates - median) / (1.4826 * mad.where(mad > 0))).to_numpy()
+    last = pd.to_datetime(daily["day"]).max()
+    recent = pd.to_datetime(daily["day"]) > last - pd.Timedelta(days=lookback_days)
+    hit = daily[recent & (daily["sessions"] >= min_sessions) & (daily["robust_z"] < min_z)]
+    return hit.round({"conversion_rate": 5, "baseline_median": 5, "robust_z": 2}).reset_index(drop=True)
+
+
+def monthly_gaps(left: pd.DataFrame, right: pd.DataFrame, keys: Sequence[str], *, tolerance: float, min_amount: float) -> pd.DataFrame:
+    """Outer-join two frames of ``keys`` + ``amount`` and keep rows differing by more than ``tolerance`` × the larger
+    side (rows where both sides are under ``min_amount`` are not compared)."""
+    both = left.merge(right, on=list(keys), how="outer", suffixes=("_left", "_right")).fillna({"amount_left": 0.0, "amount_right": 0.0})
+    both["gap"] = both["amount_left"] - both["amount_right"]
+    scale = both[["amount_left", "amount_right"]].abs().max(axis=1)
+    both["gap_pct"] = both["gap"] / scale.where(scale > 0)
+    compared = scale >= min_amount
+    out = both[compared & (both["gap"].abs() > tolerance * scale)]
+    return out.sort_values(list(keys)).reset_index(drop=True).assign(compared=int(compared.sum()))
