@@ -37,4 +37,4 @@ ui: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -h 127.0.0.1 -p $(PORT) -w workspace.yaml
 
 clean-data:
-	rm -rf data/landing data/warehouse.duckdb data/warehouse.duckdb.wal data/extracts data/reports $(DAGSTER_HOME)
+	rm -rf data/landing data/warehouse.duckdb data/warehouse.duckdb.wal data/extracts data/reports data/alerts.jsonl $(DAGSTER_HOME)

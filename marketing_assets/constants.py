@@ -9,6 +9,7 @@ CONFIG_DIR = PACKAGE_DIR / "config"
 DEFAULT_LANDING_DIR = "data/landing"
 DEFAULT_WAREHOUSE = "data/warehouse.duckdb"
 DEFAULT_EXTRACTS_DIR = "data/extracts"
+DEFAULT_REPORTS_DIR = "data/reports"
 
 SOURCES = "sources"
 IDENTITY = "identity"

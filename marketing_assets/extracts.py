@@ -21,8 +21,10 @@ from marketing_assets.resources import Warehouse
 EXTRACT_COLUMNS: dict[str, dict[str, str]] = {
     "kpi_dictionary": {
         "name": "string", "label": "string", "description": "string", "formula": "string", "base": "string",
-        "time_grains": "string", "dimensions": "string", "source_assets": "string", "owner": "string",
-        "refresh": "string", "unit": "string", "version": "int", "dictionary_version": "int",
+        "time_grains": "string", "dimensions": "string", "breakdown": "string", "source_assets": "string", "owner": "string",
+        "refresh": "string", "unit": "string", "target_value": "float", "target_direction": "string",
+        "threshold_value": "float", "threshold_direction": "string", "version": "int", "changed": "string",
+        "dictionary_version": "int",
     },
     "executive_kpis": {
         "grain": "string", "period": "date", "kpi": "string", "dimension": "string", "dimension_value": "string",

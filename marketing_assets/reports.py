@@ -1,4 +1,5 @@
-"""Reporting assets read by stakeholders: the data-quality report (from the Dagster instance's check results).
+"""Reporting assets read by stakeholders: the data-quality report (from the Dagster instance's check results)
+and the three self-contained HTML reports in ``MARKETING_REPORTS_DIR`` (executive, marketing ROI, data quality).
 
 ``data_quality_report`` runs last in a run (lowest step priority) so that the checks of every other
 asset in the same run have been evaluated when it reads the instance. Checks on the report itself and on
@@ -6,13 +7,17 @@ assets after it show their previous evaluation.
 """
 
 import datetime as dt
+import functools
 import json
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 
-from marketing_assets.constants import EXTRACTS, IDENTITY, SOURCES, fq
+from marketing_assets.constants import EXTRACTS, IDENTITY, MMM, SOURCES, fq
 from marketing_assets.extracts import EXTRACT_COLUMNS, publish_extract
+from marketing_assets.lib import kpis, recommend
+from marketing_assets.lib import reports as html_reports
 from marketing_assets.lib.quality import table_exists
 from marketing_assets.resources import Warehouse
 
@@ -156,3 +161,77 @@ def data_quality_report(context: dg.AssetExecutionContext, warehouse: Warehouse)
             "failed_or_warned": dg.MetadataValue.md(problems.to_markdown(index=False) if len(problems) else "none"),
         }
     )
+
+
+# ---------------------------------------------------------------------------------- HTML reports
+
+
+def _read(con, schema: str, table: str) -> pd.DataFrame | None:
+    return con.execute(f"SELECT * FROM {fq(schema, table)}").df() if table_exists(con, schema, table) else None
+
+
+def fresh_to(con) -> dt.date | None:
+    """The day the reported data is complete to: the earlier of the latest ERP order day and the latest ad-spend day."""
+    days = []
+    for schema, table, column in ((SOURCES, "erp_orders", "order_date"), (IDENTITY, "ad_spend_daily", "date_day"), (SOURCES, "crm_opportunities", "opportunity_created_date")):
+        if table_exists(con, schema, table):
+            day = con.execute(f"SELECT max({column})::DATE FROM {fq(schema, table)}").fetchone()[0]
+            if day is not None:
+                days.append(day)
+    return min(days) if days else None
+
+
+def _report_frames(con) -> dict[str, pd.DataFrame]:
+    """Every frame a report reads, from the published extracts and the MMM tables (names as the renderers expect)."""
+    frames = {name: _read(con, EXTRACTS, name) for name in EXTRACT_COLUMNS}
+    frames["mmm_contributions"] = _read(con, MMM, "mmm_contributions")
+    frames["mmm_budget_plan"] = _read(con, MMM, "mmm_budget_plan")
+    frames["mmm_roi"] = _read(con, MMM, "mmm_model")
+    if frames.get("marketing_roi") is not None:
+        frames["marketing_roi"] = frames["marketing_roi"].assign(
+            campaign_id=lambda f: f["campaign_key"], campaign_name=lambda f: f["campaign_key"],
+            opportunities=lambda f: f["attributed_opportunities"], customers=lambda f: f["attributed_customers"],
+        )
+    if frames.get("funnel") is not None:
+        frames["funnel"] = frames["funnel"].assign(
+            count=lambda f: f["contacts"], conversion_from_previous=lambda f: f["stage_conversion"],
+            conversion_from_first=lambda f: f["conversion_from_known"],
+        )
+    return {k: v for k, v in frames.items() if v is not None}
+
+
+def _write_html(context: dg.AssetExecutionContext, warehouse: Warehouse, name: str, render) -> dg.MaterializeResult:
+    with warehouse.get_connection() as con:
+        frames, day = _report_frames(con), fresh_to(con)
+    html = render(frames, fresh_to=day, generated_at=dt.datetime.now(dt.timezone.utc))
+    path = html_reports.write_report(html, Path(warehouse.reports_dir) / f"{name}.html")
+    context.log.info(f"{name}.html written ({len(html) / 1024:.0f} KiB), data fresh to {day}")
+    return dg.MaterializeResult(
+        metadata={"path": dg.MetadataValue.path(str(path)), "size_kib": round(len(html) / 1024, 1), "fresh_to": str(day)}
+    )
+
+
+REPORT_KINDS = {"duckdb", "html"}
+_EXTRACT_DEPS = [dg.AssetKey([EXTRACTS, n]) for n in ("kpi_dictionary", "executive_kpis", "marketing_roi", "funnel", "cohort_ltv", "pipeline_forecast")]
+
+
+@dg.asset(deps=_EXTRACT_DEPS, kinds=REPORT_KINDS)
+def executive_report(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    """data/reports/executive.html: headline KPIs against target, revenue trend, revenue by product and channel,
+    spend vs revenue, funnel, pipeline forecast, with every KPI's definition one click away."""
+    return _write_html(context, warehouse, "executive", html_reports.render_executive)
+
+
+@dg.asset(deps=[*_EXTRACT_DEPS, dg.AssetKey([MMM, "mmm_contributions"]), dg.AssetKey([MMM, "mmm_budget_plan"])], kinds=REPORT_KINDS)
+def marketing_roi_report(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    """data/reports/marketing_roi.html: channel performance by attribution model, recommendations with their reasons,
+    funnel, cohort LTV curves, MMM decomposition and budget plan."""
+    rules = recommend.load_rules(recommend.kpi_goals(kpis.load_kpi_dictionary()))
+    # Headline figures use the attribution model the budget rules read, so the page and its recommendations agree.
+    return _write_html(context, warehouse, "marketing_roi", functools.partial(html_reports.render_marketing_roi, model=rules.reference_model))
+
+
+@dg.asset(deps=[dg.AssetKey([EXTRACTS, "data_quality_report"])], op_tags=RUN_LAST, kinds=REPORT_KINDS)
+def data_quality_html(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    """data/reports/data_quality.html: passed / warned / failed checks (problems first), freshness and identity match rates."""
+    return _write_html(context, warehouse, "data_quality", html_reports.render_data_quality)

@@ -14,7 +14,7 @@ import yaml
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
-from marketing_assets.constants import CONFIG_DIR, DEFAULT_EXTRACTS_DIR, DEFAULT_LANDING_DIR, DEFAULT_WAREHOUSE
+from marketing_assets.constants import CONFIG_DIR, DEFAULT_EXTRACTS_DIR, DEFAULT_LANDING_DIR, DEFAULT_REPORTS_DIR, DEFAULT_WAREHOUSE
 
 
 class LandingZone(dg.ConfigurableResource):
@@ -36,6 +36,7 @@ class Warehouse(DuckDBResource):
 
     database: str = Field(default=DEFAULT_WAREHOUSE, description="DuckDB file (MARKETING_WAREHOUSE).")
     extracts_dir: str = Field(default=DEFAULT_EXTRACTS_DIR, description="Extract folder (MARKETING_EXTRACTS_DIR).")
+    reports_dir: str = Field(default=DEFAULT_REPORTS_DIR, description="Stakeholder HTML reports (MARKETING_REPORTS_DIR).")
     memory_limit: str = Field(
         default="3GB", description="DuckDB memory limit; larger joins spill to disk next to the warehouse instead of growing the process."
     )
@@ -86,6 +87,7 @@ def build_resources() -> dict[str, Any]:
         "warehouse": Warehouse(
             database=_env_or("MARKETING_WAREHOUSE", DEFAULT_WAREHOUSE),
             extracts_dir=_env_or("MARKETING_EXTRACTS_DIR", DEFAULT_EXTRACTS_DIR),
+            reports_dir=_env_or("MARKETING_REPORTS_DIR", DEFAULT_REPORTS_DIR),
         ),
         "thresholds": CheckThresholds(),
         "alerts": Alerts.from_env(),

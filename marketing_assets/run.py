@@ -88,6 +88,10 @@ def main(argv: list[str] | None = None) -> int:
         )
     text, blocking_failed = summarise(result)
     print(text)
+    warehouse = defs.resources["warehouse"]
+    for label, folder, pattern in (("extracts", warehouse.extracts_dir, "*.parquet"), ("reports", warehouse.reports_dir, "*.html")):
+        files = sorted(p.name for p in Path(folder).glob(pattern))
+        print(f"{label} in {folder}: {', '.join(files) if files else 'none'}")
     print(f"{args.job} finished in {time.perf_counter() - start:.1f}s")
     return 1 if (blocking_failed or not result.success) else 0
 

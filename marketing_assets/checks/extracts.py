@@ -1,5 +1,6 @@
 """Extract checks: the published column list holds, no PII pattern in any file, KPIs reconcile with their sources."""
 
+import re
 from pathlib import Path
 
 import dagster as dg
@@ -231,3 +232,41 @@ def pipeline_forecast_reconciles(warehouse: Warehouse) -> dg.AssetCheckResult:
 
 
 extract_checks += [pipeline_forecast_reconciles]
+
+
+_EXTERNAL_REF = re.compile(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", re.IGNORECASE)
+
+
+def _build_report_check(asset: str, file_name: str) -> dg.AssetChecksDefinition:
+    @dg.asset_check(asset=dg.AssetKey([EXTRACTS, asset]), name="self_contained_and_dated")
+    def self_contained_and_dated(warehouse: Warehouse) -> dg.AssetCheckResult:
+        """The HTML file exists, loads nothing from the network (no external src/href, no script), states the day its
+        data is fresh to, and carries no email or phone number."""
+        path = Path(warehouse.reports_dir) / file_name
+        if not path.exists():
+            return dg.AssetCheckResult(passed=False, description=f"{path} is missing", metadata={"path": str(path)})
+        text = path.read_text(encoding="utf-8")
+        problems = []
+        if _EXTERNAL_REF.search(text):
+            problems.append("references an external resource")
+        if "<script" in text.lower():
+            problems.append("contains a script")
+        if "Data fresh to" not in text:
+            problems.append("does not state the day its data is fresh to")
+        pii = find_pii(pd.DataFrame({"text": re.sub(r"<[^>]+>", " ", text).split("  ")}))
+        if pii:
+            problems.append("contains an email or phone pattern")
+        return dg.AssetCheckResult(
+            passed=not problems,
+            description=f"{file_name}: self-contained, dated, no PII ({len(text) / 1024:.0f} KiB)" if not problems else f"{file_name}: " + "; ".join(problems),
+            metadata={"path": str(path), "size_kib": round(len(text) / 1024, 1), "problems": problems},
+        )
+
+    return self_contained_and_dated
+
+
+extract_checks += [
+    _build_report_check("executive_report", "executive.html"),
+    _build_report_check("marketing_roi_report", "marketing_roi.html"),
+    _build_report_check("data_quality_html", "data_quality.html"),
+]

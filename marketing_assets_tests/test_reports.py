@@ -1,0 +1,360 @@
+"""Stakeholder HTML reports: self-contained, escaped, formatted, robust to missing frames, and they render."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import shutil
+import stat
+import struct
+import subprocess
+import xml.etree.ElementTree as ET
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from marketing_assets.lib.reports import (
+    fmt_value,
+    render_data_quality,
+    render_executive,
+    render_marketing_roi,
+    write_report,
+)
+
+FRESH_TO = dt.date(2026, 11, 23)
+GENERATED_AT = dt.datetime(2026, 11, 23, 16, 5, tzinfo=dt.UTC)
+XSS = "<script>alert(1)</script>"
+MODELS = ("first_touch", "last_touch", "last_non_direct", "linear", "time_decay", "position_based", "w_shaped", "markov", "shapley")
+CHANNELS = ("Paid Search", "Paid Social", "Email", "Organic Search", XSS)
+
+
+def kpi_dictionary() -> pd.DataFrame:
+    rows = [
+        ("total_revenue", "Total Revenue", "Net revenue booked in the ERP.", "sum(net_revenue)", "currency", None, None, None, None),
+        ("revenue_growth_mom", "Revenue Growth % (MoM)", "Change against the previous month.", "({kpi:total_revenue} - lag) / lag", "percent", 0.02, "higher_is_better", None, None),
+        ("revenue_growth_yoy", "Revenue Growth % (YoY)", "Change against the same month last year.", "(rev - lag12) / lag12", "percent", 0.15, "higher_is_better", None, None),
+        ("gross_margin_pct", "Gross Margin %", "Gross margin as a fraction of revenue.", "{kpi:gross_margin} / {kpi:total_revenue}", "percent", 0.45, "higher_is_better", 0.30, "higher_is_better"),
+        ("roas", "ROAS (blended)", "Revenue divided by ad spend.", "{kpi:total_revenue} / nullif({kpi:ad_spend}, 0)", "ratio", 3.0, "higher_is_better", 1.0, "higher_is_better"),
+        ("cac", "CAC (customer acquisition cost)", "Ad spend divided by new customers.", "{kpi:ad_spend} / {kpi:new_customers}", "currency", None, None, 150.0, "lower_is_better"),
+        ("conversion_rate_session_to_lead", "Conversion Rate (session → lead)", "Share of sessions with a form fill.", "count(*) FILTER (WHERE has_form_fill) / count(*)", "percent", 0.03, "higher_is_better", None, None),
+        ("inventory_turnover", "Inventory Turnover", "COGS divided by average inventory.", "{kpi:cogs} / {kpi:average_inventory_value}", "ratio", None, None, None, None),
+        ("revenue_by_product", "Revenue by Product", "Total Revenue split by product.", "{kpi:total_revenue}", "currency", None, None, None, None),
+        ("margin_by_product", "Margin by Product", "Gross margin split by product.", "{kpi:gross_margin}", "currency", None, None, None, None),
+        ("revenue_by_channel", "Revenue by Channel", "Total Revenue split by sales channel.", "{kpi:total_revenue}", "currency", None, None, None, None),
+    ]
+    frame = pd.DataFrame(rows, columns=["name", "label", "description", "formula", "unit", "target_value", "target_direction", "threshold_value", "threshold_direction"])
+    frame["base"], frame["time_grains"], frame["dimensions"], frame["source_assets"] = "derived", "week, month", "", "sources/erp_orders"
+    frame["owner"], frame["refresh"], frame["version"], frame["changed"], frame["dictionary_version"] = "Finance – FP&A", "daily", 2, "v2: fixture", 1
+    return frame
+
+
+def executive_kpis(months: int = 30) -> pd.DataFrame:
+    rng = np.random.default_rng(7)
+    periods = pd.date_range(end="2026-11-01", periods=months, freq="MS")
+    rev = 1_000_000 * (1 + 0.02 * np.arange(months)) * (1 + 0.1 * np.sin(np.arange(months) / 2)) + rng.normal(0, 20_000, months)
+    rows = []
+
+    def add(kpi, unit, values, dimension=None, dim_values=None):
+        for i, p in enumerate(periods):
+            if dimension is None:
+                rows.append(("month", p, kpi, None, None, float(values[i]), unit, 1))
+            else:
+                for d, share in dim_values.items():
+                    rows.append(("month", p, kpi, dimension, d, float(values[i] * share), unit, 1))
+
+    add("total_revenue", "currency", rev)
+    add("revenue_growth_mom", "percent", np.r_[np.nan, rev[1:] / rev[:-1] - 1])
+    add("revenue_growth_yoy", "percent", np.r_[[np.nan] * 12, rev[12:] / rev[:-12] - 1])
+    add("gross_margin_pct", "percent", np.full(months, 0.4213))
+    add("roas", "ratio", np.full(months, 4.25))
+    add("cac", "currency", np.full(months, 123.456))
+    add("conversion_rate_session_to_lead", "percent", np.full(months, 0.0234))
+    add("inventory_turnover", "ratio", np.full(months, 1.3))
+    products = {f"P{i:03d}": s for i, s in enumerate([0.3, 0.2, 0.1] + [0.4 / 12] * 12)}
+    add("revenue_by_product", "currency", rev, "product_id", products)
+    add("margin_by_product", "currency", rev * 0.42, "product_id", products)
+    add("revenue_by_channel", "currency", rev, "sales_channel", {"web": 0.6, "direct": 0.3, "partner & <b>co</b>": 0.1})
+    weeks = pd.date_range(end="2026-11-23", periods=8, freq="W-MON")
+    rows += [("week", w, "total_revenue", None, None, 250_000.0, "currency", 1) for w in weeks]
+    return pd.DataFrame(rows, columns=["grain", "period", "kpi", "dimension", "dimension_value", "value", "unit", "kpi_version"])
+
+
+def marketing_roi() -> pd.DataFrame:
+    rows = []
+    for mi, model in enumerate(MODELS):
+        for ci, ch in enumerate(CHANNELS):
+            spend = 100_000.0 * (ci + 1)
+            revenue = spend * (1.5 + 0.3 * ci + 0.1 * mi)
+            rec = ("scale", "reduce", "test", "hold", "hold")[ci]
+            rows.append(("channel", ch, None, None, model, "2025-12-01", "2026-11-30", spend, revenue * 4, revenue, 40.0 + ci, revenue / spend, spend / (40 + ci), 500.0, 60.0, 20.0,
+                         2.0 + ci / 10, 1.1, 1.5, 2.6, rec, f"mroi >= 1.2 and roas >= {XSS}", "marginal ROI 1.4× & ROAS 2.1×"))
+            rows.append(("campaign", ch, f"c{ci}", f"Campaign {ci} <img src=x onerror=alert(1)>", model, "2025-12-01", "2026-11-30", spend / 2, revenue * 2, revenue / 2, 20.0, revenue / spend, spend / 40,
+                         250.0, 30.0, 10.0, None, None, None, None, rec, "rule", "reason"))
+    cols = ["level", "channel_group", "campaign_id", "campaign_name", "attribution_model", "period_start", "period_end", "spend", "attributed_pipeline", "attributed_revenue",
+            "attributed_opportunities", "roas", "cpa", "leads", "opportunities", "customers", "mmm_roi", "mmm_mroi", "mmm_roi_low", "mmm_roi_high", "recommendation",
+            "recommendation_rule", "recommendation_reason"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def funnel() -> pd.DataFrame:
+    rows = []
+    for month in pd.date_range("2026-06-01", "2026-11-01", freq="MS"):
+        for ch in CHANNELS:
+            n = 10_000.0
+            for order, stage in enumerate(("known", "engaged", "mql", "sql", "opportunity", "customer"), start=1):
+                rows.append((month, ch, stage, order, n, None if order == 1 else 0.5, 0.5 ** (order - 1)))
+                n *= 0.5
+    return pd.DataFrame(rows, columns=["month", "channel_group", "stage", "stage_order", "count", "conversion_from_previous", "conversion_from_first"])
+
+
+def cohort_ltv() -> pd.DataFrame:
+    rows = []
+    for cohort in pd.date_range("2025-06-01", "2025-12-01", freq="MS"):
+        for ci, ch in enumerate(CHANNELS):
+            for m in range(13):
+                ltv = (50 + 10 * ci) * np.log1p(m + 1)
+                rows.append((cohort, ch, m, 100, 80 - 3 * m, ltv * 100, ltv * 100, ltv, 0.4, 0.3, 0.25, 120.0 + 10 * ci, 6))
+    return pd.DataFrame(rows, columns=["cohort_month", "channel_group", "months_since_acquisition", "customers", "active_customers", "cumulative_revenue", "cumulative_gross_margin",
+                                       "ltv_per_customer", "retention_30d", "retention_60d", "retention_90d", "cac", "payback_month"])
+
+
+def pipeline_forecast() -> pd.DataFrame:
+    rows = []
+    for i, month in enumerate(pd.date_range("2026-12-01", periods=6, freq="MS")):
+        for seg, share in (("All", 1.0), ("SMB", 0.4), ("Enterprise", 0.6)):
+            exp = 900_000.0 * share * (1 - 0.08 * i)
+            rows.append(("2026-11-23", month, seg, 120 * share, exp * 3, exp, exp * 0.8, exp * 1.2, "stage-probability × historical slippage"))
+    return pd.DataFrame(rows, columns=["as_of", "forecast_month", "sales_segment", "open_opportunities", "open_pipeline", "expected_revenue", "lower", "upper", "method"])
+
+
+def mmm_contributions_wide() -> pd.DataFrame:
+    weeks = pd.date_range("2025-01-06", periods=60, freq="W-MON")
+    t = np.arange(60)
+    frame = pd.DataFrame({"week": weeks, "baseline": 2_000_000.0, "trend": 1_000.0 * t, "seasonality": 50_000 * np.sin(t / 8), "promo": 0.0,
+                          "google_search": 300_000.0, "meta": 50_000.0, "linkedin": 40_000.0})
+    frame["predicted"] = frame.drop(columns="week").sum(axis=1)
+    frame["actual"] = frame["predicted"] * 1.01
+    return frame
+
+
+def mmm_budget_plan() -> pd.DataFrame:
+    rows = [("optimal_same_total", ch, cur, plan, 7e7, 2.9e6, 7.6e5, 4.2e6) for ch, cur, plan in (("google_search", 7.5e6, 1.1e7), ("meta", 4.0e6, 3.2e6), ("linkedin", 3.7e6, 2.1e6))]
+    rows += [("meta +10%", "meta", 4.0e6, 4.4e6, 6.99e7, 4.06e5, None, None), ("meta -10%", "meta", 4.0e6, 3.6e6, 6.9e7, -4.7e5, None, None)]
+    return pd.DataFrame(rows, columns=["scenario", "channel", "current_spend", "scenario_spend", "media_contribution", "uplift", "uplift_low", "uplift_high"])
+
+
+def mmm_roi() -> pd.DataFrame:
+    return pd.DataFrame({"channel": ["google_search", "meta", "linkedin"], "roi": [6.98, 1.84, 2.12], "roi_low": [3.0, 1.6, 1.4], "roi_high": [7.5, 2.0, 2.2], "mroi": [2.2, 1.07, 0.85]})
+
+
+def data_quality_report() -> pd.DataFrame:
+    at = pd.Timestamp("2026-11-23 15:40", tz="UTC")
+    rows = [
+        ("check", "sources/erp_orders", "contract", "ERROR", True, "failed", at, f"12 rows with a negative amount for {XSS}", "failed_rows", 12),
+        ("check", "sources/erp_orders", "unique_key", "ERROR", True, "passed", at, "order_id + line_number unique", "duplicates", 0),
+        ("check", "sources/web_sessions", "null_share", "WARN", False, "warned", at, "utm_source empty in 31% of sessions", "null_rate", 0.31),
+        ("check", "attribution/attribution_credits", "credits_sum_to_one", "ERROR", True, "passed", at, "credits per opportunity sum to 1", "max_error", 0.0),
+        ("check", "mmm/mmm_model", "holdout_mape", "WARN", False, "not_evaluated", None, "model not fitted yet", None, None),
+        ("freshness", "sources/ads_google", "freshness", "WARN", False, "passed", at, "newest row 20 h old", "age_hours", 20.0),
+        ("freshness", "sources/crm_contacts", "freshness", "ERROR", True, "warned", at, "newest row 50 h old", "age_hours", 50.0),
+        ("identity", "identity/accounts_resolved", "account_match_rate", "WARN", False, "passed", at, "CRM accounts matched to ERP customers", "match_rate", 0.873),
+        ("identity", "identity/contacts_resolved", "contact_dedup_rate", "WARN", False, "warned", at, "contacts merged into canonical contacts", "match_rate", 0.412),
+    ]
+    return pd.DataFrame(rows, columns=["section", "asset_key", "check_name", "severity", "blocking", "status", "evaluated_at", "description", "metric", "value"])
+
+
+def all_frames() -> dict[str, pd.DataFrame]:
+    return {
+        "kpi_dictionary": kpi_dictionary(),
+        "executive_kpis": executive_kpis(),
+        "marketing_roi": marketing_roi(),
+        "funnel": funnel(),
+        "cohort_ltv": cohort_ltv(),
+        "pipeline_forecast": pipeline_forecast(),
+        "mmm_contributions": mmm_contributions_wide(),
+        "mmm_budget_plan": mmm_budget_plan(),
+        "mmm_roi": mmm_roi(),
+        "data_quality_report": data_quality_report(),
+    }
+
+
+def render_all(data) -> dict[str, str]:
+    kw = {"fresh_to": FRESH_TO, "generated_at": GENERATED_AT}
+    return {"executive": render_executive(data, **kw), "marketing_roi": render_marketing_roi(data, **kw), "data_quality": render_data_quality(data, **kw)}
+
+
+@pytest.fixture(scope="module")
+def reports() -> dict[str, str]:
+    return render_all(all_frames())
+
+
+EXTERNAL = re.compile(r"""(?:src|href|action|poster|data)\s*=\s*["']?\s*(?:https?:)?//""", re.IGNORECASE)
+
+
+def test_reports_are_self_contained(reports):
+    for name, page in reports.items():
+        assert page.startswith("<!DOCTYPE html>"), name
+        assert '<meta name="viewport"' in page
+        assert not EXTERNAL.search(page), name
+        assert "<script" not in page.lower().replace("&lt;script", ""), name  # no scripts at all
+        assert "@import" not in page and "url(" not in page, name
+        for chart in re.findall(r"<svg.*?</svg>", page, re.DOTALL):  # every inline chart is well-formed XML
+            ET.fromstring(chart)
+        # the only URLs are SVG namespace identifiers
+        assert set(re.findall(r"https?://[^\s\"'<>]+", page)) <= {"http://www.w3.org/2000/svg"}, name
+
+
+def test_fresh_to_and_generated_time_are_prominent(reports):
+    for page in reports.values():
+        assert "Data fresh to 2026-11-23" in page
+        assert "Generated 2026-11-23 16:05 UTC" in page
+
+
+def test_executive_numbers_and_definitions(reports):
+    page = reports["executive"]
+    assert "Headline KPIs – Oct 2026" in page  # latest full month, the running November is left out
+    assert "42.1%" in page  # gross margin % from a fraction, 1 decimal
+    assert "4.25×" in page  # ROAS
+    assert "$123.46" in page  # CAC with currency
+    assert "2.3%" in page  # conversion rate
+    assert re.search(r"\$\d{1,3}(,\d{3}){2}", page)  # revenue with thousands separators
+    for name in ("gross_margin_pct", "roas", "cac", "total_revenue"):
+        assert f'href="#def-{name}"' in page and f'id="def-{name}"' in page
+    assert "Gross margin as a fraction of revenue." in page and "Finance – FP&amp;A" in page and "v2" in page
+    assert "Target ≥ 45.0%" in page and "Alert &lt; 30.0%" in page
+    assert 'class="tile warn"' in page  # gross margin below target, above alert
+    assert 'class="tile good"' in page  # ROAS above target
+    assert "partner &amp; &lt;b&gt;co&lt;/b&gt;" in page or "partner &amp;amp;" in page
+    assert "Pipeline revenue forecast" in page and "Likely range" in page
+
+
+def test_marketing_roi_content(reports):
+    page = reports["marketing_roi"]
+    for text in ("Attribution model comparison", "Budget recommendations", "Funnel by stage", "Customer lifetime value", "Weekly revenue decomposed", "Current vs planned spend",
+                 "Markov", "Shapley", "W-shaped", "optimal_same_total", "+$2,900,000"):
+        assert text in page, text
+    assert "badge scale" in page and "badge reduce" in page
+    assert 'id="def-markov"' in page and 'id="def-roas"' in page
+
+
+def test_data_quality_content(reports):
+    page = reports["data_quality"]
+    assert "1 blocking check failed" in page
+    assert page.index("12 rows with a negative amount") < page.index("order_id + line_number unique")  # problems first
+    assert "31.0%" in page and "87.3%" in page  # rates as percent
+    assert "Freshness" in page and "Identity match rates" in page
+    assert "sources/crm_contacts" in page
+
+
+def test_names_are_escaped(reports):
+    for name, page in reports.items():
+        assert XSS not in page, name
+        assert "<img src=x" not in page, name
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in reports["marketing_roi"]
+    assert "&lt;script&gt;" in reports["data_quality"]
+
+
+def test_missing_and_empty_frames_render_not_available():
+    data = all_frames()
+    minimal = {"executive_kpis": data["executive_kpis"]}
+    pages = render_all(minimal)
+    assert "Not available" in pages["executive"] and "Monthly" in pages["executive"]
+    assert "Not available" in pages["marketing_roi"] and "Not available" in pages["data_quality"]
+    empty = {k: v.iloc[0:0] for k, v in data.items()}
+    for page in render_all(empty).values():
+        assert "Not available" in page
+    for page in render_all({}).values():
+        assert "Data fresh to 2026-11-23" in page
+    # long-form MMM decomposition and planned_spend naming work too
+    long = data["mmm_contributions"].melt(id_vars="week", value_vars=["baseline", "google_search", "meta"], var_name="component", value_name="contribution")
+    plan = data["mmm_budget_plan"].rename(columns={"scenario_spend": "planned_spend", "media_contribution": "predicted_outcome"})
+    page = render_marketing_roi({"mmm_contributions": long, "mmm_budget_plan": plan}, fresh_to=FRESH_TO, generated_at=GENERATED_AT)
+    assert "Weekly revenue decomposed" in page and "Current vs planned spend" in page
+
+
+def test_number_formatting():
+    assert fmt_value(1234567.8, "currency") == "$1,234,568"
+    assert fmt_value(0.25, "percent") == "25.0%"
+    assert fmt_value(3.456, "ratio") == "3.46×"
+    assert fmt_value(12345, "count") == "12,345"
+    assert fmt_value(-2500, "currency", currency="EUR") == "−€2,500"
+    assert fmt_value(None, "currency") == "–" and fmt_value(float("nan"), "percent") == "–"
+
+
+def test_write_report_is_atomic_and_world_readable(tmp_path):
+    target = write_report("<!DOCTYPE html><p>x</p>", tmp_path / "reports" / "exec.html")
+    assert target.read_text() == "<!DOCTYPE html><p>x</p>"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
+    write_report("second", target)
+    assert target.read_text() == "second"
+    assert [p.name for p in target.parent.iterdir()] == ["exec.html"]  # no temp file left behind
+
+
+# ------------------------------------------------------------------------------------------ screenshots
+
+
+def _png_pixels(path: Path) -> tuple[int, int, list[bytes]]:
+    """Minimal PNG decoder (8-bit RGB/RGBA, non-interlaced): (width, height, rows of raw pixel bytes)."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, width = 8, b"", 0
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        chunk = data[pos + 8 : pos + 8 + length]
+        if kind == b"IHDR":
+            width, height, depth, ctype, _, _, interlace = struct.unpack(">IIBBBBB", chunk)
+            assert depth == 8 and ctype in (2, 6) and interlace == 0
+            bpp = 3 if ctype == 2 else 4
+        elif kind == b"IDAT":
+            idat += chunk
+        pos += 12 + length
+    raw = zlib.decompress(idat)
+    stride = width * bpp
+    rows, prev = [], bytearray(stride)
+    for y in range(height):
+        ftype, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)])
+        for i in range(stride):
+            a = line[i - bpp] if i >= bpp else 0
+            b = prev[i]
+            c = prev[i - bpp] if i >= bpp else 0
+            if ftype == 1:
+                line[i] = (line[i] + a) & 0xFF
+            elif ftype == 2:
+                line[i] = (line[i] + b) & 0xFF
+            elif ftype == 3:
+                line[i] = (line[i] + (a + b) // 2) & 0xFF
+            elif ftype == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 0xFF
+        rows.append(bytes(line))
+        prev = line
+    return width, height, [bytes(r[i : i + 3]) for r in rows[::4] for i in range(0, len(r), bpp * 4)]
+
+
+def _screenshot(html_path: Path, png: Path, size: tuple[int, int], profile: Path) -> None:
+    cmd = [shutil.which("chromium"), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+           "--disable-component-update", "--disable-sync", f"--user-data-dir={profile}", "--hide-scrollbars", f"--window-size={size[0]},{size[1]}",
+           "--virtual-time-budget=5000", f"--screenshot={png}", html_path.as_uri()]
+    subprocess.run(cmd, check=True, timeout=90, capture_output=True)
+
+
+@pytest.mark.slow
+def test_reports_render_in_headless_chromium(tmp_path, reports):
+    if shutil.which("chromium") is None:
+        pytest.skip("chromium not installed")
+    out = Path(os.environ.get("MARKETING_TEST_ARTEFACTS") or tmp_path)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, page in reports.items():
+        html_path = write_report(page, out / f"{name}.html")
+        for label, size in (("desktop", (1280, 2000)), ("phone", (390, 1600))):
+            png = out / f"{name}_{label}.png"
+            _screenshot(html_path, png, size, tmp_path / f"profile-{name}-{label}")
+            width, height, pixels = _png_pixels(png)
+            assert width >= size[0] * 0.9 and height >= size[1] * 0.9, (png, width, height)
+            non_white = sum(1 for p in pixels if min(p) < 235) / len(pixels)
+            assert len(set(pixels)) > 30 and non_white > 0.05, (png, len(set(pixels)), non_white)
