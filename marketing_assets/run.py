@@ -30,7 +30,7 @@ def ensure_demo_data(root: Path, scale: str, seed: int) -> bool:
 
     start = time.perf_counter()
     manifest = generate(root, scale=scale, seed=seed)
-    rows = sum(manifest.get("row_counts", {}).values())
+    rows = sum(manifest.get("files", {}).values())
     print(f"demo data: {rows:,} rows ({scale}, seed {seed}) written to {root} in {time.perf_counter() - start:.1f}s")
     return True
 
@@ -58,7 +58,7 @@ def summarise(result: dg.ExecuteInProcessResult) -> tuple[str, bool]:
             blocking_failures.append(name)
     lines.append(
         f"checks: {tally['passed']} passed, {tally['warned']} warned, {tally['failed']} failed"
-        + (f" ({len(blocking_failures)} blocking)" if blocking_failures else "")
+        + (f" ({len(blocking_failures)} blocking)" if blocking_failures else " (none blocking)" if tally["failed"] else "")
     )
     lines += problems
     lines.append(f"run {result.run_id}: {'SUCCESS' if result.success else 'FAILURE'}")

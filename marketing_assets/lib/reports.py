@@ -1042,7 +1042,8 @@ def _cohorts(c: pd.DataFrame | None, currency: str) -> str:
         m12 = curve[g].get(12.0, curve[g].get(12, float("nan"))) if 12 in curve.index or 12.0 in curve.index else float("nan")
         latest = curve[g].dropna()
         cac = wavg("cac")
-        pay = gf.groupby("cohort_month")["payback_month"].first().median() if "payback_month" in gf.columns and "cohort_month" in gf.columns else float("nan")
+        paid_back = gf.groupby("cohort_month")["payback_month"].first().dropna() if "payback_month" in gf.columns and "cohort_month" in gf.columns else pd.Series(dtype=float)
+        pay = float(paid_back.median()) if len(paid_back) else float("nan")
         rows.append({"channel_group": g, "customers": cust, "ltv12": m12, "ltv_latest": latest.iloc[-1] if len(latest) else float("nan"),
                      "months": latest.index[-1] if len(latest) else float("nan"), "cac": cac, "ltv_cac": (m12 / cac) if _is_num(m12) and _is_num(cac) and cac else float("nan"),
                      "payback": pay, "r30": wavg("retention_30d"), "r60": wavg("retention_60d"), "r90": wavg("retention_90d")})
