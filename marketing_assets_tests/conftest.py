@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from marketing_assets.resources import CheckThresholds, LandingZone, Warehouse
+from marketing_assets.sensors import Alerts
 
 
 def write_csv(root: Path, relpath: str, header: list[str], rows: list[list[object]], bom: bool = False) -> Path:
@@ -59,8 +60,11 @@ def minimal_landing(tmp_path: Path) -> Path:
 def make_resources(tmp_path: Path, landing: Path) -> dict:
     return {
         "landing": LandingZone(path=str(landing)),
-        "warehouse": Warehouse(database=str(tmp_path / "warehouse.duckdb"), extracts_dir=str(tmp_path / "extracts")),
+        "warehouse": Warehouse(
+            database=str(tmp_path / "warehouse.duckdb"), extracts_dir=str(tmp_path / "extracts"), reports_dir=str(tmp_path / "reports")
+        ),
         "thresholds": CheckThresholds(),
+        "alerts": Alerts(alerts_file=str(tmp_path / "alerts.jsonl")),
     }
 
 
