@@ -1,5 +1,7 @@
 """The code location: assets per layer, their checks, resources, jobs and schedules."""
 
+import datetime as dt
+
 import dagster as dg
 
 from marketing_assets import attribution, checks, extracts, identity, jobs, mmm, reports, sources, touchpoints
@@ -13,6 +15,11 @@ touchpoint_assets = dg.load_assets_from_modules([touchpoints], group_name=TOUCHP
 attribution_assets = dg.load_assets_from_modules([attribution], group_name=ATTRIBUTION, key_prefix=ATTRIBUTION)
 mmm_assets = dg.load_assets_from_modules([mmm], group_name=MMM, key_prefix=MMM)
 extract_assets = dg.load_assets_from_modules([extracts, reports], group_name=EXTRACTS, key_prefix=EXTRACTS)
+
+# Stakeholders read the extracts and reports: the daily 05:00 UTC refresh keeps them under a day old, so
+# the UI warns after 26 h (one missed refresh plus slack) and fails after 30 h.
+STAKEHOLDER_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=dt.timedelta(hours=30), warn_window=dt.timedelta(hours=26))
+extract_assets = [a.map_asset_specs(lambda spec: spec.replace_attributes(freshness_policy=STAKEHOLDER_FRESHNESS)) for a in extract_assets]
 
 defs = dg.Definitions(
     assets=[*source_assets, *identity_assets, *touchpoint_assets, *attribution_assets, *mmm_assets, *extract_assets],

@@ -119,3 +119,15 @@ def test_extracts_group_assets_and_checks():
     assert {"kpi_dictionary", "executive_kpis"} <= keys
     checked = {ck.asset_key.path[-1] for ck in graph.asset_check_keys if ck.asset_key.path[0] == EXTRACTS}
     assert checked == keys
+
+
+def test_stakeholder_assets_carry_a_freshness_policy():
+    from marketing_assets.constants import EXTRACTS
+
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        policy = graph.get(key).freshness_policy
+        if key.path[0] == EXTRACTS:
+            assert policy is not None and policy.fail_window.to_timedelta().total_seconds() == 30 * 3600, key
+        else:
+            assert policy is None, key
