@@ -1,5 +1,6 @@
 """Extracts on demo data: files published atomically with the documented columns; checks failing on bad data."""
 
+import datetime as dt
 import shutil
 
 import dagster as dg
@@ -7,9 +8,11 @@ import duckdb
 import pandas as pd
 import pytest
 
+from marketing_assets.checks import extracts as extract_checks
 from marketing_assets.constants import EXTRACTS
 from marketing_assets.extracts import EXTRACT_COLUMNS
-from marketing_assets_tests.conftest import copy_graph, rerun_checks
+from marketing_assets.resources import Warehouse
+from marketing_assets_tests.conftest import checks_after_tampering, copy_graph, rerun_checks
 
 
 def test_extracts_are_written_as_parquet_and_csv_with_published_columns(demo_graph):
@@ -68,3 +71,187 @@ def test_revenue_that_does_not_reconcile_with_erp_fails(demo_graph, tmp_path):
     with duckdb.connect(str(tmp / "warehouse.duckdb")) as con:
         con.execute("UPDATE extracts.executive_kpis SET value = value * 1.01 WHERE kpi = 'total_revenue' AND grain = 'month' AND rowid % 7 = 0")
     assert not rerun_checks(tmp, landing, dg.AssetKey([EXTRACTS, "executive_kpis"]))["revenue_reconciles_with_erp"].passed
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Blocking reconciliation checks: pass on the demo, fail on tampered warehouse tables (checks invoked directly: fast)
+# --------------------------------------------------------------------------------------------------------------------
+
+RECONCILIATIONS = {
+    "marketing_roi": ("reconciles_with_crm_and_spend", extract_checks.marketing_roi_reconciles),
+    "funnel": ("reconciles_with_crm", extract_checks.funnel_reconciles),
+    "cohort_ltv": ("reconciles_with_erp", extract_checks.cohort_ltv_reconciles),
+    "pipeline_forecast": ("reconciles_with_open_pipeline", extract_checks.pipeline_forecast_reconciles),
+    "data_quality_report": ("covers_every_check", extract_checks.data_quality_covers_every_check),
+}
+
+
+def _evaluations(result) -> dict:
+    return {(e.asset_key.path[-1], e.check_name): e for e in result.get_asset_check_evaluations() if e.asset_key.path[0] == EXTRACTS}
+
+
+@pytest.mark.parametrize("name", list(RECONCILIATIONS))
+def test_reconciliation_checks_pass_blocking_on_demo_data(demo_graph, name):
+    check_name, check = RECONCILIATIONS[name]
+    ev = _evaluations(demo_graph[0])[(name, check_name)]
+    assert ev.passed and not ev.metadata.get("skipped"), ev.description
+    assert ev.severity == dg.AssetCheckSeverity.ERROR
+    (spec,) = check.check_specs
+    assert spec.blocking
+
+
+def _tampered(demo_graph, tmp_path, sql: str, name: str) -> dg.AssetCheckResult:
+    tmp, _ = copy_graph(demo_graph, tmp_path)
+    with duckdb.connect(str(tmp / "warehouse.duckdb")) as con:
+        assert con.execute(f"SELECT count(*) FROM {EXTRACTS}.{name}").fetchone()[0] > 0
+        con.execute(sql)
+    return RECONCILIATIONS[name][1](warehouse=Warehouse(database=str(tmp / "warehouse.duckdb"), extracts_dir=str(tmp / "extracts")))
+
+
+TAMPER = [
+    ("marketing_roi", "UPDATE extracts.marketing_roi SET attributed_pipeline = attributed_pipeline * 1.1 WHERE level = 'channel' AND attribution_model = 'linear' AND channel_group = 'Paid Search'", "linear/channel pipeline"),
+    ("marketing_roi", "UPDATE extracts.marketing_roi SET attributed_revenue = attributed_revenue + 500 WHERE level = 'campaign' AND attribution_model = 'shapley' AND attributed_revenue > 0 AND rowid = (SELECT min(rowid) FROM extracts.marketing_roi WHERE level = 'campaign' AND attribution_model = 'shapley' AND attributed_revenue > 0)", "shapley/campaign revenue"),
+    ("marketing_roi", "UPDATE extracts.marketing_roi SET spend = spend * 0.9 WHERE level = 'channel' AND channel_group = 'Paid Social' AND attribution_model = 'markov'", "markov/channel spend"),
+    ("funnel", "DELETE FROM extracts.funnel WHERE channel_group = 'Paid Search' AND stage = 'known' AND month = (SELECT max(month) FROM extracts.funnel WHERE channel_group = 'Paid Search' AND stage = 'known' AND contacts > 0)", "channels "),
+    ("funnel", "UPDATE extracts.funnel SET contacts = contacts + 1 WHERE channel_group = '(all)' AND stage = 'known' AND month = (SELECT min(month) FROM extracts.funnel)", "known "),
+    ("funnel", "UPDATE extracts.funnel SET contacts = contacts * 100 WHERE stage = 'customer'", "exceed the stage before"),
+    ("cohort_ltv", "UPDATE extracts.cohort_ltv SET customers = customers + 1 WHERE channel_group = '(all)' AND months_since_acquisition = 0 AND cohort_month = (SELECT max(cohort_month) FROM extracts.cohort_ltv)", "customers "),
+    ("cohort_ltv", "UPDATE extracts.cohort_ltv SET cumulative_revenue = cumulative_revenue * 1.01 WHERE channel_group NOT IN ('(all)') AND months_since_acquisition = 0", "channels "),
+    ("pipeline_forecast", "UPDATE extracts.pipeline_forecast SET open_pipeline = open_pipeline + 1000 WHERE sales_segment = 'All' AND forecast_month = (SELECT min(forecast_month) FROM extracts.pipeline_forecast)", "All vs CRM open"),
+    ("pipeline_forecast", "UPDATE extracts.pipeline_forecast SET lower = upper + 1 WHERE sales_segment = 'SMB'", "inverted interval"),
+    ("data_quality_report", "DELETE FROM extracts.data_quality_report WHERE section = 'check' AND check_name = 'cpa_spike'", "cpa_spike"),
+    ("data_quality_report", "INSERT INTO extracts.data_quality_report SELECT * FROM extracts.data_quality_report WHERE section = 'check' LIMIT 1", "1 duplicated"),
+    ("data_quality_report", "DELETE FROM extracts.data_quality_report WHERE section = 'freshness' AND rowid = (SELECT min(rowid) FROM extracts.data_quality_report WHERE section = 'freshness')", "freshness rows"),
+]
+
+
+@pytest.mark.parametrize(("name", "sql", "named"), TAMPER, ids=[f"{n}-{i}" for i, (n, _, _) in enumerate(TAMPER)])
+def test_each_reconciliation_check_fails_on_tampered_extract(demo_graph, tmp_path, name, sql, named):
+    result = _tampered(demo_graph, tmp_path, sql, name)
+    assert not result.passed and named in result.description, result.description
+
+
+def test_tampered_marketing_roi_fails_its_blocking_check_through_dagster(demo_graph, tmp_path):
+    evals = checks_after_tampering(
+        demo_graph, tmp_path, dg.AssetKey([EXTRACTS, "marketing_roi"]),
+        "UPDATE extracts.marketing_roi SET attributed_pipeline = attributed_pipeline * 1.1 WHERE level = 'channel' AND attribution_model = 'linear'",
+    )
+    ev = evals["reconciles_with_crm_and_spend"]
+    assert not ev.passed and ev.severity == dg.AssetCheckSeverity.ERROR
+    assert any(d["item"] == "linear/channel pipeline" for d in ev.metadata["differences"].value)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Files round-trip to the warehouse table
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def _normalised(frame: pd.DataFrame, columns: dict[str, str], csv: bool = False) -> pd.DataFrame:
+    out = {}
+    for col, kind in columns.items():
+        s = frame[col].reset_index(drop=True)
+        if kind in ("date", "timestamp"):
+            s = pd.to_datetime(s).astype("datetime64[ns]")
+            out[col] = s.dt.floor("s") if csv and kind == "timestamp" else s  # CSV timestamps are written to the second
+        elif kind == "string":
+            s = s.astype(object).where(s.notna(), None)
+            out[col] = s.where(s != "", None) if csv else s  # CSV cannot tell an empty string from NULL
+        elif kind == "bool":
+            out[col] = s.astype(bool)
+        else:
+            out[col] = pd.to_numeric(s).astype(float)
+    return pd.DataFrame(out)
+
+
+@pytest.mark.parametrize("name", list(EXTRACT_COLUMNS))
+def test_extract_files_round_trip_to_the_warehouse_table(demo_graph, name):
+    _, tmp, _ = demo_graph
+    columns = EXTRACT_COLUMNS[name]
+    with duckdb.connect(str(tmp / "warehouse.duckdb"), read_only=True) as con:
+        table = con.execute(f"SELECT * FROM {EXTRACTS}.{name}").df()
+    parquet = pd.read_parquet(tmp / "extracts" / f"{name}.parquet")
+    csv = pd.read_csv(tmp / "extracts" / f"{name}.csv", dtype={c: str for c, k in columns.items() if k == "string"}, keep_default_na=False, na_values=[""])
+    assert len(table) == len(parquet) == len(csv) > 0
+    for col, kind in columns.items():  # dates stay dates, timestamps stay timestamps in Parquet
+        values = parquet[col].dropna()
+        if kind == "date" and len(values):
+            assert all(type(v) is dt.date for v in values), col
+        if kind == "timestamp":
+            assert parquet[col].dtype.kind == "M", col
+    expected = _normalised(table, columns)
+    pd.testing.assert_frame_equal(_normalised(parquet, columns), expected, check_exact=False, rtol=1e-12, atol=1e-9)
+    pd.testing.assert_frame_equal(_normalised(csv, columns, csv=True), _normalised(table, columns, csv=True), check_exact=False, rtol=1e-9, atol=1e-9)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# marketing_roi recommendations
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def _roi(tmp) -> tuple[pd.DataFrame, set[str]]:
+    with duckdb.connect(str(tmp / "warehouse.duckdb"), read_only=True) as con:
+        roi = con.execute(f"SELECT * FROM {EXTRACTS}.marketing_roi").df()
+        paid = {r[0] for r in con.execute(
+            f"""SELECT DISTINCT channel_group FROM identity.ad_spend_daily
+                WHERE spend > 0 AND date_day BETWEEN (SELECT min(period_start) FROM {EXTRACTS}.marketing_roi)
+                                                 AND (SELECT max(period_end) FROM {EXTRACTS}.marketing_roi)"""
+        ).fetchall()}
+    return roi, paid
+
+
+def test_marketing_roi_recommends_for_every_paid_channel_group_and_model(demo_graph):
+    from marketing_assets.lib import kpis, recommend
+    from marketing_assets.schemas import ATTRIBUTION_MODELS
+
+    rules = recommend.load_rules(recommend.kpi_goals(kpis.load_kpi_dictionary()))
+    roi, paid = _roi(demo_graph[1])
+    assert paid, "demo data has ad spend in the window"
+    channel = roi[roi.level == "channel"]
+    rule_names = {r.name: r.recommendation for r in rules.rules}
+    for group in paid:
+        rows = channel[channel.channel_group == group]
+        assert set(rows.attribution_model) == set(ATTRIBUTION_MODELS), group
+        assert rows.recommendation.nunique() == 1 and rows.recommendation_rule.nunique() == 1, group  # decided on the reference model
+        rec, rule, reason = rows.iloc[0][["recommendation", "recommendation_rule", "recommendation_reason"]]
+        assert rec in recommend.RECOMMENDATIONS and rule_names[rule] == rec, (group, rec, rule)
+        assert len(reason) > 20 and "{" not in reason and "n/a" not in reason, reason
+    assert (channel.rules_version == rules.version).all()
+    # campaign rows with spend are recommended too; groups without ad spend are not
+    campaigns = roi[(roi.level == "campaign") & (roi.spend > 0)]
+    assert len(campaigns) and campaigns.recommendation.isin(recommend.RECOMMENDATIONS).all()
+    unpaid = channel[~channel.channel_group.isin(paid)]
+    assert unpaid.recommendation.isna().all() and unpaid.recommendation_reason.str.contains("No ad spend").all()
+
+
+def test_editing_the_rules_file_changes_the_recommendation(demo_graph, tmp_path, monkeypatch):
+    import yaml
+
+    from marketing_assets.checks import all_checks
+    from marketing_assets.definitions import defs
+    from marketing_assets.lib import recommend
+    from marketing_assets_tests.conftest import make_resources
+
+    before, paid = _roi(demo_graph[1])
+    raw = yaml.safe_load(recommend.DEFAULT_RULES_FILE.read_text())
+    first = raw["rules"][0]
+    assert first["name"] == "too_little_data" and first["any"][1]["metric"] == "attributed_opportunities"
+    first["any"][1]["value"] = 1_000_000  # every channel now has "too little data"
+    raw["version"] = raw["version"] + 100
+    rules_file = tmp_path / "recommendations.yaml"
+    rules_file.write_text(yaml.safe_dump(raw, sort_keys=False))
+    monkeypatch.setattr(recommend, "DEFAULT_RULES_FILE", rules_file)
+
+    tmp, landing = copy_graph(demo_graph, tmp_path)
+    result = dg.materialize(
+        [*defs.assets, *all_checks], resources=make_resources(tmp, landing),
+        selection=dg.AssetSelection.assets(dg.AssetKey([EXTRACTS, "marketing_roi"])), raise_on_error=False,
+    )
+    assert result.success
+    after, _ = _roi(tmp)
+    old = before[(before.level == "channel") & before.channel_group.isin(paid)].set_index(["channel_group", "attribution_model"])
+    new = after[(after.level == "channel") & after.channel_group.isin(paid)].set_index(["channel_group", "attribution_model"])
+    assert (new.recommendation == "test").all() and (new.recommendation_rule == "too_little_data").all()
+    assert new.recommendation_reason.str.startswith("Too little data to judge").all()
+    assert (new.rules_version == raw["version"]).all()
+    assert (old.recommendation != "test").any(), "the edit must change at least one demo recommendation"
+    assert new[["spend", "attributed_pipeline"]].equals(old[["spend", "attributed_pipeline"]])  # only the decision moved

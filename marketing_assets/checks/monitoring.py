@@ -41,6 +41,15 @@ def _gap_check(gaps: pd.DataFrame, what: str, label, tolerance: float) -> dg.Ass
     )
 
 
+def _anomaly_result(hits: pd.DataFrame, items: list[str], what: str, ok: str) -> dg.AssetCheckResult:
+    """WARN naming the first episodes in words; every episode (up to 20) in the metadata."""
+    return dg.AssetCheckResult(
+        passed=hits.empty, severity=WARN,
+        description=ok if hits.empty else f"{what}: " + "; ".join(items[:3]),
+        metadata={"anomalies": len(hits), "episodes": dg.MetadataValue.json(_records(hits))},
+    )
+
+
 @dg.asset_check(asset=dg.AssetKey([IDENTITY, "accounts_resolved"]), name="crm_won_vs_erp_revenue")
 def crm_won_vs_erp_revenue(warehouse: Warehouse, thresholds: CheckThresholds) -> dg.AssetCheckResult:
     """Per month: CRM won amount (by close date) vs ERP net revenue (sales − returns) of the customers matched to a
@@ -100,11 +109,8 @@ def cpa_spike(warehouse: Warehouse, thresholds: CheckThresholds) -> dg.AssetChec
         hits = anomalies.cpa_spikes(con, fq(IDENTITY, "ad_spend_daily"), lookback_days=cfg["lookback_days"], baseline_days=cfg["baseline_days"],
                                     above=cfg["cpa_above_baseline"], min_conversions=cfg["min_week_conversions"])
     items = [f"{r.platform} campaign {r.campaign_id} '{r.campaign_name}' week {r.start_date:%Y-%m-%d}: CPA {r.cpa:,.2f} vs baseline {r.baseline_cpa:,.2f} ({r.change:+.0%})" for r in hits.itertuples()]
-    return dg.AssetCheckResult(
-        passed=hits.empty, severity=WARN,
-        description="no campaign-week CPA above baseline + {:.0%} in the last {} days".format(cfg["cpa_above_baseline"], cfg["lookback_days"]) if hits.empty else "CPA spike: " + "; ".join(items[:3]),
-        metadata={"anomalies": len(hits), "episodes": dg.MetadataValue.json(_records(hits))},
-    )
+    ok = "no campaign-week CPA above baseline + {:.0%} in the last {} days".format(cfg["cpa_above_baseline"], cfg["lookback_days"])
+    return _anomaly_result(hits, items, "CPA spike", ok)
 
 
 @dg.asset_check(asset=dg.AssetKey([IDENTITY, "ad_spend_daily"]), name="roas_drop")
@@ -115,11 +121,8 @@ def roas_drop(warehouse: Warehouse, thresholds: CheckThresholds) -> dg.AssetChec
         hits = anomalies.roas_drops(con, fq(IDENTITY, "ad_spend_daily"), lookback_days=cfg["lookback_days"], baseline_days=cfg["baseline_days"],
                                     below=cfg["roas_below_baseline"], min_days=cfg["roas_consecutive_days"])
     items = [f"{r.platform} campaign {r.campaign_id} '{r.campaign_name}' {r.start_date:%Y-%m-%d} to {r.end_date:%Y-%m-%d} ({r.consecutive_days} days): ROAS {', '.join(f'{x:.2f}' for x in r.daily_roas)} vs baseline {r.baseline_roas:.2f}" for r in hits.itertuples()]
-    return dg.AssetCheckResult(
-        passed=hits.empty, severity=WARN,
-        description="no campaign with ROAS under {:.0%} of baseline for {}+ days".format(cfg["roas_below_baseline"], cfg["roas_consecutive_days"]) if hits.empty else "ROAS drop: " + "; ".join(items[:3]),
-        metadata={"anomalies": len(hits), "episodes": dg.MetadataValue.json(_records(hits.assign(daily_roas=hits["daily_roas"].map(list)) if len(hits) else hits))},
-    )
+    ok = "no campaign with ROAS under {:.0%} of baseline for {}+ days".format(cfg["roas_below_baseline"], cfg["roas_consecutive_days"])
+    return _anomaly_result(hits.assign(daily_roas=hits["daily_roas"].map(list)) if len(hits) else hits, items, "ROAS drop", ok)
 
 
 @dg.asset_check(asset=dg.AssetKey([SOURCES, "web_sessions"]), name="conversion_rate_drop")
@@ -130,11 +133,7 @@ def conversion_rate_drop(warehouse: Warehouse, thresholds: CheckThresholds) -> d
         hits = anomalies.conversion_rate_drops(con, fq(SOURCES, "web_sessions"), lookback_days=cfg["lookback_days"], baseline_days=cfg["baseline_days"],
                                                min_z=cfg["conversion_rate_min_z"], min_sessions=cfg["min_day_sessions"])
     items = [f"{pd.Timestamp(r.day):%Y-%m-%d}: {r.conversion_rate:.2%} of {r.sessions:,} sessions converted vs median {r.baseline_median:.2%} (z {r.robust_z:.1f})" for r in hits.itertuples()]
-    return dg.AssetCheckResult(
-        passed=hits.empty, severity=WARN,
-        description="no day with web conversion-rate z-score under {}".format(cfg["conversion_rate_min_z"]) if hits.empty else "Web conversion-rate drop (all sessions): " + "; ".join(items[:3]),
-        metadata={"anomalies": len(hits), "days": dg.MetadataValue.json(_records(hits))},
-    )
+    return _anomaly_result(hits, items, "Web conversion-rate drop (all sessions)", "no day with web conversion-rate z-score under {}".format(cfg["conversion_rate_min_z"]))
 
 
 def _build_arrival_check(table: str) -> dg.AssetChecksDefinition:

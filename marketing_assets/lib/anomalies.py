@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 
@@ -83,6 +84,12 @@ def roas_drops(
     ).df()
 
 
+def _mad(values: np.ndarray) -> float:
+    """Median absolute deviation from the median (NaN ignored)."""
+    values = values[~np.isnan(values)]
+    return float(np.median(np.abs(values - np.median(values)))) if values.size else float("nan")
+
+
 def conversion_rate_drops(
     con: duckdb.DuckDBPyConnection, sessions: str, *, lookback_days: int, baseline_days: int, min_z: float, min_sessions: int
 ) -> pd.DataFrame:
@@ -100,7 +107,8 @@ def conversion_rate_drops(
     window = f"{int(baseline_days)}D"
     shifted = rates.shift(1, freq="D").reindex(rates.index)  # baseline excludes the day itself
     median = shifted.rolling(window, min_periods=7).median()
-    mad = (shifted - median).abs().rolling(window, min_periods=7).median()
+    # MAD of the same baseline window: median of |x - median of the window| over the window's own values
+    mad = shifted.rolling(window, min_periods=7).apply(_mad, raw=True)
     daily["baseline_median"] = median.to_numpy()
     daily["robust_z"] = ((rates - median) / (1.4826 * mad.where(mad > 0))).to_numpy()
     last = pd.to_datetime(daily["day"]).max()
