@@ -15,7 +15,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from marketing_assets.constants import DEFAULT_LANDING_DIR
+from marketing_assets.constants import DEFAULT_EXTRACTS_DIR, DEFAULT_LANDING_DIR, DEFAULT_REPORTS_DIR
 
 
 def landing_is_empty(root: Path) -> bool:
@@ -88,8 +88,10 @@ def main(argv: list[str] | None = None) -> int:
         )
     text, blocking_failed = summarise(result)
     print(text)
-    warehouse = defs.resources["warehouse"]
-    for label, folder, pattern in (("extracts", warehouse.extracts_dir, "*.parquet"), ("reports", warehouse.reports_dir, "*.html")):
+    for label, folder, pattern in (
+        ("extracts", os.environ.get("MARKETING_EXTRACTS_DIR") or DEFAULT_EXTRACTS_DIR, "*.parquet"),
+        ("reports", os.environ.get("MARKETING_REPORTS_DIR") or DEFAULT_REPORTS_DIR, "*.html"),
+    ):
         files = sorted(p.name for p in Path(folder).glob(pattern))
         print(f"{label} in {folder}: {', '.join(files) if files else 'none'}")
     print(f"{args.job} finished in {time.perf_counter() - start:.1f}s")

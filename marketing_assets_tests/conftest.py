@@ -119,12 +119,18 @@ def rerun_checks(tmp_path: Path, landing: Path, asset_key):
     return {e.check_name: e for e in result.get_asset_check_evaluations()}
 
 
-def error_check_failures(result) -> list[str]:
-    """Checks of ERROR severity that did not pass, as readable strings (WARNs are expected on demo data)."""
+# Demo data plants one CRM/ERP revenue gap and one month of finance spend missing a platform: these two
+# reconciliation checks must fail on it (test_monitoring.py asserts they fail on exactly those months).
+PLANTED_RECONCILIATION_FAILURES = frozenset({"crm_won_vs_erp_revenue", "platform_vs_finance_spend"})
+
+
+def error_check_failures(result, expected: frozenset[str] = PLANTED_RECONCILIATION_FAILURES) -> list[str]:
+    """Checks of ERROR severity that did not pass, other than ``expected`` ones, as readable strings
+    (WARNs are expected on demo data: planted anomalies, a dark ad flight)."""
     import dagster as dg
 
     return [
         f"{e.asset_key.to_user_string()}:{e.check_name} {e.description}"
         for e in result.get_asset_check_evaluations()
-        if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
+        if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR and e.check_name not in expected
     ]

@@ -53,6 +53,8 @@ def test_make_run_entrypoint_generates_and_materialises(tmp_path):
         "MARKETING_LANDING_DIR": str(tmp_path / "landing"),
         "MARKETING_WAREHOUSE": str(tmp_path / "wh.duckdb"),
         "MARKETING_EXTRACTS_DIR": str(tmp_path / "extracts"),
+        "MARKETING_REPORTS_DIR": str(tmp_path / "reports"),
+        "MARKETING_ALERTS_FILE": str(tmp_path / "alerts.jsonl"),
         "MARKETING_DEMO_SCALE": "small",
     }
     env.pop("DAGSTER_HOME", None)
@@ -63,6 +65,10 @@ def test_make_run_entrypoint_generates_and_materialises(tmp_path):
     assert "demo data:" in proc.stdout
     assert "sources/quarantine" in proc.stdout and "checks:" in proc.stdout
     assert (tmp_path / "landing" / "crm").is_dir() and Path(tmp_path / "wh.duckdb").exists()
+    assert "(none blocking)" in proc.stdout  # the planted reconciliation gaps fail, without blocking anything
+    for name in ("executive", "marketing_roi", "data_quality"):
+        assert (tmp_path / "reports" / f"{name}.html").is_file() and f"{name}.html" in proc.stdout
+    assert (tmp_path / "extracts" / "marketing_roi.parquet").is_file()
     # A second run keeps the user's landing zone as it is.
     again = subprocess.run(
         [sys.executable, "-m", "marketing_assets.run"], env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path

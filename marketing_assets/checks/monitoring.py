@@ -56,7 +56,7 @@ def crm_won_vs_erp_revenue(warehouse: Warehouse, thresholds: CheckThresholds) ->
     CRM account. Fails on months differing by more than the tolerance."""
     cfg = thresholds.section("reconciliation")
     with warehouse.get_connection() as con:
-        if not table_exists(con, SOURCES, "erp_orders"):
+        if not table_exists(con, SOURCES, "erp_orders") or not con.execute(f"SELECT count(*) FROM {fq(SOURCES, 'erp_orders')}").fetchone()[0]:
             return dg.AssetCheckResult(passed=True, description="skipped: no ERP orders", metadata={"skipped": True})
         crm = con.execute(
             f"""SELECT date_trunc('month', closed_date)::DATE AS month, sum(won_amount)::DOUBLE AS amount
