@@ -9,6 +9,8 @@ plan captures when both plans are evaluated under the true response curves.
 Usage::
 
     python benchmarks/mmm.py [--seeds 1 2 3 4] [--bootstrap 20] [--keep DIR]
+
+With ``--keep DIR`` the data of a seed already generated under ``DIR`` is reused instead of regenerated.
 """
 
 from __future__ import annotations
@@ -102,8 +104,9 @@ def run_seed(seed: int, n_bootstrap: int, keep: Path | None, lift_mode: str) -> 
     try:
         landing = root / "landing"
         t0 = time.perf_counter()
-        generate(landing, scale="default", seed=seed)
-        build_warehouse(landing, root / "warehouse.duckdb")
+        if not (keep is not None and (root / "warehouse.duckdb").exists() and (landing / "_truth").exists()):
+            generate(landing, scale="default", seed=seed)
+            build_warehouse(landing, root / "warehouse.duckdb")
         prep = time.perf_counter() - t0
         con = duckdb.connect(str(root / "warehouse.duckdb"), read_only=True)
         frame = weekly_frame_sql(con)
@@ -167,7 +170,12 @@ def main(argv: list[str] | None = None) -> int:
         choices=["window_contribution", "incremental"],
         help="estimand of the lift tests; the demo's tests measure the channel's contribution during the window",
     )
-    parser.add_argument("--keep", type=Path, default=None, help="keep generated data under this folder")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        default=None,
+        help="keep generated data under this folder (and reuse it when already there)",
+    )
     args = parser.parse_args(argv)
     rows = []
     for seed in args.seeds:

@@ -24,6 +24,11 @@ class MmmConfig(dg.Config):
     n_bootstrap: int = Field(default=20, ge=0, le=500, description="Bootstrap resamples (each redoes the search) for intervals.")
     holdout_weeks: int = Field(default=HOLDOUT_WEEKS, ge=4, description="Weeks held out to measure forecast error.")
     random_state: int = Field(default=0, description="Seed of the search and the bootstrap.")
+    lift_mode: str = Field(
+        default="window_contribution",
+        description="What a lift test's `lift` measures: the channel's contribution during the test window ('window_contribution', "
+        "as the experiments contract defines it) or spend-on minus spend-off including carry-over after it ('incremental').",
+    )
 
 
 class BudgetConfig(dg.Config):
@@ -119,7 +124,7 @@ def mmm_model(context: dg.AssetExecutionContext, config: MmmConfig, warehouse: W
             return dg.MaterializeResult(metadata={"dagster/row_count": 0, "status": why})
         lifts = _lift_tests(con, channels)
         X, y = frame[["week", *channels, "promo"]], frame["revenue"].to_numpy()
-        params = {"channels": channels, "controls": ["promo"], "random_state": config.random_state}
+        params = {"channels": channels, "controls": ["promo"], "random_state": config.random_state, "lift_mode": config.lift_mode}
         cut = len(frame) - config.holdout_weeks
         holdout = MarketingMixModel(**params, n_bootstrap=0).fit(X.iloc[:cut], y[:cut], lift_tests=lifts)
         forecast = holdout.predict(X)[cut:]

@@ -24,8 +24,8 @@ from marketing_assets.lib.mmm import (
     solve_partialled_nnls,
     weekly_frame_sql,
 )
-from marketing_assets.lib.mmm.optimize import ChannelCurve
-from marketing_assets.lib.mmm.search import lift_design
+from marketing_assets.lib.mmm.optimize import ChannelCurve, percentile_interval
+from marketing_assets.lib.mmm.search import ROI_FLOOR, Problem, lift_design, normal_deviance
 
 FAST = {"n_init": 16, "n_passes": 1, "n_bootstrap": 0}
 
@@ -86,6 +86,57 @@ def test_partialled_nnls_matches_direct_nnls() -> None:
 
         assert obj(g1, b1) <= obj(g2, b2) + 1e-9
     assert b1[1] == 0.0  # the negatively related column is clipped at zero
+
+
+# ---------------------------------------------------------------- search priors and lift designs
+def test_normal_deviance_plain_and_pooled_hand_values() -> None:
+    # plain: ((0 - 1) / 0.5)^2 + ((2 - 1) / 0.5)^2 = 4 + 4
+    assert normal_deviance(np.array([0.0, 2.0]), 1.0, 0.5) == pytest.approx(8.0)
+    # pooled: values ~ N(m, 1), m ~ N(0, 1); m = (2 * mean 1 + 1 * 0) / (2 + 1) = 2/3
+    # deviance = (2/3)^2 + (4/3)^2 + (2/3)^2 = 24/9
+    assert normal_deviance(np.array([0.0, 2.0]), 0.0, 1.0, 1.0) == pytest.approx(24 / 9)
+    # a vague hyperprior leaves only the scatter around the values' mean: 1 + 1
+    assert normal_deviance(np.array([0.0, 2.0]), 0.0, 1e6, 1.0) == pytest.approx(2.0)
+    # one center per value: ((0 - 1) / 1)^2 + ((2 - 4) / 1)^2
+    assert normal_deviance(np.array([0.0, 2.0]), np.array([1.0, 4.0]), 1.0) == pytest.approx(5.0)
+
+
+def test_perturbed_priors_draw_centers_per_channel_or_shared() -> None:
+    model = MarketingMixModel(priors={"slope": (1.0, 0.5), "decay": (0.3, 0.1)}, prior_pooling={"slope": 0.3})
+    model.channels_ = ["a", "b", "c"]
+    draws = [model._perturbed_priors(np.random.default_rng(seed)) for seed in range(400)]
+    assert all(np.ndim(d["slope"][0]) == 0 and np.shape(d["decay"][0]) == (3,) for d in draws)
+    assert all(d["slope"][1] == 0.5 and d["decay"][1] == 0.1 for d in draws)
+    # slope centers are log-normal around 1 (log-sd 0.5), decay centers normal around 0.3 (sd 0.1)
+    log_slope = np.log([d["slope"][0] for d in draws])
+    assert abs(log_slope.mean()) < 0.08 and log_slope.std() == pytest.approx(0.5, rel=0.15)
+    decay = np.concatenate([d["decay"][0] for d in draws])
+    assert decay.mean() == pytest.approx(0.3, abs=0.01) and decay.std() == pytest.approx(0.1, rel=0.1)
+
+
+def test_roi_prior_deviance_hand_values() -> None:
+    spend = np.array([[1.0, 2.0, 0.0], [3.0, 0.0, 0.0]])
+    problem = Problem(
+        np.ones((2, 1)), spend, np.zeros(2), None, 0, 1, 1.0, 0.0, priors={"roi": (np.e, 0.5)}, y_scale=2.0
+    )
+    M = np.array([[0.5, 1.0, 0.0], [0.5, 0.0, 0.0]])
+    # channel 0: (0.5 + 0.5) * 2 * y_scale 2 / spend 4 = ROI 1; channel 1: zero effect -> ROI_FLOOR;
+    # channel 2 has no spend and no ROI
+    expected = ((0.0 - 1.0) / 0.5) ** 2 + ((np.log(ROI_FLOOR) - 1.0) / 0.5) ** 2
+    assert problem.roi_deviance(M, np.array([2.0, 0.0, 5.0])) == pytest.approx(expected)
+    assert Problem(np.ones((2, 1)), spend, np.zeros(2), None, 0, 1, 1.0, 0.0).roi_deviance(M, np.ones(3)) == 0.0
+    with pytest.raises(ValueError):
+        Problem(np.ones((2, 1)), spend, np.zeros(2), None, 0, 1, 1.0, 0.0, pooling={"roi": 0.3})
+
+
+def test_lift_design_hand_values() -> None:
+    spend = np.array([100.0, 0.0, 100.0, 0.0])
+    window = np.array([False, True, True, False])
+    # adstock (decay 0.5) 100, 50, 125, 62.5 -> hill(k=100) 1/2, 1/3, 5/9, 5/13: the window holds 1/3 + 5/9
+    assert lift_design(spend, 0.5, 100.0, 1.0, window, "window_contribution") == pytest.approx(8 / 9)
+    # without the window's spend: adstock 100, 50, 25, 12.5 -> 1/2, 1/3, 1/5, 1/9; the difference from the
+    # window's first week on, carryover after the window included: (5/9 - 1/5) + (5/13 - 1/9)
+    assert lift_design(spend, 0.5, 100.0, 1.0, window, "incremental") == pytest.approx(16 / 45 + 32 / 117)
 
 
 # ---------------------------------------------------------------- simulation helpers
@@ -195,6 +246,15 @@ def test_optimizer_respects_total_and_bounds_and_finds_known_optimum() -> None:
     assert plan.allocation.loc["b", "optimal_spend"] == pytest.approx(30.0, abs=1e-4)
     with pytest.raises(ValueError):
         optimize_allocation(curves, {"a": 1.0, "b": 1.0}, total=100.0, bounds={"a": (0.0, 10.0), "b": (0.0, 10.0)})
+
+
+def test_percentile_interval_uses_weibull_positions() -> None:
+    # quantile p sits at order statistic p * (n + 1): with 19 draws 1..19 the 90% interval is (x_1, x_19)
+    low, high = percentile_interval(np.arange(1.0, 20.0), 0.9)
+    assert (low, high) == (pytest.approx(1.0), pytest.approx(19.0))
+    # with 20 draws: positions 1.05 and 19.95 -> 1 + 0.05 * (2 - 1) and 19 + 0.95 * (20 - 19)
+    low, high = percentile_interval(np.column_stack([np.arange(1.0, 21.0), 10 * np.arange(1.0, 21.0)]), 0.9)
+    assert np.allclose(low, [1.05, 10.5]) and np.allclose(high, [19.95, 199.5])
 
 
 # ---------------------------------------------------------------- scikit-learn conventions

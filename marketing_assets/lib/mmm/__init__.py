@@ -5,7 +5,7 @@ No Dagster import: usable from a notebook.
 """
 
 from .frame import DEFAULT_CHANNEL_RULES, weekly_frame_sql
-from .model import DEFAULT_PRIORS, MarketingMixModel, holdout_mape
+from .model import DEFAULT_POOLING, DEFAULT_PRIORS, MarketingMixModel, holdout_mape
 from .optimize import BudgetPlan, ChannelCurve, optimize_allocation
 from .solver import solve_direct_nnls, solve_partialled_nnls
 from .transforms import (
@@ -20,6 +20,7 @@ from .transforms import (
 
 __all__ = [
     "DEFAULT_CHANNEL_RULES",
+    "DEFAULT_POOLING",
     "DEFAULT_PRIORS",
     "BudgetPlan",
     "ChannelCurve",

@@ -7,8 +7,9 @@ Outcome model (weekly)::
 
 with ``w_t = 2 pi * day_of_year_t / 365.25`` and ``t`` in years from the first fitted week. Baseline, trend,
 seasonality and controls are unpenalised and sign-free; ``beta_c >= 0`` with a ridge penalty. The
-non-linear hyperparameters are chosen by :func:`~marketing_assets.lib.mmm.search.search_hyperparameters`;
-lift tests enter both the solver (as pseudo-observations on ``beta``) and the search objective.
+non-linear hyperparameters are chosen by :func:`~marketing_assets.lib.mmm.search.search_hyperparameters`
+under weakly informative priors (:data:`DEFAULT_PRIORS`, :data:`DEFAULT_POOLING`); lift tests enter both the
+solver (as pseudo-observations on ``beta``) and the search objective.
 """
 
 from __future__ import annotations
@@ -22,16 +23,22 @@ import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .optimize import BudgetPlan, ChannelCurve, optimize_allocation, total_contribution
+from .optimize import BudgetPlan, ChannelCurve, optimize_allocation, percentile_interval, total_contribution
 from .search import LiftSpec, Problem, SearchResult, lift_design, search_hyperparameters
 from .transforms import geometric_adstock, hill, hill_derivative
 
 SYNTHETIC_START = pd.Timestamp("2000-01-03")
 """First week used when ``X`` carries no dates (a Monday)."""
 
-DEFAULT_PRIORS: dict[str, tuple[float, float]] = {"ratio": (1.0, 0.5), "slope": (1.0, 0.5)}
-"""Weakly informative priors: half-saturation near the channel's typical adstock level (as Meridian's default
-``ec`` prior) and a Hill slope near 1; ``(center, sd of the log)``. Pass ``priors={}`` for a flat search."""
+DEFAULT_PRIORS: dict[str, tuple[float, float]] = {"ratio": (1.0, 0.5), "slope": (1.0, 0.5), "roi": (1.22, 0.9)}
+"""Weakly informative priors, ``(center, sd of the log)``: half-saturation near the channel's typical adstock
+level (as Meridian's default ``ec`` prior), a Hill slope near 1 and an ROI (outcome per unit of spend) that is
+log-normal with median ``e^0.2 = 1.22`` and log-sd 0.9 (Meridian's default ROI prior; it assumes the outcome is
+revenue in the spend's currency). Pass ``priors={}`` for a flat search."""
+
+DEFAULT_POOLING: dict[str, float] = {"slope": 0.3}
+"""Hierarchical priors, ``{hyperparameter: within-channel sd}``: the channels' log Hill slopes scatter with
+sd 0.3 around a shared center that gets the ``slope`` prior. Pass ``prior_pooling={}`` for independent priors."""
 
 LIFT_COLUMNS = ("channel", "start", "end", "lift", "lift_se")
 
@@ -57,9 +64,12 @@ class MarketingMixModel(RegressorMixin, BaseEstimator):
             carryover after the window included) or ``"window_contribution"`` (the channel's modelled
             contribution during the window).
         decomp_weight: weight of Robyn's decomposition distance in the search objective (0 = off).
-        priors: penalties on the hyperparameters, see :class:`~marketing_assets.lib.mmm.search.Problem`;
+        priors: penalties on the hyperparameters and the ROI, see :class:`~marketing_assets.lib.mmm.search.Problem`;
             ``None`` uses :data:`DEFAULT_PRIORS`, ``{}`` none.
-        n_bootstrap: residual block-bootstrap resamples, each redoing the search (0 = no intervals).
+        prior_pooling: hyperparameters whose prior is hierarchical across channels (``{name: within sd}``);
+            ``None`` uses :data:`DEFAULT_POOLING`, ``{}`` none.
+        n_bootstrap: randomised-MAP block-bootstrap resamples (see :meth:`_bootstrap`), each redoing the search
+            (0 = no intervals).
         block_size: bootstrap block length in weeks.
         interval: central probability of the reported intervals.
         random_state: seed of the search and the bootstrap.
@@ -70,7 +80,8 @@ class MarketingMixModel(RegressorMixin, BaseEstimator):
         coef_: unpenalised coefficients (names in ``base_names_``) followed by the media coefficients.
         roi_: per channel modelled contribution ÷ spend over the fit period.
         mroi_: per channel d contribution / d spend when every week's spend scales together.
-        roi_interval_, mroi_interval_: ``low`` / ``high`` bootstrap percentiles (``interval``); NaN without a bootstrap.
+        roi_interval_, mroi_interval_: ``low`` / ``high`` bootstrap percentiles (``interval``, see
+            :func:`~marketing_assets.lib.mmm.optimize.percentile_interval`); NaN without a bootstrap.
         roi_bootstrap_: ROI of each bootstrap model; ``bootstrap_params_`` their channel parameters.
         lift_tests_: the lift tests inside the fit period with ``predicted_lift`` and ``z``.
         diagnostics_: ``r2``, ``nrmse`` (RMSE ÷ range), ``mape``, ``cv_rmse``, ``decomp_rssd``,
@@ -100,6 +111,7 @@ class MarketingMixModel(RegressorMixin, BaseEstimator):
         block_size: int = 8,
         interval: float = 0.9,
         random_state: int | None = 0,
+        prior_pooling: Mapping[str, float] | None = None,
     ) -> None:
         self.channels = channels
         self.controls = controls
@@ -120,6 +132,7 @@ class MarketingMixModel(RegressorMixin, BaseEstimator):
         self.block_size = block_size
         self.interval = interval
         self.random_state = random_state
+        self.prior_pooling = prior_pooling
 
     # ------------------------------------------------------------------ data preparation
     def _frame(self, X: Any) -> tuple[pd.DataFrame, pd.DatetimeIndex]:
@@ -202,9 +215,21 @@ class MarketingMixModel(RegressorMixin, BaseEstimator):
         return LiftSpec(idx[keep], window[keep], lt["lift"].to_numpy(dtype=float)[keep], se[keep], self.lift_mode)
 
     # ------------------------------------------------------------------ fitting
+    def _priors(self) -> tuple[Mapping[str, tuple[Any, float]], Mapping[str, float]]:
+        """The priors and the pooling in effect (defaults when ``None``)."""
+        priors = DEFAULT_PRIORS if self.priors is None else self.priors
+        return priors, DEFAULT_POOLING if self.prior_pooling is None else self.prior_pooling
+
     def _search(
-        self, Z: np.ndarray, spend: np.ndarray, y_scaled: np.ndarray, lifts: LiftSpec | None, seed: int | None
+        self,
+        Z: np.ndarray,
+        spend: np.ndarray,
+        y_scaled: np.ndarray,
+        lifts: LiftSpec | None,
+        seed: int | None,
+        priors: Mapping[str, tuple[Any, float]] | None = None,
     ) -> tuple[SearchResult, Problem]:
+        default_priors, pooling = self._priors()
         problem = Problem(
             Z,
             spend,
@@ -214,8 +239,10 @@ class MarketingMixModel(RegressorMixin, BaseEstimator):
             self.cv_test_size,
             self.lift_weight,
             self.decomp_weight,
-            DEFAULT_PRIORS if self.priors is None else self.priors,
+            default_priors if priors is None else priors,
             self.cv_scheme,
+            pooling,
+            self.y_scale_,
         )
         return search_hyperparameters(problem, self.n_init, self.n_passes, seed, self.n_refine), problem
 
@@ -306,7 +333,17 @@ class MarketingMixModel(RegressorMixin, BaseEstimator):
     def _bootstrap(
         self, Z: np.ndarray, spend: np.ndarray, y: np.ndarray, fitted: np.ndarray, lifts: LiftSpec | None
     ) -> None:
-        """Residual moving-block bootstrap; every resample reruns the hyperparameter search."""
+        """Randomised-MAP block bootstrap; every resample reruns the hyperparameter search.
+
+        Each resample perturbs everything the fit is conditioned on by a draw of its uncertainty and refits:
+        the outcome by moving blocks of residuals (``y* = y + e*``), each lift test by its standard error and
+        each prior center by its prior (:meth:`_perturbed_priors`). For a linear-Gaussian model the refits
+        are exact posterior draws ("randomised maximum likelihood"); unlike a residual bootstrap around the
+        fit, the intervals also widen where the data leave the answer to the prior (e.g. the ROI of an
+        always-on channel). The residuals are rescaled by ``sqrt(n / (n - p))`` with ``p`` the fitted
+        parameters (unpenalised columns plus coefficient, decay, half-saturation and slope per channel), as a
+        fitted model's residuals understate the noise.
+        """
         self.bootstrap_params_: list[dict[str, dict[str, float]]] = []
         rows = []
         if self.n_bootstrap <= 0:
@@ -317,29 +354,41 @@ class MarketingMixModel(RegressorMixin, BaseEstimator):
         rng = np.random.default_rng(self.random_state)
         resid = y - fitted
         n, block = len(y), max(1, min(self.block_size, len(y)))
-        pred_lift = None
-        if lifts is not None:
-            pred_lift = np.array([self._predict_lift(i, lifts, self.channel_params_) for i in range(len(lifts.lift))])
+        n_params = Z.shape[1] + 4 * spend.shape[1]
+        inflated = resid * np.sqrt(n / (n - n_params)) if n > n_params else resid
         mrois = []
         for _ in range(self.n_bootstrap):
             starts = rng.integers(0, n - block + 1, size=int(np.ceil(n / block)))
-            e = np.concatenate([resid[s : s + block] for s in starts])[:n]
-            y_star = fitted + e - e.mean() + resid.mean()
+            e = np.concatenate([inflated[s : s + block] for s in starts])[:n]
+            y_star = y + e - e.mean()
             star_lifts = None
-            if lifts is not None and pred_lift is not None:
-                l_star = pred_lift + rng.normal(0.0, lifts.se)
+            if lifts is not None:
+                l_star = lifts.lift + rng.normal(0.0, lifts.se)
                 star_lifts = LiftSpec(
                     lifts.channel_index, lifts.window, l_star / self.y_scale_, lifts.se / self.y_scale_, lifts.mode
                 )
-            res, problem = self._search(Z, spend, y_star / self.y_scale_, star_lifts, int(rng.integers(0, 2**31 - 1)))
+            priors = self._perturbed_priors(rng)
+            seed = int(rng.integers(0, 2**31 - 1))
+            res, problem = self._search(Z, spend, y_star / self.y_scale_, star_lifts, seed, priors)
             params, _, _ = self._params_from(res, problem, self.y_scale_)
             self.bootstrap_params_.append(params)
             rows.append(self._roi(spend, params))
             mrois.append(self._mroi(spend, params))
-        alpha = (1.0 - self.interval) / 2
         self.roi_bootstrap_ = pd.DataFrame(rows)
-        self.roi_interval_ = self.roi_bootstrap_.quantile([alpha, 1 - alpha]).T.set_axis(["low", "high"], axis=1)
-        self.mroi_interval_ = pd.DataFrame(mrois).quantile([alpha, 1 - alpha]).T.set_axis(["low", "high"], axis=1)
+        low, high = percentile_interval(self.roi_bootstrap_.to_numpy(), self.interval)
+        self.roi_interval_ = pd.DataFrame({"low": low, "high": high}, index=self.channels_)
+        low, high = percentile_interval(pd.DataFrame(mrois).to_numpy(), self.interval)
+        self.mroi_interval_ = pd.DataFrame({"low": low, "high": high}, index=self.channels_)
+
+    def _perturbed_priors(self, rng: np.random.Generator) -> dict[str, tuple[Any, float]]:
+        """The priors with their centers drawn from themselves: one draw per channel, or one draw of the shared
+        center for a pooled hyperparameter (log scale except for ``decay``)."""
+        priors, pooling = self._priors()
+        out: dict[str, tuple[Any, float]] = {}
+        for key, (center, sd) in priors.items():
+            shift = rng.normal(0.0, sd, None if key in pooling else len(self.channels_))
+            out[key] = (center + shift if key == "decay" else center * np.exp(shift), sd)
+        return out
 
     # ------------------------------------------------------------------ internals
     @staticmethod
@@ -478,11 +527,9 @@ class MarketingMixModel(RegressorMixin, BaseEstimator):
             out["roi"] = np.where(grid > 0, contrib / grid, np.nan)
         out["mroi"] = [curve.marginal(s) for s in grid]
         if self.bootstrap_params_:
-            alpha = (1.0 - self.interval) / 2
             boot_curves = [self._curves(p)[channel] for p in self.bootstrap_params_]
             boot = np.array([[bc.contribution(s) for s in grid] for bc in boot_curves])
-            out["contribution_low"] = np.quantile(boot, alpha, axis=0)
-            out["contribution_high"] = np.quantile(boot, 1 - alpha, axis=0)
+            out["contribution_low"], out["contribution_high"] = percentile_interval(boot, self.interval)
         return out
 
     def optimize_budget(
@@ -549,4 +596,4 @@ def holdout_mape(
     return float(np.mean(np.abs(pred - actual) / np.abs(actual)))
 
 
-__all__ = ["DEFAULT_PRIORS", "LIFT_COLUMNS", "MarketingMixModel", "holdout_mape"]
+__all__ = ["DEFAULT_POOLING", "DEFAULT_PRIORS", "LIFT_COLUMNS", "MarketingMixModel", "holdout_mape"]

@@ -89,6 +89,16 @@ class BudgetPlan:
         }
 
 
+def percentile_interval(draws: Sequence[float] | np.ndarray, interval: float) -> tuple[np.ndarray, np.ndarray]:
+    """Central ``interval`` of bootstrap ``draws`` (along the first axis) with Weibull plotting positions
+    (Hyndman-Fan type 6, quantile ``p`` at order statistic ``p * (n + 1)``): with few draws this covers a new
+    draw with the nominal probability, whereas linear interpolation between order statistics is too narrow
+    (about 86% instead of 90% with 20 draws)."""
+    alpha = (1.0 - interval) / 2
+    arr = np.asarray(draws, dtype=float)
+    return np.quantile(arr, alpha, axis=0, method="weibull"), np.quantile(arr, 1 - alpha, axis=0, method="weibull")
+
+
 def _resolve_bounds(
     channels: Sequence[str], total: float, bounds: Mapping[str, tuple[float, float]] | None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -184,12 +194,7 @@ def optimize_allocation(
             best_x, best_v, converged = x, v, bool(res.success)
     ref_v = value(ref)
     uplifts = [value(best_x, bc) - value(ref, bc) for bc in bootstrap_curves]
-    alpha = (1 - interval) / 2
-    ui = (
-        (float(np.quantile(uplifts, alpha)), float(np.quantile(uplifts, 1 - alpha)))
-        if uplifts
-        else (float("nan"), float("nan"))
-    )
+    ui = tuple(float(v) for v in percentile_interval(uplifts, interval)) if uplifts else (float("nan"), float("nan"))
     alloc = pd.DataFrame(
         {
             "current_spend": cur,
@@ -218,4 +223,4 @@ def optimize_allocation(
     )
 
 
-__all__ = ["BudgetPlan", "ChannelCurve", "optimize_allocation", "total_contribution"]
+__all__ = ["BudgetPlan", "ChannelCurve", "optimize_allocation", "percentile_interval", "total_contribution"]

@@ -6,11 +6,17 @@ Candidates come from a scrambled Sobol sample followed by coordinate passes over
 
 The objective of a candidate (lower is better) is a profile deviance::
 
-    n * log(cv_mse) + lift_weight * sum_i z_i^2 + decomp_weight * n * rssd
+    n * log(cv_mse) + lift_weight * sum_i z_i^2 + prior deviance + decomp_weight * n * rssd
 
-``cv_mse`` is the mean squared error over expanding-window folds (scaled outcome), ``z_i`` the lift-test
-error of the full-data fit in units of the test's standard error, and ``rssd`` Robyn's decomposition
-distance between effect shares and spend shares.
+``cv_mse`` is the mean squared error over the cross-validation folds (scaled outcome), ``z_i`` the lift-test
+error of the full-data fit in units of the test's standard error, the prior deviance ``-2 log`` the prior
+density of the hyperparameters and of the full-data fit's ROI per channel (see :class:`Problem`), and
+``rssd`` Robyn's decomposition distance between effect shares and spend shares.
+
+Without spend near zero (an always-on channel) the data pin the marginal ROI but hardly the curvature that
+turns it into an ROI: the profile deviance is almost flat along shapes whose ROI differs several-fold. The
+ROI prior breaks that tie towards plausible returns, and pooling the Hill slopes lets channels with flighted
+spend (whose on/off contrasts do show the curve) inform the shape of the others.
 """
 
 from __future__ import annotations
@@ -31,7 +37,9 @@ RATIO_RANGE = (0.25, 4.0)
 SLOPE_RANGE = (0.5, 3.0)
 LOG10_PENALTY_RANGE = (-6.0, -1.0)
 
-PRIOR_KEYS = ("decay", "ratio", "slope")
+PRIOR_KEYS = ("decay", "ratio", "slope", "roi")
+ROI_FLOOR = 1e-3
+"""ROI used in the log-normal ROI prior for a channel whose fitted effect is zero."""
 
 DECAY_GRID = np.round(np.linspace(0.0, 0.9, 10), 3)
 RATIO_GRID = np.round(np.geomspace(0.25, 4.0, 11), 4)
@@ -83,6 +91,22 @@ def lift_design(
     return float((full[first:] - reduced[first:]).sum())
 
 
+def normal_deviance(values: np.ndarray, center: float | np.ndarray, sd: float, within_sd: float | None = None) -> float:
+    """``-2 log`` density (up to a constant) of ``values`` under a normal prior.
+
+    Without ``within_sd``: ``sum ((v - center) / sd)^2`` (``center`` a scalar or one per value). With it
+    (scalar ``center``), the hierarchical prior
+    ``v_c ~ N(m, within_sd^2)``, ``m ~ N(center, sd^2)`` at the shared center ``m`` that minimises it
+    (a precision-weighted mean of ``center`` and the values' mean, closed form).
+    """
+    vals = np.asarray(values, dtype=float)
+    if not within_sd:
+        return float((((vals - center) / sd) ** 2).sum())
+    w_vals, w_center = len(vals) / within_sd**2, 1.0 / sd**2
+    m = (w_vals * vals.mean() + w_center * center) / (w_vals + w_center) if len(vals) else center
+    return float((((vals - m) / within_sd) ** 2).sum() + ((m - center) / sd) ** 2)
+
+
 def reference_adstock(spend: np.ndarray, decay: float) -> float:
     """Mean adstock over rows with positive adstock (the unit of the half-saturation ratio); 1 if none."""
     a = geometric_adstock(spend, decay)
@@ -102,11 +126,17 @@ class Problem:
         test_size: rows per fold of the expanding scheme.
         lift_weight: multiplier of the lift term (also of the lift pseudo-observations in the solver).
         decomp_weight: multiplier of the decomposition distance.
-        priors: optional ``{"ratio" | "slope": (center, log_sd), "decay": (center, sd)}``; each adds
-            ``((log v - log center) / log_sd)^2`` (``((v - center) / sd)^2`` for decay) per channel.
+        priors: optional ``{"ratio" | "slope" | "roi": (center, log_sd), "decay": (center, sd)}``; each adds
+            ``((log v - log center) / log_sd)^2`` (``((v - center) / sd)^2`` for decay) per channel, see
+            :func:`normal_deviance`; a center is a scalar or, when not pooled, one value per channel. ``roi`` is
+            a log-normal prior on each channel's ROI of the full-data fit (outcome per unit of spend, so the
+            outcome must be in the spend's currency).
         cv_scheme: ``"blocked"`` (contiguous blocks each held out once; the adstock runs over the whole
             series, so a held-out block keeps its carryover) or ``"expanding"`` (train on the past, test on
             the next ``test_size`` rows).
+        pooling: optional ``{"decay" | "ratio" | "slope": within_sd}``: that hyperparameter's prior becomes
+            hierarchical; the channels scatter with ``within_sd`` around a shared center that has the prior.
+        y_scale: outcome units per unit of ``y`` (to express the ROI in outcome per unit of spend).
     """
 
     def __init__(
@@ -119,14 +149,20 @@ class Problem:
         test_size: int,
         lift_weight: float,
         decomp_weight: float,
-        priors: Mapping[str, tuple[float, float]] | None = None,
+        priors: Mapping[str, tuple[float | np.ndarray, float]] | None = None,
         cv_scheme: str = "blocked",
+        pooling: Mapping[str, float] | None = None,
+        y_scale: float = 1.0,
     ) -> None:
-        self.Z, self.spend, self.y = Z, spend, y
+        self.Z, self.spend, self.y, self.y_scale = Z, spend, y, y_scale
         self.priors = dict(priors or {})
         unknown = set(self.priors) - set(PRIOR_KEYS)
         if unknown:
             raise ValueError(f"unknown prior keys {sorted(unknown)}; allowed: {PRIOR_KEYS}")
+        self.pooling = dict(pooling or {})
+        unknown = set(self.pooling) - {"decay", "ratio", "slope"}
+        if unknown or any(v <= 0 for v in self.pooling.values()):
+            raise ValueError(f"pooling takes positive within-sd for decay, ratio or slope, got {self.pooling}")
         self.n, self.C = spend.shape
         self.lifts = lifts if lifts is not None and len(lifts.lift) else None
         self.lift_weight, self.decomp_weight = lift_weight, decomp_weight
@@ -209,32 +245,54 @@ class Problem:
         lam: float,
         rows: slice | np.ndarray = slice(None),
         factors: tuple[np.ndarray, np.ndarray] | None = None,
+        sigma: float | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Fit on ``rows``; with lift tests, weights ``sigma / se`` use the residual scale of the uncalibrated fit."""
+        """Fit on ``rows``; with lift tests, weights ``sigma / se`` use the residual scale ``sigma`` of the
+        uncalibrated fit (of the fit on ``rows`` when not given)."""
         Z, y, Mr = self.Z[rows], self.y[rows], M[rows]
         basis, pinv = self.factors if factors is None else factors
-        g, b = solve_partialled_nnls(Z, Mr, y, lam, basis=basis, pinv=pinv)
         if L is None or self.lifts is None or self.lift_weight <= 0:
-            return g, b
-        resid = y - Z @ g - Mr @ b
-        dof = max(len(y) - basis.shape[1] - M.shape[1], 1)
-        sigma = float(np.sqrt(resid @ resid / dof))
+            return solve_partialled_nnls(Z, Mr, y, lam, basis=basis, pinv=pinv)
+        if sigma is None:
+            sigma = self.noise_scale(M, lam, rows, factors)
         weights = np.sqrt(self.lift_weight) * sigma / self.lifts.se
         return solve_partialled_nnls(
             Z, Mr, y, lam, L=L, targets=self.lifts.lift, weights=weights, basis=basis, pinv=pinv
         )
 
+    def noise_scale(
+        self,
+        M: np.ndarray,
+        lam: float,
+        rows: slice | np.ndarray = slice(None),
+        factors: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> float:
+        """Residual standard deviation (degrees of freedom corrected) of the uncalibrated fit on ``rows``."""
+        Z, y, Mr = self.Z[rows], self.y[rows], M[rows]
+        basis, pinv = self.factors if factors is None else factors
+        g, b = solve_partialled_nnls(Z, Mr, y, lam, basis=basis, pinv=pinv)
+        resid = y - Z @ g - Mr @ b
+        return float(np.sqrt(resid @ resid / max(len(y) - basis.shape[1] - M.shape[1], 1)))
+
     def prior_deviance(self, decay: np.ndarray, ratio: np.ndarray, slope: np.ndarray) -> float:
         """``-2 log`` prior density (up to a constant) of the non-linear hyperparameters."""
         out = 0.0
-        for key, vals in (("ratio", ratio), ("slope", slope)):
+        for key, vals in (("ratio", np.log(ratio)), ("slope", np.log(slope)), ("decay", decay)):
             if key in self.priors:
                 center, sd = self.priors[key]
-                out += float((((np.log(vals) - np.log(center)) / sd) ** 2).sum())
-        if "decay" in self.priors:
-            center, sd = self.priors["decay"]
-            out += float((((decay - center) / sd) ** 2).sum())
+                out += normal_deviance(vals, center if key == "decay" else np.log(center), sd, self.pooling.get(key))
         return out
+
+    def roi_deviance(self, M: np.ndarray, b: np.ndarray) -> float:
+        """``-2 log`` density (up to a constant) of the log-normal ROI prior at a fit's per-channel ROI."""
+        if "roi" not in self.priors:
+            return 0.0
+        center, sd = self.priors["roi"]
+        total = self.spend.sum(0)
+        active = total > 0
+        roi = (M[:, active] * b[active]).sum(0) * self.y_scale / total[active]
+        log_center = np.broadcast_to(np.log(center), total.shape)[active]
+        return normal_deviance(np.log(np.maximum(roi, ROI_FLOOR)), log_center, sd)
 
     def evaluate(
         self, decay: np.ndarray, ratio: np.ndarray, slope: np.ndarray, log10_penalty: float
@@ -243,13 +301,15 @@ class Problem:
         self.evaluations += 1
         lam = 10.0**log10_penalty
         M, L = self.design(decay, ratio, slope)
+        # one noise scale (full data) weighs the lift tests in every fold
+        sigma = self.noise_scale(M, lam) if L is not None and self.lift_weight > 0 else None
         sq, count = 0.0, 0
         for train, test, factors in self.folds:
-            g, b = self.solve(M, L, lam, train, factors)
+            g, b = self.solve(M, L, lam, train, factors, sigma)
             err = self.y[test] - self.Z[test] @ g - M[test] @ b
             sq += float(err @ err)
             count += len(test)
-        g, b = self.solve(M, L, lam)
+        g, b = self.solve(M, L, lam, sigma=sigma)
         if count == 0:
             err = self.y - self.Z @ g - M @ b
             sq, count = float(err @ err), self.n
@@ -259,7 +319,7 @@ class Problem:
         if self.lifts is not None and L is not None:
             z = (L @ b - self.lifts.lift) / self.lifts.se
             obj += self.lift_weight * float(z @ z)
-        obj += self.prior_deviance(decay, ratio, slope)
+        obj += self.prior_deviance(decay, ratio, slope) + self.roi_deviance(M, b)
         if self.decomp_weight > 0:
             effect = (M * b).sum(0)
             share = effect / max(effect.sum(), 1e-12)
@@ -365,4 +425,12 @@ def search_hyperparameters(
     return SearchResult(d, r, s, float(p), float(obj), float(mse), z, problem.evaluations, history)
 
 
-__all__ = ["LiftSpec", "Problem", "SearchResult", "lift_design", "reference_adstock", "search_hyperparameters"]
+__all__ = [
+    "LiftSpec",
+    "Problem",
+    "SearchResult",
+    "lift_design",
+    "normal_deviance",
+    "reference_adstock",
+    "search_hyperparameters",
+]
