@@ -19,6 +19,8 @@ MMM = "mmm"
 EXTRACTS = "extracts"
 GROUPS = (SOURCES, IDENTITY, TOUCHPOINTS, ATTRIBUTION, MMM, EXTRACTS)
 
+ALL_CHANNELS = "(all)"  # channel_group of extract rows over every channel group
+
 QUARANTINE_TABLE = "quarantine"
 INGEST_LOG_TABLE = "_ingest_log"
 

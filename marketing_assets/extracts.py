@@ -9,7 +9,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from marketing_assets.constants import ATTRIBUTION, EXTRACTS, IDENTITY, MMM, SOURCES, TOUCHPOINTS, fq
+from marketing_assets.constants import ALL_CHANNELS, ATTRIBUTION, EXTRACTS, IDENTITY, MMM, SOURCES, TOUCHPOINTS, fq
 from marketing_assets.lib import forecast, kpis, recommend
 from marketing_assets.lib.channels import campaign_key_sql
 from marketing_assets.lib.mmm.frame import DEFAULT_CHANNEL_RULES, channel_case_sql
@@ -59,7 +59,6 @@ EXTRACT_COLUMNS: dict[str, dict[str, str]] = {
         "value": "float", "metadata_json": "string",
     },
 }
-ALL = "(all)"  # dimension value of rows over every channel group
 NO_CAMPAIGN = "(no campaign)"
 FUNNEL_STAGES = ("known", "engaged", "mql", "sql", "opportunity", "customer")
 
@@ -254,7 +253,7 @@ def funnel(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Materi
     names = ["funnel_contacts", "funnel_stage_conversion", "funnel_conversion_from_known"]
     with warehouse.get_connection() as con:
         by_channel = _wide(kpis.compute_kpis(con, names, "month", ["channel_group", "stage"], dictionary=dictionary), ["period", "channel_group", "stage"])
-        overall = _wide(kpis.compute_kpis(con, names, "month", ["stage"], dictionary=dictionary), ["period", "stage"]).assign(channel_group=ALL)
+        overall = _wide(kpis.compute_kpis(con, names, "month", ["stage"], dictionary=dictionary), ["period", "stage"]).assign(channel_group=ALL_CHANNELS)
         frame = pd.concat([overall, by_channel], ignore_index=True).rename(
             columns={"period": "month", "funnel_contacts": "contacts", "funnel_stage_conversion": "stage_conversion", "funnel_conversion_from_known": "conversion_from_known"}
         )
@@ -263,7 +262,7 @@ def funnel(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Materi
         frame["dictionary_version"] = dictionary.version
         frame = frame.sort_values(["month", "channel_group", "stage_order"], kind="stable")
         meta = publish_extract(context, warehouse, con, "funnel", frame)
-    totals = frame[frame.channel_group == ALL].groupby(["stage_order", "stage"])["contacts"].sum().reset_index()
+    totals = frame[frame.channel_group == ALL_CHANNELS].groupby(["stage_order", "stage"])["contacts"].sum().reset_index()
     return dg.MaterializeResult(metadata={**meta, "all_time_by_stage": dg.MetadataValue.md(totals.to_markdown(index=False))})
 
 
@@ -281,7 +280,7 @@ def cohort_ltv(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Ma
     cohort = ["repeat_rate_30d", "repeat_rate_60d", "repeat_rate_90d", "new_customers", "cac"]
     parts = []
     with warehouse.get_connection() as con:
-        for dims, label in ((["channel_group"], None), ([], ALL)):
+        for dims, label in ((["channel_group"], None), ([], ALL_CHANNELS)):
             c = _wide(kpis.compute_kpis(con, curve, "month", [*dims, "months_since_acquisition"], dictionary=dictionary), ["period", *dims, "months_since_acquisition"])
             k = _wide(kpis.compute_kpis(con, cohort, "month", dims, dictionary=dictionary, skip_missing=True), ["period", *dims])
             part = c.merge(k, on=["period", *dims], how="left")

@@ -358,3 +358,13 @@ def test_reports_render_in_headless_chromium(tmp_path, reports):
             assert width >= size[0] * 0.9 and height >= size[1] * 0.9, (png, width, height)
             non_white = sum(1 for p in pixels if min(p) < 235) / len(pixels)
             assert len(set(pixels)) > 30 and non_white > 0.05, (png, len(set(pixels)), non_white)
+
+
+def test_funnel_totals_use_the_all_channels_rows_instead_of_adding_them_twice():
+    months = pd.date_range("2026-08-01", "2026-10-01", freq="MS")
+    rows = [(m, ch, "known", 1, n) for m in months for ch, n in (("(all)", 300.0), ("Email", 100.0), ("Paid Search", 200.0))]
+    rows += [(m, ch, "mql", 2, n) for m in months for ch, n in (("(all)", 30.0), ("Email", 10.0), ("Paid Search", 20.0))]
+    funnel = pd.DataFrame(rows, columns=["month", "channel_group", "stage", "stage_order", "count"])
+    page = render_marketing_roi({"funnel": funnel}, fresh_to="2026-11-23", generated_at="2026-11-23T16:05:00Z")
+    assert ">900<" in page and ">1,800<" not in page  # 3 months × 300 known, not (all) + channels
+    assert ">(all)<" not in page  # the per-channel table lists channels only

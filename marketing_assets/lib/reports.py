@@ -36,6 +36,7 @@ from typing import Any
 
 import pandas as pd
 
+from marketing_assets.constants import ALL_CHANNELS
 from marketing_assets.lib import svg
 
 __all__ = ["fmt_value", "render_data_quality", "render_executive", "render_marketing_roi", "write_report"]
@@ -732,8 +733,14 @@ def render_executive(data: Mapping[str, pd.DataFrame], *, fresh_to: Any, generat
                  extra_meta=f'<span class="pill">Currency {_esc(currency)}</span>')
 
 
+def _by_channel(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows of single channel groups: without the extract's all-channels rows, which would count everything twice."""
+    return frame[frame["channel_group"] != ALL_CHANNELS] if "channel_group" in frame.columns else frame
+
+
 def _funnel_totals(funnel: pd.DataFrame) -> pd.DataFrame:
-    f = funnel.copy()
+    has_all = "channel_group" in funnel.columns and (funnel["channel_group"] == ALL_CHANNELS).any()
+    f = (funnel[funnel["channel_group"] == ALL_CHANNELS] if has_all else funnel).copy()
     f["count"] = pd.to_numeric(f["count"], errors="coerce").fillna(0.0)
     if "stage_order" not in f.columns:
         order = {s: i for i, s in enumerate(STAGE_LABELS, start=1)}
@@ -981,7 +988,7 @@ def render_marketing_roi(data: Mapping[str, pd.DataFrame], *, fresh_to: Any, gen
         fbody = _funnel_summary(funnel, fresh_to)
         if "channel_group" in funnel.columns:
             window, label = _funnel_window(funnel, fresh_to)
-            w = window.copy()
+            w = _by_channel(window).copy()
             w["count"] = pd.to_numeric(w["count"], errors="coerce").fillna(0)
             piv = w.pivot_table(index="channel_group", columns="stage", values="count", aggfunc="sum").fillna(0)
             stages = [s for s in STAGE_LABELS if s in piv.columns] + [s for s in piv.columns if s not in STAGE_LABELS]
