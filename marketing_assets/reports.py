@@ -25,7 +25,7 @@ RUN_LAST = {"dagster/priority": "-100"}  # in-process executor: runs after every
 _METADATA_LIMIT = 400  # characters of check metadata kept per row
 
 
-def _all_check_specs() -> list[dg.AssetCheckSpec]:
+def all_check_specs() -> list[dg.AssetCheckSpec]:
     from marketing_assets.checks import all_checks  # the checks import the extract column lists
 
     return [spec for checks_def in all_checks for spec in checks_def.check_specs]
@@ -144,7 +144,7 @@ def identity_rows(con) -> pd.DataFrame:
 def data_quality_report(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """One row per asset check with its latest status, severity, time and key metadata (from the Dagster
     instance), plus source freshness and identity match rates."""
-    checks = check_rows(context.instance, _all_check_specs())
+    checks = check_rows(context.instance, all_check_specs())
     with warehouse.get_connection() as con:
         frame = pd.concat([checks, freshness_rows(checks), identity_rows(con)], ignore_index=True)
         frame["blocking"] = frame["blocking"].astype(bool)
@@ -181,28 +181,18 @@ def fresh_to(con) -> dt.date | None:
     return min(days) if days else None
 
 
-def _report_frames(con) -> dict[str, pd.DataFrame]:
-    """Every frame a report reads, from the published extracts and the MMM tables (names as the renderers expect)."""
-    frames = {name: _read(con, EXTRACTS, name) for name in EXTRACT_COLUMNS}
-    frames["mmm_contributions"] = _read(con, MMM, "mmm_contributions")
-    frames["mmm_budget_plan"] = _read(con, MMM, "mmm_budget_plan")
-    frames["mmm_roi"] = _read(con, MMM, "mmm_model")
-    if frames.get("marketing_roi") is not None:
-        frames["marketing_roi"] = frames["marketing_roi"].assign(
-            campaign_id=lambda f: f["campaign_key"], campaign_name=lambda f: f["campaign_key"],
-            opportunities=lambda f: f["attributed_opportunities"], customers=lambda f: f["attributed_customers"],
-        )
-    if frames.get("funnel") is not None:
-        frames["funnel"] = frames["funnel"].assign(
-            count=lambda f: f["contacts"], conversion_from_previous=lambda f: f["stage_conversion"],
-            conversion_from_first=lambda f: f["conversion_from_known"],
-        )
+_MMM_FRAMES = {"mmm_contributions": "mmm_contributions", "mmm_budget_plan": "mmm_budget_plan", "mmm_roi": "mmm_model"}
+
+
+def _report_frames(con, names: tuple[str, ...]) -> dict[str, pd.DataFrame]:
+    """The frames a report reads: published extracts by name, and the MMM tables under the renderers' names."""
+    frames = {name: _read(con, MMM, _MMM_FRAMES[name]) if name in _MMM_FRAMES else _read(con, EXTRACTS, name) for name in names}
     return {k: v for k, v in frames.items() if v is not None}
 
 
-def _write_html(context: dg.AssetExecutionContext, warehouse: Warehouse, name: str, render) -> dg.MaterializeResult:
+def _write_html(context: dg.AssetExecutionContext, warehouse: Warehouse, name: str, render, frames: tuple[str, ...]) -> dg.MaterializeResult:
     with warehouse.get_connection() as con:
-        frames, day = _report_frames(con), fresh_to(con)
+        frames, day = _report_frames(con, frames), fresh_to(con)
     html = render(frames, fresh_to=day, generated_at=dt.datetime.now(dt.timezone.utc))
     path = html_reports.write_report(html, Path(warehouse.reports_dir) / f"{name}.html")
     context.log.info(f"{name}.html written ({len(html) / 1024:.0f} KiB), data fresh to {day}")
@@ -219,7 +209,9 @@ _EXTRACT_DEPS = [dg.AssetKey([EXTRACTS, n]) for n in ("kpi_dictionary", "executi
 def executive_report(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """data/reports/executive.html: headline KPIs against target, revenue trend, revenue by product and channel,
     spend vs revenue, funnel, pipeline forecast, with every KPI's definition one click away."""
-    return _write_html(context, warehouse, "executive", html_reports.render_executive)
+    return _write_html(
+        context, warehouse, "executive", html_reports.render_executive, ("kpi_dictionary", "executive_kpis", "funnel", "pipeline_forecast")
+    )
 
 
 @dg.asset(deps=[*_EXTRACT_DEPS, dg.AssetKey([MMM, "mmm_contributions"]), dg.AssetKey([MMM, "mmm_budget_plan"])], kinds=REPORT_KINDS)
@@ -228,10 +220,12 @@ def marketing_roi_report(context: dg.AssetExecutionContext, warehouse: Warehouse
     funnel, cohort LTV curves, MMM decomposition and budget plan."""
     rules = recommend.load_rules(recommend.kpi_goals(kpis.load_kpi_dictionary()))
     # Headline figures use the attribution model the budget rules read, so the page and its recommendations agree.
-    return _write_html(context, warehouse, "marketing_roi", functools.partial(html_reports.render_marketing_roi, model=rules.reference_model))
+    render = functools.partial(html_reports.render_marketing_roi, model=rules.reference_model)
+    frames = ("kpi_dictionary", "marketing_roi", "funnel", "cohort_ltv", "mmm_contributions", "mmm_budget_plan", "mmm_roi")
+    return _write_html(context, warehouse, "marketing_roi", render, frames)
 
 
 @dg.asset(deps=[dg.AssetKey([EXTRACTS, "data_quality_report"])], op_tags=RUN_LAST, kinds=REPORT_KINDS)
 def data_quality_html(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """data/reports/data_quality.html: passed / warned / failed checks (problems first), freshness and identity match rates."""
-    return _write_html(context, warehouse, "data_quality", html_reports.render_data_quality)
+    return _write_html(context, warehouse, "data_quality", html_reports.render_data_quality, ("data_quality_report",))

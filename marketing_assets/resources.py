@@ -79,6 +79,11 @@ def _env_or(name: str, default: str) -> str | dg.EnvVar:
     return dg.EnvVar(name) if os.environ.get(name) else default
 
 
+def configured(value: str | dg.EnvVar) -> str:
+    """A resource field's value as a string, reading the environment for an ``EnvVar``."""
+    return value.get_value() if isinstance(value, dg.EnvVar) else value
+
+
 def build_resources() -> dict[str, Any]:
     from marketing_assets.sensors import Alerts  # sensors.py imports this module
 

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from marketing_assets.constants import DEFAULT_EXTRACTS_DIR, DEFAULT_LANDING_DIR, DEFAULT_REPORTS_DIR
+from marketing_assets.constants import DEFAULT_LANDING_DIR
+from marketing_assets.resources import configured
 
 
 def landing_is_empty(root: Path) -> bool:
@@ -88,10 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     text, blocking_failed = summarise(result)
     print(text)
-    for label, folder, pattern in (
-        ("extracts", os.environ.get("MARKETING_EXTRACTS_DIR") or DEFAULT_EXTRACTS_DIR, "*.parquet"),
-        ("reports", os.environ.get("MARKETING_REPORTS_DIR") or DEFAULT_REPORTS_DIR, "*.html"),
-    ):
+    warehouse = defs.resources["warehouse"]
+    for label, folder, pattern in (("extracts", configured(warehouse.extracts_dir), "*.parquet"), ("reports", configured(warehouse.reports_dir), "*.html")):
         files = sorted(p.name for p in Path(folder).glob(pattern))
         print(f"{label} in {folder}: {', '.join(files) if files else 'none'}")
     print(f"{args.job} finished in {time.perf_counter() - start:.1f}s")

@@ -97,7 +97,8 @@ def marketing_roi() -> pd.DataFrame:
     cols = ["level", "channel_group", "campaign_id", "campaign_name", "attribution_model", "period_start", "period_end", "spend", "attributed_pipeline", "attributed_revenue",
             "attributed_opportunities", "roas", "cpa", "leads", "opportunities", "customers", "mmm_roi", "mmm_mroi", "mmm_roi_low", "mmm_roi_high", "recommendation",
             "recommendation_rule", "recommendation_reason"]
-    return pd.DataFrame(rows, columns=cols)
+    frame = pd.DataFrame(rows, columns=cols).drop(columns=["campaign_id", "opportunities"])
+    return frame.rename(columns={"campaign_name": "campaign_key", "customers": "attributed_customers"})
 
 
 def funnel() -> pd.DataFrame:
@@ -108,7 +109,7 @@ def funnel() -> pd.DataFrame:
             for order, stage in enumerate(("known", "engaged", "mql", "sql", "opportunity", "customer"), start=1):
                 rows.append((month, ch, stage, order, n, None if order == 1 else 0.5, 0.5 ** (order - 1)))
                 n *= 0.5
-    return pd.DataFrame(rows, columns=["month", "channel_group", "stage", "stage_order", "count", "conversion_from_previous", "conversion_from_first"])
+    return pd.DataFrame(rows, columns=["month", "channel_group", "stage", "stage_order", "contacts", "stage_conversion", "conversion_from_known"])
 
 
 def cohort_ltv() -> pd.DataFrame:
@@ -364,7 +365,7 @@ def test_funnel_totals_use_the_all_channels_rows_instead_of_adding_them_twice():
     months = pd.date_range("2026-08-01", "2026-10-01", freq="MS")
     rows = [(m, ch, "known", 1, n) for m in months for ch, n in (("(all)", 300.0), ("Email", 100.0), ("Paid Search", 200.0))]
     rows += [(m, ch, "mql", 2, n) for m in months for ch, n in (("(all)", 30.0), ("Email", 10.0), ("Paid Search", 20.0))]
-    funnel = pd.DataFrame(rows, columns=["month", "channel_group", "stage", "stage_order", "count"])
+    funnel = pd.DataFrame(rows, columns=["month", "channel_group", "stage", "stage_order", "contacts"])
     page = render_marketing_roi({"funnel": funnel}, fresh_to="2026-11-23", generated_at="2026-11-23T16:05:00Z")
     assert ">900<" in page and ">1,800<" not in page  # 3 months × 300 known, not (all) + channels
     assert ">(all)<" not in page  # the per-channel table lists channels only

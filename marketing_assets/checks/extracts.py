@@ -182,9 +182,9 @@ def cohort_ltv_reconciles(warehouse: Warehouse) -> dg.AssetCheckResult:
 @dg.asset_check(asset=dg.AssetKey([EXTRACTS, "data_quality_report"]), name="covers_every_check", blocking=True)
 def data_quality_covers_every_check(warehouse: Warehouse) -> dg.AssetCheckResult:
     """The report lists every asset check of the code location exactly once, and a freshness row per source."""
-    from marketing_assets.checks import all_checks
+    from marketing_assets.reports import all_check_specs
 
-    expected = {(s.asset_key.to_user_string(), s.name) for c in all_checks for s in c.check_specs}
+    expected = {(s.asset_key.to_user_string(), s.name) for s in all_check_specs()}
     with warehouse.get_connection() as con:
         listed = con.execute(f"SELECT asset_key, check_name FROM {fq(EXTRACTS, 'data_quality_report')} WHERE section = 'check'").fetchall()
         fresh = con.execute(f"SELECT count(*) FROM {fq(EXTRACTS, 'data_quality_report')} WHERE section = 'freshness'").fetchone()[0]

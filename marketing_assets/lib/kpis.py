@@ -747,12 +747,21 @@ def kpi_tables(kpi: str | Kpi, dictionary: KpiDictionary | None = None) -> list[
     return [asset.replace("/", ".") for asset in kpi.source_assets]
 
 
-def missing_tables(con: Any, kpi: str | Kpi, dictionary: KpiDictionary | None = None) -> list[str]:
-    """The tables of :func:`kpi_tables` that do not exist on ``con`` (an optional source never landed)."""
-    present = {
+def _present_tables(con: Any) -> set[str]:
+    return {
         f"{schema}.{table}"
         for schema, table in con.execute("SELECT table_schema, table_name FROM information_schema.tables").fetchall()
     }
+
+
+def missing_tables(
+    con: Any, kpi: str | Kpi, dictionary: KpiDictionary | None = None, present: set[str] | None = None
+) -> list[str]:
+    """The tables of :func:`kpi_tables` that do not exist on ``con`` (an optional source never landed).
+
+    ``present`` (the existing ``schema.table`` names) saves the catalogue query when checking many KPIs.
+    """
+    present = _present_tables(con) if present is None else present
     return [t for t in kpi_tables(kpi, dictionary) if t not in present]
 
 
@@ -782,9 +791,10 @@ def compute_kpis(
     frames: list[pd.DataFrame] = []
     all_dims = list(dims)
     batches: dict[tuple[str, tuple[str, ...]], list[Kpi]] = {}
+    present = _present_tables(con) if skip_missing else set()
     for kpi in selected:
         kdims = _effective_dims(kpi, grain, dims)
-        if skip_missing and missing_tables(con, kpi, dictionary):
+        if skip_missing and missing_tables(con, kpi, dictionary, present):
             continue
         all_dims += [d for d in kdims if d not in all_dims]
         if kpi.base == DERIVED:

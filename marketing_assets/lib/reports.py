@@ -10,8 +10,9 @@ Frames (extra columns are ignored):
 * ``kpi_dictionary`` – the governed KPI dictionary (label, description, formula, owner, unit,
   target/threshold, version) – feeds KPI tiles and the definitions section.
 * ``executive_kpis`` – long-form KPI values (grain, period, kpi, dimension, dimension_value, value).
-* ``marketing_roi`` – channel/campaign performance per attribution model with MMM ROI and a
-  recommendation; ``funnel``; ``cohort_ltv``; ``pipeline_forecast``.
+* ``marketing_roi``, ``funnel``, ``cohort_ltv``, ``pipeline_forecast`` – the extracts of the same names,
+  with their published columns (``marketing_assets.extracts.EXTRACT_COLUMNS``); ``channel_group`` rows
+  equal to ``ALL_CHANNELS`` are totals over every channel group.
 * ``mmm_contributions`` – weekly decomposition, long (week, component, contribution) or wide (week
   plus one column per component, as the ``mmm.mmm_contributions`` table; ``actual``/``predicted``
   are drawn as lines, not as components).
@@ -721,7 +722,7 @@ def render_executive(data: Mapping[str, pd.DataFrame], *, fresh_to: Any, generat
         for sid, t in (("trend", "Revenue trend"), ("products", "Revenue by product"), ("channels", "Revenue by sales channel"), ("spend", "Ad spend vs revenue")):
             sections.append(_section(sid, t, _na("the executive KPI extract was not provided.")))
     # funnel
-    sections.append(_section("funnel", "Marketing funnel", _funnel_summary(_get(data, "funnel", ["stage", "count"]), fresh_to),
+    sections.append(_section("funnel", "Marketing funnel", _funnel_summary(_get(data, "funnel", ["stage", "contacts"]), fresh_to),
                              "How many people reached each stage; the percentage is the conversion from the stage before."))
     # pipeline forecast
     sections.append(_section("forecast", "Pipeline revenue forecast", _forecast(_get(data, "pipeline_forecast", ["forecast_month", "expected_revenue"]), currency)))
@@ -741,14 +742,14 @@ def _by_channel(frame: pd.DataFrame) -> pd.DataFrame:
 def _funnel_totals(funnel: pd.DataFrame) -> pd.DataFrame:
     has_all = "channel_group" in funnel.columns and (funnel["channel_group"] == ALL_CHANNELS).any()
     f = (funnel[funnel["channel_group"] == ALL_CHANNELS] if has_all else funnel).copy()
-    f["count"] = pd.to_numeric(f["count"], errors="coerce").fillna(0.0)
+    f["contacts"] = pd.to_numeric(f["contacts"], errors="coerce").fillna(0.0)
     if "stage_order" not in f.columns:
         order = {s: i for i, s in enumerate(STAGE_LABELS, start=1)}
         f["stage_order"] = f["stage"].map(order).fillna(99)
-    out = f.groupby(["stage_order", "stage"], as_index=False)["count"].sum().sort_values("stage_order")
-    out["conversion_from_previous"] = out["count"] / out["count"].shift(1).replace(0, float("nan"))
-    first = out["count"].iloc[0] if len(out) else float("nan")
-    out["conversion_from_first"] = out["count"] / first if first else float("nan")
+    out = f.groupby(["stage_order", "stage"], as_index=False)["contacts"].sum().sort_values("stage_order")
+    out["conversion_from_previous"] = out["contacts"] / out["contacts"].shift(1).replace(0, float("nan"))
+    first = out["contacts"].iloc[0] if len(out) else float("nan")
+    out["conversion_from_first"] = out["contacts"] / first if first else float("nan")
     out["stage_label"] = out["stage"].map(lambda s: STAGE_LABELS.get(str(s), str(s)))
     return out
 
@@ -776,8 +777,8 @@ def _funnel_summary(funnel: pd.DataFrame | None, fresh_to: Any) -> str:
     if tot.empty:
         return _na("the funnel has no rows for the reporting window.")
     notes = ["" if i == 0 or not _is_num(c) else f"{c * 100:.1f}%" for i, c in enumerate(tot["conversion_from_previous"])]
-    chart = _dual(svg.funnel_chart, tot["stage_label"].tolist(), tot["count"].tolist(), "", notes=notes)
-    table = _table(tot, [("stage_label", "Stage", None), ("count", "People", "count"), ("conversion_from_previous", "Conversion from previous stage", "percent"),
+    chart = _dual(svg.funnel_chart, tot["stage_label"].tolist(), tot["contacts"].tolist(), "", notes=notes)
+    table = _table(tot, [("stage_label", "Stage", None), ("contacts", "People", "count"), ("conversion_from_previous", "Conversion from previous stage", "percent"),
                          ("conversion_from_first", "Conversion from first stage", "percent")])
     return _figure(chart, f"Funnel, all channels, {label}", "Bar width = number of people at the stage; the percentage in brackets = conversion from the stage above.", compact=True) + table
 
@@ -866,7 +867,7 @@ def render_marketing_roi(data: Mapping[str, pd.DataFrame], *, fresh_to: Any, gen
             roi["level"] = "channel"
         if "attribution_model" not in roi.columns:
             roi["attribution_model"] = "model"
-        for c in ("spend", "attributed_pipeline", "attributed_revenue", "attributed_opportunities", "roas", "cpa", "leads", "opportunities", "customers", "mmm_roi", "mmm_mroi", "mmm_roi_low", "mmm_roi_high"):
+        for c in ("spend", "attributed_pipeline", "attributed_revenue", "attributed_opportunities", "attributed_customers", "roas", "cpa", "leads", "mmm_roi", "mmm_mroi", "mmm_roi_low", "mmm_roi_high"):
             if c in roi.columns:
                 roi[c] = pd.to_numeric(roi[c], errors="coerce")
         models = [m for m in DEFAULT_MODEL_ORDER if m in set(roi["attribution_model"].astype(str))] + sorted(set(roi["attribution_model"].astype(str)) - set(DEFAULT_MODEL_ORDER))
@@ -896,8 +897,8 @@ def render_marketing_roi(data: Mapping[str, pd.DataFrame], *, fresh_to: Any, gen
             ]
             if "attributed_pipeline" in ch.columns:
                 tiles.append(("Attributed pipeline", _tile_value(ch["attributed_pipeline"].sum(), "currency", currency), "#def-attributed-pipeline"))
-            if "customers" in ch.columns:
-                tiles.append(("Customers", fmt_value(ch["customers"].sum(), "count"), "#def-attributed-revenue"))
+            if "attributed_customers" in ch.columns:
+                tiles.append(("Customers", fmt_value(ch["attributed_customers"].sum(), "count"), "#def-attributed-revenue"))
             tiles_html = '<div class="tiles">' + "".join(
                 f'<div class="tile"><div class="label"><a class="kpi-link" href="{h}">{_esc(t)}</a></div><div class="value">{_esc(v)}</div><div class="delta">all channels, {_esc(_model_label(primary))}</div></div>' for t, v, h in tiles) + "</div>"
             paid = ch[_numeric(ch, "spend").fillna(0) > 0]
@@ -915,7 +916,7 @@ def render_marketing_roi(data: Mapping[str, pd.DataFrame], *, fresh_to: Any, gen
 
             cols = [("channel_group", "Channel", None), ("spend", f"Spend ({currency})", "currency"), ("attributed_revenue", f"Attributed revenue ({currency})", "currency"),
                     ("roas", "ROAS", "ratio"), ("attributed_pipeline", f"Attributed pipeline ({currency})", "currency"), ("cpa", f"CPA ({currency})", "currency"),
-                    ("leads", "Leads", "count"), ("opportunities", "Opportunities", "count"), ("customers", "Customers", "count"),
+                    ("leads", "Leads", "count"), ("attributed_opportunities", "Opportunities", "count"), ("attributed_customers", "Customers", "count"),
                     ("mmm_roi", "MMM ROI (range)", mmm_range), ("mmm_mroi", "MMM mROI", "ratio"), ("recommendation", "Recommendation", _badge)]
             cols = [c for c in cols if c[0] in ch.columns]
             body = (tiles_html + _figure(chart, f"Spend vs attributed revenue by paid channel ({currency}, {_model_label(primary)} model)",
@@ -962,7 +963,7 @@ def render_marketing_roi(data: Mapping[str, pd.DataFrame], *, fresh_to: Any, gen
             rec["_o"] = rec["recommendation"].map(lambda r: RECOMMENDATION_ORDER.get(str(r), 9))
             rec["_lvl"] = rec["level"].map({"channel": 0, "campaign": 1}).fillna(2)
             rec = rec.sort_values(["_lvl", "_o", "spend" if "spend" in rec.columns else "_o"], ascending=[True, True, False])
-            rec["what"] = [f"{r['channel_group']}" if r["level"] == "channel" else f"{r.get('campaign_name') or r.get('campaign_id') or '–'} ({r['channel_group']})" for r in rec.to_dict("records")]
+            rec["what"] = [f"{r['channel_group']}" if r["level"] == "channel" else f"{r.get('campaign_key') or '–'} ({r['channel_group']})" for r in rec.to_dict("records")]
             counts = rec[rec["level"] == "channel"]["recommendation"].value_counts()
             summary = " · ".join(f"{_badge(k)} {int(counts.get(k, 0))} channel{'s' if counts.get(k, 0) != 1 else ''}" for k in RECOMMENDATION_ORDER if counts.get(k, 0))
             body = (f'<p class="callout">{summary or "No channel-level recommendations."}</p>'
@@ -975,13 +976,13 @@ def render_marketing_roi(data: Mapping[str, pd.DataFrame], *, fresh_to: Any, gen
         camp = roi[(roi["level"] == "campaign") & (roi["attribution_model"].astype(str) == primary)].copy()
         if not camp.empty:
             camp = camp.sort_values("spend" if "spend" in camp.columns else "channel_group", ascending=False).head(25)
-            camp["campaign"] = _col(camp, "campaign_name").fillna(_col(camp, "campaign_id"))
+            camp["campaign"] = _col(camp, "campaign_key")
             sections.append(_section("campaigns", "Campaign performance", _table(camp, [("channel_group", "Channel", None), ("campaign", "Campaign", None), ("spend", f"Spend ({currency})", "currency"),
                                                                                        ("attributed_revenue", f"Attributed revenue ({currency})", "currency"), ("roas", "ROAS", "ratio"), ("cpa", f"CPA ({currency})", "currency"),
-                                                                                       ("leads", "Leads", "count"), ("opportunities", "Opportunities", "count"), ("customers", "Customers", "count"), ("recommendation", "Action", _badge)], currency=currency),
+                                                                                       ("leads", "Leads", "count"), ("attributed_opportunities", "Opportunities", "count"), ("attributed_customers", "Customers", "count"), ("recommendation", "Action", _badge)], currency=currency),
                                      f"Top {len(camp)} campaigns by spend, {_esc(_model_label(primary))} model."))
     # ---- funnel by stage
-    funnel = _get(data, "funnel", ["stage", "count"])
+    funnel = _get(data, "funnel", ["stage", "contacts"])
     if funnel is None:
         fbody = _na("the funnel data was not provided.")
     else:
@@ -989,8 +990,8 @@ def render_marketing_roi(data: Mapping[str, pd.DataFrame], *, fresh_to: Any, gen
         if "channel_group" in funnel.columns:
             window, label = _funnel_window(funnel, fresh_to)
             w = _by_channel(window).copy()
-            w["count"] = pd.to_numeric(w["count"], errors="coerce").fillna(0)
-            piv = w.pivot_table(index="channel_group", columns="stage", values="count", aggfunc="sum").fillna(0)
+            w["contacts"] = pd.to_numeric(w["contacts"], errors="coerce").fillna(0)
+            piv = w.pivot_table(index="channel_group", columns="stage", values="contacts", aggfunc="sum").fillna(0)
             stages = [s for s in STAGE_LABELS if s in piv.columns] + [s for s in piv.columns if s not in STAGE_LABELS]
             piv = piv[stages]
             tab = piv.reset_index()
