@@ -191,17 +191,14 @@ def _roi_level(con, dictionary, rules, dims: list[str], between: tuple) -> pd.Da
     below = recommend.trailing_weeks_below(weekly, dims, break_even).rename("weeks_below_break_even").reset_index()
     out = out.merge(spread, on=dims, how="left").merge(below, on=dims, how="left").merge(_mmm_by_dims(con, dims), on=dims, how="left")
     out["weeks_below_break_even"] = out["weeks_below_break_even"].fillna(0)
-    ref = out[out["attribution_model"] == rules.reference_model].set_index(dims)
-    decisions = {}
-    for key, row in ref.iterrows():  # one row per channel group / campaign: small
-        if not row["spend"] > 0:
-            decisions[key] = (None, None, "No ad spend recorded in the window: the budget rules apply to paid channels.")
-        else:
-            decisions[key] = recommend.recommend(row.to_dict(), rules)
-    keys = out[dims].apply(lambda r: tuple(r) if len(dims) > 1 else r.iloc[0], axis=1)
-    for i, col in enumerate(("recommendation", "recommendation_rule", "recommendation_reason")):
-        out[col] = keys.map(lambda k: decisions.get(k, (None, None, None))[i])
-    return out
+    ref = out[out["attribution_model"] == rules.reference_model]
+    unpaid = (None, None, "No ad spend recorded in the window: the budget rules apply to paid channels.")
+    decisions = pd.DataFrame(  # one row per channel group / campaign: small
+        [recommend.recommend(row, rules) if row["spend"] > 0 else unpaid for row in ref.to_dict("records")],
+        columns=["recommendation", "recommendation_rule", "recommendation_reason"],
+        index=ref.index,
+    )
+    return out.merge(pd.concat([ref[dims], decisions], axis=1), on=dims, how="left")
 
 
 @dg.asset(
