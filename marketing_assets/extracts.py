@@ -11,10 +11,9 @@ import pandas as pd
 
 from marketing_assets.constants import ALL_CHANNELS, ATTRIBUTION, EXTRACTS, IDENTITY, MMM, SOURCES, TOUCHPOINTS, fq
 from marketing_assets.lib import forecast, kpis, recommend
-from marketing_assets.lib.channels import campaign_key_sql
-from marketing_assets.lib.mmm.frame import DEFAULT_CHANNEL_RULES, channel_case_sql
 from marketing_assets.lib.publish import write_extract
 from marketing_assets.lib.quality import table_exists
+from marketing_assets.lib.spend import reporting_currency
 from marketing_assets.resources import Warehouse
 
 # Published column lists: a BI tool connects once; changing one is a versioned, announced change.
@@ -32,22 +31,26 @@ EXTRACT_COLUMNS: dict[str, dict[str, str]] = {
     },
     "marketing_roi": {
         "level": "string", "channel_group": "string", "campaign_key": "string", "attribution_model": "string",
-        "period_start": "date", "period_end": "date", "spend": "float", "leads": "float",
+        "period_start": "date", "period_end": "date", "currency": "string", "ad_spend": "float", "new_leads": "int",
         "attributed_pipeline": "float", "attributed_opportunities": "float", "attributed_revenue": "float",
-        "attributed_customers": "float", "roas": "float", "cpa": "float", "roas_min": "float", "roas_max": "float",
-        "weeks_below_break_even": "float", "mmm_channel": "string", "mmm_roi": "float", "mmm_roi_low": "float",
-        "mmm_roi_high": "float", "mmm_mroi": "float", "recommendation": "string", "recommendation_rule": "string",
-        "recommendation_reason": "string", "rules_version": "int", "dictionary_version": "int",
+        "attributed_won_deals": "float", "channel_roas": "float", "channel_roas_min": "float", "channel_roas_max": "float",
+        "cost_per_lead": "float", "cost_per_opportunity": "float", "cost_per_won_deal": "float",
+        "paid_attributed_revenue": "float", "paid_media_roas": "float",
+        "mmm_roi": "float", "mmm_roi_low": "float", "mmm_roi_high": "float", "mmm_marginal_roi": "float",
+        "mmm_marginal_roi_low": "float", "mmm_marginal_roi_high": "float", "plan_period_start": "date", "plan_period_end": "date",
+        "plan_current_spend": "float", "planned_spend": "float", "planned_spend_change_pct": "float", "evidence_level": "string",
+        "recommendation": "string", "recommendation_rule": "string", "recommendation_reason": "string", "rules_version": "int",
+        "dictionary_version": "int",
     },
     "funnel": {
-        "month": "date", "channel_group": "string", "stage": "string", "stage_order": "int", "contacts": "float",
+        "month": "date", "channel_group": "string", "stage": "string", "stage_order": "int", "contacts": "int",
         "stage_conversion": "float", "conversion_from_known": "float", "dictionary_version": "int",
     },
     "cohort_ltv": {
-        "cohort_month": "date", "channel_group": "string", "months_since_acquisition": "int", "customers": "float",
-        "active_customers": "float", "cumulative_revenue": "float", "cumulative_gross_margin": "float",
+        "cohort_month": "date", "channel_group": "string", "months_since_acquisition": "int", "customers": "int",
+        "active_customers": "int", "cumulative_revenue": "float", "cumulative_gross_margin": "float",
         "ltv_per_customer": "float", "retention_30d": "float", "retention_60d": "float", "retention_90d": "float",
-        "new_customers": "float", "cac": "float", "payback_month": "float", "dictionary_version": "int",
+        "new_customers": "int", "cac": "float", "payback_month": "float", "dictionary_version": "int",
     },
     "pipeline_forecast": {
         "as_of": "date", "forecast_month": "date", "sales_segment": "string", "open_opportunities": "int",
@@ -59,20 +62,106 @@ EXTRACT_COLUMNS: dict[str, dict[str, str]] = {
         "value": "float", "metadata_json": "string",
     },
 }
+# Columns carrying a dictionary KPI under another name; a column named like a KPI carries that KPI. Their
+# descriptions and units come from the dictionary (see column_descriptions).
+COLUMN_KPIS: dict[str, dict[str, str]] = {
+    "marketing_roi": {"channel_roas_min": "channel_roas", "channel_roas_max": "channel_roas"},
+    "funnel": {"contacts": "funnel_contacts", "stage_conversion": "funnel_stage_conversion", "conversion_from_known": "funnel_conversion_from_known"},
+    "cohort_ltv": {
+        "customers": "cohort_customers", "active_customers": "cohort_active_customers", "cumulative_revenue": "cohort_cumulative_revenue",
+        "cumulative_gross_margin": "cohort_cumulative_margin", "ltv_per_customer": "cohort_ltv", "retention_30d": "repeat_rate_30d",
+        "retention_60d": "repeat_rate_60d", "retention_90d": "repeat_rate_90d",
+    },
+}
+# Every other column: what it holds (numbers say their unit). A numeric column is either a KPI or described here.
+COLUMN_NOTES: dict[str, str] = {
+    "level": "Row level: all (every channel), channel (channel group) or campaign.",
+    "channel_group": "Channel group (GA4 default channel grouping + overrides); '(all)' on all-channel rows.",
+    "campaign_key": "Normalised campaign name; '(no campaign)' for touches without one.",
+    "attribution_model": "Attribution model of the row's credited figures.",
+    "period_start": "First day of the trailing window (date).", "period_end": "Last day of the trailing window (date).",
+    "currency": "ISO 4217 code of every money column of the row (the reporting currency of config/fx_rates.yaml).",
+    "channel_roas_min": "Channel ROAS (attributed): the lowest value across attribution models (ratio).",
+    "channel_roas_max": "Channel ROAS (attributed): the highest value across attribution models (ratio).",
+    "plan_period_start": "First day of the budget plan's period (date).", "plan_period_end": "Last day of the budget plan's period (date).",
+    "evidence_level": "What the row's evidence measures: the channel group (MMM and plan) or a campaign (attribution only).",
+    "recommendation": "scale / reduce / test per channel group (config/recommendations.yaml); campaigns follow their group.",
+    "recommendation_rule": "Name of the rule that gave the recommendation.", "recommendation_reason": "The rule's reason, citing its numbers.",
+    "rules_version": "Version of config/recommendations.yaml (integer).", "dictionary_version": "Version of config/kpis.yaml (integer).",
+    "stage": "Funnel stage.", "stage_order": "Position of the stage in the funnel (1 = known; integer).", "month": "Contact-creation month (date).",
+    "cohort_month": "Acquisition month of the cohort (date).", "months_since_acquisition": "Months since the cohort's acquisition month (integer; 0 = that month).",
+    "payback_month": "First months_since_acquisition at which LTV per customer reaches the cohort's CAC (months).",
+    "grain": "Time grain of the row: week or month.", "period": "First day of the period (date).", "kpi": "Name of the KPI in the dictionary.",
+    "dimension": "Breakdown dimension of the row, empty for the KPI's total.", "dimension_value": "Member of the breakdown dimension.",
+    "value": "The KPI's value in the KPI's unit (see unit).", "unit": "Unit of value: currency, percent (fraction), ratio, count or months.",
+    "kpi_version": "Version of the KPI's definition (integer).",
+    "as_of": "Date the forecast was made (latest data day).", "forecast_month": "Month of expected close (date).",
+    "sales_segment": "CRM sales segment; All = every segment.", "open_opportunities": "Open opportunities expected to close in the month (integer).",
+    "open_pipeline": "Pipeline amount of those opportunities (money).", "expected_revenue": "Won revenue expected from the open pipeline in the month (money; mean of the simulation).",
+    "lower": "Lower end of the forecast interval (money).", "upper": "Upper end of the forecast interval (money).", "method": "Forecast method.",
+    "section": "Report section.", "asset_key": "Asset of the check.", "check_name": "Check name.", "severity": "ERROR or WARN.",
+    "blocking": "Whether a failure stops downstream assets.", "status": "passed, warned, failed or skipped.", "evaluated_at": "When the check ran (UTC).",
+    "run_id": "Dagster run of the evaluation.", "description": "The check's own words.", "metric": "Name of the row's measured quantity.",
+    "metadata_json": "Check metadata (masked), JSON.",
+    "name": "KPI name.", "label": "KPI label shown to readers.", "formula": "SQL formula.", "base": "Base relation.", "time_grains": "Allowed time grains.",
+    "dimensions": "Allowed dimensions.", "breakdown": "Dimensions always applied.", "source_assets": "Assets read.", "owner": "Owning team.",
+    "refresh": "Refresh cadence.", "target_value": "Goal value, in the KPI's unit.", "target_direction": "Which side of the target is good.",
+    "threshold_value": "Alert line, in the KPI's unit.", "threshold_direction": "Which side of the threshold is good.", "version": "KPI definition version (integer).",
+    "changed": "Last change of the definition.",
+}
+MONEY_DECIMALS = 2  # money columns are published rounded to cents of the reporting currency
+UNIT_TEXT = {"currency": "money, reporting currency, 2 decimals", "percent": "fraction, 0.25 = 25 %", "ratio": "ratio, 1.0 = break-even",
+             "count": "count", "months": "months"}
+
+
+def column_kpi(name: str, column: str, dictionary: kpis.KpiDictionary) -> str | None:
+    """The dictionary KPI a published column carries, or None (a dimension or a described figure)."""
+    kpi = COLUMN_KPIS.get(name, {}).get(column, column)
+    return kpi if kpi in dictionary.kpis else None
+
+
+def column_descriptions(name: str, dictionary: kpis.KpiDictionary) -> dict[str, str]:
+    """Published description of every column of an extract: a KPI's label, unit and definition, or its note."""
+    out = {}
+    for column in EXTRACT_COLUMNS[name]:
+        kpi = column_kpi(name, column, dictionary)
+        if kpi is not None:
+            k = dictionary[kpi]
+            qualifier = COLUMN_NOTES[column] + " " if column in COLUMN_KPIS.get(name, {}) and column in COLUMN_NOTES else ""
+            out[column] = f"{qualifier}{k.label} [{UNIT_TEXT[k.unit]}; KPI {kpi} v{k.version}]: {k.description}"
+        else:
+            out[column] = COLUMN_NOTES.get(column, "")
+    return out
+
+
+def bi_ready(name: str, frame: pd.DataFrame, dictionary: kpis.KpiDictionary) -> pd.DataFrame:
+    """Published types: integer columns as (nullable) integers, money columns rounded to MONEY_DECIMALS."""
+    frame = frame[list(EXTRACT_COLUMNS[name])].copy()
+    for column, kind in EXTRACT_COLUMNS[name].items():
+        kpi = column_kpi(name, column, dictionary)
+        if kind == "int":
+            values = pd.to_numeric(frame[column]).round()
+            frame[column] = values.astype("Int64") if values.isna().any() else values.astype("int64")
+        elif kpi is not None and dictionary[kpi].unit == "currency":
+            frame[column] = pd.to_numeric(frame[column]).astype(float).round(MONEY_DECIMALS)
+    return frame
+
+
 NO_CAMPAIGN = "(no campaign)"
 FUNNEL_STAGES = ("known", "engaged", "mql", "sql", "opportunity", "customer")
 
 EXECUTIVE_KPIS = {
-    "week": ["total_revenue", "revenue_growth_wow", "gross_margin_pct", "roas", "cac", "conversion_rate_session_to_lead",
+    "week": ["total_revenue", "revenue_growth_wow", "gross_margin_pct", "ad_spend", "blended_roas", "cac", "conversion_rate_session_to_lead",
              "revenue_by_product", "margin_by_product", "revenue_by_channel"],
-    "month": ["total_revenue", "revenue_growth_mom", "revenue_growth_yoy", "gross_margin_pct", "roas", "cac",
+    "month": ["total_revenue", "revenue_growth_mom", "revenue_growth_yoy", "gross_margin_pct", "ad_spend", "blended_roas", "cac",
               "conversion_rate_session_to_lead", "inventory_turnover", "revenue_by_product", "margin_by_product", "revenue_by_channel"],
 }
 BREAKDOWN_COLUMNS = ("product_name", "product_id", "category", "sales_channel", "channel_group")
 
 
 def publish_extract(context: dg.AssetExecutionContext, warehouse: Warehouse, con, name: str, frame: pd.DataFrame) -> dict:
-    frame = frame[list(EXTRACT_COLUMNS[name])]
+    dictionary = kpis.load_kpi_dictionary()
+    frame = bi_ready(name, frame, dictionary)
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {EXTRACTS}")
     con.register("_extract_df", frame)
     con.execute(f"CREATE OR REPLACE TABLE {fq(EXTRACTS, name)} AS SELECT * FROM _extract_df")
@@ -82,7 +171,9 @@ def publish_extract(context: dg.AssetExecutionContext, warehouse: Warehouse, con
     return {
         "dagster/row_count": len(frame),
         "files": [str(p) for p in paths.values()],
-        "dagster/column_schema": dg.TableSchema(columns=[dg.TableColumn(c, t) for c, t in EXTRACT_COLUMNS[name].items()]),
+        "dagster/column_schema": dg.TableSchema(
+            columns=[dg.TableColumn(c, t, description=column_descriptions(name, dictionary)[c]) for c, t in EXTRACT_COLUMNS[name].items()]
+        ),
     }
 
 
@@ -141,75 +232,90 @@ def _wide(long: pd.DataFrame, keys: list[str], fill: str = NO_CAMPAIGN) -> pd.Da
     return frame.set_index([*keys, "kpi"])["value"].unstack("kpi").reset_index().rename_axis(columns=None)
 
 
-def _mmm_by_dims(con, dims: list[str]) -> pd.DataFrame:
-    """MMM ROI / mROI per channel group (spend-weighted over its MMM channels) or per campaign (its MMM channel).
-
-    The MMM channel of a spend row comes from the same platform / campaign-type rules as the MMM's
-    weekly frame; the estimates cover the model's fit period, not the ROI window.
-    """
-    if not table_exists(con, MMM, "mmm_model") or not con.execute(f"SELECT count(*) FROM {fq(MMM, 'mmm_model')}").fetchone()[0]:
-        return pd.DataFrame(columns=[*dims, "mmm_channel", "mmm_roi", "mmm_roi_low", "mmm_roi_high", "mmm_mroi"])
-    key_cols = ", ".join(f"s.{d}" for d in dims)
-    return con.execute(
-        f"""WITH spend AS (
-                SELECT DISTINCT channel_group, {campaign_key_sql('campaign_name')} AS campaign_key,
-                       {channel_case_sql(DEFAULT_CHANNEL_RULES)} AS mmm_channel
-                FROM {fq(IDENTITY, 'ad_spend_daily')}
-            )
-            SELECT {key_cols}, string_agg(DISTINCT m.channel, ', ' ORDER BY m.channel) AS mmm_channel,
-                   sum(m.contribution) / nullif(sum(m.spend), 0) AS mmm_roi,
-                   sum(m.roi_low * m.spend) / nullif(sum(m.spend), 0) AS mmm_roi_low,
-                   sum(m.roi_high * m.spend) / nullif(sum(m.spend), 0) AS mmm_roi_high,
-                   sum(m.mroi * m.spend) / nullif(sum(m.spend), 0) AS mmm_mroi
-            FROM (SELECT DISTINCT {', '.join(dims)}, mmm_channel FROM spend) s
-            JOIN {fq(MMM, 'mmm_model')} m ON m.channel = s.mmm_channel
-            GROUP BY ALL"""
-    ).df().assign(**({"campaign_key": lambda f: f["campaign_key"].fillna(NO_CAMPAIGN)} if "campaign_key" in dims else {}))
+# marketing_roi: KPIs per attribution model, per channel group / campaign (spend and leads have no model: the
+# same value on every model's row), and the channel-group evidence of the recommendation (fit period / plan period).
+ROI_MODEL_KPIS = ("attributed_pipeline", "attributed_opportunities", "attributed_revenue", "attributed_won_deals", "channel_roas",
+                  "cost_per_opportunity", "cost_per_won_deal")
+ROI_SPEND_KPIS = ("ad_spend", "new_leads", "cost_per_lead")
+ROI_PAID_KPIS = ("paid_attributed_revenue", "paid_media_roas")
+ROI_MMM_KPIS = ("mmm_roi", "mmm_roi_low", "mmm_roi_high", "mmm_marginal_roi", "mmm_marginal_roi_low", "mmm_marginal_roi_high")
+ROI_PLAN_KPIS = ("plan_current_spend", "planned_spend", "planned_spend_change_pct")
+ALL_LEVEL = "all"
 
 
-def _roi_level(con, dictionary, rules, dims: list[str], between: tuple) -> pd.DataFrame:
+def _roi_kpis(con, dictionary, dims: list[str], between: tuple) -> pd.DataFrame:
+    """One row per attribution model × ``dims``: the model KPIs and the spend KPIs over the window."""
     by_model = ["attribution_model", *dims]
-    model_kpis = ["attributed_pipeline", "attributed_opportunities", "attributed_revenue", "attributed_customers", "channel_roas", "attributed_cpa"]
-    wide = _wide(kpis.compute_kpis(con, model_kpis, "total", by_model, dictionary=dictionary, between=between), by_model)
-    spend = _wide(kpis.compute_kpis(con, ["ad_spend", "new_leads"], "total", dims, dictionary=dictionary, between=between, skip_missing=True), dims)
-    models = sorted(wide["attribution_model"].unique())
-    spend = spend.merge(pd.DataFrame({"attribution_model": models}), how="cross")
-    out = wide.merge(spend, on=by_model, how="outer").rename(
-        columns={"ad_spend": "spend", "new_leads": "leads", "channel_roas": "roas", "attributed_cpa": "cpa"}
+    wide = _wide(kpis.compute_kpis(con, ROI_MODEL_KPIS, "total", by_model, dictionary=dictionary, between=between), by_model)
+    spend_names = [k for k in ROI_SPEND_KPIS if all(d in dictionary[k].dims for d in dims)]
+    spend = kpis.compute_kpis(con, spend_names, "total", dims, dictionary=dictionary, between=between, skip_missing=True)
+    models = pd.DataFrame({"attribution_model": sorted(wide["attribution_model"].unique())})
+    if dims:
+        spend = _wide(spend, dims).merge(models, how="cross")
+        out = wide.merge(spend, on=by_model, how="outer")
+    else:
+        out = wide.merge(_wide(spend, ["period"]).drop(columns="period").merge(models, how="cross"), on="attribution_model", how="outer")
+    if not dims:  # the all-channels row: the ads' own return
+        paid = _wide(kpis.compute_kpis(con, ROI_PAID_KPIS, "total", ["attribution_model"], dictionary=dictionary, between=between), ["attribution_model"])
+        out = out.merge(paid, on="attribution_model", how="left")
+    spread = out.groupby(dims, dropna=False)["channel_roas"] if dims else out.assign(_all=0).groupby("_all")["channel_roas"]
+    out["channel_roas_min"], out["channel_roas_max"] = spread.transform("min"), spread.transform("max")
+    return out.drop(columns="period", errors="ignore")
+
+
+def _group_evidence(con, dictionary) -> pd.DataFrame:
+    """Per channel group with modelled media: MMM returns (fit period) and the budget plan (plan period)."""
+    names = [*ROI_MMM_KPIS, *ROI_PLAN_KPIS]
+    present = kpis.compute_kpis(con, names, "total", ["channel_group"], dictionary=dictionary, skip_missing=True)
+    if present.empty:
+        return pd.DataFrame(columns=["channel_group", *names, "plan_period_start", "plan_period_end"])
+    out = _wide(present, ["channel_group"])
+    if table_exists(con, MMM, "mmm_budget_plan"):
+        period = con.execute(f"SELECT min(period_start), max(period_end) FROM {fq(MMM, 'mmm_budget_plan')}").fetchone()
+        out["plan_period_start"], out["plan_period_end"] = period
+    return out
+
+
+def _recommend(frame: pd.DataFrame, rules) -> pd.DataFrame:
+    """recommendation / rule / reason per channel-group row (rules on the group's evidence) and per campaign row
+    (follows its group, with the campaign's own attribution figures)."""
+    ref = frame[frame["attribution_model"] == rules.reference_model]
+    groups = ref[ref["level"] == "channel"].copy()
+    groups["plan_period"] = [
+        f"{s} to {e}" if pd.notna(s) else "the next period" for s, e in zip(groups["plan_period_start"], groups["plan_period_end"])
+    ]
+    paid = groups["ad_spend"].fillna(0) > 0
+    decided = pd.DataFrame(
+        [recommend.recommend(row, rules) for row in groups[paid].to_dict("records")],
+        columns=["recommendation", "recommendation_rule", "recommendation_reason"], index=groups[paid].index,
     )
-    for col in ("spend", "leads", "attributed_pipeline", "attributed_opportunities", "attributed_revenue", "attributed_customers", "roas", "cpa"):
-        if col not in out:
-            out[col] = float("nan")
-    target, break_even = rules.value("target:channel_roas"), rules.value(rules.break_even)
-    spread = out.groupby(dims, dropna=False)["roas"].agg(
-        roas_min="min", roas_max="max",
-        models_above_target=lambda r: int((r >= target).sum()), models_below_break_even=lambda r: int((r < break_even).sum()),
-    ).reset_index()
-    weekly = kpis.compute_kpis(con, ["channel_roas"], "week", by_model, dictionary=dictionary, between=between)
-    weekly = _wide(weekly, ["period", *by_model]).rename(columns={"channel_roas": "value"})
-    weekly = weekly[weekly["attribution_model"] == rules.reference_model]
-    below = recommend.trailing_weeks_below(weekly, dims, break_even).rename("weeks_below_break_even").reset_index()
-    out = out.merge(spread, on=dims, how="left").merge(below, on=dims, how="left").merge(_mmm_by_dims(con, dims), on=dims, how="left")
-    out["weeks_below_break_even"] = out["weeks_below_break_even"].fillna(0)
-    ref = out[out["attribution_model"] == rules.reference_model]
-    unpaid = (None, None, "No ad spend recorded in the window: the budget rules apply to paid channels.")
-    decisions = pd.DataFrame(  # one row per channel group / campaign: small
-        [recommend.recommend(row, rules) if row["spend"] > 0 else unpaid for row in ref.to_dict("records")],
-        columns=["recommendation", "recommendation_rule", "recommendation_reason"],
-        index=ref.index,
-    )
-    return out.merge(pd.concat([ref[dims], decisions], axis=1), on=dims, how="left")
+    groups = groups.join(decided)
+    camps = ref[(ref["level"] == "campaign") & (ref["ad_spend"].fillna(0) > 0)]
+    lookup = groups.set_index("channel_group")
+    reasons = []
+    for row in camps.to_dict("records"):
+        group = lookup.loc[row["channel_group"]] if row["channel_group"] in lookup.index else None
+        if group is None or pd.isna(group["recommendation"]):
+            reasons.append((None, None, None))
+            continue
+        context = {**row, **{f"group_{k}": v for k, v in group.items()}, "group_recommendation": group["recommendation"]}
+        reasons.append((group["recommendation"], f"follows_channel_group:{group['recommendation_rule']}", recommend.campaign_reason(context, rules)))
+    camp_decided = pd.DataFrame(reasons, columns=["recommendation", "recommendation_rule", "recommendation_reason"], index=camps.index)
+    keys = ["level", "channel_group", "campaign_key"]
+    decisions = pd.concat([groups[[*keys, *camp_decided.columns]], pd.concat([camps[keys], camp_decided], axis=1)], ignore_index=True)
+    return frame.merge(decisions, on=keys, how="left")
 
 
 @dg.asset(
     deps=[dg.AssetKey([SOURCES, "crm_opportunities"]), dg.AssetKey([SOURCES, "crm_contacts"]), dg.AssetKey([IDENTITY, "ad_spend_daily"]),
           dg.AssetKey([TOUCHPOINTS, "touchpoints"]), dg.AssetKey([ATTRIBUTION, "attribution_credits"]), dg.AssetKey([MMM, "mmm_model"]),
-          dg.AssetKey([EXTRACTS, "kpi_dictionary"])],
+          dg.AssetKey([MMM, "mmm_channel_group_roi"]), dg.AssetKey([MMM, "mmm_budget_plan"]), dg.AssetKey([EXTRACTS, "kpi_dictionary"])],
     kinds={"duckdb", "parquet", "csv"},
 )
 def marketing_roi(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
-    """Per channel group and per campaign × attribution model over the trailing window: spend, leads, attributed
-    pipeline / revenue / deals, ROAS, CPA, MMM ROI and mROI, and a scale / reduce / test / hold recommendation with its rule and reason."""
+    """One row per level (all channels, channel group, campaign) × attribution model over the trailing window: spend, leads,
+    attributed pipeline / revenue / won deals, ROAS and costs per outcome; per channel group the MMM's (marginal) ROI with
+    intervals and the budget plan, and a scale / reduce / test recommendation with its rule and reason."""
     dictionary = kpis.load_kpi_dictionary()
     rules = recommend.load_rules(recommend.kpi_goals(dictionary))
     with warehouse.get_connection() as con:
@@ -219,20 +325,30 @@ def marketing_roi(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg
         ).fetchone()[0]
         start = end - pd.Timedelta(days=rules.window_days - 1)
         levels = [
-            _roi_level(con, dictionary, rules, ["channel_group"], (start, end)).assign(level="channel", campaign_key=None),
-            _roi_level(con, dictionary, rules, ["channel_group", "campaign_key"], (start, end)).assign(level="campaign"),
+            _roi_kpis(con, dictionary, [], (start, end)).assign(level=ALL_LEVEL, channel_group=ALL_CHANNELS, campaign_key=None),
+            _roi_kpis(con, dictionary, ["channel_group"], (start, end)).assign(level="channel", campaign_key=None),
+            _roi_kpis(con, dictionary, ["channel_group", "campaign_key"], (start, end)).assign(level="campaign"),
         ]
-        frame = pd.concat(levels, ignore_index=True).assign(
-            period_start=start, period_end=end, rules_version=rules.version, dictionary_version=dictionary.version
+        evidence = _group_evidence(con, dictionary).assign(level="channel")
+        frame = pd.concat(levels, ignore_index=True).merge(evidence, on=["level", "channel_group"], how="left")
+        kpi_columns = [*ROI_MODEL_KPIS, *ROI_SPEND_KPIS, *ROI_PAID_KPIS, *ROI_MMM_KPIS, *ROI_PLAN_KPIS, "plan_period_start", "plan_period_end"]
+        frame = frame.reindex(columns=list(dict.fromkeys([*frame.columns, *kpi_columns])))  # a KPI whose source is absent stays empty
+        frame = _recommend(frame, rules).assign(
+            period_start=start, period_end=end, currency=reporting_currency(), rules_version=rules.version, dictionary_version=dictionary.version
         )
-        frame = frame.sort_values(["level", "channel_group", "campaign_key", "attribution_model"], na_position="first", kind="stable")
+        frame["evidence_level"] = frame["level"].map(
+            {ALL_LEVEL: "all channels", "channel": "channel group", "campaign": "campaign (attribution only; recommendation of its channel group)"}
+        )
+        frame["level_order"] = frame["level"].map({ALL_LEVEL: 0, "channel": 1, "campaign": 2})
+        frame = frame.sort_values(["level_order", "channel_group", "campaign_key", "attribution_model"], na_position="first", kind="stable")
         meta = publish_extract(context, warehouse, con, "marketing_roi", frame)
     channel_rows = frame[(frame.level == "channel") & (frame.attribution_model == rules.reference_model)]
-    summary = channel_rows[["channel_group", "spend", "attributed_revenue", "roas", "mmm_mroi", "recommendation", "recommendation_rule"]]
+    summary = channel_rows[["channel_group", "ad_spend", "channel_roas", "mmm_marginal_roi", "mmm_marginal_roi_low", "mmm_marginal_roi_high",
+                            "planned_spend_change_pct", "recommendation", "recommendation_rule"]].dropna(subset=["recommendation"])
     return dg.MaterializeResult(
         metadata={
             **meta, "window": f"{start} to {end}", "reference_model": rules.reference_model, "rules_version": rules.version,
-            "recommendations": dg.MetadataValue.json(channel_rows["recommendation"].value_counts().to_dict()),
+            "recommendations": dg.MetadataValue.json(summary["recommendation"].value_counts().to_dict()),
             "channels": dg.MetadataValue.md(summary.round(2).to_markdown(index=False)),
         }
     )

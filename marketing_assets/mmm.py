@@ -11,6 +11,7 @@ from pydantic import Field
 from marketing_assets.constants import IDENTITY, MMM, SOURCES, fq
 from marketing_assets.lib import svg
 from marketing_assets.lib.mmm import MarketingMixModel, weekly_frame_sql
+from marketing_assets.lib.mmm.frame import channel_groups_sql, channel_labels
 from marketing_assets.lib.quality import table_exists
 from marketing_assets.resources import Warehouse
 
@@ -32,6 +33,10 @@ class MmmConfig(dg.Config):
 
 
 class BudgetConfig(dg.Config):
+    horizon_weeks: int = Field(
+        default=13, ge=1, le=104,
+        description="Planning period in weeks (13 = next quarter). The plan starts from the run rate of the last as many weeks.",
+    )
     min_share_of_current: float = Field(default=0.5, ge=0, description="Lower bound per channel, as a share of its current spend.")
     max_share_of_current: float = Field(default=2.0, gt=0, description="Upper bound per channel, as a share of its current spend.")
     what_if_steps: list[float] = Field(default=[-0.5, -0.25, -0.1, 0.1, 0.25, 0.5], description="Per-channel spend changes to simulate.")
@@ -98,6 +103,17 @@ def mmm_weekly_frame(context: dg.AssetExecutionContext, warehouse: Warehouse) ->
     return dg.MaterializeResult(metadata=meta)
 
 
+def _channel_groups(con, channels: list[str]) -> dict[str, str]:
+    """Channel group of each MMM channel (the group of most of its spend), the vocabulary of attribution and reports."""
+    groups = dict(con.execute(channel_groups_sql(ad_spend=f"{IDENTITY}.ad_spend_daily")).fetchall())
+    return {c: groups.get(c) or c for c in channels}
+
+
+def _model_channels(con) -> pd.DataFrame:
+    """``channel``, ``channel_group``, ``channel_label`` of the fitted model's channels."""
+    return con.execute(f"SELECT channel, channel_group, channel_label FROM {fq(MMM, 'mmm_model')}").df()
+
+
 def _lift_tests(con, channels: list[str]) -> pd.DataFrame | None:
     tests = con.execute(
         f"""SELECT channel, start_date AS start, end_date AS "end", lift, coalesce(lift_se, abs(lift) * 0.1) AS lift_se
@@ -118,7 +134,7 @@ def mmm_model(context: dg.AssetExecutionContext, config: MmmConfig, warehouse: W
         )
         if len(frame) < MIN_WEEKS or len(channels) < MIN_CHANNELS:
             why = f"not fitted: {len(frame)} weeks (need {MIN_WEEKS}) and {len(channels)} channels with spend (need {MIN_CHANNELS})"
-            _write(con, "mmm_model", pd.DataFrame(columns=["channel", "decay", "half_saturation", "slope", "spend", "contribution", "roi", "roi_low", "roi_high", "mroi", "mroi_low", "mroi_high"]).astype({"channel": str}).astype({c: float for c in ["decay", "half_saturation", "slope", "spend", "contribution", "roi", "roi_low", "roi_high", "mroi", "mroi_low", "mroi_high"]}))
+            _write(con, "mmm_model", pd.DataFrame(columns=["channel", "channel_group", "channel_label", "decay", "half_saturation", "slope", "spend", "contribution", "roi", "roi_low", "roi_high", "mroi", "mroi_low", "mroi_high"]).astype({"channel": str, "channel_group": str, "channel_label": str}).astype({c: float for c in ["decay", "half_saturation", "slope", "spend", "contribution", "roi", "roi_low", "roi_high", "mroi", "mroi_low", "mroi_high"]}))
             context.log.warning(why)
             con.execute(f"INSERT INTO {STORE} VALUES (NULL, now()::TIMESTAMP, ?, NULL, NULL)", [why])
             return dg.MaterializeResult(metadata={"dagster/row_count": 0, "status": why})
@@ -150,6 +166,10 @@ def mmm_model(context: dg.AssetExecutionContext, config: MmmConfig, warehouse: W
                 "mroi_high": [float(model.mroi_interval_.loc[c, "high"]) for c in channels],
             }
         )
+        groups = _channel_groups(con, channels)
+        labels = channel_labels(groups)
+        table.insert(1, "channel_group", [groups[c] for c in channels])
+        table.insert(2, "channel_label", [labels[c] for c in channels])
         _write(con, "mmm_model", table)
         if model.lift_tests_ is not None and len(model.lift_tests_):
             _write(con, "mmm_lift_test_fit", model.lift_tests_.reset_index(drop=True))
@@ -207,20 +227,23 @@ def mmm_response_curves(context: dg.AssetExecutionContext, warehouse: Warehouse)
         if model is None:
             return _without_model(con, "mmm_response_curves", pd.DataFrame({"channel": pd.Series(dtype=str), "spend": pd.Series(dtype=float)}))
         multipliers = np.linspace(0.0, 2.0, 21)
+        names = _model_channels(con).set_index("channel")
         curves = []
         for c in model.channels_:
             current = float(frame[c].sum())
             curve = model.response_curve(c, multipliers * current)
             curve.insert(0, "channel", c)
-            curve.insert(2, "share_of_current_spend", multipliers)
+            curve.insert(1, "channel_group", names.loc[c, "channel_group"])
+            curve.insert(2, "channel_label", names.loc[c, "channel_label"])
+            curve.insert(4, "share_of_current_spend", multipliers)
             curves.append(curve)
         table = pd.concat(curves, ignore_index=True)
         _write(con, "mmm_response_curves", table)
     plot = svg.line_chart(
-        list(multipliers * 100), {c: table.loc[table.channel == c, "contribution"].to_numpy() for c in model.channels_},
+        list(multipliers * 100), {names.loc[c, "channel_label"]: table.loc[table.channel == c, "contribution"].to_numpy() for c in model.channels_},
         "Contribution vs spend (% of current)", y_label="contribution",
     )
-    preview = svg.sparkline_md({c: table.loc[table.channel == c, "contribution"].to_numpy() for c in model.channels_}, "response curves")
+    preview = svg.sparkline_md({names.loc[c, "channel_label"]: table.loc[table.channel == c, "contribution"].to_numpy() for c in model.channels_}, "response curves")
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(table),
@@ -231,17 +254,46 @@ def mmm_response_curves(context: dg.AssetExecutionContext, warehouse: Warehouse)
 
 
 @dg.asset(deps=[_key("mmm_model")], kinds={"duckdb"})
+def mmm_channel_group_roi(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    """One row per channel group with modelled media: its MMM channels, spend, contribution, ROI and marginal ROI over the
+    fit period with 90% intervals from the bootstrap draws of the group (the evidence budget recommendations read)."""
+    empty = pd.DataFrame({"channel_group": pd.Series(dtype=str), "mmm_channels": pd.Series(dtype=str)})
+    with warehouse.get_connection() as con:
+        model, _ = _load_model(con)
+        if model is None:
+            return _without_model(con, "mmm_channel_group_roi", empty)
+        names = _model_channels(con)
+        groups = dict(zip(names["channel"], names["channel_group"]))
+        labels = dict(zip(names["channel"], names["channel_label"]))
+        table = model.group_returns(groups).rename(columns={"group": "channel_group", "channels": "mmm_channels"})
+        table["mmm_channels"] = [", ".join(labels[c] for c in chans.split(", ")) for c, chans in zip(table.channel_group, table.mmm_channels)]
+        _write(con, "mmm_channel_group_roi", table)
+    return dg.MaterializeResult(
+        metadata={"dagster/row_count": len(table), "groups": dg.MetadataValue.md(table.round(3).to_markdown(index=False))}
+    )
+
+
+def _plan_period(frame: pd.DataFrame, weeks: int) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """First and last day of the planned period: the ``weeks`` weeks after the last modelled week."""
+    start = pd.Timestamp(frame["week"].max()) + pd.Timedelta(days=7)
+    return start, start + pd.Timedelta(days=7 * weeks - 1)
+
+
+@dg.asset(deps=[_key("mmm_model")], kinds={"duckdb"})
 def mmm_budget_plan(context: dg.AssetExecutionContext, config: BudgetConfig, warehouse: Warehouse) -> dg.MaterializeResult:
-    """One row per scenario × channel: the optimal reallocation at the same total budget, and what-if changes of each channel's spend."""
+    """One row per scenario × MMM channel for the planning period (next `horizon_weeks` weeks, from the current run rate):
+    the optimal reallocation at the same total budget, and what-if changes of each channel's spend."""
+    weeks = config.horizon_weeks
     with warehouse.get_connection() as con:
         model, frame = _load_model(con)
         if model is None:
             return _without_model(con, "mmm_budget_plan", pd.DataFrame({"scenario": pd.Series(dtype=str), "channel": pd.Series(dtype=str)}))
-        current = {c: float(frame[c].sum()) for c in model.channels_}
+        names = _model_channels(con).set_index("channel")
+        current = model.current_spend(weeks)
         total = sum(current.values())
         bounds = {c: (config.min_share_of_current * s, config.max_share_of_current * s) for c, s in current.items()}
-        plan = model.optimize_budget(total, bounds)
-        alloc = plan.allocation.reset_index()
+        plan = model.optimize_budget(total, bounds, horizon_weeks=weeks)
+        start, end = _plan_period(frame, weeks)
         rows = [
             {
                 "scenario": "optimal_same_total", "channel": r["channel"], "current_spend": current[r["channel"]],
@@ -249,33 +301,41 @@ def mmm_budget_plan(context: dg.AssetExecutionContext, config: BudgetConfig, war
                 "media_contribution": plan.media_contribution, "uplift": plan.uplift,
                 "uplift_low": plan.uplift_interval[0], "uplift_high": plan.uplift_interval[1],
             }
-            for r in alloc.to_dict("records")
+            for r in plan.allocation.reset_index().to_dict("records")
         ]
-        base = model.total_contribution(current)
+        base = model.total_contribution(current, horizon_weeks=weeks)
         for c in model.channels_:
             for step in config.what_if_steps:
                 spends = {**current, c: current[c] * (1 + step)}
-                value = model.total_contribution(spends)
+                value = model.total_contribution(spends, horizon_weeks=weeks)
                 rows.append(
                     {
-                        "scenario": f"{c} {step:+.0%}", "channel": c, "current_spend": current[c], "scenario_spend": spends[c],
-                        "bound_low": np.nan, "bound_high": np.nan, "media_contribution": value, "uplift": value - base,
-                        "uplift_low": np.nan, "uplift_high": np.nan,
+                        "scenario": f"{names.loc[c, 'channel_label']} {step:+.0%}", "channel": c, "current_spend": current[c],
+                        "scenario_spend": spends[c], "bound_low": np.nan, "bound_high": np.nan, "media_contribution": value,
+                        "uplift": value - base, "uplift_low": np.nan, "uplift_high": np.nan,
                     }
                 )
         table = pd.DataFrame(rows)
+        table.insert(2, "channel_group", table["channel"].map(names["channel_group"]))
+        table.insert(3, "channel_label", table["channel"].map(names["channel_label"]))
+        table.insert(0, "period_start", start.date())
+        table.insert(1, "period_end", end.date())
+        table.insert(2, "period_weeks", weeks)
         _write(con, "mmm_budget_plan", table)
     optimal = table[table.scenario == "optimal_same_total"]
-    plot = svg.bar_chart(
-        [f"{c} now" for c in optimal.channel] + [f"{c} plan" for c in optimal.channel],
-        list(optimal.current_spend) + list(optimal.scenario_spend), "Spend: current vs optimal plan (same total)",
+    plot = svg.grouped_bar_chart(
+        list(optimal.channel_label), {"current run rate": list(optimal.current_spend), "plan": list(optimal.scenario_spend)},
+        f"Spend {start.date()} to {end.date()}: current run rate vs optimal plan (same total)",
     )
+    low, high = plan.uplift_interval
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(table),
+            "period": f"{start.date()} to {end.date()} ({weeks} weeks)",
             "total_budget": round(total, 2),
             "uplift": round(plan.uplift, 2),
-            "uplift_interval": [round(v, 2) for v in plan.uplift_interval],
+            "uplift_interval": [round(low, 2), round(high, 2)],
+            "uplift_interval_crosses_zero": bool(low < 0 < high),
             "converged": bool(plan.converged),
             "plan": dg.MetadataValue.md(svg.md_image(plot, "budget plan")),
         }

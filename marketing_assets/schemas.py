@@ -693,7 +693,9 @@ class MmmWeeklyFrame(pa.DataFrameModel):
 class MmmModel(pa.DataFrameModel):
     """Fitted parameters and returns per media channel."""
 
-    channel: Series[str] = pa.Field(unique=True, description="Media channel.")
+    channel: Series[str] = pa.Field(unique=True, description="MMM channel key (platform × campaign type), as in lift tests.")
+    channel_group: Series[str] = pa.Field(description="Channel group of the channel's spend (the vocabulary of attribution and reports).")
+    channel_label: Series[str] = pa.Field(unique=True, description="Reader-facing name: the channel group, plus the platform when a group has several MMM channels.")
     spend: Series[float] = pa.Field(ge=0, description="Spend over the fit period.")
     contribution: Series[float] = pa.Field(description="Modelled contribution over the fit period.")
     roi: Series[float] = pa.Field(description="Contribution / spend.")
@@ -704,12 +706,34 @@ class MmmModel(pa.DataFrameModel):
         strict = False
 
 
-class MmmBudgetPlan(pa.DataFrameModel):
-    """Optimal reallocation and what-if scenarios."""
+class MmmChannelGroupRoi(pa.DataFrameModel):
+    """Modelled returns per channel group, intervals from the bootstrap draws of the group."""
 
-    scenario: Series[str] = pa.Field(description="optimal_same_total or '<channel> ±x%'.")
-    channel: Series[str] = pa.Field(description="Channel.")
-    scenario_spend: Series[float] = pa.Field(ge=0, description="Spend of the channel in the scenario.")
+    channel_group: Series[str] = pa.Field(unique=True, description="Channel group with modelled media spend.")
+    mmm_channels: Series[str] = pa.Field(description="Labels of the group's MMM channels, comma-separated.")
+    spend: Series[float] = pa.Field(ge=0, description="Spend over the fit period.")
+    roi: Series[float] = pa.Field(description="Modelled contribution / spend over the fit period.")
+    mroi: Series[float] = pa.Field(description="Marginal ROI: d contribution / d spend with all the group's channels scaled together.")
+    mroi_low: Series[float] = pa.Field(nullable=True, description="Lower end of the 90% bootstrap interval of mroi.")
+    mroi_high: Series[float] = pa.Field(nullable=True, description="Upper end of the 90% bootstrap interval of mroi.")
+
+    class Config:
+        coerce = True
+        strict = False
+
+
+class MmmBudgetPlan(pa.DataFrameModel):
+    """Optimal reallocation and what-if scenarios for the planning period."""
+
+    period_start: Series[pd.Timestamp] = pa.Field(description="First day of the planned period (the week after the last modelled week).")
+    period_end: Series[pd.Timestamp] = pa.Field(description="Last day of the planned period.")
+    period_weeks: Series[int] = pa.Field(ge=1, description="Weeks in the planned period.")
+    scenario: Series[str] = pa.Field(description="optimal_same_total or '<channel label> ±x%'.")
+    channel: Series[str] = pa.Field(description="MMM channel key.")
+    channel_group: Series[str] = pa.Field(description="Channel group of the MMM channel.")
+    channel_label: Series[str] = pa.Field(description="Reader-facing channel name.")
+    current_spend: Series[float] = pa.Field(ge=0, description="Spend of the last period_weeks weeks: the run rate the plan starts from.")
+    scenario_spend: Series[float] = pa.Field(ge=0, description="Spend of the channel in the scenario over the planned period.")
 
     class Config:
         coerce = True
@@ -719,5 +743,6 @@ class MmmBudgetPlan(pa.DataFrameModel):
 MMM_MODELS: dict[str, type[pa.DataFrameModel]] = {
     "mmm_weekly_frame": MmmWeeklyFrame,
     "mmm_model": MmmModel,
+    "mmm_channel_group_roi": MmmChannelGroupRoi,
     "mmm_budget_plan": MmmBudgetPlan,
 }

@@ -41,7 +41,7 @@ def test_executive_kpis_come_from_the_dictionary(demo_graph):
         by_product = con.execute(
             "SELECT sum(value) FROM extracts.executive_kpis WHERE grain='month' AND kpi='revenue_by_product'"
         ).fetchone()[0]
-    assert kpis <= defined and {"total_revenue", "gross_margin_pct", "roas", "cac", "inventory_turnover"} <= kpis
+    assert kpis <= defined and {"total_revenue", "gross_margin_pct", "blended_roas", "cac", "inventory_turnover"} <= kpis
     assert weekly == pytest.approx(monthly) and by_product == pytest.approx(monthly)
 
 
@@ -111,7 +111,7 @@ def _tampered(demo_graph, tmp_path, sql: str, name: str) -> dg.AssetCheckResult:
 TAMPER = [
     ("marketing_roi", "UPDATE extracts.marketing_roi SET attributed_pipeline = attributed_pipeline * 1.1 WHERE level = 'channel' AND attribution_model = 'linear' AND channel_group = 'Paid Search'", "linear/channel pipeline"),
     ("marketing_roi", "UPDATE extracts.marketing_roi SET attributed_revenue = attributed_revenue + 500 WHERE level = 'campaign' AND attribution_model = 'shapley' AND attributed_revenue > 0 AND rowid = (SELECT min(rowid) FROM extracts.marketing_roi WHERE level = 'campaign' AND attribution_model = 'shapley' AND attributed_revenue > 0)", "shapley/campaign revenue"),
-    ("marketing_roi", "UPDATE extracts.marketing_roi SET spend = spend * 0.9 WHERE level = 'channel' AND channel_group = 'Paid Social' AND attribution_model = 'markov'", "markov/channel spend"),
+    ("marketing_roi", "UPDATE extracts.marketing_roi SET ad_spend = ad_spend * 0.9 WHERE level = 'channel' AND channel_group = 'Paid Social' AND attribution_model = 'markov'", "markov/channel spend"),
     ("funnel", "DELETE FROM extracts.funnel WHERE channel_group = 'Paid Search' AND stage = 'known' AND month = (SELECT max(month) FROM extracts.funnel WHERE channel_group = 'Paid Search' AND stage = 'known' AND contacts > 0)", "channels "),
     ("funnel", "UPDATE extracts.funnel SET contacts = contacts + 1 WHERE channel_group = '(all)' AND stage = 'known' AND month = (SELECT min(month) FROM extracts.funnel)", "known "),
     ("funnel", "UPDATE extracts.funnel SET contacts = contacts * 100 WHERE stage = 'customer'", "exceed the stage before"),
@@ -216,11 +216,16 @@ def test_marketing_roi_recommends_for_every_paid_channel_group_and_model(demo_gr
         assert rec in recommend.RECOMMENDATIONS and rule_names[rule] == rec, (group, rec, rule)
         assert len(reason) > 20 and "{" not in reason and "n/a" not in reason, reason
     assert (channel.rules_version == rules.version).all()
-    # campaign rows with spend are recommended too; groups without ad spend are not
-    campaigns = roi[(roi.level == "campaign") & (roi.spend > 0)]
+    # campaign rows with spend follow their channel group and say so; groups without ad spend get no recommendation
+    campaigns = roi[(roi.level == "campaign") & (roi.ad_spend > 0)]
     assert len(campaigns) and campaigns.recommendation.isin(recommend.RECOMMENDATIONS).all()
+    groups = channel.drop_duplicates("channel_group").set_index("channel_group")
+    assert (campaigns.recommendation.to_numpy() == groups.loc[campaigns.channel_group, "recommendation"].to_numpy()).all()
+    assert campaigns.recommendation_rule.str.startswith("follows_channel_group:").all()
+    assert campaigns.recommendation_reason.str.contains("measure channel groups, not campaigns").all()
+    assert campaigns[["mmm_roi", "mmm_marginal_roi", "planned_spend"]].isna().all().all()  # no channel figure posing as the campaign's
     unpaid = channel[~channel.channel_group.isin(paid)]
-    assert unpaid.recommendation.isna().all() and unpaid.recommendation_reason.str.contains("No ad spend").all()
+    assert unpaid.recommendation.isna().all() and unpaid.recommendation_reason.isna().all()
 
 
 def test_editing_the_rules_file_changes_the_recommendation(demo_graph, tmp_path, monkeypatch):
@@ -233,9 +238,9 @@ def test_editing_the_rules_file_changes_the_recommendation(demo_graph, tmp_path,
 
     before, paid = _roi(demo_graph[1])
     raw = yaml.safe_load(recommend.DEFAULT_RULES_FILE.read_text())
-    first = raw["rules"][0]
-    assert first["name"] == "too_little_data" and first["any"][1]["metric"] == "attributed_opportunities"
-    first["any"][1]["value"] = 1_000_000  # every channel now has "too little data"
+    rule = raw["rules"][1]
+    assert rule["name"] == "too_little_spend" and rule["any"][0]["metric"] == "ad_spend"
+    rule["any"][0]["value"] = 1e12  # every channel now has "too little spend"
     raw["version"] = raw["version"] + 100
     rules_file = tmp_path / "recommendations.yaml"
     rules_file.write_text(yaml.safe_dump(raw, sort_keys=False))
@@ -250,8 +255,8 @@ def test_editing_the_rules_file_changes_the_recommendation(demo_graph, tmp_path,
     after, _ = _roi(tmp)
     old = before[(before.level == "channel") & before.channel_group.isin(paid)].set_index(["channel_group", "attribution_model"])
     new = after[(after.level == "channel") & after.channel_group.isin(paid)].set_index(["channel_group", "attribution_model"])
-    assert (new.recommendation == "test").all() and (new.recommendation_rule == "too_little_data").all()
-    assert new.recommendation_reason.str.startswith("Too little data to judge").all()
+    assert (new.recommendation == "test").all() and (new.recommendation_rule == "too_little_spend").all()
+    assert new.recommendation_reason.str.startswith("Too little spend in the window").all()
     assert (new.rules_version == raw["version"]).all()
     assert (old.recommendation != "test").any(), "the edit must change at least one demo recommendation"
-    assert new[["spend", "attributed_pipeline"]].equals(old[["spend", "attributed_pipeline"]])  # only the decision moved
+    assert new[["ad_spend", "attributed_pipeline"]].equals(old[["ad_spend", "attributed_pipeline"]])  # only the decision moved

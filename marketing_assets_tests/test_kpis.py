@@ -28,7 +28,7 @@ from marketing_assets.lib.kpis import (
 
 REQUIRED_KPIS = [
     "total_revenue", "revenue_growth_wow", "revenue_growth_mom", "revenue_growth_yoy", "revenue_by_product",
-    "revenue_by_channel", "gross_margin_pct", "margin_by_product", "roas", "cac", "cpl", "cpa",
+    "revenue_by_channel", "gross_margin_pct", "margin_by_product", "blended_roas", "cac", "cost_per_lead", "cost_per_platform_conversion",
     "conversion_rate_session_to_lead", "conversion_rate_lead_to_customer", "mql_conversion_rate",
     "sql_conversion_rate", "marketing_sourced_pipeline_pct", "marketing_influenced_revenue_pct",
     "inventory_turnover", "ltv", "ltv_to_cac", "payback_months",
@@ -165,6 +165,16 @@ def _warehouse() -> duckdb.DuckDBPyConnection:
     _create(c, "attribution.attribution_credits", "opportunity_id VARCHAR, touchpoint_id VARCHAR, channel_group VARCHAR, first_touch_credit DOUBLE, "
             f"opportunity_created_date TIMESTAMP, sales_segment VARCHAR, campaign_key VARCHAR, pipeline_amount DOUBLE, {credit_cols}",
             _credit_rows())  # fmt: skip
+    # Marketing-mix model: Paid Social is two MMM channels (meta 100 spend, mROI 1.2; linkedin 300, mROI 0.8).
+    c.execute("CREATE SCHEMA mmm")
+    _create(c, "mmm.mmm_model", "channel VARCHAR, channel_group VARCHAR, spend DOUBLE, contribution DOUBLE, mroi DOUBLE",
+            [("google_search", "Paid Search", 100, 300, 2.0), ("meta", "Paid Social", 100, 150, 1.2), ("linkedin", "Paid Social", 300, 300, 0.8)])  # fmt: skip
+    _create(c, "mmm.mmm_channel_group_roi", "channel_group VARCHAR, roi_low DOUBLE, roi_high DOUBLE, mroi_low DOUBLE, mroi_high DOUBLE",
+            [("Paid Search", 1.0, 4.0, 1.5, 2.5), ("Paid Social", 0.9, 1.3, 0.6, 1.1)])  # fmt: skip
+    # Budget plan for 2026-03-02 on: Paid Search 50 -> 75, Paid Social 30 + 20 -> 20 + 5; a what-if row is not the plan.
+    _create(c, "mmm.mmm_budget_plan", "period_start DATE, scenario VARCHAR, channel_group VARCHAR, current_spend DOUBLE, scenario_spend DOUBLE",
+            [("2026-03-02", "optimal_same_total", "Paid Search", 50, 75), ("2026-03-02", "optimal_same_total", "Paid Social", 30, 20),
+             ("2026-03-02", "optimal_same_total", "Paid Social", 20, 5), ("2026-03-02", "Paid Search +10%", "Paid Search", 50, 55)])  # fmt: skip
     return c
 
 
@@ -315,11 +325,11 @@ def test_gross_margin_and_margin_by_product(con, dictionary):
 
 def test_roas_cpa_spend(con, dictionary):
     # Spend: Jan 60 + 40 = 100, Feb 90. ROAS: Jan 190 / 100, Feb 200 / 90, Feb 2025 no spend -> NULL.
-    close(values(con, dictionary, "roas"), {"2025-02-01": None, "2026-01-01": 1.9, "2026-02-01": 200 / 90})
-    close(values(con, dictionary, "roas", "total"), {"total": 430 / 190})
+    close(values(con, dictionary, "blended_roas"), {"2025-02-01": None, "2026-01-01": 1.9, "2026-02-01": 200 / 90})
+    close(values(con, dictionary, "blended_roas", "total"), {"total": 430 / 190})
     # CPA = spend / platform conversions: Jan 100 / 4, Feb 90 / 3; Jan Paid Search 60 / 3, Paid Social 40 / 1.
-    close(values(con, dictionary, "cpa"), {"2026-01-01": 25, "2026-02-01": 30})
-    got = values(con, dictionary, "cpa", "month", ("channel_group",))
+    close(values(con, dictionary, "cost_per_platform_conversion"), {"2026-01-01": 25, "2026-02-01": 30})
+    got = values(con, dictionary, "cost_per_platform_conversion", "month", ("channel_group",))
     assert got[("2026-01-01", "Paid Search")] == 20 and got[("2026-01-01", "Paid Social")] == 40
     # Spend by channel group adds up to total spend (190).
     assert sum(values(con, dictionary, "ad_spend", "total", ("channel_group",)).values()) == 190
@@ -327,8 +337,8 @@ def test_roas_cpa_spend(con, dictionary):
 
 def test_cpl_and_cac(con, dictionary):
     # Leads Jan 3, Feb 1 -> CPL 100 / 3 and 90 / 1; total 190 / 4.
-    close(values(con, dictionary, "cpl"), {"2026-01-01": 100 / 3, "2026-02-01": 90.0})
-    close(values(con, dictionary, "cpl", "total"), {"total": 47.5})
+    close(values(con, dictionary, "cost_per_lead"), {"2026-01-01": 100 / 3, "2026-02-01": 90.0})
+    close(values(con, dictionary, "cost_per_lead", "total"), {"total": 47.5})
     # New customers (first sale): Feb 2025 C4; Jan 2026 C1, C2; Feb 2026 C3.
     close(values(con, dictionary, "new_customers"), {"2025-02-01": 1, "2026-01-01": 2, "2026-02-01": 1})
     # CAC: Jan 100 / 2, Feb 90 / 1, Feb 2025 no spend -> NULL; total 190 / 4.
@@ -505,7 +515,7 @@ def test_attributed_pipeline_per_model_and_channel(con, dictionary):
 
 def test_attributed_revenue_and_customers_per_model_and_channel(con, dictionary):
     revenue = values(con, dictionary, "attributed_revenue", "total", ("attribution_model", "channel_group"))
-    customers = values(con, dictionary, "attributed_customers", "total", ("attribution_model", "channel_group"))
+    customers = values(con, dictionary, "attributed_won_deals", "total", ("attribution_model", "channel_group"))
     want_revenue, want_customers = {}, {}
     for model, s in FIRST_SHARE.items():
         rev = {"Paid Search": 800 * s, "Outbound Sales": 800 * (1 - s), "Direct": 300}
@@ -521,7 +531,7 @@ def test_attributed_revenue_and_customers_per_model_and_channel(con, dictionary)
         {("2026-02-01", m): 1100 for m in ATTRIBUTION_MODELS},
     )
     close(
-        values(con, dictionary, "attributed_customers", "total", ("attribution_model",)),
+        values(con, dictionary, "attributed_won_deals", "total", ("attribution_model",)),
         {("total", m): 2 for m in ATTRIBUTION_MODELS},
     )
 
@@ -534,7 +544,7 @@ def test_won_deal_without_credits_is_unattributed_under_every_model(dictionary):
             "INSERT INTO sources.crm_opportunities VALUES ('OP5', 'A5', 400, '2026-02-16', 'SMB', true, '2026-02-25', 350)"
         )
         revenue = values(c, dictionary, "attributed_revenue", "total", ("attribution_model", "channel_group"))
-        customers = values(c, dictionary, "attributed_customers", "total", ("attribution_model", "channel_group"))
+        customers = values(c, dictionary, "attributed_won_deals", "total", ("attribution_model", "channel_group"))
         pipeline = values(c, dictionary, "attributed_pipeline", "total", ("attribution_model", "channel_group"))
         for m in ATTRIBUTION_MODELS:
             assert revenue[("total", m, "(unattributed)")] == 350
@@ -582,8 +592,8 @@ def test_channel_roas_broadcasts_spend_over_models(con, dictionary):
     )  # fmt: skip
 
 
-def test_attributed_cpa(con, dictionary):
-    got = values(con, dictionary, "attributed_cpa", "total", ("attribution_model", "channel_group"))
+def test_cost_per_won_deal(con, dictionary):
+    got = values(con, dictionary, "cost_per_won_deal", "total", ("attribution_model", "channel_group"))
     expected = {}
     for model, s in FIRST_SHARE.items():
         # Paid Search: spend 150 over s won deals (none under last_touch -> NULL); Paid Social: no deal -> NULL;
@@ -599,7 +609,7 @@ def test_attributed_cpa(con, dictionary):
     assert got[("total", "time_decay", "Paid Search")] == pytest.approx(375)
     # All channels: spend 190 over 2 won deals, every model.
     close(
-        values(con, dictionary, "attributed_cpa", "total", ("attribution_model",)),
+        values(con, dictionary, "cost_per_won_deal", "total", ("attribution_model",)),
         {("total", m): 95 for m in ATTRIBUTION_MODELS},
     )
 
@@ -621,14 +631,14 @@ def test_between_filters_base_rows_by_event_day(con, dictionary):
     trailing = (dt.date(2026, 2, 15) - dt.timedelta(days=89), dt.date(2026, 2, 15))
     assert trailing[0] == dt.date(2025, 11, 18)
     close(values(con, dictionary, "total_revenue", "total", between=trailing), {"total": 390})
-    close(values(con, dictionary, "roas", "total", between=trailing), {"total": 390 / 190})
+    close(values(con, dictionary, "blended_roas", "total", between=trailing), {"total": 390 / 190})
     # Month grain inside the window 01-13 .. 02-12: Jan 90, Feb O3 50 (O4 on 02-15 is out).
     close(
         values(con, dictionary, "total_revenue", "month", between=("2026-01-13", "2026-02-12")),
         {"2026-01-01": 90, "2026-02-01": 50},
     )
     # Derived KPIs filter every reference: ROAS 01-13 .. 02-12 = (90 + 50) / (40 + 90).
-    close(values(con, dictionary, "roas", "total", between=("2026-01-13", "2026-02-12")), {"total": 140 / 130})
+    close(values(con, dictionary, "blended_roas", "total", between=("2026-01-13", "2026-02-12")), {"total": 140 / 130})
     # Attributed revenue is dated by the close date: February (linear) has OP1 (02-10) and OP3 (02-20);
     # spend in February is Paid Search 90 only.
     close(
@@ -792,11 +802,11 @@ class _CountingConnection:
     [
         # revenue_lines (2 KPIs), customers (4), spend_days (2), leads (2), sessions (1) + derived roas, cac = 7
         (["total_revenue", "cogs", "new_customers", "ltv", "monthly_margin_per_customer", "repeat_rate_30d",
-          "ad_spend", "cpa", "new_leads", "mql_conversion_rate", "conversion_rate_session_to_lead", "roas", "cac"],
+          "ad_spend", "cost_per_platform_conversion", "new_leads", "mql_conversion_rate", "conversion_rate_session_to_lead", "blended_roas", "cac"],
          "month", (), 7),
-        # credited_pipeline (2), credited_wins (2) + derived channel_roas, attributed_cpa = 4
-        (["attributed_pipeline", "attributed_opportunities", "attributed_revenue", "attributed_customers",
-          "channel_roas", "attributed_cpa"], "total", ("attribution_model", "channel_group"), 4),
+        # credited_pipeline (2), credited_wins (2) + derived channel_roas, cost_per_won_deal = 4
+        (["attributed_pipeline", "attributed_opportunities", "attributed_revenue", "attributed_won_deals",
+          "channel_roas", "cost_per_won_deal"], "total", ("attribution_model", "channel_group"), 4),
         # funnel_stages (3), customer_months (5)
         (["funnel_contacts", "funnel_stage_conversion", "funnel_conversion_from_known"], "month", ("channel_group", "stage"), 1),
         (["cohort_customers", "cohort_active_customers", "cohort_cumulative_revenue", "cohort_cumulative_margin",
@@ -818,10 +828,10 @@ def test_batching_gives_the_same_numbers_as_one_by_one(con, dictionary, names, g
 def test_derived_dimension_must_exist_in_a_referenced_kpi():
     raw = _raw()
     # CPL = ad_spend / new_leads: neither has an attribution model.
-    _kpi(raw, "cpl")["grains"] = ["month", "channel_group", "attribution_model"]
+    _kpi(raw, "cost_per_lead")["grains"] = ["month", "channel_group", "attribution_model"]
     with pytest.raises(
         KpiDictionaryError,
-        match=r"KPI 'cpl': field 'grains' has dimension 'attribution_model', which no referenced KPI has",
+        match=r"KPI 'cost_per_lead': field 'grains' has dimension 'attribution_model', which no referenced KPI has",
     ):
         parse_kpi_dictionary(raw)
     # One referenced KPI having the dimension is enough (ad_spend has no model; attributed_revenue has).
@@ -831,7 +841,7 @@ def test_derived_dimension_must_exist_in_a_referenced_kpi():
     # Time grains must be allowed for every referenced KPI.
     _kpi(raw, "ad_spend")["grains"] = ["week", "month", "total", "platform", "channel_group", "campaign_key"]
     with pytest.raises(
-        KpiDictionaryError, match=r"KPI 'roas': field 'grains' has \['day'\], not allowed for referenced KPI 'ad_spend'"
+        KpiDictionaryError, match=r"KPI 'blended_roas': field 'grains' has \['day'\], not allowed for referenced KPI 'ad_spend'"
     ):
         parse_kpi_dictionary(raw)
 
@@ -845,9 +855,9 @@ def test_compute_all_kpis_long_form(con, dictionary):
     assert {"product_id", "sales_channel"} <= set(df.columns)  # breakdown dimensions of the by-X KPIs
     month_kpis = {k.name for k in dictionary if "month" in k.grains}
     assert set(df["kpi"]) == month_kpis
-    assert df.loc[df["kpi"] == "roas", "unit"].unique().tolist() == ["ratio"]
+    assert df.loc[df["kpi"] == "blended_roas", "unit"].unique().tolist() == ["ratio"]
     with pytest.raises(ValueError, match="no dimension"):
-        compute_kpis(con, ["roas"], "month", ("product_id",), dictionary=dictionary)
+        compute_kpis(con, ["blended_roas"], "month", ("product_id",), dictionary=dictionary)
 
 
 # -------------------------------------------------------------------------------- editing the YAML
@@ -874,7 +884,7 @@ def test_editing_the_yaml_formula_changes_the_output(con, dictionary, tmp_path: 
     close(values(con, dictionary, "total_revenue"), {"2025-02-01": 40, "2026-01-01": 190, "2026-02-01": 200})
     # Everything derived from total_revenue follows: MoM Feb is now (200 - 200) / 200 = 0, ROAS Jan 200 / 100.
     close(values(con, edited, "revenue_growth_mom"), {"2025-02-01": None, "2026-01-01": None, "2026-02-01": 0.0})
-    assert values(con, edited, "roas")["2026-01-01"] == pytest.approx(2.0)
+    assert values(con, edited, "blended_roas")["2026-01-01"] == pytest.approx(2.0)
     assert dictionary_frame(edited).set_index("name").loc["total_revenue", "formula"] == "sum(gross_sales)"
 
 
@@ -891,39 +901,39 @@ def test_editing_a_growth_lag_changes_the_output(con, tmp_path: Path):
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (lambda r: _kpi(r, "roas").pop("owner"), r"KPI 'roas': field 'owner' is missing"),
+        (lambda r: _kpi(r, "blended_roas").pop("owner"), r"KPI 'blended_roas': field 'owner' is missing"),
         (lambda r: r["kpis"].append(copy.deepcopy(_kpi(r, "cac"))), r"KPI 'cac': field 'name' is duplicated"),
-        (lambda r: _kpi(r, "cpa").update(base="ad_clicks"), r"KPI 'cpa': field 'base' is unknown: 'ad_clicks'"),
-        (lambda r: _kpi(r, "cpa").update(version="2"), r"KPI 'cpa': field 'version' must be a positive integer"),
+        (lambda r: _kpi(r, "cost_per_platform_conversion").update(base="ad_clicks"), r"KPI 'cost_per_platform_conversion': field 'base' is unknown: 'ad_clicks'"),
+        (lambda r: _kpi(r, "cost_per_platform_conversion").update(version="2"), r"KPI 'cost_per_platform_conversion': field 'version' must be a positive integer"),
         (
-            lambda r: _kpi(r, "cpa").update(grains=["month", "product_id"]),
-            r"KPI 'cpa': field 'grains' has \['product_id'\]",
+            lambda r: _kpi(r, "cost_per_platform_conversion").update(grains=["month", "product_id"]),
+            r"KPI 'cost_per_platform_conversion': field 'grains' has \['product_id'\]",
         ),
         (
-            lambda r: _kpi(r, "cpa").update(grains=["quarter"]),
-            r"KPI 'cpa': field 'grains' must include at least one time grain",
+            lambda r: _kpi(r, "cost_per_platform_conversion").update(grains=["quarter"]),
+            r"KPI 'cost_per_platform_conversion': field 'grains' must include at least one time grain",
         ),
-        (lambda r: _kpi(r, "cpa").update(unit="dollars"), r"KPI 'cpa': field 'unit' must be one of"),
+        (lambda r: _kpi(r, "cost_per_platform_conversion").update(unit="dollars"), r"KPI 'cost_per_platform_conversion': field 'unit' must be one of"),
         (
-            lambda r: _kpi(r, "roas").update(formula="{kpi:revenue} / {kpi:ad_spend}"),
-            r"KPI 'roas': field 'formula' references unknown KPI 'revenue'",
+            lambda r: _kpi(r, "blended_roas").update(formula="{kpi:revenue} / {kpi:ad_spend}"),
+            r"KPI 'blended_roas': field 'formula' references unknown KPI 'revenue'",
         ),
-        (lambda r: _kpi(r, "total_revenue").update(formula="{kpi:roas}", base="derived"), r"reference cycle"),
+        (lambda r: _kpi(r, "total_revenue").update(formula="{kpi:blended_roas}", base="derived"), r"reference cycle"),
         (
-            lambda r: _kpi(r, "cpa").update(source_assets=["sources/web_sessions"]),
-            r"KPI 'cpa': field 'source_assets' lacks",
+            lambda r: _kpi(r, "cost_per_platform_conversion").update(source_assets=["sources/web_sessions"]),
+            r"KPI 'cost_per_platform_conversion': field 'source_assets' lacks",
         ),
         (
-            lambda r: _kpi(r, "roas").update(target={"value": "high", "direction": "higher_is_better"}),
-            r"KPI 'roas': field 'target' value must be a number",
+            lambda r: _kpi(r, "blended_roas").update(target={"value": "high", "direction": "higher_is_better"}),
+            r"KPI 'blended_roas': field 'target' value must be a number",
         ),
         (
             lambda r: _kpi(r, "revenue_growth_mom").update(grains=["month", "total"]),
             r"KPI 'revenue_growth_mom': field 'grains' includes 'total'",
         ),
         (
-            lambda r: _kpi(r, "roas").update(formula="{kpi:revenue_by_product} / nullif({kpi:ad_spend}, 0)"),
-            r"KPI 'roas': field 'breakdown' lacks \['product_id'\]",
+            lambda r: _kpi(r, "blended_roas").update(formula="{kpi:revenue_by_product} / nullif({kpi:ad_spend}, 0)"),
+            r"KPI 'blended_roas': field 'breakdown' lacks \['product_id'\]",
         ),
         (lambda r: r.update(version=99), r"dictionary: field 'changelog' has no entry for version 99"),
     ],
@@ -949,16 +959,62 @@ def test_changelog_dates_parse(dictionary):
 
 
 def test_missing_optional_sources_are_skipped_on_request(con, dictionary):
-    assert kpi_tables("roas", dictionary) == ["sources.erp_orders", "sources.erp_products", "identity.ad_spend_daily"]
-    assert missing_tables(con, "roas", dictionary) == []
+    assert kpi_tables("blended_roas", dictionary) == ["sources.erp_orders", "sources.erp_products", "identity.ad_spend_daily"]
+    assert missing_tables(con, "blended_roas", dictionary) == []
     empty = duckdb.connect()
     empty.execute("CREATE SCHEMA identity")
     empty.execute(
         "CREATE TABLE identity.ad_spend_daily (date_day DATE, platform VARCHAR, channel_group VARCHAR, campaign_name VARCHAR, "
         "spend DOUBLE, clicks DOUBLE, conversions DOUBLE)"
     )
-    assert missing_tables(empty, "roas", dictionary) == ["sources.erp_orders", "sources.erp_products"]
+    assert missing_tables(empty, "blended_roas", dictionary) == ["sources.erp_orders", "sources.erp_products"]
     with pytest.raises(duckdb.CatalogException):
-        compute_kpis(empty, ["roas"], "month", dictionary=dictionary)
-    df = compute_kpis(empty, ["roas", "ad_spend"], "month", dictionary=dictionary, skip_missing=True)
+        compute_kpis(empty, ["blended_roas"], "month", dictionary=dictionary)
+    df = compute_kpis(empty, ["blended_roas", "ad_spend"], "month", dictionary=dictionary, skip_missing=True)
     assert df.empty and list(df.columns) == ["period", "kpi", "value", "unit"]
+
+
+# ----------------------------------------------------------------- one name per question (dictionary v3)
+
+
+def test_mmm_returns_by_channel_group(con, dictionary):
+    # Paid Social: ROI (150 + 300) / (100 + 300); marginal ROI spend-weighted (1.2 × 100 + 0.8 × 300) / 400.
+    close(values(con, dictionary, "mmm_roi", "total", ("channel_group",)), {("total", "Paid Search"): 3.0, ("total", "Paid Social"): 1.125})
+    close(values(con, dictionary, "mmm_marginal_roi", "total", ("channel_group",)), {("total", "Paid Search"): 2.0, ("total", "Paid Social"): 0.9})
+    close(values(con, dictionary, "mmm_marginal_roi_low", "total", ("channel_group",)), {("total", "Paid Search"): 1.5, ("total", "Paid Social"): 0.6})
+    close(values(con, dictionary, "mmm_marginal_roi_high", "total", ("channel_group",)), {("total", "Paid Search"): 2.5, ("total", "Paid Social"): 1.1})
+    # An interval end is one group's: over several groups it is undefined, not a sum.
+    close(values(con, dictionary, "mmm_marginal_roi_high", "total"), {"total": None})
+
+
+def test_budget_plan_kpis(con, dictionary):
+    close(values(con, dictionary, "plan_current_spend", "total", ("channel_group",)), {("total", "Paid Search"): 50, ("total", "Paid Social"): 50})
+    close(values(con, dictionary, "planned_spend", "total", ("channel_group",)), {("total", "Paid Search"): 75, ("total", "Paid Social"): 25})
+    close(values(con, dictionary, "planned_spend_change_pct", "total", ("channel_group",)), {("total", "Paid Search"): 0.5, ("total", "Paid Social"): -0.5})
+
+
+def test_paid_media_roas_counts_only_groups_with_ad_spend(con, dictionary):
+    # Won: OP1 800 (first touch Paid Search, second Outbound Sales), OP3 300 (Direct). Ad spend 190 in total.
+    got = values(con, dictionary, "paid_attributed_revenue", "total", ("attribution_model",))
+    close({k: v for k, v in got.items() if k[1] in ("first_touch", "linear", "last_touch")},
+          {("total", "first_touch"): 800, ("total", "linear"): 400, ("total", "last_touch"): 0})
+    got = values(con, dictionary, "paid_media_roas", "total", ("attribution_model",))
+    assert got[("total", "linear")] == pytest.approx(400 / 190) and got[("total", "first_touch")] == pytest.approx(800 / 190)
+    assert values(con, dictionary, "blended_roas", "total") == pytest.approx({"total": 430 / 190})
+
+
+def test_cost_per_opportunity(con, dictionary):
+    # Paid Search spend 150; linear credits OP1's first touch (Paid Search) half an opportunity.
+    got = values(con, dictionary, "cost_per_opportunity", "total", ("attribution_model", "channel_group"))
+    assert got[("total", "linear", "Paid Search")] == pytest.approx(300.0)
+    assert got[("total", "first_touch", "Paid Search")] == pytest.approx(150.0)
+
+
+def test_lead_channel_counts_a_touch_on_the_lead_day():
+    # K3 became a lead on 2026-01-25 (a date: midnight); a Paid Social touch at 14:00 that day is its lead source.
+    c = _warehouse()
+    c.execute("INSERT INTO touchpoints.touchpoints VALUES ('T11', 'K3', '2026-01-25 14:00:00', 'Paid Social', 'web', 'A3', 'prospecting_eu')")
+    dictionary = load_kpi_dictionary()
+    got = values(c, dictionary, "new_leads", "total", ("channel_group",))
+    assert got[("total", "Paid Social")] == 1 and ("total", "(unattributed)") not in got
+

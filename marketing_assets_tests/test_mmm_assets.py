@@ -2,6 +2,7 @@
 
 import dagster as dg
 import duckdb
+import pandas as pd
 import pytest
 
 from marketing_assets.constants import MMM
@@ -19,7 +20,7 @@ def mats(result) -> dict:
 def test_mmm_group_fits_on_demo_data_with_plots_and_passing_checks(demo_graph):
     result, tmp, _ = demo_graph
     meta = mats(result)
-    assert set(meta) == {"mmm_weekly_frame", "mmm_model", "mmm_contributions", "mmm_response_curves", "mmm_budget_plan"}
+    assert set(meta) == {"mmm_weekly_frame", "mmm_model", "mmm_channel_group_roi", "mmm_contributions", "mmm_response_curves", "mmm_budget_plan"}
     assert meta["mmm_model"]["holdout_mape"].value < 0.05
     for asset, key in [("mmm_model", "fit_vs_actual"), ("mmm_contributions", "decomposition"), ("mmm_response_curves", "response_curves"), ("mmm_budget_plan", "plan")]:
         assert "data:image/svg+xml;base64," in meta[asset][key].value
@@ -28,8 +29,21 @@ def test_mmm_group_fits_on_demo_data_with_plots_and_passing_checks(demo_graph):
     with duckdb.connect(str(tmp / "warehouse.duckdb"), read_only=True) as con:
         channels = {r[0] for r in con.execute("SELECT channel FROM mmm.mmm_model").fetchall()}
         scenarios = con.execute("SELECT count(DISTINCT scenario) FROM mmm.mmm_budget_plan").fetchone()[0]
+        labels = {r[0]: (r[1], r[2]) for r in con.execute("SELECT channel, channel_group, channel_label FROM mmm.mmm_model").fetchall()}
+        period_start, period_weeks, current = con.execute(
+            "SELECT min(period_start), min(period_weeks), sum(current_spend) FROM mmm.mmm_budget_plan WHERE scenario = 'optimal_same_total'"
+        ).fetchone()
+        last_week, run_rate = con.execute(
+            "SELECT max(week), (SELECT sum(google_search + google_display + meta + linkedin) FROM (SELECT * FROM mmm.mmm_weekly_frame ORDER BY week DESC LIMIT 13)) "
+            "FROM mmm.mmm_weekly_frame"
+        ).fetchone()
     assert channels == {"google_search", "google_display", "meta", "linkedin"}
     assert scenarios == 1 + 4 * 6  # the optimal plan and each channel ±10/25/50%
+    # One channel vocabulary: MMM channels carry the channel group of their spend and a label in that vocabulary.
+    assert labels == {"google_search": ("Paid Search", "Paid Search"), "google_display": ("Display", "Display"),
+                      "meta": ("Paid Social", "Paid Social – Meta"), "linkedin": ("Paid Social", "Paid Social – LinkedIn")}
+    # The plan covers the next quarter after the last modelled week, from the run rate of the quarter before.
+    assert period_weeks == 13 and (pd.Timestamp(period_start) - pd.Timestamp(last_week)).days == 7 and current == pytest.approx(run_rate)
 
 
 TAMPER = [
@@ -39,6 +53,8 @@ TAMPER = [
     ("mmm_model", "UPDATE mmm.mmm_model SET decay = 0.99 WHERE channel = 'meta'", "sane_parameters"),
     ("mmm_model", "UPDATE mmm.mmm_lift_test_fit SET z = 5", "lift_test_agreement"),
     ("mmm_weekly_frame", "UPDATE mmm.mmm_weekly_frame SET promo = 3 WHERE rowid = 0", "contract"),
+    ("mmm_channel_group_roi", "UPDATE mmm.mmm_channel_group_roi SET spend = spend * 2 WHERE channel_group = 'Paid Social'", "groups_add_up"),
+    ("mmm_channel_group_roi", "UPDATE mmm.mmm_model SET channel_group = 'Display' WHERE channel = 'meta'", "groups_add_up"),
 ]
 
 

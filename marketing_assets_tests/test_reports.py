@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from marketing_assets.lib.kpis import dictionary_frame, load_kpi_dictionary
 from marketing_assets.lib.reports import (
     fmt_value,
     render_data_quality,
@@ -33,23 +34,9 @@ CHANNELS = ("Paid Search", "Paid Social", "Email", "Organic Search", XSS)
 
 
 def kpi_dictionary() -> pd.DataFrame:
-    rows = [
-        ("total_revenue", "Total Revenue", "Net revenue booked in the ERP.", "sum(net_revenue)", "currency", None, None, None, None),
-        ("revenue_growth_mom", "Revenue Growth % (MoM)", "Change against the previous month.", "({kpi:total_revenue} - lag) / lag", "percent", 0.02, "higher_is_better", None, None),
-        ("revenue_growth_yoy", "Revenue Growth % (YoY)", "Change against the same month last year.", "(rev - lag12) / lag12", "percent", 0.15, "higher_is_better", None, None),
-        ("gross_margin_pct", "Gross Margin %", "Gross margin as a fraction of revenue.", "{kpi:gross_margin} / {kpi:total_revenue}", "percent", 0.45, "higher_is_better", 0.30, "higher_is_better"),
-        ("roas", "ROAS (blended)", "Revenue divided by ad spend.", "{kpi:total_revenue} / nullif({kpi:ad_spend}, 0)", "ratio", 3.0, "higher_is_better", 1.0, "higher_is_better"),
-        ("cac", "CAC (customer acquisition cost)", "Ad spend divided by new customers.", "{kpi:ad_spend} / {kpi:new_customers}", "currency", None, None, 150.0, "lower_is_better"),
-        ("conversion_rate_session_to_lead", "Conversion Rate (session → lead)", "Share of sessions with a form fill.", "count(*) FILTER (WHERE has_form_fill) / count(*)", "percent", 0.03, "higher_is_better", None, None),
-        ("inventory_turnover", "Inventory Turnover", "COGS divided by average inventory.", "{kpi:cogs} / {kpi:average_inventory_value}", "ratio", None, None, None, None),
-        ("revenue_by_product", "Revenue by Product", "Total Revenue split by product.", "{kpi:total_revenue}", "currency", None, None, None, None),
-        ("margin_by_product", "Margin by Product", "Gross margin split by product.", "{kpi:gross_margin}", "currency", None, None, None, None),
-        ("revenue_by_channel", "Revenue by Channel", "Total Revenue split by sales channel.", "{kpi:total_revenue}", "currency", None, None, None, None),
-    ]
-    frame = pd.DataFrame(rows, columns=["name", "label", "description", "formula", "unit", "target_value", "target_direction", "threshold_value", "threshold_direction"])
-    frame["base"], frame["time_grains"], frame["dimensions"], frame["source_assets"] = "derived", "week, month", "", "sources/erp_orders"
-    frame["owner"], frame["refresh"], frame["version"], frame["changed"], frame["dictionary_version"] = "Finance – FP&A", "daily", 2, "v2: fixture", 1
-    return frame
+    """The governed dictionary itself: reports render its labels and definitions."""
+    dictionary = load_kpi_dictionary()
+    return dictionary_frame(dictionary).assign(dictionary_version=dictionary.version)
 
 
 def executive_kpis(months: int = 30) -> pd.DataFrame:
@@ -70,7 +57,8 @@ def executive_kpis(months: int = 30) -> pd.DataFrame:
     add("revenue_growth_mom", "percent", np.r_[np.nan, rev[1:] / rev[:-1] - 1])
     add("revenue_growth_yoy", "percent", np.r_[[np.nan] * 12, rev[12:] / rev[:-12] - 1])
     add("gross_margin_pct", "percent", np.full(months, 0.4213))
-    add("roas", "ratio", np.full(months, 4.25))
+    add("ad_spend", "currency", rev / 4.25)
+    add("blended_roas", "ratio", np.full(months, 4.25))
     add("cac", "currency", np.full(months, 123.456))
     add("conversion_rate_session_to_lead", "percent", np.full(months, 0.0234))
     add("inventory_turnover", "ratio", np.full(months, 1.3))
@@ -87,18 +75,28 @@ def marketing_roi() -> pd.DataFrame:
     rows = []
     for mi, model in enumerate(MODELS):
         for ci, ch in enumerate(CHANNELS):
-            spend = 100_000.0 * (ci + 1)
-            revenue = spend * (1.5 + 0.3 * ci + 0.1 * mi)
-            rec = ("scale", "reduce", "test", "hold", "hold")[ci]
-            rows.append(("channel", ch, None, None, model, "2025-12-01", "2026-11-30", spend, revenue * 4, revenue, 40.0 + ci, revenue / spend, spend / (40 + ci), 500.0, 60.0, 20.0,
-                         2.0 + ci / 10, 1.1, 1.5, 2.6, rec, f"mroi >= 1.2 and roas >= {XSS}", "marginal ROI 1.4× & ROAS 2.1×"))
-            rows.append(("campaign", ch, f"c{ci}", f"Campaign {ci} <img src=x onerror=alert(1)>", model, "2025-12-01", "2026-11-30", spend / 2, revenue * 2, revenue / 2, 20.0, revenue / spend, spend / 40,
-                         250.0, 30.0, 10.0, None, None, None, None, rec, "rule", "reason"))
-    cols = ["level", "channel_group", "campaign_id", "campaign_name", "attribution_model", "period_start", "period_end", "spend", "attributed_pipeline", "attributed_revenue",
-            "attributed_opportunities", "roas", "cpa", "leads", "opportunities", "customers", "mmm_roi", "mmm_mroi", "mmm_roi_low", "mmm_roi_high", "recommendation",
-            "recommendation_rule", "recommendation_reason"]
-    frame = pd.DataFrame(rows, columns=cols).drop(columns=["campaign_id", "opportunities"])
-    return frame.rename(columns={"campaign_name": "campaign_key", "customers": "attributed_customers"})
+            spend = 100_000.0 * (ci + 1) if ci < 3 else None
+            revenue = 100_000.0 * (ci + 1) * (1.5 + 0.3 * ci + 0.1 * mi)
+            rec, rule = (("scale", "clearly_above_break_even"), ("reduce", "clearly_below_break_even"), ("test", "interval_straddles_break_even"), (None, None), (None, None))[ci]
+            mmm = (2.0 + ci / 10, 1.1 + ci, 1.5, 2.6) if ci < 3 else (None,) * 4
+            plan = (spend, spend * (1.5 - 0.5 * ci), 0.5 - 0.5 * ci) if ci < 3 else (None,) * 3
+            base = {"level": "channel", "channel_group": ch, "campaign_key": None, "attribution_model": model, "ad_spend": spend, "new_leads": 40 + ci,
+                    "attributed_pipeline": revenue * 4, "attributed_revenue": revenue, "attributed_opportunities": 40.0 + ci, "attributed_won_deals": 20.0,
+                    "channel_roas": revenue / spend if spend else None, "cost_per_opportunity": spend / (40 + ci) if spend else None,
+                    "cost_per_won_deal": spend / 20 if spend else None, "cost_per_lead": spend / 40 if spend else None,
+                    "mmm_roi": mmm[0], "mmm_roi_low": mmm[2], "mmm_roi_high": mmm[3], "mmm_marginal_roi": mmm[1], "mmm_marginal_roi_low": mmm[1] and mmm[1] - 0.3,
+                    "mmm_marginal_roi_high": mmm[1] and mmm[1] + 0.3, "plan_current_spend": plan[0], "planned_spend": plan[1], "planned_spend_change_pct": plan[2],
+                    "recommendation": rec, "recommendation_rule": rule, "recommendation_reason": f"marginal ROI 1.4× & ROAS 2.1× {XSS}" if rec else None}
+            rows.append(base)
+            rows.append({**base, "level": "campaign", "campaign_key": f"Campaign {ci} <img src=x onerror=alert(1)>", "ad_spend": spend,
+                         **{k: None for k in ("mmm_roi", "mmm_roi_low", "mmm_roi_high", "mmm_marginal_roi", "mmm_marginal_roi_low", "mmm_marginal_roi_high",
+                                              "plan_current_spend", "planned_spend", "planned_spend_change_pct")},
+                         "recommendation_rule": f"follows_channel_group:{rule}" if rule else None, "recommendation_reason": "Follows the channel group" if rec else None})
+        rows.append({"level": "all", "channel_group": "(all)", "attribution_model": model, "ad_spend": 600_000.0, "attributed_revenue": 5_000_000.0,
+                     "paid_attributed_revenue": 1_500_000.0, "paid_media_roas": 2.5, "attributed_pipeline": 2e7, "attributed_won_deals": 100.0})
+    frame = pd.DataFrame(rows)
+    frame["period_start"], frame["period_end"], frame["currency"] = "2025-12-01", "2026-11-30", "USD"
+    return frame
 
 
 def funnel() -> pd.DataFrame:
@@ -142,14 +140,22 @@ def mmm_contributions_wide() -> pd.DataFrame:
     return frame
 
 
+LABELS = {"google_search": ("Paid Search", "Paid Search"), "meta": ("Paid Social", "Paid Social – Meta"), "linkedin": ("Paid Social", "Paid Social – LinkedIn")}
+
+
 def mmm_budget_plan() -> pd.DataFrame:
-    rows = [("optimal_same_total", ch, cur, plan, 7e7, 2.9e6, 7.6e5, 4.2e6) for ch, cur, plan in (("google_search", 7.5e6, 1.1e7), ("meta", 4.0e6, 3.2e6), ("linkedin", 3.7e6, 2.1e6))]
-    rows += [("meta +10%", "meta", 4.0e6, 4.4e6, 6.99e7, 4.06e5, None, None), ("meta -10%", "meta", 4.0e6, 3.6e6, 6.9e7, -4.7e5, None, None)]
-    return pd.DataFrame(rows, columns=["scenario", "channel", "current_spend", "scenario_spend", "media_contribution", "uplift", "uplift_low", "uplift_high"])
+    rows = [("optimal_same_total", ch, cur, plan, 7e7, 2.9e6, -7.6e5, 4.2e6) for ch, cur, plan in (("google_search", 7.5e5, 1.1e6), ("meta", 4.0e5, 3.2e5), ("linkedin", 3.7e5, 2.1e5))]
+    rows += [("Paid Social – Meta +10%", "meta", 4.0e5, 4.4e5, 6.99e7, 4.06e4, None, None), ("Paid Social – Meta -10%", "meta", 4.0e5, 3.6e5, 6.9e7, -4.7e4, None, None)]
+    frame = pd.DataFrame(rows, columns=["scenario", "channel", "current_spend", "scenario_spend", "media_contribution", "uplift", "uplift_low", "uplift_high"])
+    frame["channel_group"], frame["channel_label"] = frame["channel"].map(lambda c: LABELS[c][0]), frame["channel"].map(lambda c: LABELS[c][1])
+    frame["period_start"], frame["period_end"], frame["period_weeks"] = dt.date(2026, 11, 30), dt.date(2027, 2, 28), 13
+    return frame
 
 
 def mmm_roi() -> pd.DataFrame:
-    return pd.DataFrame({"channel": ["google_search", "meta", "linkedin"], "roi": [6.98, 1.84, 2.12], "roi_low": [3.0, 1.6, 1.4], "roi_high": [7.5, 2.0, 2.2], "mroi": [2.2, 1.07, 0.85]})
+    frame = pd.DataFrame({"channel": ["google_search", "meta", "linkedin"], "roi": [6.98, 1.84, 2.12], "roi_low": [3.0, 1.6, 1.4], "roi_high": [7.5, 2.0, 2.2], "mroi": [2.2, 1.07, 0.85]})
+    frame["channel_group"], frame["channel_label"] = frame["channel"].map(lambda c: LABELS[c][0]), frame["channel"].map(lambda c: LABELS[c][1])
+    return frame
 
 
 def data_quality_report() -> pd.DataFrame:
@@ -219,13 +225,13 @@ def test_executive_numbers_and_definitions(reports):
     page = reports["executive"]
     assert "Headline KPIs – Oct 2026" in page  # latest full month, the running November is left out
     assert "42.1%" in page  # gross margin % from a fraction, 1 decimal
-    assert "4.25×" in page  # ROAS
+    assert "4.25×" in page  # blended ROAS
     assert "$123.46" in page  # CAC with currency
     assert "2.3%" in page  # conversion rate
     assert re.search(r"\$\d{1,3}(,\d{3}){2}", page)  # revenue with thousands separators
-    for name in ("gross_margin_pct", "roas", "cac", "total_revenue"):
+    for name in ("gross_margin_pct", "blended_roas", "cac", "total_revenue"):
         assert f'href="#def-{name}"' in page and f'id="def-{name}"' in page
-    assert "Gross margin as a fraction of revenue." in page and "Finance – FP&amp;A" in page and "v2" in page
+    assert "Gross Margin as a fraction of Total Revenue." in page and "Finance – FP&amp;A" in page and "v2" in page
     assert "Target ≥ 45.0%" in page and "Alert &lt; 30.0%" in page
     assert 'class="tile warn"' in page  # gross margin below target, above alert
     assert 'class="tile good"' in page  # ROAS above target
@@ -235,11 +241,13 @@ def test_executive_numbers_and_definitions(reports):
 
 def test_marketing_roi_content(reports):
     page = reports["marketing_roi"]
-    for text in ("Attribution model comparison", "Budget recommendations", "Funnel by stage", "Customer lifetime value", "Weekly revenue decomposed", "Current vs planned spend",
-                 "Markov", "Shapley", "W-shaped", "optimal_same_total", "+$2,900,000"):
+    for text in ("Attribution model comparison", "Budget recommendations", "Funnel by stage", "Customer lifetime value", "Weekly revenue decomposed",
+                 "Current Spend (run rate) vs Planned Spend (MMM budget plan) per channel group, 2026-11-30 to 2027-02-28 (13 weeks)",
+                 "Markov", "Shapley", "W-shaped", "+$2,900,000", "The interval crosses zero", "Paid Social – Meta +10%"):
         assert text in page, text
     assert "badge scale" in page and "badge reduce" in page
-    assert 'id="def-markov"' in page and 'id="def-roas"' in page
+    assert 'id="def-markov"' in page and 'id="def-channel_roas"' in page and 'id="def-mmm_marginal_roi"' in page
+    assert "google_search" not in page.replace('data-kpi="', "")  # MMM channels speak the channel-group vocabulary
 
 
 def test_data_quality_content(reports):
@@ -270,11 +278,10 @@ def test_missing_and_empty_frames_render_not_available():
         assert "Not available" in page
     for page in render_all({}).values():
         assert "Data fresh to 2026-11-23" in page
-    # long-form MMM decomposition and planned_spend naming work too
+    # a long-form MMM decomposition works too; a plan without the marketing_roi extract says what is missing
     long = data["mmm_contributions"].melt(id_vars="week", value_vars=["baseline", "google_search", "meta"], var_name="component", value_name="contribution")
-    plan = data["mmm_budget_plan"].rename(columns={"scenario_spend": "planned_spend", "media_contribution": "predicted_outcome"})
-    page = render_marketing_roi({"mmm_contributions": long, "mmm_budget_plan": plan}, fresh_to=FRESH_TO, generated_at=GENERATED_AT)
-    assert "Weekly revenue decomposed" in page and "Current vs planned spend" in page
+    page = render_marketing_roi({"mmm_contributions": long, "mmm_budget_plan": data["mmm_budget_plan"]}, fresh_to=FRESH_TO, generated_at=GENERATED_AT)
+    assert "Weekly revenue decomposed" in page and "budget plan (mmm_budget_plan, marketing_roi) was not provided" in page
 
 
 def test_number_formatting():

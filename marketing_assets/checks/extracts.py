@@ -91,8 +91,8 @@ def _gap_result(pairs: list[tuple[str, float, float]], tolerance: float, what: s
 
 @dg.asset_check(asset=dg.AssetKey([EXTRACTS, "marketing_roi"]), name="reconciles_with_crm_and_spend", blocking=True)
 def marketing_roi_reconciles(warehouse: Warehouse) -> dg.AssetCheckResult:
-    """Per attribution model over the extract's window: channel pipeline (attributed + unattributed) = CRM pipeline created,
-    channel revenue = CRM won amount closed, channel spend = ad_spend_daily; campaign rows add up to channel rows."""
+    """Per attribution model and level over the extract's window: pipeline (attributed + unattributed) = CRM pipeline created,
+    revenue = CRM won amount closed, spend = ad_spend_daily."""
     roi = fq(EXTRACTS, "marketing_roi")
     with warehouse.get_connection() as con:
         start, end = con.execute(f"SELECT min(period_start), max(period_end) FROM {roi}").fetchone()
@@ -107,13 +107,53 @@ def marketing_roi_reconciles(warehouse: Warehouse) -> dg.AssetCheckResult:
         spend = con.execute(f"SELECT coalesce(sum(spend), 0)::DOUBLE FROM {fq(IDENTITY, 'ad_spend_daily')} WHERE date_day {window}").fetchone()[0]
         rows = con.execute(
             f"""SELECT attribution_model, level, coalesce(sum(attributed_pipeline), 0), coalesce(sum(attributed_revenue), 0),
-                       coalesce(sum(spend), 0)
+                       coalesce(sum(ad_spend), 0)
                 FROM {roi} GROUP BY ALL ORDER BY ALL"""
         ).fetchall()
     pairs = []
     for model, level, pipe, won, sp in rows:
         pairs += [(f"{model}/{level} pipeline", pipe, crm_pipe), (f"{model}/{level} revenue", won, crm_won), (f"{model}/{level} spend", sp, spend)]
     return _gap_result(pairs, 1e-6, "pipeline, revenue and spend vs CRM and ad_spend_daily")
+
+
+ADDITIVE_ROI_KPIS = ("ad_spend", "new_leads", "attributed_pipeline", "attributed_opportunities", "attributed_revenue", "attributed_won_deals")
+
+
+@dg.asset_check(asset=dg.AssetKey([EXTRACTS, "marketing_roi"]), name="levels_add_up", blocking=True)
+def marketing_roi_levels_add_up(warehouse: Warehouse) -> dg.AssetCheckResult:
+    """For every attribution model and additive measure (spend, leads, pipeline, opportunities, revenue, won deals): the campaign
+    rows of a channel group add up to the group's row, and the channel-group rows add up to the all-channels row (within the
+    half cent per row that publishing money in cents allows)."""
+    roi = fq(EXTRACTS, "marketing_roi")
+    parts = []
+    for measure in ADDITIVE_ROI_KPIS:
+        parts.append(
+            f"""SELECT '{measure}' AS measure, p.attribution_model, p.channel_group, 'campaign' AS child_level,
+                       p.{measure} AS parent, c.total AS children, c.n
+                FROM {roi} p JOIN (SELECT attribution_model, channel_group, sum({measure}) AS total, count(*) AS n FROM {roi}
+                                   WHERE level = 'campaign' GROUP BY ALL) c USING (attribution_model, channel_group)
+                WHERE p.level = 'channel'
+                UNION ALL
+                SELECT '{measure}', p.attribution_model, p.channel_group, 'channel', p.{measure}, c.total, c.n
+                FROM {roi} p JOIN (SELECT attribution_model, sum({measure}) AS total, count(*) AS n FROM {roi}
+                                   WHERE level = 'channel' GROUP BY ALL) c USING (attribution_model)
+                WHERE p.level = 'all'"""
+        )
+    with warehouse.get_connection() as con:
+        rows = con.execute(
+            f"""SELECT * FROM ({" UNION ALL ".join(parts)})
+                -- money is published in cents: each rounded row may be half a cent off
+                WHERE abs(coalesce(parent, 0) - coalesce(children, 0)) > 0.005 * (n + 1) + 1e-9 * abs(coalesce(parent, 0))
+                ORDER BY measure, attribution_model, channel_group"""
+        ).df()
+        (compared,) = con.execute(f"SELECT count(*) FROM {roi} WHERE level IN ('channel', 'all')").fetchone()
+    return dg.AssetCheckResult(
+        passed=rows.empty,
+        description=(f"campaigns add up to their channel group and channel groups to all channels ({compared} rows × {len(ADDITIVE_ROI_KPIS)} measures)"
+                     if rows.empty else f"{len(rows)} sums differ, e.g. " + "; ".join(
+                         f"{r.measure} {r.attribution_model}/{r.channel_group}: {r.child_level} rows {r.children:,.2f} vs {r.parent:,.2f}" for r in rows.head(3).itertuples())),
+        metadata={"differences": rows.head(20).round(2).astype(str).to_dict("records"), "measures": list(ADDITIVE_ROI_KPIS)},
+    )
 
 
 @dg.asset_check(asset=dg.AssetKey([EXTRACTS, "funnel"]), name="reconciles_with_crm", blocking=True)
@@ -198,7 +238,7 @@ def data_quality_covers_every_check(warehouse: Warehouse) -> dg.AssetCheckResult
     )
 
 
-extract_checks += [marketing_roi_reconciles, funnel_reconciles, cohort_ltv_reconciles, data_quality_covers_every_check]
+extract_checks += [marketing_roi_reconciles, marketing_roi_levels_add_up, funnel_reconciles, cohort_ltv_reconciles, data_quality_covers_every_check]
 
 
 @dg.asset_check(asset=dg.AssetKey([EXTRACTS, "pipeline_forecast"]), name="reconciles_with_open_pipeline", blocking=True)

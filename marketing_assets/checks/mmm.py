@@ -122,6 +122,30 @@ def plan_respects_total_and_bounds(warehouse: Warehouse, thresholds: CheckThresh
     )
 
 
+@dg.asset_check(asset=dg.AssetKey([MMM, "mmm_channel_group_roi"]), name="groups_add_up", blocking=True)
+def groups_add_up(warehouse: Warehouse) -> dg.AssetCheckResult:
+    """Every MMM channel is in exactly one channel group, and each group's spend and contribution are its channels' sums."""
+    with warehouse.get_connection() as con:
+        status, _ = _status(con)
+        if status != "fitted":
+            return _not_fitted(status)
+        bad = con.execute(
+            f"""SELECT coalesce(g.channel_group, m.channel_group) AS channel_group, g.spend AS group_spend, m.spend AS channel_spend,
+                       g.contribution AS group_contribution, m.contribution AS channel_contribution
+                FROM {fq(MMM, 'mmm_channel_group_roi')} g
+                FULL JOIN (SELECT channel_group, sum(spend) AS spend, sum(contribution) AS contribution
+                           FROM {fq(MMM, 'mmm_model')} GROUP BY ALL) m USING (channel_group)
+                WHERE g.channel_group IS NULL OR m.channel_group IS NULL
+                   OR abs(g.spend - m.spend) > 1e-6 * greatest(1, abs(m.spend))
+                   OR abs(g.contribution - m.contribution) > 1e-6 * greatest(1, abs(m.contribution))"""
+        ).df()
+    return dg.AssetCheckResult(
+        passed=bad.empty,
+        description="channel groups add up to their MMM channels" if bad.empty else f"groups that do not add up: {', '.join(map(str, bad.channel_group))}",
+        metadata={"differences": bad.round(2).astype(str).to_dict("records")},
+    )
+
+
 mmm_checks = [
     *build_contract_checks(MMM, MMM_MODELS),
     holdout_mape,
@@ -129,4 +153,5 @@ mmm_checks = [
     lift_test_agreement,
     sane_parameters,
     plan_respects_total_and_bounds,
+    groups_add_up,
 ]

@@ -30,7 +30,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from marketing_assets.constants import ATTRIBUTION, CONFIG_DIR, IDENTITY, SOURCES, TOUCHPOINTS, fq
+from marketing_assets.constants import ATTRIBUTION, CONFIG_DIR, IDENTITY, MMM, SOURCES, TOUCHPOINTS, fq
 from marketing_assets.lib.attribution import MODELS as ATTRIBUTION_MODELS
 from marketing_assets.lib.channels import campaign_key_sql
 
@@ -114,7 +114,7 @@ BASE_RELATIONS: dict[str, BaseRelation] = {
     ),
     "leads": BaseRelation(
         "leads",
-        "One row per CRM contact that became a lead; channel_group / campaign_key of the last touch up to the lead date.",
+        "One row per CRM contact that became a lead; channel_group / campaign_key of the last touch up to the end of the lead day.",
         ("channel_group", "campaign_key"),
         ("sources/crm_contacts", "touchpoints/touchpoints"),
     ),
@@ -150,6 +150,32 @@ BASE_RELATIONS: dict[str, BaseRelation] = {
         ("attribution_model", "channel_group", "campaign_key", "sales_segment"),
         ("sources/crm_opportunities", "attribution/attribution_credits"),
         ("credited_pipeline",),
+    ),
+    "paid_credited_wins": BaseRelation(
+        "paid_credited_wins",
+        "The rows of credited_wins; is_paid_media = the channel group has ad-platform spend (identity/ad_spend_daily).",
+        ("attribution_model", "channel_group", "campaign_key", "sales_segment"),
+        ("sources/crm_opportunities", "attribution/attribution_credits", "identity/ad_spend_daily"),
+        ("credited_wins",),
+    ),
+    "mmm_channels": BaseRelation(
+        "mmm_channels",
+        "One row per channel of the fitted marketing-mix model (fit period: no event date); spend, contribution, mroi.",
+        ("channel_group",),
+        ("mmm/mmm_model",),
+    ),
+    "mmm_channel_groups": BaseRelation(
+        "mmm_channel_groups",
+        "One row per channel group of the fitted marketing-mix model with the bootstrap intervals of the group.",
+        ("channel_group",),
+        ("mmm/mmm_channel_group_roi",),
+    ),
+    "budget_plan": BaseRelation(
+        "budget_plan",
+        "One row per MMM channel of the optimal same-total budget plan, dated by the first day of the planned period; "
+        "current_spend = run rate of the period before, planned_spend = the plan.",
+        ("channel_group",),
+        ("mmm/mmm_budget_plan",),
     ),
     "funnel_stages": BaseRelation(
         "funnel_stages",
@@ -254,11 +280,24 @@ def base_relations_sql(parameters: Mapping[str, Any] | None = None) -> dict[str,
                     SELECT t.contact_id, arg_max({{'channel_group': t.channel_group, 'campaign_key': t.campaign_key}},
                                                  t.touchpoint_date) AS last_touch
                     FROM {fq(TOUCHPOINTS, "touchpoints")} t JOIN {contacts} k ON k.contact_id = t.contact_id
-                    WHERE t.touchpoint_date <= coalesce(k.lead_date, k.mql_date, k.sql_date, k.customer_date)
+                    WHERE t.touchpoint_date < CAST(coalesce(k.lead_date, k.mql_date, k.sql_date, k.customer_date) AS DATE)
+                                              + INTERVAL 1 DAY  -- CRM lead dates are days: the lead day's touches count
                     GROUP BY t.contact_id
                 )
             ) lt ON lt.contact_id = c.contact_id
             WHERE coalesce(c.lead_date, c.mql_date, c.sql_date, c.customer_date) IS NOT NULL""",
+        "paid_credited_wins": f"""
+            SELECT *, channel_group IN (SELECT DISTINCT channel_group FROM {fq(IDENTITY, "ad_spend_daily")} WHERE spend > 0)
+                          AS is_paid_media
+            FROM credited_wins""",
+        "mmm_channels": f"""
+            SELECT CAST(NULL AS DATE) AS event_date, channel_group, spend, contribution, mroi FROM {fq(MMM, "mmm_model")}""",
+        "mmm_channel_groups": f"""
+            SELECT CAST(NULL AS DATE) AS event_date, channel_group, roi_low, roi_high, mroi_low, mroi_high
+            FROM {fq(MMM, "mmm_channel_group_roi")}""",
+        "budget_plan": f"""
+            SELECT period_start AS event_date, channel_group, current_spend, scenario_spend AS planned_spend
+            FROM {fq(MMM, "mmm_budget_plan")} WHERE scenario = 'optimal_same_total'""",
         "sessions": f"""
             SELECT session_id, session_start AS event_date,
                    coalesce(trim(form_email), '') <> '' AS has_form_fill, coalesce(conversions, 0) AS conversions

@@ -1,9 +1,11 @@
 """Budget recommendations (scale / reduce / test / hold) from versioned YAML rules. No Dagster import.
 
 The rules file (``config/recommendations.yaml``) lists rules in order; the first whose conditions hold
-gives a row its recommendation, the rule's name and a reason in words. A condition's value is a number
-or a KPI goal of the metric dictionary (``target:channel_roas``, ``threshold:channel_roas``), so a
-target is defined once. See the YAML's header for the row metrics.
+gives a channel group its recommendation, the rule's name and a reason in words. A condition's value is a
+number or a KPI goal of the metric dictionary (``threshold:mmm_marginal_roi``), so a goal is defined once;
+``missing`` / ``present`` test whether the row has the metric at all. Campaign rows follow their channel
+group (:func:`campaign_reason`): the evidence the rules read is measured per channel group. See the YAML's
+header for the row metrics.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from marketing_assets.constants import CONFIG_DIR
 DEFAULT_RULES_FILE = CONFIG_DIR / "recommendations.yaml"
 RECOMMENDATIONS = ("scale", "reduce", "test", "hold")
 OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq, "!=": operator.ne}
-_PLACEHOLDER = re.compile(r"\{([a-z0-9_:]+?)(?::(money|ratio|num|int|pct))?\}")
+PRESENCE_OPS = ("missing", "present")
+_PLACEHOLDER = re.compile(r"\{([a-z0-9_:]+?)(?::(money|ratio|num|int|pct|signed_pct))?\}")
 
 
 class RuleError(ValueError):
@@ -48,6 +51,7 @@ class RuleSet:
     break_even: Any
     rules: tuple[Rule, ...]
     goals: Mapping[str, float]
+    campaign_reason: str = ""
 
     def value(self, spec: Any) -> float:
         """A condition value: a number, or ``target:KPI`` / ``threshold:KPI`` from the metric dictionary."""
@@ -85,8 +89,11 @@ def load_rules(goals: Mapping[str, float], path: Path | str | None = None) -> Ru
             raise RuleError(f"{where}: give exactly one of 'all' or 'any'")
         conditions = tuple(r[modes[0]] or ())
         for c in conditions:
-            if not isinstance(c, Mapping) or c.get("op") not in OPS or "metric" not in c or "value" not in c:
-                raise RuleError(f"{where}: condition {c} needs metric, op (one of {list(OPS)}) and value")
+            presence = isinstance(c, Mapping) and c.get("op") in PRESENCE_OPS
+            if not isinstance(c, Mapping) or "metric" not in c or not (presence or (c.get("op") in OPS and "value" in c)):
+                raise RuleError(
+                    f"{where}: condition {c} needs metric and op (one of {[*OPS, *PRESENCE_OPS]}), and a value unless op is missing/present"
+                )
         rules.append(Rule(r["name"], r["recommendation"], conditions, modes[0], " ".join(str(r.get("reason", "")).split())))
     if not rules:
         raise RuleError("rules: none given; the last rule must be an unconditional default (all: [])")
@@ -95,10 +102,13 @@ def load_rules(goals: Mapping[str, float], path: Path | str | None = None) -> Ru
     for rule in rules[:-1]:
         if not rule.conditions:
             raise RuleError(f"rule {rule.name!r}: has no condition, so the rules after it never apply")
-    ruleset = RuleSet(int(raw["version"]), int(raw["window_days"]), str(raw["reference_model"]), raw["break_even"], tuple(rules), dict(goals))
+    ruleset = RuleSet(
+        int(raw["version"]), int(raw["window_days"]), str(raw["reference_model"]), raw["break_even"], tuple(rules), dict(goals),
+        " ".join(str(raw.get("campaign_reason", "")).split()),
+    )
     for rule in rules:  # unknown goals fail at load time, not on the first matching row
-        specs = [c["value"] for c in rule.conditions]
-        placeholders = (m.group(1) for m in _PLACEHOLDER.finditer(rule.reason))
+        specs = [c["value"] for c in rule.conditions if "value" in c]
+        placeholders = (m.group(1) for m in _PLACEHOLDER.finditer(rule.reason + " " + ruleset.campaign_reason))
         specs += [p.removeprefix("value:") for p in placeholders if p.startswith("value:")]
         for spec in specs:
             try:
@@ -125,6 +135,8 @@ def _fmt(v: Any, style: str | None) -> str:
         return f"{v:.2f}"
     if style == "pct":
         return f"{v:.1%}"
+    if style == "signed_pct":
+        return f"{v:+.0%}"
     if style == "int":
         return f"{int(v)}"
     if style == "num":
@@ -134,12 +146,18 @@ def _fmt(v: Any, style: str | None) -> str:
 
 def _holds(ruleset: RuleSet, cond: Mapping[str, Any], row: Mapping[str, Any]) -> bool:
     v = row.get(cond["metric"])
+    if cond["op"] in PRESENCE_OPS:
+        return _missing(v) == (cond["op"] == "missing")
     if _missing(v):
         return False
     return bool(OPS[cond["op"]](float(v), ruleset.value(cond["value"])))
 
 
 def _reason(ruleset: RuleSet, rule: Rule, row: Mapping[str, Any]) -> str:
+    return _render(ruleset, rule.reason, row)
+
+
+def _render(ruleset: RuleSet, template: str, row: Mapping[str, Any]) -> str:
     def sub(m: re.Match) -> str:
         name, style = m.group(1), m.group(2)
         if name == "reference_model":
@@ -148,7 +166,7 @@ def _reason(ruleset: RuleSet, rule: Rule, row: Mapping[str, Any]) -> str:
             return _fmt(ruleset.value(name[len("value:"):]), style)
         return _fmt(row.get(name), style)
 
-    return _PLACEHOLDER.sub(sub, rule.reason)
+    return _PLACEHOLDER.sub(sub, template)
 
 
 def recommend(row: Mapping[str, Any], ruleset: RuleSet) -> tuple[str, str, str]:
@@ -160,19 +178,7 @@ def recommend(row: Mapping[str, Any], ruleset: RuleSet) -> tuple[str, str, str]:
     raise AssertionError("unreachable: the last rule is unconditional")
 
 
-def trailing_weeks_below(weekly: pd.DataFrame, keys: list[str], threshold: float) -> pd.Series:
-    """Per ``keys``: the number of latest consecutive weeks (in ``period`` order, weeks with a ROAS only)
-    whose ``value`` is below ``threshold``."""
-    if weekly.empty:
-        return pd.Series(dtype="int64")
-    w = weekly.dropna(subset=["value"]).sort_values([*keys, "period"])
-
-    def run(values: pd.Series) -> int:
-        count = 0
-        for v in reversed(values.tolist()):
-            if v >= threshold:
-                break
-            count += 1
-        return count
-
-    return w.groupby(keys, dropna=False)["value"].apply(run)
+def campaign_reason(row: Mapping[str, Any], ruleset: RuleSet) -> str:
+    """Reason of a campaign row, which follows its channel group's recommendation: the rules file's
+    ``campaign_reason`` template over the campaign's metrics and its group's (``group_*`` names)."""
+    return _render(ruleset, ruleset.campaign_reason, row)

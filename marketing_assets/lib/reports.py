@@ -58,16 +58,15 @@ DEFAULT_MODEL_ORDER = tuple(MODEL_LABELS)
 PRIMARY_MODEL_PREFERENCE = ("markov", "shapley", "w_shaped", "position_based", "linear", "time_decay", "last_non_direct", "last_touch", "first_touch")
 STAGE_LABELS = {"known": "Known", "engaged": "Engaged", "mql": "MQL", "sql": "SQL", "opportunity": "Opportunity", "customer": "Customer"}
 RECOMMENDATION_ORDER = {"scale": 0, "reduce": 1, "test": 2, "hold": 3}
-HEADLINE_KPIS = ("total_revenue", "revenue_growth_mom", "revenue_growth_yoy", "gross_margin_pct", "roas", "cac", "conversion_rate_session_to_lead")
+HEADLINE_KPIS = ("total_revenue", "revenue_growth_mom", "revenue_growth_yoy", "gross_margin_pct", "blended_roas", "cac", "conversion_rate_session_to_lead")
+ROI_TILES = ("ad_spend", "attributed_revenue", "paid_attributed_revenue", "paid_media_roas", "attributed_pipeline", "attributed_won_deals")
+ROI_CHANNEL_COLUMNS = ("ad_spend", "attributed_pipeline", "attributed_revenue", "new_leads", "attributed_opportunities", "attributed_won_deals")
+ROI_EFFICIENCY_COLUMNS = ("channel_roas", "cost_per_lead", "cost_per_opportunity", "cost_per_won_deal", "mmm_roi")
+ROI_CAMPAIGN_COLUMNS = ("ad_spend", "attributed_revenue", "channel_roas", "attributed_opportunities", "attributed_won_deals", "cost_per_opportunity")
+ROI_COHORT_KPIS = ("cohort_ltv", "cac", "repeat_rate_30d", "repeat_rate_60d", "repeat_rate_90d", "funnel_contacts", "funnel_stage_conversion")
+ROI_NUMERIC = tuple(dict.fromkeys([*ROI_TILES, *ROI_CHANNEL_COLUMNS, *ROI_EFFICIENCY_COLUMNS, "mmm_marginal_roi", "mmm_marginal_roi_low", "mmm_marginal_roi_high", "planned_spend_change_pct"]))
 
-MARKETING_TERMS = {
-    "Spend": "Media spend in the reporting currency for the period (ad platforms and finance journals).",
-    "Attributed revenue": "Won revenue credited to the channel or campaign by the attribution model: each won deal's amount is split across the touchpoints before it.",
-    "Attributed pipeline": "Pipeline (opportunity amount) credited to the channel or campaign by the attribution model.",
-    "ROAS (attributed)": "Attributed revenue ÷ spend. 3.0× means 3 of revenue per 1 of spend.",
-    "CPA": "Spend ÷ attributed opportunities (cost per acquired opportunity).",
-    "MMM ROI": "Marketing-mix-model return: modelled revenue caused by the channel ÷ its spend, with an uncertainty range (low–high).",
-    "MMM marginal ROI (mROI)": "Modelled revenue from the next unit of spend at the current level. Below 1.0 means extra spend no longer pays back.",
+MARKETING_TERMS = {  # words that are not KPIs; every figure's definition comes from the KPI dictionary
     "First touch / Last touch": "All credit to the first (last) touchpoint before the opportunity.",
     "Last non-direct": "All credit to the last touchpoint that was not direct traffic.",
     "Linear": "Equal credit to every touchpoint.",
@@ -76,10 +75,7 @@ MARKETING_TERMS = {
     "W-shaped": "Most credit to first touch, lead creation and opportunity creation; the rest shared.",
     "Markov": "Data-driven: credit equals the drop in conversions when the channel is removed from all journeys.",
     "Shapley": "Data-driven: each channel's average marginal contribution over all channel combinations.",
-    "Recommendation": "scale = add budget; reduce = cut budget; test = run an experiment before deciding; hold = keep as is. The rule and reason columns say why.",
-    "LTV per customer": "Cumulative gross margin of a cohort divided by its acquired customers, by months since acquisition.",
-    "Payback month": "First month in which cumulative gross margin per customer exceeds the CAC.",
-    "Retention 30/60/90 d": "Share of a cohort's customers who bought again within 30/60/90 days of their first order.",
+    "Recommendation": "Per channel group: scale = add budget; reduce = cut budget; test = run an experiment before deciding. Campaigns follow their channel group. The rule and reason columns say why.",
 }
 
 
@@ -216,10 +212,14 @@ class _Dictionary:
     def unit(self, name: str, default: str | None = None) -> str | None:
         return self.get(name, "unit", default)
 
-    def link(self, name: str, text: str | None = None) -> str:
-        """KPI label linking to its definition (description as a hover title)."""
+    def use(self, name: str) -> None:
+        """Note that the report shows ``name``: its definition is listed in the report's definitions."""
         if name not in self.used:
             self.used.append(name)
+
+    def link(self, name: str, text: str | None = None) -> str:
+        """KPI label linking to its definition (description as a hover title)."""
+        self.use(name)
         desc = self.get(name, "description", "")
         return f'<a class="kpi-link" href="#def-{_slug(name)}" title="{_esc(desc)}">{_esc(text or self.label(name))}</a>'
 
@@ -305,7 +305,7 @@ figure.chart svg{display:block;width:100%;height:auto;max-width:100%}
 table{border-collapse:collapse;width:100%;font-size:.9em}
 caption{text-align:left;font-weight:600;padding:6px 8px}
 th,td{padding:6px 9px;border-bottom:1px solid #e6e9ee;text-align:left;vertical-align:top}
-th{background:#f1f4f7;font-weight:600;white-space:nowrap;position:sticky;top:0}
+th{background:#f1f4f7;font-weight:600;white-space:normal;min-width:64px;position:sticky;top:0}
 td{white-space:nowrap}
 td.wrap{white-space:normal;min-width:220px;max-width:460px}
 .num{text-align:right;font-variant-numeric:tabular-nums}
@@ -406,12 +406,24 @@ def _dual(fn: Callable[..., str], *args: Any, narrow: Mapping[str, Any] | None =
     return f'<div class="wide">{wide}</div><div class="narrow">{fn(*args, **nkw)}</div>'
 
 
-Column = tuple[str, str, Any]  # (frame column, header, unit | callable(value, row) -> html)
+Column = tuple  # (frame column, header, unit | callable(value, row) -> html[, KPI name of the figures])
+
+
+def _kcol(dictionary: _Dictionary, kpi: str, column: str | None = None, currency: str = "USD", fmt: Any = None, qualifier: str = "") -> Column:
+    """A table column showing a dictionary KPI: header = the KPI's label (+ currency), cells tagged with the KPI."""
+    unit = dictionary.unit(kpi)
+    dictionary.use(kpi)
+    header = dictionary.label(kpi) + (f" {qualifier}" if qualifier else "") + (f" ({currency})" if unit == "currency" else "")
+    return (column or kpi, header, fmt or unit, kpi)
+
+
+def _kpi_attr(kpi: str | None) -> str:
+    return f' data-kpi="{_esc(kpi)}"' if kpi else ""
 
 
 def _table(frame: pd.DataFrame, columns: Sequence[Column], *, caption: str | None = None, currency: str = "USD", wrap: Sequence[str] = (), group_by: str | None = None, group_label: Callable[[Any], str] | None = None) -> str:
-    cols = [c for c in columns if c[0] in frame.columns or callable(c[2])]
-    head = "".join(f'<th class="{"num" if isinstance(u, str) and u in ("currency", "percent", "ratio", "count", "months", "number") else ""}" scope="col">{_esc(h)}</th>' for _, h, u in cols)
+    cols = [(c[0], c[1], c[2], c[3] if len(c) > 3 else None) for c in columns if c[0] in frame.columns or callable(c[2])]
+    head = "".join(f'<th class="{"num" if isinstance(u, str) and u in ("currency", "percent", "ratio", "count", "months", "number") else ""}" scope="col"{_kpi_attr(k)}>{_esc(h)}</th>' for _, h, u, k in cols)
     rows = []
     last_group = object()
     for rec in frame.to_dict("records"):
@@ -422,12 +434,13 @@ def _table(frame: pd.DataFrame, columns: Sequence[Column], *, caption: str | Non
                 rows.append(f'<tr class="group"><td colspan="{len(cols)}">{text}</td></tr>')
                 last_group = g
         cells = []
-        for name, _, unit in cols:
+        for name, _, unit, kpi in cols:
             v = rec.get(name)
             if callable(unit):
-                cells.append(f"<td>{unit(v, rec)}</td>")
+                cls = ' class="wrap"' if name in wrap else ""
+                cells.append(f"<td{cls}{_kpi_attr(kpi)}>{unit(v, rec)}</td>")
             elif unit in ("currency", "percent", "ratio", "count", "months", "number"):
-                cells.append(f'<td class="num">{_esc(fmt_value(v, None if unit == "number" else unit, currency=currency))}</td>')
+                cells.append(f'<td class="num"{_kpi_attr(kpi)}>{_esc(fmt_value(v, None if unit == "number" else unit, currency=currency))}</td>')
             elif unit == "date":
                 cells.append(f"<td>{_esc(_date(v))}</td>")
             elif unit == "month":
@@ -441,6 +454,15 @@ def _table(frame: pd.DataFrame, columns: Sequence[Column], *, caption: str | Non
         rows.append("<tr>" + "".join(cells) + "</tr>")
     cap = f"<caption>{_esc(caption)}</caption>" if caption else ""
     return f'<div class="table-wrap"><table>{cap}<thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
+
+
+def _mroi_with_interval(v: Any, rec: Mapping[str, Any]) -> str:
+    """MMM Marginal ROI with its 90 % interval (the row's mmm_marginal_roi_low / _high) in brackets."""
+    if not _is_num(v):
+        return "–"
+    lo, hi = rec.get("mmm_marginal_roi_low"), rec.get("mmm_marginal_roi_high")
+    rng = f' <span class="how">({_esc(fmt_value(lo, "ratio"))}–{_esc(fmt_value(hi, "ratio"))})</span>' if _is_num(lo) and _is_num(hi) else ""
+    return f"{_esc(fmt_value(v, 'ratio'))}{rng}"
 
 
 def _badge(v: Any, _rec: Any = None) -> str:
@@ -692,31 +714,27 @@ def render_executive(data: Mapping[str, pd.DataFrame], *, fresh_to: Any, generat
         sections.append(_section("channels", "Revenue by sales channel", cbody, f"See {dictionary.link('revenue_by_channel')}."))
         # spend vs revenue
         spend = _kpi_series(kpis, "ad_spend")
-        roas = _kpi_series(kpis, "roas")
-        derived = False
-        if spend.empty and not roas.empty:
-            spend = (rev / roas.replace(0, float("nan"))).dropna()
-            derived = True
+        roas = _kpi_series(kpis, "blended_roas")
         spend = spend[spend.index <= month]
         if spend.empty:
-            sbody = _na("neither ad_spend nor roas is in the KPI extract.")
+            sbody = _na("ad_spend is not in the KPI extract.")
         else:
             idx = [p for p in spend.index if p in rev.index]
-            roas_s = [(rev.get(p) / spend.get(p)) if _is_num(spend.get(p)) and spend.get(p) else None for p in idx]
-            target = dictionary.get("roas", "target_value")
-            thr = dictionary.get("roas", "threshold_value")
-            lines = {"ROAS": roas_s}
+            lines = {dictionary.label("blended_roas"): [roas.get(p) for p in idx]}
+            target = dictionary.get("blended_roas", "target_value")
+            thr = dictionary.get("blended_roas", "threshold_value")
             if _is_num(target):
                 lines["Target"] = [float(target)] * len(idx)
             if _is_num(thr):
                 lines["Alert line"] = [float(thr)] * len(idx)
-            chart1 = _dual(svg.line_chart, idx, {"Ad spend": [spend.get(p) for p in idx]}, "", y_label=sym, height=280, width=560)
+            chart1 = _dual(svg.line_chart, idx, {dictionary.label("ad_spend"): [spend.get(p) for p in idx]}, "", y_label=sym, height=280, width=560)
             chart2 = _dual(svg.line_chart, idx, lines, "", y_label="× revenue per 1 of spend", height=280, width=560)
-            tab = pd.DataFrame({"month": idx, "spend": [spend.get(p) for p in idx], "revenue": [rev.get(p) for p in idx], "roas": roas_s}).tail(6).iloc[::-1]
-            note = " Ad spend is derived as revenue ÷ ROAS (no ad_spend KPI in the extract)." if derived else ""
-            sbody = ('<div class="grid2"><div>' + _figure(chart1, f"Monthly ad spend ({currency})", "Paid media spend of all ad platforms." + note)
-                     + "</div><div>" + _figure(chart2, "Revenue per unit of ad spend (ROAS), monthly", f"Blue: {dictionary.link('roas', 'blended ROAS')}. Higher is better. Orange line: target; red line: alert line.")
-                     + "</div></div>" + _table(tab, [("month", "Month", "month"), ("spend", f"Ad spend ({currency})", "currency"), ("revenue", f"Net revenue ({currency})", "currency"), ("roas", "ROAS", "ratio")], caption="Last 6 full months", currency=currency))
+            tab = pd.DataFrame({"month": idx, "ad_spend": [spend.get(p) for p in idx], "total_revenue": [rev.get(p) for p in idx],
+                                "blended_roas": [roas.get(p) for p in idx]}).tail(6).iloc[::-1]
+            sbody = ('<div class="grid2"><div>' + _figure(chart1, f"Monthly {dictionary.label('ad_spend')} ({currency})", "Paid media spend of all ad platforms.")
+                     + "</div><div>" + _figure(chart2, f"{dictionary.label('blended_roas')}, monthly", f"Blue: {dictionary.link('blended_roas')}. Higher is better. Orange line: target; red line: alert line.")
+                     + "</div></div>" + _table(tab, [("month", "Month", "month"), *(_kcol(dictionary, k, currency=currency) for k in ("ad_spend", "total_revenue", "blended_roas"))],
+                                               caption="Last 6 full months", currency=currency))
         sections.append(_section("spend", "Ad spend vs revenue", sbody))
     else:
         for sid, t in (("trend", "Revenue trend"), ("products", "Revenue by product"), ("channels", "Revenue by sales channel"), ("spend", "Ad spend vs revenue")):
@@ -867,62 +885,51 @@ def render_marketing_roi(data: Mapping[str, pd.DataFrame], *, fresh_to: Any, gen
             roi["level"] = "channel"
         if "attribution_model" not in roi.columns:
             roi["attribution_model"] = "model"
-        for c in ("spend", "attributed_pipeline", "attributed_revenue", "attributed_opportunities", "attributed_customers", "roas", "cpa", "leads", "mmm_roi", "mmm_mroi", "mmm_roi_low", "mmm_roi_high"):
+        for c in ROI_NUMERIC:
             if c in roi.columns:
                 roi[c] = pd.to_numeric(roi[c], errors="coerce")
         models = [m for m in DEFAULT_MODEL_ORDER if m in set(roi["attribution_model"].astype(str))] + sorted(set(roi["attribution_model"].astype(str)) - set(DEFAULT_MODEL_ORDER))
         primary = _primary_model(models, model)
         if "period_start" in roi.columns and "period_end" in roi.columns:
             period_text = f"Period {_date(roi['period_start'].min())} to {_date(roi['period_end'].max())}. "
-    subtitle = (period_text + (f"Headline figures use the <b>{_esc(_model_label(primary))}</b> attribution model; other models are compared below." if primary else "Attribution results not available."))
+    subtitle = (period_text + (f"Attributed figures use the <b>{_esc(_model_label(primary))}</b> attribution model (the one the budget rules cite); other models are compared below." if primary else "Attribution results not available."))
     # ---- channel performance
     if roi is None:
         sections.append(_section("channels", "Channel performance", _na("the marketing ROI data (marketing_roi) was not provided.")))
         sections.append(_section("models", "Attribution model comparison", _na("the marketing ROI data was not provided.")))
         sections.append(_section("recommendations", "Recommendations", _na("the marketing ROI data was not provided.")))
     else:
-        ch = roi[(roi["level"] == "channel") & (roi["attribution_model"].astype(str) == primary)].copy()
+        at_primary = roi[roi["attribution_model"].astype(str) == primary]
+        ch = at_primary[at_primary["level"] == "channel"].copy()
+        everything = at_primary[at_primary["level"] == "all"]
         if ch.empty:
             body = _na(f"no channel-level rows for the {_model_label(primary)} model.")
         else:
-            ch = ch.sort_values("spend" if "spend" in ch.columns else "channel_group", ascending=False, na_position="last")
-            if "roas" not in ch.columns and {"attributed_revenue", "spend"} <= set(ch.columns):
-                ch["roas"] = ch["attributed_revenue"] / ch["spend"].replace(0, float("nan"))
-            tot_spend = ch["spend"].sum() if "spend" in ch.columns else float("nan")
-            tot_rev = ch["attributed_revenue"].sum() if "attributed_revenue" in ch.columns else float("nan")
-            tiles = [
-                ("Spend", _tile_value(tot_spend, "currency", currency), "#def-spend"),
-                ("Attributed revenue", _tile_value(tot_rev, "currency", currency), "#def-attributed-revenue"),
-                ("ROAS (attributed)", fmt_value(tot_rev / tot_spend if _is_num(tot_spend) and tot_spend else None, "ratio"), "#def-roas-attributed"),
-            ]
-            if "attributed_pipeline" in ch.columns:
-                tiles.append(("Attributed pipeline", _tile_value(ch["attributed_pipeline"].sum(), "currency", currency), "#def-attributed-pipeline"))
-            if "attributed_customers" in ch.columns:
-                tiles.append(("Customers", fmt_value(ch["attributed_customers"].sum(), "count"), "#def-attributed-revenue"))
-            tiles_html = '<div class="tiles">' + "".join(
-                f'<div class="tile"><div class="label"><a class="kpi-link" href="{h}">{_esc(t)}</a></div><div class="value">{_esc(v)}</div><div class="delta">all channels, {_esc(_model_label(primary))}</div></div>' for t, v, h in tiles) + "</div>"
-            paid = ch[_numeric(ch, "spend").fillna(0) > 0]
+            ch = ch.sort_values("ad_spend" if "ad_spend" in ch.columns else "channel_group", ascending=False, na_position="last")
+            tiles_html = ""
+            if not everything.empty:
+                row = everything.iloc[0]
+                tiles_html = '<div class="tiles">' + "".join(
+                    f'<div class="tile" data-kpi="{_esc(k)}"><div class="label">{dictionary.link(k)}</div>'
+                    f'<div class="value" title="{_esc(fmt_value(row.get(k), dictionary.unit(k), currency=currency))}">{_esc(_tile_value(row.get(k), dictionary.unit(k), currency))}</div>'
+                    f'<div class="delta">all channels{"" if k == "ad_spend" else ", " + _esc(_model_label(primary))}</div></div>'
+                    for k in ROI_TILES if k in row.index) + "</div>"
+            paid = ch[_numeric(ch, "ad_spend").fillna(0) > 0]
             paid = paid if not paid.empty else ch
-            chart = _dual(svg.grouped_bar_chart, paid["channel_group"].astype(str).tolist(), {"Spend": _numeric(paid, "spend").fillna(0).tolist(), "Attributed revenue": _numeric(paid, "attributed_revenue").fillna(0).tolist()}, "",
+            chart = _dual(svg.grouped_bar_chart, paid["channel_group"].astype(str).tolist(),
+                          {dictionary.label("ad_spend"): _numeric(paid, "ad_spend").fillna(0).tolist(), dictionary.label("attributed_revenue"): _numeric(paid, "attributed_revenue").fillna(0).tolist()}, "",
                           y_label=sym, colors=("#9aa5b1", "#4e79a7"))
             unpaid = len(ch) - len(paid)
 
-            def mmm_range(v, rec):
-                if not _is_num(v):
-                    return "–"
-                lo, hi = rec.get("mmm_roi_low"), rec.get("mmm_roi_high")
-                rng = f' <span class="how">({_esc(fmt_value(lo, "ratio"))}–{_esc(fmt_value(hi, "ratio"))})</span>' if _is_num(lo) and _is_num(hi) else ""
-                return f"{_esc(fmt_value(v, 'ratio'))}{rng}"
-
-            cols = [("channel_group", "Channel", None), ("spend", f"Spend ({currency})", "currency"), ("attributed_revenue", f"Attributed revenue ({currency})", "currency"),
-                    ("roas", "ROAS", "ratio"), ("attributed_pipeline", f"Attributed pipeline ({currency})", "currency"), ("cpa", f"CPA ({currency})", "currency"),
-                    ("leads", "Leads", "count"), ("attributed_opportunities", "Opportunities", "count"), ("attributed_customers", "Customers", "count"),
-                    ("mmm_roi", "MMM ROI (range)", mmm_range), ("mmm_mroi", "MMM mROI", "ratio"), ("recommendation", "Recommendation", _badge)]
-            cols = [c for c in cols if c[0] in ch.columns]
-            body = (tiles_html + _figure(chart, f"Spend vs attributed revenue by paid channel ({currency}, {_model_label(primary)} model)",
-                                         "Grey: spend; blue: revenue the model credits to the channel. Blue taller than grey = the channel returns more than it costs."
-                                         + (f" {unpaid} channel{'s' if unpaid != 1 else ''} without spend (organic, direct, sales …) are in the table only." if unpaid else ""))
-                    + _table(ch, cols, currency=currency))
+            outcomes = [("channel_group", "Channel group", None), *(_kcol(dictionary, k, currency=currency) for k in ROI_CHANNEL_COLUMNS)]
+            efficiency = [("channel_group", "Channel group", None), *(_kcol(dictionary, k, currency=currency) for k in ROI_EFFICIENCY_COLUMNS),
+                          _kcol(dictionary, "mmm_marginal_roi", fmt=_mroi_with_interval, qualifier="(90 % interval)"), ("recommendation", "Recommendation", _badge)]
+            dictionary.use("mmm_marginal_roi_low"), dictionary.use("mmm_marginal_roi_high")
+            body = (tiles_html + _figure(chart, f"{dictionary.label('ad_spend')} vs {dictionary.label('attributed_revenue')} by paid channel group ({currency}, {_model_label(primary)} model)",
+                                         "Grey: spend; blue: revenue the attribution model credits to the channel group. Blue taller than grey = credited revenue exceeds spend; whether the spend caused it is the marketing-mix model's question (see Recommendations)."
+                                         + (f" {unpaid} channel group{'s' if unpaid != 1 else ''} without spend (organic, direct, sales …) are in the table only." if unpaid else ""))
+                    + _table(ch, outcomes, currency=currency, caption=f"Outcomes by channel group, {_model_label(primary)} model")
+                    + _table(paid, efficiency, currency=currency, caption="Efficiency of the paid channel groups"))
         sections.append(_section("channels", "Channel performance", body, 'Column meanings: see <a href="#definitions">definitions</a>.'))
         # ---- model comparison
         cm = roi[roi["level"] == "channel"]
@@ -935,52 +942,54 @@ def render_marketing_roi(data: Mapping[str, pd.DataFrame], *, fresh_to: Any, gen
             shown = piv.head(8)
             chart = _dual(svg.grouped_bar_chart, [str(i) for i in shown.index], {_model_label(m): shown[m].fillna(0).tolist() for m in shown.columns}, "", y_label=sym, height=360, width=1000,
                           narrow={"height": 420})
-            rp = None
-            if "spend" in cm.columns:
-                sp = cm.groupby("channel_group")["spend"].max()
-                sp = sp[sp.fillna(0) > 0]
-                if len(sp):
-                    keep = [i for i in piv.index if i in sp.index]
-                    rp = piv.loc[keep].div(sp, axis=0).reindex(keep).rename_axis("channel_group").reset_index()
-                    rp.columns = ["channel_group", *[_model_label(m) for m in piv.columns]]
+            roas = cm[_numeric(cm, "ad_spend").fillna(0) > 0].pivot_table(index="channel_group", columns="attribution_model", values="channel_roas", aggfunc="first")
+            roas = roas.reindex(columns=[m for m in models if m in roas.columns])
             spread = piv.max(axis=1) - piv.min(axis=1)
             widest = spread.idxmax() if spread.notna().any() else None
-            callout = (f'<p class="callout">Models disagree most on <b>{_esc(widest)}</b>: attributed revenue ranges from {_esc(fmt_value(piv.loc[widest].min(), "currency", currency=currency))} '
+            callout = (f'<p class="callout">Models disagree most on <b>{_esc(widest)}</b>: {dictionary.link("attributed_revenue")} ranges from {_esc(fmt_value(piv.loc[widest].min(), "currency", currency=currency))} '
                        f'to {_esc(fmt_value(piv.loc[widest].max(), "currency", currency=currency))} depending on the model.</p>') if widest is not None else ""
-            top_note = f"Top {len(shown)} of {len(piv)} channels by attributed revenue. " if len(piv) > len(shown) else ""
-            body = callout + _figure(chart, f"Attributed revenue by channel under each attribution model ({currency})",
-                                     top_note + "One bar per model inside each channel. Bars of similar height = the models agree; big differences = the channel's credit depends on the method (see the model definitions).")
-            if rp is not None:
-                body += _table(rp, [("channel_group", "Channel", None)] + [(c, f"ROAS {c}", "ratio") for c in rp.columns[1:]], caption="ROAS (attributed revenue ÷ spend) by model")
+            top_note = f"Top {len(shown)} of {len(piv)} channel groups by attributed revenue. " if len(piv) > len(shown) else ""
+            body = callout + _figure(chart, f"{dictionary.label('attributed_revenue')} by channel group under each attribution model ({currency})",
+                                     top_note + "One bar per model inside each channel group. Bars of similar height = the models agree; big differences = the credit depends on the method (see the model definitions).")
+            if not roas.empty:
+                rp = roas.rename(columns=_model_label).rename_axis(columns=None).reset_index()
+                body += _table(rp, [("channel_group", "Channel group", None)] + [(c, c, "ratio", "channel_roas") for c in rp.columns[1:]],
+                               caption=f"{dictionary.label('channel_roas')} by attribution model")
         sections.append(_section("models", "Attribution model comparison", body))
         # ---- recommendations
-        rec = roi[roi["attribution_model"].astype(str) == primary] if "recommendation" in roi.columns else roi.iloc[0:0]
-        if "recommendation" in rec.columns:
-            rec = rec[rec["recommendation"].notna()].copy()
+        rec = at_primary if "recommendation" in roi.columns else roi.iloc[0:0]
+        rec = rec[rec["recommendation"].notna() & (rec["level"] == "channel")].copy() if "recommendation" in rec.columns else rec
         if rec.empty:
             body = _na("no recommendations in the marketing ROI data.")
         else:
             rec["_o"] = rec["recommendation"].map(lambda r: RECOMMENDATION_ORDER.get(str(r), 9))
-            rec["_lvl"] = rec["level"].map({"channel": 0, "campaign": 1}).fillna(2)
-            rec = rec.sort_values(["_lvl", "_o", "spend" if "spend" in rec.columns else "_o"], ascending=[True, True, False])
-            rec["what"] = [f"{r['channel_group']}" if r["level"] == "channel" else f"{r.get('campaign_key') or '–'} ({r['channel_group']})" for r in rec.to_dict("records")]
-            counts = rec[rec["level"] == "channel"]["recommendation"].value_counts()
-            summary = " · ".join(f"{_badge(k)} {int(counts.get(k, 0))} channel{'s' if counts.get(k, 0) != 1 else ''}" for k in RECOMMENDATION_ORDER if counts.get(k, 0))
-            body = (f'<p class="callout">{summary or "No channel-level recommendations."}</p>'
-                    + _table(rec, [("level", "Level", None), ("what", "Channel / campaign", None), ("recommendation", "Action", _badge), ("spend", f"Spend ({currency})", "currency"), ("roas", "ROAS", "ratio"),
-                                   ("mmm_mroi", "MMM mROI", "ratio"), ("recommendation_rule", "Rule", None), ("recommendation_reason", "Reason", None)],
-                             currency=currency, wrap=("recommendation_rule", "recommendation_reason")))
+            rec = rec.sort_values(["_o", "ad_spend"], ascending=[True, False])
+            counts = rec["recommendation"].value_counts()
+            summary = " · ".join(f"{_badge(k)} {int(counts.get(k, 0))} channel group{'s' if counts.get(k, 0) != 1 else ''}" for k in RECOMMENDATION_ORDER if counts.get(k, 0))
+            dictionary.use("mmm_marginal_roi_low"), dictionary.use("mmm_marginal_roi_high")
+            evidence = [_kcol(dictionary, "mmm_marginal_roi", fmt=_mroi_with_interval, qualifier="(90 % interval)"), _kcol(dictionary, "planned_spend_change_pct"), _kcol(dictionary, "channel_roas")]
+
+            def reason(v, r):
+                return f'{_esc(v)}<div class="how">Rule: {_esc(r.get("recommendation_rule"))}</div>'
+
+            body = (f'<p class="callout">{summary}</p>'
+                    f'<p class="how">Per channel group: the marketing-mix model\'s {dictionary.link("mmm_marginal_roi")} and its 90 % interval against break-even '
+                    f'{_esc(fmt_value(dictionary.get("mmm_marginal_roi", "threshold_value"), "ratio"))}, with the budget plan\'s direction; {dictionary.link("channel_roas")} ({_esc(_model_label(primary))}) is context. '
+                    f'Campaigns follow their channel group (see Campaign performance).</p>'
+                    + _table(rec, [("channel_group", "Channel group", None), ("recommendation", "Action", _badge), *evidence, ("recommendation_reason", "Reason", reason)],
+                             currency=currency, wrap=("recommendation_reason",)))
         sections.append(_section("recommendations", "Budget recommendations", body,
-                                 "<b>Scale</b> = add budget, <b>reduce</b> = cut budget, <b>test</b> = run an experiment first, <b>hold</b> = keep. Rule = the condition that fired; reason = the numbers behind it."))
-        # campaign table
-        camp = roi[(roi["level"] == "campaign") & (roi["attribution_model"].astype(str) == primary)].copy()
+                                 "<b>Scale</b> = add budget, <b>reduce</b> = cut budget, <b>test</b> = run an experiment before moving budget. Rule = the condition that fired; reason = the numbers behind it."))
+        # ---- campaign table
+        camp = at_primary[at_primary["level"] == "campaign"].copy()
         if not camp.empty:
-            camp = camp.sort_values("spend" if "spend" in camp.columns else "channel_group", ascending=False).head(25)
+            camp = camp[_numeric(camp, "ad_spend").fillna(0) > 0].sort_values("ad_spend", ascending=False).head(25)
             camp["campaign"] = _col(camp, "campaign_key")
-            sections.append(_section("campaigns", "Campaign performance", _table(camp, [("channel_group", "Channel", None), ("campaign", "Campaign", None), ("spend", f"Spend ({currency})", "currency"),
-                                                                                       ("attributed_revenue", f"Attributed revenue ({currency})", "currency"), ("roas", "ROAS", "ratio"), ("cpa", f"CPA ({currency})", "currency"),
-                                                                                       ("leads", "Leads", "count"), ("attributed_opportunities", "Opportunities", "count"), ("attributed_customers", "Customers", "count"), ("recommendation", "Action", _badge)], currency=currency),
-                                     f"Top {len(camp)} campaigns by spend, {_esc(_model_label(primary))} model."))
+            cols = [("channel_group", "Channel group", None), ("campaign", "Campaign", None), *(_kcol(dictionary, k, currency=currency) for k in ROI_CAMPAIGN_COLUMNS),
+                    ("recommendation", "Action (of the channel group)", _badge)]
+            sections.append(_section("campaigns", "Campaign performance", _table(camp, cols, currency=currency),
+                                     f"Top {len(camp)} campaigns by spend, {_esc(_model_label(primary))} model. The marketing-mix model and the budget plan measure channel groups, "
+                                     "not campaigns: a campaign's action is its channel group's; its own evidence is the attributed figures in its row."))
     # ---- funnel by stage
     funnel = _get(data, "funnel", ["stage", "contacts"])
     if funnel is None:
@@ -1007,9 +1016,9 @@ def render_marketing_roi(data: Mapping[str, pd.DataFrame], *, fresh_to: Any, gen
     # ---- cohort LTV
     sections.append(_section("ltv", "Customer lifetime value by acquisition channel", _cohorts(_get(data, "cohort_ltv", ["months_since_acquisition", "ltv_per_customer"]), currency)))
     # ---- MMM
-    sections.append(_section("mmm", "Marketing mix model: what drives revenue", _mmm(data, currency, sym)))
-    sections.append(_section("budget", "Budget plan (marketing mix model)", _budget(_get(data, "mmm_budget_plan", ["channel"]), currency, sym)))
-    names = [n for n in ("roas", "cac", "cpa", "ad_spend", "cpl", "ltv", "ltv_to_cac", "payback_months", "mql_conversion_rate", "sql_conversion_rate") if n in dictionary.rows]
+    sections.append(_section("mmm", "Marketing mix model: what drives revenue", _mmm(data, dictionary, currency, sym)))
+    sections.append(_section("budget", "Budget plan (marketing mix model)", _budget(data, dictionary, currency, sym)))
+    names = [n for n in dict.fromkeys([*dictionary.used, *ROI_COHORT_KPIS]) if n in dictionary.rows]
     sections.append(_section("definitions", "Definitions", _definitions(dictionary, names, MARKETING_TERMS),
                              "Terms used in this report (metrics, attribution models, MMM) first, then the governed KPIs from the KPI dictionary with formula, owner and version."))
     return _page("Marketing ROI", subtitle, fresh_to=fresh_to, generated_at=generated_at, sections=sections, extra_meta=f'<span class="pill">Currency {_esc(currency)}</span>')
@@ -1064,8 +1073,9 @@ def _cohorts(c: pd.DataFrame | None, currency: str) -> str:
                            ("r90", "Retention 90 d", "percent")], currency=currency))
 
 
-def _mmm(data: Mapping[str, pd.DataFrame], currency: str, sym: str) -> str:
+def _mmm(data: Mapping[str, pd.DataFrame], dictionary: _Dictionary, currency: str, sym: str) -> str:
     comps, lines = _mmm_components(_get(data, "mmm_contributions"))
+    labels = _mmm_labels(_get(data, "mmm_roi", ["channel"]))
     parts = []
     if comps is None or comps.empty:
         parts.append(_na("the MMM decomposition (mmm_contributions) was not provided."))
@@ -1074,89 +1084,90 @@ def _mmm(data: Mapping[str, pd.DataFrame], currency: str, sym: str) -> str:
         media = [c for c in comps.columns if c not in base_first]
         order = base_first + sorted(media, key=lambda c: -comps[c].sum())
         comps = comps[order]
-        negative = [c for c in order if (comps[c] < 0).any()]
-        chart = _dual(svg.stacked_area_chart, list(comps.index), {str(c).replace("_", " "): comps[c].fillna(0).tolist() for c in order}, "", y_label=sym, height=320)
+        names = {c: labels.get(c, str(c).replace("_", " ")) for c in order}
+        negative = [names[c] for c in order if (comps[c] < 0).any()]
+        chart = _dual(svg.stacked_area_chart, list(comps.index), {names[c]: comps[c].fillna(0).tolist() for c in order}, "", y_label=sym, height=320)
         total = comps.sum().sum()
         share = comps.sum() / total if total else comps.sum() * float("nan")
-        tab = pd.DataFrame({"component": [str(c).replace("_", " ") for c in order], "kind": ["base" if c in base_first else "media" for c in order],
+        tab = pd.DataFrame({"component": [names[c] for c in order], "kind": ["base" if c in base_first else "media" for c in order],
                             "contribution": [comps[c].sum() for c in order], "share": [share[c] for c in order]})
         media_share = tab.loc[tab["kind"] == "media", "share"].sum()
-        note = f" Negative weeks of {', '.join(str(n) for n in negative)} are drawn at zero." if negative else ""
+        note = f" Negative weeks of {', '.join(negative)} are drawn at zero." if negative else ""
         parts.append(f'<p class="callout">Over {len(comps)} weeks ({_date(comps.index[0])} to {_date(comps.index[-1])}) the model attributes <b>{_esc(fmt_value(media_share, "percent"))}</b> of modelled revenue to paid media; the rest is base demand (baseline, trend, seasonality, promotions).</p>')
         parts.append(_figure(chart, f"Weekly revenue decomposed into drivers ({currency})", "Each band is the revenue the model assigns to one driver; bottom bands are base demand, upper bands paid media channels." + note))
         if lines is not None and not lines.empty:
             parts.append(_figure(_dual(svg.line_chart, list(lines.index), {str(c).capitalize(): lines[c].tolist() for c in lines.columns}, "", y_label=sym, height=240),
                                  f"Model fit: actual vs predicted weekly revenue ({currency})", "Close lines = the model explains revenue well; read the decomposition with more caution where they diverge."))
-        parts.append(_table(tab, [("component", "Driver", None), ("kind", "Type", None), ("contribution", f"Total contribution ({currency})", "currency"), ("share", "Share", "percent")], currency=currency))
-    roi = _get(data, "mmm_roi", ["channel", "roi"])
-    if roi is None:
-        mr = _get(data, "marketing_roi", ["channel_group", "mmm_roi"])
-        if mr is not None:
-            mr = mr[_col(mr, "level", "channel") == "channel"].dropna(subset=["mmm_roi"]).drop_duplicates("channel_group")
-            roi = pd.DataFrame({"channel": mr["channel_group"], "roi": mr["mmm_roi"], "roi_low": _col(mr, "mmm_roi_low"), "roi_high": _col(mr, "mmm_roi_high"), "mroi": _col(mr, "mmm_mroi")})
-            roi = roi if not roi.empty else None
+        parts.append(_table(tab, [("component", "Driver", None), ("kind", "Type", None), ("contribution", f"Modelled revenue over the fit period ({currency})", "currency"), ("share", "Share of modelled revenue", "percent")], currency=currency))
+    roi = _get(data, "marketing_roi", ["channel_group", "mmm_roi"])
     if roi is not None:
-        r = roi.copy()
-        for c in ("roi", "roi_low", "roi_high", "mroi"):
+        r = roi[(_col(roi, "level", "channel") == "channel")].dropna(subset=["mmm_roi"]).drop_duplicates("channel_group").copy()
+        for c in ("mmm_roi", "mmm_roi_low", "mmm_roi_high", "mmm_marginal_roi", "mmm_marginal_roi_low", "mmm_marginal_roi_high"):
             r[c] = pd.to_numeric(_col(r, c), errors="coerce")
-        r = r.sort_values("roi", ascending=False)
-        r["channel"] = r["channel"].astype(str).str.replace("_", " ")
-        lows, highs = r["roi_low"].fillna(r["roi"]), r["roi_high"].fillna(r["roi"])
-        chart = _dual(svg.interval_chart, r["channel"].tolist(), r["roi"].tolist(), lows.tolist(), highs.tolist(), "",
-                      reference=1.0, reference_label="break-even (1.0×)", value_labels=[fmt_value(v, "ratio") for v in r["roi"]])
-        outside = r.loc[(r["roi"] < lows) | (r["roi"] > highs), "channel"].tolist()
-        caution = (f" For {', '.join(outside)} the estimate lies outside its range (the range comes from resampling, the dot from the full fit): treat it with caution." if outside else "")
-        parts.append(_figure(chart, "Return on investment per channel according to the marketing mix model (× revenue per unit of spend)",
-                             "Dot: ROI estimate; bar: uncertainty range (low–high). Right of the dashed red line = the channel pays back its spend." + caution))
-        parts.append(_table(r, [("channel", "Channel", None), ("roi", "ROI", "ratio"), ("roi_low", "ROI low", "ratio"), ("roi_high", "ROI high", "ratio"), ("mroi", "Marginal ROI", "ratio")]))
+        r = r.sort_values("mmm_roi", ascending=False)
+        if not r.empty:
+            lows, highs = r["mmm_roi_low"].fillna(r["mmm_roi"]), r["mmm_roi_high"].fillna(r["mmm_roi"])
+            chart = _dual(svg.interval_chart, r["channel_group"].tolist(), r["mmm_roi"].tolist(), lows.tolist(), highs.tolist(), "",
+                          reference=1.0, reference_label="break-even (1.0×)", value_labels=[fmt_value(v, "ratio") for v in r["mmm_roi"]])
+            outside = r.loc[(r["mmm_roi"] < lows) | (r["mmm_roi"] > highs), "channel_group"].tolist()
+            caution = (f" For {', '.join(outside)} the estimate lies outside its range (the range comes from resampling, the dot from the full fit): treat it with caution." if outside else "")
+            parts.append(_figure(chart, f"{dictionary.label('mmm_roi')} per channel group (× revenue per unit of spend, fit period)",
+                                 "Dot: estimate; bar: 90 % interval. Right of the dashed red line = the channel group pays back its spend on average; whether the next dollar does is the marginal ROI." + caution))
+            parts.append(_table(r, [("channel_group", "Channel group", None), *(_kcol(dictionary, k) for k in (
+                "mmm_roi", "mmm_roi_low", "mmm_roi_high", "mmm_marginal_roi", "mmm_marginal_roi_low", "mmm_marginal_roi_high"))]))
     return "".join(parts)
 
 
-def _budget(plan: pd.DataFrame | None, currency: str, sym: str) -> str:
-    if plan is None:
-        return _na("the MMM budget plan (mmm_budget_plan) was not provided.")
+def _mmm_labels(model: pd.DataFrame | None) -> dict[str, str]:
+    """MMM channel key -> reader-facing label (the channel-group vocabulary), from the model table."""
+    if model is None or "channel_label" not in model.columns:
+        return {}
+    return dict(zip(model["channel"].astype(str), model["channel_label"].astype(str)))
+
+
+def _budget(data: Mapping[str, pd.DataFrame], dictionary: _Dictionary, currency: str, sym: str) -> str:
+    plan = _get(data, "mmm_budget_plan", ["channel", "scenario"])
+    roi = _get(data, "marketing_roi", ["channel_group"])
+    if plan is None or roi is None or "planned_spend" not in roi.columns:
+        return _na("the MMM budget plan (mmm_budget_plan, marketing_roi) was not provided.")
     p = plan.copy()
-    if "planned_spend" not in p.columns and "scenario_spend" in p.columns:
-        p["planned_spend"] = p["scenario_spend"]
-    if "predicted_outcome" not in p.columns and "media_contribution" in p.columns:
-        p["predicted_outcome"] = p["media_contribution"]
-    if "scenario" not in p.columns:
-        p["scenario"] = "plan"
-    for c in ("current_spend", "planned_spend", "predicted_outcome", "uplift", "uplift_low", "uplift_high"):
+    for c in ("current_spend", "scenario_spend", "uplift", "uplift_low", "uplift_high"):
         p[c] = pd.to_numeric(_col(p, c), errors="coerce")
-    sizes = p.groupby("scenario")["channel"].nunique()
-    optimal = [s for s in sizes.index if "optim" in str(s).lower() or "recommend" in str(s).lower() or "plan" in str(s).lower()]
-    main = optimal[0] if optimal else sizes.idxmax()
-    m = p[p["scenario"] == main].copy()
-    m["channel"] = m["channel"].astype(str).str.replace("_", " ")
-    m["change"] = m["planned_spend"] - m["current_spend"]
-    m["change_pct"] = m["change"] / m["current_spend"].replace(0, float("nan"))
-    per_channel_uplift = m["uplift"].nunique(dropna=True) > 1
-    chart = _dual(svg.grouped_bar_chart, m["channel"].astype(str).str.replace("_", " ").tolist(), {"Current spend": m["current_spend"].fillna(0).tolist(), "Planned spend": m["planned_spend"].fillna(0).tolist()},
-                                  "", y_label=sym, colors=("#9aa5b1", "#59a14f"))
-    up, lo, hi = (m["uplift"].sum(), m["uplift_low"].sum(), m["uplift_high"].sum()) if per_channel_uplift else (m["uplift"].iloc[0], m["uplift_low"].iloc[0], m["uplift_high"].iloc[0])
-    rng = f" (likely range {_esc(fmt_value(lo, 'currency', currency=currency, signed=True))} to {_esc(fmt_value(hi, 'currency', currency=currency, signed=True))})" if _is_num(lo) and _is_num(hi) else ""
-    cls = "good" if _is_num(up) and up > 0 else "warn"
-    parts = [(f'<p class="callout {cls}">Scenario <b>{_esc(main)}</b>: total spend {_esc(fmt_value(m["current_spend"].sum(), "currency", currency=currency))} → '
-              f'{_esc(fmt_value(m["planned_spend"].sum(), "currency", currency=currency))}; predicted revenue uplift <b>{_esc(fmt_value(up, "currency", currency=currency, signed=True))}</b>{rng}.</p>'),
-             _figure(chart, f"Current vs planned spend per channel, scenario “{main}” ({currency})", "Grey: current spend; green: spend the plan proposes. The uplift range reflects model uncertainty."),
-             ]
-    cols: list[Column] = [("channel", "Channel", None), ("current_spend", f"Current ({currency})", "currency"), ("planned_spend", f"Planned ({currency})", "currency"),
-                          ("change", f"Change ({currency})", "currency"), ("change_pct", "Change %", "percent")]
-    if per_channel_uplift:
-        cols += [("uplift", f"Uplift ({currency})", "currency"), ("uplift_low", "Uplift low", "currency"), ("uplift_high", "Uplift high", "currency")]
-    parts.append(_table(m, cols, currency=currency))
-    others = p[p["scenario"] != main]
+    optimal = p[p["scenario"] == "optimal_same_total"]
+    groups = roi[(_col(roi, "level", "channel") == "channel")].dropna(subset=["planned_spend"]).drop_duplicates("channel_group").copy()
+    if optimal.empty or groups.empty:
+        return _na("the marketing-mix model has no budget plan (see the mmm_model asset).")
+    for c in ("plan_current_spend", "planned_spend", "planned_spend_change_pct"):
+        groups[c] = pd.to_numeric(groups[c], errors="coerce")
+    groups = groups.sort_values("plan_current_spend", ascending=False)
+    start, end = _col(optimal, "period_start").min(), _col(optimal, "period_end").max()
+    weeks = _col(optimal, "period_weeks").max()
+    period = f"{_date(start)} to {_date(end)}" + (f" ({int(weeks)} weeks)" if _is_num(weeks) else "")
+    up, lo, hi = (float(optimal[c].iloc[0]) for c in ("uplift", "uplift_low", "uplift_high"))
+    crosses = _is_num(lo) and _is_num(hi) and lo < 0 < hi
+    rng = f" (90 % interval {_esc(fmt_value(lo, 'currency', currency=currency, signed=True))} to {_esc(fmt_value(hi, 'currency', currency=currency, signed=True))})" if _is_num(lo) and _is_num(hi) else ""
+    explain = (" The interval crosses zero: the model is not sure the reallocation gains anything, so move budget in steps and measure each (the recommendations say which groups to test)."
+               if crosses else " The whole interval is above zero: the model is confident the reallocation gains revenue." if _is_num(lo) and lo > 0 else "")
+    chart = _dual(svg.grouped_bar_chart, groups["channel_group"].astype(str).tolist(),
+                  {dictionary.label("plan_current_spend"): groups["plan_current_spend"].fillna(0).tolist(), dictionary.label("planned_spend"): groups["planned_spend"].fillna(0).tolist()},
+                  "", y_label=sym, colors=("#9aa5b1", "#59a14f"))
+    parts = [(f'<p class="callout {"warn" if crosses or not up > 0 else "good"}">Plan for <b>{_esc(period)}</b> at the same total as the current run rate '
+              f'({_esc(fmt_value(groups["plan_current_spend"].sum(), "currency", currency=currency))}): predicted revenue change '
+              f'<b>{_esc(fmt_value(up, "currency", currency=currency, signed=True))}</b>{rng}.{_esc(explain)}</p>'),
+             _figure(chart, f"{dictionary.label('plan_current_spend')} vs {dictionary.label('planned_spend')} per channel group, {period} ({currency})",
+                     "Grey: spend at the current run rate (the same number of weeks before the plan); green: spend the plan proposes at the same total, each channel within 50–200 % of its run rate."),
+             _table(groups, [("channel_group", "Channel group", None), *(_kcol(dictionary, k, currency=currency) for k in ("plan_current_spend", "planned_spend", "planned_spend_change_pct"))],
+                    currency=currency)]
+    labels = _mmm_labels(_get(data, "mmm_roi", ["channel"]))
+    others = p[p["scenario"] != "optimal_same_total"].copy()
     if not others.empty:
-        o = others.groupby("scenario", sort=False).agg(current=("current_spend", "sum"), planned=("planned_spend", "sum"), uplift=("uplift", "first"), low=("uplift_low", "first"), high=("uplift_high", "first")).reset_index()
-        o["change"] = o["planned"] - o["current"]
-        o["roi_change"] = o["uplift"] / o["change"].replace(0, float("nan"))
-        o["scenario"] = o["scenario"].astype(str).str.replace("_", " ")
-        interval = [("low", "Low", "currency"), ("high", "High", "currency")] if o[["low", "high"]].notna().any().any() else []
-        parts.append("<h3>What-if scenarios</h3><p class=\"how\">Predicted revenue change when one channel's spend is changed and everything else stays the same. "
+        others["change"] = others["scenario_spend"] - others["current_spend"]
+        others["roi_change"] = others["uplift"] / others["change"].replace(0, float("nan"))
+        others["channel"] = others["channel"].map(lambda c: labels.get(str(c), str(c)))
+        parts.append(f"<h3>What-if scenarios, {_esc(period)}</h3><p class=\"how\">Predicted revenue change when one channel's spend is changed and everything else stays the same. "
                      "Revenue per extra unit of spend below 1.0× means the extra spend would not pay back.</p>")
-        parts.append(_table(o, [("scenario", "Scenario", None), ("change", f"Spend change ({currency})", "currency"), ("uplift", f"Predicted revenue change ({currency})", "currency"),
-                                ("roi_change", "Revenue per extra unit of spend", "ratio"), *interval], currency=currency))
+        parts.append(_table(others, [("scenario", "Scenario", None), ("change", f"Spend change ({currency})", "currency"), ("uplift", f"Predicted revenue change ({currency})", "currency"),
+                                     ("roi_change", "Revenue per extra unit of spend", "ratio")], currency=currency))
     return "".join(parts)
 
 

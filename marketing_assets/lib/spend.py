@@ -83,6 +83,11 @@ def load_fx_config(path: Path | str = DEFAULT_FX_FILE) -> dict[str, Any]:
         return yaml.safe_load(fh)
 
 
+def reporting_currency(fx: Mapping[str, Any] | None = None) -> str:
+    """ISO 4217 code of the reporting currency every money figure is converted to (``config/fx_rates.yaml``)."""
+    return str((fx if fx is not None else load_fx_config()).get("reporting_currency", "USD")).upper()
+
+
 def fx_rates_frame(fx: Mapping[str, Any]) -> pd.DataFrame:
     """Rates as rows (currency, month or None, rate); a month-specific row wins over the default."""
     rows = [(cur.upper(), None, float(rate)) for cur, rate in (fx.get("rates") or {}).items()]
@@ -128,7 +133,7 @@ def build_ad_spend_daily(
 ) -> dict[str, Any]:
     """Write ``target``: one row per date × platform × account × campaign, spend in the reporting currency."""
     con.register("_fx_rates_df", fx_rates_frame(fx))
-    reporting = fx.get("reporting_currency", "USD").upper()
+    reporting = reporting_currency(fx)
     con.execute(
         f"""CREATE OR REPLACE TABLE {target} AS
         WITH unified AS ({unified_spend_sql(source_schema, channels_cfg)}),

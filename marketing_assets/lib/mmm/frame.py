@@ -24,6 +24,41 @@ DEFAULT_CHANNEL_RULES: tuple[ChannelRule, ...] = (
     ("linkedin_ads", None, "linkedin"),
 )
 
+PLATFORM_LABELS = {"google_ads": "Google Ads", "meta_ads": "Meta", "linkedin_ads": "LinkedIn"}
+"""How a platform is named where it tells two MMM channels of one channel group apart."""
+
+
+def channel_labels(groups: dict[str, str], rules: Sequence[ChannelRule] = DEFAULT_CHANNEL_RULES) -> dict[str, str]:
+    """Reader-facing name of each MMM channel in the channel-group vocabulary of attribution and reports.
+
+    ``groups`` maps an MMM channel to its channel group. A group modelled by one MMM channel names it
+    (``google_search`` -> ``Paid Search``); a group split over several adds the platform
+    (``meta`` -> ``Paid Social – Meta``), or the channel key where the platform does not tell them apart.
+    """
+    platform = {ch: plat for plat, _, ch in rules}
+    members: dict[str, list[str]] = {}
+    for ch, group in groups.items():
+        members.setdefault(group, []).append(ch)
+    labels = {}
+    for ch, group in groups.items():
+        if len(members[group]) == 1:
+            labels[ch] = group
+            continue
+        plat = platform.get(ch)
+        same_platform = sum(platform.get(other) == plat for other in members[group]) > 1
+        suffix = ch if plat is None or same_platform else PLATFORM_LABELS.get(plat, plat)
+        labels[ch] = f"{group} – {suffix}"
+    return labels
+
+
+def channel_groups_sql(rules: Sequence[ChannelRule] = DEFAULT_CHANNEL_RULES, ad_spend: str = "identity.ad_spend_daily") -> str:
+    """SELECT ``mmm_channel``, ``channel_group``: the channel group holding most of each MMM channel's spend."""
+    return f"""SELECT mmm_channel, arg_max(channel_group, spend) AS channel_group
+        FROM (SELECT {channel_case_sql(rules)} AS mmm_channel, channel_group, sum(spend) AS spend
+              FROM {_table(ad_spend)} GROUP BY ALL)
+        WHERE mmm_channel IS NOT NULL GROUP BY mmm_channel"""
+
+
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 
 

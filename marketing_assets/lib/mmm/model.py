@@ -41,6 +41,8 @@ DEFAULT_POOLING: dict[str, float] = {"slope": 0.3}
 sd 0.3 around a shared center that gets the ``slope`` prior. Pass ``prior_pooling={}`` for independent priors."""
 
 LIFT_COLUMNS = ("channel", "start", "end", "lift", "lift_se")
+CARRYOVER_WEEKS = 26
+"""Weeks after a planning horizon over which its spend's carry-over is still counted."""
 
 
 class MarketingMixModel(RegressorMixin, BaseEstimator):
@@ -82,7 +84,8 @@ class MarketingMixModel(RegressorMixin, BaseEstimator):
         mroi_: per channel d contribution / d spend when every week's spend scales together.
         roi_interval_, mroi_interval_: ``low`` / ``high`` bootstrap percentiles (``interval``, see
             :func:`~marketing_assets.lib.mmm.optimize.percentile_interval`); NaN without a bootstrap.
-        roi_bootstrap_: ROI of each bootstrap model; ``bootstrap_params_`` their channel parameters.
+        roi_bootstrap_, mroi_bootstrap_: ROI and marginal ROI of each bootstrap model (one row per draw);
+            ``bootstrap_params_`` their channel parameters.
         lift_tests_: the lift tests inside the fit period with ``predicted_lift`` and ``z``.
         diagnostics_: ``r2``, ``nrmse`` (RMSE ÷ range), ``mape``, ``cv_rmse``, ``decomp_rssd``,
             ``lift_mean_abs_z``, ``lift_mape``, ``penalty``, ``search_evaluations``.
@@ -350,6 +353,7 @@ class MarketingMixModel(RegressorMixin, BaseEstimator):
             self.roi_interval_ = pd.DataFrame({"low": np.nan, "high": np.nan}, index=self.channels_)
             self.mroi_interval_ = self.roi_interval_.copy()
             self.roi_bootstrap_ = pd.DataFrame(columns=self.channels_, dtype=float)
+            self.mroi_bootstrap_ = self.roi_bootstrap_.copy()
             return
         rng = np.random.default_rng(self.random_state)
         resid = y - fitted
@@ -377,7 +381,8 @@ class MarketingMixModel(RegressorMixin, BaseEstimator):
         self.roi_bootstrap_ = pd.DataFrame(rows)
         low, high = percentile_interval(self.roi_bootstrap_.to_numpy(), self.interval)
         self.roi_interval_ = pd.DataFrame({"low": low, "high": high}, index=self.channels_)
-        low, high = percentile_interval(pd.DataFrame(mrois).to_numpy(), self.interval)
+        self.mroi_bootstrap_ = pd.DataFrame(mrois)
+        low, high = percentile_interval(self.mroi_bootstrap_.to_numpy(), self.interval)
         self.mroi_interval_ = pd.DataFrame({"low": low, "high": high}, index=self.channels_)
 
     def _perturbed_priors(self, rng: np.random.Generator) -> dict[str, tuple[Any, float]]:
@@ -505,9 +510,58 @@ class MarketingMixModel(RegressorMixin, BaseEstimator):
         out["predicted"] = out.sum(axis=1)
         return out
 
-    def _curves(self, params: Mapping[str, Mapping[str, float]] | None = None) -> dict[str, ChannelCurve]:
+    def _curves(
+        self, params: Mapping[str, Mapping[str, float]] | None = None, horizon_weeks: int | None = None
+    ) -> dict[str, ChannelCurve]:
         params = self.channel_params_ if params is None else params
-        return {ch: ChannelCurve(self.spend_[:, c], params[ch]) for c, ch in enumerate(self.channels_)}
+        return {ch: ChannelCurve(self._reference_spend(c, horizon_weeks), params[ch]) for c, ch in enumerate(self.channels_)}
+
+    def _reference_spend(self, c: int, horizon_weeks: int | None) -> np.ndarray:
+        """Weekly spend pattern of a response curve: the fit period, or for a planning horizon the last
+        ``horizon_weeks`` weeks (the current run rate, repeated as the plan period) followed by
+        :data:`CARRYOVER_WEEKS` weeks without spend, so that carry-over out of the period is counted."""
+        if horizon_weeks is None:
+            return self.spend_[:, c]
+        recent = self.spend_[-int(horizon_weeks):, c]
+        return np.concatenate([recent, np.zeros(CARRYOVER_WEEKS)])
+
+    def current_spend(self, horizon_weeks: int | None = None) -> dict[str, float]:
+        """Per channel spend over the fit period, or over its last ``horizon_weeks`` weeks (the run rate a
+        plan for the next ``horizon_weeks`` weeks starts from)."""
+        check_is_fitted(self, "coef_")
+        rows = self.spend_ if horizon_weeks is None else self.spend_[-int(horizon_weeks):]
+        return {ch: float(rows[:, c].sum()) for c, ch in enumerate(self.channels_)}
+
+    def group_returns(self, groups: Mapping[str, str]) -> pd.DataFrame:
+        """ROI and marginal ROI of groups of channels (e.g. channel groups) with bootstrap intervals.
+
+        ``groups`` maps each channel to its group. A group's ROI is its channels' contribution ÷ spend; its
+        marginal ROI is d contribution / d spend when all its channels' spend scales together, i.e. the
+        spend-weighted mean of the channels' marginal ROIs. The intervals come from the same bootstrap draws,
+        group by group (not from averaging the channels' interval ends, which would ignore their correlation).
+        Returns one row per group: ``group``, ``channels`` (comma-separated), ``spend``, ``contribution``,
+        ``roi``, ``roi_low``, ``roi_high``, ``mroi``, ``mroi_low``, ``mroi_high``.
+        """
+        check_is_fitted(self, "coef_")
+        spend = pd.Series(self.spend_.sum(axis=0), index=self.channels_)
+        rows = []
+        for group in dict.fromkeys(groups[ch] for ch in self.channels_ if ch in groups):
+            members = [ch for ch in self.channels_ if groups.get(ch) == group]
+            w = spend[members]
+            total = float(w.sum())
+            roi = float((self.roi_[members] * w).sum() / total) if total > 0 else np.nan
+            mroi = float((self.mroi_[members] * w).sum() / total) if total > 0 else np.nan
+            row = {"group": group, "channels": ", ".join(members), "spend": total, "contribution": roi * total,
+                   "roi": roi, "mroi": mroi}
+            for name, draws in (("roi", self.roi_bootstrap_), ("mroi", self.mroi_bootstrap_)):
+                if len(draws) and total > 0:
+                    low, high = percentile_interval((draws[members] * w).sum(axis=1).to_numpy() / total, self.interval)
+                    row[f"{name}_low"], row[f"{name}_high"] = float(low), float(high)
+                else:
+                    row[f"{name}_low"] = row[f"{name}_high"] = np.nan
+            rows.append(row)
+        cols = ["group", "channels", "spend", "contribution", "roi", "roi_low", "roi_high", "mroi", "mroi_low", "mroi_high"]
+        return pd.DataFrame(rows, columns=cols)
 
     def response_curve(self, channel: str, spend_grid: Sequence[float] | np.ndarray) -> pd.DataFrame:
         """Modelled contribution over the fit period when the channel's total spend over the period is each
@@ -533,25 +587,30 @@ class MarketingMixModel(RegressorMixin, BaseEstimator):
         return out
 
     def optimize_budget(
-        self, total: float | None = None, bounds: Mapping[str, tuple[float, float]] | None = None
+        self,
+        total: float | None = None,
+        bounds: Mapping[str, tuple[float, float]] | None = None,
+        horizon_weeks: int | None = None,
     ) -> BudgetPlan:
-        """Allocation of ``total`` spend over the fit period that maximises modelled media contribution.
+        """Allocation of ``total`` spend that maximises modelled media contribution.
 
         Args:
-            total: total spend over the fit period (default: the actual total).
+            total: total spend over the period (default: the actual total).
             bounds: per channel ``(low, high)`` total spend; channels not given get ``(0, total)``.
+            horizon_weeks: plan the next ``horizon_weeks`` weeks from the current run rate (the last
+                ``horizon_weeks`` weeks of spend, their weekly pattern kept, carry-over after the period
+                counted); ``None`` re-plans the whole fit period.
 
         Returns:
             A :class:`~marketing_assets.lib.mmm.optimize.BudgetPlan` whose uplift (vs the current allocation
             scaled to ``total``) carries an interval from the bootstrap models.
         """
         check_is_fitted(self, "coef_")
-        curves = self._curves()
-        current = {ch: float(self.spend_[:, c].sum()) for c, ch in enumerate(self.channels_)}
-        boot = [self._curves(p) for p in self.bootstrap_params_]
-        base = float(
-            self.contributions(self._design_frame()).drop(columns=self.channels_ + ["predicted"]).to_numpy().sum()
-        )
+        curves = self._curves(horizon_weeks=horizon_weeks)
+        current = self.current_spend(horizon_weeks)
+        boot = [self._curves(p, horizon_weeks) for p in self.bootstrap_params_]
+        base = self.contributions(self._design_frame()).drop(columns=self.channels_ + ["predicted"]).sum(axis=1)
+        base = float(base.to_numpy().sum() if horizon_weeks is None else base.to_numpy()[-int(horizon_weeks):].sum())
         return optimize_allocation(curves, current, total, bounds, boot, self.interval, base_outcome=base)
 
     def _design_frame(self) -> pd.DataFrame:
@@ -561,9 +620,10 @@ class MarketingMixModel(RegressorMixin, BaseEstimator):
             df[ctl] = self.control_values_[:, j]
         return df
 
-    def total_contribution(self, spend_totals: Mapping[str, float]) -> float:
-        """Modelled media contribution over the fit period for per-channel total spends (pattern kept)."""
-        return total_contribution(self._curves(), spend_totals)
+    def total_contribution(self, spend_totals: Mapping[str, float], horizon_weeks: int | None = None) -> float:
+        """Modelled media contribution for per-channel total spends (pattern kept), over the fit period or a
+        planning horizon (see :meth:`optimize_budget`)."""
+        return total_contribution(self._curves(horizon_weeks=horizon_weeks), spend_totals)
 
     def __sklearn_tags__(self) -> Any:
         """Tags: no missing values; scores on random data are not meaningful for a media model."""
