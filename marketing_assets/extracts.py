@@ -12,6 +12,7 @@ import pandas as pd
 from marketing_assets.constants import ALL_CHANNELS, ATTRIBUTION, EXTRACTS, IDENTITY, MMM, SOURCES, TOUCHPOINTS, fq
 from marketing_assets.lib import forecast, kpis, recommend
 from marketing_assets.lib.channels import campaign_key_sql
+from marketing_assets.lib.funnel import stage_distinguishability
 from marketing_assets.lib.mmm.frame import DEFAULT_CHANNEL_RULES, channel_case_sql
 from marketing_assets.lib.publish import write_extract
 from marketing_assets.lib.quality import table_exists
@@ -42,6 +43,7 @@ EXTRACT_COLUMNS: dict[str, dict[str, str]] = {
     "funnel": {
         "month": "date", "channel_group": "string", "stage": "string", "stage_order": "int", "contacts": "float",
         "stage_conversion": "float", "conversion_from_known": "float", "dictionary_version": "int",
+        "stage_distinguishable": "bool", "stage_note": "string",
     },
     "cohort_ltv": {
         "cohort_month": "date", "channel_group": "string", "months_since_acquisition": "int", "customers": "float",
@@ -245,7 +247,8 @@ def marketing_roi(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg
 )
 def funnel(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """Known → engaged → MQL → SQL → opportunity → customer: contacts reaching each stage and stage conversion, by
-    contact-creation month and first-touch channel group (plus an "(all)" channel)."""
+    contact-creation month and first-touch channel group (plus an "(all)" channel); a stage the data cannot tell
+    apart from the previous one is flagged, with a note, and has no stage conversion."""
     dictionary = kpis.load_kpi_dictionary()
     names = ["funnel_contacts", "funnel_stage_conversion", "funnel_conversion_from_known"]
     with warehouse.get_connection() as con:
@@ -257,10 +260,19 @@ def funnel(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Materi
         frame["month"] = pd.to_datetime(frame["month"]).dt.date
         frame["stage_order"] = frame["stage"].map({s: i + 1 for i, s in enumerate(FUNNEL_STAGES)}).astype(int)
         frame["dictionary_version"] = dictionary.version
+        flags = stage_distinguishability(con, dictionary)
+        frame = frame.merge(flags[["stage", "stage_distinguishable", "stage_note"]], on="stage", how="left")
+        frame["stage_distinguishable"] = frame["stage_distinguishable"].ne(False)  # a stage without contacts: nothing to tell apart
         frame = frame.sort_values(["month", "channel_group", "stage_order"], kind="stable")
         meta = publish_extract(context, warehouse, con, "funnel", frame)
     totals = frame[frame.channel_group == ALL_CHANNELS].groupby(["stage_order", "stage"])["contacts"].sum().reset_index()
-    return dg.MaterializeResult(metadata={**meta, "all_time_by_stage": dg.MetadataValue.md(totals.to_markdown(index=False))})
+    hidden = flags[~flags["stage_distinguishable"]]
+    return dg.MaterializeResult(
+        metadata={
+            **meta, "all_time_by_stage": dg.MetadataValue.md(totals.to_markdown(index=False)),
+            "stages_not_distinguishable": dg.MetadataValue.json(dict(zip(hidden["stage"], hidden["stage_note"]))),
+        }
+    )
 
 
 @dg.asset(
