@@ -401,8 +401,9 @@ def test_funnel_totals_give_no_conversion_to_a_stage_not_distinguishable():
 def test_funnel_summary_says_not_distinguishable_instead_of_100_percent():
     html = report_lib._funnel_summary(_funnel_with_a_hidden_stage(), "2026-11-23")
     opportunity_row = re.search(r"<tr><td>Opportunity</td>.*?</tr>", html).group(0)
-    assert "not distinguishable in the data: all 270 contacts that reached the previous stage" in opportunity_row
+    assert "not distinguishable in the data (see below)" in opportunity_row
     assert "%" not in opportunity_row.split("</td>")[2]  # the conversion-from-previous cell
+    assert "Opportunity: not distinguishable in the data: all 270 contacts that reached the previous stage" in html
     assert "270  (not distinguishable)" in html and "270  (n/d)" in html  # chart notes, wide and narrow
     assert "(100.0%)" not in html and "270  (50.0%)" in html  # SQL 270 of MQL 540 (3 months of the "(all)" rows)
     assert "(not distinguishable)" not in report_lib._funnel_summary(_funnel_with_a_hidden_stage(flags=False), "2026-11-23")

@@ -802,11 +802,13 @@ def _funnel_summary(funnel: pd.DataFrame | None, fresh_to: Any) -> str:
 
     def conversion(v: Any, rec: Mapping[str, Any]) -> str:
         if not rec.get("stage_distinguishable", True):
-            return f'<span class="how">{_esc(_not_distinguishable_text(rec.get("stage_note")))}</span>'
+            return f'<div class="num"><span class="how">{_esc(NOT_DISTINGUISHABLE)} (see below)</span></div>'
         return f'<div class="num">{_esc(fmt_value(v, "percent"))}</div>'
 
     table = _table(tot, [("stage_label", "Stage", None), ("contacts", "People", "count"), ("conversion_from_previous", "Conversion from previous stage", conversion),
                          ("conversion_from_first", "Conversion from first stage", "percent")])
+    table += "".join(f'<p class="how">{_esc(r["stage_label"])}: {_esc(_not_distinguishable_text(r["stage_note"]))}.</p>'
+                     for r, bad in zip(tot.to_dict("records"), flagged) if bad)
     how = "Bar width = number of people at the stage; the percentage in brackets = conversion from the stage above."
     if any(flagged):
         how += " “not distinguishable” (n/d on small screens) = the data cannot tell the stage apart from the one above, so it has no conversion: see the table."
