@@ -727,6 +727,13 @@ def test_a_stage_only_implied_by_later_stages_is_not_distinguishable(dictionary)
     assert values(c, dictionary, "funnel_stage_conversion", "total", ("stage",))[("total", "sql")] is None
 
 
+def test_funnel_channel_of_two_first_touches_at_the_same_time_is_the_first_group_by_name(dictionary):
+    c = _warehouse()  # K5's only touch is an Outbound Sales touch; a second touch at the same moment in 'Email' wins the tie
+    c.execute("INSERT INTO touchpoints.touchpoints VALUES ('T11', 'K5', '2026-02-16', 'Email', 'marketing', 'A5', NULL)")
+    known = {k[1]: v for k, v in values(c, dictionary, "funnel_contacts", "total", ("channel_group", "stage")).items() if k[2] == "known"}
+    assert known == {"Paid Search": 2, "Email": 3, "(unattributed)": 1}
+
+
 # -------------------------------------------------------------------------------- cohorts, retention
 # Customers (first sale, second sale day, days observed up to the latest order 2026-02-15):
 #   C1 2026-01-05, 2026-02-10 (36 days), 41 days;  C2 2026-01-13, 2026-01-20 (7 days), 33 days;

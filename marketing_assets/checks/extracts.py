@@ -158,7 +158,7 @@ def funnel_stages_from_one_cohort(warehouse: Warehouse) -> dg.AssetCheckResult:
                     SELECT date_trunc('month', coalesce(c.created_at, c.lead_date, c.mql_date, c.sql_date, c.customer_date))::DATE AS month,
                            coalesce(t.channel_group, '{unattributed}') AS channel_group
                     FROM {fq(SOURCES, 'crm_contacts')} c
-                    LEFT JOIN (SELECT contact_id, arg_min(channel_group, touchpoint_date) AS channel_group
+                    LEFT JOIN (SELECT contact_id, arg_min(channel_group, (touchpoint_date, channel_group)) AS channel_group
                                FROM {fq(TOUCHPOINTS, 'touchpoints')} GROUP BY contact_id) t ON t.contact_id = c.contact_id),
                 cohort AS (
                     SELECT month, channel_group, count(*) AS contacts FROM contacts WHERE month IS NOT NULL GROUP BY ALL

@@ -338,8 +338,8 @@ def base_relations_sql(parameters: Mapping[str, Any] | None = None) -> dict[str,
                                        OR coalesce(CAST(c.lead_date AS DATE) > CAST(c.created_at AS DATE), false) AS o_engaged
                             FROM {contacts} c
                             LEFT JOIN (
-                                SELECT contact_id, arg_min(channel_group, touchpoint_date) AS channel_group,
-                                       bool_or(touchpoint_type <> 'sales') AS has_engagement
+                                SELECT contact_id, arg_min(channel_group, (touchpoint_date, channel_group)) AS channel_group,
+                                       bool_or(touchpoint_type <> 'sales') AS has_engagement  -- a tie goes to the first group by name
                                 FROM {fq(TOUCHPOINTS, "touchpoints")} GROUP BY contact_id
                             ) ft ON ft.contact_id = c.contact_id
                             LEFT JOIN (
