@@ -11,6 +11,7 @@ import pandas as pd
 
 from marketing_assets.constants import ALL_CHANNELS, ATTRIBUTION, EXTRACTS, IDENTITY, MMM, SOURCES, TOUCHPOINTS, fq
 from marketing_assets.lib import forecast, kpis, recommend
+from marketing_assets.lib.funnel import stage_distinguishability
 from marketing_assets.lib.publish import write_extract
 from marketing_assets.lib.quality import table_exists
 from marketing_assets.lib.spend import reporting_currency
@@ -45,6 +46,7 @@ EXTRACT_COLUMNS: dict[str, dict[str, str]] = {
     "funnel": {
         "month": "date", "channel_group": "string", "stage": "string", "stage_order": "int", "contacts": "int",
         "stage_conversion": "float", "conversion_from_known": "float", "dictionary_version": "int",
+        "stage_distinguishable": "bool", "stage_note": "string",
     },
     "cohort_ltv": {
         "cohort_month": "date", "channel_group": "string", "months_since_acquisition": "int", "customers": "int",
@@ -88,7 +90,8 @@ COLUMN_NOTES: dict[str, str] = {
     "recommendation": "scale / reduce / test per channel group (config/recommendations.yaml); campaigns follow their group.",
     "recommendation_rule": "Name of the rule that gave the recommendation.", "recommendation_reason": "The rule's reason, citing its numbers.",
     "rules_version": "Version of config/recommendations.yaml (integer).", "dictionary_version": "Version of config/kpis.yaml (integer).",
-    "stage": "Funnel stage.", "stage_order": "Position of the stage in the funnel (1 = known; integer).", "month": "Contact-creation month (date).",
+    "stage": "Funnel stage.", "stage_distinguishable": "False when the data cannot tell the stage apart from the one before (its conversion is then empty).",
+    "stage_note": "Why a stage is not distinguishable.", "stage_order": "Position of the stage in the funnel (1 = known; integer).", "month": "Contact-creation month (date).",
     "cohort_month": "Acquisition month of the cohort (date).", "months_since_acquisition": "Months since the cohort's acquisition month (integer; 0 = that month).",
     "payback_month": "First months_since_acquisition at which LTV per customer reaches the cohort's CAC (months).",
     "grain": "Time grain of the row: week or month.", "period": "First day of the period (date).", "kpi": "Name of the KPI in the dictionary.",
@@ -112,6 +115,11 @@ COLUMN_NOTES: dict[str, str] = {
 MONEY_DECIMALS = 2  # money columns are published rounded to cents of the reporting currency
 UNIT_TEXT = {"currency": "money, reporting currency, 2 decimals", "percent": "fraction, 0.25 = 25 %", "ratio": "ratio, 1.0 = break-even",
              "count": "count", "months": "months"}
+
+
+def published_names(name: str) -> dict[str, str]:
+    """KPI name -> published column name of an extract whose columns carry KPIs under other names."""
+    return {kpi: column for column, kpi in COLUMN_KPIS.get(name, {}).items()}
 
 
 def column_kpi(name: str, column: str, dictionary: kpis.KpiDictionary) -> str | None:
@@ -361,22 +369,30 @@ def marketing_roi(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg
 )
 def funnel(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """Known → engaged → MQL → SQL → opportunity → customer: contacts reaching each stage and stage conversion, by
-    contact-creation month and first-touch channel group (plus an "(all)" channel)."""
+    contact-creation month and first-touch channel group (plus an "(all)" channel); a stage the data cannot tell
+    apart from the previous one is flagged, with a note, and has no stage conversion."""
     dictionary = kpis.load_kpi_dictionary()
     names = ["funnel_contacts", "funnel_stage_conversion", "funnel_conversion_from_known"]
     with warehouse.get_connection() as con:
         by_channel = _wide(kpis.compute_kpis(con, names, "month", ["channel_group", "stage"], dictionary=dictionary), ["period", "channel_group", "stage"])
         overall = _wide(kpis.compute_kpis(con, names, "month", ["stage"], dictionary=dictionary), ["period", "stage"]).assign(channel_group=ALL_CHANNELS)
-        frame = pd.concat([overall, by_channel], ignore_index=True).rename(
-            columns={"period": "month", "funnel_contacts": "contacts", "funnel_stage_conversion": "stage_conversion", "funnel_conversion_from_known": "conversion_from_known"}
-        )
+        frame = pd.concat([overall, by_channel], ignore_index=True).rename(columns={"period": "month", **published_names("funnel")})
         frame["month"] = pd.to_datetime(frame["month"]).dt.date
         frame["stage_order"] = frame["stage"].map({s: i + 1 for i, s in enumerate(FUNNEL_STAGES)}).astype(int)
         frame["dictionary_version"] = dictionary.version
+        flags = stage_distinguishability(con, dictionary)
+        frame = frame.merge(flags[["stage", "stage_distinguishable", "stage_note"]], on="stage", how="left")
+        frame["stage_distinguishable"] = frame["stage_distinguishable"].ne(False)  # a stage without contacts: nothing to tell apart
         frame = frame.sort_values(["month", "channel_group", "stage_order"], kind="stable")
         meta = publish_extract(context, warehouse, con, "funnel", frame)
     totals = frame[frame.channel_group == ALL_CHANNELS].groupby(["stage_order", "stage"])["contacts"].sum().reset_index()
-    return dg.MaterializeResult(metadata={**meta, "all_time_by_stage": dg.MetadataValue.md(totals.to_markdown(index=False))})
+    hidden = flags[~flags["stage_distinguishable"]]
+    return dg.MaterializeResult(
+        metadata={
+            **meta, "all_time_by_stage": dg.MetadataValue.md(totals.to_markdown(index=False)),
+            "stages_not_distinguishable": dg.MetadataValue.json(dict(zip(hidden["stage"], hidden["stage_note"]))),
+        }
+    )
 
 
 @dg.asset(
@@ -398,12 +414,7 @@ def cohort_ltv(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Ma
             k = _wide(kpis.compute_kpis(con, cohort, "month", dims, dictionary=dictionary, skip_missing=True), ["period", *dims])
             part = c.merge(k, on=["period", *dims], how="left")
             parts.append(part.assign(channel_group=label) if label else part)
-        frame = pd.concat(parts, ignore_index=True).rename(
-            columns={"period": "cohort_month", "cohort_customers": "customers", "cohort_active_customers": "active_customers",
-                     "cohort_cumulative_revenue": "cumulative_revenue", "cohort_cumulative_margin": "cumulative_gross_margin",
-                     "cohort_ltv": "ltv_per_customer", "repeat_rate_30d": "retention_30d", "repeat_rate_60d": "retention_60d",
-                     "repeat_rate_90d": "retention_90d"}
-        )
+        frame = pd.concat(parts, ignore_index=True).rename(columns={"period": "cohort_month", **published_names("cohort_ltv")})
         for col in EXTRACT_COLUMNS["cohort_ltv"]:
             if col not in frame:
                 frame[col] = float("nan")

@@ -260,3 +260,64 @@ def test_editing_the_rules_file_changes_the_recommendation(demo_graph, tmp_path,
     assert (new.rules_version == raw["version"]).all()
     assert (old.recommendation != "test").any(), "the edit must change at least one demo recommendation"
     assert new[["ad_spend", "attributed_pipeline"]].equals(old[["ad_spend", "attributed_pipeline"]])  # only the decision moved
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Funnel: one cohort per month × channel, monotone stages, no conversion on a stage the data cannot tell apart
+# --------------------------------------------------------------------------------------------------------------------
+
+FUNNEL_CHECK = "stages_monotone_from_one_cohort"
+
+
+def test_funnel_stage_check_passes_blocking_on_demo_data(demo_graph):
+    ev = _evaluations(demo_graph[0])[("funnel", FUNNEL_CHECK)]
+    assert ev.passed, ev.description
+    assert ev.severity == dg.AssetCheckSeverity.ERROR
+    (spec,) = extract_checks.funnel_stages_from_one_cohort.check_specs
+    assert spec.blocking
+
+
+def test_demo_funnel_engaged_is_not_known_and_opportunity_is_flagged_against_sql(demo_graph):
+    # The demo CRM gives every contact a lead date at creation (no engagement signal) and an SQL date exactly when
+    # an opportunity is created on the account: engaged must stay below known, opportunity has no conversion.
+    _, tmp, _ = demo_graph
+    with duckdb.connect(str(tmp / "warehouse.duckdb"), read_only=True) as con:
+        stages = con.execute(
+            """SELECT stage, sum(contacts), bool_and(stage_distinguishable), count(stage_conversion), any_value(stage_note)
+               FROM extracts.funnel WHERE channel_group = '(all)' GROUP BY stage, stage_order ORDER BY stage_order"""
+        ).fetchall()
+    counts = {s: n for s, n, _, _, _ in stages}
+    assert list(counts) == ["known", "engaged", "mql", "sql", "opportunity", "customer"]
+    assert counts["engaged"] < counts["known"]
+    assert list(counts.values()) == sorted(counts.values(), reverse=True)
+    flagged = {s: (conv, note) for s, _, ok, conv, note in stages if not ok}
+    assert list(flagged) == ["opportunity"]
+    assert flagged["opportunity"][0] == 0 and "also reached this one" in flagged["opportunity"][1]
+
+
+FUNNEL_TAMPER = [
+    ("UPDATE extracts.funnel SET contacts = contacts * 2 WHERE stage = 'sql'", "monotone"),
+    ("UPDATE extracts.funnel SET contacts = contacts + 1 WHERE rowid = (SELECT min(rowid) FROM extracts.funnel WHERE stage = 'known' AND channel_group = 'Email')", "cohort"),
+    ("DELETE FROM extracts.funnel WHERE rowid = (SELECT min(rowid) FROM extracts.funnel WHERE stage = 'mql' AND contacts = 0)", "stages"),
+    ("UPDATE extracts.funnel SET stage_conversion = 1.0 WHERE NOT stage_distinguishable", "conversion"),
+    ("UPDATE extracts.funnel SET stage_distinguishable = false, stage_note = 'tampered' WHERE stage = 'mql'", "conversion"),
+]
+
+
+@pytest.mark.parametrize(("sql", "kind"), FUNNEL_TAMPER, ids=[f"{k}-{i}" for i, (_, k) in enumerate(FUNNEL_TAMPER)])
+def test_funnel_stage_check_fails_on_tampered_extract(demo_graph, tmp_path, sql, kind):
+    tmp, _ = copy_graph(demo_graph, tmp_path)
+    with duckdb.connect(str(tmp / "warehouse.duckdb")) as con:
+        con.execute(sql)
+    result = extract_checks.funnel_stages_from_one_cohort(warehouse=Warehouse(database=str(tmp / "warehouse.duckdb"), extracts_dir=str(tmp / "extracts")))
+    assert not result.passed and f" {kind}" in result.description, result.description
+    problem = result.metadata["problems"].value[0]
+    assert problem["problem"] == kind and problem["month"] and problem["channel_group"] and problem["stage"]
+
+
+def test_tampered_funnel_fails_its_blocking_stage_check_through_dagster(demo_graph, tmp_path):
+    evals = checks_after_tampering(demo_graph, tmp_path, dg.AssetKey([EXTRACTS, "funnel"]), "UPDATE extracts.funnel SET contacts = contacts * 2 WHERE stage = 'sql'")
+    ev = evals[FUNNEL_CHECK]
+    assert not ev.passed and ev.severity == dg.AssetCheckSeverity.ERROR
+    first = ev.metadata["problems"].value[0]
+    assert first["stage"] == "sql" and first["reference_name"] == "mql" and first["value"] > first["reference"]

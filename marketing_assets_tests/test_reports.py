@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from marketing_assets.lib import reports as report_lib
 from marketing_assets.lib.kpis import dictionary_frame, load_kpi_dictionary
 from marketing_assets.lib.reports import (
     fmt_value,
@@ -376,3 +377,47 @@ def test_funnel_totals_use_the_all_channels_rows_instead_of_adding_them_twice():
     page = render_marketing_roi({"funnel": funnel}, fresh_to="2026-11-23", generated_at="2026-11-23T16:05:00Z")
     assert ">900<" in page and ">1,800<" not in page  # 3 months × 300 known, not (all) + channels
     assert ">(all)<" not in page  # the per-channel table lists channels only
+
+
+def _funnel_with_a_hidden_stage(flags: bool = True) -> pd.DataFrame:
+    """Aug–Oct 2026; Email and Paid Search (and their "(all)" sum); opportunity = SQL everywhere and flagged as such."""
+    note = "all 270 contacts that reached the previous stage (all cohorts and channels) also reached this one"
+    counts = {"known": 100.0, "engaged": 80.0, "mql": 60.0, "sql": 30.0, "opportunity": 30.0, "customer": 10.0}
+    rows = []
+    for m in pd.date_range("2026-08-01", "2026-10-01", freq="MS"):
+        for ch, k in (("(all)", 3), ("Email", 1), ("Paid Search", 2)):
+            for order, (stage, n) in enumerate(counts.items(), start=1):
+                hidden = stage == "opportunity"
+                rows.append((m, ch, stage, order, n * k, hidden, note if hidden else None))
+    frame = pd.DataFrame(rows, columns=["month", "channel_group", "stage", "stage_order", "contacts", "hidden", "stage_note"])
+    frame["stage_distinguishable"] = ~frame.pop("hidden")
+    return frame if flags else frame.drop(columns=["stage_distinguishable", "stage_note"])
+
+
+def test_funnel_totals_give_no_conversion_to_a_stage_not_distinguishable():
+    tot = report_lib._funnel_totals(_funnel_with_a_hidden_stage()).set_index("stage")
+    assert tot.loc["sql", "conversion_from_previous"] == pytest.approx(0.5)
+    assert pd.isna(tot.loc["opportunity", "conversion_from_previous"])  # not 100 %
+    assert tot.loc["opportunity", "conversion_from_first"] == pytest.approx(0.3)  # share of known: still a fact
+    assert not tot.loc["opportunity", "stage_distinguishable"] and tot.loc["opportunity", "stage_note"].startswith("all 270")
+    assert tot.drop(index="opportunity")["stage_distinguishable"].all()
+    old = report_lib._funnel_totals(_funnel_with_a_hidden_stage(flags=False)).set_index("stage")  # frames without the flag columns
+    assert old.loc["opportunity", "conversion_from_previous"] == pytest.approx(1.0) and old["stage_distinguishable"].all()
+
+
+def test_funnel_summary_says_not_distinguishable_instead_of_100_percent():
+    html = report_lib._funnel_summary(_funnel_with_a_hidden_stage(), "2026-11-23")
+    opportunity_row = re.search(r"<tr><td>Opportunity</td>.*?</tr>", html).group(0)
+    assert "not distinguishable in the data (see below)" in opportunity_row
+    assert "%" not in opportunity_row.split("</td>")[2]  # the conversion-from-previous cell
+    assert "Opportunity: not distinguishable in the data: all 270 contacts that reached the previous stage" in html
+    assert "270  (not distinguishable)" in html and "270  (n/d)" in html  # chart notes, wide and narrow
+    assert "(100.0%)" not in html and "270  (50.0%)" in html  # SQL 270 of MQL 540 (3 months of the "(all)" rows)
+    assert "(not distinguishable)" not in report_lib._funnel_summary(_funnel_with_a_hidden_stage(flags=False), "2026-11-23")
+
+
+def test_per_channel_funnel_table_marks_the_stage_not_distinguishable():
+    page = render_marketing_roi({"funnel": _funnel_with_a_hidden_stage()}, fresh_to="2026-11-23", generated_at="2026-11-23T16:05:00Z")
+    section = page[page.index('id="funnel"'):]
+    assert ">Opportunity (not distinguishable)<" in section and ">SQL<" in section
+    assert "Opportunity: not distinguishable in the data: all 270 contacts" in section

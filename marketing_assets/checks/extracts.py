@@ -6,8 +6,9 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from marketing_assets.constants import EXTRACTS, IDENTITY, SOURCES, fq
-from marketing_assets.extracts import EXTRACT_COLUMNS
+from marketing_assets.constants import ALL_CHANNELS, EXTRACTS, IDENTITY, SOURCES, TOUCHPOINTS, fq
+from marketing_assets.extracts import EXTRACT_COLUMNS, FUNNEL_STAGES
+from marketing_assets.lib.kpis import UNATTRIBUTED
 from marketing_assets.lib.publish import find_pii
 from marketing_assets.resources import Warehouse
 
@@ -184,6 +185,71 @@ def funnel_reconciles(warehouse: Warehouse) -> dg.AssetCheckResult:
     return result
 
 
+@dg.asset_check(asset=dg.AssetKey([EXTRACTS, "funnel"]), name="stages_monotone_from_one_cohort", blocking=True)
+def funnel_stages_from_one_cohort(warehouse: Warehouse) -> dg.AssetCheckResult:
+    """For every month × channel group: all six stages are present, the first stage counts the CRM contacts created that
+    month whose first touch is in the group (the cohort every stage is counted from), no stage has more contacts than the
+    stage before, and a stage flagged as not distinguishable from the one before shows no conversion."""
+    funnel = fq(EXTRACTS, "funnel")
+    unattributed, all_channels = UNATTRIBUTED.replace("'", "''"), ALL_CHANNELS.replace("'", "''")
+    with warehouse.get_connection() as con:
+        rows = con.execute(
+            f"""WITH contacts AS (
+                    SELECT date_trunc('month', coalesce(c.created_at, c.lead_date, c.mql_date, c.sql_date, c.customer_date))::DATE AS month,
+                           coalesce(t.channel_group, '{unattributed}') AS channel_group
+                    FROM {fq(SOURCES, 'crm_contacts')} c
+                    LEFT JOIN (SELECT contact_id, arg_min(channel_group, (touchpoint_date, channel_group)) AS channel_group
+                               FROM {fq(TOUCHPOINTS, 'touchpoints')} GROUP BY contact_id) t ON t.contact_id = c.contact_id),
+                cohort AS (
+                    SELECT month, channel_group, count(*) AS contacts FROM contacts WHERE month IS NOT NULL GROUP BY ALL
+                    UNION ALL
+                    SELECT month, '{all_channels}', count(*) FROM contacts WHERE month IS NOT NULL GROUP BY ALL),
+                stepped AS (
+                    SELECT *, lag(contacts) OVER w AS previous_contacts, lag(stage) OVER w AS previous_stage
+                    FROM {funnel} WINDOW w AS (PARTITION BY month, channel_group ORDER BY stage_order))
+                SELECT 'cohort' AS problem, coalesce(f.month, c.month) AS month, coalesce(f.channel_group, c.channel_group) AS channel_group,
+                       coalesce(f.stage, 'known') AS stage, coalesce(f.contacts, 0) AS contacts, coalesce(c.contacts, 0) AS reference, 'CRM contacts created' AS reference_name
+                FROM (SELECT * FROM {funnel} WHERE stage_order = 1) f
+                FULL JOIN cohort c ON c.month = f.month AND c.channel_group = f.channel_group
+                WHERE coalesce(f.contacts, 0) <> coalesce(c.contacts, 0)
+                UNION ALL
+                SELECT 'stages', month, channel_group, string_agg(stage, ', ' ORDER BY stage_order), count(*), {len(FUNNEL_STAGES)}, 'one per stage'
+                FROM {funnel} GROUP BY month, channel_group
+                HAVING count(DISTINCT stage) <> {len(FUNNEL_STAGES)} OR count(*) <> {len(FUNNEL_STAGES)} OR min(stage_order) <> 1
+                UNION ALL
+                SELECT 'monotone', month, channel_group, stage, contacts, previous_contacts, previous_stage FROM stepped WHERE contacts > previous_contacts
+                UNION ALL
+                SELECT 'conversion', month, channel_group, stage, stage_conversion, NULL, stage_note
+                FROM {funnel} WHERE NOT stage_distinguishable AND stage_conversion IS NOT NULL
+                ORDER BY 1, 2, 3"""
+        ).fetchall()
+        compared = con.execute(f"SELECT count(*) FROM {funnel}").fetchone()[0]
+    what = {
+        "cohort": "first-stage contacts {contacts:,.0f} vs {reference:,.0f} {reference_name}",
+        "stages": "{contacts:.0f} rows, expected {reference:.0f} ({reference_name})",
+        "monotone": "{contacts:,.0f} contacts, more than {reference:,.0f} at the stage before ({reference_name})",
+        "conversion": "shows a conversion of {contacts:.1%} although not distinguishable from the stage before",
+    }
+    problems = [
+        {"problem": p, "month": str(m)[:7] if m is not None else None, "channel_group": ch, "stage": st,
+         "value": None if v is None else float(v), "reference": None if r is None else float(r), "reference_name": rn}
+        for p, m, ch, st, v, r, rn in rows
+    ]  # fmt: skip
+    texts = [
+        f"{x['month']} {x['channel_group']} {x['stage']}: "
+        + what[x["problem"]].format(contacts=x["value"] or 0, reference=x["reference"] or 0, reference_name=x["reference_name"])
+        for x in problems
+    ]
+    counts = {p: sum(1 for x in problems if x["problem"] == p) for p in what}
+    return dg.AssetCheckResult(
+        passed=not problems,
+        description=f"{compared} funnel rows: one cohort per month and channel, stages monotone, no conversion on a stage not distinguishable"
+        if not problems
+        else f"{len(problems)} problems ({', '.join(f'{n} {p}' for p, n in counts.items() if n)}), e.g. " + "; ".join(texts[:3]),
+        metadata={"rows_checked": compared, "problems_by_kind": counts, "problems": problems[:20], "examples": texts[:20]},
+    )
+
+
 @dg.asset_check(asset=dg.AssetKey([EXTRACTS, "cohort_ltv"]), name="reconciles_with_erp", blocking=True)
 def cohort_ltv_reconciles(warehouse: Warehouse) -> dg.AssetCheckResult:
     """Month-0 cohort sizes = ERP customers by first-sale month; each cohort's latest cumulative revenue = its customers'
@@ -238,7 +304,8 @@ def data_quality_covers_every_check(warehouse: Warehouse) -> dg.AssetCheckResult
     )
 
 
-extract_checks += [marketing_roi_reconciles, marketing_roi_levels_add_up, funnel_reconciles, cohort_ltv_reconciles, data_quality_covers_every_check]
+extract_checks += [marketing_roi_reconciles, marketing_roi_levels_add_up, funnel_reconciles, funnel_stages_from_one_cohort, cohort_ltv_reconciles,
+                   data_quality_covers_every_check]
 
 
 @dg.asset_check(asset=dg.AssetKey([EXTRACTS, "pipeline_forecast"]), name="reconciles_with_open_pipeline", blocking=True)

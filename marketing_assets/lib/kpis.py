@@ -181,7 +181,10 @@ BASE_RELATIONS: dict[str, BaseRelation] = {
         "funnel_stages",
         "One row per CRM contact × funnel stage (known, engaged, mql, sql, opportunity, customer), dated by the "
         "contact's creation (the cohort); reached / reached_previous say whether the contact got to the stage "
-        "and to the one before. channel_group = group of the contact's first touch.",
+        "and to the one before (a later stage implies the earlier ones), reached_own whether by the stage's own "
+        "signal. stage_distinguishable is false, with a stage_note saying why, when in the whole data set the "
+        "stage is reached only by implication, or every contact that reached the previous stage reached it too. "
+        "channel_group = group of the contact's first touch.",
         ("channel_group", "stage"),
         ("sources/crm_contacts", "sources/crm_opportunities", "touchpoints/touchpoints"),
     ),
@@ -339,46 +342,73 @@ def base_relations_sql(parameters: Mapping[str, Any] | None = None) -> dict[str,
             FROM credited_pipeline p JOIN {fq(SOURCES, "crm_opportunities")} o USING (opportunity_id)
             WHERE o.is_won""",
         "funnel_stages": f"""
-            SELECT contact_id, event_date, channel_group, s.stage, s.stage_order, s.reached, s.reached_previous
-            FROM (
-                SELECT *, unnest([
-                    {{'stage': 'known', 'stage_order': 1, 'reached': true, 'reached_previous': true}},
-                    {{'stage': 'engaged', 'stage_order': 2, 'reached': r_engaged, 'reached_previous': true}},
-                    {{'stage': 'mql', 'stage_order': 3, 'reached': r_mql, 'reached_previous': r_engaged}},
-                    {{'stage': 'sql', 'stage_order': 4, 'reached': r_sql, 'reached_previous': r_mql}},
-                    {{'stage': 'opportunity', 'stage_order': 5, 'reached': r_opportunity, 'reached_previous': r_sql}},
-                    {{'stage': 'customer', 'stage_order': 6, 'reached': r_customer, 'reached_previous': r_opportunity}}
-                ]) AS s
+            WITH contact_stages AS (
+                SELECT contact_id, event_date, channel_group, s.stage, s.stage_order, s.reached, s.reached_previous,
+                       s.reached_own
                 FROM (
-                    SELECT contact_id, event_date, channel_group, r_customer,
-                           r_customer OR r_opportunity AS r_opportunity,
-                           r_customer OR r_opportunity OR r_sql AS r_sql,
-                           r_customer OR r_opportunity OR r_sql OR r_mql AS r_mql,
-                           r_customer OR r_opportunity OR r_sql OR r_mql OR r_engaged AS r_engaged
+                    SELECT *, unnest([
+                        {{'stage': 'known', 'stage_order': 1, 'reached': true, 'reached_previous': true, 'reached_own': true}},
+                        {{'stage': 'engaged', 'stage_order': 2, 'reached': r_engaged, 'reached_previous': true,
+                          'reached_own': o_engaged}},
+                        {{'stage': 'mql', 'stage_order': 3, 'reached': r_mql, 'reached_previous': r_engaged, 'reached_own': o_mql}},
+                        {{'stage': 'sql', 'stage_order': 4, 'reached': r_sql, 'reached_previous': r_mql, 'reached_own': o_sql}},
+                        {{'stage': 'opportunity', 'stage_order': 5, 'reached': r_opportunity, 'reached_previous': r_sql,
+                          'reached_own': o_opportunity}},
+                        {{'stage': 'customer', 'stage_order': 6, 'reached': r_customer, 'reached_previous': r_opportunity,
+                          'reached_own': o_customer}}
+                    ]) AS s
                     FROM (
-                        SELECT c.contact_id, coalesce(c.created_at, c.lead_date, c.mql_date, c.sql_date, c.customer_date)
-                                   AS event_date,
-                               coalesce(ft.channel_group, {_lit(UNATTRIBUTED)}) AS channel_group,
-                               c.customer_date IS NOT NULL OR coalesce(o.last_won >= coalesce(c.created_at, c.lead_date), false)
-                                   AS r_customer,
-                               coalesce(o.last_created >= coalesce(c.created_at, c.lead_date), false)
-                                   OR lower(c.lifecycle_stage) IN ('opportunity', 'customer') AS r_opportunity,
-                               c.sql_date IS NOT NULL AS r_sql, c.mql_date IS NOT NULL AS r_mql,
-                               c.lead_date IS NOT NULL OR coalesce(ft.has_engagement, false) AS r_engaged
-                        FROM {contacts} c
-                        LEFT JOIN (
-                            SELECT contact_id, arg_min(channel_group, touchpoint_date) AS channel_group,
-                                   bool_or(touchpoint_type <> 'sales') AS has_engagement
-                            FROM {fq(TOUCHPOINTS, "touchpoints")} GROUP BY contact_id
-                        ) ft ON ft.contact_id = c.contact_id
-                        LEFT JOIN (
-                            SELECT account_id, max(opportunity_created_date) AS last_created,
-                                   max(closed_date) FILTER (WHERE is_won) AS last_won
-                            FROM {fq(SOURCES, "crm_opportunities")} GROUP BY account_id
-                        ) o ON o.account_id = c.account_id
+                        SELECT *, o_customer AS r_customer,
+                               o_customer OR o_opportunity AS r_opportunity,
+                               o_customer OR o_opportunity OR o_sql AS r_sql,
+                               o_customer OR o_opportunity OR o_sql OR o_mql AS r_mql,
+                               o_customer OR o_opportunity OR o_sql OR o_mql OR o_engaged AS r_engaged
+                        FROM (
+                            SELECT c.contact_id, coalesce(c.created_at, c.lead_date, c.mql_date, c.sql_date, c.customer_date)
+                                       AS event_date,
+                                   coalesce(ft.channel_group, {_lit(UNATTRIBUTED)}) AS channel_group,
+                                   c.customer_date IS NOT NULL
+                                       OR coalesce(o.last_won >= coalesce(c.created_at, c.lead_date), false) AS o_customer,
+                                   coalesce(o.last_created >= coalesce(c.created_at, c.lead_date), false)
+                                       OR lower(c.lifecycle_stage) IN ('opportunity', 'customer') AS o_opportunity,
+                                   c.sql_date IS NOT NULL AS o_sql, c.mql_date IS NOT NULL AS o_mql,
+                                   -- a lead date set when the contact is created is no sign of engagement
+                                   coalesce(ft.has_engagement, false)
+                                       OR coalesce(CAST(c.lead_date AS DATE) > CAST(c.created_at AS DATE), false) AS o_engaged
+                            FROM {contacts} c
+                            LEFT JOIN (
+                                SELECT contact_id, arg_min(channel_group, (touchpoint_date, channel_group)) AS channel_group,
+                                       bool_or(touchpoint_type <> 'sales') AS has_engagement  -- a tie goes to the first group by name
+                                FROM {fq(TOUCHPOINTS, "touchpoints")} GROUP BY contact_id
+                            ) ft ON ft.contact_id = c.contact_id
+                            LEFT JOIN (
+                                SELECT account_id, max(opportunity_created_date) AS last_created,
+                                       max(closed_date) FILTER (WHERE is_won) AS last_won
+                                FROM {fq(SOURCES, "crm_opportunities")} GROUP BY account_id
+                            ) o ON o.account_id = c.account_id
+                        )
                     )
                 )
-            )""",
+            ),
+            stage_evidence AS (  -- a property of the whole data set, not of a cohort or channel
+                SELECT stage, count(*) FILTER (WHERE reached) AS reached_total,
+                       count(*) FILTER (WHERE reached_own) AS own_total,
+                       count(*) FILTER (WHERE reached_previous) AS previous_total,
+                       count(*) FILTER (WHERE reached_previous AND NOT reached) AS stopped_total
+                FROM contact_stages GROUP BY stage
+            )
+            SELECT c.contact_id, c.event_date, c.channel_group, c.stage, c.stage_order, c.reached, c.reached_previous,
+                   c.reached_own,
+                   c.stage_order = 1 OR NOT ((e.reached_total > 0 AND e.own_total = 0)
+                                             OR (e.previous_total > 0 AND e.stopped_total = 0)) AS stage_distinguishable,
+                   CASE WHEN c.stage_order = 1 THEN NULL
+                        WHEN e.reached_total > 0 AND e.own_total = 0
+                            THEN 'no contact has a signal of its own for this stage: it is only implied by later stages'
+                        WHEN e.previous_total > 0 AND e.stopped_total = 0
+                            THEN format('all {{:,}} contacts that reached the previous stage (all cohorts and channels) also '
+                                        || 'reached this one', e.previous_total)
+                   END AS stage_note
+            FROM contact_stages c JOIN stage_evidence e ON e.stage = c.stage""",
         "won_deals": """
             SELECT * REPLACE (closed_date AS event_date) FROM opportunities WHERE is_won""",
         "inventory_snapshots": f"""

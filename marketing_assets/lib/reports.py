@@ -757,6 +757,20 @@ def _by_channel(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[frame["channel_group"] != ALL_CHANNELS] if "channel_group" in frame.columns else frame
 
 
+NOT_DISTINGUISHABLE = "not distinguishable in the data"
+
+
+def _stage_evidence(funnel: pd.DataFrame) -> pd.DataFrame:
+    """Per stage: whether the data tells it apart from the stage before (the extract's ``stage_distinguishable``;
+    true when the column is absent) and, if not, the extract's ``stage_note`` saying why."""
+    f = pd.DataFrame({"stage": funnel["stage"], "ok": _col(funnel, "stage_distinguishable", True).ne(False), "note": _col(funnel, "stage_note")})
+    return f.groupby("stage", sort=False).agg(stage_distinguishable=("ok", "all"), stage_note=("note", "first")).reset_index()
+
+
+def _not_distinguishable_text(note: Any) -> str:
+    return f"{NOT_DISTINGUISHABLE}: {note}" if isinstance(note, str) and note else NOT_DISTINGUISHABLE
+
+
 def _funnel_totals(funnel: pd.DataFrame) -> pd.DataFrame:
     has_all = "channel_group" in funnel.columns and (funnel["channel_group"] == ALL_CHANNELS).any()
     f = (funnel[funnel["channel_group"] == ALL_CHANNELS] if has_all else funnel).copy()
@@ -769,6 +783,10 @@ def _funnel_totals(funnel: pd.DataFrame) -> pd.DataFrame:
     first = out["contacts"].iloc[0] if len(out) else float("nan")
     out["conversion_from_first"] = out["contacts"] / first if first else float("nan")
     out["stage_label"] = out["stage"].map(lambda s: STAGE_LABELS.get(str(s), str(s)))
+    out = out.merge(_stage_evidence(f), on="stage", how="left")
+    out["stage_distinguishable"] = out["stage_distinguishable"].ne(False)
+    # a stage the data cannot tell apart from the one before has no conversion (it would read as 100 %)
+    out["conversion_from_previous"] = out["conversion_from_previous"].where(out["stage_distinguishable"])
     return out
 
 
@@ -794,11 +812,25 @@ def _funnel_summary(funnel: pd.DataFrame | None, fresh_to: Any) -> str:
     tot = _funnel_totals(window)
     if tot.empty:
         return _na("the funnel has no rows for the reporting window.")
+    flagged = [i > 0 and not ok for i, ok in enumerate(tot["stage_distinguishable"])]
     notes = ["" if i == 0 or not _is_num(c) else f"{c * 100:.1f}%" for i, c in enumerate(tot["conversion_from_previous"])]
-    chart = _dual(svg.funnel_chart, tot["stage_label"].tolist(), tot["contacts"].tolist(), "", notes=notes)
-    table = _table(tot, [("stage_label", "Stage", None), ("contacts", "People", "count"), ("conversion_from_previous", "Conversion from previous stage", "percent"),
+    wide_notes = ["not distinguishable" if bad else n for n, bad in zip(notes, flagged)]
+    narrow_notes = ["n/d" if bad else n for n, bad in zip(notes, flagged)]
+    chart = _dual(svg.funnel_chart, tot["stage_label"].tolist(), tot["contacts"].tolist(), "", notes=wide_notes, narrow={"notes": narrow_notes})
+
+    def conversion(v: Any, rec: Mapping[str, Any]) -> str:
+        if not rec.get("stage_distinguishable", True):
+            return f'<div class="num"><span class="how">{_esc(NOT_DISTINGUISHABLE)} (see below)</span></div>'
+        return f'<div class="num">{_esc(fmt_value(v, "percent"))}</div>'
+
+    table = _table(tot, [("stage_label", "Stage", None), ("contacts", "People", "count"), ("conversion_from_previous", "Conversion from previous stage", conversion),
                          ("conversion_from_first", "Conversion from first stage", "percent")])
-    return _figure(chart, f"Funnel, all channels, {label}", "Bar width = number of people at the stage; the percentage in brackets = conversion from the stage above.", compact=True) + table
+    table += "".join(f'<p class="how">{_esc(r["stage_label"])}: {_esc(_not_distinguishable_text(r["stage_note"]))}.</p>'
+                     for r, bad in zip(tot.to_dict("records"), flagged) if bad)
+    how = "Bar width = number of people at the stage; the percentage in brackets = conversion from the stage above."
+    if any(flagged):
+        how += " “not distinguishable” (n/d on small screens) = the data cannot tell the stage apart from the one above, so it has no conversion: see the table."
+    return _figure(chart, f"Funnel, all channels, {label}", how, compact=True) + table
 
 
 def _forecast(fc: pd.DataFrame | None, currency: str) -> str:
@@ -1004,15 +1036,18 @@ def render_marketing_roi(data: Mapping[str, pd.DataFrame], *, fresh_to: Any, gen
             stages = [s for s in STAGE_LABELS if s in piv.columns] + [s for s in piv.columns if s not in STAGE_LABELS]
             piv = piv[stages]
             tab = piv.reset_index()
+            evidence = _stage_evidence(window).set_index("stage")
+            hidden = [s for s in stages[1:] if s in evidence.index and not evidence.loc[s, "stage_distinguishable"]]
             cols: list[Column] = [("channel_group", "Channel", None)]
             for i, s in enumerate(stages):
-                cols.append((s, STAGE_LABELS.get(s, str(s)), "count"))
+                cols.append((s, STAGE_LABELS.get(s, str(s)) + (" (not distinguishable)" if s in hidden else ""), "count"))
             if len(stages) > 1:
                 tab["_overall"] = piv[stages[-1]].to_numpy() / piv[stages[0]].replace(0, float("nan")).to_numpy()
                 cols.append(("_overall", f"{STAGE_LABELS.get(stages[0], stages[0])} → {STAGE_LABELS.get(stages[-1], stages[-1])}", "percent"))
             tab = tab.sort_values(stages[0], ascending=False)
             fbody += _table(tab, cols, caption=f"People per stage by channel, {label}")
-    sections.append(_section("funnel", "Funnel by stage", fbody, "The percentage is the conversion from the stage before; the last table column is the end-to-end conversion."))
+            fbody += "".join(f'<p class="how">{_esc(STAGE_LABELS.get(s, str(s)))}: {_esc(_not_distinguishable_text(evidence.loc[s, "stage_note"]))}.</p>' for s in hidden)
+    sections.append(_section("funnel", "Funnel by stage", fbody, "The percentage is the conversion from the stage before; the last table column is the end-to-end conversion. A stage the data cannot tell apart from the stage before shows no conversion."))
     # ---- cohort LTV
     sections.append(_section("ltv", "Customer lifetime value by acquisition channel", _cohorts(_get(data, "cohort_ltv", ["months_since_acquisition", "ltv_per_customer"]), currency)))
     # ---- MMM
