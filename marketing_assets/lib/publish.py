@@ -19,20 +19,50 @@ import pandas as pd
 
 PSEUDONYM_HEX = 16
 EMAIL_PATTERN = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
-PHONE_PATTERN = re.compile(r"(?<![\w.])\+?\d[\d\s().-]{8,}\d(?![\w.])")
-DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}")
+# Tokens that are identifiers or numbers, never contact details; masked before the phone search.
+# An alphanumeric neighbour (or one joined by a dash) makes a digit group part of a larger token.
+_NOT_AFTER = r"(?<![0-9A-Za-z])(?<![0-9A-Za-z]-)"
+_NOT_BEFORE = r"(?![0-9A-Za-z])(?!-[0-9A-Za-z])"
+IDENTIFIER_PATTERN = re.compile(
+    "|".join(
+        rf"{_NOT_AFTER}(?:{body}){_NOT_BEFORE}"
+        for body in (
+            r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}",  # UUIDs, Dagster run ids
+            r"[0-9a-fA-F]{16,}",  # hashes, HMAC pseudonyms (after their prefix): 16+ hex digits is no phone number
+            r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?(?:Z|[+-]\d{2}:?\d{2})?",  # ISO dates, timestamps
+            r"(?:19|20)\d{2}-(?:0[1-9]|1[0-2])",  # ISO year-months
+            r"[+-]?\d+\.\d+(?:[eE][+-]?\d+)?",  # decimals
+        )
+    )
+)
+# 9–15 digits (E.164 allows at most 15), optionally led by ``+`` or ``(``, at most two separators between digits,
+# not inside a larger token (a sentence's full stop may follow).
+PHONE_PATTERN = re.compile(
+    rf"(?<!\w)(?<!\d\.)(?<![0-9A-Za-z]-)[+(]?\d(?:[ \t().-]{{0,2}}\d){{8,14}}(?!\w)(?!\.\w){_NOT_BEFORE}"
+)
+
+
+def _written_as_phone(candidate: str) -> bool:
+    """A leading ``+`` or spaces, dashes or parentheses between digit groups; a bare digit run is an id or an amount."""
+    return candidate.startswith("+") or any(ch in candidate for ch in " -()")
+
+
+def _phone_in_masked(masked: str) -> bool:
+    return any(_written_as_phone(m.group(0)) for m in PHONE_PATTERN.finditer(masked))
 
 
 def _looks_like_phone(text: str) -> bool:
-    """A run of 9–15 digits written like a phone number (a leading ``+`` or spaces, dashes or
-    parentheses between digit groups), that is not an ISO date, timestamp or plain decimal number."""
-    for match in PHONE_PATTERN.finditer(text):
-        candidate = match.group(0).strip()
-        digits = sum(ch.isdigit() for ch in candidate)
-        written_as_phone = candidate.startswith("+") or any(ch in candidate for ch in " -()")
-        if 9 <= digits <= 15 and written_as_phone and not DATE_PATTERN.match(candidate):
-            return True
-    return False
+    """Whether ``text`` holds a phone number written like one, once identifiers (UUIDs, hashes, pseudonyms),
+    ISO dates and timestamps and decimal numbers are masked; a digit group inside a larger token does not count."""
+    return _phone_in_masked(IDENTIFIER_PATTERN.sub("x", text))
+
+
+def _phone_mask(text: pd.Series) -> pd.Series:
+    """:func:`_looks_like_phone` over a column: vectorised regex passes, Python only for the few candidates."""
+    masked = text.str.replace(IDENTIFIER_PATTERN, "x", regex=True)
+    candidates = masked[masked.str.contains(PHONE_PATTERN).astype(bool)]
+    phones = [i for i, t in candidates.items() if _phone_in_masked(t)]
+    return pd.Series(text.index.isin(phones), index=text.index)
 
 
 class PseudonymKeyMissing(RuntimeError):
@@ -59,13 +89,16 @@ def pseudonymise(values: pd.Series, key: bytes, prefix: str = "") -> pd.Series:
 
 
 def find_pii(frame: pd.DataFrame, columns: Iterable[str] | None = None, sample: int = 5) -> dict[str, list[str]]:
-    """Email- or phone-looking values per text column (masked samples), empty when clean."""
+    """Email- or phone-looking values per text column (masked samples), empty when clean.
+
+    Each distinct value is scanned once; identifiers and numbers are never reported (see ``IDENTIFIER_PATTERN``).
+    """
     found: dict[str, list[str]] = {}
     for col in columns if columns is not None else frame.columns:
         if frame[col].dtype != object and not pd.api.types.is_string_dtype(frame[col]):
             continue
-        text = frame[col].dropna().astype(str)
-        hits = text[text.str.contains(EMAIL_PATTERN) | text.map(_looks_like_phone)]
+        text = pd.Series(frame[col].dropna().astype(str).unique(), dtype=object)
+        hits = text[text.str.contains(EMAIL_PATTERN) | _phone_mask(text)]
         if len(hits):
             found[col] = [h[:2] + "***" for h in hits.head(sample)]
     return found
