@@ -18,6 +18,7 @@ from marketing_assets.constants import EXTRACTS, IDENTITY, MMM, SOURCES, fq
 from marketing_assets.extracts import EXTRACT_COLUMNS, publish_extract
 from marketing_assets.lib import kpis, recommend
 from marketing_assets.lib import reports as html_reports
+from marketing_assets.lib.publish import AuditFailed, audit_report_html, extract_files
 from marketing_assets.lib.quality import table_exists
 from marketing_assets.resources import Warehouse
 
@@ -190,12 +191,27 @@ def _report_frames(con, names: tuple[str, ...]) -> dict[str, pd.DataFrame]:
     return {k: v for k, v in frames.items() if v is not None}
 
 
-def _write_html(context: dg.AssetExecutionContext, warehouse: Warehouse, name: str, render, frames: tuple[str, ...]) -> dg.MaterializeResult:
+REPORT_FILES = {"executive_report": "executive.html", "marketing_roi_report": "marketing_roi.html", "data_quality_html": "data_quality.html"}
+
+
+def published_files(warehouse: Warehouse) -> dict[dg.AssetKey, list[Path]]:
+    """Every file an asset publishes for stakeholders: each extract's Parquet and CSV, each HTML report."""
+    files = {dg.AssetKey([EXTRACTS, name]): list(extract_files(warehouse.extracts_dir, name).values()) for name in EXTRACT_COLUMNS}
+    return files | {dg.AssetKey([EXTRACTS, asset]): [Path(warehouse.reports_dir) / file] for asset, file in REPORT_FILES.items()}
+
+
+def _write_html(context: dg.AssetExecutionContext, warehouse: Warehouse, render, frames: tuple[str, ...]) -> dg.MaterializeResult:
+    """Render the asset's page and write-audit-publish it: the page is moved into place only when it passes
+    ``self_contained_and_dated``'s audit; otherwise the asset fails and the previous page stays published."""
+    file_name = REPORT_FILES[context.asset_key.path[-1]]
     with warehouse.get_connection() as con:
         frames, day = _report_frames(con, frames), fresh_to(con)
     html = render(frames, fresh_to=day, generated_at=dt.datetime.now(dt.timezone.utc))
-    path = html_reports.write_report(html, Path(warehouse.reports_dir) / f"{name}.html")
-    context.log.info(f"{name}.html written ({len(html) / 1024:.0f} KiB), data fresh to {day}")
+    try:
+        path = html_reports.write_report(html, Path(warehouse.reports_dir) / file_name, audits=[audit_report_html])
+    except AuditFailed as err:
+        raise dg.Failure(description=str(err), metadata={"failed_audits": [r.audit for r in err.failed]}) from err
+    context.log.info(f"{file_name} audited and published ({len(html) / 1024:.0f} KiB), data fresh to {day}")
     return dg.MaterializeResult(
         metadata={"path": dg.MetadataValue.path(str(path)), "size_kib": round(len(html) / 1024, 1), "fresh_to": str(day)}
     )
@@ -209,9 +225,7 @@ _EXTRACT_DEPS = [dg.AssetKey([EXTRACTS, n]) for n in ("kpi_dictionary", "executi
 def executive_report(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """data/reports/executive.html: headline KPIs against target, revenue trend, revenue by product and channel,
     spend vs revenue, funnel, pipeline forecast, with every KPI's definition one click away."""
-    return _write_html(
-        context, warehouse, "executive", html_reports.render_executive, ("kpi_dictionary", "executive_kpis", "funnel", "pipeline_forecast")
-    )
+    return _write_html(context, warehouse, html_reports.render_executive, ("kpi_dictionary", "executive_kpis", "funnel", "pipeline_forecast"))
 
 
 @dg.asset(deps=[*_EXTRACT_DEPS, dg.AssetKey([MMM, "mmm_contributions"]), dg.AssetKey([MMM, "mmm_budget_plan"])], kinds=REPORT_KINDS)
@@ -222,10 +236,10 @@ def marketing_roi_report(context: dg.AssetExecutionContext, warehouse: Warehouse
     # Headline figures use the attribution model the budget rules read, so the page and its recommendations agree.
     render = functools.partial(html_reports.render_marketing_roi, model=rules.reference_model)
     frames = ("kpi_dictionary", "marketing_roi", "funnel", "cohort_ltv", "mmm_contributions", "mmm_budget_plan", "mmm_roi")
-    return _write_html(context, warehouse, "marketing_roi", render, frames)
+    return _write_html(context, warehouse, render, frames)
 
 
 @dg.asset(deps=[dg.AssetKey([EXTRACTS, "data_quality_report"])], op_tags=RUN_LAST, kinds=REPORT_KINDS)
 def data_quality_html(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """data/reports/data_quality.html: passed / warned / failed checks (problems first), freshness and identity match rates."""
-    return _write_html(context, warehouse, "data_quality", html_reports.render_data_quality, ("data_quality_report",))
+    return _write_html(context, warehouse, html_reports.render_data_quality, ("data_quality_report",))

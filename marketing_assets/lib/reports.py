@@ -3,7 +3,7 @@
 Each ``render_*`` function takes a mapping of pandas frames (missing or empty frames render a
 "not available" note instead of failing) and returns one HTML document with inline CSS and inline
 SVG charts (:mod:`marketing_assets.lib.svg`): no scripts, no fonts, no network. ``write_report``
-writes it atomically.
+writes it through staging and audits, then moves it into place atomically.
 
 Frames (extra columns are ignored):
 
@@ -30,7 +30,6 @@ import html
 import math
 import os
 import re
-import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -39,6 +38,7 @@ import pandas as pd
 
 from marketing_assets.constants import ALL_CHANNELS
 from marketing_assets.lib import svg
+from marketing_assets.lib.publish import Audit, write_audit_publish
 
 __all__ = ["fmt_value", "render_data_quality", "render_executive", "render_marketing_roi", "write_report"]
 
@@ -1268,22 +1268,19 @@ def render_data_quality(data: Mapping[str, pd.DataFrame], *, fresh_to: Any, gene
 # ---------------------------------------------------------------------------------------------- writing
 
 
-def write_report(html_text: str, path: str | os.PathLike) -> Path:
-    """Write atomically: a temp file in the same directory, fsync, then ``os.replace``; mode 0644."""
+def write_report(html_text: str, path: str | os.PathLike, audits: Sequence[Audit] = ()) -> Path:
+    """Write-audit-publish one page: written (and fsynced) under ``.staging/`` next to ``path``, checked with
+    ``audits`` (e.g. :func:`~marketing_assets.lib.publish.audit_report_html`), then moved into place with
+    ``os.replace``; mode 0644. A failed audit raises :class:`~marketing_assets.lib.publish.AuditFailed` and
+    leaves the published page as it was."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+
+    def write(staged: Path) -> None:
+        with open(staged, "w", encoding="utf-8") as fh:
             fh.write(html_text)
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+
+    with write_audit_publish({"html": target}, {"html": write}, audits, what=f"report {target.name}") as staged:
+        os.chmod(staged["html"], 0o644)
     return target
