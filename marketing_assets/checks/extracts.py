@@ -161,20 +161,25 @@ def cohort_ltv_reconciles(warehouse: Warehouse) -> dg.AssetCheckResult:
 
 @dg.asset_check(asset=dg.AssetKey([EXTRACTS, "data_quality_report"]), name="covers_every_check", blocking=True)
 def data_quality_covers_every_check(warehouse: Warehouse) -> dg.AssetCheckResult:
-    """The report lists every asset check of the code location exactly once, and a freshness row per source."""
-    from marketing_assets.reports import all_check_specs
+    """The report lists every asset check of the code location exactly once, each with a status of the check tally
+    (passed, warned, failed, skipped) or one it does not count (pending, not_in_run), and a freshness row per source."""
+    from marketing_assets.lib.tally import STATUSES
+    from marketing_assets.reports import NOT_COUNTED, all_check_specs
 
     expected = {(s.asset_key.to_user_string(), s.name) for s in all_check_specs()}
     with warehouse.get_connection() as con:
         listed = con.execute(f"SELECT asset_key, check_name FROM {fq(EXTRACTS, 'data_quality_report')} WHERE section = 'check'").fetchall()
+        statuses = {r[0] for r in con.execute(f"SELECT DISTINCT status FROM {fq(EXTRACTS, 'data_quality_report')} WHERE section = 'check'").fetchall()}
         fresh = con.execute(f"SELECT count(*) FROM {fq(EXTRACTS, 'data_quality_report')} WHERE section = 'freshness'").fetchone()[0]
     missing, duplicated = expected - set(listed), len(listed) - len(set(listed))
+    unknown = sorted(str(s) for s in statuses - {*STATUSES, *NOT_COUNTED})
     sources_with_freshness = sum(1 for key, name in expected if name == "freshness")
-    passed = not missing and not duplicated and fresh == sources_with_freshness
+    passed = not missing and not duplicated and not unknown and fresh == sources_with_freshness
     return dg.AssetCheckResult(
         passed=passed,
-        description=f"{len(set(listed))} checks listed, {fresh} freshness rows" if passed else f"missing {sorted(missing)[:5]}, {duplicated} duplicated, {fresh} of {sources_with_freshness} freshness rows",
-        metadata={"checks_expected": len(expected), "checks_listed": len(listed), "missing": [f"{a}:{n}" for a, n in sorted(missing)][:20]},
+        description=f"{len(set(listed))} checks listed, {fresh} freshness rows" if passed
+        else f"missing {sorted(missing)[:5]}, {duplicated} duplicated, unknown status {unknown}, {fresh} of {sources_with_freshness} freshness rows",
+        metadata={"checks_expected": len(expected), "checks_listed": len(listed), "missing": [f"{a}:{n}" for a, n in sorted(missing)][:20], "unknown_statuses": unknown},
     )
 
 
