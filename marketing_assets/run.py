@@ -74,7 +74,6 @@ def summarise(result: dg.ExecuteInProcessResult, published: dict[dg.AssetKey, li
     The check line is the tally the data-quality report and its HTML page show (:mod:`marketing_assets.lib.tally`);
     the report's own checks, evaluated after it, are counted on a line of their own. ``published`` (asset key ->
     files) adds the files this run did not refresh."""
-    from marketing_assets.checks import all_checks
     from marketing_assets.reports import planned_check_keys, run_tallies
 
     lines = ["", "assets materialised:"]
@@ -83,9 +82,11 @@ def summarise(result: dg.ExecuteInProcessResult, published: dict[dg.AssetKey, li
         rows = mat.metadata.get("dagster/row_count")
         count = f"{rows.value:>12,}" if rows is not None else f"{'-':>12}"
         lines.append(f"  {mat.asset_key.to_user_string():<45} {count} rows")
-    blocking = {spec.key: bool(spec.blocking) for c in all_checks for spec in c.check_specs}
+    planned = planned_check_keys(result.job_def, result.dagster_run)
+    graph = result.job_def.asset_layer.asset_graph
+    blocking = {k: bool(graph.get_check_spec(k).blocking) for k in planned}
     evaluations = list(enumerate(result.get_asset_check_evaluations()))
-    run_tally, own = run_tallies(evaluations, planned_check_keys(result.job_def, result.dagster_run), blocking)
+    run_tally, own = run_tallies(evaluations, planned, blocking)
     blocking_failures = [f"{c.asset_key}:{c.check_name}" for t in (run_tally, own) for c in t.blocking_failures]
     lines.append(
         f"checks: {run_tally.text()}"
