@@ -15,7 +15,13 @@ from marketing_assets.constants import ALL_CHANNELS, ATTRIBUTION, EXTRACTS, IDEN
 from marketing_assets.lib import forecast, kpis, recommend
 from marketing_assets.lib.channels import campaign_key_sql
 from marketing_assets.lib.mmm.frame import DEFAULT_CHANNEL_RULES, channel_case_sql
-from marketing_assets.lib.publish import AuditFailed, audit_no_pii, audit_published_columns, extract_files, stage_extract
+from marketing_assets.lib.publish import (
+    AuditFailed,
+    audit_no_pii,
+    audit_published_columns,
+    extract_files,
+    stage_extract,
+)
 from marketing_assets.lib.quality import table_exists
 from marketing_assets.resources import Warehouse
 

@@ -37,11 +37,8 @@ def ensure_demo_data(root: Path, scale: str, seed: int) -> bool:
     return True
 
 
-def _step_key(result: dg.ExecuteInProcessResult, key: dg.AssetKey) -> str | None:
-    try:
-        return str(result.job_def.asset_layer.get_op_output_handle(key).node_handle)
-    except Exception:  # not an asset of this job
-        return None
+def _step_key(result: dg.ExecuteInProcessResult, key: dg.AssetKey) -> str:
+    return str(result.job_def.asset_layer.get_op_output_handle(key).node_handle)
 
 
 def stale_files(result: dg.ExecuteInProcessResult, published: dict[dg.AssetKey, list[Path]]) -> list[str]:
@@ -61,7 +58,7 @@ def stale_files(result: dg.ExecuteInProcessResult, published: dict[dg.AssetKey, 
             why = "skipped: an upstream asset or blocking check failed"
         for path in paths:
             if path.exists():
-                mtime = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.timezone.utc)
+                mtime = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC)
                 lines.append(f"  stale: {path.name} (published {mtime:%Y-%m-%d %H:%M} UTC; not refreshed by this run: {why})")
             else:
                 lines.append(f"  missing: {path.name} (never published; not written by this run: {why})")

@@ -6,7 +6,13 @@ import dagster as dg
 
 from marketing_assets.constants import EXTRACTS, IDENTITY, SOURCES, fq
 from marketing_assets.extracts import EXTRACT_COLUMNS
-from marketing_assets.lib.publish import AuditResult, audit_no_pii, audit_published_columns, audit_report_html, extract_files
+from marketing_assets.lib.publish import (
+    AuditResult,
+    audit_no_pii,
+    audit_published_columns,
+    audit_report_html,
+    extract_files,
+)
 from marketing_assets.reports import REPORT_FILES
 from marketing_assets.resources import Warehouse
 
