@@ -41,6 +41,23 @@ def _step_key(result: dg.ExecuteInProcessResult, key: dg.AssetKey) -> str:
     return str(result.job_def.asset_layer.get_op_output_handle(key).node_handle)
 
 
+def _upstream_failures(result: dg.ExecuteInProcessResult, key: dg.AssetKey, failed_steps: set[str]) -> list[str]:
+    """Failed assets and failed blocking checks upstream of ``key`` in this run, by name."""
+    graph, selected = result.job_def.asset_layer.asset_graph, result.job_def.asset_layer.selected_asset_keys
+    ancestors, todo = set(), [key]
+    while todo:
+        for parent in graph.get(todo.pop()).parent_keys:
+            if parent not in ancestors and graph.has(parent):
+                ancestors.add(parent)
+                todo.append(parent)
+    assets = sorted(k.to_user_string() for k in ancestors & set(selected) if _step_key(result, k) in failed_steps)
+    checks = sorted(
+        f"{e.asset_key.to_user_string()}:{e.check_name}" for e in result.get_asset_check_evaluations()
+        if e.asset_key in ancestors and e.blocking and not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
+    )
+    return assets + checks
+
+
 def stale_files(result: dg.ExecuteInProcessResult, published: dict[dg.AssetKey, list[Path]]) -> list[str]:
     """One line per published file whose asset did not materialise in this run: its modification time and why."""
     materialised = {e.event_specific_data.materialization.asset_key for e in result.get_asset_materialization_events()}
@@ -55,7 +72,8 @@ def stale_files(result: dg.ExecuteInProcessResult, published: dict[dg.AssetKey, 
         elif _step_key(result, key) in failed_steps:
             why = "asset failed"
         else:
-            why = "skipped: an upstream asset or blocking check failed"
+            causes = _upstream_failures(result, key, failed_steps)
+            why = f"skipped: upstream {', '.join(causes[:3])} failed" if causes else "skipped: an upstream asset or blocking check failed"
         for path in paths:
             if path.exists():
                 mtime = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC)

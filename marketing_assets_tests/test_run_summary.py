@@ -65,6 +65,28 @@ def test_run_summary_names_stale_files_with_their_publish_time_and_reason(tmp_pa
     mtime = pd.Timestamp((tmp_path / "extracts" / "kpi_dictionary.parquet").stat().st_mtime, unit="s", tz="UTC")
     assert f"stale: kpi_dictionary.parquet (published {mtime:%Y-%m-%d %H:%M} UTC; not refreshed by this run: asset failed)" in text
     assert "stale: kpi_dictionary.csv (published" in text
-    assert re.search(r"stale: executive\.html \(published [\d-]+ [\d:]+ UTC; not refreshed by this run: skipped: an upstream", text)
+    assert re.search(r"stale: executive\.html \(published [\d-]+ [\d:]+ UTC; not refreshed by this run: skipped: upstream extracts/kpi_dictionary failed\)", text)
     assert "missing: funnel.parquet (never published; not written by this run: not selected)" in text
     assert "415" not in text  # no raw PII in the summary
+
+
+def test_stale_file_names_the_failed_blocking_check_upstream(tmp_path):
+    @dg.asset
+    def tiny():
+        return None
+
+    @dg.asset_check(asset=tiny, blocking=True)
+    def must_hold():
+        return dg.AssetCheckResult(passed=False, description="broken")
+
+    @dg.asset(deps=[tiny])
+    def downstream():
+        return None
+
+    old = tmp_path / "downstream.csv"
+    old.write_text("a\n1\n")
+    result = dg.materialize([tiny, downstream, must_hold], raise_on_error=False)
+    text, blocking_failed = summarise(result, {downstream.key: [old], tiny.key: [tmp_path / "tiny.csv"]})
+    assert blocking_failed
+    assert "stale: downstream.csv (published " in text and "not refreshed by this run: skipped: upstream tiny:must_hold failed)" in text
+    assert "tiny.csv" not in text  # tiny materialised in this run: nothing stale
