@@ -1,9 +1,11 @@
 """Extract assets: governed KPI definitions and dashboard marts, in the warehouse and as Parquet + CSV files.
 
 Every KPI value comes from its formula in ``config/kpis.yaml`` (via :mod:`marketing_assets.lib.kpis`);
-nothing here re-types a formula. Files are written atomically to ``MARKETING_EXTRACTS_DIR``.
+nothing here re-types a formula. Files are audited before they are published to ``MARKETING_EXTRACTS_DIR``
+(write-audit-publish, see :func:`publish_extract`).
 """
 
+import functools
 from pathlib import Path
 
 import dagster as dg
@@ -12,7 +14,13 @@ import pandas as pd
 from marketing_assets.constants import ALL_CHANNELS, ATTRIBUTION, EXTRACTS, IDENTITY, MMM, SOURCES, TOUCHPOINTS, fq
 from marketing_assets.lib import forecast, kpis, recommend
 from marketing_assets.lib.funnel import stage_distinguishability
-from marketing_assets.lib.publish import write_extract
+from marketing_assets.lib.publish import (
+    AuditFailed,
+    audit_no_pii,
+    audit_published_columns,
+    extract_files,
+    stage_extract,
+)
 from marketing_assets.lib.quality import table_exists
 from marketing_assets.lib.spend import reporting_currency
 from marketing_assets.resources import Warehouse
@@ -168,14 +176,33 @@ BREAKDOWN_COLUMNS = ("product_name", "product_id", "category", "sales_channel", 
 
 
 def publish_extract(context: dg.AssetExecutionContext, warehouse: Warehouse, con, name: str, frame: pd.DataFrame) -> dict:
+    """Write-audit-publish extract ``name``: Parquet and CSV are written under ``<extracts_dir>/.staging/`` and
+    audited there with the blocking checks' own audits (published columns, no PII). Only when they pass are the
+    warehouse table ``extracts.<name>`` replaced and the files moved into place, in one DuckDB transaction that
+    rolls back if a move fails. A failed audit fails the asset naming the extract, file and audit; the staged
+    files are removed and the previously published table and files stay as they were."""
     dictionary = kpis.load_kpi_dictionary()
     frame = bi_ready(name, frame, dictionary)
-    con.execute(f"CREATE SCHEMA IF NOT EXISTS {EXTRACTS}")
-    con.register("_extract_df", frame)
-    con.execute(f"CREATE OR REPLACE TABLE {fq(EXTRACTS, name)} AS SELECT * FROM _extract_df")
-    con.unregister("_extract_df")
-    paths = write_extract(frame, name, Path(warehouse.extracts_dir))
-    context.log.info(f"{name}: {len(frame)} rows written to {paths['parquet'].parent}")
+    con.execute("BEGIN TRANSACTION")
+    try:
+        audits = [functools.partial(audit_published_columns, columns=EXTRACT_COLUMNS[name]), audit_no_pii]
+        with stage_extract(frame, name, Path(warehouse.extracts_dir), audits):
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {EXTRACTS}")
+            con.register("_extract_df", frame)
+            con.execute(f"CREATE OR REPLACE TABLE {fq(EXTRACTS, name)} AS SELECT * FROM _extract_df")
+            con.unregister("_extract_df")
+        con.execute("COMMIT")
+    except AuditFailed as err:
+        con.execute("ROLLBACK")
+        raise dg.Failure(
+            description=str(err),
+            metadata={"failed_audits": [r.audit for r in err.failed], "problems": "; ".join(r.description for r in err.failed)},
+        ) from err
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    paths = extract_files(warehouse.extracts_dir, name)
+    context.log.info(f"{name}: {len(frame)} rows audited and published to {paths['parquet'].parent}")
     return {
         "dagster/row_count": len(frame),
         "files": [str(p) for p in paths.values()],

@@ -2,8 +2,10 @@
 and the three self-contained HTML reports in ``MARKETING_REPORTS_DIR`` (executive, marketing ROI, data quality).
 
 ``data_quality_report`` runs last in a run (lowest step priority) so that the checks of every other
-asset in the same run have been evaluated when it reads the instance. Checks on the report itself and on
-assets after it show their previous evaluation.
+asset in the same run have been evaluated when it reads the instance. Its check tally
+(:mod:`marketing_assets.lib.tally`) covers every check planned in the run except the report's own
+(on ``data_quality_report`` and ``data_quality_html``), which run after it: the same tally the run summary
+prints and the HTML page shows.
 """
 
 import datetime as dt
@@ -16,8 +18,9 @@ import pandas as pd
 
 from marketing_assets.constants import EXTRACTS, IDENTITY, MMM, SOURCES, fq
 from marketing_assets.extracts import EXTRACT_COLUMNS, publish_extract
-from marketing_assets.lib import kpis, recommend
+from marketing_assets.lib import kpis, recommend, tally
 from marketing_assets.lib import reports as html_reports
+from marketing_assets.lib.publish import AuditFailed, audit_report_html, extract_files
 from marketing_assets.lib.quality import table_exists
 from marketing_assets.resources import Warehouse
 
@@ -41,41 +44,82 @@ def _metadata_json(metadata: dict) -> str:
     return text if len(text) <= _METADATA_LIMIT else text[: _METADATA_LIMIT - 3] + "..."
 
 
-def check_rows(instance: dg.DagsterInstance, specs: list[dg.AssetCheckSpec]) -> pd.DataFrame:
-    """One row per asset check with its latest evaluation in ``instance`` (``not_evaluated`` when none)."""
-    records = instance.event_log_storage.get_latest_asset_check_execution_by_key([s.key for s in specs])
+# The data-quality report's own assets: their checks run after the report is written, so no tally counts them.
+REPORT_OWN_ASSETS = frozenset(dg.AssetKey([EXTRACTS, a]) for a in ("data_quality_report", "data_quality_html"))
+NOT_COUNTED = {
+    "pending": "evaluated after this report is written (see the run summary or the asset's checks)",
+    "not_in_run": "not part of this run",
+}
+
+
+def planned_check_keys(job_def: dg.JobDefinition, run: dg.DagsterRun) -> set[dg.AssetCheckKey]:
+    """The checks ``run`` was planned to evaluate: its check selection, else every check of its selected assets."""
+    if run.asset_check_selection is not None:
+        return set(run.asset_check_selection)
+    layer = job_def.asset_layer
+    assets = set(run.asset_selection) if run.asset_selection else set(layer.selected_asset_keys)
+    return {k for k in layer.asset_graph.asset_check_keys if k.asset_key in assets}
+
+
+def _outcome(evaluation: dg.AssetCheckEvaluation, order: float) -> tally.CheckOutcome:
+    skipped = (evaluation.metadata or {}).get("skipped")
+    return tally.CheckOutcome(
+        asset_key=evaluation.asset_key.to_user_string(), check_name=evaluation.check_name, passed=bool(evaluation.passed),
+        severity=evaluation.severity.value, skipped=bool(getattr(skipped, "value", skipped)), order=order,
+        blocking=bool(evaluation.blocking), description=evaluation.description or "",
+    )
+
+
+def run_tallies(
+    evaluations: list[tuple[float, dg.AssetCheckEvaluation]], planned: set[dg.AssetCheckKey], blocking: dict[dg.AssetCheckKey, bool]
+) -> tuple[tally.CheckTally, tally.CheckTally]:
+    """The run's check tally (:data:`~marketing_assets.lib.tally.SCOPE`) and the tally of the report's own checks,
+    from the run's ``(time or sequence, evaluation)`` pairs and its planned checks (planned, no evaluation = skipped)."""
+    outcomes = [
+        tally.CheckOutcome(k.asset_key.to_user_string(), k.name, None, blocking=blocking.get(k, False), description="did not execute in this run")
+        for k in planned
+    ] + [_outcome(ev, order) for order, ev in evaluations]
+    own = {k.to_user_string() for k in REPORT_OWN_ASSETS}
+    return tally.tally(o for o in outcomes if o.asset_key not in own), tally.tally(o for o in outcomes if o.asset_key in own)
+
+
+def check_rows(context: dg.AssetExecutionContext, specs: list[dg.AssetCheckSpec]) -> tuple[pd.DataFrame, tally.CheckTally]:
+    """One row per asset check, and the run's check tally (the rows whose status is one of the tally's four).
+
+    Checks planned in this run get this run's result (``skipped`` when they did not execute); the report's own
+    checks are ``pending``; checks outside this run are ``not_in_run``, with their latest earlier evaluation."""
+    instance, run_id = context.instance, context.run_id
+    records = instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+    evaluations = [(r.timestamp, r.dagster_event.event_specific_data) for r in records if r.dagster_event is not None]
+    planned = planned_check_keys(context.job_def, context.run)
+    run_tally, _ = run_tallies(evaluations, planned, {s.key: bool(s.blocking) for s in specs})
+    counted = {o.key: o for o in run_tally.checks}
+    metadata = {(ev.asset_key.to_user_string(), ev.check_name): dict(ev.metadata or {}) for _, ev in evaluations}
+    earlier = instance.event_log_storage.get_latest_asset_check_execution_by_key([s.key for s in specs if s.key not in planned])
     rows = []
     for spec in specs:
-        record = records.get(spec.key)
-        evaluation = None
-        if record is not None and record.event is not None and record.event.dagster_event is not None:
-            evaluation = record.event.dagster_event.event_specific_data
-        passed = getattr(evaluation, "passed", None)
-        severity = getattr(getattr(evaluation, "severity", None), "value", None)
-        if passed is None:
-            status = "not_evaluated"
-        elif passed:
-            status = "passed"
+        key = (spec.asset_key.to_user_string(), spec.name)
+        row = {"section": "check", "asset_key": key[0], "check_name": spec.name, "severity": None, "blocking": bool(spec.blocking),
+               "evaluated_at": pd.NaT, "run_id": None, "description": spec.description, "metric": None, "value": float("nan"), "metadata_json": "{}"}
+        if key in counted:
+            o = counted[key]
+            row |= {"status": o.status, "run_id": run_id, "description": o.description or spec.description}
+            if o.passed is not None:
+                row |= {"severity": o.severity, "evaluated_at": pd.Timestamp(o.order, unit="s"), "metadata_json": _metadata_json(metadata.get(key, {}))}
+        elif spec.key in planned:
+            row |= {"status": "pending", "description": f"{NOT_COUNTED['pending']}: {spec.description or ''}".rstrip(": ")}
         else:
-            status = "warned" if severity == "WARN" else "failed"
-        metadata = dict(getattr(evaluation, "metadata", None) or {})
-        rows.append(
-            {
-                "section": "check",
-                "asset_key": spec.asset_key.to_user_string(),
-                "check_name": spec.name,
-                "severity": severity,
-                "blocking": bool(spec.blocking),
-                "status": status,
-                "evaluated_at": pd.Timestamp(record.create_timestamp, unit="s") if record is not None and passed is not None else pd.NaT,
-                "run_id": record.run_id if record is not None else None,
-                "description": getattr(evaluation, "description", None) or spec.description,
-                "metric": None,
-                "value": float("nan"),
-                "metadata_json": _metadata_json(metadata),
-            }
-        )
-    return pd.DataFrame(rows)
+            record = earlier.get(spec.key)
+            evaluation = getattr(getattr(record, "event", None), "dagster_event", None)
+            evaluation = getattr(evaluation, "event_specific_data", None)
+            row["status"] = "not_in_run"
+            if getattr(evaluation, "passed", None) is not None:
+                last = _outcome(evaluation, record.create_timestamp)
+                row |= {"severity": last.severity, "evaluated_at": pd.Timestamp(last.order, unit="s"), "run_id": record.run_id,
+                        "description": f"{NOT_COUNTED['not_in_run']}; last result {last.status}: {last.description}",
+                        "metadata_json": _metadata_json(dict(evaluation.metadata or {}))}
+        rows.append(row)
+    return pd.DataFrame(rows), run_tally
 
 
 def freshness_rows(checks: pd.DataFrame) -> pd.DataFrame:
@@ -142,21 +186,20 @@ def identity_rows(con) -> pd.DataFrame:
     kinds={"duckdb", "parquet", "csv"},
 )
 def data_quality_report(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
-    """One row per asset check with its latest status, severity, time and key metadata (from the Dagster
-    instance), plus source freshness and identity match rates."""
-    checks = check_rows(context.instance, all_check_specs())
+    """One row per asset check with its status in this run, severity, time and key metadata (from the Dagster
+    instance), plus source freshness and identity match rates; the metadata carries the run's check tally."""
+    checks, run_tally = check_rows(context, all_check_specs())
     with warehouse.get_connection() as con:
         frame = pd.concat([checks, freshness_rows(checks), identity_rows(con)], ignore_index=True)
         frame["blocking"] = frame["blocking"].astype(bool)
         frame["evaluated_at"] = pd.to_datetime(frame["evaluated_at"])
         meta = publish_extract(context, warehouse, con, "data_quality_report", frame)
-    counts = checks["status"].value_counts().to_dict()
     problems = checks[checks["status"].isin(["failed", "warned"])][["asset_key", "check_name", "status", "description"]]
     return dg.MaterializeResult(
         metadata={
             **meta,
-            "checks": len(checks),
-            **{f"checks_{k}": int(v) for k, v in counts.items()},
+            **tally.metadata(run_tally),
+            **{f"checks_{k}": int((checks["status"] == k).sum()) for k in NOT_COUNTED},
             "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "failed_or_warned": dg.MetadataValue.md(problems.to_markdown(index=False) if len(problems) else "none"),
         }
@@ -190,12 +233,27 @@ def _report_frames(con, names: tuple[str, ...]) -> dict[str, pd.DataFrame]:
     return {k: v for k, v in frames.items() if v is not None}
 
 
-def _write_html(context: dg.AssetExecutionContext, warehouse: Warehouse, name: str, render, frames: tuple[str, ...]) -> dg.MaterializeResult:
+REPORT_FILES = {"executive_report": "executive.html", "marketing_roi_report": "marketing_roi.html", "data_quality_html": "data_quality.html"}
+
+
+def published_files(extracts_dir: str, reports_dir: str) -> dict[dg.AssetKey, list[Path]]:
+    """Every file an asset publishes for stakeholders: each extract's Parquet and CSV, each HTML report."""
+    files = {dg.AssetKey([EXTRACTS, name]): list(extract_files(extracts_dir, name).values()) for name in EXTRACT_COLUMNS}
+    return files | {dg.AssetKey([EXTRACTS, asset]): [Path(reports_dir) / file] for asset, file in REPORT_FILES.items()}
+
+
+def _write_html(context: dg.AssetExecutionContext, warehouse: Warehouse, render, frames: tuple[str, ...]) -> dg.MaterializeResult:
+    """Render the asset's page and write-audit-publish it: the page is moved into place only when it passes
+    ``self_contained_and_dated``'s audit; otherwise the asset fails and the previous page stays published."""
+    file_name = REPORT_FILES[context.asset_key.path[-1]]
     with warehouse.get_connection() as con:
         frames, day = _report_frames(con, frames), fresh_to(con)
     html = render(frames, fresh_to=day, generated_at=dt.datetime.now(dt.timezone.utc))
-    path = html_reports.write_report(html, Path(warehouse.reports_dir) / f"{name}.html")
-    context.log.info(f"{name}.html written ({len(html) / 1024:.0f} KiB), data fresh to {day}")
+    try:
+        path = html_reports.write_report(html, Path(warehouse.reports_dir) / file_name, audits=[audit_report_html])
+    except AuditFailed as err:
+        raise dg.Failure(description=str(err), metadata={"failed_audits": [r.audit for r in err.failed]}) from err
+    context.log.info(f"{file_name} audited and published ({len(html) / 1024:.0f} KiB), data fresh to {day}")
     return dg.MaterializeResult(
         metadata={"path": dg.MetadataValue.path(str(path)), "size_kib": round(len(html) / 1024, 1), "fresh_to": str(day)}
     )
@@ -209,9 +267,7 @@ _EXTRACT_DEPS = [dg.AssetKey([EXTRACTS, n]) for n in ("kpi_dictionary", "executi
 def executive_report(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """data/reports/executive.html: headline KPIs against target, revenue trend, revenue by product and channel,
     spend vs revenue, funnel, pipeline forecast, with every KPI's definition one click away."""
-    return _write_html(
-        context, warehouse, "executive", html_reports.render_executive, ("kpi_dictionary", "executive_kpis", "funnel", "pipeline_forecast")
-    )
+    return _write_html(context, warehouse, html_reports.render_executive, ("kpi_dictionary", "executive_kpis", "funnel", "pipeline_forecast"))
 
 
 @dg.asset(deps=[*_EXTRACT_DEPS, dg.AssetKey([MMM, "mmm_contributions"]), dg.AssetKey([MMM, "mmm_budget_plan"])], kinds=REPORT_KINDS)
@@ -222,10 +278,10 @@ def marketing_roi_report(context: dg.AssetExecutionContext, warehouse: Warehouse
     # Headline figures use the attribution model the budget rules read, so the page and its recommendations agree.
     render = functools.partial(html_reports.render_marketing_roi, model=rules.reference_model)
     frames = ("kpi_dictionary", "marketing_roi", "funnel", "cohort_ltv", "mmm_contributions", "mmm_budget_plan", "mmm_roi")
-    return _write_html(context, warehouse, "marketing_roi", render, frames)
+    return _write_html(context, warehouse, render, frames)
 
 
 @dg.asset(deps=[dg.AssetKey([EXTRACTS, "data_quality_report"])], op_tags=RUN_LAST, kinds=REPORT_KINDS)
 def data_quality_html(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """data/reports/data_quality.html: passed / warned / failed checks (problems first), freshness and identity match rates."""
-    return _write_html(context, warehouse, "data_quality", html_reports.render_data_quality, ("data_quality_report",))
+    return _write_html(context, warehouse, html_reports.render_data_quality, ("data_quality_report",))

@@ -7,15 +7,16 @@ default ``default``). Exits 1 when the run fails or a blocking check fails.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 import dagster as dg
 
 from marketing_assets.constants import DEFAULT_LANDING_DIR
+from marketing_assets.lib import tally
 from marketing_assets.resources import configured
 
 
@@ -36,32 +37,86 @@ def ensure_demo_data(root: Path, scale: str, seed: int) -> bool:
     return True
 
 
-def summarise(result: dg.ExecuteInProcessResult) -> tuple[str, bool]:
-    """Text summary of a run, and whether a blocking check failed."""
+def _step_key(result: dg.ExecuteInProcessResult, key: dg.AssetKey) -> str:
+    return str(result.job_def.asset_layer.get_op_output_handle(key).node_handle)
+
+
+def _upstream_failures(result: dg.ExecuteInProcessResult, key: dg.AssetKey, failed_steps: set[str]) -> list[str]:
+    """Failed assets and failed blocking checks upstream of ``key`` in this run, by name."""
+    graph, selected = result.job_def.asset_layer.asset_graph, result.job_def.asset_layer.selected_asset_keys
+    ancestors, todo = set(), [key]
+    while todo:
+        for parent in graph.get(todo.pop()).parent_keys:
+            if parent not in ancestors and graph.has(parent):
+                ancestors.add(parent)
+                todo.append(parent)
+    assets = sorted(k.to_user_string() for k in ancestors & set(selected) if _step_key(result, k) in failed_steps)
+    checks = sorted(
+        f"{e.asset_key.to_user_string()}:{e.check_name}" for e in result.get_asset_check_evaluations()
+        if e.asset_key in ancestors and e.blocking and not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
+    )
+    return assets + checks
+
+
+def stale_files(result: dg.ExecuteInProcessResult, published: dict[dg.AssetKey, list[Path]]) -> list[str]:
+    """One line per published file whose asset did not materialise in this run: its modification time and why."""
+    materialised = {e.event_specific_data.materialization.asset_key for e in result.get_asset_materialization_events()}
+    failed_steps = set(result.get_failed_step_keys())
+    selected = set(result.dagster_run.asset_selection or result.job_def.asset_layer.selected_asset_keys)
+    lines = []
+    for key, paths in sorted(published.items(), key=lambda kv: kv[0].to_user_string()):
+        if key in materialised:
+            continue
+        if key not in selected:
+            why = "not selected"
+        elif _step_key(result, key) in failed_steps:
+            why = "asset failed"
+        else:
+            causes = _upstream_failures(result, key, failed_steps)
+            why = f"skipped: upstream {', '.join(causes[:3])} failed" if causes else "skipped: an upstream asset or blocking check failed"
+        for path in paths:
+            if path.exists():
+                mtime = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC)
+                lines.append(f"  stale: {path.name} (published {mtime:%Y-%m-%d %H:%M} UTC; not refreshed by this run: {why})")
+            else:
+                lines.append(f"  missing: {path.name} (never published; not written by this run: {why})")
+    return lines
+
+
+def summarise(result: dg.ExecuteInProcessResult, published: dict[dg.AssetKey, list[Path]] | None = None) -> tuple[str, bool]:
+    """Text summary of a run, and whether a blocking check failed.
+
+    The check line is the tally the data-quality report and its HTML page show (:mod:`marketing_assets.lib.tally`);
+    the report's own checks, evaluated after it, are counted on a line of their own. ``published`` (asset key ->
+    files) adds the files this run did not refresh."""
+    from marketing_assets.reports import planned_check_keys, run_tallies
+
     lines = ["", "assets materialised:"]
     for event in result.get_asset_materialization_events():
         mat = event.event_specific_data.materialization
         rows = mat.metadata.get("dagster/row_count")
         count = f"{rows.value:>12,}" if rows is not None else f"{'-':>12}"
         lines.append(f"  {mat.asset_key.to_user_string():<45} {count} rows")
-    tally: Counter[str] = Counter()
-    blocking_failures = []
-    problems = []
-    for ev in result.get_asset_check_evaluations():
-        if ev.passed:
-            tally["passed"] += 1
-            continue
-        warn = ev.severity == dg.AssetCheckSeverity.WARN
-        tally["warned" if warn else "failed"] += 1
-        name = f"{ev.asset_key.to_user_string()}:{ev.check_name}"
-        problems.append(f"  {'WARN' if warn else 'FAIL'} {name}: {ev.description or ''}")
-        if ev.blocking and not warn:
-            blocking_failures.append(name)
+    planned = planned_check_keys(result.job_def, result.dagster_run)
+    graph = result.job_def.asset_layer.asset_graph
+    blocking = {k: bool(graph.get_check_spec(k).blocking) for k in planned}
+    evaluations = list(enumerate(result.get_asset_check_evaluations()))
+    run_tally, own = run_tallies(evaluations, planned, blocking)
+    blocking_failures = [f"{c.asset_key}:{c.check_name}" for t in (run_tally, own) for c in t.blocking_failures]
     lines.append(
-        f"checks: {tally['passed']} passed, {tally['warned']} warned, {tally['failed']} failed"
-        + (f" ({len(blocking_failures)} blocking)" if blocking_failures else " (none blocking)" if tally["failed"] else "")
+        f"checks: {run_tally.text()}"
+        + (f" ({len(blocking_failures)} blocking)" if blocking_failures else " (none blocking)" if run_tally.count("failed") or own.count("failed") else "")
     )
-    lines += problems
+    lines.append(f"  counted: {tally.SCOPE}")
+    if len(own):
+        lines.append(f"  the data-quality report's own checks: {own.text()}")
+    labels = {"warned": "WARN", "failed": "FAIL", "skipped": "SKIP"}
+    for t in (run_tally, own):
+        lines += [f"  {labels[c.status]} {c.asset_key}:{c.check_name}: {c.description}" for c in t.checks if c.status in labels]
+    stale = stale_files(result, published) if published is not None else []
+    if stale:
+        lines.append("not refreshed by this run (the previous version stays published):")
+        lines += stale
     lines.append(f"run {result.run_id}: {'SUCCESS' if result.success else 'FAILURE'}")
     return "\n".join(lines), bool(blocking_failures)
 
@@ -87,9 +142,11 @@ def main(argv: list[str] | None = None) -> int:
             raise_on_error=False,
             run_config={"loggers": {"console": {"config": {"log_level": args.log_level.upper()}}}},
         )
-    text, blocking_failed = summarise(result)
-    print(text)
+    from marketing_assets.reports import published_files
+
     warehouse = defs.resources["warehouse"]
+    text, blocking_failed = summarise(result, published_files(configured(warehouse.extracts_dir), configured(warehouse.reports_dir)))
+    print(text)
     for label, folder, pattern in (("extracts", configured(warehouse.extracts_dir), "*.parquet"), ("reports", configured(warehouse.reports_dir), "*.html")):
         files = sorted(p.name for p in Path(folder).glob(pattern))
         print(f"{label} in {folder}: {', '.join(files) if files else 'none'}")

@@ -93,11 +93,20 @@ def test_run_summary_flags_blocking_failures_and_counts_warnings():
     def fine():
         return dg.AssetCheckResult(passed=True)
 
-    result = dg.materialize([tiny, must_hold, nice_to_have, fine], raise_on_error=False)
+    @dg.asset(deps=[tiny])
+    def after_tiny():
+        return None
+
+    @dg.asset_check(asset=after_tiny)
+    def never_runs():  # its asset is skipped: the blocking check upstream failed
+        return dg.AssetCheckResult(passed=True)
+
+    result = dg.materialize([tiny, after_tiny, must_hold, nice_to_have, fine, never_runs], raise_on_error=False)
     text, blocking_failed = summarise(result)
     assert blocking_failed
-    assert "checks: 1 passed, 1 warned, 1 failed (1 blocking)" in text
+    assert "checks: 1 passed, 1 warned, 1 failed, 1 skipped (1 blocking)" in text
     assert "FAIL tiny:must_hold: broken" in text and "WARN tiny:nice_to_have: stale" in text
+    assert "SKIP after_tiny:never_runs: did not execute in this run" in text
     assert "tiny" in text and "3 rows" in text
 
 

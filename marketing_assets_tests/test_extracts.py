@@ -121,6 +121,7 @@ TAMPER = [
     ("pipeline_forecast", "UPDATE extracts.pipeline_forecast SET lower = upper + 1 WHERE sales_segment = 'SMB'", "inverted interval"),
     ("data_quality_report", "DELETE FROM extracts.data_quality_report WHERE section = 'check' AND check_name = 'cpa_spike'", "cpa_spike"),
     ("data_quality_report", "INSERT INTO extracts.data_quality_report SELECT * FROM extracts.data_quality_report WHERE section = 'check' LIMIT 1", "1 duplicated"),
+    ("data_quality_report", "UPDATE extracts.data_quality_report SET status = 'not_evaluated' WHERE section = 'check' AND rowid = (SELECT min(rowid) FROM extracts.data_quality_report WHERE section = 'check')", "unknown status ['not_evaluated']"),
     ("data_quality_report", "DELETE FROM extracts.data_quality_report WHERE section = 'freshness' AND rowid = (SELECT min(rowid) FROM extracts.data_quality_report WHERE section = 'freshness')", "freshness rows"),
 ]
 

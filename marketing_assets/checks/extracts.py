@@ -1,55 +1,41 @@
 """Extract checks: the published column list holds, no PII pattern in any file, KPIs reconcile with their sources."""
 
-import re
 from pathlib import Path
 
 import dagster as dg
-import pandas as pd
 
 from marketing_assets.constants import ALL_CHANNELS, EXTRACTS, IDENTITY, SOURCES, TOUCHPOINTS, fq
 from marketing_assets.extracts import EXTRACT_COLUMNS, FUNNEL_STAGES
 from marketing_assets.lib.kpis import UNATTRIBUTED
-from marketing_assets.lib.publish import find_pii
+from marketing_assets.lib.publish import (
+    AuditResult,
+    audit_no_pii,
+    audit_published_columns,
+    audit_report_html,
+    extract_files,
+)
+from marketing_assets.reports import REPORT_FILES
 from marketing_assets.resources import Warehouse
 
-_PANDAS_KIND = {"string": "O", "int": "i", "float": "f", "date": "O", "bool": "b", "timestamp": "M"}
+
+def _check_result(audit: AuditResult) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(passed=audit.passed, description=audit.description, metadata=audit.metadata)
 
 
 def _build_file_checks(name: str) -> list[dg.AssetChecksDefinition]:
+    """The published files' checks; the asset runs the same audits on its staged files before publishing them,
+    so these confirm what was published (and catch a file changed after publishing)."""
     key = dg.AssetKey([EXTRACTS, name])
 
     @dg.asset_check(asset=key, name="published_columns", blocking=True)
     def published_columns(warehouse: Warehouse) -> dg.AssetCheckResult:
         """Parquet and CSV files hold exactly the published columns, in order, with the published types."""
-        problems = []
-        expected = list(EXTRACT_COLUMNS[name])
-        parquet = pd.read_parquet(Path(warehouse.extracts_dir) / f"{name}.parquet")
-        csv_cols = list(pd.read_csv(Path(warehouse.extracts_dir) / f"{name}.csv", nrows=0).columns)
-        if list(parquet.columns) != expected:
-            problems.append(f"parquet columns {list(parquet.columns)}")
-        if csv_cols != expected:
-            problems.append(f"csv columns {csv_cols}")
-        for col, kind in EXTRACT_COLUMNS[name].items():
-            if col in parquet and len(parquet) and parquet[col].dropna().size and parquet[col].dtype.kind not in (_PANDAS_KIND[kind], "i" if kind == "float" else "_"):
-                problems.append(f"{col} is {parquet[col].dtype}, published as {kind}")
-        return dg.AssetCheckResult(
-            passed=not problems,
-            description="files match the published column list" if not problems else "; ".join(problems),
-            metadata={"published_columns": expected, "problems": problems},
-        )
+        return _check_result(audit_published_columns(extract_files(warehouse.extracts_dir, name), EXTRACT_COLUMNS[name]))
 
     @dg.asset_check(asset=key, name="no_pii_in_files", blocking=True)
     def no_pii_in_files(warehouse: Warehouse) -> dg.AssetCheckResult:
         """No email address or phone number pattern in any text column of the published files."""
-        found = {}
-        for suffix, reader in ((".parquet", pd.read_parquet), (".csv", lambda p: pd.read_csv(p, dtype=str))):
-            hits = find_pii(reader(Path(warehouse.extracts_dir) / f"{name}{suffix}"))
-            found |= {f"{suffix[1:]}:{c}": v for c, v in hits.items()}
-        return dg.AssetCheckResult(
-            passed=not found,
-            description="no email or phone pattern" if not found else f"PII-like values in {', '.join(found)}",
-            metadata={"columns_with_pii": found},
-        )
+        return _check_result(audit_no_pii(extract_files(warehouse.extracts_dir, name)))
 
     return [published_columns, no_pii_in_files]
 
@@ -287,20 +273,25 @@ def cohort_ltv_reconciles(warehouse: Warehouse) -> dg.AssetCheckResult:
 
 @dg.asset_check(asset=dg.AssetKey([EXTRACTS, "data_quality_report"]), name="covers_every_check", blocking=True)
 def data_quality_covers_every_check(warehouse: Warehouse) -> dg.AssetCheckResult:
-    """The report lists every asset check of the code location exactly once, and a freshness row per source."""
-    from marketing_assets.reports import all_check_specs
+    """The report lists every asset check of the code location exactly once, each with a status of the check tally
+    (passed, warned, failed, skipped) or one it does not count (pending, not_in_run), and a freshness row per source."""
+    from marketing_assets.lib.tally import STATUSES
+    from marketing_assets.reports import NOT_COUNTED, all_check_specs
 
     expected = {(s.asset_key.to_user_string(), s.name) for s in all_check_specs()}
     with warehouse.get_connection() as con:
         listed = con.execute(f"SELECT asset_key, check_name FROM {fq(EXTRACTS, 'data_quality_report')} WHERE section = 'check'").fetchall()
+        statuses = {r[0] for r in con.execute(f"SELECT DISTINCT status FROM {fq(EXTRACTS, 'data_quality_report')} WHERE section = 'check'").fetchall()}
         fresh = con.execute(f"SELECT count(*) FROM {fq(EXTRACTS, 'data_quality_report')} WHERE section = 'freshness'").fetchone()[0]
     missing, duplicated = expected - set(listed), len(listed) - len(set(listed))
+    unknown = sorted(str(s) for s in statuses - {*STATUSES, *NOT_COUNTED})
     sources_with_freshness = sum(1 for key, name in expected if name == "freshness")
-    passed = not missing and not duplicated and fresh == sources_with_freshness
+    passed = not missing and not duplicated and not unknown and fresh == sources_with_freshness
     return dg.AssetCheckResult(
         passed=passed,
-        description=f"{len(set(listed))} checks listed, {fresh} freshness rows" if passed else f"missing {sorted(missing)[:5]}, {duplicated} duplicated, {fresh} of {sources_with_freshness} freshness rows",
-        metadata={"checks_expected": len(expected), "checks_listed": len(listed), "missing": [f"{a}:{n}" for a, n in sorted(missing)][:20]},
+        description=f"{len(set(listed))} checks listed, {fresh} freshness rows" if passed
+        else f"missing {sorted(missing)[:5]}, {duplicated} duplicated, unknown status {unknown}, {fresh} of {sources_with_freshness} freshness rows",
+        metadata={"checks_expected": len(expected), "checks_listed": len(listed), "missing": [f"{a}:{n}" for a, n in sorted(missing)][:20], "unknown_statuses": unknown},
     )
 
 
@@ -341,39 +332,14 @@ def pipeline_forecast_reconciles(warehouse: Warehouse) -> dg.AssetCheckResult:
 extract_checks += [pipeline_forecast_reconciles]
 
 
-_EXTERNAL_REF = re.compile(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", re.IGNORECASE)
-
-
 def _build_report_check(asset: str, file_name: str) -> dg.AssetChecksDefinition:
     @dg.asset_check(asset=dg.AssetKey([EXTRACTS, asset]), name="self_contained_and_dated")
     def self_contained_and_dated(warehouse: Warehouse) -> dg.AssetCheckResult:
         """The HTML file exists, loads nothing from the network (no external src/href, no script), states the day its
-        data is fresh to, and carries no email or phone number."""
-        path = Path(warehouse.reports_dir) / file_name
-        if not path.exists():
-            return dg.AssetCheckResult(passed=False, description=f"{path} is missing", metadata={"path": str(path)})
-        text = path.read_text(encoding="utf-8")
-        problems = []
-        if _EXTERNAL_REF.search(text):
-            problems.append("references an external resource")
-        if "<script" in text.lower():
-            problems.append("contains a script")
-        if "Data fresh to" not in text:
-            problems.append("does not state the day its data is fresh to")
-        pii = find_pii(pd.DataFrame({"text": re.sub(r"<[^>]+>", " ", text).split("  ")}))
-        if pii:
-            problems.append("contains an email or phone pattern")
-        return dg.AssetCheckResult(
-            passed=not problems,
-            description=f"{file_name}: self-contained, dated, no PII ({len(text) / 1024:.0f} KiB)" if not problems else f"{file_name}: " + "; ".join(problems),
-            metadata={"path": str(path), "size_kib": round(len(text) / 1024, 1), "problems": problems},
-        )
+        data is fresh to, and carries no email or phone number (the audit the asset ran before publishing it)."""
+        return _check_result(audit_report_html({"html": Path(warehouse.reports_dir) / file_name}))
 
     return self_contained_and_dated
 
 
-extract_checks += [
-    _build_report_check("executive_report", "executive.html"),
-    _build_report_check("marketing_roi_report", "marketing_roi.html"),
-    _build_report_check("data_quality_html", "data_quality.html"),
-]
+extract_checks += [_build_report_check(asset, file_name) for asset, file_name in REPORT_FILES.items()]

@@ -1,38 +1,78 @@
-"""Publishing extracts: keyed pseudonyms for identifiers, atomic Parquet + CSV files. No Dagster import.
+"""Publishing extracts and reports: keyed pseudonyms for identifiers, a PII scan, and write-audit-publish
+for Parquet, CSV and HTML files. No Dagster import.
 
 Identifiers leave the warehouse only as HMAC-SHA256 pseudonyms under a secret key, so the same
 customer gets the same token in every extract and refresh while nobody without the key can map
-it back. Files appear atomically: written to a temporary name in the target folder, then renamed.
+it back.
+
+Write-audit-publish: a file is first written into a private folder under ``.staging/`` next to its
+published name, audited there (the same audit functions the blocking asset checks run on the published
+files), and moved into place with ``os.replace`` only when every audit passes. A failed audit removes the
+staged files and raises :class:`AuditFailed`; the previously published version stays untouched.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import hmac
 import os
 import re
+import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 PSEUDONYM_HEX = 16
 EMAIL_PATTERN = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
-PHONE_PATTERN = re.compile(r"(?<![\w.])\+?\d[\d\s().-]{8,}\d(?![\w.])")
-DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}")
+# Tokens that are identifiers or numbers, never contact details; masked before the phone search.
+# An alphanumeric neighbour (or one joined by a dash) makes a digit group part of a larger token.
+_NOT_AFTER = r"(?<![0-9A-Za-z])(?<![0-9A-Za-z]-)"
+_NOT_BEFORE = r"(?![0-9A-Za-z])(?!-[0-9A-Za-z])"
+IDENTIFIER_PATTERN = re.compile(
+    "|".join(
+        rf"{_NOT_AFTER}(?:{body}){_NOT_BEFORE}"
+        for body in (
+            r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}",  # UUIDs, Dagster run ids
+            r"[0-9a-fA-F]{16,}",  # hashes, HMAC pseudonyms (after their prefix): 16+ hex digits is no phone number
+            r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?(?:Z|[+-]\d{2}:?\d{2})?",  # ISO dates, timestamps
+            r"(?:19|20)\d{2}-(?:0[1-9]|1[0-2])",  # ISO year-months
+            r"[+-]?\d+\.\d+(?:[eE][+-]?\d+)?",  # decimals
+        )
+    )
+)
+# 9–15 digits (E.164 allows at most 15), optionally led by ``+`` or ``(``, at most two separators between digits,
+# not inside a larger token (a sentence's full stop may follow).
+PHONE_PATTERN = re.compile(
+    rf"(?<!\w)(?<!\d\.)(?<![0-9A-Za-z]-)[+(]?\d(?:[ \t().-]{{0,2}}\d){{8,14}}(?!\w)(?!\.\w){_NOT_BEFORE}"
+)
+
+
+def _written_as_phone(candidate: str) -> bool:
+    """A leading ``+`` or spaces, dashes or parentheses between digit groups; a bare digit run is an id or an amount."""
+    return candidate.startswith("+") or any(ch in candidate for ch in " -()")
+
+
+def _phone_in_masked(masked: str) -> bool:
+    return any(_written_as_phone(m.group(0)) for m in PHONE_PATTERN.finditer(masked))
 
 
 def _looks_like_phone(text: str) -> bool:
-    """A run of 9–15 digits written like a phone number (a leading ``+`` or spaces, dashes or
-    parentheses between digit groups), that is not an ISO date, timestamp or plain decimal number."""
-    for match in PHONE_PATTERN.finditer(text):
-        candidate = match.group(0).strip()
-        digits = sum(ch.isdigit() for ch in candidate)
-        written_as_phone = candidate.startswith("+") or any(ch in candidate for ch in " -()")
-        if 9 <= digits <= 15 and written_as_phone and not DATE_PATTERN.match(candidate):
-            return True
-    return False
+    """Whether ``text`` holds a phone number written like one, once identifiers (UUIDs, hashes, pseudonyms),
+    ISO dates and timestamps and decimal numbers are masked; a digit group inside a larger token does not count."""
+    return _phone_in_masked(IDENTIFIER_PATTERN.sub("x", text))
+
+
+def _phone_mask(text: pd.Series) -> pd.Series:
+    """:func:`_looks_like_phone` over a column: vectorised regex passes, Python only for the few candidates."""
+    masked = text.str.replace(IDENTIFIER_PATTERN, "x", regex=True)
+    candidates = masked[masked.str.contains(PHONE_PATTERN).astype(bool)]
+    phones = [i for i, t in candidates.items() if _phone_in_masked(t)]
+    return pd.Series(text.index.isin(phones), index=text.index)
 
 
 class PseudonymKeyMissing(RuntimeError):
@@ -59,38 +99,188 @@ def pseudonymise(values: pd.Series, key: bytes, prefix: str = "") -> pd.Series:
 
 
 def find_pii(frame: pd.DataFrame, columns: Iterable[str] | None = None, sample: int = 5) -> dict[str, list[str]]:
-    """Email- or phone-looking values per text column (masked samples), empty when clean."""
+    """Email- or phone-looking values per text column (masked samples), empty when clean.
+
+    Each distinct value is scanned once; identifiers and numbers are never reported (see ``IDENTIFIER_PATTERN``).
+    """
     found: dict[str, list[str]] = {}
     for col in columns if columns is not None else frame.columns:
         if frame[col].dtype != object and not pd.api.types.is_string_dtype(frame[col]):
             continue
-        text = frame[col].dropna().astype(str)
-        hits = text[text.str.contains(EMAIL_PATTERN) | text.map(_looks_like_phone)]
+        text = pd.Series(frame[col].dropna().astype(str).unique(), dtype=object)
+        hits = text[text.str.contains(EMAIL_PATTERN) | _phone_mask(text)]
         if len(hits):
             found[col] = [h[:2] + "***" for h in hits.head(sample)]
     return found
 
 
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        # mkstemp creates owner-only files; published extracts get the usual permissions.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+# ---------------------------------------------------------------------------------------------- audits
 
 
-def write_extract(frame: pd.DataFrame, name: str, out_dir: Path | str) -> dict[str, Path]:
-    """Write ``name.parquet`` and ``name.csv`` atomically; a reader never sees a half-written file."""
+@dataclasses.dataclass(frozen=True)
+class AuditResult:
+    """One audit of a set of files: its name (the asset check that runs it on the published files), verdict,
+    a description naming the files and what is wrong (never the offending values) and JSON-able metadata."""
+
+    audit: str
+    passed: bool
+    description: str
+    metadata: dict[str, Any]
+
+
+Audit = Callable[[Mapping[str, Path]], AuditResult]  # {file kind: path} -> result
+
+
+class AuditFailed(RuntimeError):
+    """Staged files failed an audit; nothing was published."""
+
+    def __init__(self, what: str, failed: Sequence[AuditResult]):
+        self.what, self.failed = what, list(failed)
+        audits = "; ".join(f"audit {r.audit} failed: {r.description}" for r in failed)
+        super().__init__(f"{what} not published: {audits}. The previously published version is unchanged.")
+
+
+PANDAS_KIND = {"string": "O", "int": "i", "float": "f", "date": "O", "bool": "b", "timestamp": "M"}
+
+
+def audit_published_columns(files: Mapping[str, Path], columns: Mapping[str, str]) -> AuditResult:
+    """The Parquet and CSV files hold exactly ``columns`` ({name: published type}), in order, with those types."""
+    problems = []
+    expected = list(columns)
+    parquet = pd.read_parquet(files["parquet"])
+    csv_cols = list(pd.read_csv(files["csv"], nrows=0).columns)
+    if list(parquet.columns) != expected:
+        problems.append(f"{files['parquet'].name} columns {list(parquet.columns)}")
+    if csv_cols != expected:
+        problems.append(f"{files['csv'].name} columns {csv_cols}")
+    for col, kind in columns.items():
+        if col in parquet and len(parquet) and parquet[col].dropna().size and parquet[col].dtype.kind not in (PANDAS_KIND[kind], "i" if kind == "float" else "_"):
+            problems.append(f"{files['parquet'].name}: {col} is {parquet[col].dtype}, published as {kind}")
+    return AuditResult(
+        "published_columns", not problems,
+        "files match the published column list" if not problems else "; ".join(problems),
+        {"published_columns": expected, "problems": problems},
+    )
+
+
+_TAG = re.compile(r"<[^>]+>")
+
+
+def _text_frame(path: Path) -> pd.DataFrame:
+    """A file's text values: every column of a Parquet or CSV file (CSV read as text), an HTML page's text runs."""
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path)
+    if path.suffix == ".csv":
+        return pd.read_csv(path, dtype=str)
+    return pd.DataFrame({"text": _TAG.sub(" ", path.read_text(encoding="utf-8")).split("  ")})
+
+
+def audit_no_pii(files: Mapping[str, Path]) -> AuditResult:
+    """No e-mail address or phone number in any text value of the files (see :func:`find_pii`)."""
+    found = {}
+    for path in files.values():
+        found |= {f"{path.name}:{c}": v for c, v in find_pii(_text_frame(path)).items()}
+    return AuditResult(
+        "no_pii_in_files", not found,
+        "no email or phone pattern" if not found else f"PII-like values in {', '.join(found)}",
+        {"columns_with_pii": found},
+    )
+
+
+_EXTERNAL_REF = re.compile(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", re.IGNORECASE)
+
+
+def audit_report_html(files: Mapping[str, Path]) -> AuditResult:
+    """The HTML page exists, loads nothing from the network (no external src/href, no script), states the day
+    its data is fresh to, and carries no e-mail or phone number."""
+    path = files["html"]
+    if not path.exists():
+        return AuditResult("self_contained_and_dated", False, f"{path.name} is missing", {"path": str(path)})
+    text = path.read_text(encoding="utf-8")
+    problems = []
+    if _EXTERNAL_REF.search(text):
+        problems.append("references an external resource")
+    if "<script" in text.lower():
+        problems.append("contains a script")
+    if "Data fresh to" not in text:
+        problems.append("does not state the day its data is fresh to")
+    if not audit_no_pii(files).passed:
+        problems.append("contains an email or phone pattern")
+    return AuditResult(
+        "self_contained_and_dated", not problems,
+        f"{path.name}: self-contained, dated, no PII ({len(text) / 1024:.0f} KiB)" if not problems else f"{path.name}: " + "; ".join(problems),
+        {"path": str(path), "size_kib": round(len(text) / 1024, 1), "problems": problems},
+    )
+
+
+# ---------------------------------------------------------------------------------------------- writing
+
+STAGING_DIR = ".staging"
+
+
+def extract_files(out_dir: Path | str, name: str) -> dict[str, Path]:
+    """Published paths of extract ``name``: ``{"parquet": …, "csv": …}``."""
     out = Path(out_dir)
-    paths = {"parquet": out / f"{name}.parquet", "csv": out / f"{name}.csv"}
-    _atomic_write(paths["parquet"], lambda p: frame.to_parquet(p, index=False))
-    _atomic_write(paths["csv"], lambda p: frame.to_csv(p, index=False, date_format="%Y-%m-%dT%H:%M:%S"))
-    return paths
+    return {"parquet": out / f"{name}.parquet", "csv": out / f"{name}.csv"}
+
+
+def _readable(path: Path) -> None:
+    # mkstemp/mkdtemp create owner-only files; published files get the usual permissions.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
+@contextlib.contextmanager
+def write_audit_publish(
+    targets: Mapping[str, Path], writers: Mapping[str, Callable[[Path], None]], audits: Sequence[Audit] = (), what: str = "files"
+) -> Iterator[dict[str, Path]]:
+    """Write each ``targets[kind]`` with ``writers[kind](staged_path)`` into a private folder under ``.staging/``
+    next to it (same file name), run ``audits`` on the staged files, then yield the staged paths.
+
+    When the ``with`` body finishes without an exception, every staged file is moved onto its published name
+    with ``os.replace`` (atomic per file; all audits passed before the first move). A failed audit raises
+    :class:`AuditFailed` before the body runs; on any exception nothing is moved. The staging folder is removed
+    in every case, so a reader only ever sees complete, audited files.
+    """
+    parents = {p.parent for p in targets.values()}
+    stages = {}
+    for parent in parents:
+        (parent / STAGING_DIR).mkdir(parents=True, exist_ok=True)
+        stages[parent] = Path(tempfile.mkdtemp(prefix=f"{what.replace('/', '_').replace(' ', '_')}.", dir=parent / STAGING_DIR))
+    staged = {kind: stages[path.parent] / path.name for kind, path in targets.items()}
+    try:
+        for kind, path in staged.items():
+            writers[kind](path)
+            _readable(path)
+        failed = [r for r in (audit(staged) for audit in audits) if not r.passed]
+        if failed:
+            raise AuditFailed(what, failed)
+        yield staged
+        for kind, path in staged.items():
+            os.replace(path, targets[kind])
+    finally:
+        for parent, stage in stages.items():
+            shutil.rmtree(stage, ignore_errors=True)
+            with contextlib.suppress(OSError):  # another writer may be staging next to us
+                (parent / STAGING_DIR).rmdir()
+
+
+def _extract_writers(frame: pd.DataFrame) -> dict[str, Callable[[Path], None]]:
+    return {
+        "parquet": lambda p: frame.to_parquet(p, index=False),
+        "csv": lambda p: frame.to_csv(p, index=False, date_format="%Y-%m-%dT%H:%M:%S"),
+    }
+
+
+def stage_extract(frame: pd.DataFrame, name: str, out_dir: Path | str, audits: Sequence[Audit] = ()):
+    """:func:`write_audit_publish` for extract ``name`` (Parquet + CSV): a context manager yielding the staged paths."""
+    return write_audit_publish(extract_files(out_dir, name), _extract_writers(frame), audits, what=f"extract {name}")
+
+
+def write_extract(frame: pd.DataFrame, name: str, out_dir: Path | str, audits: Sequence[Audit] = ()) -> dict[str, Path]:
+    """Write ``name.parquet`` and ``name.csv`` through staging and ``audits``; a reader never sees a half-written
+    or unaudited file."""
+    with stage_extract(frame, name, out_dir, audits):
+        pass
+    return extract_files(out_dir, name)

@@ -3,7 +3,7 @@
 Each ``render_*`` function takes a mapping of pandas frames (missing or empty frames render a
 "not available" note instead of failing) and returns one HTML document with inline CSS and inline
 SVG charts (:mod:`marketing_assets.lib.svg`): no scripts, no fonts, no network. ``write_report``
-writes it atomically.
+writes it through staging and audits, then moves it into place atomically.
 
 Frames (extra columns are ignored):
 
@@ -30,7 +30,6 @@ import html
 import math
 import os
 import re
-import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,7 +37,8 @@ from typing import Any
 import pandas as pd
 
 from marketing_assets.constants import ALL_CHANNELS
-from marketing_assets.lib import svg
+from marketing_assets.lib import svg, tally
+from marketing_assets.lib.publish import Audit, write_audit_publish
 
 __all__ = ["fmt_value", "render_data_quality", "render_executive", "render_marketing_roi", "write_report"]
 
@@ -315,7 +315,7 @@ tbody tr:hover td{background:#fafbfd}
 .badge.scale,.badge.passed{background:var(--good-bg);color:var(--good)}
 .badge.reduce,.badge.failed{background:var(--bad-bg);color:var(--bad)}
 .badge.test,.badge.warned{background:var(--warn-bg);color:var(--warn)}
-.badge.hold,.badge.not_evaluated,.badge.other{background:#eef1f4;color:#4a5562}
+.badge.hold,.badge.skipped,.badge.pending,.badge.not_in_run,.badge.other{background:#eef1f4;color:#4a5562}
 .callout{border-left:5px solid var(--accent);background:#eef5fd;padding:8px 12px;border-radius:4px;margin:6px 0 10px}
 .callout.bad{border-color:var(--bad);background:var(--bad-bg)}
 .callout.good{border-color:var(--good);background:var(--good-bg)}
@@ -467,7 +467,7 @@ def _mroi_with_interval(v: Any, rec: Mapping[str, Any]) -> str:
 
 def _badge(v: Any, _rec: Any = None) -> str:
     text = "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
-    cls = _slug(text) if _slug(text) in ("scale", "reduce", "test", "hold", "passed", "failed", "warned", "not_evaluated") else "other"
+    cls = _slug(text) if _slug(text) in ("scale", "reduce", "test", "hold", "passed", "failed", "warned", "skipped", "pending", "not_in_run") else "other"
     return f'<span class="badge {cls}">{_esc(text.replace("_", " ") or "–")}</span>'
 
 
@@ -1255,28 +1255,34 @@ def render_data_quality(data: Mapping[str, pd.DataFrame], *, fresh_to: Any, gene
         if c not in f.columns:
             f[c] = None
     f["asset_key"] = f["asset_key"].fillna("(no asset)").astype(str)
-    status_order = {"failed": 0, "warned": 1, "not_evaluated": 2, "passed": 3}
-    f["_o"] = f["status"].map(status_order).fillna(4)
-    counts = f["status"].value_counts()
-    n_fail, n_warn, n_pass, n_ne = (int(counts.get(k, 0)) for k in ("failed", "warned", "passed", "not_evaluated"))
-    blocking_fail = int(((f["status"] == "failed") & f["blocking"]).sum())
+    status_order = {"failed": 0, "warned": 1, "skipped": 2, "passed": 3, "pending": 4, "not_in_run": 5}
+    f["_o"] = f["status"].map(status_order).fillna(6)
+    # The tally (lib.tally): each check once, latest result wins; the page lists exactly the checks it counts.
+    all_checks = f[f["section"] == "check"]
+    counted = tally.tally(tally.outcomes_from_rows(all_checks.assign(_row=all_checks.index)))
+    counted_rows = all_checks.loc[[o.ref for o in counted.checks]]
+    others = all_checks[~all_checks["status"].isin(tally.STATUSES)].drop_duplicates(["asset_key", "check_name"], keep="last")
+    checks = pd.concat([counted_rows, others])
+    n_fail, n_warn, n_pass, n_skip = (counted.count(k) for k in ("failed", "warned", "passed", "skipped"))
+    blocking_fail = len(counted.blocking_failures)
     state = "bad" if blocking_fail else ("warn" if n_fail or n_warn else "good")
     verdict = {"bad": f"{blocking_fail} blocking check{'s' if blocking_fail != 1 else ''} failed: downstream numbers may be wrong until fixed.",
                "warn": "No blocking failures; some checks need attention.", "good": "All evaluated checks passed."}[state]
-    last_eval = pd.to_datetime(f["evaluated_at"], errors="coerce", utc=True).max()
+    last_eval = pd.to_datetime(checks["evaluated_at"], errors="coerce", utc=True).max()
     tiles = "".join(f'<div class="tile {cls}"><div class="label">{_esc(label)}</div><div class="value">{n:,}</div><div class="delta">{_esc(sub)}</div></div>' for label, n, cls, sub in (
-        ("Failed", n_fail, "bad" if n_fail else "none", f"{blocking_fail} blocking"), ("Warned", n_warn, "warn" if n_warn else "none", f"{int(((f['status'] == 'warned') & f['blocking']).sum())} on blocking checks"),
-        ("Passed", n_pass, "good", "checks, freshness, identity"), ("Not evaluated", n_ne, "none", "did not run")))
-    sections.append(_section("summary", "Summary", f'<p class="callout {state}"><b>{_esc(verdict)}</b></p><div class="tiles">{tiles}</div>'
-                             + (f'<p class="how">Last evaluation: {_esc(_datetime(last_eval))}. {len(f):,} results across {f["asset_key"].nunique():,} assets.</p>' if not pd.isna(last_eval) else ""),
-                             "Blocking = a failure stops downstream assets from materialising; warnings are reported but do not block."))
+        ("Failed", n_fail, "bad" if n_fail else "none", f"{blocking_fail} blocking"), ("Warned", n_warn, "warn" if n_warn else "none", f"{sum(1 for c in counted.checks if c.status == 'warned' and c.blocking)} on blocking checks"),
+        ("Passed", n_pass, "good", "checks"), ("Skipped", n_skip, "none", "did not execute or said skipped")))
+    uncounted = others["status"].value_counts()
+    note = f"Counted: {tally.SCOPE}." + "".join(f" {int(n):,} {k.replace('_', ' ')} not counted." for k, n in uncounted.items())
+    sections.append(_section("summary", "Summary", f'<p class="callout {state}"><b>{_esc(verdict)}</b></p><div class="tiles">{tiles}</div><p class="how">{_esc(note)}</p>'
+                             + (f'<p class="how">Last evaluation: {_esc(_datetime(last_eval))}. {len(checks):,} checks across {checks["asset_key"].nunique():,} assets.</p>' if not pd.isna(last_eval) else ""),
+                             "Blocking = a failure stops downstream assets from materialising; warnings are reported but do not block. Skipped = the check did not execute (its asset or an upstream blocking check failed) or it had nothing to check."))
     cols: list[Column] = [("status", "Status", _badge), ("asset_key", "Asset", None), ("check_name", "Check", None), ("severity", "Severity", None),
                           ("blocking", "Blocking", lambda v, r: "yes" if v else "no"), ("metric", "Metric", None), ("value", "Value", _dq_value),
                           ("description", "What it checks / what was found", None), ("evaluated_at", "Evaluated", "datetime")]
-    problems = f[f["status"].isin(["failed", "warned"])].sort_values(["_o", "blocking", "asset_key"], ascending=[True, False, True])
+    problems = checks[checks["status"].isin(["failed", "warned"])].sort_values(["_o", "blocking", "asset_key"], ascending=[True, False, True])
     sections.append(_section("problems", "Failing and warning checks", _problem_cards(problems) if not problems.empty else '<p class="callout good">Nothing failed or warned.</p>',
                              "Failed first (blocking before non-blocking), then warnings. Each card: what was checked, what was found, and the measured value."))
-    checks = f[f["section"] == "check"]
     if checks.empty:
         body = _na("no check results.")
     else:
@@ -1284,7 +1290,7 @@ def render_data_quality(data: Mapping[str, pd.DataFrame], *, fresh_to: Any, gene
         for asset, g in sorted(checks.groupby("asset_key"), key=lambda kv: (kv[1]["_o"].min(), kv[0])):
             c = g["status"].value_counts()
             bad = int(c.get("failed", 0)) + int(c.get("warned", 0))
-            summ = " · ".join(f"{int(c.get(k, 0))} {k.replace('_', ' ')}" for k in ("failed", "warned", "passed", "not_evaluated") if c.get(k, 0))
+            summ = " · ".join(f"{int(c.get(k, 0))} {k.replace('_', ' ')}" for k in status_order if c.get(k, 0))
             open_attr = " open" if bad else ""
             blocks.append(f'<details class="asset"{open_attr}><summary>{_esc(asset)} <span class="how">— {_esc(summ)}</span></summary>'
                           + _table(g.sort_values(["_o", "check_name"]), [c_ for c_ in cols if c_[0] != "asset_key"], wrap=("description",)) + "</details>")
@@ -1314,22 +1320,19 @@ def render_data_quality(data: Mapping[str, pd.DataFrame], *, fresh_to: Any, gene
 # ---------------------------------------------------------------------------------------------- writing
 
 
-def write_report(html_text: str, path: str | os.PathLike) -> Path:
-    """Write atomically: a temp file in the same directory, fsync, then ``os.replace``; mode 0644."""
+def write_report(html_text: str, path: str | os.PathLike, audits: Sequence[Audit] = ()) -> Path:
+    """Write-audit-publish one page: written (and fsynced) under ``.staging/`` next to ``path``, checked with
+    ``audits`` (e.g. :func:`~marketing_assets.lib.publish.audit_report_html`), then moved into place with
+    ``os.replace``; mode 0644. A failed audit raises :class:`~marketing_assets.lib.publish.AuditFailed` and
+    leaves the published page as it was."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+
+    def write(staged: Path) -> None:
+        with open(staged, "w", encoding="utf-8") as fh:
             fh.write(html_text)
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+
+    with write_audit_publish({"html": target}, {"html": write}, audits, what=f"report {target.name}") as staged:
+        os.chmod(staged["html"], 0o644)
     return target
