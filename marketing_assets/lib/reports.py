@@ -305,7 +305,7 @@ figure.chart svg{display:block;width:100%;height:auto;max-width:100%}
 table{border-collapse:collapse;width:100%;font-size:.9em}
 caption{text-align:left;font-weight:600;padding:6px 8px}
 th,td{padding:6px 9px;border-bottom:1px solid #e6e9ee;text-align:left;vertical-align:top}
-th{background:#f1f4f7;font-weight:600;white-space:nowrap;position:sticky;top:0}
+th{background:#f1f4f7;font-weight:600;white-space:normal;min-width:4.5em;position:sticky;top:0}
 td{white-space:nowrap}
 td.wrap{white-space:normal;min-width:220px;max-width:460px}
 .num{text-align:right;font-variant-numeric:tabular-nums}
@@ -375,15 +375,11 @@ def _figure(svg_text: str, title: str, how: str | None = None, *, compact: bool 
 NARROW_WIDTH = 440
 
 
-def _legend_safe(series: Mapping[str, Any], limit: int = 22) -> dict[str, Any]:
-    """Series names short enough that the legend (which cuts the *escaped* name at ``limit``) never splits an entity."""
+def _legend_safe(series: Mapping[str, Any]) -> dict[str, Any]:
+    """Series under unique string names; the chart legend shows each name whole (it wraps into rows instead of cutting)."""
     out: dict[str, Any] = {}
     for name, values in series.items():
         text = str(name)
-        if len(html.escape(text)) > limit:
-            while text and len(html.escape(text + "…")) > limit:
-                text = text[:-1]
-            text += "…"
         while text in out:
             text += " "
         out[text] = values
@@ -1088,8 +1084,8 @@ def _cohorts(c: pd.DataFrame | None, currency: str, months: int = 12, long_month
     def long_cell(v: Any, rec: Mapping[str, Any]) -> str:
         if not _is_num(v):
             return "–"
-        return (f'{_esc(fmt_value(v, "currency", currency=currency))} <span class="how">({rec["long_cohorts"]} cohorts; '
-                f'{_esc(fmt_value(rec["ltv_long12"], "currency", currency=currency))} at {months} m)</span>')
+        return (f'{_esc(fmt_value(v, "currency", currency=currency))}<br><span class="how">{rec["long_cohorts"]} cohorts; '
+                f'{_esc(fmt_value(rec["ltv_long12"], "currency", currency=currency))} at {months} m</span>')
 
     cohort_months = pd.to_datetime(eligible["cohort_month"], errors="coerce").dropna()
     span = (f"acquired {_month(cohort_months.min())} – {_month(cohort_months.max())}, " if len(cohort_months) else "")
@@ -1100,11 +1096,11 @@ def _cohorts(c: pd.DataFrame | None, currency: str, months: int = 12, long_month
            f"so that the curve never mixes ages and only rises with cumulative margin. The table gives each channel's number of cohorts and customers in its line. "
            f"Steeper and higher = more valuable customers; compare with the CAC column to see payback.")
     return (_figure(chart, f"Average cumulative gross margin per customer by months since acquisition ({currency}), first {months} months, by acquisition channel", how)
-            + _table(tab, [("channel_group", "Channel", None), ("customers", "Customers acquired (all cohorts)", "count"), ("cohorts", f"Cohorts ≥ {months} months old", "count"),
+            + _table(tab, [("channel_group", "Channel", None), ("customers", "Customers acquired, all cohorts", "count"), ("cohorts", f"Cohorts ≥ {months} months old", "count"),
                            ("curve_customers", "Their customers", "count"), ("ltv12", f"LTV at {months} months ({currency})", "currency"),
-                           ("ltv_long", f"LTV at {long_months} months ({currency}), cohorts ≥ {long_months} months old", long_cell), ("cac", f"CAC ({currency})", "currency"),
-                           ("ltv_cac", f"LTV / CAC ({months} m)", "ratio"), ("payback", "Median payback month", "number"), ("r30", "Retention 30 d", "percent"), ("r60", "Retention 60 d", "percent"),
-                           ("r90", "Retention 90 d", "percent")], currency=currency,
+                           ("ltv_long", f"LTV at {long_months} months ({currency})", long_cell), ("cac", f"CAC ({currency})", "currency"),
+                           ("ltv_cac", f"LTV / CAC ({months} m)", "ratio"), ("payback", "Median payback month", "number"),
+                           ("r30", "Retention 30 / 60 / 90 d", lambda v, rec: " / ".join(_esc(fmt_value(rec[k], "percent")) for k in ("r30", "r60", "r90")))], currency=currency,
                      caption=f"Per channel over the cohorts observed for at least {months} months (LTV at {long_months} months: over those observed for at least {long_months})."))
 
 
