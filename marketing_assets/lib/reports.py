@@ -306,12 +306,13 @@ table{border-collapse:collapse;width:100%;font-size:.9em}
 caption{text-align:left;font-weight:600;padding:6px 8px}
 th,td{padding:6px 9px;border-bottom:1px solid #e6e9ee;text-align:left;vertical-align:top}
 th{background:#f1f4f7;font-weight:600;white-space:normal;min-width:4.5em;position:sticky;top:0}
-td{white-space:nowrap}
+td{white-space:normal;overflow-wrap:break-word}
+td.num{white-space:nowrap}
 td.wrap{white-space:normal;min-width:220px;max-width:460px}
 .num{text-align:right;font-variant-numeric:tabular-nums}
 tr.group td{background:#f7f8fa;font-weight:700}
 tbody tr:hover td{background:#fafbfd}
-.badge{display:inline-block;border-radius:4px;padding:1px 7px;font-size:.85em;font-weight:700;text-transform:uppercase;letter-spacing:.02em}
+.badge{white-space:nowrap;display:inline-block;border-radius:4px;padding:1px 7px;font-size:.85em;font-weight:700;text-transform:uppercase;letter-spacing:.02em}
 .badge.scale,.badge.passed{background:var(--good-bg);color:var(--good)}
 .badge.reduce,.badge.failed{background:var(--bad-bg);color:var(--bad)}
 .badge.test,.badge.warned{background:var(--warn-bg);color:var(--warn)}
