@@ -366,6 +366,9 @@ def _row_lines(parts: list[str], x: float, y_mid: float, lines: Sequence[str], s
         parts.append(_text(x, y0 + k * step, line, anchor=anchor, fill=fill))
 
 
+_HALO = ' stroke="#ffffff" stroke-width="3" paint-order="stroke"'  # a white outline keeps lines behind a label from crossing it
+
+
 def _svg_open(width: int, height: int, title: str) -> list[str]:
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height:.0f}" width="{width}" height="{height:.0f}" font-family="sans-serif" font-size="{REPORT_FONT_SIZE}">',
@@ -429,7 +432,7 @@ def hbar_chart(
         mid = y + rh / 2
         _row_lines(parts, x0 - 8, mid, ls, size)
         parts.append(f'<rect x="{a:.1f}" y="{mid - (bar_height - 6) / 2:.1f}" width="{max(b - a, 1):.1f}" height="{bar_height - 6}" fill="{(colors[i] if colors is not None and i < len(colors) and colors[i] else None) or color or PALETTE[0]}"/>')
-        parts.append(_text(b + 6, mid + size * 0.35, texts[i], fill="#333"))
+        parts.append(_text(b + 6, mid + size * 0.35, texts[i], fill="#333", extra=_HALO))
         y += rh
     if lo < 0:
         parts.append(f'<line x1="{sx(0.0):.1f}" x2="{sx(0.0):.1f}" y1="{top}" y2="{height - 10}" stroke="#888"/>')
@@ -463,10 +466,16 @@ def grouped_bar_chart(
     n_cat = max(len(categories), 1)
     cw = iw / n_cat
     mode, cat_lines, cat_h = _category_layout([str(c) for c in categories], cw, size)
+    for _ in range(3) if mode == "rotate" else ():  # turned labels reach left of their slot: the first ones must stay in the chart
+        reach = max(text_width(str(t), size) * math.cos(math.radians(40)) + size - (c + 0.5) * cw for c, t in enumerate(categories)) + 4
+        if reach > left:
+            left = reach
+            iw = width - left - 12
+            cw = iw / n_cat
     show_legend = not _per_bar_colors and any(names)
     legend_rows = _flow([str(n) for n in names], width - left - 8, size) if show_legend else []
     bottom = 6 + cat_h + (16 * len(legend_rows) + 8 if show_legend else 0)
-    height = max(height, int(top + bottom + 80))
+    height = max(height, int(top + bottom + 160))  # long labels make the chart taller, never the plot flatter than 160 px
     ih = height - top - bottom
     sy = lambda v: top + ih - (v - lo) / ((hi - lo) or 1.0) * ih
     parts = _svg_open(width, height, title)
@@ -607,7 +616,7 @@ def interval_chart(
         _row_lines(parts, left - 8, mid, ls, size)
         parts.append(f'<line x1="{sx(min(a, b)):.1f}" x2="{sx(max(a, b)):.1f}" y1="{mid:.1f}" y2="{mid:.1f}" stroke="{PALETTE[0]}" stroke-width="3" stroke-opacity="0.5"/>')
         parts.append(f'<circle cx="{sx(v):.1f}" cy="{mid:.1f}" r="5" fill="{PALETTE[0]}"/>')
-        parts.append(_text(max(sx(v), sx(max(a, b))) + 8, mid + size * 0.35, texts[i], fill="#333"))
+        parts.append(_text(max(sx(v), sx(max(a, b))) + 8, mid + size * 0.35, texts[i], fill="#333", extra=_HALO))
         y += rh
     parts.append("</svg>")
     return "".join(parts)
