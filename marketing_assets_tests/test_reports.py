@@ -446,3 +446,42 @@ def test_demo_graph_ltv_curves_never_fall(demo_graph):
     for line in lines:
         ys = [y for _, y in line]
         assert all(b <= a + 0.05 for a, b in zip(ys, ys[1:])), line  # rounded to 0.1 px
+
+
+# ------------------------------------------------------------------------------------------ layout measured in Chromium
+
+_LAYOUT_JS = r"""<script>
+window.addEventListener('load', () => {
+ const out = [];
+ document.querySelectorAll('.table-wrap').forEach(w => { if (w.offsetParent && w.scrollWidth > w.clientWidth + 1) out.push(['table', w.closest('section').id, w.scrollWidth, w.clientWidth]); });
+ document.querySelectorAll('div.wide svg').forEach(svg => {
+   const vb = svg.viewBox.baseVal, inv = svg.getCTM().inverse();
+   const boxes = [...svg.querySelectorAll('text')].map(t => { const b = t.getBBox(), s = inv.multiply(t.getCTM());
+     const pts = [[b.x, b.y], [b.x + b.width, b.y], [b.x, b.y + b.height], [b.x + b.width, b.y + b.height]].map(([x, y]) => [s.a * x + s.c * y + s.e, s.b * x + s.d * y + s.f]);
+     const xs = pts.map(p => p[0]), ys = pts.map(p => p[1]);
+     return {t: t.textContent, x0: Math.min(...xs), x1: Math.max(...xs), y0: Math.min(...ys), y1: Math.max(...ys), rot: t.hasAttribute('transform')}; });
+   boxes.forEach(b => { if (b.t.includes('…') || b.x0 < -0.5 || b.x1 > vb.width + 0.5 || b.y0 < -0.5 || b.y1 > vb.height + 0.5) out.push(['text', b.t]); });
+   boxes.forEach((a, i) => boxes.slice(i + 1).forEach(b => { if (!a.rot && !b.rot && Math.min(a.x1, b.x1) - Math.max(a.x0, b.x0) > 1 && Math.min(a.y1, b.y1) - Math.max(a.y0, b.y0) > 2) out.push(['overlap', a.t, b.t]); }));
+ });
+ const pre = document.createElement('pre'); pre.id = 'layout-problems'; pre.textContent = JSON.stringify(out); document.body.appendChild(pre);
+});
+</script>"""
+
+
+@pytest.mark.slow
+def test_no_table_overflows_and_no_chart_label_is_cut_or_overlaps_at_1280px_in_chromium(tmp_path, reports):
+    """Chromium's own text boxes at 1,280 px: every table fits its card, every chart label is whole, inside its chart and clear of the others."""
+    import html as html_lib
+    import json
+
+    if shutil.which("chromium") is None:
+        pytest.skip("chromium not installed")
+    for name, page in reports.items():
+        path = write_report(page.replace("</body>", _LAYOUT_JS + "</body>"), tmp_path / f"{name}.html")
+        cmd = [shutil.which("chromium"), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / ('profile-' + name)}", "--window-size=1280,2000",
+               "--virtual-time-budget=5000", "--dump-dom", path.as_uri()]
+        dom = subprocess.run(cmd, check=True, timeout=90, capture_output=True, text=True).stdout
+        found = re.search(r'<pre id="layout-problems">(.*?)</pre>', dom, re.DOTALL)
+        assert found, name
+        assert json.loads(html_lib.unescape(found.group(1))) == [], name
