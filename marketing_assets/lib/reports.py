@@ -305,9 +305,9 @@ figure.chart svg{display:block;width:100%;height:auto;max-width:100%}
 table{border-collapse:collapse;width:100%;font-size:.9em}
 caption{text-align:left;font-weight:600;padding:6px 8px}
 th,td{padding:6px 9px;border-bottom:1px solid #e6e9ee;text-align:left;vertical-align:top}
-th{background:#f1f4f7;font-weight:600;white-space:normal;min-width:4.5em;position:sticky;top:0}
+th{background:#f1f4f7;font-weight:600;white-space:normal;position:sticky;top:0}
 td{white-space:normal;overflow-wrap:break-word}
-td.num{white-space:nowrap}
+td.num,td:first-child,.nowrap{white-space:nowrap}
 td.wrap{white-space:normal;min-width:220px;max-width:460px}
 .num{text-align:right;font-variant-numeric:tabular-nums}
 tr.group td{background:#f7f8fa;font-weight:700}
@@ -1085,7 +1085,7 @@ def _cohorts(c: pd.DataFrame | None, currency: str, months: int = 12, long_month
     def long_cell(v: Any, rec: Mapping[str, Any]) -> str:
         if not _is_num(v):
             return "–"
-        return (f'{_esc(fmt_value(v, "currency", currency=currency))}<br><span class="how">{rec["long_cohorts"]} cohorts; '
+        return (f'{_esc(fmt_value(v, "currency", currency=currency))}<br><span class="how nowrap">{rec["long_cohorts"]} cohorts; '
                 f'{_esc(fmt_value(rec["ltv_long12"], "currency", currency=currency))} at {months} m</span>')
 
     cohort_months = pd.to_datetime(eligible["cohort_month"], errors="coerce").dropna()
@@ -1101,7 +1101,7 @@ def _cohorts(c: pd.DataFrame | None, currency: str, months: int = 12, long_month
                            ("curve_customers", "Their customers", "count"), ("ltv12", f"LTV at {months} months ({currency})", "currency"),
                            ("ltv_long", f"LTV at {long_months} months ({currency})", long_cell), ("cac", f"CAC ({currency})", "currency"),
                            ("ltv_cac", f"LTV / CAC ({months} m)", "ratio"), ("payback", "Median payback month", "number"),
-                           ("r30", "Retention 30 / 60 / 90 d", lambda v, rec: " / ".join(_esc(fmt_value(rec[k], "percent")) for k in ("r30", "r60", "r90")))], currency=currency,
+                           ("r30", "Retention 30 / 60 / 90 d", lambda v, rec: '<span class="nowrap">' + " / ".join(_esc(fmt_value(rec[k], "percent")) for k in ("r30", "r60", "r90")) + "</span>")], currency=currency,
                      caption=f"Per channel over the cohorts observed for at least {months} months (LTV at {long_months} months: over those observed for at least {long_months})."))
 
 
