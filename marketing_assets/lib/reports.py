@@ -307,7 +307,8 @@ caption{text-align:left;font-weight:600;padding:6px 8px}
 th,td{padding:6px 9px;border-bottom:1px solid #e6e9ee;text-align:left;vertical-align:top}
 th{background:#f1f4f7;font-weight:600;white-space:normal;position:sticky;top:0}
 td{white-space:normal;overflow-wrap:break-word}
-td.num,td:first-child,.nowrap{white-space:nowrap}
+td.num,.nowrap{white-space:nowrap}
+td:first-child{min-width:9em}
 td.wrap{white-space:normal;min-width:220px;max-width:460px}
 .num{text-align:right;font-variant-numeric:tabular-nums}
 tr.group td{background:#f7f8fa;font-weight:700}
