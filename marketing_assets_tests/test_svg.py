@@ -1,9 +1,14 @@
-"""SVG charts: valid, self-contained XML with one mark per series."""
+"""SVG charts: valid, self-contained XML with one mark per series; labels that never overlap, leave the chart or get cut."""
 
 import base64
 import datetime as dt
+import math
+import re
 import xml.etree.ElementTree as ET
 
+import pytest
+
+from marketing_assets.lib import svg as charts
 from marketing_assets.lib.svg import bar_chart, line_chart, md_image, stacked_area_chart
 
 NS = "{http://www.w3.org/2000/svg}"
@@ -40,14 +45,6 @@ def test_sparkline_fits_the_inline_limit_and_keeps_every_series():
 
 
 # ------------------------------------------------------------------------------------------ label geometry
-
-import math  # noqa: E402
-import re  # noqa: E402
-
-import pytest  # noqa: E402
-
-from marketing_assets.lib import svg as charts  # noqa: E402
-
 
 def text_boxes(svg_text: str) -> list[tuple[str, list[tuple[float, float]]]]:
     """Every <text> as (content, corners of its box) using the charts' own width estimate; rotations applied."""
