@@ -421,3 +421,119 @@ def test_per_channel_funnel_table_marks_the_stage_not_distinguishable():
     section = page[page.index('id="funnel"'):]
     assert ">Opportunity (not distinguishable)<" in section and ">SQL<" in section
     assert "Opportunity: not distinguishable in the data: all 270 contacts" in section
+
+
+# ------------------------------------------------------------------------------------------ cohort LTV curves
+
+
+def _ltv_rows(channel: str, cohort: str, customers: float, ltv: list[float]) -> list[tuple]:
+    return [(pd.Timestamp(cohort), channel, m, customers, v) for m, v in enumerate(ltv)]
+
+
+def _polylines(svg_text: str) -> list[list[tuple[float, float]]]:
+    root = ET.fromstring(svg_text)
+    return [[tuple(map(float, p.split(","))) for p in line.get("points").split()] for line in root.iter("{http://www.w3.org/2000/svg}polyline")]
+
+
+def _wide_svgs(page: str) -> list[str]:
+    return re.findall(r'<div class="wide">(<svg.*?</svg>)</div>', page, re.DOTALL)
+
+
+def test_ltv_curve_averages_a_fixed_set_of_cohorts_old_enough():
+    from marketing_assets.lib.reports import _cohorts, _ltv_curves
+
+    # A: an old cohort (1 customer, 4 months observed) and a young, richer one (3 customers, 2 months observed).
+    # The naive per-month average mixes them: 77.5, 87.5, then 30 and 40 (the young cohort drops out) – it falls.
+    # B: two cohorts old enough for 2 months, of 1 and 3 customers.
+    rows = (_ltv_rows("A", "2025-01-01", 1, [10, 20, 30, 40]) + _ltv_rows("A", "2025-03-01", 3, [100, 110])
+            + _ltv_rows("B", "2025-01-01", 1, [0, 10, 20, 30]) + _ltv_rows("B", "2025-02-01", 3, [40, 40, 80]))
+    frame = pd.DataFrame(rows, columns=["cohort_month", "channel_group", "months_since_acquisition", "customers", "ltv_per_customer"])
+    naive = (frame.assign(lw=frame["ltv_per_customer"] * frame["customers"]).groupby(["channel_group", "months_since_acquisition"])[["lw", "customers"]].sum())
+    naive = (naive["lw"] / naive["customers"]).loc["A"].tolist()
+    assert naive == [77.5, 87.5, 30.0, 40.0]  # the old way falls after month 1
+
+    f = frame.assign(_w=frame["customers"], _lw=frame["ltv_per_customer"] * frame["customers"])
+    curves = _ltv_curves(f, 2)
+    assert curves["A"].tolist() == [10.0, 20.0, 30.0]  # only the cohort observed ≥ 2 months
+    assert curves["B"].tolist() == [30.0, 32.5, 65.0]  # (0·1 + 40·3)/4, (10 + 120)/4, (20 + 240)/4
+    assert _ltv_curves(f, 1)["A"].tolist() == [77.5, 87.5]  # both A cohorts reached month 1
+    assert list(_ltv_curves(f, 3).columns) == ["A", "B"] and _ltv_curves(f, 3)["B"].tolist() == [0.0, 10.0, 20.0, 30.0]
+
+    html = _cohorts(frame, "USD", months=2, long_months=3)
+    for line in _polylines(_wide_svgs(html)[0]):
+        ys = [y for _, y in line]
+        assert len(ys) == 3 and all(b <= a for a, b in zip(ys, ys[1:]))  # SVG y grows downwards: rising curve
+    assert "observed for at least 2 months" in html and "2 monthly cohorts" in html
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", html)
+    a = cells.index("A")
+    assert cells[a + 1 : a + 5] == ["4", "1", "1", "$30.00"]  # customers acquired, cohorts ≥ 2 m, their customers, LTV at 2 months
+    assert cells[a + 5].startswith("$40.00<br>") and "1 cohorts; $30.00 at 2 m" in cells[a + 5]
+    b = cells.index("B")
+    assert cells[b + 1 : b + 5] == ["4", "2", "4", "$65.00"]
+
+
+def test_ltv_without_a_cohort_old_enough_says_so():
+    from marketing_assets.lib.reports import _cohorts
+
+    frame = pd.DataFrame(_ltv_rows("A", "2026-09-01", 5, [1, 2, 3]), columns=["cohort_month", "channel_group", "months_since_acquisition", "customers", "ltv_per_customer"])
+    html = _cohorts(frame, "USD")
+    assert "Not available" in html and "observed for 12 months" in html and "oldest: 2 months" in html
+
+
+@pytest.mark.slow
+def test_demo_graph_ltv_curves_never_fall(demo_graph):
+    import duckdb
+
+    from marketing_assets.lib.reports import _cohorts, _ltv_curves
+
+    _, tmp, _ = demo_graph
+    with duckdb.connect(str(tmp / "warehouse.duckdb"), read_only=True) as con:
+        frame = con.execute("SELECT * FROM extracts.cohort_ltv").df()
+    f = frame.assign(_w=frame["customers"], _lw=frame["ltv_per_customer"] * frame["customers"])
+    curves = _ltv_curves(f, 12)
+    assert len(curves) == 13 and curves.shape[1] >= 3
+    assert (curves.diff().iloc[1:].fillna(0) >= -1e-6).all().all(), curves
+    lines = _polylines(_wide_svgs(_cohorts(frame, "USD"))[0])
+    assert len(lines) == curves.shape[1]
+    for line in lines:
+        ys = [y for _, y in line]
+        assert all(b <= a + 0.05 for a, b in zip(ys, ys[1:])), line  # rounded to 0.1 px
+
+
+# ------------------------------------------------------------------------------------------ layout measured in Chromium
+
+_LAYOUT_JS = r"""<script>
+window.addEventListener('load', () => {
+ const out = [];
+ document.querySelectorAll('.table-wrap').forEach(w => { if (w.offsetParent && w.scrollWidth > w.clientWidth + 1) out.push(['table', w.closest('section').id, w.scrollWidth, w.clientWidth]); });
+ document.querySelectorAll('div.wide svg').forEach(svg => {
+   const vb = svg.viewBox.baseVal, inv = svg.getCTM().inverse();
+   const boxes = [...svg.querySelectorAll('text')].map(t => { const b = t.getBBox(), s = inv.multiply(t.getCTM());
+     const pts = [[b.x, b.y], [b.x + b.width, b.y], [b.x, b.y + b.height], [b.x + b.width, b.y + b.height]].map(([x, y]) => [s.a * x + s.c * y + s.e, s.b * x + s.d * y + s.f]);
+     const xs = pts.map(p => p[0]), ys = pts.map(p => p[1]);
+     return {t: t.textContent, x0: Math.min(...xs), x1: Math.max(...xs), y0: Math.min(...ys), y1: Math.max(...ys), rot: t.hasAttribute('transform')}; });
+   boxes.forEach(b => { if (b.t.includes('…') || b.x0 < -0.5 || b.x1 > vb.width + 0.5 || b.y0 < -0.5 || b.y1 > vb.height + 0.5) out.push(['text', b.t]); });
+   boxes.forEach((a, i) => boxes.slice(i + 1).forEach(b => { if (!a.rot && !b.rot && Math.min(a.x1, b.x1) - Math.max(a.x0, b.x0) > 1 && Math.min(a.y1, b.y1) - Math.max(a.y0, b.y0) > 2) out.push(['overlap', a.t, b.t]); }));
+ });
+ const pre = document.createElement('pre'); pre.id = 'layout-problems'; pre.textContent = JSON.stringify(out); document.body.appendChild(pre);
+});
+</script>"""
+
+
+@pytest.mark.slow
+def test_no_table_overflows_and_no_chart_label_is_cut_or_overlaps_at_1280px_in_chromium(tmp_path, reports):
+    """Chromium's own text boxes at 1,280 px: every table fits its card, every chart label is whole, inside its chart and clear of the others."""
+    import html as html_lib
+    import json
+
+    if shutil.which("chromium") is None:
+        pytest.skip("chromium not installed")
+    for name, page in reports.items():
+        path = write_report(page.replace("</body>", _LAYOUT_JS + "</body>"), tmp_path / f"{name}.html")
+        cmd = [shutil.which("chromium"), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / ('profile-' + name)}", "--window-size=1280,2000",
+               "--virtual-time-budget=5000", "--dump-dom", path.as_uri()]
+        dom = subprocess.run(cmd, check=True, timeout=90, capture_output=True, text=True).stdout
+        found = re.search(r'<pre id="layout-problems">(.*?)</pre>', dom, re.DOTALL)
+        assert found, name
+        assert json.loads(html_lib.unescape(found.group(1))) == [], name

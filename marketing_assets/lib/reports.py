@@ -305,13 +305,15 @@ figure.chart svg{display:block;width:100%;height:auto;max-width:100%}
 table{border-collapse:collapse;width:100%;font-size:.9em}
 caption{text-align:left;font-weight:600;padding:6px 8px}
 th,td{padding:6px 9px;border-bottom:1px solid #e6e9ee;text-align:left;vertical-align:top}
-th{background:#f1f4f7;font-weight:600;white-space:normal;min-width:64px;position:sticky;top:0}
-td{white-space:nowrap}
+th{background:#f1f4f7;font-weight:600;white-space:normal;position:sticky;top:0}
+td{white-space:normal;overflow-wrap:break-word}
+td.num,.nowrap{white-space:nowrap}
+td:first-child{min-width:9em}
 td.wrap{white-space:normal;min-width:220px;max-width:460px}
 .num{text-align:right;font-variant-numeric:tabular-nums}
 tr.group td{background:#f7f8fa;font-weight:700}
 tbody tr:hover td{background:#fafbfd}
-.badge{display:inline-block;border-radius:4px;padding:1px 7px;font-size:.85em;font-weight:700;text-transform:uppercase;letter-spacing:.02em}
+.badge{white-space:nowrap;display:inline-block;border-radius:4px;padding:1px 7px;font-size:.85em;font-weight:700;text-transform:uppercase;letter-spacing:.02em}
 .badge.scale,.badge.passed{background:var(--good-bg);color:var(--good)}
 .badge.reduce,.badge.failed{background:var(--bad-bg);color:var(--bad)}
 .badge.test,.badge.warned{background:var(--warn-bg);color:var(--warn)}
@@ -375,15 +377,11 @@ def _figure(svg_text: str, title: str, how: str | None = None, *, compact: bool 
 NARROW_WIDTH = 440
 
 
-def _legend_safe(series: Mapping[str, Any], limit: int = 22) -> dict[str, Any]:
-    """Series names short enough that the legend (which cuts the *escaped* name at ``limit``) never splits an entity."""
+def _legend_safe(series: Mapping[str, Any]) -> dict[str, Any]:
+    """Series under unique string names; the chart legend shows each name whole (it wraps into rows instead of cutting)."""
     out: dict[str, Any] = {}
     for name, values in series.items():
         text = str(name)
-        if len(html.escape(text)) > limit:
-            while text and len(html.escape(text + "…")) > limit:
-                text = text[:-1]
-            text += "…"
         while text in out:
             text += " "
         out[text] = values
@@ -1059,29 +1057,58 @@ def render_marketing_roi(data: Mapping[str, pd.DataFrame], *, fresh_to: Any, gen
     return _page("Marketing ROI", subtitle, fresh_to=fresh_to, generated_at=generated_at, sections=sections, extra_meta=f'<span class="pill">Currency {_esc(currency)}</span>')
 
 
-def _cohorts(c: pd.DataFrame | None, currency: str) -> str:
+def _ltv_cohorts(f: pd.DataFrame, months: int) -> pd.DataFrame:
+    """Rows of the cohorts observed for at least ``months`` months (a row for every month up to that age),
+    cut at ``months``: the same cohorts at every point, so a curve averaged over them never mixes ages."""
+    key = ["channel_group", "cohort_month"]
+    upto = f[f["months_since_acquisition"] <= months]
+    ages = upto.groupby(key)["months_since_acquisition"].agg(["max", "nunique"])
+    first = f["months_since_acquisition"].min()
+    full = ages[(ages["max"] == months) & (ages["nunique"] == months - first + 1)].index
+    return upto.set_index(key).loc[lambda x: x.index.isin(full)].reset_index()
+
+
+def _ltv_curves(f: pd.DataFrame, months: int) -> pd.DataFrame:
+    """LTV per customer by months since acquisition (rows) and channel (columns): the customer-weighted average of
+    ``ltv_per_customer`` over the cohorts of :func:`_ltv_cohorts` (equals their summed margin ÷ their customers)."""
+    rows = _ltv_cohorts(f, months)
+    curve = rows.groupby(["channel_group", "months_since_acquisition"])[["_lw", "_w"]].sum()
+    curve["ltv"] = curve["_lw"] / curve["_w"].replace(0, float("nan"))
+    out = curve["ltv"].unstack(0).sort_index() if len(curve) else pd.DataFrame(index=pd.Index([], name="months_since_acquisition"))
+    out.attrs["cohorts"] = rows.groupby("channel_group")["cohort_month"].nunique().to_dict()
+    return out
+
+
+def _cohorts(c: pd.DataFrame | None, currency: str, months: int = 12, long_months: int = 24) -> str:
+    """LTV curves over a fixed set of cohorts per chart: those observed for at least ``months`` months (one
+    curve per channel, months 0…``months``); the table adds LTV at ``long_months`` over the cohorts that old."""
     if c is None:
         return _na("the cohort LTV data was not provided.")
     f = c.copy()
     if "channel_group" not in f.columns:
         f["channel_group"] = "All"
+    if "cohort_month" not in f.columns:
+        f["cohort_month"] = "all cohorts"
     for col in ("months_since_acquisition", "ltv_per_customer", "customers", "cac", "payback_month", "retention_30d", "retention_60d", "retention_90d", "cumulative_gross_margin"):
         if col in f.columns:
             f[col] = pd.to_numeric(f[col], errors="coerce")
     f["_w"] = _numeric(f, "customers").fillna(1.0)
     f["_lw"] = f["ltv_per_customer"] * f["_w"]
-    curve = f.groupby(["channel_group", "months_since_acquisition"])[["_lw", "_w"]].sum()
-    curve["ltv"] = curve["_lw"] / curve["_w"].replace(0, float("nan"))
-    curve = curve["ltv"].unstack(0).sort_index()
-    groups = list(curve.iloc[-1].sort_values(ascending=False).index) if len(curve) else list(curve.columns)
+    curve = _ltv_curves(f, months)
+    if curve.empty:
+        oldest = int(f["months_since_acquisition"].max()) if f["months_since_acquisition"].notna().any() else 0
+        return _na(f"no cohort has been observed for {months} months yet (the oldest: {oldest} months).")
+    long_curve = _ltv_curves(f, long_months)
+    eligible = _ltv_cohorts(f, months)
+    groups = list(curve.iloc[-1].sort_values(ascending=False).index)
     chart = _dual(svg.line_chart, [float(m) for m in curve.index], {str(g): curve[g].tolist() for g in groups}, "", y_label=currency, height=300)
-    # summary per channel
-    first = f[f["months_since_acquisition"] == f["months_since_acquisition"].min()]
+    # summary per channel: every column over the same cohorts as the curve, except "customers acquired" (all cohorts)
+    start = f["months_since_acquisition"].min()
+    first = f[f["months_since_acquisition"] == start]
+    efirst = eligible[eligible["months_since_acquisition"] == start]
     rows = []
     for g in groups:
-        gf = f[f["channel_group"] == g]
-        gfirst = first[first["channel_group"] == g]
-        cust = gfirst["customers"].sum() if "customers" in gfirst.columns else float("nan")
+        gfirst = efirst[efirst["channel_group"] == g]
         w = gfirst["_w"].replace(0, float("nan"))
 
         def wavg(col: str, gfirst: pd.DataFrame = gfirst, w: pd.Series = w) -> float:
@@ -1091,21 +1118,36 @@ def _cohorts(c: pd.DataFrame | None, currency: str) -> str:
             m = x.notna() & w.notna()
             return float((x[m] * w[m]).sum() / w[m].sum()) if m.any() and w[m].sum() else float("nan")
 
-        m12 = curve[g].get(12.0, curve[g].get(12, float("nan"))) if 12 in curve.index or 12.0 in curve.index else float("nan")
-        latest = curve[g].dropna()
+        m12 = curve[g].get(months, float("nan"))
+        m_long, m_long12 = (long_curve[g].get(long_months, float("nan")), long_curve[g].get(months, float("nan"))) if g in long_curve.columns else (float("nan"), float("nan"))
         cac = wavg("cac")
-        paid_back = gf.groupby("cohort_month")["payback_month"].first().dropna() if "payback_month" in gf.columns and "cohort_month" in gf.columns else pd.Series(dtype=float)
-        pay = float(paid_back.median()) if len(paid_back) else float("nan")
-        rows.append({"channel_group": g, "customers": cust, "ltv12": m12, "ltv_latest": latest.iloc[-1] if len(latest) else float("nan"),
-                     "months": latest.index[-1] if len(latest) else float("nan"), "cac": cac, "ltv_cac": (m12 / cac) if _is_num(m12) and _is_num(cac) and cac else float("nan"),
-                     "payback": pay, "r30": wavg("retention_30d"), "r60": wavg("retention_60d"), "r90": wavg("retention_90d")})
+        paid_back = gfirst["payback_month"].dropna() if "payback_month" in gfirst.columns else pd.Series(dtype=float)
+        rows.append({"channel_group": g, "customers": _numeric(first[first["channel_group"] == g], "customers").sum(), "cohorts": len(gfirst), "curve_customers": _numeric(gfirst, "customers").sum(),
+                     "ltv12": m12, "ltv_long": m_long, "ltv_long12": m_long12, "long_cohorts": long_curve.attrs.get("cohorts", {}).get(g, 0), "cac": cac, "ltv_cac": (m12 / cac) if _is_num(m12) and _is_num(cac) and cac else float("nan"),
+                     "payback": float(paid_back.median()) if len(paid_back) else float("nan"), "r30": wavg("retention_30d"), "r60": wavg("retention_60d"), "r90": wavg("retention_90d")})
     tab = pd.DataFrame(rows)
-    return (_figure(chart, f"Average gross margin per customer by months since acquisition ({currency}), by acquisition channel",
-                    "Each line is one channel's cohorts averaged (weighted by customers). Steeper and higher = more valuable customers; compare with the CAC column to see payback.")
-            + _table(tab, [("channel_group", "Channel", None), ("customers", "Customers acquired", "count"), ("ltv12", f"LTV at 12 months ({currency})", "currency"),
-                           ("ltv_latest", f"LTV, latest month ({currency})", "currency"), ("months", "Months observed", "count"), ("cac", f"CAC ({currency})", "currency"),
-                           ("ltv_cac", "LTV / CAC (12 m)", "ratio"), ("payback", "Median payback month", "number"), ("r30", "Retention 30 d", "percent"), ("r60", "Retention 60 d", "percent"),
-                           ("r90", "Retention 90 d", "percent")], currency=currency))
+
+    def long_cell(v: Any, rec: Mapping[str, Any]) -> str:
+        if not _is_num(v):
+            return "–"
+        return (f'{_esc(fmt_value(v, "currency", currency=currency))}<br><span class="how nowrap">{rec["long_cohorts"]} cohorts; '
+                f'{_esc(fmt_value(rec["ltv_long12"], "currency", currency=currency))} at {months} m</span>')
+
+    cohort_months = pd.to_datetime(eligible["cohort_month"], errors="coerce").dropna()
+    span = (f"acquired {_month(cohort_months.min())} – {_month(cohort_months.max())}, " if len(cohort_months) else "")
+    n_cohorts = eligible["cohort_month"].nunique()
+    n_customers = _numeric(efirst[efirst["channel_group"] != ALL_CHANNELS], "customers").sum()
+    how = (f"Rule: each line averages only the cohorts observed for at least {months} months ({span}{n_cohorts} monthly cohorts, "
+           f"{fmt_value(n_customers, 'count')} customers over all channels), the same cohorts at every month, weighted by customers; younger cohorts are left out "
+           f"so that the curve never mixes ages and only rises with cumulative margin. The table gives each channel's number of cohorts and customers in its line. "
+           f"Steeper and higher = more valuable customers; compare with the CAC column to see payback.")
+    return (_figure(chart, f"Average cumulative gross margin per customer by months since acquisition ({currency}), first {months} months, by acquisition channel", how)
+            + _table(tab, [("channel_group", "Channel", None), ("customers", "Customers acquired, all cohorts", "count"), ("cohorts", f"Cohorts ≥ {months} months old", "count"),
+                           ("curve_customers", "Their customers", "count"), ("ltv12", f"LTV at {months} months ({currency})", "currency"),
+                           ("ltv_long", f"LTV at {long_months} months ({currency})", long_cell), ("cac", f"CAC ({currency})", "currency"),
+                           ("ltv_cac", f"LTV / CAC ({months} m)", "ratio"), ("payback", "Median payback month", "number"),
+                           ("r30", "Retention 30 / 60 / 90 d", lambda v, rec: '<span class="nowrap">' + " / ".join(_esc(fmt_value(rec[k], "percent")) for k in ("r30", "r60", "r90")) + "</span>")], currency=currency,
+                     caption=f"Per channel over the cohorts observed for at least {months} months (LTV at {long_months} months: over those observed for at least {long_months})."))
 
 
 def _mmm(data: Mapping[str, pd.DataFrame], dictionary: _Dictionary, currency: str, sym: str) -> str:
