@@ -322,3 +322,74 @@ def test_tampered_funnel_fails_its_blocking_stage_check_through_dagster(demo_gra
     assert not ev.passed and ev.severity == dg.AssetCheckSeverity.ERROR
     first = ev.metadata["problems"].value[0]
     assert first["stage"] == "sql" and first["reference_name"] == "mql" and first["value"] > first["reference"]
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# One name per definition: every published figure is a dictionary KPI and equals its definition
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def test_every_numeric_extract_column_is_a_kpi_or_described():
+    from marketing_assets.extracts import COLUMN_KPIS, COLUMN_NOTES, UNIT_TEXT, column_descriptions, column_kpi
+    from marketing_assets.lib.kpis import load_kpi_dictionary
+
+    dictionary = load_kpi_dictionary()
+    for name, columns in EXTRACT_COLUMNS.items():
+        descriptions = column_descriptions(name, dictionary)
+        for column, kind in columns.items():
+            kpi = column_kpi(name, column, dictionary)
+            assert descriptions[column], (name, column)
+            if kpi is not None:  # a KPI's column states the dictionary's label, unit and definition, never its own
+                k = dictionary[kpi]
+                assert k.label in descriptions[column] and UNIT_TEXT[k.unit] in descriptions[column] and k.description in descriptions[column]
+            else:
+                assert column in COLUMN_NOTES, f"{name}.{column} is neither a dictionary KPI nor described"
+        for column, kpi in COLUMN_KPIS.get(name, {}).items():
+            assert kpi in dictionary.kpis and column in columns, (name, column, kpi)
+    # every figure of marketing_roi is a KPI under its own name, except the across-model spread of one
+    roi_numbers = [c for c, t in EXTRACT_COLUMNS["marketing_roi"].items() if t in ("int", "float") and not c.endswith("_version")]
+    assert [c for c in roi_numbers if column_kpi("marketing_roi", c, dictionary) != c] == ["channel_roas_min", "channel_roas_max"]
+
+
+def test_published_extracts_are_bi_ready(demo_graph):
+    _, tmp, _ = demo_graph
+    roi = pd.read_parquet(tmp / "extracts" / "marketing_roi.parquet")
+    funnel = pd.read_parquet(tmp / "extracts" / "funnel.parquet")
+    cohorts = pd.read_parquet(tmp / "extracts" / "cohort_ltv.parquet")
+    assert (roi["currency"] == "USD").all()  # ISO 4217 code of every money column
+    assert roi["new_leads"].dtype.kind == "i" and funnel["contacts"].dtype.kind == "i" and cohorts["customers"].dtype.kind == "i"
+    for column in ("ad_spend", "attributed_revenue", "cost_per_opportunity", "planned_spend"):
+        values = roi[column].dropna()
+        assert len(values) and ((values * 100).round(6) % 1 == 0).all(), column  # money in cents
+
+
+AGREEMENT_TAMPER = [
+    ("marketing_roi", "UPDATE extracts.marketing_roi SET channel_roas = channel_roas * 1.01 WHERE rowid = (SELECT min(rowid) FROM extracts.marketing_roi WHERE channel_roas > 0)"),
+    ("marketing_roi", "UPDATE extracts.marketing_roi SET mmm_marginal_roi = mmm_marginal_roi + 0.1 WHERE mmm_marginal_roi IS NOT NULL"),
+    # values swapped between two channel groups: every total still adds up, but the figures sit on the wrong rows
+    ("marketing_roi", """UPDATE extracts.marketing_roi m SET new_leads = s.other FROM (
+        SELECT rowid AS r, lead(new_leads) OVER (ORDER BY rowid) AS other FROM extracts.marketing_roi WHERE level = 'channel' AND attribution_model = 'linear'
+     ) s WHERE m.rowid = s.r AND s.other IS NOT NULL AND s.other <> m.new_leads"""),
+    ("executive_kpis", "UPDATE extracts.executive_kpis SET value = value + 1 WHERE rowid = (SELECT min(rowid) FROM extracts.executive_kpis WHERE kpi = 'blended_roas')"),
+    ("cohort_ltv", "UPDATE extracts.cohort_ltv SET ltv_per_customer = ltv_per_customer + 5 WHERE rowid = (SELECT min(rowid) FROM extracts.cohort_ltv WHERE channel_group <> '(all)')"),
+    ("funnel", "UPDATE extracts.funnel SET conversion_from_known = conversion_from_known / 2 WHERE rowid = (SELECT min(rowid) FROM extracts.funnel WHERE conversion_from_known > 0 AND stage = 'mql')"),
+]
+
+
+@pytest.mark.parametrize(("name", "sql"), AGREEMENT_TAMPER, ids=[f"{n}-{i}" for i, (n, _) in enumerate(AGREEMENT_TAMPER)])
+def test_kpis_match_dictionary_fails_on_a_tampered_figure(demo_graph, tmp_path, name, sql):
+    assert _evaluations(demo_graph[0])[(name, "kpis_match_dictionary")].passed
+    evals = checks_after_tampering(demo_graph, tmp_path, dg.AssetKey([EXTRACTS, name]), sql)
+    ev = evals["kpis_match_dictionary"]
+    assert not ev.passed and ev.severity == dg.AssetCheckSeverity.ERROR, ev.description
+    assert "differ from their definition" in ev.description and ev.metadata["differing_cells"].value >= 1
+
+
+def test_levels_add_up_fails_when_a_campaign_does_not_add_up(demo_graph, tmp_path):
+    assert _evaluations(demo_graph[0])[("marketing_roi", "levels_add_up")].passed
+    evals = checks_after_tampering(
+        demo_graph, tmp_path, dg.AssetKey([EXTRACTS, "marketing_roi"]),
+        "UPDATE extracts.marketing_roi SET attributed_won_deals = attributed_won_deals + 1 WHERE rowid = (SELECT min(rowid) FROM extracts.marketing_roi WHERE level = 'campaign')",
+    )
+    ev = evals["levels_add_up"]
+    assert not ev.passed and "attributed_won_deals" in ev.description and "campaign rows" in ev.description

@@ -537,3 +537,69 @@ def test_no_table_overflows_and_no_chart_label_is_cut_or_overlaps_at_1280px_in_c
         found = re.search(r'<pre id="layout-problems">(.*?)</pre>', dom, re.DOTALL)
         assert found, name
         assert json.loads(html_lib.unescape(found.group(1))) == [], name
+
+
+# ------------------------------------------------------------------------------------------ one name per definition
+
+
+def _sections(page: str) -> dict[str, str]:
+    return dict(re.findall(r'<section class="card" id="([^"]+)">(.*?)</section>', page, re.DOTALL))
+
+
+def test_report_figures_are_dictionary_kpis_under_their_label_and_definition(reports):
+    import html as html_lib
+
+    from marketing_assets.lib.reports import MARKETING_TERMS
+
+    dictionary = load_kpi_dictionary()
+    labels = {k.name: k.label for k in dictionary}
+    for name, page in reports.items():
+        tagged = set(re.findall(r'data-kpi="([^"]+)"', page))
+        assert tagged <= set(labels), (name, tagged - set(labels))
+        for table in re.findall(r"<table>.*?</table>", page, re.DOTALL):
+            caption = html_lib.unescape("".join(re.findall(r"<caption>(.*?)</caption>", table)))
+            for kpi, header in re.findall(r'<th[^>]*data-kpi="([^"]+)"[^>]*>(.*?)</th>', table):
+                assert html_lib.unescape(header).startswith(labels[kpi]) or labels[kpi] in caption, (name, kpi, header)
+        # every definition shown is the dictionary's own text; a KPI shown is defined on the page
+        for kpi, desc in re.findall(r'<div class="def" id="def-([a-z0-9_]+)"><dt>.*?<p class="desc">(.*?)</p>', page, re.DOTALL):
+            if kpi in labels:
+                assert html_lib.unescape(desc) == dictionary[kpi].description, kpi
+        defined = set(re.findall(r'id="def-([a-z0-9_]+)"', page))
+        assert tagged <= defined, (name, tagged - defined)
+    # the glossary explains words (models, actions), never a figure under another definition
+    assert not {t.lower() for t in MARKETING_TERMS} & {v.lower() for v in labels.values()}
+    assert not any(re.search(r"÷|divided by|\bspend\b", text) for text in MARKETING_TERMS.values())
+    # in the marketing ROI sections that show KPIs, every number names the KPI it is
+    sections = _sections(reports["marketing_roi"])
+    for sid in ("channels", "models", "recommendations", "campaigns"):
+        cells = re.findall(r'<td class="num"([^>]*)>', sections[sid])
+        assert cells and all("data-kpi=" in c for c in cells), sid
+    tiles = re.findall(r'<div class="tile"[^>]*data-kpi="([^"]+)"', sections["channels"])
+    assert tiles == ["ad_spend", "attributed_revenue", "paid_attributed_revenue", "paid_media_roas", "attributed_pipeline", "attributed_won_deals"]
+    assert set(re.findall(r'class="tile [a-z]+"[^>]*data-kpi="([^"]+)"', reports["executive"])) >= {"total_revenue", "blended_roas", "cac"}
+
+
+@pytest.mark.slow
+def test_demo_report_shows_the_extracts_numbers(demo_graph):
+    """The marketing ROI report on the demo graph shows, per channel group, exactly the extract's KPI values (formatted)."""
+    import html as html_lib
+
+    import duckdb
+
+    _, tmp, _ = demo_graph
+    page = (tmp / "reports" / "marketing_roi.html").read_text(encoding="utf-8")
+    with duckdb.connect(str(tmp / "warehouse.duckdb"), read_only=True) as con:
+        roi = con.execute("SELECT * FROM extracts.marketing_roi WHERE level = 'channel' AND attribution_model = 'linear'").df()
+    units = {k.name: k.unit for k in load_kpi_dictionary()}
+    rows = roi.set_index("channel_group")
+    compared = 0
+    for row in re.findall(r"<tr>(.*?)</tr>", _sections(page)["channels"], re.DOTALL):
+        first = re.match(r"<td[^>]*>(.*?)</td>", row)
+        if not first or html_lib.unescape(first.group(1)) not in rows.index:
+            continue
+        group = html_lib.unescape(first.group(1))
+        for kpi, text in re.findall(r'<td class="num" data-kpi="([^"]+)">(.*?)</td>', row):
+            value = rows.loc[group, kpi]
+            assert html_lib.unescape(text) == fmt_value(None if pd.isna(value) else value, units[kpi]), (group, kpi, text, value)
+            compared += 1
+    assert compared >= 20

@@ -3,10 +3,23 @@
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 
 from marketing_assets.constants import ALL_CHANNELS, EXTRACTS, IDENTITY, SOURCES, TOUCHPOINTS, fq
-from marketing_assets.extracts import EXTRACT_COLUMNS, FUNNEL_STAGES
-from marketing_assets.lib.kpis import UNATTRIBUTED
+from marketing_assets.extracts import (
+    ALL_LEVEL,
+    COLUMN_KPIS,
+    EXTRACT_COLUMNS,
+    FUNNEL_STAGES,
+    NO_CAMPAIGN,
+    ROI_MMM_KPIS,
+    ROI_MODEL_KPIS,
+    ROI_PAID_KPIS,
+    ROI_PLAN_KPIS,
+    ROI_SPEND_KPIS,
+)
+from marketing_assets.lib.agreement import kpi_mismatches
+from marketing_assets.lib.kpis import UNATTRIBUTED, load_kpi_dictionary
 from marketing_assets.lib.publish import (
     AuditResult,
     audit_no_pii,
@@ -141,6 +154,77 @@ def marketing_roi_levels_add_up(warehouse: Warehouse) -> dg.AssetCheckResult:
                          f"{r.measure} {r.attribution_model}/{r.channel_group}: {r.child_level} rows {r.children:,.2f} vs {r.parent:,.2f}" for r in rows.head(3).itertuples())),
         metadata={"differences": rows.head(20).round(2).astype(str).to_dict("records"), "measures": list(ADDITIVE_ROI_KPIS)},
     )
+
+
+def _roi_agreement(con, dictionary) -> list[pd.DataFrame]:
+    roi = con.execute(f"SELECT * FROM {fq(EXTRACTS, 'marketing_roi')}").df()
+    if roi.empty:
+        return []
+    window = (roi["period_start"].min(), roi["period_end"].max())
+    window_kpis = [*ROI_MODEL_KPIS, *ROI_SPEND_KPIS]
+    out = []
+    for level, dims in ((ALL_LEVEL, []), ("channel", ["channel_group"]), ("campaign", ["channel_group", "campaign_key"])):
+        rows = roi[roi["level"] == level]
+        names = [k for k in window_kpis if all(d in dictionary[k].dims for d in dims)] + (list(ROI_PAID_KPIS) if level == ALL_LEVEL else [])
+        out.append(kpi_mismatches(con, rows, {k: k for k in names}, ["attribution_model", *dims], dictionary, between=window,
+                                  fill={"campaign_key": NO_CAMPAIGN}, label=f"marketing_roi/{level}"))
+    evidence = roi[(roi["level"] == "channel") & roi["mmm_roi"].notna()]
+    out.append(kpi_mismatches(con, evidence, {k: k for k in (*ROI_MMM_KPIS, *ROI_PLAN_KPIS)}, ["channel_group"], dictionary, label="marketing_roi/evidence"))
+    return out
+
+
+def _executive_agreement(con, dictionary) -> list[pd.DataFrame]:
+    frame = con.execute(f"SELECT * FROM {fq(EXTRACTS, 'executive_kpis')}").df()
+    out = []
+    for (grain, kpi, dimension), rows in frame.groupby(["grain", "kpi", frame["dimension"].fillna("")]):
+        dims = [dimension] if dimension else []
+        rows = rows.assign(**({dimension: rows["dimension_value"]} if dimension else {}))
+        out.append(kpi_mismatches(con, rows, {"value": kpi}, dims, dictionary, grain=grain, period="period", label=f"executive_kpis/{grain}"))
+    return out
+
+
+def _by_channel_agreement(con, dictionary, name: str, time_column: str, extra_dims: list[str]) -> list[pd.DataFrame]:
+    frame = con.execute(f"SELECT * FROM {fq(EXTRACTS, name)}").df()
+    columns = {c: k for c, k in COLUMN_KPIS[name].items() if c in frame.columns}
+    if name == "cohort_ltv":  # the cohort's own KPIs (not by months since acquisition), on its month-0 row
+        cohort = {c: c for c in ("new_customers", "cac") if c in frame.columns}
+        month0 = frame[frame["months_since_acquisition"] == 0]
+    out = []
+    for label, rows, dims in (("(all)", frame[frame["channel_group"] == ALL_CHANNELS], extra_dims),
+                              ("channels", frame[frame["channel_group"] != ALL_CHANNELS], ["channel_group", *extra_dims])):
+        out.append(kpi_mismatches(con, rows, columns, dims, dictionary, grain="month", period=time_column, label=f"{name}/{label}"))
+        if name == "cohort_ltv":
+            part = month0[(month0["channel_group"] == ALL_CHANNELS) == (label == "(all)")]
+            out.append(kpi_mismatches(con, part, cohort, [d for d in dims if d == "channel_group"], dictionary, grain="month",
+                                      period=time_column, label=f"{name}/{label}/cohort"))
+    return out
+
+
+AGREEMENT = {
+    "marketing_roi": _roi_agreement,
+    "executive_kpis": _executive_agreement,
+    "cohort_ltv": lambda con, d: _by_channel_agreement(con, d, "cohort_ltv", "cohort_month", ["months_since_acquisition"]),
+    "funnel": lambda con, d: _by_channel_agreement(con, d, "funnel", "month", ["stage"]),
+}
+
+
+def _build_agreement_check(name: str) -> dg.AssetChecksDefinition:
+    @dg.asset_check(asset=dg.AssetKey([EXTRACTS, name]), name="kpis_match_dictionary", blocking=True)
+    def kpis_match_dictionary(warehouse: Warehouse) -> dg.AssetCheckResult:
+        """Every KPI figure of the extract equals the dictionary's value for the same period, grain and filter,
+        recomputed from its formula (so the same KPI agrees across extracts and the reports that show them)."""
+        dictionary = load_kpi_dictionary()
+        with warehouse.get_connection() as con:
+            parts = [p for p in AGREEMENT[name](con, dictionary) if len(p)]
+        bad = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+        return dg.AssetCheckResult(
+            passed=bad.empty,
+            description="every KPI figure matches its definition" if bad.empty else f"{len(bad)} figures differ from their definition, e.g. " + "; ".join(
+                f"{r.column} ({r.kpi}) at {r.key}: {r.published} vs {r.definition}" for r in bad.head(3).itertuples()),
+            metadata={"differences": bad.head(20).astype(str).to_dict("records"), "differing_cells": len(bad)},
+        )
+
+    return kpis_match_dictionary
 
 
 @dg.asset_check(asset=dg.AssetKey([EXTRACTS, "funnel"]), name="reconciles_with_crm", blocking=True)
@@ -295,6 +379,7 @@ def data_quality_covers_every_check(warehouse: Warehouse) -> dg.AssetCheckResult
     )
 
 
+extract_checks += [_build_agreement_check(name) for name in AGREEMENT]
 extract_checks += [marketing_roi_reconciles, marketing_roi_levels_add_up, funnel_reconciles, funnel_stages_from_one_cohort, cohort_ltv_reconciles,
                    data_quality_covers_every_check]
 

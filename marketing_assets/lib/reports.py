@@ -587,7 +587,7 @@ def _tile(dictionary: _Dictionary, name: str, series: pd.Series, month: pd.Times
         delta_html = f'<span class="{cls}">{arrow} {_esc(change)}</span> vs {_esc(_month(prev_month))}'
     title = {"good": "meets target", "warn": "below target", "bad": "past the alert line", "none": "no target set"}[state]
     return (
-        f'<div class="tile {state}" title="{_esc(title)}"><div class="label">{dictionary.link(name)}</div>'
+        f'<div class="tile {state}" title="{_esc(title)}" data-kpi="{_esc(name)}"><div class="label">{dictionary.link(name)}</div>'
         f'<div class="value" title="{_esc(fmt_value(v, unit, currency=currency))}">{_esc(_tile_value(v, unit, currency))}</div>'
         f'<div class="delta">{delta_html}</div>'
         f'<div class="target">{_esc(target_text) or "No target set"}</div></div>'
