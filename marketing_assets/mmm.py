@@ -15,6 +15,10 @@ from marketing_assets.lib.mmm.frame import channel_groups_sql, channel_labels
 from marketing_assets.lib.quality import table_exists
 from marketing_assets.resources import Warehouse
 
+DECISION_INTERVAL = 0.8
+"""Central interval of the channel-group returns budget decisions read: "clearly above break-even" = the 80 %
+interval (10th-90th percentile of the bootstrap draws) lies above it, i.e. at least 90 % of the draws pay back.
+Stated in the labels of the mmm_*_low / _high KPIs of the metric dictionary: changing it changes their definition."""
 MIN_WEEKS = 52
 MIN_CHANNELS = 2
 HOLDOUT_WEEKS = 26
@@ -55,6 +59,21 @@ def _write(con, table: str, frame: pd.DataFrame) -> None:
 def _channels(frame: pd.DataFrame) -> list[str]:
     fixed = {"week", "revenue", "sales", "returns", "orders", "promo_share", "promo"}
     return [c for c in frame.columns if c not in fixed and frame[c].sum() > 0]
+
+
+def _empty(text: list[str], numbers: list[str], dates: list[str] = ()) -> pd.DataFrame:
+    """A typed empty table: the columns a downstream query reads exist even without a fitted model."""
+    return pd.DataFrame(
+        {**{c: pd.Series(dtype="datetime64[ns]") for c in dates}, **{c: pd.Series(dtype=str) for c in text}, **{c: pd.Series(dtype=float) for c in numbers}}
+    )
+
+
+GROUP_ROI_EMPTY = (["channel_group", "mmm_channels"], ["spend", "contribution", "roi", "roi_low", "roi_high", "mroi", "mroi_low", "mroi_high"])
+BUDGET_PLAN_EMPTY = (
+    ["scenario", "channel", "channel_group", "channel_label"],
+    ["period_weeks", "current_spend", "scenario_spend", "bound_low", "bound_high", "media_contribution", "uplift", "uplift_low", "uplift_high"],
+    ["period_start", "period_end"],
+)
 
 
 def _without_model(con, table: str, empty: pd.DataFrame) -> dg.MaterializeResult:
@@ -256,16 +275,15 @@ def mmm_response_curves(context: dg.AssetExecutionContext, warehouse: Warehouse)
 @dg.asset(deps=[_key("mmm_model")], kinds={"duckdb"})
 def mmm_channel_group_roi(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """One row per channel group with modelled media: its MMM channels, spend, contribution, ROI and marginal ROI over the
-    fit period with 90% intervals from the bootstrap draws of the group (the evidence budget recommendations read)."""
-    empty = pd.DataFrame({"channel_group": pd.Series(dtype=str), "mmm_channels": pd.Series(dtype=str)})
+    fit period with 80% intervals from the bootstrap draws of the group (the evidence budget recommendations read)."""
     with warehouse.get_connection() as con:
         model, _ = _load_model(con)
         if model is None:
-            return _without_model(con, "mmm_channel_group_roi", empty)
+            return _without_model(con, "mmm_channel_group_roi", _empty(*GROUP_ROI_EMPTY))
         names = _model_channels(con)
         groups = dict(zip(names["channel"], names["channel_group"]))
         labels = dict(zip(names["channel"], names["channel_label"]))
-        table = model.group_returns(groups).rename(columns={"group": "channel_group", "channels": "mmm_channels"})
+        table = model.group_returns(groups, DECISION_INTERVAL).rename(columns={"group": "channel_group", "channels": "mmm_channels"})
         table["mmm_channels"] = [", ".join(labels[c] for c in chans.split(", ")) for c, chans in zip(table.channel_group, table.mmm_channels)]
         _write(con, "mmm_channel_group_roi", table)
     return dg.MaterializeResult(
@@ -287,7 +305,7 @@ def mmm_budget_plan(context: dg.AssetExecutionContext, config: BudgetConfig, war
     with warehouse.get_connection() as con:
         model, frame = _load_model(con)
         if model is None:
-            return _without_model(con, "mmm_budget_plan", pd.DataFrame({"scenario": pd.Series(dtype=str), "channel": pd.Series(dtype=str)}))
+            return _without_model(con, "mmm_budget_plan", _empty(*BUDGET_PLAN_EMPTY))
         names = _model_channels(con).set_index("channel")
         current = model.current_spend(weeks)
         total = sum(current.values())

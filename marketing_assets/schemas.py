@@ -714,8 +714,8 @@ class MmmChannelGroupRoi(pa.DataFrameModel):
     spend: Series[float] = pa.Field(ge=0, description="Spend over the fit period.")
     roi: Series[float] = pa.Field(description="Modelled contribution / spend over the fit period.")
     mroi: Series[float] = pa.Field(description="Marginal ROI: d contribution / d spend with all the group's channels scaled together.")
-    mroi_low: Series[float] = pa.Field(nullable=True, description="Lower end of the 90% bootstrap interval of mroi.")
-    mroi_high: Series[float] = pa.Field(nullable=True, description="Upper end of the 90% bootstrap interval of mroi.")
+    mroi_low: Series[float] = pa.Field(nullable=True, description="Lower end of the 80% bootstrap interval of mroi (the decision interval).")
+    mroi_high: Series[float] = pa.Field(nullable=True, description="Upper end of the 80% bootstrap interval of mroi (the decision interval).")
 
     class Config:
         coerce = True

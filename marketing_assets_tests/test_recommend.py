@@ -73,7 +73,7 @@ def test_interval_straddling_break_even_means_test(rules):
     rec, name, reason = recommend(row(), rules)
     assert (rec, name) == ("test", "interval_straddles_break_even")
     assert reason.startswith(
-        "Not clear whether the next dollar pays back: MMM Marginal ROI 1.05 has a 90 % interval 0.80–1.30 that contains "
+        "Not clear whether the next dollar pays back: MMM Marginal ROI 1.05 has a 80 % interval 0.80–1.30 that contains "
         "break-even 1.00. The budget plan for 2026-03-02 to 2026-05-31 moves the group -25%;"
     )
     assert reason.endswith("Attribution context: Channel ROAS (linear) 2.00.")
@@ -83,7 +83,7 @@ def test_interval_clearly_above_break_even_means_scale(rules):
     r = row(mmm_marginal_roi=2.3, mmm_marginal_roi_low=1.1, mmm_marginal_roi_high=2.8, planned_spend=6000.0, planned_spend_change_pct=0.5)
     rec, name, reason = recommend(r, rules)
     assert (rec, name) == ("scale", "clearly_above_break_even")
-    assert "MMM Marginal ROI 2.30 (90 % interval 1.10–2.80) is above break-even 1.00" in reason
+    assert "MMM Marginal ROI 2.30 (80 % interval 1.10–2.80) is above break-even 1.00" in reason
     assert "moves the group +50% (4,000 → 6,000)" in reason and "Channel ROAS (linear) 2.00 (1.50–2.50 across models)" in reason
     # The interval's lower end exactly at break-even is not clearly above it.
     assert recommend({**r, "mmm_marginal_roi_low": 1.0}, rules)[1] == "interval_straddles_break_even"
@@ -95,7 +95,7 @@ def test_interval_clearly_below_break_even_means_reduce(rules):
     r = row(mmm_marginal_roi=0.6, mmm_marginal_roi_low=0.2, mmm_marginal_roi_high=0.9, planned_spend_change_pct=-0.5, channel_roas=1.9)
     rec, name, reason = recommend(r, rules)
     assert (rec, name) == ("reduce", "clearly_below_break_even")
-    assert "MMM Marginal ROI 0.60 (90 % interval 0.20–0.90) is below break-even 1.00" in reason
+    assert "MMM Marginal ROI 0.60 (80 % interval 0.20–0.90) is below break-even 1.00" in reason
     # Attribution ROAS above break-even does not overrule the model: it is cited as context.
     assert "Channel ROAS (linear) 1.90" in reason
 

@@ -455,7 +455,7 @@ def _table(frame: pd.DataFrame, columns: Sequence[Column], *, caption: str | Non
 
 
 def _mroi_with_interval(v: Any, rec: Mapping[str, Any]) -> str:
-    """MMM Marginal ROI with its 90 % interval (the row's mmm_marginal_roi_low / _high) in brackets."""
+    """MMM Marginal ROI with its 80 % interval (the row's mmm_marginal_roi_low / _high) in brackets."""
     if not _is_num(v):
         return "–"
     lo, hi = rec.get("mmm_marginal_roi_low"), rec.get("mmm_marginal_roi_high")
@@ -953,7 +953,7 @@ def render_marketing_roi(data: Mapping[str, pd.DataFrame], *, fresh_to: Any, gen
 
             outcomes = [("channel_group", "Channel group", None), *(_kcol(dictionary, k, currency=currency) for k in ROI_CHANNEL_COLUMNS)]
             efficiency = [("channel_group", "Channel group", None), *(_kcol(dictionary, k, currency=currency) for k in ROI_EFFICIENCY_COLUMNS),
-                          _kcol(dictionary, "mmm_marginal_roi", fmt=_mroi_with_interval, qualifier="(90 % interval)"), ("recommendation", "Recommendation", _badge)]
+                          _kcol(dictionary, "mmm_marginal_roi", fmt=_mroi_with_interval, qualifier="(80 % interval)"), ("recommendation", "Recommendation", _badge)]
             dictionary.use("mmm_marginal_roi_low"), dictionary.use("mmm_marginal_roi_high")
             body = (tiles_html + _figure(chart, f"{dictionary.label('ad_spend')} vs {dictionary.label('attributed_revenue')} by paid channel group ({currency}, {_model_label(primary)} model)",
                                          "Grey: spend; blue: revenue the attribution model credits to the channel group. Blue taller than grey = credited revenue exceeds spend; whether the spend caused it is the marketing-mix model's question (see Recommendations)."
@@ -997,13 +997,13 @@ def render_marketing_roi(data: Mapping[str, pd.DataFrame], *, fresh_to: Any, gen
             counts = rec["recommendation"].value_counts()
             summary = " · ".join(f"{_badge(k)} {int(counts.get(k, 0))} channel group{'s' if counts.get(k, 0) != 1 else ''}" for k in RECOMMENDATION_ORDER if counts.get(k, 0))
             dictionary.use("mmm_marginal_roi_low"), dictionary.use("mmm_marginal_roi_high")
-            evidence = [_kcol(dictionary, "mmm_marginal_roi", fmt=_mroi_with_interval, qualifier="(90 % interval)"), _kcol(dictionary, "planned_spend_change_pct"), _kcol(dictionary, "channel_roas")]
+            evidence = [_kcol(dictionary, "mmm_marginal_roi", fmt=_mroi_with_interval, qualifier="(80 % interval)"), _kcol(dictionary, "planned_spend_change_pct"), _kcol(dictionary, "channel_roas")]
 
             def reason(v, r):
                 return f'{_esc(v)}<div class="how">Rule: {_esc(r.get("recommendation_rule"))}</div>'
 
             body = (f'<p class="callout">{summary}</p>'
-                    f'<p class="how">Per channel group: the marketing-mix model\'s {dictionary.link("mmm_marginal_roi")} and its 90 % interval against break-even '
+                    f'<p class="how">Per channel group: the marketing-mix model\'s {dictionary.link("mmm_marginal_roi")} and its 80 % interval against break-even '
                     f'{_esc(fmt_value(dictionary.get("mmm_marginal_roi", "threshold_value"), "ratio"))}, with the budget plan\'s direction; {dictionary.link("channel_roas")} ({_esc(_model_label(primary))}) is context. '
                     f'Campaigns follow their channel group (see Campaign performance).</p>'
                     + _table(rec, [("channel_group", "Channel group", None), ("recommendation", "Action", _badge), *evidence, ("recommendation_reason", "Reason", reason)],
@@ -1189,7 +1189,7 @@ def _mmm(data: Mapping[str, pd.DataFrame], dictionary: _Dictionary, currency: st
             outside = r.loc[(r["mmm_roi"] < lows) | (r["mmm_roi"] > highs), "channel_group"].tolist()
             caution = (f" For {', '.join(outside)} the estimate lies outside its range (the range comes from resampling, the dot from the full fit): treat it with caution." if outside else "")
             parts.append(_figure(chart, f"{dictionary.label('mmm_roi')} per channel group (× revenue per unit of spend, fit period)",
-                                 "Dot: estimate; bar: 90 % interval. Right of the dashed red line = the channel group pays back its spend on average; whether the next dollar does is the marginal ROI." + caution))
+                                 "Dot: estimate; bar: 80 % interval. Right of the dashed red line = the channel group pays back its spend on average; whether the next dollar does is the marginal ROI." + caution))
             parts.append(_table(r, [("channel_group", "Channel group", None), *(_kcol(dictionary, k) for k in (
                 "mmm_roi", "mmm_roi_low", "mmm_roi_high", "mmm_marginal_roi", "mmm_marginal_roi_low", "mmm_marginal_roi_high"))]))
     return "".join(parts)

@@ -532,13 +532,14 @@ class MarketingMixModel(RegressorMixin, BaseEstimator):
         rows = self.spend_ if horizon_weeks is None else self.spend_[-int(horizon_weeks):]
         return {ch: float(rows[:, c].sum()) for c, ch in enumerate(self.channels_)}
 
-    def group_returns(self, groups: Mapping[str, str]) -> pd.DataFrame:
+    def group_returns(self, groups: Mapping[str, str], interval: float | None = None) -> pd.DataFrame:
         """ROI and marginal ROI of groups of channels (e.g. channel groups) with bootstrap intervals.
 
         ``groups`` maps each channel to its group. A group's ROI is its channels' contribution ÷ spend; its
         marginal ROI is d contribution / d spend when all its channels' spend scales together, i.e. the
         spend-weighted mean of the channels' marginal ROIs. The intervals come from the same bootstrap draws,
-        group by group (not from averaging the channels' interval ends, which would ignore their correlation).
+        group by group (not from averaging the channels' interval ends, which would ignore their correlation), at
+        ``interval`` (default: the model's ``interval``).
         Returns one row per group: ``group``, ``channels`` (comma-separated), ``spend``, ``contribution``,
         ``roi``, ``roi_low``, ``roi_high``, ``mroi``, ``mroi_low``, ``mroi_high``.
         """
@@ -555,7 +556,7 @@ class MarketingMixModel(RegressorMixin, BaseEstimator):
                    "roi": roi, "mroi": mroi}
             for name, draws in (("roi", self.roi_bootstrap_), ("mroi", self.mroi_bootstrap_)):
                 if len(draws) and total > 0:
-                    low, high = percentile_interval((draws[members] * w).sum(axis=1).to_numpy() / total, self.interval)
+                    low, high = percentile_interval((draws[members] * w).sum(axis=1).to_numpy() / total, interval or self.interval)
                     row[f"{name}_low"], row[f"{name}_high"] = float(low), float(high)
                 else:
                     row[f"{name}_low"] = row[f"{name}_high"] = np.nan
