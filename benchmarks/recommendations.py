@@ -180,7 +180,7 @@ def fmt(v, spec: str = ".2f") -> str:
 
 def print_seed(rows: list[dict], status: dict) -> None:
     header = (f"{'seed':>4}  {'channel group':<16}{'mmm channels':<28}{'true mROI':>9}  {'est. mROI [80% int.]':<22}"
-              f"{'plan':>7}  {'rec.':<7}{'rule':<31}{'expected':<10}{'match':<6}{'contra.':<7}")  # fmt: skip
+              f"{'plan':>7}  {'rec.':<7}{'rule':<38}{'expected':<10}{'match':<6}{'contra.':<7}")  # fmt: skip
     print(header)
     print("-" * len(header))
     for r in rows:
@@ -189,7 +189,7 @@ def print_seed(rows: list[dict], status: dict) -> None:
         match = "–" if r["match"] is None else "yes" if r["match"] else "no"
         print(
             f"{r['seed']:>4}  {r['channel_group']:<16}{r['mmm_channels'] or '(not modelled)':<28}{fmt(r['true_mroi']):>9}  {est:<22}"
-            f"{plan:>7}  {r['recommendation']:<7}{r['rule']:<31}{r['expected'] or 'no truth':<10}{match:<6}"
+            f"{plan:>7}  {r['recommendation']:<7}{r['rule']:<38}{r['expected'] or 'no truth':<10}{match:<6}"
             f"{'yes' if r['contradiction'] else 'no':<7}"
         )
     print(

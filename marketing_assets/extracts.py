@@ -46,7 +46,8 @@ EXTRACT_COLUMNS: dict[str, dict[str, str]] = {
         "cost_per_lead": "float", "cost_per_opportunity": "float", "cost_per_won_deal": "float",
         "paid_attributed_revenue": "float", "paid_media_roas": "float",
         "mmm_roi": "float", "mmm_roi_low": "float", "mmm_roi_high": "float", "mmm_marginal_roi": "float",
-        "mmm_marginal_roi_low": "float", "mmm_marginal_roi_high": "float", "plan_period_start": "date", "plan_period_end": "date",
+        "mmm_marginal_roi_low": "float", "mmm_marginal_roi_high": "float", "mmm_best_other_group": "string",
+        "mmm_marginal_roi_gap_low": "float", "mmm_marginal_roi_gap_high": "float", "plan_period_start": "date", "plan_period_end": "date",
         "plan_current_spend": "float", "planned_spend": "float", "planned_spend_change_pct": "float", "evidence_level": "string",
         "recommendation": "string", "recommendation_rule": "string", "recommendation_reason": "string", "rules_version": "int",
         "dictionary_version": "int",
@@ -93,6 +94,7 @@ COLUMN_NOTES: dict[str, str] = {
     "currency": "ISO 4217 code of every money column of the row (the reporting currency of config/fx_rates.yaml).",
     "channel_roas_min": "Channel ROAS (attributed): the lowest value across attribution models (ratio).",
     "channel_roas_max": "Channel ROAS (attributed): the highest value across attribution models (ratio).",
+    "mmm_best_other_group": "The other channel group with the highest MMM Marginal ROI (the gap columns compare with it).",
     "plan_period_start": "First day of the budget plan's period (date).", "plan_period_end": "Last day of the budget plan's period (date).",
     "evidence_level": "What the row's evidence measures: the channel group (MMM and plan) or a campaign (attribution only).",
     "recommendation": "scale / reduce / test per channel group (config/recommendations.yaml); campaigns follow their group.",
@@ -273,7 +275,8 @@ ROI_MODEL_KPIS = ("attributed_pipeline", "attributed_opportunities", "attributed
                   "cost_per_opportunity", "cost_per_won_deal")
 ROI_SPEND_KPIS = ("ad_spend", "new_leads", "cost_per_lead")
 ROI_PAID_KPIS = ("paid_attributed_revenue", "paid_media_roas")
-ROI_MMM_KPIS = ("mmm_roi", "mmm_roi_low", "mmm_roi_high", "mmm_marginal_roi", "mmm_marginal_roi_low", "mmm_marginal_roi_high")
+ROI_MMM_KPIS = ("mmm_roi", "mmm_roi_low", "mmm_roi_high", "mmm_marginal_roi", "mmm_marginal_roi_low", "mmm_marginal_roi_high",
+                "mmm_marginal_roi_gap_low", "mmm_marginal_roi_gap_high")
 ROI_PLAN_KPIS = ("plan_current_spend", "planned_spend", "planned_spend_change_pct")
 ALL_LEVEL = "all"
 
@@ -303,8 +306,11 @@ def _group_evidence(con, dictionary) -> pd.DataFrame:
     names = [*ROI_MMM_KPIS, *ROI_PLAN_KPIS]
     present = kpis.compute_kpis(con, names, "total", ["channel_group"], dictionary=dictionary, skip_missing=True)
     if present.empty:
-        return pd.DataFrame(columns=["channel_group", *names, "plan_period_start", "plan_period_end"])
+        return pd.DataFrame(columns=["channel_group", *names, "mmm_best_other_group", "plan_period_start", "plan_period_end"])
     out = _wide(present, ["channel_group"])
+    if table_exists(con, MMM, "mmm_channel_group_roi"):
+        best = con.execute(f"SELECT channel_group, best_other_group AS mmm_best_other_group FROM {fq(MMM, 'mmm_channel_group_roi')}").df()
+        out = out.merge(best, on="channel_group", how="left")
     if table_exists(con, MMM, "mmm_budget_plan"):
         period = con.execute(f"SELECT min(period_start), max(period_end) FROM {fq(MMM, 'mmm_budget_plan')}").fetchone()
         out["plan_period_start"], out["plan_period_end"] = period
@@ -366,7 +372,8 @@ def marketing_roi(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg
         ]
         evidence = _group_evidence(con, dictionary).assign(level="channel")
         frame = pd.concat(levels, ignore_index=True).merge(evidence, on=["level", "channel_group"], how="left")
-        kpi_columns = [*ROI_MODEL_KPIS, *ROI_SPEND_KPIS, *ROI_PAID_KPIS, *ROI_MMM_KPIS, *ROI_PLAN_KPIS, "plan_period_start", "plan_period_end"]
+        kpi_columns = [*ROI_MODEL_KPIS, *ROI_SPEND_KPIS, *ROI_PAID_KPIS, *ROI_MMM_KPIS, *ROI_PLAN_KPIS, "mmm_best_other_group", "plan_period_start",
+                       "plan_period_end"]
         frame = frame.reindex(columns=list(dict.fromkeys([*frame.columns, *kpi_columns])))  # a KPI whose source is absent stays empty
         frame = _recommend(frame, rules).assign(
             period_start=start, period_end=end, currency=reporting_currency(), rules_version=rules.version, dictionary_version=dictionary.version

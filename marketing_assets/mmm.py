@@ -68,7 +68,10 @@ def _empty(text: list[str], numbers: list[str], dates: list[str] = ()) -> pd.Dat
     )
 
 
-GROUP_ROI_EMPTY = (["channel_group", "mmm_channels"], ["spend", "contribution", "roi", "roi_low", "roi_high", "mroi", "mroi_low", "mroi_high"])
+GROUP_ROI_EMPTY = (
+    ["channel_group", "mmm_channels", "best_other_group"],
+    ["spend", "contribution", "roi", "roi_low", "roi_high", "mroi", "mroi_low", "mroi_high", "mroi_gap", "mroi_gap_low", "mroi_gap_high"],
+)
 BUDGET_PLAN_EMPTY = (
     ["scenario", "channel", "channel_group", "channel_label"],
     ["period_weeks", "current_spend", "scenario_spend", "bound_low", "bound_high", "media_contribution", "uplift", "uplift_low", "uplift_high"],
@@ -275,7 +278,8 @@ def mmm_response_curves(context: dg.AssetExecutionContext, warehouse: Warehouse)
 @dg.asset(deps=[_key("mmm_model")], kinds={"duckdb"})
 def mmm_channel_group_roi(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """One row per channel group with modelled media: its MMM channels, spend, contribution, ROI and marginal ROI over the
-    fit period with 80% intervals from the bootstrap draws of the group (the evidence budget recommendations read)."""
+    fit period with 80% intervals from the bootstrap draws of the group, and the gap to the other group with the highest
+    marginal ROI (the evidence budget recommendations read)."""
     with warehouse.get_connection() as con:
         model, _ = _load_model(con)
         if model is None:
@@ -283,7 +287,9 @@ def mmm_channel_group_roi(context: dg.AssetExecutionContext, warehouse: Warehous
         names = _model_channels(con)
         groups = dict(zip(names["channel"], names["channel_group"]))
         labels = dict(zip(names["channel"], names["channel_label"]))
-        table = model.group_returns(groups, DECISION_INTERVAL).rename(columns={"group": "channel_group", "channels": "mmm_channels"})
+        table = model.group_returns(groups, DECISION_INTERVAL).rename(
+            columns={"group": "channel_group", "channels": "mmm_channels", "best_other": "best_other_group"}
+        )
         table["mmm_channels"] = [", ".join(labels[c] for c in chans.split(", ")) for c, chans in zip(table.channel_group, table.mmm_channels)]
         _write(con, "mmm_channel_group_roi", table)
     return dg.MaterializeResult(

@@ -716,6 +716,10 @@ class MmmChannelGroupRoi(pa.DataFrameModel):
     mroi: Series[float] = pa.Field(description="Marginal ROI: d contribution / d spend with all the group's channels scaled together.")
     mroi_low: Series[float] = pa.Field(nullable=True, description="Lower end of the 80% bootstrap interval of mroi (the decision interval).")
     mroi_high: Series[float] = pa.Field(nullable=True, description="Upper end of the 80% bootstrap interval of mroi (the decision interval).")
+    best_other_group: Series[str] = pa.Field(nullable=True, description="The other channel group with the highest marginal ROI.")
+    mroi_gap: Series[float] = pa.Field(nullable=True, description="mroi minus best_other_group's mroi.")
+    mroi_gap_low: Series[float] = pa.Field(nullable=True, description="Lower end of the 80% interval of the gap, draw by draw.")
+    mroi_gap_high: Series[float] = pa.Field(nullable=True, description="Upper end of the 80% interval of the gap, draw by draw.")
 
     class Config:
         coerce = True

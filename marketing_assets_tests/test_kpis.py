@@ -170,8 +170,9 @@ def _warehouse() -> duckdb.DuckDBPyConnection:
     c.execute("CREATE SCHEMA mmm")
     _create(c, "mmm.mmm_model", "channel VARCHAR, channel_group VARCHAR, spend DOUBLE, contribution DOUBLE, mroi DOUBLE",
             [("google_search", "Paid Search", 100, 300, 2.0), ("meta", "Paid Social", 100, 150, 1.2), ("linkedin", "Paid Social", 300, 300, 0.8)])  # fmt: skip
-    _create(c, "mmm.mmm_channel_group_roi", "channel_group VARCHAR, roi_low DOUBLE, roi_high DOUBLE, mroi_low DOUBLE, mroi_high DOUBLE",
-            [("Paid Search", 1.0, 4.0, 1.5, 2.5), ("Paid Social", 0.9, 1.3, 0.6, 1.1)])  # fmt: skip
+    _create(c, "mmm.mmm_channel_group_roi", "channel_group VARCHAR, roi_low DOUBLE, roi_high DOUBLE, mroi_low DOUBLE, mroi_high DOUBLE, "
+            "mroi_gap_low DOUBLE, mroi_gap_high DOUBLE",
+            [("Paid Search", 1.0, 4.0, 1.5, 2.5, 0.4, 1.8), ("Paid Social", 0.9, 1.3, 0.6, 1.1, -1.8, -0.4)])  # fmt: skip
     # Budget plan for 2026-03-02 on: Paid Search 50 -> 75, Paid Social 30 + 20 -> 20 + 5; a what-if row is not the plan.
     _create(c, "mmm.mmm_budget_plan", "period_start DATE, scenario VARCHAR, channel_group VARCHAR, current_spend DOUBLE, scenario_spend DOUBLE",
             [("2026-03-02", "optimal_same_total", "Paid Search", 50, 75), ("2026-03-02", "optimal_same_total", "Paid Social", 30, 20),
@@ -1031,6 +1032,7 @@ def test_mmm_returns_by_channel_group(con, dictionary):
     close(values(con, dictionary, "mmm_marginal_roi", "total", ("channel_group",)), {("total", "Paid Search"): 2.0, ("total", "Paid Social"): 0.9})
     close(values(con, dictionary, "mmm_marginal_roi_low", "total", ("channel_group",)), {("total", "Paid Search"): 1.5, ("total", "Paid Social"): 0.6})
     close(values(con, dictionary, "mmm_marginal_roi_high", "total", ("channel_group",)), {("total", "Paid Search"): 2.5, ("total", "Paid Social"): 1.1})
+    close(values(con, dictionary, "mmm_marginal_roi_gap_high", "total", ("channel_group",)), {("total", "Paid Search"): 1.8, ("total", "Paid Social"): -0.4})
     # An interval end is one group's: over several groups it is undefined, not a sum.
     close(values(con, dictionary, "mmm_marginal_roi_high", "total"), {"total": None})
 

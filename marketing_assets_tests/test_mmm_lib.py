@@ -337,3 +337,31 @@ def test_weekly_frame_sql() -> None:
     assert list(df["google_display"]) == [5.0, 0.0, 0.0]
     assert list(df["meta"]) == [0.0, 7.0, 0.0]
     assert list(df["linkedin"]) == [0.0, 0.0, 3.0]
+
+
+def test_group_returns_weight_channels_by_spend_and_take_intervals_draw_by_draw():
+    """Hand-computed: channels a (spend 100), b (100), c (200); groups G1 = {a}, G2 = {b, c}; five bootstrap draws."""
+    import numpy as np
+    import pandas as pd
+
+    from marketing_assets.lib.mmm import MarketingMixModel
+
+    m = MarketingMixModel(channels=["a", "b", "c"], interval=0.8)
+    m.coef_ = np.zeros(1)  # fitted
+    m.channels_ = ["a", "b", "c"]
+    m.spend_ = np.array([[50.0, 40.0, 100.0], [50.0, 60.0, 100.0]])  # totals 100, 100, 200
+    m.roi_ = pd.Series({"a": 3.0, "b": 1.0, "c": 2.5})
+    m.mroi_ = pd.Series({"a": 2.0, "b": 0.5, "c": 1.1})
+    m.roi_bootstrap_ = pd.DataFrame({"a": [3.0] * 5, "b": [1.0] * 5, "c": [2.5] * 5})
+    m.mroi_bootstrap_ = pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0, 5.0], "b": [0.5] * 5, "c": [0.8, 0.9, 1.0, 1.1, 1.2]})
+    out = m.group_returns({"a": "G1", "b": "G2", "c": "G2"}, interval=0.8).set_index("group")
+    # G2: spend 300; ROI (100 × 1.0 + 200 × 2.5) / 300 = 2.0; marginal ROI (0.5 × 100 + 1.1 × 200) / 300 = 0.9.
+    assert out.loc["G2", "spend"] == 300 and out.loc["G2", "roi"] == pytest.approx(2.0) and out.loc["G2", "mroi"] == pytest.approx(0.9)
+    assert out.loc["G2", "contribution"] == pytest.approx(600.0) and out.loc["G2", "channels"] == "b, c"
+    # G2 draws: (0.5 + 2 × c) / 3 = 0.7, 0.766.., 0.833.., 0.9, 0.966..; the 80 % type-6 interval of 5 draws is the min and max.
+    assert out.loc["G2", "mroi_low"] == pytest.approx(0.7) and out.loc["G2", "mroi_high"] == pytest.approx(0.5 / 3 + 2.4 / 3)
+    # Each group is compared with the best other one, draw by draw: G2 - G1 = -0.3, -1.233.., ... , -4.033..
+    assert out.loc["G2", "best_other"] == "G1" and out.loc["G1", "best_other"] == "G2"
+    assert out.loc["G2", "mroi_gap"] == pytest.approx(0.9 - 2.0)
+    assert out.loc["G2", "mroi_gap_high"] == pytest.approx(0.7 - 1.0) and out.loc["G2", "mroi_gap_low"] == pytest.approx(0.5 / 3 + 2.4 / 3 - 5.0)
+    assert out.loc["G1", "mroi_gap_low"] == pytest.approx(1.0 - 0.7) and out.loc["G1", "mroi_gap_high"] == pytest.approx(5.0 - (0.5 / 3 + 2.4 / 3))

@@ -27,7 +27,8 @@ STRADDLE = {
     "channel_group": "Paid Social", "ad_spend": 5000.0, "attributed_opportunities": 10.0, "attributed_revenue": 10000.0,
     "channel_roas": 2.0, "channel_roas_min": 1.5, "channel_roas_max": 2.5, "mmm_roi": 1.8, "mmm_marginal_roi": 1.05,
     "mmm_marginal_roi_low": 0.8, "mmm_marginal_roi_high": 1.3, "plan_current_spend": 4000.0, "planned_spend": 3000.0,
-    "planned_spend_change_pct": -0.25, "plan_period": "2026-03-02 to 2026-05-31",
+    "planned_spend_change_pct": -0.25, "plan_period": "2026-03-02 to 2026-05-31", "mmm_best_other_group": "Paid Search",
+    "mmm_marginal_roi_gap_low": -1.6, "mmm_marginal_roi_gap_high": 0.2,
 }  # fmt: skip
 
 
@@ -60,7 +61,8 @@ def test_break_even_comes_from_the_metric_dictionary(goals, rules):
     assert rules.value(rules.break_even) == 1.0 and rules.value(1000) == 1000.0
     assert [r.name for r in rules.rules] == [
         "no_marketing_mix_estimate", "too_little_spend", "clearly_above_break_even", "clearly_below_break_even",
-        "model_and_plan_disagree", "interval_straddles_break_even",
+        "clearly_better_than_the_alternatives", "clearly_worse_than_the_alternatives", "model_and_plan_disagree",
+        "interval_straddles_break_even",
     ]  # fmt: skip
     with pytest.raises(RuleError, match="target:nope"):
         rules.value("target:nope")
@@ -98,6 +100,30 @@ def test_interval_clearly_below_break_even_means_reduce(rules):
     assert "MMM Marginal ROI 0.60 (80 % interval 0.20–0.90) is below break-even 1.00" in reason
     # Attribution ROAS above break-even does not overrule the model: it is cited as context.
     assert "Channel ROAS (linear) 1.90" in reason
+
+
+def test_clearly_worse_than_where_the_plan_moves_the_money_means_reduce(rules):
+    # Break-even is inside the interval 0.8-1.3, but every draw but the top 10 % says a dollar in Paid Search returns more.
+    r = row(mmm_marginal_roi_gap_low=-1.9, mmm_marginal_roi_gap_high=-0.4)
+    rec, name, reason = recommend(r, rules)
+    assert (rec, name) == ("reduce", "clearly_worse_than_the_alternatives")
+    assert reason.startswith("A dollar here returns clearly less than in Paid Search: the 80 % interval of the difference in MMM Marginal ROI is -1.90 to -0.40")
+    assert "moves the group -25% (4,000 → 3,000)" in reason and "80 % interval 0.80–1.30, break-even 1.00" in reason
+    # The plan keeping the group's budget is no reason to cut it: the rules say test.
+    assert recommend({**r, "planned_spend_change_pct": 0.0}, rules)[1] == "interval_straddles_break_even"
+    # A group whose last dollars clearly pay back is not cut for doing less well than another: model and plan disagree.
+    clearly_pays = {**r, "mmm_marginal_roi": 1.3, "mmm_marginal_roi_low": 1.1, "mmm_marginal_roi_high": 1.5}
+    assert recommend(clearly_pays, rules)[:2] == ("test", "model_and_plan_disagree")
+
+
+def test_clearly_better_than_the_alternatives_means_scale(rules):
+    r = row(mmm_marginal_roi_gap_low=0.3, mmm_marginal_roi_gap_high=1.2, planned_spend=5000.0, planned_spend_change_pct=0.25)
+    rec, name, reason = recommend(r, rules)
+    assert (rec, name) == ("scale", "clearly_better_than_the_alternatives")
+    assert "returns clearly more than in Paid Search" in reason and "shift budget in rather than add it" in reason
+    assert recommend({**r, "planned_spend_change_pct": -0.1}, rules)[1] == "interval_straddles_break_even"
+    # A group clearly below break-even is not scaled for beating another: with the plan adding to it, model and plan disagree.
+    assert recommend({**r, "mmm_marginal_roi_low": 0.5, "mmm_marginal_roi_high": 0.9}, rules)[1] == "model_and_plan_disagree"
 
 
 @pytest.mark.parametrize(

@@ -296,7 +296,7 @@ def base_relations_sql(parameters: Mapping[str, Any] | None = None) -> dict[str,
         "mmm_channels": f"""
             SELECT CAST(NULL AS DATE) AS event_date, channel_group, spend, contribution, mroi FROM {fq(MMM, "mmm_model")}""",
         "mmm_channel_groups": f"""
-            SELECT CAST(NULL AS DATE) AS event_date, channel_group, roi_low, roi_high, mroi_low, mroi_high
+            SELECT CAST(NULL AS DATE) AS event_date, channel_group, roi_low, roi_high, mroi_low, mroi_high, mroi_gap_low, mroi_gap_high
             FROM {fq(MMM, "mmm_channel_group_roi")}""",
         "budget_plan": f"""
             SELECT period_start AS event_date, channel_group, current_spend, scenario_spend AS planned_spend

@@ -539,29 +539,44 @@ class MarketingMixModel(RegressorMixin, BaseEstimator):
         marginal ROI is d contribution / d spend when all its channels' spend scales together, i.e. the
         spend-weighted mean of the channels' marginal ROIs. The intervals come from the same bootstrap draws,
         group by group (not from averaging the channels' interval ends, which would ignore their correlation), at
-        ``interval`` (default: the model's ``interval``).
+        ``interval`` (default: the model's ``interval``). ``best_other`` is the other group with the highest
+        marginal ROI and ``mroi_gap_low`` / ``_high`` the interval of this group's marginal ROI minus that group's,
+        draw by draw: whether a dollar moved between the two clearly gains or loses.
         Returns one row per group: ``group``, ``channels`` (comma-separated), ``spend``, ``contribution``,
-        ``roi``, ``roi_low``, ``roi_high``, ``mroi``, ``mroi_low``, ``mroi_high``.
+        ``roi``, ``roi_low``, ``roi_high``, ``mroi``, ``mroi_low``, ``mroi_high``, ``best_other``, ``mroi_gap``,
+        ``mroi_gap_low``, ``mroi_gap_high``.
         """
         check_is_fitted(self, "coef_")
+        level = interval or self.interval
         spend = pd.Series(self.spend_.sum(axis=0), index=self.channels_)
+        names = list(dict.fromkeys(groups[ch] for ch in self.channels_ if ch in groups))
+        weights = {g: spend[[ch for ch in self.channels_ if groups.get(ch) == g]] for g in names}
+
+        def weighted(values: pd.Series | pd.DataFrame, group: str) -> Any:
+            w = weights[group]
+            return (values[list(w.index)] * w).sum(axis=1 if isinstance(values, pd.DataFrame) else 0) / w.sum()
+
+        live = [g for g in names if weights[g].sum() > 0]
+        point = {g: float(weighted(self.mroi_, g)) for g in live}
+        draws = {g: np.asarray(weighted(self.mroi_bootstrap_, g), dtype=float) for g in live} if len(self.mroi_bootstrap_) else {}
         rows = []
-        for group in dict.fromkeys(groups[ch] for ch in self.channels_ if ch in groups):
-            members = [ch for ch in self.channels_ if groups.get(ch) == group]
-            w = spend[members]
-            total = float(w.sum())
-            roi = float((self.roi_[members] * w).sum() / total) if total > 0 else np.nan
-            mroi = float((self.mroi_[members] * w).sum() / total) if total > 0 else np.nan
-            row = {"group": group, "channels": ", ".join(members), "spend": total, "contribution": roi * total,
-                   "roi": roi, "mroi": mroi}
-            for name, draws in (("roi", self.roi_bootstrap_), ("mroi", self.mroi_bootstrap_)):
-                if len(draws) and total > 0:
-                    low, high = percentile_interval((draws[members] * w).sum(axis=1).to_numpy() / total, interval or self.interval)
-                    row[f"{name}_low"], row[f"{name}_high"] = float(low), float(high)
-                else:
-                    row[f"{name}_low"] = row[f"{name}_high"] = np.nan
+        for group in names:
+            total = float(weights[group].sum())
+            roi = float(weighted(self.roi_, group)) if total > 0 else np.nan
+            row = {"group": group, "channels": ", ".join(weights[group].index), "spend": total, "contribution": roi * total,
+                   "roi": roi, "mroi": point.get(group, np.nan)}
+            for name, boot in (("roi", self.roi_bootstrap_), ("mroi", self.mroi_bootstrap_)):
+                low, high = percentile_interval(weighted(boot, group).to_numpy(), level) if len(boot) and total > 0 else (np.nan, np.nan)
+                row[f"{name}_low"], row[f"{name}_high"] = float(low), float(high)
+            others = [g for g in live if g != group]
+            best = max(others, key=point.get) if others and group in point else None
+            row["best_other"] = best
+            row["mroi_gap"] = point[group] - point[best] if best else np.nan
+            low, high = percentile_interval(draws[group] - draws[best], level) if best and draws else (np.nan, np.nan)
+            row["mroi_gap_low"], row["mroi_gap_high"] = float(low), float(high)
             rows.append(row)
-        cols = ["group", "channels", "spend", "contribution", "roi", "roi_low", "roi_high", "mroi", "mroi_low", "mroi_high"]
+        cols = ["group", "channels", "spend", "contribution", "roi", "roi_low", "roi_high", "mroi", "mroi_low", "mroi_high",
+                "best_other", "mroi_gap", "mroi_gap_low", "mroi_gap_high"]
         return pd.DataFrame(rows, columns=cols)
 
     def response_curve(self, channel: str, spend_grid: Sequence[float] | np.ndarray) -> pd.DataFrame:
