@@ -6,7 +6,8 @@ from pydantic import Field
 
 from marketing_assets.constants import ATTRIBUTION, IDENTITY, SOURCES, TOUCHPOINTS, fq
 from marketing_assets.lib import attribution as attr
-from marketing_assets.lib import rollups
+from marketing_assets.lib import kpis, rollups
+from marketing_assets.lib.rollups import spend_status
 from marketing_assets.lib.touchpoints import opportunity_touchpoints_sql
 from marketing_assets.resources import Warehouse
 
@@ -161,37 +162,32 @@ def attribution_model_comparison(context: dg.AssetExecutionContext, config: Comp
     return dg.MaterializeResult(metadata={"dagster/row_count": int(rows), "lookback_windows": config.lookback_windows})
 
 
+CHANNEL_ROI_KPIS = ("ad_spend", "finance_marketing_spend", "new_leads", "attributed_pipeline", "attributed_opportunities", "attributed_revenue",
+                    "attributed_won_deals", "channel_roas", "cost_per_lead", "cost_per_opportunity", "cost_per_won_deal")
+
+
 @dg.asset(
-    deps=[
-        _key(ATTRIBUTION, "attribution_credits"),
-        _key(IDENTITY, "ad_spend_daily"),
-        _key(SOURCES, "finance_marketing_spend"),
-        _key(SOURCES, "crm_opportunities"),
-        _key(TOUCHPOINTS, "touchpoints"),
-        _key(IDENTITY, "contacts_resolved"),
-    ],
+    # upstream = the tables the KPIs' definitions read (their source_assets in the dictionary)
+    deps=[dg.AssetKey(a.split("/")) for a in dict.fromkeys(a for k in CHANNEL_ROI_KPIS for a in kpis.load_kpi_dictionary()[k].source_assets)],
     kinds={"duckdb"},
 )
 def channel_roi(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
-    """One row per model × channel group × month: spend, leads, credited opportunities, customers, pipeline and won revenue, ROAS, ROI %, CPL, cost per opportunity and CAC."""
-    from marketing_assets.lib.channels import crm_label_group_sql, load_channel_config
-
-    sql = rollups.channel_roi_sql(
-        credits=CREDITS,
-        opportunities=fq(SOURCES, "crm_opportunities"),
-        ad_spend=fq(IDENTITY, "ad_spend_daily"),
-        finance=fq(SOURCES, "finance_marketing_spend"),
-        touchpoints=fq(TOUCHPOINTS, "touchpoints"),
-        contacts=fq(SOURCES, "crm_contacts"),
-        models=attr.MODELS,
-        finance_group_sql=crm_label_group_sql(load_channel_config(), "channel"),
-    )
+    """One row per model × channel group × month: ad spend and finance-journal spend, new leads, attributed pipeline,
+    opportunities, revenue and won deals, channel ROAS and cost per lead / opportunity / won deal — every figure a
+    KPI of the metric dictionary, computed from its definition."""
+    dictionary = kpis.load_kpi_dictionary()
     with warehouse.get_connection() as con:
-        con.execute(f"CREATE OR REPLACE TABLE {fq(ATTRIBUTION, 'channel_roi')} AS {sql}")
-        (rows,) = con.execute(f"SELECT count(*) FROM {fq(ATTRIBUTION, 'channel_roi')}").fetchone()
-        summary = con.execute(
-            f"""SELECT channel_group, round(sum(spend), 0) AS spend, round(sum(won_revenue), 0) AS won_revenue,
-                       round(sum(won_revenue) / nullif(sum(spend), 0), 2) AS roas, any_value(spend_source) AS spend_source
-                FROM {fq(ATTRIBUTION, 'channel_roi')} WHERE model = 'w_shaped' GROUP BY ALL ORDER BY spend DESC NULLS LAST"""
-        ).df()
-    return dg.MaterializeResult(metadata={"dagster/row_count": int(rows), "w_shaped_totals": dg.MetadataValue.md(summary.to_markdown(index=False))})
+        frame = kpis.compute_wide(con, CHANNEL_ROI_KPIS, "month", ["attribution_model", "channel_group"], dictionary=dictionary, skip_missing=True)
+        frame = frame.dropna(subset=["attribution_model", "channel_group"]).rename(columns={"attribution_model": "model", "period": "month"})
+        frame.insert(5, "spend_status", spend_status(frame["ad_spend"], frame["finance_marketing_spend"]))
+        con.register("_channel_roi_df", frame)
+        con.execute(f"CREATE OR REPLACE TABLE {fq(ATTRIBUTION, 'channel_roi')} AS SELECT * FROM _channel_roi_df")
+        con.unregister("_channel_roi_df")
+    linear = frame[frame["model"] == "linear"].groupby("channel_group")[["ad_spend", "attributed_revenue"]].sum(min_count=1)
+    linear["channel_roas"] = linear["attributed_revenue"] / linear["ad_spend"].where(linear["ad_spend"] > 0)
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(frame),
+            "linear_totals": dg.MetadataValue.md(linear.sort_values("ad_spend", ascending=False).round(2).reset_index().to_markdown(index=False)),
+        }
+    )

@@ -646,18 +646,21 @@ class AttributionModelComparison(pa.DataFrameModel):
 
 
 class ChannelRoi(pa.DataFrameModel):
-    """Spend and return by model, channel group and month."""
+    """Dictionary KPIs by model, channel group and month (column = KPI name, definition in config/kpis.yaml)."""
 
     model: Series[str] = pa.Field(isin=ATTRIBUTION_MODELS, description="Attribution model.")
     channel_group: Series[str] = pa.Field(description="Channel group.")
     month: Series[pd.Timestamp] = pa.Field(description="Month.")
-    spend: Series[float] = pa.Field(ge=0, nullable=True, description="Spend in the reporting currency (NULL: no spend data).")
-    spend_status: Series[str] = pa.Field(isin=["ok", "zero spend", "no spend data"], description="Why ratios may be NULL.")
-    leads: Series[int] = pa.Field(ge=0, description="Leads whose lead-creation touch is in the channel group.")
-    pipeline: Series[float] = pa.Field(ge=0, description="Credited pipeline (creation month).")
-    won_revenue: Series[float] = pa.Field(ge=0, description="Credited won amount (close month).")
-    roas: Series[float] = pa.Field(ge=0, nullable=True, description="Won revenue / spend.")
-    cac: Series[float] = pa.Field(ge=0, nullable=True, description="Spend / credited customers.")
+    ad_spend: Series[float] = pa.Field(ge=0, nullable=True, description="KPI ad_spend (NULL: no ad-platform spend).")
+    finance_marketing_spend: Series[float] = pa.Field(nullable=True, description="KPI finance_marketing_spend.")
+    spend_status: Series[str] = pa.Field(
+        isin=["ok", "zero spend", "finance spend only", "no spend data"], description="Why the spend ratios may be NULL."
+    )
+    new_leads: Series[float] = pa.Field(ge=0, nullable=True, description="KPI new_leads (lead month, last touch up to the lead day).")
+    attributed_pipeline: Series[float] = pa.Field(nullable=True, description="KPI attributed_pipeline (creation month).")
+    attributed_revenue: Series[float] = pa.Field(nullable=True, description="KPI attributed_revenue (close month).")
+    channel_roas: Series[float] = pa.Field(ge=0, nullable=True, description="KPI channel_roas.")
+    cost_per_won_deal: Series[float] = pa.Field(ge=0, nullable=True, description="KPI cost_per_won_deal.")
 
     class Config:
         coerce = True

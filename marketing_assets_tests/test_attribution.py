@@ -76,11 +76,31 @@ def test_channels_without_spend_say_so(demo_graph):
     _, tmp, _ = demo_graph
     with duckdb.connect(str(tmp / "warehouse.duckdb"), read_only=True) as con:
         organic = con.execute(
-            "SELECT DISTINCT spend_status, roas IS NULL, cac IS NULL FROM attribution.channel_roi WHERE channel_group = 'Organic Search'"
+            "SELECT DISTINCT spend_status, channel_roas IS NULL, cost_per_won_deal IS NULL FROM attribution.channel_roi WHERE channel_group = 'Organic Search'"
         ).fetchall()
-        paid = con.execute("SELECT count(*) FROM attribution.channel_roi WHERE channel_group = 'Paid Search' AND spend_status = 'ok' AND roas IS NOT NULL").fetchone()[0]
+        paid = con.execute(
+            "SELECT count(*) FROM attribution.channel_roi WHERE channel_group = 'Paid Search' AND spend_status = 'ok' AND channel_roas IS NOT NULL"
+        ).fetchone()[0]
+        finance_only = con.execute(
+            "SELECT DISTINCT spend_status, channel_roas IS NULL FROM attribution.channel_roi WHERE channel_group = 'Events' AND finance_marketing_spend > 0"
+        ).fetchall()
     assert organic == [("no spend data", True, True)]
     assert paid > 0
+    assert finance_only == [("finance spend only", True)]  # ratios are defined on ad spend: journal spend does not stand in
+
+
+def test_channel_roi_figures_are_the_dictionarys(demo_graph):
+    """Every figure of channel_roi is the dictionary KPI of its name for the same month, model and channel group."""
+    from marketing_assets.attribution import CHANNEL_ROI_KPIS
+    from marketing_assets.lib.agreement import kpi_mismatches
+    from marketing_assets.lib.kpis import load_kpi_dictionary
+
+    _, tmp, _ = demo_graph
+    with duckdb.connect(str(tmp / "warehouse.duckdb"), read_only=True) as con:
+        rows = con.execute("SELECT * FROM attribution.channel_roi").df().rename(columns={"model": "attribution_model"})
+        bad = kpi_mismatches(con, rows, {k: k for k in CHANNEL_ROI_KPIS}, ["attribution_model", "channel_group"], load_kpi_dictionary(),
+                             grain="month", period="month")
+    assert len(rows) > 100 and bad.empty, bad.head()
 
 
 TAMPER = [

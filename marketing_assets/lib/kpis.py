@@ -32,7 +32,7 @@ import yaml
 
 from marketing_assets.constants import ATTRIBUTION, CONFIG_DIR, IDENTITY, MMM, SOURCES, TOUCHPOINTS, fq
 from marketing_assets.lib.attribution import MODELS as ATTRIBUTION_MODELS
-from marketing_assets.lib.channels import campaign_key_sql
+from marketing_assets.lib.channels import campaign_key_sql, crm_label_group_sql, load_channel_config
 
 DEFAULT_KPI_FILE = CONFIG_DIR / "kpis.yaml"
 
@@ -157,6 +157,13 @@ BASE_RELATIONS: dict[str, BaseRelation] = {
         ("attribution_model", "channel_group", "campaign_key", "sales_segment"),
         ("sources/crm_opportunities", "attribution/attribution_credits", "identity/ad_spend_daily"),
         ("credited_wins",),
+    ),
+    "finance_spend": BaseRelation(
+        "finance_spend",
+        "One row per finance journal line of marketing spend, dated by its period month; channel_group from the line's "
+        "channel label (config/channels.yaml crm_labels).",
+        ("channel_group",),
+        ("sources/finance_marketing_spend",),
     ),
     "mmm_channels": BaseRelation(
         "mmm_channels",
@@ -293,6 +300,10 @@ def base_relations_sql(parameters: Mapping[str, Any] | None = None) -> dict[str,
             SELECT *, channel_group IN (SELECT DISTINCT channel_group FROM {fq(IDENTITY, "ad_spend_daily")} WHERE spend > 0)
                           AS is_paid_media
             FROM credited_wins""",
+        "finance_spend": f"""
+            SELECT period_month AS event_date, {crm_label_group_sql(load_channel_config(), "channel")} AS channel_group,
+                   CAST(amount AS DOUBLE) AS spend
+            FROM {fq(SOURCES, "finance_marketing_spend")}""",
         "mmm_channels": f"""
             SELECT CAST(NULL AS DATE) AS event_date, channel_group, spend, contribution, mroi FROM {fq(MMM, "mmm_model")}""",
         "mmm_channel_groups": f"""
@@ -883,6 +894,42 @@ def compute_kpis(
     out["period"] = pd.to_datetime(out["period"])
     out["value"] = out["value"].astype("float64")
     return out.sort_values(["kpi", "period", *all_dims], na_position="first", kind="stable").reset_index(drop=True)
+
+
+def compute_wide(
+    con: Any,
+    names: Sequence[str],
+    grain: str,
+    dims: Sequence[str],
+    dictionary: KpiDictionary | None = None,
+    between: tuple[Any, Any] | None = None,
+    skip_missing: bool = False,
+) -> pd.DataFrame:
+    """KPIs as columns, one row per ``period`` × ``dims``: a KPI without one of ``dims`` (spend has no attribution
+    model) is computed by the dimensions it has and repeated over the others' members. A KPI left out by
+    ``skip_missing`` (its source table is absent) is an empty column."""
+    dictionary = dictionary or load_kpi_dictionary()
+    by_dims: dict[tuple[str, ...], list[str]] = {}
+    for name in names:
+        by_dims.setdefault(tuple(d for d in dims if d in dictionary[name].dims), []).append(name)
+    keys = ["period", *dims]
+    out: pd.DataFrame | None = None
+    for kdims, batch in sorted(by_dims.items(), key=lambda kv: -len(kv[0])):
+        long = compute_kpis(con, batch, grain, kdims, dictionary=dictionary, between=between, skip_missing=skip_missing)
+        if long.empty:
+            continue
+        wide = long.set_index(["period", *kdims, "kpi"])["value"].unstack("kpi").reset_index().rename_axis(columns=None)
+        wide["period"] = wide["period"].astype("datetime64[ns]")
+        missing = [d for d in dims if d not in kdims]
+        if missing:  # repeat over the members the other KPIs have (or NULL when none has them)
+            members = out[missing].drop_duplicates() if out is not None else pd.DataFrame({d: [None] for d in missing})
+            wide = wide.merge(members, how="cross")
+        out = wide if out is None else out.merge(wide, on=keys, how="outer")
+    frame = out if out is not None else pd.DataFrame(columns=keys)
+    for name in names:
+        if name not in frame:
+            frame[name] = float("nan")
+    return frame[[*keys, *names]].sort_values(keys, na_position="first", kind="stable").reset_index(drop=True)
 
 
 def dictionary_frame(dictionary: KpiDictionary | None = None) -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""Attribution roll-ups and channel ROI as DuckDB SQL over the wide credits table. No Dagster import.
+"""Attribution roll-ups as DuckDB SQL over the wide credits table, and the spend status of channel ROI rows. No Dagster import.
 
 Credits are unpivoted to long form (``model``, dimensions, credit) so a BI tool filters by model.
 Pipeline of opportunities without any touch in their window is not spread over channels: it
@@ -8,6 +8,8 @@ appears as ``(unattributed)`` so totals reconcile with the CRM.
 from __future__ import annotations
 
 from collections.abc import Sequence
+
+import pandas as pd
 
 UNATTRIBUTED = "(unattributed)"
 OPPORTUNITY_DIMS = {"sales_segment"}
@@ -65,87 +67,11 @@ def rollup_sql(credits: str, opportunities: str, models: Sequence[str], dims: Se
     ORDER BY model, pipeline_amount DESC"""
 
 
-def channel_roi_sql(
-    *,
-    credits: str,
-    opportunities: str,
-    ad_spend: str,
-    finance: str,
-    touchpoints: str,
-    contacts: str,
-    models: Sequence[str],
-    finance_group_sql: str,
-) -> str:
-    """One row per model × channel group × month with spend, funnel counts and efficiency ratios.
-
-    Pipeline and opportunities count in the opportunity's creation month, customers and won revenue
-    in its close month, leads in the lead month under the channel of the latest touch at or before
-    the lead date. Spend comes from the ad platforms where a channel group has platform data that
-    month, else from finance. Ratios are NULL, never infinite, when spend or the denominator is
-    missing; ``spend_status`` says why.
-    """
-    return f"""
-    WITH long AS ({_long(credits, models, ['channel_group'])}),
-    outcomes AS ({_outcomes(opportunities)}),
-    pipe AS (
-        SELECT l.model, l.channel_group, o.created_month AS month, sum(l.credit) AS pipeline,
-               sum(l.credit / nullif(o.pipeline_amount, 0)) AS opportunities
-        FROM long l JOIN outcomes o USING (opportunity_id) GROUP BY ALL
-        UNION ALL
-        SELECT m.model, '{UNATTRIBUTED}', o.created_month, sum(o.pipeline_amount), count(*)
-        FROM outcomes o ANTI JOIN (SELECT DISTINCT opportunity_id FROM {credits}) c USING (opportunity_id)
-        CROSS JOIN ({_models_sql(models)}) m GROUP BY ALL
-    ),
-    won AS (
-        SELECT l.model, l.channel_group, o.closed_month AS month,
-               sum(l.credit / nullif(o.pipeline_amount, 0)) AS customers,
-               sum(l.credit / nullif(o.pipeline_amount, 0) * o.won_amount) AS won_revenue
-        FROM long l JOIN outcomes o USING (opportunity_id) WHERE o.is_won AND o.closed_month IS NOT NULL GROUP BY ALL
-        UNION ALL
-        SELECT m.model, '{UNATTRIBUTED}', o.closed_month, count(*), sum(o.won_amount)
-        FROM outcomes o ANTI JOIN (SELECT DISTINCT opportunity_id FROM {credits}) c USING (opportunity_id)
-        CROSS JOIN ({_models_sql(models)}) m WHERE o.is_won AND o.closed_month IS NOT NULL GROUP BY ALL
-    ),
-    platform_spend AS (
-        SELECT channel_group, date_trunc('month', date_day)::DATE AS month, sum(spend) AS spend FROM {ad_spend} GROUP BY ALL
-    ),
-    finance_spend AS (
-        SELECT {finance_group_sql} AS channel_group, date_trunc('month', period_month)::DATE AS month,
-               sum(CAST(amount AS DOUBLE)) AS spend
-        FROM {finance} GROUP BY ALL
-    ),
-    spend AS (
-        SELECT coalesce(p.channel_group, f.channel_group) AS channel_group, coalesce(p.month, f.month) AS month,
-               coalesce(p.spend, f.spend) AS spend,
-               CASE WHEN p.spend IS NOT NULL THEN 'ad_platforms' ELSE 'finance' END AS spend_source
-        FROM platform_spend p FULL JOIN finance_spend f ON f.channel_group = p.channel_group AND f.month = p.month
-    ),
-    lead_touch AS (
-        SELECT c.contact_id, date_trunc('month', c.lead_date)::DATE AS month,
-               coalesce(arg_max(t.channel_group, t.touchpoint_date), '{UNATTRIBUTED}') AS channel_group
-        FROM {contacts} c LEFT JOIN {touchpoints} t ON t.contact_id = c.contact_id AND t.touchpoint_date <= c.lead_date
-        WHERE c.lead_date IS NOT NULL GROUP BY ALL
-    ),
-    leads AS (SELECT channel_group, month, count(*) AS leads FROM lead_touch GROUP BY ALL),
-    keys AS (
-        SELECT DISTINCT channel_group, month FROM (
-            SELECT channel_group, month FROM pipe UNION ALL SELECT channel_group, month FROM won
-            UNION ALL SELECT channel_group, month FROM spend UNION ALL SELECT channel_group, month FROM leads)
-        WHERE month IS NOT NULL
-    ),
-    grid AS (SELECT m.model, k.channel_group, k.month FROM keys k CROSS JOIN ({_models_sql(models)}) m)
-    SELECT g.model, g.channel_group, g.month, s.spend, s.spend_source,
-           CASE WHEN s.spend IS NULL THEN 'no spend data' WHEN s.spend = 0 THEN 'zero spend' ELSE 'ok' END AS spend_status,
-           coalesce(l.leads, 0) AS leads, coalesce(p.opportunities, 0) AS opportunities, coalesce(p.pipeline, 0) AS pipeline,
-           coalesce(w.customers, 0) AS customers, coalesce(w.won_revenue, 0) AS won_revenue,
-           w.won_revenue / nullif(s.spend, 0) AS roas,
-           (coalesce(w.won_revenue, 0) - s.spend) / nullif(s.spend, 0) * 100 AS roi_pct,
-           s.spend / nullif(l.leads, 0) AS cpl,
-           s.spend / nullif(p.opportunities, 0) AS cost_per_opportunity,
-           s.spend / nullif(w.customers, 0) AS cac
-    FROM grid g
-    LEFT JOIN spend s ON s.channel_group = g.channel_group AND s.month = g.month
-    LEFT JOIN leads l ON l.channel_group = g.channel_group AND l.month = g.month
-    LEFT JOIN pipe p ON p.model = g.model AND p.channel_group = g.channel_group AND p.month = g.month
-    LEFT JOIN won w ON w.model = g.model AND w.channel_group = g.channel_group AND w.month = g.month
-    ORDER BY g.model, g.month, g.channel_group"""
+def spend_status(ad_spend: pd.Series, finance_spend: pd.Series) -> pd.Series:
+    """Why a channel group's spend ratios may be empty: ``ok`` (ad-platform spend), ``zero spend``, ``finance spend
+    only`` (journal spend but no ad platform: the ratios, defined on ad spend, stay empty) or ``no spend data``."""
+    out = pd.Series("no spend data", index=ad_spend.index, dtype=object)
+    out[finance_spend.fillna(0) > 0] = "finance spend only"
+    out[ad_spend.notna() & (ad_spend == 0)] = "zero spend"
+    out[ad_spend.fillna(0) > 0] = "ok"
+    return out
