@@ -282,23 +282,17 @@ ALL_LEVEL = "all"
 
 
 def _roi_kpis(con, dictionary, dims: list[str], between: tuple) -> pd.DataFrame:
-    """One row per attribution model × ``dims``: the model KPIs and the spend KPIs over the window."""
-    by_model = ["attribution_model", *dims]
-    wide = _wide(kpis.compute_kpis(con, ROI_MODEL_KPIS, "total", by_model, dictionary=dictionary, between=between), by_model)
-    spend_names = [k for k in ROI_SPEND_KPIS if all(d in dictionary[k].dims for d in dims)]
-    spend = kpis.compute_kpis(con, spend_names, "total", dims, dictionary=dictionary, between=between, skip_missing=True)
-    models = pd.DataFrame({"attribution_model": sorted(wide["attribution_model"].unique())})
-    if dims:
-        spend = _wide(spend, dims).merge(models, how="cross")
-        out = wide.merge(spend, on=by_model, how="outer")
-    else:
-        out = wide.merge(_wide(spend, ["period"]).drop(columns="period").merge(models, how="cross"), on="attribution_model", how="outer")
-    if not dims:  # the all-channels row: the ads' own return
-        paid = _wide(kpis.compute_kpis(con, ROI_PAID_KPIS, "total", ["attribution_model"], dictionary=dictionary, between=between), ["attribution_model"])
-        out = out.merge(paid, on="attribution_model", how="left")
+    """One row per attribution model × ``dims``: the model KPIs and the spend KPIs over the window (spend and leads
+    have no attribution model: the same on every model's row), with the spread of channel ROAS across models."""
+    names = [k for k in (*ROI_MODEL_KPIS, *ROI_SPEND_KPIS) if all(d in dictionary[k].dims for d in dims)]
+    names += [] if dims else list(ROI_PAID_KPIS)  # the all-channels row: the ads' own return
+    out = kpis.compute_wide(con, names, "total", ["attribution_model", *dims], dictionary=dictionary, between=between, skip_missing=True)
+    out = out.dropna(subset=["attribution_model"]).drop(columns="period")
+    if "campaign_key" in dims:
+        out["campaign_key"] = out["campaign_key"].fillna(NO_CAMPAIGN)
     spread = out.groupby(dims, dropna=False)["channel_roas"] if dims else out.assign(_all=0).groupby("_all")["channel_roas"]
     out["channel_roas_min"], out["channel_roas_max"] = spread.transform("min"), spread.transform("max")
-    return out.drop(columns="period", errors="ignore")
+    return out
 
 
 def _group_evidence(con, dictionary) -> pd.DataFrame:
