@@ -166,6 +166,9 @@ def _warehouse() -> duckdb.DuckDBPyConnection:
     _create(c, "attribution.attribution_credits", "opportunity_id VARCHAR, touchpoint_id VARCHAR, channel_group VARCHAR, first_touch_credit DOUBLE, "
             f"opportunity_created_date TIMESTAMP, sales_segment VARCHAR, campaign_key VARCHAR, pipeline_amount DOUBLE, {credit_cols}",
             _credit_rows())  # fmt: skip
+    # Finance journals: Events 500 in January (label 'Trade Show'), Paid Search 120 in February; an unknown label is Unassigned.
+    _create(c, "sources.finance_marketing_spend", "period_month DATE, channel VARCHAR, amount DECIMAL(38,10)",
+            [("2026-01-01", "Trade Show", 500), ("2026-02-01", " paid search ", 120), ("2026-02-01", "Mystery", 7)])  # fmt: skip
     # Marketing-mix model: Paid Social is two MMM channels (meta 100 spend, mROI 1.2; linkedin 300, mROI 0.8).
     c.execute("CREATE SCHEMA mmm")
     _create(c, "mmm.mmm_model", "channel VARCHAR, channel_group VARCHAR, spend DOUBLE, contribution DOUBLE, mroi DOUBLE",
@@ -1067,4 +1070,9 @@ def test_lead_channel_counts_a_touch_on_the_lead_day():
     dictionary = load_kpi_dictionary()
     got = values(c, dictionary, "new_leads", "total", ("channel_group",))
     assert got[("total", "Paid Social")] == 1 and ("total", "(unattributed)") not in got
+
+
+def test_finance_marketing_spend_by_channel_group(con, dictionary):
+    got = values(con, dictionary, "finance_marketing_spend", "month", ("channel_group",))
+    close(got, {("2026-01-01", "Events"): 500, ("2026-02-01", "Paid Search"): 120, ("2026-02-01", "Unassigned"): 7})
 

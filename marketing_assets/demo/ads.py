@@ -214,7 +214,9 @@ def _plant_anomalies(data: AdsData, timeline: Timeline) -> None:
     last = timeline.n_days - 1
 
     cpa_j = names.index(CPA_ANOMALY_CAMPAIGN)
-    cpa_days = np.arange(last - 21, last - 14)
+    dates = timeline.day_dates()
+    monday = last - 21 - int(((dates[last - 21].astype("datetime64[D]").astype(np.int64)) + 3) % 7)  # Monday (day 0 was a Thursday): a calendar week, as the CPA check measures
+    cpa_days = np.arange(monday, monday + 7)
     base_days = np.arange(cpa_days[0] - 28, cpa_days[0])
     normal_cpa = data.usd[base_days, cpa_j].sum() / data.conversions[base_days, cpa_j].sum()
     jump = np.random.default_rng(len(cpa_days) + last).uniform(1.45, 1.75, len(cpa_days))
@@ -229,7 +231,6 @@ def _plant_anomalies(data: AdsData, timeline: Timeline) -> None:
     data.conversion_value[roas_days, roas_j] = np.round(data.usd[roas_days, roas_j] * normal_roas * drop, 2)
     daily_roas = data.conversion_value[roas_days, roas_j] / data.usd[roas_days, roas_j]
 
-    dates = timeline.day_dates()
     cpa_c, roas_c = data.campaigns[cpa_j], data.campaigns[roas_j]
     data.anomalies += [
         {
