@@ -215,7 +215,8 @@ def _plant_anomalies(data: AdsData, timeline: Timeline) -> None:
 
     cpa_j = names.index(CPA_ANOMALY_CAMPAIGN)
     dates = timeline.day_dates()
-    monday = last - 21 - int(((dates[last - 21].astype("datetime64[D]").astype(np.int64)) + 3) % 7)  # Monday (day 0 was a Thursday): a calendar week, as the CPA check measures
+    # A calendar week (Monday to Sunday), as the CPA check measures; day 0 of the epoch was a Thursday.
+    monday = last - 21 - int((dates[last - 21].astype("datetime64[D]").astype(np.int64) + 3) % 7)
     cpa_days = np.arange(monday, monday + 7)
     base_days = np.arange(cpa_days[0] - 28, cpa_days[0])
     normal_cpa = data.usd[base_days, cpa_j].sum() / data.conversions[base_days, cpa_j].sum()
