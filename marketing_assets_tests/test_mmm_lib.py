@@ -365,3 +365,16 @@ def test_group_returns_weight_channels_by_spend_and_take_intervals_draw_by_draw(
     assert out.loc["G2", "mroi_gap"] == pytest.approx(0.9 - 2.0)
     assert out.loc["G2", "mroi_gap_high"] == pytest.approx(0.7 - 1.0) and out.loc["G2", "mroi_gap_low"] == pytest.approx(0.5 / 3 + 2.4 / 3 - 5.0)
     assert out.loc["G1", "mroi_gap_low"] == pytest.approx(1.0 - 0.7) and out.loc["G1", "mroi_gap_high"] == pytest.approx(5.0 - (0.5 / 3 + 2.4 / 3))
+
+
+def test_channel_curve_counts_the_adstock_carried_in():
+    """Hand-computed: pattern [1, 0] with decay 0.5 gives unit adstock [1, 0.5]; 0.5 and 0.25 are carried in.
+    At spend 2 the adstock is [2.5, 1.25]; hill(a) = a / (a + 1) and hill'(a) = 1 / (a + 1)²."""
+    from marketing_assets.lib.mmm import ChannelCurve
+
+    params = {"decay": 0.5, "half_saturation": 1.0, "slope": 1.0, "coefficient": 1.0}
+    curve = ChannelCurve(np.array([2.0, 0.0]), params, carry_in=np.array([0.5, 0.25]))
+    assert curve.contribution(2.0) == pytest.approx(2.5 / 3.5 + 1.25 / 2.25)
+    assert curve.marginal(2.0) == pytest.approx(1 / 3.5**2 + 0.5 / 2.25**2)
+    # nothing carried in: the curve of before
+    assert ChannelCurve(np.array([2.0, 0.0]), params).contribution(2.0) == pytest.approx(2 / 3 + 1 / 2)

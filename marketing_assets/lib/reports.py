@@ -1241,8 +1241,10 @@ def _budget(data: Mapping[str, pd.DataFrame], dictionary: _Dictionary, currency:
         others["change"] = others["scenario_spend"] - others["current_spend"]
         others["roi_change"] = others["uplift"] / others["change"].replace(0, float("nan"))
         others["channel"] = others["channel"].map(lambda c: labels.get(str(c), str(c)))
-        parts.append(f"<h3>What-if scenarios, {_esc(period)}</h3><p class=\"how\">Predicted revenue change when one channel's spend is changed and everything else stays the same. "
-                     "Revenue per extra unit of spend below 1.0× means the extra spend would not pay back.</p>")
+        parts.append(f"<h3>What-if scenarios, {_esc(period)}</h3><p class=\"how\">Predicted revenue change over the plan period (and the carry-over after it) when one "
+                     "channel's spend is changed from its current run rate and everything else stays the same. Revenue per extra unit of spend below 1.0× "
+                     "means the extra spend would not pay back. The run rate can differ from the fit period's average spend, so these returns can differ "
+                     "from the MMM Marginal ROI above, which the recommendations read.</p>")
         parts.append(_table(others, [("scenario", "Scenario", None), ("change", f"Spend change ({currency})", "currency"), ("uplift", f"Predicted revenue change ({currency})", "currency"),
                                      ("roi_change", "Revenue per extra unit of spend", "ratio")], currency=currency))
     return "".join(parts)

@@ -514,16 +514,18 @@ class MarketingMixModel(RegressorMixin, BaseEstimator):
         self, params: Mapping[str, Mapping[str, float]] | None = None, horizon_weeks: int | None = None
     ) -> dict[str, ChannelCurve]:
         params = self.channel_params_ if params is None else params
-        return {ch: ChannelCurve(self._reference_spend(c, horizon_weeks), params[ch]) for c, ch in enumerate(self.channels_)}
-
-    def _reference_spend(self, c: int, horizon_weeks: int | None) -> np.ndarray:
-        """Weekly spend pattern of a response curve: the fit period, or for a planning horizon the last
-        ``horizon_weeks`` weeks (the current run rate, repeated as the plan period) followed by
-        :data:`CARRYOVER_WEEKS` weeks without spend, so that carry-over out of the period is counted."""
         if horizon_weeks is None:
-            return self.spend_[:, c]
-        recent = self.spend_[-int(horizon_weeks):, c]
-        return np.concatenate([recent, np.zeros(CARRYOVER_WEEKS)])
+            return {ch: ChannelCurve(self.spend_[:, c], params[ch]) for c, ch in enumerate(self.channels_)}
+        return {ch: self._planning_curve(c, params[ch], int(horizon_weeks)) for c, ch in enumerate(self.channels_)}
+
+    def _planning_curve(self, c: int, params: Mapping[str, float], weeks: int) -> ChannelCurve:
+        """Response over the ``weeks`` after the fit period: their spend follows the last ``weeks`` weeks' pattern
+        (the current run rate), the adstock built up before carries in, and :data:`CARRYOVER_WEEKS` weeks without
+        spend follow, so that carry-over out of the period is counted too."""
+        pattern = np.concatenate([self.spend_[-weeks:, c], np.zeros(CARRYOVER_WEEKS)])
+        built_up = geometric_adstock(self.spend_[:, c], params["decay"])[-1]
+        carry = built_up * params["decay"] ** np.arange(1, len(pattern) + 1)
+        return ChannelCurve(pattern, params, carry_in=carry)
 
     def current_spend(self, horizon_weeks: int | None = None) -> dict[str, float]:
         """Per channel spend over the fit period, or over its last ``horizon_weeks`` weeks (the run rate a

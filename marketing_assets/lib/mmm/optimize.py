@@ -24,26 +24,29 @@ class ChannelCurve:
     Args:
         reference_spend: weekly spend whose pattern is scaled (a flat pattern if it is all zero).
         params: ``decay``, ``half_saturation``, ``slope``, ``coefficient``.
+        carry_in: adstock carried into each week from spend before the period (not scaled; geometric adstock is
+            linear, so it adds to the period's own adstock); ``None`` = nothing carried in.
     """
 
-    def __init__(self, reference_spend: np.ndarray, params: Mapping[str, float]) -> None:
+    def __init__(self, reference_spend: np.ndarray, params: Mapping[str, float], carry_in: np.ndarray | None = None) -> None:
         ref = np.asarray(reference_spend, dtype=float)
         self.total = float(ref.sum())
         self.pattern = ref / self.total if self.total > 0 else np.full(len(ref), 1.0 / max(len(ref), 1))
         self.params = dict(params)
         self._unit_adstock = geometric_adstock(self.pattern, self.params["decay"])
+        self._carry = np.zeros(len(ref)) if carry_in is None else np.asarray(carry_in, dtype=float)
 
     def contribution(self, spend: float) -> float:
         """Total contribution when the period's total spend is ``spend``."""
         p = self.params
         return float(
-            p["coefficient"] * hill(max(spend, 0.0) * self._unit_adstock, p["half_saturation"], p["slope"]).sum()
+            p["coefficient"] * hill(max(spend, 0.0) * self._unit_adstock + self._carry, p["half_saturation"], p["slope"]).sum()
         )
 
     def marginal(self, spend: float) -> float:
         """d contribution / d total spend at ``spend``."""
         p = self.params
-        d = hill_derivative(max(spend, 0.0) * self._unit_adstock, p["half_saturation"], p["slope"])
+        d = hill_derivative(max(spend, 0.0) * self._unit_adstock + self._carry, p["half_saturation"], p["slope"])
         d = np.where(np.isfinite(d), d, 0.0)
         return float(p["coefficient"] * np.sum(d * self._unit_adstock))
 
