@@ -421,7 +421,7 @@ def _kpi_attr(kpi: str | None) -> str:
 
 def _table(frame: pd.DataFrame, columns: Sequence[Column], *, caption: str | None = None, currency: str = "USD", wrap: Sequence[str] = (), group_by: str | None = None, group_label: Callable[[Any], str] | None = None) -> str:
     cols = [(c[0], c[1], c[2], c[3] if len(c) > 3 else None) for c in columns if c[0] in frame.columns or callable(c[2])]
-    head = "".join(f'<th class="{"num" if isinstance(u, str) and u in ("currency", "percent", "ratio", "count", "months", "number") else ""}" scope="col"{_kpi_attr(k)}>{_esc(h)}</th>' for _, h, u, k in cols)
+    head = "".join(f'<th class="{"num" if isinstance(u, str) and u in ("currency", "percent", "ratio", "count", "months", "number", "change") else ""}" scope="col"{_kpi_attr(k)}>{_esc(h)}</th>' for _, h, u, k in cols)
     rows = []
     last_group = object()
     for rec in frame.to_dict("records"):
@@ -439,6 +439,8 @@ def _table(frame: pd.DataFrame, columns: Sequence[Column], *, caption: str | Non
                 cells.append(f"<td{cls}{_kpi_attr(kpi)}>{unit(v, rec)}</td>")
             elif unit in ("currency", "percent", "ratio", "count", "months", "number"):
                 cells.append(f'<td class="num"{_kpi_attr(kpi)}>{_esc(fmt_value(v, None if unit == "number" else unit, currency=currency))}</td>')
+            elif unit == "change":  # a percent change, signed
+                cells.append(f'<td class="num"{_kpi_attr(kpi)}>{_esc(fmt_value(v, "percent", signed=True))}</td>')
             elif unit == "date":
                 cells.append(f"<td>{_esc(_date(v))}</td>")
             elif unit == "month":
@@ -997,7 +999,7 @@ def render_marketing_roi(data: Mapping[str, pd.DataFrame], *, fresh_to: Any, gen
             counts = rec["recommendation"].value_counts()
             summary = " · ".join(f"{_badge(k)} {int(counts.get(k, 0))} channel group{'s' if counts.get(k, 0) != 1 else ''}" for k in RECOMMENDATION_ORDER if counts.get(k, 0))
             dictionary.use("mmm_marginal_roi_low"), dictionary.use("mmm_marginal_roi_high")
-            evidence = [_kcol(dictionary, "mmm_marginal_roi", fmt=_mroi_with_interval, qualifier="(80 % interval)"), _kcol(dictionary, "planned_spend_change_pct"), _kcol(dictionary, "channel_roas")]
+            evidence = [_kcol(dictionary, "mmm_marginal_roi", fmt=_mroi_with_interval, qualifier="(80 % interval)"), _kcol(dictionary, "planned_spend_change_pct", fmt="change"), _kcol(dictionary, "channel_roas")]
 
             def reason(v, r):
                 return f'{_esc(v)}<div class="how">Rule: {_esc(r.get("recommendation_rule"))}</div>'
@@ -1233,7 +1235,8 @@ def _budget(data: Mapping[str, pd.DataFrame], dictionary: _Dictionary, currency:
               f'<b>{_esc(fmt_value(up, "currency", currency=currency, signed=True))}</b>{rng}.{_esc(explain)}</p>'),
              _figure(chart, f"{dictionary.label('plan_current_spend')} vs {dictionary.label('planned_spend')} per channel group, {period} ({currency})",
                      "Grey: spend at the current run rate (the same number of weeks before the plan); green: spend the plan proposes at the same total, each channel within 50–200 % of its run rate."),
-             _table(groups, [("channel_group", "Channel group", None), *(_kcol(dictionary, k, currency=currency) for k in ("plan_current_spend", "planned_spend", "planned_spend_change_pct"))],
+             _table(groups, [("channel_group", "Channel group", None), *(_kcol(dictionary, k, currency=currency) for k in ("plan_current_spend", "planned_spend")),
+                                      _kcol(dictionary, "planned_spend_change_pct", fmt="change")],
                     currency=currency)]
     labels = _mmm_labels(_get(data, "mmm_roi", ["channel"]))
     others = p[p["scenario"] != "optimal_same_total"].copy()
