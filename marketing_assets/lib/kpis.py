@@ -21,6 +21,7 @@ Usage::
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -208,6 +209,12 @@ def _lit(value: str) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+@functools.lru_cache(maxsize=1)
+def _finance_group_sql() -> str:
+    """Channel group of a finance journal line's channel label (config/channels.yaml), read once per process."""
+    return crm_label_group_sql(load_channel_config(), "channel")
+
+
 def base_relations_sql(parameters: Mapping[str, Any] | None = None) -> dict[str, str]:
     """The SELECT of every base relation over the warehouse tables, keyed by base name.
 
@@ -301,7 +308,7 @@ def base_relations_sql(parameters: Mapping[str, Any] | None = None) -> dict[str,
                           AS is_paid_media
             FROM credited_wins""",
         "finance_spend": f"""
-            SELECT period_month AS event_date, {crm_label_group_sql(load_channel_config(), "channel")} AS channel_group,
+            SELECT period_month AS event_date, {_finance_group_sql()} AS channel_group,
                    CAST(amount AS DOUBLE) AS spend
             FROM {fq(SOURCES, "finance_marketing_spend")}""",
         "mmm_channels": f"""
