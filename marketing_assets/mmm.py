@@ -125,6 +125,13 @@ def mmm_weekly_frame(context: dg.AssetExecutionContext, warehouse: Warehouse) ->
     return dg.MaterializeResult(metadata=meta)
 
 
+def not_fitted_reason(weeks: int, channels: int) -> str:
+    """Why the model is not fitted, naming only the conditions that are not met."""
+    unmet = [f"{weeks} weeks of data (need {MIN_WEEKS})"] if weeks < MIN_WEEKS else []
+    unmet += [f"{channels} channel{'s' if channels != 1 else ''} with spend (need {MIN_CHANNELS})"] if channels < MIN_CHANNELS else []
+    return "not fitted: " + " and ".join(unmet)
+
+
 def _channel_groups(con, channels: list[str]) -> dict[str, str]:
     """Channel group of each MMM channel (the group of most of its spend), the vocabulary of attribution and reports."""
     groups = dict(con.execute(channel_groups_sql(ad_spend=f"{IDENTITY}.ad_spend_daily")).fetchall())
@@ -155,7 +162,7 @@ def mmm_model(context: dg.AssetExecutionContext, config: MmmConfig, warehouse: W
             f"CREATE OR REPLACE TABLE {STORE} (model BLOB, fitted_at TIMESTAMP, status VARCHAR, holdout_mape DOUBLE, fit_seconds DOUBLE)"
         )
         if len(frame) < MIN_WEEKS or len(channels) < MIN_CHANNELS:
-            why = f"not fitted: {len(frame)} weeks (need {MIN_WEEKS}) and {len(channels)} channels with spend (need {MIN_CHANNELS})"
+            why = not_fitted_reason(len(frame), len(channels))
             _write(con, "mmm_model", pd.DataFrame(columns=["channel", "channel_group", "channel_label", "decay", "half_saturation", "slope", "spend", "contribution", "roi", "roi_low", "roi_high", "mroi", "mroi_low", "mroi_high"]).astype({"channel": str, "channel_group": str, "channel_label": str}).astype({c: float for c in ["decay", "half_saturation", "slope", "spend", "contribution", "roi", "roi_low", "roi_high", "mroi", "mroi_low", "mroi_high"]}))
             context.log.warning(why)
             con.execute(f"INSERT INTO {STORE} VALUES (NULL, now()::TIMESTAMP, ?, NULL, NULL)", [why])

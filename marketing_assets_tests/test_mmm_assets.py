@@ -62,3 +62,17 @@ TAMPER = [
 def test_each_mmm_check_fails_on_bad_data(demo_graph, tmp_path, asset, sql, check):
     ev = checks_after_tampering(demo_graph, tmp_path, dg.AssetKey([MMM, asset]), sql)[check]
     assert not ev.passed, ev.description
+
+
+@pytest.mark.parametrize(
+    ("weeks", "channels", "reason"),
+    [
+        (148, 0, "not fitted: 0 channels with spend (need 2)"),  # the weeks are enough: not listed as a failure
+        (30, 3, "not fitted: 30 weeks of data (need 52)"),
+        (10, 1, "not fitted: 10 weeks of data (need 52) and 1 channel with spend (need 2)"),
+    ],
+)
+def test_not_fitted_reason_names_only_the_unmet_conditions(weeks, channels, reason):
+    from marketing_assets.mmm import not_fitted_reason
+
+    assert not_fitted_reason(weeks, channels) == reason
