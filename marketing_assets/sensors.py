@@ -12,11 +12,12 @@ from __future__ import annotations
 import datetime as dt
 import fnmatch
 import hashlib
-import http.client
 import json
 import math
 import os
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -250,13 +251,48 @@ class Alerts(dg.ConfigurableResource):
         return len(new)
 
     def _post(self, alert: Mapping[str, Any], log) -> None:
-        body = json.dumps(slack_body(alert)).encode()
-        request = urllib.request.Request(self.webhook_url, data=body, headers={"Content-Type": "application/json"}, method="POST")
+        """POST one alert; any failure is logged by type only (the URL is a secret) and never raised."""
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_seconds) as response:
+            target = webhook_target(self.webhook_url or "")
+            body = json.dumps(slack_body(alert)).encode()
+            request = urllib.request.Request(target.geturl(), data=body, headers={"Content-Type": "application/json"}, method="POST")
+            opener = urllib.request.build_opener(_NoRedirects())
+            with opener.open(request, timeout=self.timeout_seconds) as response:
                 response.read()
-        except (OSError, ValueError, http.client.HTTPException) as exc:  # the line is written; an outage must not stop the sensor
-            log.warning(f"alert webhook failed for {alert['alert_id']}: {type(exc).__name__}: {exc}")
+        except Exception as exc:  # the line is written; an outage or a bad URL must not stop the sensor
+            log.warning(f"alert webhook failed for {alert['alert_id']}: {_safe_error(exc)} (the alert stays in the alerts file)")
+
+
+class WebhookUrlError(ValueError):
+    """The configured webhook is not an http(s) URL; its value is never shown (it holds the secret)."""
+
+
+def webhook_target(url: str) -> urllib.parse.SplitResult:
+    """The webhook URL, parsed, when it is ``http://host/...`` or ``https://host/...``."""
+    try:
+        parts = urllib.parse.urlsplit(url.strip())
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise WebhookUrlError("MARKETING_ALERT_WEBHOOK must be an http:// or https:// URL with a host (value not shown)")
+    return parts
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows no redirect: a webhook answers where it is configured, and a 3xx to another host could
+    carry the alert (or, on a same-host GET re-issue, lose its body). The 3xx ends the request as an HTTP error."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+def _safe_error(exc: BaseException) -> str:
+    """An exception as text with no URL: urllib's messages quote the URL, reasons can quote hosts."""
+    if isinstance(exc, WebhookUrlError):
+        return str(exc)
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"HTTP {exc.code}" + (" (redirect not followed)" if 300 <= exc.code < 400 else "")
+    return type(exc).__name__
 
 
 def _json_safe(value: Any) -> Any:

@@ -1,0 +1,128 @@
+"""Fault tests of the sensors: a bad or hostile alert webhook, repeated check states, failed landing refreshes."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from marketing_assets.sensors import Alerts, asset_check_alert_sensor, webhook_target, WebhookUrlError
+from marketing_assets_tests.test_sensors import must_hold, read_alerts, tiny
+
+SECRET = "T000/B000/s3cr3t-token"
+
+
+class RecordingLog:
+    def __init__(self):
+        self.lines: list[str] = []
+
+    def warning(self, msg, *args, **kwargs):
+        self.lines.append(str(msg))
+
+    info = error = debug = warning
+
+
+def alert(alert_id: str = "asset_check:r1:tiny:must_hold") -> dict:
+    return {"alert_id": alert_id, "ts": "2025-11-30T00:00:00+00:00", "kind": "asset_check", "severity": "ERROR",
+            "asset_key": "tiny", "check_name": "must_hold", "run_id": "r1", "job": "j", "description": "bad", "metadata": {}}
+
+
+@contextmanager
+def local_server(handler_factory, lifetime_seconds: float = 20.0) -> Iterator[tuple[str, list]]:
+    """An HTTP server on 127.0.0.1 that records requests and stops itself after ``lifetime_seconds`` at the latest."""
+    hits: list[tuple[str, str]] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def _handle(self):
+            hits.append((self.command, self.path))
+            handler_factory(self)
+
+        do_GET = do_POST = _handle
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    stopper = threading.Timer(lifetime_seconds, server.shutdown)
+    stopper.daemon = True
+    stopper.start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}", hits
+    finally:
+        stopper.cancel()
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def ok(handler):
+    if handler.command == "POST":
+        handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
+    handler.send_response(200)
+    handler.end_headers()
+    handler.wfile.write(b"ok")
+
+
+# ----------------------------------------------------------------------------------- webhook
+
+
+@pytest.mark.parametrize(
+    "url",
+    [f"hooks.example.com/services/{SECRET}", f"file:///tmp/{SECRET}", f"ftp://hooks.example.com/{SECRET}", f"http:///{SECRET}", ""],
+)
+def test_webhook_url_must_be_http_and_the_error_hides_it(url):
+    with pytest.raises(WebhookUrlError) as info:
+        webhook_target(url)
+    assert SECRET not in str(info.value) and "http" in str(info.value)
+
+
+def test_file_url_is_not_opened_and_no_scheme_does_not_raise(tmp_path):
+    target = tmp_path / SECRET.replace("/", "_")
+    target.write_text("local file")
+    for url in (target.as_uri(), f"hooks.example.com/services/{SECRET}"):
+        log = RecordingLog()
+        alerts_file = tmp_path / "alerts.jsonl"
+        alerts_file.unlink(missing_ok=True)
+        assert Alerts(alerts_file=str(alerts_file), webhook_url=url).send([alert()], log) == 1
+        assert [a["alert_id"] for a in read_alerts(alerts_file)] == [alert()["alert_id"]]  # the line is kept
+        (line,) = log.lines
+        assert "http" in line and SECRET not in line and str(tmp_path) not in line and "s3cr3t" not in line
+    assert target.read_text() == "local file"
+
+
+@pytest.mark.parametrize("code", [301, 302, 303, 307, 308])
+def test_redirect_to_another_host_is_not_followed_and_not_logged(tmp_path, code):
+    with local_server(ok) as (other, other_hits):
+        other_host = other.replace("127.0.0.1", "localhost")  # same machine, another host name
+
+        def redirect(handler):
+            handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
+            handler.send_response(code)
+            handler.send_header("Location", f"http://{other_host}/collect?{SECRET}")
+            handler.end_headers()
+
+        with local_server(redirect) as (hook, hook_hits):
+            log = RecordingLog()
+            Alerts(alerts_file=str(tmp_path / "a.jsonl"), webhook_url=f"http://{hook}/hook/{SECRET}", timeout_seconds=5).send([alert()], log)
+    assert hook_hits == [("POST", f"/hook/{SECRET}")]
+    assert other_hits == []
+    (line,) = log.lines
+    assert str(code) in line and "redirect not followed" in line and SECRET not in line and other_host not in line
+
+
+def test_bad_webhook_does_not_fail_the_sensor_tick(tmp_path):
+    alerts = Alerts(alerts_file=str(tmp_path / "alerts.jsonl"), webhook_url=f"hooks.example.com/services/{SECRET}")
+    with dg.instance_for_test() as instance:
+        dg.materialize([tiny, must_hold], instance=instance, raise_on_error=False)
+        result = asset_check_alert_sensor(dg.build_sensor_context(instance=instance, resources={"alerts": alerts}))
+    assert "1 new alert" in result.skip_reason.skip_message
+    assert [a["check_name"] for a in read_alerts(tmp_path / "alerts.jsonl")] == ["must_hold"]
+    assert SECRET not in (tmp_path / "alerts.jsonl").read_text()
