@@ -3,8 +3,8 @@
 ``landing_zone_sensor`` keeps one content hash per landing file in its cursor
 (``{relative path: {"sha256", "size", "mtime_ns"}}``, stored by Dagster with each tick) and asks
 for one ``landing_refresh`` run per tick: the sources whose files are new, changed or deleted, plus
-everything downstream. The alert sensors append one JSON line per failed run or failed/warned
-check evaluation to the alerts file, and post it to a Slack-compatible webhook when one is set.
+everything downstream. The alert sensors append one JSON line per failed run and per change of a
+check's state into WARN or ERROR to the alerts file, and post it to a Slack-compatible webhook when one is set.
 """
 
 from __future__ import annotations
@@ -250,6 +250,26 @@ class Alerts(dg.ConfigurableResource):
                 self._post(alert, log)
         return len(new)
 
+    @property
+    def state_file(self) -> Path:
+        """Last known state per check (``passed``, ``WARN``, ``ERROR``), next to the alerts file."""
+        path = Path(self.alerts_file).expanduser()
+        return path.with_name(path.stem + ".check_states.json")
+
+    def load_check_states(self) -> dict[str, str]:
+        try:
+            states = json.loads(self.state_file.read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError):
+            return {}
+        return {str(k): str(v) for k, v in states.items()} if isinstance(states, dict) else {}
+
+    def save_check_states(self, states: Mapping[str, str]) -> None:
+        path = self.state_file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(dict(states), sort_keys=True, indent=0), encoding="utf-8")
+        os.replace(tmp, path)  # atomic: a killed sensor leaves the old or the new states, never half a file
+
     def _post(self, alert: Mapping[str, Any], log) -> None:
         """POST one alert; any failure is logged by type only (the URL is a secret) and never raised."""
         try:
@@ -337,14 +357,41 @@ def make_alert(
     }
 
 
-def check_alert(evaluation: dg.AssetCheckEvaluation, entry) -> dict[str, Any]:
-    asset = evaluation.asset_key.to_user_string()
+def check_state_key(evaluation: dg.AssetCheckEvaluation) -> str:
     partition = f":{evaluation.partition}" if evaluation.partition else ""
-    return make_alert(
+    return f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}{partition}"
+
+
+def check_state(evaluation: dg.AssetCheckEvaluation) -> str:
+    return "passed" if evaluation.passed else evaluation.severity.value
+
+
+def check_alert(evaluation: dg.AssetCheckEvaluation, entry, previous_state: str = "passed") -> dict[str, Any]:
+    asset = evaluation.asset_key.to_user_string()
+    alert = make_alert(
         "asset_check", evaluation.severity.value, entry.run_id, entry.job_name, evaluation.description,
         asset_key=asset, check_name=evaluation.check_name, metadata=evaluation.metadata, ts=entry.timestamp,
-        alert_id=f"asset_check:{entry.run_id}:{asset}:{evaluation.check_name}{partition}",
+        alert_id=f"asset_check:{entry.run_id}:{check_state_key(evaluation)}",
     )
+    alert["previous_state"] = previous_state
+    return alert
+
+
+def state_change_alerts(entries: Iterable[Any], states: dict[str, str]) -> list[dict[str, Any]]:
+    """Alerts for evaluations (in event order) that move a check into WARN or ERROR from another state.
+
+    ``states`` (check -> last state; unknown means passed) is updated in place with every evaluation, so a
+    check that keeps failing alerts once, and again only after it passed or changed severity.
+    """
+    out = []
+    for entry in entries:
+        evaluation = entry.dagster_event.event_specific_data
+        key, state = check_state_key(evaluation), check_state(evaluation)
+        previous = states.get(key, "passed")
+        if state != previous and state != "passed":
+            out.append(check_alert(evaluation, entry, previous))
+        states[key] = state
+    return out
 
 
 def slack_body(alert: Mapping[str, Any]) -> dict[str, Any]:
@@ -367,7 +414,10 @@ def slack_body(alert: Mapping[str, Any]) -> dict[str, Any]:
     name="asset_check_alert_sensor",
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="One alert per asset check evaluation that did not pass (WARN or ERROR), read from the event log.",
+    description=(
+        "One alert per change of an asset check's state into WARN or ERROR (passed -> failed, WARN -> ERROR, ...), "
+        "read from the event log; the last state of every check is kept next to the alerts file."
+    ),
 )
 def asset_check_alert_sensor(context: dg.SensorEvaluationContext, alerts: Alerts) -> dg.SensorResult | dg.SkipReason:
     after = int(context.cursor) if context.cursor else -1
@@ -378,14 +428,17 @@ def asset_check_alert_sensor(context: dg.SensorEvaluationContext, alerts: Alerts
     )
     if not events:
         return dg.SkipReason("No new asset check evaluations.")
-    failed = [
-        check_alert(entry.dagster_event.event_specific_data, entry)
-        for _, entry in sorted(events.items())
-        if not entry.dagster_event.event_specific_data.passed
-    ]
-    sent = alerts.send(failed, context.log)
+    entries = [entry for _, entry in sorted(events.items())]
+    states = alerts.load_check_states()
+    changed = state_change_alerts(entries, states)
+    not_passed = sum(not e.dagster_event.event_specific_data.passed for e in entries)
+    sent = alerts.send(changed, context.log)  # before the states: a crash in between re-sends nothing (alert ids)
+    alerts.save_check_states(states)
     return dg.SensorResult(
-        skip_reason=f"{len(events)} check evaluation(s) read, {len(failed)} did not pass, {sent} new alert(s).",
+        skip_reason=(
+            f"{len(events)} check evaluation(s) read, {not_passed} did not pass, "
+            f"{len(changed)} changed state, {sent} new alert(s)."
+        ),
         cursor=str(max(events)),
     )
 

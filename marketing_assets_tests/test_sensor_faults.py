@@ -126,3 +126,64 @@ def test_bad_webhook_does_not_fail_the_sensor_tick(tmp_path):
     assert "1 new alert" in result.skip_reason.skip_message
     assert [a["check_name"] for a in read_alerts(tmp_path / "alerts.jsonl")] == ["must_hold"]
     assert SECRET not in (tmp_path / "alerts.jsonl").read_text()
+
+
+# ----------------------------------------------------------------------------- check states
+
+OUTCOME = {"state": "passed"}
+
+
+@dg.asset
+def flappy():
+    return 1
+
+
+@dg.asset_check(asset=flappy)
+def flips():
+    state = OUTCOME["state"]
+    if state == "passed":
+        return dg.AssetCheckResult(passed=True)
+    return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity[state], description=f"now {state}")
+
+
+def run_with(instance, state: str) -> None:
+    OUTCOME["state"] = state
+    dg.materialize([flappy, flips], instance=instance, raise_on_error=False)
+
+
+def evaluate(instance, alerts: Alerts, cursor: str | None):
+    result = asset_check_alert_sensor(dg.build_sensor_context(instance=instance, cursor=cursor, resources={"alerts": alerts}))
+    return result.cursor if isinstance(result, dg.SensorResult) else cursor
+
+
+def test_one_alert_per_check_state_change(tmp_path):
+    alerts_file = tmp_path / "alerts.jsonl"
+    cursor = None
+    with dg.instance_for_test() as instance:
+        for state in ("passed", "ERROR", "ERROR", "ERROR", "WARN", "WARN", "ERROR", "passed", "passed", "WARN"):
+            run_with(instance, state)
+            # A fresh resource every tick, as after a restart of the daemon: the states come from disk.
+            cursor = evaluate(instance, Alerts(alerts_file=str(alerts_file)), cursor)
+    assert [(a["previous_state"], a["severity"]) for a in read_alerts(alerts_file)] == [
+        ("passed", "ERROR"), ("ERROR", "WARN"), ("WARN", "ERROR"), ("passed", "WARN")
+    ]
+    assert json.loads(Alerts(alerts_file=str(alerts_file)).state_file.read_text()) == {"flappy:flips": "WARN"}
+
+
+def test_lost_cursor_does_not_realert(tmp_path):
+    alerts = Alerts(alerts_file=str(tmp_path / "alerts.jsonl"))
+    with dg.instance_for_test() as instance:
+        run_with(instance, "ERROR")
+        evaluate(instance, alerts, None)
+        run_with(instance, "ERROR")
+        evaluate(instance, alerts, None)  # every evaluation read again from the start
+    assert len(read_alerts(tmp_path / "alerts.jsonl")) == 1
+
+
+def test_several_runs_in_one_tick_alert_per_change(tmp_path):
+    alerts = Alerts(alerts_file=str(tmp_path / "alerts.jsonl"))
+    with dg.instance_for_test() as instance:
+        for state in ("ERROR", "passed", "ERROR", "ERROR"):
+            run_with(instance, state)
+        evaluate(instance, alerts, None)
+    assert [a["severity"] for a in read_alerts(tmp_path / "alerts.jsonl")] == ["ERROR", "ERROR"]
