@@ -137,11 +137,67 @@ def scan_landing(
     return scan
 
 
-def _run_key(previous: Mapping[str, Any], scan: LandingScan) -> str:
-    """Same previous cursor and same changes (a re-evaluated tick) give the same key; anything else differs."""
+def _run_key(previous: Mapping[str, Any], scan: LandingScan, retry_of: str | None = None) -> str:
+    """Same previous cursor and same changes (a re-evaluated tick) give the same key; anything else differs.
+
+    ``retry_of`` (the failed run's id) makes a retry of the same changes a new key: Dagster launches a
+    run key only once."""
     changes = [(rel, kind, scan.cursor.get(rel)) for rel, kind in sorted(scan.changes.items())]
-    payload = json.dumps({"previous": previous, "changes": changes}, sort_keys=True)
+    body: dict[str, Any] = {"previous": previous, "changes": changes}
+    if retry_of:
+        body["retry_of"] = retry_of
+    payload = json.dumps(body, sort_keys=True)
     return "landing-" + hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+
+PENDING = "_pending"
+"""Cursor entry of the refresh last requested: its run key, when, and the file states before it.
+(No landing path starts with ``_``: such files are ignored.)"""
+MISSING_RUN_GRACE_SECONDS = 600.0
+"""A requested run not in the instance after this long is taken as lost, and its files are retried."""
+_FINISHED_BAD = {dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
+
+
+@dataclass
+class PendingOutcome:
+    """What became of the refresh the cursor is waiting for."""
+
+    files: dict[str, Any]  # file states to compare the landing zone with
+    waiting: str | None = None  # why this tick must wait (the run is still queued or running)
+    retry_of: str | None = None  # id of the failed run whose files are retried
+    note: str = ""
+
+
+def settle_pending(context: dg.SensorEvaluationContext, cursor: Mapping[str, Any], sensor_name: str, now: float | None = None) -> PendingOutcome:
+    """Resolve the cursor's pending refresh against the instance's runs.
+
+    Succeeded (or nothing pending, or no instance to ask): the files it took stay consumed. Failed,
+    canceled, or never launched: the file states from before it come back, so the same changes are
+    requested again. Queued or running: the tick waits, cursor unchanged.
+    """
+    files = {k: v for k, v in cursor.items() if k != PENDING}
+    pending = cursor.get(PENDING)
+    if not isinstance(pending, Mapping):
+        return PendingOutcome(files)
+    try:
+        instance = context.instance
+    except dg.DagsterInvariantViolationError:  # evaluated without an instance (a unit test): nothing to ask
+        return PendingOutcome(files)
+    runs = instance.get_runs(
+        filters=dg.RunsFilter(tags={"dagster/run_key": pending["run_key"], "dagster/sensor_name": sensor_name}), limit=1
+    )
+    previous = dict(pending.get("previous") or {})
+    if not runs:
+        now = time.time() if now is None else now
+        if now - float(pending.get("requested_at", 0)) < MISSING_RUN_GRACE_SECONDS:
+            return PendingOutcome(files, waiting="the requested landing_refresh run has not been created yet")
+        return PendingOutcome(previous, retry_of="missing:" + pending["run_key"], note="the requested refresh was never launched; its files are retried")
+    run = runs[0]
+    if run.status == dg.DagsterRunStatus.SUCCESS:
+        return PendingOutcome(files)
+    if run.status in _FINISHED_BAD:
+        return PendingOutcome(previous, retry_of=run.run_id, note=f"run {run.run_id} ended {run.status.value}; its files are retried")
+    return PendingOutcome(files, waiting=f"run {run.run_id} is {run.status.value}")
 
 
 def refresh_selection(asset_graph, tables: Iterable[str]) -> tuple[list[dg.AssetKey], list[dg.AssetCheckKey]]:
@@ -175,7 +231,13 @@ def build_landing_zone_sensor(
         root = landing.root
         if not root.is_dir():  # an unmounted landing zone must not read as "every file deleted"
             return dg.SkipReason(f"Landing folder {root} does not exist; cursor kept.")
-        previous = json.loads(context.cursor) if context.cursor else {}
+        stored = json.loads(context.cursor) if context.cursor else {}
+        outcome = settle_pending(context, stored, name)
+        if outcome.waiting:  # one refresh at a time: its files count as consumed only once it succeeded
+            return dg.SensorResult(skip_reason=f"Waiting: {outcome.waiting}; cursor kept.", cursor=context.cursor)
+        if outcome.note:
+            context.log.warning(outcome.note)
+        previous = outcome.files
         scan = scan_landing(root, previous, settle_seconds=settle_seconds)
         cursor = json.dumps(scan.cursor, sort_keys=True)
         waiting = f"; waiting for {', '.join(sorted(scan.deferred))} to settle" if scan.deferred else ""
@@ -189,13 +251,15 @@ def build_landing_zone_sensor(
             + ", ".join(f"{rel} ({kind})" for rel, kind in sorted(scan.changes.items()))
             + waiting
         )
+        run_key = _run_key(previous, scan, outcome.retry_of)
         request = dg.RunRequest(
-            run_key=_run_key(previous, scan),
+            run_key=run_key,
             asset_selection=assets,
             asset_check_keys=checks,
             tags={"marketing_assets/landing_tables": ",".join(sorted(scan.tables))},
         )
-        return dg.SensorResult(run_requests=[request], cursor=cursor)
+        pending = {"run_key": run_key, "requested_at": time.time(), "previous": previous}
+        return dg.SensorResult(run_requests=[request], cursor=json.dumps({**scan.cursor, PENDING: pending}, sort_keys=True))
 
     return _sensor
 

@@ -187,3 +187,84 @@ def test_several_runs_in_one_tick_alert_per_change(tmp_path):
             run_with(instance, state)
         evaluate(instance, alerts, None)
     assert [a["severity"] for a in read_alerts(tmp_path / "alerts.jsonl")] == ["ERROR", "ERROR"]
+
+
+# ------------------------------------------------------------------------- landing refreshes
+
+from dagster._core.test_utils import create_run_for_test  # noqa: E402
+
+from marketing_assets import sensors  # noqa: E402
+from marketing_assets.definitions import defs  # noqa: E402
+from marketing_assets.resources import LandingZone  # noqa: E402
+from marketing_assets.sensors import landing_zone_sensor  # noqa: E402
+from marketing_assets_tests.test_sensors import land  # noqa: E402
+
+
+def landing_tick(instance, landing: Path, cursor: str | None):
+    context = dg.build_sensor_context(
+        instance=instance, cursor=cursor, resources={"landing": LandingZone(path=str(landing))}, definitions=defs
+    )
+    return landing_zone_sensor(context)
+
+
+def sensor_run(instance, run_key: str, status: dg.DagsterRunStatus):
+    """The run Dagster would have launched for a request, in the given state."""
+    return create_run_for_test(
+        instance, job_name="landing_refresh", status=status,
+        tags={"dagster/run_key": run_key, "dagster/sensor_name": "landing_zone_sensor"},
+    )
+
+
+@pytest.fixture
+def zone(tmp_path: Path) -> Path:
+    root = tmp_path / "landing"
+    land(root, "crm/contacts.csv")
+    return root
+
+
+@pytest.mark.parametrize("status", [dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED])
+def test_failed_or_killed_refresh_does_not_consume_its_files(zone, status):
+    with dg.instance_for_test() as instance:
+        first = landing_tick(instance, zone, None)
+        (request,) = first.run_requests
+        failed = sensor_run(instance, request.run_key, status)
+
+        retry = landing_tick(instance, zone, first.cursor)
+        (again,) = retry.run_requests  # the same files, asked for again under a new run key
+        assert again.run_key != request.run_key
+        assert {k.to_user_string() for k in again.asset_selection} == {k.to_user_string() for k in request.asset_selection}
+        assert json.loads(retry.cursor)[sensors.PENDING]["previous"] == {}
+
+        sensor_run(instance, again.run_key, dg.DagsterRunStatus.SUCCESS)
+        done = landing_tick(instance, zone, retry.cursor)
+        assert not done.run_requests and "No landing change" in done.skip_reason.skip_message
+        assert sensors.PENDING not in json.loads(done.cursor)
+        assert failed.run_id not in done.cursor
+
+
+def test_running_refresh_makes_the_tick_wait(zone):
+    with dg.instance_for_test() as instance:
+        first = landing_tick(instance, zone, None)
+        (request,) = first.run_requests
+        run = sensor_run(instance, request.run_key, dg.DagsterRunStatus.STARTED)
+        land(zone, "ads/google_ads.csv")  # a new change while the refresh runs waits for it
+        waiting = landing_tick(instance, zone, first.cursor)
+        assert not waiting.run_requests and waiting.cursor == first.cursor
+        assert run.run_id in waiting.skip_reason.skip_message and "STARTED" in waiting.skip_reason.skip_message
+
+        instance.delete_run(run.run_id)
+        sensor_run(instance, request.run_key, dg.DagsterRunStatus.SUCCESS)
+        after = landing_tick(instance, zone, waiting.cursor)
+        (next_request,) = after.run_requests
+        assert next_request.tags["marketing_assets/landing_tables"] == "ads_google"
+
+
+def test_request_never_launched_is_retried_after_a_grace_period(zone, monkeypatch):
+    with dg.instance_for_test() as instance:
+        first = landing_tick(instance, zone, None)
+        early = landing_tick(instance, zone, first.cursor)
+        assert not early.run_requests and "not been created" in early.skip_reason.skip_message
+        monkeypatch.setattr(sensors, "MISSING_RUN_GRACE_SECONDS", 0.0)
+        late = landing_tick(instance, zone, first.cursor)
+        (retry,) = late.run_requests
+        assert retry.run_key != first.run_requests[0].run_key
