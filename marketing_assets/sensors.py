@@ -155,6 +155,9 @@ PENDING = "_pending"
 (No landing path starts with ``_``: such files are ignored.)"""
 MISSING_RUN_GRACE_SECONDS = 600.0
 """A requested run not in the instance after this long is taken as lost, and its files are retried."""
+MAX_REFRESH_ATTEMPTS = 3
+"""Runs asked for the same landing changes before they count as consumed (a file that fails every run
+must not relaunch a run every tick); changing a file again asks anew."""
 _FINISHED_BAD = {dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
 
 
@@ -165,6 +168,7 @@ class PendingOutcome:
     files: dict[str, Any]  # file states to compare the landing zone with
     waiting: str | None = None  # why this tick must wait (the run is still queued or running)
     retry_of: str | None = None  # id of the failed run whose files are retried
+    attempt: int = 1  # attempt number of the next request
     note: str = ""
 
 
@@ -187,16 +191,23 @@ def settle_pending(context: dg.SensorEvaluationContext, cursor: Mapping[str, Any
         filters=dg.RunsFilter(tags={"dagster/run_key": pending["run_key"], "dagster/sensor_name": sensor_name}), limit=1
     )
     previous = dict(pending.get("previous") or {})
+    attempt = int(pending.get("attempt", 1))
+
+    def retry(failed: str, why: str) -> PendingOutcome:
+        if attempt >= MAX_REFRESH_ATTEMPTS:
+            return PendingOutcome(files, note=f"{why}; {attempt} attempts failed, its files now count as consumed (change a file to refresh again)")
+        return PendingOutcome(previous, retry_of=failed, attempt=attempt + 1, note=f"{why}; its files are requested again (attempt {attempt + 1})")
+
     if not runs:
         now = time.time() if now is None else now
         if now - float(pending.get("requested_at", 0)) < MISSING_RUN_GRACE_SECONDS:
             return PendingOutcome(files, waiting="the requested landing_refresh run has not been created yet")
-        return PendingOutcome(previous, retry_of="missing:" + pending["run_key"], note="the requested refresh was never launched; its files are retried")
+        return retry("missing:" + pending["run_key"], "the requested refresh was never launched")
     run = runs[0]
     if run.status == dg.DagsterRunStatus.SUCCESS:
         return PendingOutcome(files)
     if run.status in _FINISHED_BAD:
-        return PendingOutcome(previous, retry_of=run.run_id, note=f"run {run.run_id} ended {run.status.value}; its files are retried")
+        return retry(run.run_id, f"run {run.run_id} ended {run.status.value}")
     return PendingOutcome(files, waiting=f"run {run.run_id} is {run.status.value}")
 
 
@@ -258,7 +269,7 @@ def build_landing_zone_sensor(
             asset_check_keys=checks,
             tags={"marketing_assets/landing_tables": ",".join(sorted(scan.tables))},
         )
-        pending = {"run_key": run_key, "requested_at": time.time(), "previous": previous}
+        pending = {"run_key": run_key, "requested_at": time.time(), "previous": previous, "attempt": outcome.attempt}
         return dg.SensorResult(run_requests=[request], cursor=json.dumps({**scan.cursor, PENDING: pending}, sort_keys=True))
 
     return _sensor

@@ -268,3 +268,20 @@ def test_request_never_launched_is_retried_after_a_grace_period(zone, monkeypatc
         late = landing_tick(instance, zone, first.cursor)
         (retry,) = late.run_requests
         assert retry.run_key != first.run_requests[0].run_key
+
+
+def test_refresh_failing_every_time_gives_up_after_max_attempts(zone):
+    keys = []
+    with dg.instance_for_test() as instance:
+        result = landing_tick(instance, zone, None)
+        for _ in range(sensors.MAX_REFRESH_ATTEMPTS):
+            (request,) = result.run_requests
+            keys.append(request.run_key)
+            sensor_run(instance, request.run_key, dg.DagsterRunStatus.FAILURE)
+            result = landing_tick(instance, zone, result.cursor)
+        assert not result.run_requests and "No landing change" in result.skip_reason.skip_message
+        assert len(set(keys)) == sensors.MAX_REFRESH_ATTEMPTS
+
+        land(zone, "crm/contacts.csv", rows=[["c9", "a9", "x@example.com", "2024-01-01"]])  # a fixed file: asked anew
+        (fresh,) = landing_tick(instance, zone, result.cursor).run_requests
+        assert fresh.tags["marketing_assets/landing_tables"] == "crm_contacts"
