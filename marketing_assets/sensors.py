@@ -3,7 +3,8 @@
 ``landing_zone_sensor`` keeps one content hash per landing file in its cursor
 (``{relative path: {"sha256", "size", "mtime_ns"}}``, stored by Dagster with each tick) and asks
 for one ``landing_refresh`` run per tick: the sources whose files are new, changed or deleted, plus
-everything downstream. The alert sensors append one JSON line per failed run and per change of a
+everything downstream. The request is kept in the cursor (``_pending``) until its run succeeded; a
+failed or canceled run gives its files back, so they are asked for again (:func:`settle_pending`). The alert sensors append one JSON line per failed run and per change of a
 check's state into WARN or ERROR to the alerts file, and post it to a Slack-compatible webhook when one is set.
 """
 
@@ -172,7 +173,9 @@ class PendingOutcome:
     note: str = ""
 
 
-def settle_pending(context: dg.SensorEvaluationContext, cursor: Mapping[str, Any], sensor_name: str, now: float | None = None) -> PendingOutcome:
+def settle_pending(
+    context: dg.SensorEvaluationContext, cursor: Mapping[str, Any], sensor_name: str, now: float | None = None
+) -> PendingOutcome:
     """Resolve the cursor's pending refresh against the instance's runs.
 
     Succeeded (or nothing pending, or no instance to ask): the files it took stay consumed. Failed,
@@ -235,7 +238,7 @@ def build_landing_zone_sensor(
         description=(
             "Hashes every landing file of every source table; new, changed or deleted files launch one "
             f"landing_refresh of their tables and everything downstream. Files younger than {settle_seconds:g} s "
-            "wait for the next tick."
+            "wait for the next tick; the files of a failed or canceled refresh are requested again."
         ),
     )
     def _sensor(context: dg.SensorEvaluationContext, landing: LandingZone) -> dg.SensorResult | dg.SkipReason:

@@ -11,9 +11,13 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from dagster._core.test_utils import create_run_for_test
 
-from marketing_assets.sensors import Alerts, asset_check_alert_sensor, webhook_target, WebhookUrlError
-from marketing_assets_tests.test_sensors import must_hold, read_alerts, tiny
+from marketing_assets import sensors
+from marketing_assets.definitions import defs
+from marketing_assets.resources import LandingZone
+from marketing_assets.sensors import Alerts, WebhookUrlError, asset_check_alert_sensor, landing_zone_sensor, webhook_target
+from marketing_assets_tests.test_sensors import land, must_hold, read_alerts, tiny
 
 SECRET = "T000/B000/s3cr3t-token"
 
@@ -190,15 +194,6 @@ def test_several_runs_in_one_tick_alert_per_change(tmp_path):
 
 
 # ------------------------------------------------------------------------- landing refreshes
-
-from dagster._core.test_utils import create_run_for_test  # noqa: E402
-
-from marketing_assets import sensors  # noqa: E402
-from marketing_assets.definitions import defs  # noqa: E402
-from marketing_assets.resources import LandingZone  # noqa: E402
-from marketing_assets.sensors import landing_zone_sensor  # noqa: E402
-from marketing_assets_tests.test_sensors import land  # noqa: E402
-
 
 def landing_tick(instance, landing: Path, cursor: str | None):
     context = dg.build_sensor_context(
