@@ -40,6 +40,17 @@ class Warehouse(DuckDBResource):
     memory_limit: str = Field(
         default="3GB", description="DuckDB memory limit; larger joins spill to disk next to the warehouse instead of growing the process."
     )
+    pseudonym_key: str | None = Field(
+        default=None,
+        description="Secret key of the HMAC pseudonyms in extracts (MARKETING_PSEUDONYM_KEY); required outside demo data.",
+    )
+
+    def pseudonym_key_for(self, landing_root: Path) -> bytes:
+        """The pseudonym key for data from ``landing_root``; raises ``PseudonymKeyMissing`` for non-demo data without one."""
+        from marketing_assets.lib.publish import is_demo_landing, resolve_key
+
+        key = configured(self.pseudonym_key) if self.pseudonym_key is not None else None
+        return resolve_key(key, demo_mode=is_demo_landing(landing_root))
 
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -93,6 +104,7 @@ def build_resources() -> dict[str, Any]:
             database=_env_or("MARKETING_WAREHOUSE", DEFAULT_WAREHOUSE),
             extracts_dir=_env_or("MARKETING_EXTRACTS_DIR", DEFAULT_EXTRACTS_DIR),
             reports_dir=_env_or("MARKETING_REPORTS_DIR", DEFAULT_REPORTS_DIR),
+            pseudonym_key=dg.EnvVar("MARKETING_PSEUDONYM_KEY") if os.environ.get("MARKETING_PSEUDONYM_KEY") else None,
         ),
         "thresholds": CheckThresholds(),
         "alerts": Alerts.from_env(),

@@ -37,6 +37,37 @@ def ensure_demo_data(root: Path, scale: str, seed: int) -> bool:
     return True
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
+def fail_stale_runs(instance: dg.DagsterInstance, pid_alive=_pid_alive) -> list[str]:
+    """Mark FAILURE every STARTED run whose process (the pid of its RUN_START event) is gone; one line each.
+
+    A run killed with ``kill -9`` stays STARTED and holds the one-run queue. Only a SQLite instance (one
+    machine) is checked: the pid of a run on a shared PostgreSQL instance may belong to another host."""
+    from dagster._core.storage.runs import SqliteRunStorage
+
+    if not isinstance(instance.run_storage, SqliteRunStorage):
+        return []
+    lines = []
+    for run in instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
+        starts = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_START)
+        pid = starts[-1].dagster_event.pid if starts and starts[-1].dagster_event else None
+        if pid is None or pid == os.getpid() or pid_alive(pid):
+            continue
+        message = f"Run was left STARTED by process {pid}, which no longer runs (killed?); marked failed at start-up of `make run`."
+        instance.report_run_failed(run, message)
+        lines.append(f"stale run {run.run_id} ({run.job_name}): process {pid} is gone; marked FAILURE")
+    return lines
+
+
 def _step_key(result: dg.ExecuteInProcessResult, key: dg.AssetKey) -> str:
     return str(result.job_def.asset_layer.get_op_output_handle(key).node_handle)
 
@@ -137,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     with instance:
+        for line in fail_stale_runs(instance):
+            print(line)
         result = defs.resolve_job_def(args.job).execute_in_process(
             instance=instance,
             raise_on_error=False,

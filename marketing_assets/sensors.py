@@ -3,8 +3,9 @@
 ``landing_zone_sensor`` keeps one content hash per landing file in its cursor
 (``{relative path: {"sha256", "size", "mtime_ns"}}``, stored by Dagster with each tick) and asks
 for one ``landing_refresh`` run per tick: the sources whose files are new, changed or deleted, plus
-everything downstream. The alert sensors append one JSON line per failed run or failed/warned
-check evaluation to the alerts file, and post it to a Slack-compatible webhook when one is set.
+everything downstream. The request is kept in the cursor (``_pending``) until its run succeeded; a
+failed or canceled run gives its files back, so they are asked for again (:func:`settle_pending`). The alert sensors append one JSON line per failed run and per change of a
+check's state into WARN or ERROR to the alerts file, and post it to a Slack-compatible webhook when one is set.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from __future__ import annotations
 import datetime as dt
 import fnmatch
 import hashlib
-import http.client
 import json
 import math
 import os
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -136,11 +138,80 @@ def scan_landing(
     return scan
 
 
-def _run_key(previous: Mapping[str, Any], scan: LandingScan) -> str:
-    """Same previous cursor and same changes (a re-evaluated tick) give the same key; anything else differs."""
+def _run_key(previous: Mapping[str, Any], scan: LandingScan, retry_of: str | None = None) -> str:
+    """Same previous cursor and same changes (a re-evaluated tick) give the same key; anything else differs.
+
+    ``retry_of`` (the failed run's id) makes a retry of the same changes a new key: Dagster launches a
+    run key only once."""
     changes = [(rel, kind, scan.cursor.get(rel)) for rel, kind in sorted(scan.changes.items())]
-    payload = json.dumps({"previous": previous, "changes": changes}, sort_keys=True)
+    body: dict[str, Any] = {"previous": previous, "changes": changes}
+    if retry_of:
+        body["retry_of"] = retry_of
+    payload = json.dumps(body, sort_keys=True)
     return "landing-" + hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+
+PENDING = "_pending"
+"""Cursor entry of the refresh last requested: its run key, when, and the file states before it.
+(No landing path starts with ``_``: such files are ignored.)"""
+MISSING_RUN_GRACE_SECONDS = 600.0
+"""A requested run not in the instance after this long is taken as lost, and its files are retried."""
+MAX_REFRESH_ATTEMPTS = 3
+"""Runs asked for the same landing changes before they count as consumed (a file that fails every run
+must not relaunch a run every tick); changing a file again asks anew."""
+_FINISHED_BAD = {dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
+
+
+@dataclass
+class PendingOutcome:
+    """What became of the refresh the cursor is waiting for."""
+
+    files: dict[str, Any]  # file states to compare the landing zone with
+    waiting: str | None = None  # why this tick must wait (the run is still queued or running)
+    retry_of: str | None = None  # id of the failed run whose files are retried
+    attempt: int = 1  # attempt number of the next request
+    note: str = ""
+
+
+def settle_pending(
+    context: dg.SensorEvaluationContext, cursor: Mapping[str, Any], sensor_name: str, now: float | None = None
+) -> PendingOutcome:
+    """Resolve the cursor's pending refresh against the instance's runs.
+
+    Succeeded (or nothing pending, or no instance to ask): the files it took stay consumed. Failed,
+    canceled, or never launched: the file states from before it come back, so the same changes are
+    requested again. Queued or running: the tick waits, cursor unchanged.
+    """
+    files = {k: v for k, v in cursor.items() if k != PENDING}
+    pending = cursor.get(PENDING)
+    if not isinstance(pending, Mapping):
+        return PendingOutcome(files)
+    try:
+        instance = context.instance
+    except dg.DagsterInvariantViolationError:  # evaluated without an instance (a unit test): nothing to ask
+        return PendingOutcome(files)
+    runs = instance.get_runs(
+        filters=dg.RunsFilter(tags={"dagster/run_key": pending["run_key"], "dagster/sensor_name": sensor_name}), limit=1
+    )
+    previous = dict(pending.get("previous") or {})
+    attempt = int(pending.get("attempt", 1))
+
+    def retry(failed: str, why: str) -> PendingOutcome:
+        if attempt >= MAX_REFRESH_ATTEMPTS:
+            return PendingOutcome(files, note=f"{why}; {attempt} attempts failed, its files now count as consumed (change a file to refresh again)")
+        return PendingOutcome(previous, retry_of=failed, attempt=attempt + 1, note=f"{why}; its files are requested again (attempt {attempt + 1})")
+
+    if not runs:
+        now = time.time() if now is None else now
+        if now - float(pending.get("requested_at", 0)) < MISSING_RUN_GRACE_SECONDS:
+            return PendingOutcome(files, waiting="the requested landing_refresh run has not been created yet")
+        return retry("missing:" + pending["run_key"], "the requested refresh was never launched")
+    run = runs[0]
+    if run.status == dg.DagsterRunStatus.SUCCESS:
+        return PendingOutcome(files)
+    if run.status in _FINISHED_BAD:
+        return retry(run.run_id, f"run {run.run_id} ended {run.status.value}")
+    return PendingOutcome(files, waiting=f"run {run.run_id} is {run.status.value}")
 
 
 def refresh_selection(asset_graph, tables: Iterable[str]) -> tuple[list[dg.AssetKey], list[dg.AssetCheckKey]]:
@@ -167,14 +238,20 @@ def build_landing_zone_sensor(
         description=(
             "Hashes every landing file of every source table; new, changed or deleted files launch one "
             f"landing_refresh of their tables and everything downstream. Files younger than {settle_seconds:g} s "
-            "wait for the next tick."
+            "wait for the next tick; the files of a failed or canceled refresh are requested again."
         ),
     )
     def _sensor(context: dg.SensorEvaluationContext, landing: LandingZone) -> dg.SensorResult | dg.SkipReason:
         root = landing.root
         if not root.is_dir():  # an unmounted landing zone must not read as "every file deleted"
             return dg.SkipReason(f"Landing folder {root} does not exist; cursor kept.")
-        previous = json.loads(context.cursor) if context.cursor else {}
+        stored = json.loads(context.cursor) if context.cursor else {}
+        outcome = settle_pending(context, stored, name)
+        if outcome.waiting:  # one refresh at a time: its files count as consumed only once it succeeded
+            return dg.SensorResult(skip_reason=f"Waiting: {outcome.waiting}; cursor kept.", cursor=context.cursor)
+        if outcome.note:
+            context.log.warning(outcome.note)
+        previous = outcome.files
         scan = scan_landing(root, previous, settle_seconds=settle_seconds)
         cursor = json.dumps(scan.cursor, sort_keys=True)
         waiting = f"; waiting for {', '.join(sorted(scan.deferred))} to settle" if scan.deferred else ""
@@ -188,13 +265,15 @@ def build_landing_zone_sensor(
             + ", ".join(f"{rel} ({kind})" for rel, kind in sorted(scan.changes.items()))
             + waiting
         )
+        run_key = _run_key(previous, scan, outcome.retry_of)
         request = dg.RunRequest(
-            run_key=_run_key(previous, scan),
+            run_key=run_key,
             asset_selection=assets,
             asset_check_keys=checks,
             tags={"marketing_assets/landing_tables": ",".join(sorted(scan.tables))},
         )
-        return dg.SensorResult(run_requests=[request], cursor=cursor)
+        pending = {"run_key": run_key, "requested_at": time.time(), "previous": previous, "attempt": outcome.attempt}
+        return dg.SensorResult(run_requests=[request], cursor=json.dumps({**scan.cursor, PENDING: pending}, sort_keys=True))
 
     return _sensor
 
@@ -249,14 +328,69 @@ class Alerts(dg.ConfigurableResource):
                 self._post(alert, log)
         return len(new)
 
-    def _post(self, alert: Mapping[str, Any], log) -> None:
-        body = json.dumps(slack_body(alert)).encode()
-        request = urllib.request.Request(self.webhook_url, data=body, headers={"Content-Type": "application/json"}, method="POST")
+    @property
+    def state_file(self) -> Path:
+        """Last known state per check (``passed``, ``WARN``, ``ERROR``), next to the alerts file."""
+        path = Path(self.alerts_file).expanduser()
+        return path.with_name(path.stem + ".check_states.json")
+
+    def load_check_states(self) -> dict[str, str]:
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_seconds) as response:
+            states = json.loads(self.state_file.read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError):
+            return {}
+        return {str(k): str(v) for k, v in states.items()} if isinstance(states, dict) else {}
+
+    def save_check_states(self, states: Mapping[str, str]) -> None:
+        path = self.state_file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(dict(states), sort_keys=True, indent=0), encoding="utf-8")
+        os.replace(tmp, path)  # atomic: a killed sensor leaves the old or the new states, never half a file
+
+    def _post(self, alert: Mapping[str, Any], log) -> None:
+        """POST one alert; any failure is logged by type only (the URL is a secret) and never raised."""
+        try:
+            target = webhook_target(self.webhook_url or "")
+            body = json.dumps(slack_body(alert)).encode()
+            request = urllib.request.Request(target.geturl(), data=body, headers={"Content-Type": "application/json"}, method="POST")
+            opener = urllib.request.build_opener(_NoRedirects())
+            with opener.open(request, timeout=self.timeout_seconds) as response:
                 response.read()
-        except (OSError, ValueError, http.client.HTTPException) as exc:  # the line is written; an outage must not stop the sensor
-            log.warning(f"alert webhook failed for {alert['alert_id']}: {type(exc).__name__}: {exc}")
+        except Exception as exc:  # the line is written; an outage or a bad URL must not stop the sensor
+            log.warning(f"alert webhook failed for {alert['alert_id']}: {_safe_error(exc)} (the alert stays in the alerts file)")
+
+
+class WebhookUrlError(ValueError):
+    """The configured webhook is not an http(s) URL; its value is never shown (it holds the secret)."""
+
+
+def webhook_target(url: str) -> urllib.parse.SplitResult:
+    """The webhook URL, parsed, when it is ``http://host/...`` or ``https://host/...``."""
+    try:
+        parts = urllib.parse.urlsplit(url.strip())
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise WebhookUrlError("MARKETING_ALERT_WEBHOOK must be an http:// or https:// URL with a host (value not shown)")
+    return parts
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows no redirect: a webhook answers where it is configured, and a 3xx to another host could
+    carry the alert (or, on a same-host GET re-issue, lose its body). The 3xx ends the request as an HTTP error."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+def _safe_error(exc: BaseException) -> str:
+    """An exception as text with no URL: urllib's messages quote the URL, reasons can quote hosts."""
+    if isinstance(exc, WebhookUrlError):
+        return str(exc)
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"HTTP {exc.code}" + (" (redirect not followed)" if 300 <= exc.code < 400 else "")
+    return type(exc).__name__
 
 
 def _json_safe(value: Any) -> Any:
@@ -301,14 +435,41 @@ def make_alert(
     }
 
 
-def check_alert(evaluation: dg.AssetCheckEvaluation, entry) -> dict[str, Any]:
-    asset = evaluation.asset_key.to_user_string()
+def check_state_key(evaluation: dg.AssetCheckEvaluation) -> str:
     partition = f":{evaluation.partition}" if evaluation.partition else ""
-    return make_alert(
+    return f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}{partition}"
+
+
+def check_state(evaluation: dg.AssetCheckEvaluation) -> str:
+    return "passed" if evaluation.passed else evaluation.severity.value
+
+
+def check_alert(evaluation: dg.AssetCheckEvaluation, entry, previous_state: str = "passed") -> dict[str, Any]:
+    asset = evaluation.asset_key.to_user_string()
+    alert = make_alert(
         "asset_check", evaluation.severity.value, entry.run_id, entry.job_name, evaluation.description,
         asset_key=asset, check_name=evaluation.check_name, metadata=evaluation.metadata, ts=entry.timestamp,
-        alert_id=f"asset_check:{entry.run_id}:{asset}:{evaluation.check_name}{partition}",
+        alert_id=f"asset_check:{entry.run_id}:{check_state_key(evaluation)}",
     )
+    alert["previous_state"] = previous_state
+    return alert
+
+
+def state_change_alerts(entries: Iterable[Any], states: dict[str, str]) -> list[dict[str, Any]]:
+    """Alerts for evaluations (in event order) that move a check into WARN or ERROR from another state.
+
+    ``states`` (check -> last state; unknown means passed) is updated in place with every evaluation, so a
+    check that keeps failing alerts once, and again only after it passed or changed severity.
+    """
+    out = []
+    for entry in entries:
+        evaluation = entry.dagster_event.event_specific_data
+        key, state = check_state_key(evaluation), check_state(evaluation)
+        previous = states.get(key, "passed")
+        if state != previous and state != "passed":
+            out.append(check_alert(evaluation, entry, previous))
+        states[key] = state
+    return out
 
 
 def slack_body(alert: Mapping[str, Any]) -> dict[str, Any]:
@@ -331,7 +492,10 @@ def slack_body(alert: Mapping[str, Any]) -> dict[str, Any]:
     name="asset_check_alert_sensor",
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="One alert per asset check evaluation that did not pass (WARN or ERROR), read from the event log.",
+    description=(
+        "One alert per change of an asset check's state into WARN or ERROR (passed -> failed, WARN -> ERROR, ...), "
+        "read from the event log; the last state of every check is kept next to the alerts file."
+    ),
 )
 def asset_check_alert_sensor(context: dg.SensorEvaluationContext, alerts: Alerts) -> dg.SensorResult | dg.SkipReason:
     after = int(context.cursor) if context.cursor else -1
@@ -342,14 +506,17 @@ def asset_check_alert_sensor(context: dg.SensorEvaluationContext, alerts: Alerts
     )
     if not events:
         return dg.SkipReason("No new asset check evaluations.")
-    failed = [
-        check_alert(entry.dagster_event.event_specific_data, entry)
-        for _, entry in sorted(events.items())
-        if not entry.dagster_event.event_specific_data.passed
-    ]
-    sent = alerts.send(failed, context.log)
+    entries = [entry for _, entry in sorted(events.items())]
+    states = alerts.load_check_states()
+    changed = state_change_alerts(entries, states)
+    not_passed = sum(not e.dagster_event.event_specific_data.passed for e in entries)
+    sent = alerts.send(changed, context.log)  # before the states: a crash in between re-sends nothing (alert ids)
+    alerts.save_check_states(states)
     return dg.SensorResult(
-        skip_reason=f"{len(events)} check evaluation(s) read, {len(failed)} did not pass, {sent} new alert(s).",
+        skip_reason=(
+            f"{len(events)} check evaluation(s) read, {not_passed} did not pass, "
+            f"{len(changed)} changed state, {sent} new alert(s)."
+        ),
         cursor=str(max(events)),
     )
 

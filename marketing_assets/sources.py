@@ -7,6 +7,7 @@ import dagster as dg
 
 from marketing_assets.constants import INGEST_LOG_TABLE, QUARANTINE_TABLE, SOURCES, rejected_table
 from marketing_assets.lib.landing import IngestResult, TableContract, contract_from_model, discover_files, ingest_table
+from marketing_assets.lib.publish import PseudonymKeyMissing
 from marketing_assets.resources import LandingZone, Warehouse
 from marketing_assets.schemas import SOURCE_MODELS, Quarantine, SourceModel
 
@@ -80,6 +81,10 @@ def build_source_asset(table: str, model: type[SourceModel]) -> dg.AssetsDefinit
         },
     )
     def _source(context: dg.AssetExecutionContext, landing: LandingZone, warehouse: Warehouse) -> dg.MaterializeResult:
+        try:  # before anything is read: own data is never processed without a pseudonym key
+            warehouse.pseudonym_key_for(landing.root)
+        except PseudonymKeyMissing as err:
+            raise dg.Failure(description=f"{err} (the landing zone holds no demo data: no _truth/manifest.json)") from None
         files = discover_files(landing.root, contract)
         if not files and not contract.optional_table:
             raise dg.Failure(

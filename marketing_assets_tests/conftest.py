@@ -57,11 +57,15 @@ def minimal_landing(tmp_path: Path) -> Path:
     return root
 
 
+TEST_PSEUDONYM_KEY = "test-only-pseudonym-key"
+
+
 def make_resources(tmp_path: Path, landing: Path) -> dict:
     return {
         "landing": LandingZone(path=str(landing)),
         "warehouse": Warehouse(
-            database=str(tmp_path / "warehouse.duckdb"), extracts_dir=str(tmp_path / "extracts"), reports_dir=str(tmp_path / "reports")
+            database=str(tmp_path / "warehouse.duckdb"), extracts_dir=str(tmp_path / "extracts"), reports_dir=str(tmp_path / "reports"),
+            pseudonym_key=TEST_PSEUDONYM_KEY,  # hand-built landing zones are not demo data
         ),
         "thresholds": CheckThresholds(),
         "alerts": Alerts(alerts_file=str(tmp_path / "alerts.jsonl")),

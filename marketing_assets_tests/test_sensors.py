@@ -73,7 +73,8 @@ def test_first_tick_requests_changed_sources_and_everything_downstream(landing):
     assert request.tags["marketing_assets/landing_tables"] == "crm_contacts,crm_opportunities"
 
     cursor = json.loads(result.cursor)
-    assert set(cursor) == {"crm/contacts.csv", "crm/opportunities.csv"}
+    assert set(cursor) == {"crm/contacts.csv", "crm/opportunities.csv", sensors.PENDING}
+    assert cursor[sensors.PENDING]["run_key"] == request.run_key and cursor[sensors.PENDING]["previous"] == {}
     entry = cursor["crm/contacts.csv"]
     stat = (landing / "crm/contacts.csv").stat()
     assert entry == {
@@ -101,7 +102,8 @@ def test_unchanged_landing_skips_and_is_not_rehashed(landing, monkeypatch):
     again = tick(landing, cursor)
     assert not again.run_requests
     assert "2 file(s) checked" in again.skip_reason.skip_message
-    assert again.cursor == cursor
+    assert json.loads(again.cursor) == {k: v for k, v in json.loads(cursor).items() if k != sensors.PENDING}
+    assert tick(landing, again.cursor).cursor == again.cursor
 
 
 def test_touch_without_content_change_skips_but_updates_cursor(landing):
@@ -275,10 +277,10 @@ def test_check_alert_sensor_writes_one_line_per_failed_evaluation_and_posts(tmp_
         asset_check_alert_sensor(dg.build_sensor_context(instance=instance, cursor=None, resources=resources))
         assert len(read_alerts(alerts_file)) == 2 and len(received) == 2
 
-        # A second run is a new evaluation of the same checks: alerted again.
+        # A second run evaluates the same checks to the same states: no new alert (one per state change).
         dg.materialize([tiny, must_hold, nice_to_have, fine], instance=instance, raise_on_error=False)
         asset_check_alert_sensor(dg.build_sensor_context(instance=instance, cursor=result.cursor, resources=resources))
-        assert len(read_alerts(alerts_file)) == 4 and len(received) == 4
+        assert len(read_alerts(alerts_file)) == 2 and len(received) == 2
 
 
 def test_webhook_outage_keeps_the_json_line(tmp_path):

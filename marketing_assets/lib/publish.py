@@ -79,6 +79,15 @@ class PseudonymKeyMissing(RuntimeError):
     """No pseudonymisation key is configured outside demo mode."""
 
 
+DEMO_MANIFEST = ("_truth", "manifest.json")
+"""Written by the demo generator (``marketing_assets.demo``) into every landing zone it fills, and only there."""
+
+
+def is_demo_landing(root: Path) -> bool:
+    """Whether a landing zone holds generated demo data (its truth manifest), where a public key will do."""
+    return Path(root, *DEMO_MANIFEST).is_file()
+
+
 def resolve_key(key: str | None, demo_mode: bool) -> bytes:
     """The HMAC key: the configured one, or a fixed public key for demo data only."""
     if key:
