@@ -248,3 +248,54 @@ def test_recount_is_independent_of_duckdb(tmp_path, con):
     path = write_text(tmp_path, "crm/opportunities.csv", ",".join(OPP_HEADER) + '\no1,a1,5,2026-01-05,"S\nMB"\n\no2,a1,5,2026-01-05,SMB\n')
     assert count_landing_rows(con, path) == 2
     assert discover_files(tmp_path, contract_from_model("crm_opportunities", SOURCE_MODELS["crm_opportunities"])) == [path]
+
+
+# ------------------------------------------------------------------ through the source assets
+
+
+def _run_sources(tmp_path, landing):
+    import dagster as dg
+
+    from marketing_assets_tests.test_sources import run_sources
+
+    result = run_sources(tmp_path, landing, selection=dg.AssetSelection.groups("sources"), raise_on_error=False)
+    return result, " ".join(str(e) for e in result.all_events)
+
+
+def test_damaged_crm_files_load_with_rejects_and_conservation_holds(tmp_path, minimal_landing):
+    with open(minimal_landing / "crm" / "opportunities.csv", "ab") as fh:
+        fh.write(b"O00000806,A0000468,5167.737787")
+    with open(minimal_landing / "crm" / "contacts.csv", "ab") as fh:
+        fh.write("c3,a1,mia.allen@example.com,2026-01-01\n".encode().replace(b"mia", b"m\xefa"))
+    result, events = _run_sources(tmp_path, minimal_landing)
+    assert result.success
+    failed = {(e.asset_key.path[-1], e.check_name) for e in result.get_asset_check_evaluations() if not e.passed}
+    assert failed <= {("quarantine", "quarantine_share")}
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
+        rows = con.execute("SELECT table_name, source_line, reason FROM sources.quarantine ORDER BY ALL").fetchall()
+        staged = con.execute("SELECT count(*) FROM sources.crm_opportunities").fetchone()[0]
+    assert rows == [("crm_contacts", 4, "invalid_encoding"), ("crm_opportunities", 4, "malformed_record")]
+    assert staged == 2
+    assert "allen@" not in events and "A0000468" not in events
+
+
+def test_glob_named_file_is_one_file_for_the_asset_and_its_recount(tmp_path, minimal_landing):
+    write_csv(minimal_landing, "crm/opportunities*.csv", OPP_HEADER, [["o9", "a1", "9", "2026-01-05", "SMB"]])
+    result, _ = _run_sources(tmp_path, minimal_landing)
+    assert result.success
+    conservation = next(e for e in result.get_asset_check_evaluations() if e.check_name == "row_conservation" and e.asset_key.path[-1] == "crm_opportunities")
+    assert conservation.passed
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
+        per_file = dict(con.execute("SELECT source_file, rows_read FROM sources._ingest_log WHERE table_name = 'crm_opportunities'").fetchall())
+    assert per_file == {"crm/opportunities*.csv": 1, "crm/opportunities.csv": 2}
+
+
+def test_link_leaving_the_zone_fails_the_asset_without_the_target(tmp_path, minimal_landing):
+    outside = tmp_path / "payroll.csv"
+    outside.write_text("employee_email,salary\nceo@example.com,900000\n")
+    (minimal_landing / "crm" / "contacts_extra.csv").symlink_to(outside)
+    result, events = _run_sources(tmp_path, minimal_landing)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "crm/contacts_extra.csv" in str(failure.event_specific_data.error)
+    assert "ceo@" not in events and "salary" not in events and "payroll" not in events
