@@ -299,3 +299,10 @@ def test_link_leaving_the_zone_fails_the_asset_without_the_target(tmp_path, mini
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     assert "crm/contacts_extra.csv" in str(failure.event_specific_data.error)
     assert "ceo@" not in events and "salary" not in events and "payroll" not in events
+
+
+def test_file_without_header_fails_without_quoting_its_first_row(tmp_path, con):
+    write_text(tmp_path, "crm/contacts.csv", "c1,a1,jane.doe@example.com,Jane,Doe,2026-01-01\n")
+    with pytest.raises(LandingError, match="crm/contacts.csv: missing required column") as err:
+        ingest(con, tmp_path, "crm_contacts")
+    assert "jane.doe" not in str(err.value)

@@ -6,13 +6,16 @@ reads every matching CSV/Parquet file of the table as text, maps headers case-in
 types each column, and splits the rows in three:
 
 - staged: the typed table, one row per distinct record;
-- quarantined: rows breaking a row rule (unparseable value, null key or required value,
-  negative amount, value outside its allowed set, conflicting duplicate key), each with file,
-  line, column, raw value and reason;
+- quarantined: records that cannot be split into fields (wrong field count, quote not closed) or
+  are not UTF-8, and rows breaking a row rule (unparseable value, implausible date, null key or
+  required value, negative amount, value outside its allowed set, conflicting duplicate key), each
+  with file, physical start line, column, raw value (PII masked) and reason;
 - collapsed: exact duplicates of a staged row (same typed content), counted per file.
 
-Every read row lands in exactly one of the three, per file. The work happens in DuckDB so
-10M-row files stream instead of passing through pandas. No Dagster import here.
+Every read row lands in exactly one of the three, per file. CSV records are split by Python's
+``csv`` module (:func:`csv_records`) and handed to DuckDB as a clean file; typing and rules run in
+DuckDB so 10M-row files stream instead of passing through pandas. Files are opened by their exact
+names, never as patterns. No Dagster import here.
 """
 
 from __future__ import annotations
@@ -73,8 +76,15 @@ class MissingColumnsError(LandingError):
         self.table, self.file, self.missing = table, file, list(missing)
         super().__init__(
             f"{file}: missing required column(s) {', '.join(self.missing)} for table {table} "
-            f"(header has: {', '.join(present)})"
+            f"(header has: {', '.join(header_label(h) for h in present[:40])}{', ...' if len(present) > 40 else ''})"
         )
+
+
+def header_label(name: str) -> str:
+    """A header name fit for an error message: a file without a header shows data there, so what
+    looks like a value (an e-mail, a long text) is masked."""
+    name = name.strip()
+    return PII_MASK if "@" in name or len(name) > 64 else name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -335,7 +345,7 @@ def map_headers(contract: TableContract, headers: Sequence[str], file_label: str
     by_norm: dict[str, str] = {}
     for h in headers:
         if normalise_header(h) in by_norm:
-            raise LandingError(f"{file_label}: column {h.strip()!r} appears more than once in the header (table {contract.name})")
+            raise LandingError(f"{file_label}: column {header_label(h)!r} appears more than once in the header (table {contract.name})")
         by_norm[normalise_header(h)] = h
     mapping: dict[str, str] = {}
     used: set[str] = set()
