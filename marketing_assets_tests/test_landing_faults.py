@@ -306,3 +306,13 @@ def test_file_without_header_fails_without_quoting_its_first_row(tmp_path, con):
     with pytest.raises(LandingError, match="crm/contacts.csv: missing required column") as err:
         ingest(con, tmp_path, "crm_contacts")
     assert "jane.doe" not in str(err.value)
+
+
+def test_aliased_and_semicolon_delimited_headers_still_map(tmp_path, con):
+    header = ["segments.date", "customer.id", "campaign.id", "metrics.cost_micros", "metrics.conversions"]
+    path = tmp_path / "ads" / "google_ads.csv"
+    path.parent.mkdir()
+    path.write_text(";".join(header) + '\n2026-01-05;x;c1;1000;"2.5"\n2026-01-06;x;"c;2";7;1\n')
+    _, staged, rejected = ingest(con, tmp_path, "ads_google")
+    assert rejected.empty
+    assert staged[["campaign_id", "metrics_cost_micros", "source_line"]].values.tolist() == [["c1", 1000, 2], ["c;2", 7, 3]]

@@ -289,13 +289,22 @@ def _delimiter(header_line: str) -> str:
     return best if counts[best] else ","
 
 
-def csv_records(path: Path) -> Iterator[tuple[int, list[str] | None, str | None, str]]:
-    """``(start line, fields, reason, detail)`` per record of a CSV file, the header first.
+def _simple_record(delim: str) -> re.Pattern[str]:
+    """One line whose fields are unquoted without quotes, or fully quoted with doubled inner quotes."""
+    d = re.escape(delim)
+    field = f'(?:"(?:[^"\\r\\n]|"")*"|[^"{d}\\r\\n]*)'
+    return re.compile(f"{field}(?:{d}{field})*")
+
+
+def csv_records(path: Path) -> Iterator[tuple[int, list[str] | None, str | None, str, str | None]]:
+    """``(start line, fields, reason, detail, plain line)`` per record of a CSV file, the header first.
 
     ``fields`` is None for a record that cannot be used: ``malformed_record`` (wrong field count,
     quote not closed or misplaced) or ``invalid_encoding`` (bytes that are not UTF-8). A malformed
     record spanning several lines is rejected on its first line and the following lines are read
     again, so one stray quote costs one record. Details never quote the record's content.
+    ``plain line`` is the record's text when it is one line of plain or fully quoted fields (any
+    reader splits it the same way), else None.
     """
     with _open_binary(path) as fh:
         lines = _Lines(iter(fh))
@@ -304,6 +313,7 @@ def csv_records(path: Path) -> Iterator[tuple[int, list[str] | None, str | None,
         except StopIteration:
             return
         delim = _delimiter(lines.taken[0][1])
+        simple = _simple_record(delim)
         lines.push_back_after_first()
         lines.pending.append(lines.taken[0])
         expected: int | None = None
@@ -316,7 +326,7 @@ def csv_records(path: Path) -> Iterator[tuple[int, list[str] | None, str | None,
                 return
             except csv.Error:
                 start = lines.taken[0][0] if lines.taken else lines.lineno
-                yield start, None, "malformed_record", f"record starting on line {start}: quote not closed or misplaced"
+                yield start, None, "malformed_record", f"record starting on line {start}: quote not closed or misplaced", None
                 lines.push_back_after_first()
                 reader = csv.reader(lines, delimiter=delim, strict=True)
                 continue
@@ -325,19 +335,20 @@ def csv_records(path: Path) -> Iterator[tuple[int, list[str] | None, str | None,
             if not fields or (len(taken) == 1 and len(fields) == 1 and not fields[0].strip()):
                 continue  # blank line
             if not all(ok for _, _, ok in taken):
-                yield start, None, "invalid_encoding", f"record starting on line {start} holds bytes that are not UTF-8"
+                yield start, None, "invalid_encoding", f"record starting on line {start} holds bytes that are not UTF-8", None
                 continue
             if expected is None:
                 expected = len(fields)
-                yield start, fields, None, ""
+                yield start, fields, None, "", None
                 continue
             if len(fields) != expected:
-                yield start, None, "malformed_record", f"record on line {start} has {len(fields)} field(s), the header {expected}"
+                yield start, None, "malformed_record", f"record on line {start} has {len(fields)} field(s), the header {expected}", None
                 if len(taken) > 1:
                     lines.push_back_after_first()
                     reader = csv.reader(lines, delimiter=delim, strict=True)
                 continue
-            yield start, fields, None, ""
+            text = taken[0][1].rstrip("\r\n")
+            yield start, fields, None, "", text if len(taken) == 1 and simple.fullmatch(text) else None
 
 
 def map_headers(contract: TableContract, headers: Sequence[str], file_label: str) -> tuple[dict[str, str], list[str]]:
@@ -504,28 +515,35 @@ def _load_csv(con, contract: TableContract, path: Path, label: str, tmp: Path) -
             + " WHERE false"
         )
         return 0, []
-    _, header, reason, _ = first
+    _, header, reason, _, _ = first
     if header is None:
         raise LandingError(f"{label}: the header line cannot be read ({reason}) for table {contract.name}")
     mapping, ignored = map_headers(contract, header, label)
-    index = {name: header.index(h) for name, h in mapping.items()}
+    with _open_binary(path) as fh:
+        delim = _delimiter(fh.readline().decode("utf-8", errors="replace"))
+    positional = {name: f"c{header.index(h)}" for name, h in mapping.items()}
     clean = tmp / f"clean_{len(os.listdir(tmp))}.csv"
     bad: list[tuple[int, str, str]] = []
     n = 0
     with open(clean, "w", encoding="utf-8", newline="") as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(["source_line", *index])
-        for start, fields, why, detail in records:
+        writer = csv.writer(fh, delimiter=delim, lineterminator="\n")
+        writer.writerow(["source_line", *(f"c{i}" for i in range(len(header)))])
+        for start, fields, why, detail, plain in records:
             n += 1
             if fields is None:
                 bad.append((start, why or "malformed_record", detail))
+            elif plain is not None:  # copied as is: re-quoting every record costs more than the split
+                fh.write(f"{start}{delim}{plain}\n")
             else:
-                writer.writerow([start, *(fields[i] for i in index.values())])
-    columns = "{" + ", ".join(f"{_sql_str(k)}: 'VARCHAR'" for k in ["source_line", *index]) + "}"
-    reader = f"read_csv({_sql_str(str(clean))}, header=true, auto_detect=false, delim=',', quote='\"', escape='\"', columns={columns})"
+                writer.writerow([start, *fields])
+    columns = "{" + ", ".join(f"{_sql_str(k)}: 'VARCHAR'" for k in ["source_line", *(f"c{i}" for i in range(len(header)))]) + "}"
+    reader = (
+        f"read_csv({_sql_str(str(clean))}, header=true, auto_detect=false, delim={_sql_str(delim)}, "
+        f"quote='\"', escape='\"', columns={columns})"
+    )
     try:
         con.execute(
-            f"CREATE TEMP TABLE _landing_file AS SELECT {_raw_select(contract, mapping, 'CAST(source_line AS BIGINT)')} FROM {reader}"
+            f"CREATE TEMP TABLE _landing_file AS SELECT {_raw_select(contract, positional, 'CAST(source_line AS BIGINT)')} FROM {reader}"
         )
     except duckdb.Error as exc:
         raise _safe_error(label, f"CSV for table {contract.name}", exc) from None
