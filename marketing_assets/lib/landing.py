@@ -26,7 +26,6 @@ import datetime as dt
 import gzip
 import os
 import re
-import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -51,7 +50,6 @@ FILE_SUFFIXES = (".csv", ".csv.gz", ".parquet")
 PII_MASK = "***"
 RECORD_COLUMN = "(record)"
 """``column_name`` of a quarantined record that could not be split into fields."""
-_GLOB_CHARS = re.compile(r"[*?\[\]{}]")
 
 
 @dataclasses.dataclass(frozen=True)
