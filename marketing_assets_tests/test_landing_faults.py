@@ -316,3 +316,27 @@ def test_aliased_and_semicolon_delimited_headers_still_map(tmp_path, con):
     _, staged, rejected = ingest(con, tmp_path, "ads_google")
     assert rejected.empty
     assert staged[["campaign_id", "metrics_cost_micros", "source_line"]].values.tolist() == [["c1", 1000, 2], ["c;2", 7, 3]]
+
+
+def test_corrupt_parquet_fails_naming_the_file_without_a_chained_reader_error(tmp_path, con):
+    write_text(tmp_path, "erp/inventory.parquet", b"PAR1 not really parquet, jane.doe@example.com")
+    with pytest.raises(LandingError, match="erp/inventory.parquet: cannot be read as Parquet") as err:
+        ingest(con, tmp_path, "erp_inventory")
+    assert err.value.__cause__ is None and err.value.__suppress_context__
+    assert "jane.doe" not in str(err.value)
+
+
+def test_implausible_and_special_dates_are_quarantined_not_a_blocked_contract(tmp_path, minimal_landing):
+    with open(minimal_landing / "crm" / "opportunities.csv", "a") as fh:
+        fh.write("o3,a1,10,infinity,SMB\no4,a1,10,2099-01-01,SMB\no5,a1,12.5,epoch,SMB\n")
+    result, _ = _run_sources(tmp_path, minimal_landing)
+    assert result.success
+    failed = {(e.asset_key.path[-1], e.check_name) for e in result.get_asset_check_evaluations() if not e.passed}
+    assert failed <= {("quarantine", "quarantine_share")}
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
+        rows = con.execute("SELECT source_line, column_name, reason FROM sources.quarantine ORDER BY ALL").fetchall()
+    assert rows == [
+        (4, "opportunity_created_date", "unparseable_value"),
+        (5, "opportunity_created_date", "implausible_date"),
+        (6, "opportunity_created_date", "unparseable_value"),
+    ]
