@@ -81,6 +81,10 @@ class CheckThresholds(dg.ConfigurableResource):
     def max_quarantine_share(self) -> float:
         return float(self.load()["sources"]["max_quarantine_share"])
 
+    def plausible_dates(self) -> dict[str, Any]:
+        """``min_date`` and ``max_days_after_newest_file`` of landing instants (defaults when not configured)."""
+        return self.load()["sources"].get("plausible_dates") or {}
+
     def section(self, name: str) -> dict[str, Any]:
         return self.load()[name]
 

@@ -350,15 +350,18 @@ class Quarantine(pa.DataFrameModel):
     table_name: Series[str] = pa.Field(description="Source asset the row was meant for.")
     source_file: Series[str] = pa.Field(description="Landing file, relative to the landing dir.")
     source_line: Series[int] = pa.Field(ge=1, description="1-based line in the file (header is line 1).")
-    column_name: Series[str] = pa.Field(description="First offending column.")
+    column_name: Series[str] = pa.Field(description="First offending column; `(record)` when the record could not be split into fields.")
     raw_value: Series[str] = pa.Field(nullable=True, description="Offending value as landed (PII columns masked).")
     reason: Series[str] = pa.Field(
-        isin=["unparseable_value", "invalid_value", "negative_value", "null_key", "null_required_value", "conflicting_duplicate_key"],
+        isin=[
+            "malformed_record", "invalid_encoding", "unparseable_value", "implausible_date", "invalid_value",
+            "negative_value", "null_key", "null_required_value", "conflicting_duplicate_key",
+        ],
         description="Reason code.",
     )
     detail: Series[str] = pa.Field(description="Human-readable explanation.")
     violations: Series[int] = pa.Field(ge=1, description="Number of rule violations on the row.")
-    raw_record: Series[str] = pa.Field(description="The landed row as JSON (all values as text).")
+    raw_record: Series[str] = pa.Field(description="The landed row as JSON (all values as text, PII masked); `{}` for an unusable record.")
 
     class Config:
         coerce = True

@@ -6,9 +6,9 @@ import datetime as dt
 import dagster as dg
 
 from marketing_assets.constants import INGEST_LOG_TABLE, QUARANTINE_TABLE, SOURCES, rejected_table
-from marketing_assets.lib.landing import IngestResult, TableContract, contract_from_model, discover_files, ingest_table
+from marketing_assets.lib.landing import DateBounds, IngestResult, LandingError, TableContract, contract_from_model, discover_files, ingest_table
 from marketing_assets.lib.publish import PseudonymKeyMissing
-from marketing_assets.resources import LandingZone, Warehouse
+from marketing_assets.resources import CheckThresholds, LandingZone, Warehouse
 from marketing_assets.schemas import SOURCE_MODELS, Quarantine, SourceModel
 
 CONTRACTS: dict[str, TableContract] = {name: contract_from_model(name, model) for name, model in SOURCE_MODELS.items()}
@@ -65,6 +65,16 @@ def _write_ingest_log(con, result: IngestResult, landing_root) -> None:
         )
 
 
+def date_bounds(thresholds: CheckThresholds) -> DateBounds:
+    conf = thresholds.plausible_dates()
+    default = DateBounds()
+    min_date = conf.get("min_date", default.min_date)
+    return DateBounds(
+        min_date=min_date if isinstance(min_date, dt.date) else dt.date.fromisoformat(str(min_date)),
+        max_days_after_newest_file=int(conf.get("max_days_after_newest_file", default.max_days_after_newest_file)),
+    )
+
+
 def build_source_asset(table: str, model: type[SourceModel]) -> dg.AssetsDefinition:
     contract = CONTRACTS[table]
     doc = (model.__doc__ or "").strip()
@@ -80,7 +90,9 @@ def build_source_asset(table: str, model: type[SourceModel]) -> dg.AssetsDefinit
             "dagster/column_schema": _column_schema(table),
         },
     )
-    def _source(context: dg.AssetExecutionContext, landing: LandingZone, warehouse: Warehouse) -> dg.MaterializeResult:
+    def _source(
+        context: dg.AssetExecutionContext, landing: LandingZone, warehouse: Warehouse, thresholds: CheckThresholds
+    ) -> dg.MaterializeResult:
         try:  # before anything is read: own data is never processed without a pseudonym key
             warehouse.pseudonym_key_for(landing.root)
         except PseudonymKeyMissing as err:
@@ -92,7 +104,10 @@ def build_source_asset(table: str, model: type[SourceModel]) -> dg.AssetsDefinit
                 f"table {table} is required for attribution."
             )
         with warehouse.get_connection() as con:
-            result = ingest_table(con, contract, landing.root, SOURCES, rejected_table(table))
+            try:
+                result = ingest_table(con, contract, landing.root, SOURCES, rejected_table(table), date_bounds(thresholds))
+            except LandingError as exc:  # the message names the file and never quotes a record
+                raise dg.Failure(str(exc)) from None
             _write_ingest_log(con, result, landing.root)
         context.log.info(
             f"{table}: {result.rows_read} read, {result.rows_staged} staged, "

@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 
 from marketing_assets.lib.landing import (
-    LandingError,
     MissingColumnsError,
     contract_from_model,
     count_landing_rows,
@@ -129,12 +128,13 @@ def test_missing_required_column_names_file_and_columns(tmp_path, con):
     assert err.value.missing == ["pipeline_amount", "opportunity_created_date"]
 
 
-def test_malformed_csv_raises_naming_the_file(tmp_path, con):
+def test_malformed_csv_record_is_quarantined_naming_file_and_line(tmp_path, con):
     path = tmp_path / "crm" / "opportunities.csv"
     path.parent.mkdir(parents=True)
     path.write_text(",".join(OPP_HEADER) + "\n" + ",".join(GOOD_OPP) + "\no2,a1,5,2026-01-01,SMB,true,extra,fields\n")
-    with pytest.raises(LandingError, match="crm/opportunities.csv"):
-        ingest_table(con, contract("crm_opportunities"), tmp_path, "sources", "_rejected")
+    _, staged, rejected = ingest(con, tmp_path, "crm_opportunities")
+    assert staged["opportunity_id"].tolist() == ["o1"]
+    assert rejected[["source_file", "source_line", "reason"]].values.tolist() == [["crm/opportunities.csv", 3, "malformed_record"]]
 
 
 def test_bom_mixed_case_headers_z_timestamps_and_ten_decimals(tmp_path, con):

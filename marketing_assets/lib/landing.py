@@ -6,26 +6,38 @@ reads every matching CSV/Parquet file of the table as text, maps headers case-in
 types each column, and splits the rows in three:
 
 - staged: the typed table, one row per distinct record;
-- quarantined: rows breaking a row rule (unparseable value, null key or required value,
-  negative amount, value outside its allowed set, conflicting duplicate key), each with file,
-  line, column, raw value and reason;
+- quarantined: records that cannot be split into fields (wrong field count, quote not closed) or
+  are not UTF-8, and rows breaking a row rule (unparseable value, implausible date, null key or
+  required value, negative amount, value outside its allowed set, conflicting duplicate key), each
+  with file, physical start line, column, raw value (PII masked) and reason;
 - collapsed: exact duplicates of a staged row (same typed content), counted per file.
 
-Every read row lands in exactly one of the three, per file. The work happens in DuckDB so
-10M-row files stream instead of passing through pandas. No Dagster import here.
+Every read row lands in exactly one of the three, per file. CSV records are split by Python's
+``csv`` module (:func:`csv_records`) and handed to DuckDB as a clean file; typing and rules run in
+DuckDB so 10M-row files stream instead of passing through pandas. Files are opened by their exact
+names, never as patterns. No Dagster import here.
 """
 
 from __future__ import annotations
 
+import csv
 import dataclasses
-from collections.abc import Sequence
+import datetime as dt
+import gzip
+import os
+import re
+import tempfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import duckdb
 import pandera.pandas as pa
 
 REASONS = (
+    "malformed_record",
+    "invalid_encoding",
     "unparseable_value",
+    "implausible_date",
     "null_key",
     "null_required_value",
     "negative_value",
@@ -36,6 +48,21 @@ REASONS = (
 
 FILE_SUFFIXES = (".csv", ".csv.gz", ".parquet")
 PII_MASK = "***"
+RECORD_COLUMN = "(record)"
+"""``column_name`` of a quarantined record that could not be split into fields."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DateBounds:
+    """Plausible instants: from ``min_date`` to ``max_days_after_newest_file`` after the newest landing file's mtime."""
+
+    min_date: dt.date = dt.date(1990, 1, 1)
+    max_days_after_newest_file: int = 366
+
+    def window(self, files: Sequence[Path]) -> tuple[dt.datetime, dt.datetime]:
+        newest = max((p.stat().st_mtime for p in files), default=dt.datetime.now(dt.timezone.utc).timestamp())
+        upper = dt.datetime.fromtimestamp(newest, dt.timezone.utc).replace(tzinfo=None)
+        return dt.datetime.combine(self.min_date, dt.time()), upper + dt.timedelta(days=self.max_days_after_newest_file)
 
 
 class LandingError(ValueError):
@@ -47,8 +74,15 @@ class MissingColumnsError(LandingError):
         self.table, self.file, self.missing = table, file, list(missing)
         super().__init__(
             f"{file}: missing required column(s) {', '.join(self.missing)} for table {table} "
-            f"(header has: {', '.join(present)})"
+            f"(header has: {', '.join(header_label(h) for h in present[:40])}{', ...' if len(present) > 40 else ''})"
         )
+
+
+def header_label(name: str) -> str:
+    """A header name fit for an error message: a file without a header shows data there, so what
+    looks like a value (an e-mail, a long text) is masked."""
+    name = name.strip()
+    return PII_MASK if "@" in name or len(name) > 64 else name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -192,20 +226,136 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _reader(path: Path) -> str:
-    p = _sql_str(str(path))
-    if path.name.lower().endswith(".parquet"):
-        return f"read_parquet({p})"
-    # Standard CSV quoting is fixed (a sniffer that saw no quote in its sample would split quoted
-    # commas); the delimiter is still detected.
-    return f"read_csv({p}, all_varchar=true, header=true, auto_detect=true, quote='\"', escape='\"')"
+def _is_parquet(path: Path) -> bool:
+    return path.name.lower().endswith(".parquet")
+
+
+def check_inside(root: Path | str, path: Path, label: str) -> None:
+    """Refuse a landing file (or link) that resolves outside the landing zone; names only the landing entry."""
+    try:
+        path.resolve(strict=True).relative_to(Path(root).resolve())
+    except (ValueError, OSError):
+        raise LandingError(
+            f"{label}: resolves outside the landing zone (a link leaving it?); refused, nothing of the target was read"
+        ) from None
+
+
+def _literal_parquet(path: Path, tmp: Path) -> str:
+    """``read_parquet`` of exactly ``path``: read through a link with a glob-free name, so no character is a pattern."""
+    link = tmp / f"landing_{len(os.listdir(tmp))}.parquet"
+    os.symlink(path.resolve(), link)
+    return f"read_parquet({_sql_str(str(link))})"
+
+
+def _open_binary(path: Path):
+    return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")
+
+
+class _Lines:
+    """Physical lines of a file, decoded as UTF-8, with their numbers; lines can be pushed back to re-parse."""
+
+    def __init__(self, raw: Iterator[bytes]):
+        self.raw, self.lineno = raw, 0
+        self.pending: list[tuple[int, str, bool]] = []
+        self.taken: list[tuple[int, str, bool]] = []
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        if self.pending:
+            item = self.pending.pop()
+        else:
+            raw = next(self.raw)
+            self.lineno += 1
+            try:
+                text, ok = raw.decode("utf-8"), True
+            except UnicodeDecodeError:
+                text, ok = raw.decode("utf-8", errors="replace"), False
+            item = (self.lineno, text.lstrip("\ufeff") if self.lineno == 1 else text, ok)
+        self.taken.append(item)
+        return item[1]
+
+    def push_back_after_first(self) -> None:
+        """Re-read every line of the current record but its first (recovers from a runaway quote)."""
+        self.pending.extend(reversed(self.taken[1:]))
+
+
+def _delimiter(header_line: str) -> str:
+    counts = {d: header_line.count(d) for d in (",", ";", "\t", "|")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def _simple_record(delim: str) -> re.Pattern[str]:
+    """One line whose fields are unquoted without quotes, or fully quoted with doubled inner quotes."""
+    d = re.escape(delim)
+    field = f'(?:"(?:[^"\\r\\n]|"")*"|[^"{d}\\r\\n]*)'
+    return re.compile(f"{field}(?:{d}{field})*")
+
+
+def csv_records(path: Path) -> Iterator[tuple[int, list[str] | None, str | None, str, str | None]]:
+    """``(start line, fields, reason, detail, plain line)`` per record of a CSV file, the header first.
+
+    ``fields`` is None for a record that cannot be used: ``malformed_record`` (wrong field count,
+    quote not closed or misplaced) or ``invalid_encoding`` (bytes that are not UTF-8). A malformed
+    record spanning several lines is rejected on its first line and the following lines are read
+    again, so one stray quote costs one record. Details never quote the record's content.
+    ``plain line`` is the record's text when it is one line of plain or fully quoted fields (any
+    reader splits it the same way), else None.
+    """
+    with _open_binary(path) as fh:
+        lines = _Lines(iter(fh))
+        try:
+            next(lines)
+        except StopIteration:
+            return
+        delim = _delimiter(lines.taken[0][1])
+        simple = _simple_record(delim)
+        lines.push_back_after_first()
+        lines.pending.append(lines.taken[0])
+        expected: int | None = None
+        reader = csv.reader(lines, delimiter=delim, strict=True)
+        while True:
+            lines.taken = []
+            try:
+                fields = next(reader)
+            except StopIteration:
+                return
+            except csv.Error:
+                start = lines.taken[0][0] if lines.taken else lines.lineno
+                yield start, None, "malformed_record", f"record starting on line {start}: quote not closed or misplaced", None
+                lines.push_back_after_first()
+                reader = csv.reader(lines, delimiter=delim, strict=True)
+                continue
+            taken = lines.taken
+            start = taken[0][0]
+            if not fields or (len(taken) == 1 and len(fields) == 1 and not fields[0].strip()):
+                continue  # blank line
+            if not all(ok for _, _, ok in taken):
+                yield start, None, "invalid_encoding", f"record starting on line {start} holds bytes that are not UTF-8", None
+                continue
+            if expected is None:
+                expected = len(fields)
+                yield start, fields, None, "", None
+                continue
+            if len(fields) != expected:
+                yield start, None, "malformed_record", f"record on line {start} has {len(fields)} field(s), the header {expected}", None
+                if len(taken) > 1:
+                    lines.push_back_after_first()
+                    reader = csv.reader(lines, delimiter=delim, strict=True)
+                continue
+            text = taken[0][1].rstrip("\r\n")
+            yield start, fields, None, "", text if len(taken) == 1 and simple.fullmatch(text) else None
 
 
 def map_headers(contract: TableContract, headers: Sequence[str], file_label: str) -> tuple[dict[str, str], list[str]]:
     """Map contract column -> file header; raise on missing required or ambiguous columns."""
     by_norm: dict[str, str] = {}
     for h in headers:
-        by_norm.setdefault(normalise_header(h), h)
+        if normalise_header(h) in by_norm:
+            raise LandingError(f"{file_label}: column {header_label(h)!r} appears more than once in the header (table {contract.name})")
+        by_norm[normalise_header(h)] = h
     mapping: dict[str, str] = {}
     used: set[str] = set()
     for col in contract.columns:
@@ -226,29 +376,56 @@ def map_headers(contract: TableContract, headers: Sequence[str], file_label: str
 # ------------------------------------------------------------------------------------------- SQL
 
 
+_INT_RE = r"^[+-]?[0-9]+(\.0*)?$"
+_NUM_RE = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+_DATE_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([ T][0-9:.]+)?(Z|[+-][0-9]{2}(:?[0-9]{2})?)?$"
+_WS = "' \t\r\n'"
+
+
+def _trimmed(raw: str) -> str:
+    """Text without surrounding spaces, tabs and line breaks; NULL when nothing is left."""
+    return f"nullif(trim({raw}, {_WS}), '')"
+
+
 def _typed_expr(col: ColumnSpec, raw: str) -> str:
-    """SQL turning the raw text column into the contract type (NULL when it does not parse)."""
+    """SQL turning the raw text column into the contract type (NULL when it does not parse).
+
+    Parsing is strict: integers are digits (``12.0`` allowed, not ``12.7``, ``1_000``, ``0x1F``),
+    numbers are finite decimals, instants are ISO-8601 dates (no ``infinity`` or ``epoch``).
+    """
     t = col.sql_type.upper()
-    s = f"nullif(trim({raw}), '')"
+    s = _trimmed(raw)
     if t == "VARCHAR":
-        return f"nullif({raw}, '')"
+        return s
     if t == "BOOLEAN":
         return (
             f"CASE WHEN lower({s}) IN ('true','t','1','yes','y') THEN true "
             f"WHEN lower({s}) IN ('false','f','0','no','n') THEN false END"
         )
-    if t == "TIMESTAMP":
-        return f"(try_cast({s} AS TIMESTAMPTZ) AT TIME ZONE 'UTC')"
-    if t == "DATE":
-        return f"CAST(try_cast({s} AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS DATE)"
+    if t in ("TIMESTAMP", "DATE"):
+        instant = f"(CASE WHEN regexp_matches({s}, '{_DATE_RE}') THEN try_cast({s} AS TIMESTAMPTZ) END AT TIME ZONE 'UTC')"
+        return instant if t == "TIMESTAMP" else f"CAST({instant} AS DATE)"
+    if t in ("BIGINT", "INTEGER", "SMALLINT", "HUGEINT"):
+        return f"CASE WHEN regexp_matches({s}, '{_INT_RE}') THEN try_cast(regexp_replace({s}, '\\.0*$', '') AS {col.sql_type}) END"
+    if t in ("DOUBLE", "FLOAT", "REAL") or t.startswith("DECIMAL"):
+        return f"CASE WHEN regexp_matches({s}, '{_NUM_RE}') THEN try_cast({s} AS {col.sql_type}) END"
     return f"try_cast({s} AS {col.sql_type})"
 
 
-def _violation_exprs(col: ColumnSpec, raw: str, typed: str) -> list[tuple[str, str, str]]:
+def _violation_exprs(
+    col: ColumnSpec, raw: str, typed: str, date_window: tuple[dt.datetime, dt.datetime] | None = None
+) -> list[tuple[str, str, str]]:
     """(condition, reason, detail SQL) per rule of the column, in evaluation order."""
     c = _sql_str(col.name)
-    is_blank = f"nullif(trim({raw}), '') IS NULL"
+    is_blank = f"{_trimmed(raw)} IS NULL"
     out = [(f"(NOT ({is_blank}) AND {typed} IS NULL)", "unparseable_value", f"'cannot parse ' || {c} || ' value as {col.sql_type}'")]
+    if date_window is not None and col.sql_type.upper() in ("TIMESTAMP", "DATE"):
+        lo, hi = (f"TIMESTAMP '{x.isoformat(sep=' ')}'" for x in date_window)
+        out.append((
+            f"coalesce(CAST({typed} AS TIMESTAMP) NOT BETWEEN {lo} AND {hi}, false)",
+            "implausible_date",
+            f"{c} || ' outside the plausible window {date_window[0]:%Y-%m-%d} .. {date_window[1]:%Y-%m-%d}'",
+        ))
     if not col.nullable:
         reason, kind = ("null_key", "key column") if col.key else ("null_required_value", "required column")
         out.append((is_blank, reason, f"'{kind} ' || {c} || ' is empty'"))
@@ -264,11 +441,11 @@ def _raw_value_sql(col: ColumnSpec, raw: str) -> str:
     return f"CASE WHEN {raw} IS NULL THEN NULL ELSE '{PII_MASK}' END" if col.pii else raw
 
 
-def _checked_select(contract: TableContract, label: str, line_offset: int) -> str:
-    """SELECT over ``_landing_file`` (raw text, ``raw__<col>``) yielding typed columns and, for bad rows only, the rejection."""
+def _checked_select(contract: TableContract, label: str, date_window: tuple[dt.datetime, dt.datetime] | None = None) -> str:
+    """SELECT over ``_landing_file`` (``source_line``, raw text ``raw__<col>``) yielding typed columns and, for bad rows only, the rejection."""
     cols = contract.columns
     typed = {c.name: _ident(f"t__{c.name}") for c in cols}
-    rules = [(c, *r) for c in cols for r in _violation_exprs(c, _ident(f"raw__{c.name}"), typed[c.name])]
+    rules = [(c, *r) for c in cols for r in _violation_exprs(c, _ident(f"raw__{c.name}"), typed[c.name], date_window)]
     any_bad = " OR ".join(cond for _, cond, _, _ in rules) or "false"
     first = " ".join(
         f"WHEN {cond} THEN {{'column_name': {_sql_str(c.name)}, 'reason': '{reason}', 'detail': {detail}, "
@@ -278,7 +455,7 @@ def _checked_select(contract: TableContract, label: str, line_offset: int) -> st
     n_bad = " + ".join(f"CAST({cond} AS INTEGER)" for _, cond, _, _ in rules) or "0"
     record = "to_json({" + ", ".join(f"{_sql_str(c.name)}: {_raw_value_sql(c, _ident('raw__' + c.name))}" for c in cols) + "})::VARCHAR"
     inner = ", ".join(
-        [f"rowid + {line_offset} AS source_line"]
+        ["source_line"]
         + [_ident(f"raw__{c.name}") for c in cols]
         + [f"{_typed_expr(c, _ident('raw__' + c.name))} AS {typed[c.name]}" for c in cols]
     )
@@ -289,18 +466,109 @@ def _checked_select(contract: TableContract, label: str, line_offset: int) -> st
         FROM (SELECT {inner} FROM _landing_file)"""
 
 
+def _raw_select(contract: TableContract, mapping: dict[str, str], line_sql: str) -> str:
+    return ", ".join(
+        [f"{line_sql} AS source_line"]
+        + [
+            (f"CAST({_ident(mapping[c.name])} AS VARCHAR)" if c.name in mapping else "NULL::VARCHAR") + f" AS {_ident('raw__' + c.name)}"
+            for c in contract.columns
+        ]
+    )
+
+
+def _safe_error(label: str, what: str, exc: Exception) -> LandingError:
+    """A read error naming the file, without DuckDB's quotation of the offending line."""
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    first = re.split(r"Original Line|Line:", first)[0].strip()[:200]
+    return LandingError(f"{label}: cannot be read as {what} ({first})")
+
+
+def _load_parquet(con, contract: TableContract, path: Path, label: str, tmp: Path) -> tuple[int, list[str]]:
+    """``_landing_file`` from a Parquet file (row n is line n); returns rows read and ignored columns."""
+    reader = _literal_parquet(path, tmp)
+    try:
+        headers = [d[0] for d in con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()]
+    except duckdb.Error as exc:
+        raise _safe_error(label, f"Parquet for table {contract.name}", exc) from None
+    mapping, ignored = map_headers(contract, headers, label)
+    numbered = reader[:-1] + ", file_row_number=true)"
+    con.execute(f"CREATE TEMP TABLE _landing_file AS SELECT {_raw_select(contract, mapping, 'file_row_number + 1')} FROM {numbered}")
+    (n,) = con.execute("SELECT count(*) FROM _landing_file").fetchone()
+    return int(n), ignored
+
+
+def _load_csv(con, contract: TableContract, path: Path, label: str, tmp: Path) -> tuple[int, list[str]]:
+    """``_landing_file`` from a CSV file split by :func:`csv_records`; unusable records go to ``_landing_checked``.
+
+    The usable records are rewritten, with their physical start line, to a plain UTF-8 CSV that
+    DuckDB reads with fixed settings, so DuckDB never meets a broken record (nor quotes one).
+    """
+    records = csv_records(path)
+    first = next(records, None)
+    cols = contract.columns
+    if first is None:  # 0-byte file: an empty table
+        con.execute(
+            "CREATE TEMP TABLE _landing_file AS SELECT NULL::BIGINT AS source_line, "
+            + ", ".join(f"NULL::VARCHAR AS {_ident('raw__' + c.name)}" for c in cols)
+            + " WHERE false"
+        )
+        return 0, []
+    _, header, reason, _, _ = first
+    if header is None:
+        raise LandingError(f"{label}: the header line cannot be read ({reason}) for table {contract.name}")
+    mapping, ignored = map_headers(contract, header, label)
+    with _open_binary(path) as fh:
+        delim = _delimiter(fh.readline().decode("utf-8", errors="replace"))
+    positional = {name: f"c{header.index(h)}" for name, h in mapping.items()}
+    clean = tmp / f"clean_{len(os.listdir(tmp))}.csv"
+    bad: list[tuple[int, str, str]] = []
+    n = 0
+    with open(clean, "w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh, delimiter=delim, lineterminator="\n")
+        writer.writerow(["source_line", *(f"c{i}" for i in range(len(header)))])
+        for start, fields, why, detail, plain in records:
+            n += 1
+            if fields is None:
+                bad.append((start, why or "malformed_record", detail))
+            elif plain is not None:  # copied as is: re-quoting every record costs more than the split
+                fh.write(f"{start}{delim}{plain}\n")
+            else:
+                writer.writerow([start, *fields])
+    columns = "{" + ", ".join(f"{_sql_str(k)}: 'VARCHAR'" for k in ["source_line", *(f"c{i}" for i in range(len(header)))]) + "}"
+    reader = (
+        f"read_csv({_sql_str(str(clean))}, header=true, auto_detect=false, delim={_sql_str(delim)}, "
+        f"quote='\"', escape='\"', columns={columns})"
+    )
+    try:
+        con.execute(
+            f"CREATE TEMP TABLE _landing_file AS SELECT {_raw_select(contract, positional, 'CAST(source_line AS BIGINT)')} FROM {reader}"
+        )
+    except duckdb.Error as exc:
+        raise _safe_error(label, f"CSV for table {contract.name}", exc) from None
+    if bad:
+        con.executemany(
+            "INSERT INTO _landing_checked (source_file, source_line, rejection) VALUES "
+            "(?, ?, {'column_name': ?, 'reason': ?, 'detail': ?, 'raw_value': NULL, 'violations': 1, 'raw_record': '{}'})",
+            [(label, line, RECORD_COLUMN, why, detail) for line, why, detail in bad],
+        )
+    return n, ignored
+
+
 def ingest_table(
     con: duckdb.DuckDBPyConnection,
     contract: TableContract,
     landing_dir: Path | str,
     schema: str,
     quarantine_table: str,
+    date_bounds: DateBounds | None = None,
 ) -> IngestResult:
     """Stage ``contract``'s landing files into ``schema.<name>`` and rejects into ``schema.<quarantine_table>``.
 
     Both tables are replaced in one transaction; an absent table yields empty, typed tables.
     Raises :class:`MissingColumnsError` naming the file when a required column is absent, and
-    :class:`LandingError` naming the file when it cannot be parsed as CSV/Parquet at all.
+    :class:`LandingError` naming the file when its header is unusable (duplicated column, not
+    UTF-8), when it cannot be read as Parquet, or when it resolves outside the landing zone.
+    Bad records only quarantine themselves. No error quotes a record's content.
     """
     root = Path(landing_dir)
     files = discover_files(root, contract)
@@ -314,26 +582,19 @@ def ingest_table(
         f"""CREATE TEMP TABLE _landing_checked (source_file VARCHAR, source_line BIGINT, {typed_cols},
             rejection STRUCT(column_name VARCHAR, reason VARCHAR, detail VARCHAR, raw_value VARCHAR, violations INTEGER, raw_record VARCHAR))"""
     )
-    for path in files:
-        label = path.relative_to(root).as_posix()
-        reader = _reader(path)
-        try:
-            headers = [d[0] for d in con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()]
-            mapping, ignored = map_headers(contract, headers, label)
-            select = ", ".join(
-                (f"CAST({_ident(mapping[c.name])} AS VARCHAR)" if c.name in mapping else "NULL::VARCHAR") + f" AS {_ident('raw__' + c.name)}"
-                for c in cols
-            )
+    date_window = (date_bounds or DateBounds()).window(files)
+    with tempfile.TemporaryDirectory(prefix="landing_") as tmp:
+        for path in files:
+            label = path.relative_to(root).as_posix()
+            check_inside(root, path, label)
             con.execute("DROP TABLE IF EXISTS _landing_file")
-            # A table built from an ordered scan keeps insertion order, so rowid is the data-row index.
-            con.execute(f"CREATE TEMP TABLE _landing_file AS SELECT {select} FROM {reader}")
-        except duckdb.Error as exc:
-            raise LandingError(f"{label}: cannot be read as table {contract.name}: {exc}") from exc
-        line_offset = 1 if path.name.lower().endswith(".parquet") else 2
-        con.execute(f"INSERT INTO _landing_checked {_checked_select(contract, label, line_offset)}")
-        (n,) = con.execute("SELECT count(*) FROM _landing_file").fetchone()
-        stats.append(FileStats(source_file=label, rows_read=int(n), ignored_columns=ignored))
-        con.execute("DROP TABLE IF EXISTS _landing_file")
+            if _is_parquet(path):
+                read, ignored = _load_parquet(con, contract, path, label, Path(tmp))
+            else:
+                read, ignored = _load_csv(con, contract, path, label, Path(tmp))
+            con.execute(f"INSERT INTO _landing_checked {_checked_select(contract, label, date_window)}")
+            stats.append(FileStats(source_file=label, rows_read=read, ignored_columns=ignored))
+            con.execute("DROP TABLE IF EXISTS _landing_file")
 
     content = ", ".join(_ident(c.name) for c in cols)
     key = ", ".join(_ident(k) for k in contract.key) or content
@@ -417,7 +678,62 @@ def ingest_table(
 
 
 def count_landing_rows(con: duckdb.DuckDBPyConnection, path: Path) -> int:
-    """Data rows in one landing file, counted independently of ingestion (for conservation checks)."""
-    (n,) = con.execute(f"SELECT count(*) FROM {_reader(path)}").fetchone()
-    return int(n)
+    """Records in one landing file, counted independently of ingestion (for conservation checks).
 
+    CSV is counted with Python's ``csv`` module over the file opened by its exact name (so a
+    reader that expands a name as a pattern shows up as extra rows), Parquet from its footer.
+    A record spanning several lines whose field count differs from the header's is counted as one
+    record, and its following lines are counted again, as ingestion quarantines it that way.
+    """
+    if _is_parquet(path):
+        with tempfile.TemporaryDirectory(prefix="landing_count_") as tmp:
+            (n,) = con.execute(f"SELECT count(*) FROM {_literal_parquet(path, Path(tmp))}").fetchone()
+        return int(n)
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as fh:
+        return _count_csv_records(fh)
+
+
+class _Replay:
+    """Lines of a text file with a stack of lines to read again."""
+
+    def __init__(self, fh):
+        self.fh, self.replay, self.current = fh, [], []
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        line = self.replay.pop() if self.replay else self.fh.readline()
+        if not line:
+            raise StopIteration
+        self.current.append(line)
+        return line
+
+
+def _count_csv_records(fh) -> int:
+    src = _Replay(fh)
+    first = fh.readline()
+    if not first:
+        return 0
+    src.replay.append(first)
+    delim = _delimiter(first.lstrip("\ufeff"))
+    count, width = 0, None
+    reader = csv.reader(src, delimiter=delim, strict=True)
+    while True:
+        src.current = []
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return count
+        except csv.Error:
+            fields = None
+        if fields is not None and (not fields or (len(src.current) == 1 and len(fields) == 1 and not fields[0].strip())):
+            continue
+        if fields is not None and width is None:
+            width = len(fields)
+            continue
+        count += 1
+        if (fields is None or len(fields) != width) and len(src.current) > 1:
+            src.replay.extend(reversed(src.current[1:]))
+            reader = csv.reader(src, delimiter=delim, strict=True)
