@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -58,6 +59,18 @@ class CheckThresholds(dg.ConfigurableResource):
     """Versioned thresholds for asset checks, read from ``marketing_assets/config/checks.yaml``."""
 
     config_file: str = Field(default=str(CONFIG_DIR / "checks.yaml"), description="YAML with check thresholds.")
+    as_of: str | None = Field(
+        default=None,
+        description="Instant (ISO 8601, UTC unless an offset is given) that time-based checks (freshness, data arrival, "
+        "the incomplete current day) take as now; unset = the wall clock. Pins tests and backtests to a date.",
+    )
+
+    def now(self) -> dt.datetime:
+        """The checks' "now": ``as_of`` when set, else the wall clock (timezone-aware, UTC)."""
+        if self.as_of is None:
+            return dt.datetime.now(dt.timezone.utc)
+        when = dt.datetime.fromisoformat(self.as_of)
+        return (when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)).astimezone(dt.timezone.utc)
 
     def load(self) -> dict[str, Any]:
         with open(self.config_file, encoding="utf-8") as fh:
