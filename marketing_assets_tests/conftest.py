@@ -24,7 +24,7 @@ def write_csv(root: Path, relpath: str, header: list[str], rows: list[list[objec
 
 
 # Tests never read the machine's clock: the demo ends on AS_OF's day, hand-written rows are dated relative to it,
-# landing files arrive an hour before it, and the checks take it as now (``CheckThresholds.as_of``).
+# landing files arrive half an hour before it, and the checks take it as now (``CheckThresholds.as_of``).
 AS_OF = dt.datetime(2026, 11, 30, 12, tzinfo=dt.timezone.utc)
 DEMO_END_DATE = AS_OF.date()
 
@@ -34,7 +34,7 @@ def pinned_thresholds() -> CheckThresholds:
     return CheckThresholds(as_of=AS_OF.isoformat())
 
 
-def land_before_as_of(root: Path, hours: float = 1.0) -> None:
+def land_before_as_of(root: Path, hours: float = 0.5) -> None:
     """Give every file under ``root`` a modification time ``hours`` before AS_OF (the arrival checks read it)."""
     when = (AS_OF - dt.timedelta(hours=hours)).timestamp()
     for path in root.rglob("*"):

@@ -184,14 +184,17 @@ def test_conversion_rate_ignores_the_current_day(sessions_con):
 
 
 def test_conversion_rate_today_is_injectable_and_later_days_are_not_scored(sessions_con):
-    # As of yesterday, yesterday is the incomplete day: the drop (today-1) is not scored yet, nor is today.
     con, today = sessions_con
+    # As of yesterday, yesterday is the incomplete day: the drop (today-1) is not scored yet, nor is today.
     earlier = anomalies.conversion_rate_drops(con, "s", lookback_days=28, baseline_days=7, min_z=-3.0, min_sessions=100,
                                               today=today - dt.timedelta(days=1))
     assert earlier.empty
-    scored = anomalies.conversion_rate_drops(con, "s", lookback_days=28, baseline_days=7, min_z=float("inf"), min_sessions=0,
-                                             today=today - dt.timedelta(days=1))
-    assert pd.Timestamp(scored["day"].max()).date() == today - dt.timedelta(days=2)
+    # As of tomorrow, today's 0 % is complete and scored: baseline today-7..today-1 (.12 .08 .10 .11 .09 .10 .05),
+    # median .10, MAD .01 -> z = -.10 / .014826 = -6.74.
+    later = anomalies.conversion_rate_drops(con, "s", lookback_days=28, baseline_days=7, min_z=-3.0, min_sessions=100,
+                                            today=today + dt.timedelta(days=1))
+    assert [pd.Timestamp(d).date() for d in later["day"]] == [today - dt.timedelta(days=1), today]
+    assert later.robust_z.iloc[1] == pytest.approx(-6.74, abs=0.005)
 
 
 def test_conversion_rate_mad_is_that_of_the_baseline_window_after_a_level_shift():
