@@ -62,14 +62,14 @@ class CheckThresholds(dg.ConfigurableResource):
     as_of: str | None = Field(
         default=None,
         description="Instant (ISO 8601, UTC unless an offset is given) that time-based checks (freshness, data arrival, "
-        "the incomplete current day) take as now; unset = the wall clock. Pins tests and backtests to a date.",
+        "the incomplete current day) take as now (MARKETING_CHECKS_AS_OF); unset = the wall clock. Pins tests and backtests to a date.",
     )
 
     def now(self) -> dt.datetime:
         """The checks' "now": ``as_of`` when set, else the wall clock (timezone-aware, UTC)."""
         if self.as_of is None:
             return dt.datetime.now(dt.timezone.utc)
-        when = dt.datetime.fromisoformat(self.as_of)
+        when = dt.datetime.fromisoformat(configured(self.as_of))
         return (when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)).astimezone(dt.timezone.utc)
 
     def load(self) -> dict[str, Any]:
@@ -107,6 +107,6 @@ def build_resources() -> dict[str, Any]:
             extracts_dir=_env_or("MARKETING_EXTRACTS_DIR", DEFAULT_EXTRACTS_DIR),
             reports_dir=_env_or("MARKETING_REPORTS_DIR", DEFAULT_REPORTS_DIR),
         ),
-        "thresholds": CheckThresholds(),
+        "thresholds": CheckThresholds(as_of=dg.EnvVar("MARKETING_CHECKS_AS_OF") if os.environ.get("MARKETING_CHECKS_AS_OF") else None),
         "alerts": Alerts.from_env(),
     }

@@ -198,6 +198,15 @@ def test_check_clock_is_the_wall_clock_unless_pinned():
     assert CheckThresholds(as_of="2026-11-30 12:00").now().tzinfo == dt.timezone.utc  # naive = UTC
 
 
+def test_check_clock_can_be_pinned_from_the_environment(monkeypatch):
+    from marketing_assets.resources import build_resources
+
+    monkeypatch.setenv("MARKETING_CHECKS_AS_OF", "2026-11-30T12:00:00Z")
+    assert build_resources()["thresholds"].now() == dt.datetime(2026, 11, 30, 12, tzinfo=dt.timezone.utc)
+    monkeypatch.delenv("MARKETING_CHECKS_AS_OF")
+    assert build_resources()["thresholds"].as_of is None
+
+
 def test_freshness_check_reads_the_pinned_clock(materialised):
     # the same rows are fresh as of AS_OF and stale a year later
     _, tmp_path, landing = materialised
