@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -69,6 +70,18 @@ class CheckThresholds(dg.ConfigurableResource):
     """Versioned thresholds for asset checks, read from ``marketing_assets/config/checks.yaml``."""
 
     config_file: str = Field(default=str(CONFIG_DIR / "checks.yaml"), description="YAML with check thresholds.")
+    as_of: str | None = Field(
+        default=None,
+        description="Instant (ISO 8601, UTC unless an offset is given) that time-based checks (freshness, data arrival, "
+        "the incomplete current day) take as now (MARKETING_CHECKS_AS_OF); unset = the wall clock. Pins tests and backtests to a date.",
+    )
+
+    def now(self) -> dt.datetime:
+        """The checks' "now": ``as_of`` when set, else the wall clock (timezone-aware, UTC)."""
+        if self.as_of is None:
+            return dt.datetime.now(dt.timezone.utc)
+        when = dt.datetime.fromisoformat(configured(self.as_of))
+        return (when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)).astimezone(dt.timezone.utc)
 
     def load(self) -> dict[str, Any]:
         with open(self.config_file, encoding="utf-8") as fh:
@@ -110,6 +123,6 @@ def build_resources() -> dict[str, Any]:
             reports_dir=_env_or("MARKETING_REPORTS_DIR", DEFAULT_REPORTS_DIR),
             pseudonym_key=dg.EnvVar("MARKETING_PSEUDONYM_KEY") if os.environ.get("MARKETING_PSEUDONYM_KEY") else None,
         ),
-        "thresholds": CheckThresholds(),
+        "thresholds": CheckThresholds(as_of=dg.EnvVar("MARKETING_CHECKS_AS_OF") if os.environ.get("MARKETING_CHECKS_AS_OF") else None),
         "alerts": Alerts.from_env(),
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import os
 from pathlib import Path
 
 import pytest
@@ -22,9 +23,28 @@ def write_csv(root: Path, relpath: str, header: list[str], rows: list[list[objec
     return path
 
 
+# Tests never read the machine's clock: the demo ends on AS_OF's day, hand-written rows are dated relative to it,
+# landing files arrive half an hour before it, and the checks take it as now (``CheckThresholds.as_of``).
+AS_OF = dt.datetime(2026, 11, 30, 12, tzinfo=dt.timezone.utc)
+DEMO_END_DATE = AS_OF.date()
+
+
+def pinned_thresholds() -> CheckThresholds:
+    """Check thresholds whose "now" is AS_OF."""
+    return CheckThresholds(as_of=AS_OF.isoformat())
+
+
+def land_before_as_of(root: Path, hours: float = 0.5) -> None:
+    """Give every file under ``root`` a modification time ``hours`` before AS_OF (the arrival checks read it)."""
+    when = (AS_OF - dt.timedelta(hours=hours)).timestamp()
+    for path in root.rglob("*"):
+        if path.is_file():
+            os.utime(path, (when, when))
+
+
 def days_ago(n: int, time: str | None = "09:00:00") -> str:
-    """ISO date (with a `Z` time when ``time`` is given) ``n`` days before today, so freshness holds."""
-    day = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=n)).date().isoformat()
+    """ISO date (with a `Z` time when ``time`` is given) ``n`` days before AS_OF, so freshness holds."""
+    day = (AS_OF - dt.timedelta(days=n)).date().isoformat()
     return f"{day}T{time}Z" if time else day
 
 
@@ -54,6 +74,7 @@ def minimal_landing(tmp_path: Path) -> Path:
     root = tmp_path / "landing"
     for rel, (header, rows) in MINIMAL_CRM.items():
         write_csv(root, rel, header, rows)
+    land_before_as_of(root)
     return root
 
 
@@ -67,7 +88,7 @@ def make_resources(tmp_path: Path, landing: Path) -> dict:
             database=str(tmp_path / "warehouse.duckdb"), extracts_dir=str(tmp_path / "extracts"), reports_dir=str(tmp_path / "reports"),
             pseudonym_key=TEST_PSEUDONYM_KEY,  # hand-built landing zones are not demo data
         ),
-        "thresholds": CheckThresholds(),
+        "thresholds": pinned_thresholds(),
         "alerts": Alerts(alerts_file=str(tmp_path / "alerts.jsonl")),
     }
 
@@ -83,7 +104,8 @@ def demo_graph(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("demo_graph")
     landing = tmp / "landing"
-    generate(landing, scale="small", seed=11)
+    generate(landing, scale="small", seed=11, end_date=DEMO_END_DATE)
+    land_before_as_of(landing)
     result = dg.materialize([*defs.assets, *all_checks], resources=make_resources(tmp, landing), raise_on_error=False)
     return result, tmp, landing
 

@@ -52,7 +52,7 @@ from pathlib import Path
 
 import pytest
 
-from marketing_assets_tests.conftest import PLANTED_RECONCILIATION_FAILURES
+from marketing_assets_tests.conftest import AS_OF, DEMO_END_DATE, PLANTED_RECONCILIATION_FAILURES, land_before_as_of
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -138,6 +138,7 @@ class DagsterDev:
             MARKETING_EXTRACTS_DIR=str(self.extracts),
             MARKETING_ALERTS_FILE=str(self.root / "alerts.jsonl"),
             MARKETING_DEMO_SCALE="small",
+            MARKETING_CHECKS_AS_OF=AS_OF.isoformat(),  # the checks' now, as the demo's end date: not the machine's clock
             PYTHONUNBUFFERED="1",
         )
         return env
@@ -573,7 +574,8 @@ def dagster_dev(tmp_path: Path, artefacts: Path):
 
     dev = DagsterDev(tmp_path, artefacts)
     t0 = time.monotonic()
-    generate(dev.landing, scale="small", seed=11)
+    generate(dev.landing, scale="small", seed=11, end_date=DEMO_END_DATE)
+    land_before_as_of(dev.landing)
     _say(f"demo landing zone generated in {time.monotonic() - t0:.1f} s; starting dagster dev on {dev.base}")
     try:
         dev.start()

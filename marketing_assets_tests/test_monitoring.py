@@ -15,7 +15,7 @@ from marketing_assets.checks import monitoring
 from marketing_assets.constants import IDENTITY, SOURCES
 from marketing_assets.lib import anomalies
 from marketing_assets.resources import CheckThresholds, Warehouse
-from marketing_assets_tests.conftest import copy_graph, rerun_checks
+from marketing_assets_tests.conftest import AS_OF, copy_graph, pinned_thresholds, rerun_checks
 
 CFG = CheckThresholds()
 ANOMALY_CFG = CFG.section("anomalies")
@@ -142,7 +142,7 @@ def test_roas_run_outside_lookback_not_reported(roas_con):
 @pytest.fixture
 def sessions_con():
     con = duckdb.connect()
-    today = con.execute("SELECT current_date").fetchone()[0]  # the function's notion of today
+    today = AS_OF.date()  # passed to the function as its notion of today
     con.execute("CREATE TABLE s (session_id VARCHAR, session_start TIMESTAMP, conversions BIGINT)")
     # 7 baseline days (today-8 .. today-2) of 100 sessions: converting 10, 12, 8, 10, 11, 9, 10 -> rates
     # .10 .12 .08 .10 .11 .09 .10; median .10; |dev| 0 .02 .02 0 .01 .01 0 -> MAD .01.
@@ -161,7 +161,7 @@ def sessions_con():
 
 def test_conversion_rate_drop_day_with_robust_z(sessions_con):
     con, today = sessions_con
-    hits = anomalies.conversion_rate_drops(con, "s", lookback_days=28, baseline_days=7, min_z=-3.0, min_sessions=100)
+    hits = anomalies.conversion_rate_drops(con, "s", lookback_days=28, baseline_days=7, min_z=-3.0, min_sessions=100, today=today)
     assert len(hits) == 1  # only today-1: earlier days have fewer than 7 baseline days, today is incomplete
     hit = hits.iloc[0]
     assert pd.Timestamp(hit.day).date() == today - dt.timedelta(days=1)
@@ -170,17 +170,31 @@ def test_conversion_rate_drop_day_with_robust_z(sessions_con):
 
 
 def test_conversion_rate_threshold_and_min_sessions_guard(sessions_con):
-    con, _ = sessions_con
+    con, today = sessions_con
     # z -3.37 is not under -3.5; 100 sessions are fewer than 101.
-    assert anomalies.conversion_rate_drops(con, "s", lookback_days=28, baseline_days=7, min_z=-3.5, min_sessions=100).empty
-    assert anomalies.conversion_rate_drops(con, "s", lookback_days=28, baseline_days=7, min_z=-3.0, min_sessions=101).empty
+    assert anomalies.conversion_rate_drops(con, "s", lookback_days=28, baseline_days=7, min_z=-3.5, min_sessions=100, today=today).empty
+    assert anomalies.conversion_rate_drops(con, "s", lookback_days=28, baseline_days=7, min_z=-3.0, min_sessions=101, today=today).empty
 
 
 def test_conversion_rate_ignores_the_current_day(sessions_con):
     con, today = sessions_con
-    hits = anomalies.conversion_rate_drops(con, "s", lookback_days=28, baseline_days=7, min_z=-1.0, min_sessions=1)
+    hits = anomalies.conversion_rate_drops(con, "s", lookback_days=28, baseline_days=7, min_z=-1.0, min_sessions=1, today=today)
     assert today not in {pd.Timestamp(d).date() for d in hits["day"]}
     assert pd.Timestamp(hits["day"].max()).date() == today - dt.timedelta(days=1)
+
+
+def test_conversion_rate_today_is_injectable_and_later_days_are_not_scored(sessions_con):
+    con, today = sessions_con
+    # As of yesterday, yesterday is the incomplete day: the drop (today-1) is not scored yet, nor is today.
+    earlier = anomalies.conversion_rate_drops(con, "s", lookback_days=28, baseline_days=7, min_z=-3.0, min_sessions=100,
+                                              today=today - dt.timedelta(days=1))
+    assert earlier.empty
+    # As of tomorrow, today's 0 % is complete and scored: baseline today-7..today-1 (.12 .08 .10 .11 .09 .10 .05),
+    # median .10, MAD .01 -> z = -.10 / .014826 = -6.74.
+    later = anomalies.conversion_rate_drops(con, "s", lookback_days=28, baseline_days=7, min_z=-3.0, min_sessions=100,
+                                            today=today + dt.timedelta(days=1))
+    assert [pd.Timestamp(d).date() for d in later["day"]] == [today - dt.timedelta(days=1), today]
+    assert later.robust_z.iloc[1] == pytest.approx(-6.74, abs=0.005)
 
 
 def test_conversion_rate_mad_is_that_of_the_baseline_window_after_a_level_shift():
@@ -189,7 +203,7 @@ def test_conversion_rate_mad_is_that_of_the_baseline_window_after_a_level_shift(
     # (A MAD taken as the rolling median of each day's deviation from *its own* window median would mix in the .30
     # regime: deviations .20 .18 .22 .02 0 .01 0 -> .02 -> z -1.69, and the drop would be missed.)
     con = duckdb.connect()
-    today = con.execute("SELECT current_date").fetchone()[0]
+    today = AS_OF.date()
     converting = [30] * 7 + [10, 12, 8, 10, 11, 9, 10, 5]
     con.execute("CREATE TABLE s (session_id VARCHAR, session_start TIMESTAMP, conversions BIGINT)")
     rows = []
@@ -197,7 +211,7 @@ def test_conversion_rate_mad_is_that_of_the_baseline_window_after_a_level_shift(
         day = dt.datetime.combine(today - dt.timedelta(days=len(converting) - n), dt.time(9))
         rows += [(f"{n}-{i}", day, int(i < conv)) for i in range(100)]
     con.executemany("INSERT INTO s VALUES (?, ?, ?)", rows)
-    hits = anomalies.conversion_rate_drops(con, "s", lookback_days=1, baseline_days=7, min_z=-3.0, min_sessions=100)
+    hits = anomalies.conversion_rate_drops(con, "s", lookback_days=1, baseline_days=7, min_z=-3.0, min_sessions=100, today=today)
     con.close()
     assert len(hits) == 1 and pd.Timestamp(hits.day.iloc[0]).date() == today - dt.timedelta(days=1)
     assert hits.baseline_median.iloc[0] == 0.1 and hits.robust_z.iloc[0] == pytest.approx(-3.37, abs=0.005)
@@ -348,7 +362,7 @@ def test_planted_finance_missing_spend_fails_naming_month_and_channel_group(demo
 
 
 def _check(check, tmp) -> dg.AssetCheckResult:
-    return check(warehouse=Warehouse(database=str(tmp / "warehouse.duckdb"), extracts_dir=str(tmp / "extracts")), thresholds=CheckThresholds())
+    return check(warehouse=Warehouse(database=str(tmp / "warehouse.duckdb"), extracts_dir=str(tmp / "extracts")), thresholds=pinned_thresholds())
 
 
 def _copy(demo_graph, tmp_path, *sql: str):
@@ -476,19 +490,21 @@ def test_injected_roas_drop_needs_the_configured_consecutive_days(demo_graph, tm
 
 def _synthetic_sessions(yesterday_sessions: int, yesterday_converting: int) -> list[str]:
     """Replace the last 40 days of web sessions by 200 a day converting 20 / 21 / 22 (rates .100 / .105 / .110: median
-    .105, MAD .005), then ``yesterday_*`` for yesterday, and 200 non-converting sessions today (incomplete, not scored)."""
+    .105, MAD .005), then ``yesterday_*`` for yesterday, and 200 non-converting sessions today (incomplete, not scored);
+    today is AS_OF's day, the checks' now."""
     t = f"{SOURCES}.web_sessions"
+    today = f"DATE '{AS_OF.date().isoformat()}'"
     return [
-        f"DELETE FROM {t} WHERE CAST(session_start AS DATE) >= current_date - 40",
+        f"DELETE FROM {t} WHERE CAST(session_start AS DATE) >= {today} - 40",
         f"""INSERT INTO {t} (session_id, session_start, conversions)
-            SELECT 'syn-' || d || '-' || i, (current_date - CAST(d AS INTEGER))::TIMESTAMP + INTERVAL 12 HOUR,
+            SELECT 'syn-' || d || '-' || i, ({today} - CAST(d AS INTEGER))::TIMESTAMP + INTERVAL 12 HOUR,
                    CASE WHEN i < 20 + d % 3 THEN 1 ELSE 0 END
             FROM range(2, 41) a(d), range(200) b(i)""",
         f"""INSERT INTO {t} (session_id, session_start, conversions)
-            SELECT 'syn-1-' || i, (current_date - 1)::TIMESTAMP + INTERVAL 12 HOUR, CASE WHEN i < {yesterday_converting} THEN 1 ELSE 0 END
+            SELECT 'syn-1-' || i, ({today} - 1)::TIMESTAMP + INTERVAL 12 HOUR, CASE WHEN i < {yesterday_converting} THEN 1 ELSE 0 END
             FROM range({yesterday_sessions}) b(i)""",
         f"""INSERT INTO {t} (session_id, session_start, conversions)
-            SELECT 'syn-0-' || i, current_date::TIMESTAMP + INTERVAL 1 MINUTE, 0 FROM range(200) b(i)""",
+            SELECT 'syn-0-' || i, {today}::TIMESTAMP + INTERVAL 1 MINUTE, 0 FROM range(200) b(i)""",
     ]
 
 
@@ -503,8 +519,7 @@ def test_conversion_rate_drop_on_synthetic_sessions(demo_graph, tmp_path, sessio
     result = _check(monitoring.conversion_rate_drop, tmp)
     assert result.passed is not flagged, result.description
     if flagged:
-        with duckdb.connect() as con:
-            yesterday = con.execute("SELECT current_date - 1").fetchone()[0]  # DuckDB's today, as the check sees it
+        yesterday = AS_OF.date() - dt.timedelta(days=1)  # the checks' today is AS_OF's day
         (day,) = result.metadata["episodes"].value
         assert day["day"][:10] == f"{yesterday:%Y-%m-%d}" and f"{yesterday:%Y-%m-%d}" in result.description
         assert day["robust_z"] == pytest.approx(-7.42, abs=0.02)

@@ -149,7 +149,7 @@ def test_second_file_of_a_table_and_deletion_refresh_it(landing):
 
 def test_file_still_being_written_waits_until_settled(landing):
     cursor = tick(landing).cursor
-    fresh = land(landing, "web/sessions.csv", age=None)  # mtime = now
+    fresh = land(landing, "web/sessions.csv", age=0)  # mtime = now (the sensor's clock, not the file system's)
     waiting = tick(landing, cursor)
     assert not waiting.run_requests and "web_sessions" in waiting.skip_reason.skip_message
     assert "web/sessions.csv" not in json.loads(waiting.cursor)
@@ -162,7 +162,7 @@ def test_file_still_being_written_waits_until_settled(landing):
 def test_table_with_an_unsettled_file_is_deferred_whole(landing):
     cursor = tick(landing).cursor
     land(landing, "crm/contacts.csv", rows=[["c9", "a9", "x@example.com", "2024-01-01"]])  # settled change
-    land(landing, "crm/contacts_part2.csv", age=None)  # same table, still being written
+    land(landing, "crm/contacts_part2.csv", age=0)  # same table, still being written
     land(landing, "ads/meta_ads.csv")  # another table, settled
     result = tick(landing, cursor)
     assert selected_sources(result) == {"ads_meta", "quarantine"}

@@ -12,7 +12,8 @@ from marketing_assets import sources
 from marketing_assets.checks import sources as checks
 from marketing_assets.constants import SOURCES
 from marketing_assets.schemas import SOURCE_MODELS
-from marketing_assets_tests.conftest import make_resources, write_csv
+from marketing_assets.resources import CheckThresholds
+from marketing_assets_tests.conftest import AS_OF, make_resources, write_csv
 
 ASSETS = [*sources.source_assets, sources.quarantine]
 ALL_CHECKS = [*checks.source_checks, *checks.quarantine_checks]
@@ -187,6 +188,38 @@ def test_freshness_window_comes_from_versioned_yaml():
     assert t.freshness_hours("experiments") is None
     assert t.load()["version"] >= 1
     assert 0 < t.max_quarantine_share() < 1
+
+
+def test_check_clock_is_the_wall_clock_unless_pinned():
+    before = dt.datetime.now(dt.timezone.utc)
+    assert before <= CheckThresholds().now() <= dt.datetime.now(dt.timezone.utc)
+    assert CheckThresholds(as_of="2026-11-30T12:00:00Z").now() == dt.datetime(2026, 11, 30, 12, tzinfo=dt.timezone.utc)
+    assert CheckThresholds(as_of="2026-11-30T13:00:00+01:00").now() == dt.datetime(2026, 11, 30, 12, tzinfo=dt.timezone.utc)
+    assert CheckThresholds(as_of="2026-11-30 12:00").now().tzinfo == dt.timezone.utc  # naive = UTC
+
+
+def test_check_clock_can_be_pinned_from_the_environment(monkeypatch):
+    from marketing_assets.resources import build_resources
+
+    monkeypatch.setenv("MARKETING_CHECKS_AS_OF", "2026-11-30T12:00:00Z")
+    assert build_resources()["thresholds"].now() == dt.datetime(2026, 11, 30, 12, tzinfo=dt.timezone.utc)
+    monkeypatch.delenv("MARKETING_CHECKS_AS_OF")
+    assert build_resources()["thresholds"].as_of is None
+
+
+def test_freshness_check_reads_the_pinned_clock(materialised):
+    # the same rows are fresh as of AS_OF and stale a year later
+    _, tmp_path, landing = materialised
+    assert rerun_checks(tmp_path, landing, "crm_opportunities")[("crm_opportunities", "freshness")].passed
+    later = AS_OF + dt.timedelta(days=365)
+    result = dg.materialize(
+        [*prefixed_assets(), *ALL_CHECKS],
+        resources={**make_resources(tmp_path, landing), "thresholds": CheckThresholds(as_of=later.isoformat())},
+        selection=dg.AssetSelection.checks_for_assets(key("crm_opportunities")),
+        raise_on_error=False,
+    )
+    ev = evaluations(result)[("crm_opportunities", "freshness")]
+    assert not ev.passed and ev.metadata["age_hours"].value > 24 * 364
 
 
 def test_freshness_counts_plain_dates_from_the_end_of_day():

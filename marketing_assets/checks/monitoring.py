@@ -4,8 +4,6 @@ conversion-rate drop, data arrival). Thresholds live in ``config/checks.yaml`` (
 sensor raises them. Anomalies WARN. Every failure names the months / channels / campaigns and the money.
 """
 
-import datetime as dt
-
 import dagster as dg
 import pandas as pd
 
@@ -131,7 +129,8 @@ def conversion_rate_drop(warehouse: Warehouse, thresholds: CheckThresholds) -> d
     cfg = thresholds.section("anomalies")
     with warehouse.get_connection() as con:
         hits = anomalies.conversion_rate_drops(con, fq(SOURCES, "web_sessions"), lookback_days=cfg["lookback_days"], baseline_days=cfg["baseline_days"],
-                                               min_z=cfg["conversion_rate_min_z"], min_sessions=cfg["min_day_sessions"])
+                                               min_z=cfg["conversion_rate_min_z"], min_sessions=cfg["min_day_sessions"],
+                                               today=thresholds.now().date())
     items = [f"{pd.Timestamp(r.day):%Y-%m-%d}: {r.conversion_rate:.2%} of {r.sessions:,} sessions converted vs median {r.baseline_median:.2%} (z {r.robust_z:.1f})" for r in hits.itertuples()]
     return _anomaly_result(hits, items, "Web conversion-rate drop (all sessions)", "no day with web conversion-rate z-score under {}".format(cfg["conversion_rate_min_z"]))
 
@@ -150,7 +149,7 @@ def _build_arrival_check(table: str) -> dg.AssetChecksDefinition:
             ).fetchone()[0] if table_exists(con, SOURCES, INGEST_LOG_TABLE) else None
         if newest is None:
             return dg.AssetCheckResult(passed=False, severity=WARN, description=f"no landing file for {table} has ever arrived", metadata={"limit_hours": limit})
-        age = (dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) - newest).total_seconds() / 3600
+        age = (thresholds.now().replace(tzinfo=None) - newest).total_seconds() / 3600
         return dg.AssetCheckResult(
             passed=age <= limit, severity=WARN,
             description=f"newest {table} file arrived {age:.1f} h ago (limit {limit} h)" + ("" if age <= limit else ": no new data"),

@@ -6,8 +6,6 @@ Per source table (one multi-check step, one warehouse connection):
 ``freshness`` (WARN, never blocking, so historical exports still load).
 """
 
-
-import datetime as dt
 from collections.abc import Iterator
 
 import dagster as dg
@@ -84,8 +82,7 @@ def build_source_checks(table: str) -> dg.AssetChecksDefinition:
                         description=f"skipped: {why}", metadata={"skipped": why},
                     )
                 else:
-                    now = dt.datetime.now(dt.timezone.utc)
-                    outcome = quality.freshness(con, fq, contract.event_time, float(hours), now)
+                    outcome = quality.freshness(con, fq, contract.event_time, float(hours), thresholds.now())
                     yield _result(key, "freshness", outcome, severity=dg.AssetCheckSeverity.WARN)
 
     return _checks

@@ -9,12 +9,13 @@ platform / campaign / table and the numbers, so an alert can be read without ope
   value / spend, both in the account currency) under ``below`` × its baseline ROAS;
 - :func:`conversion_rate_drops`: days whose web conversion rate (sessions with a conversion / sessions)
   has a robust z-score (median and MAD of the preceding ``baseline_days``) under ``min_z``; the current
-  (incomplete) UTC day is not scored;
+  (incomplete) UTC day, ``today`` (default: DuckDB's ``current_date``), and later days are not scored;
 - :func:`monthly_gaps`: months (× key) where two monthly series differ by more than a relative tolerance.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 
 import duckdb
@@ -91,14 +92,16 @@ def _mad(values: np.ndarray) -> float:
 
 
 def conversion_rate_drops(
-    con: duckdb.DuckDBPyConnection, sessions: str, *, lookback_days: int, baseline_days: int, min_z: float, min_sessions: int
+    con: duckdb.DuckDBPyConnection, sessions: str, *, lookback_days: int, baseline_days: int, min_z: float, min_sessions: int,
+    today: dt.date | None = None,
 ) -> pd.DataFrame:
-    """Days whose session conversion rate has a robust z-score under ``min_z`` against the preceding baseline."""
+    """Days before ``today`` whose session conversion rate has a robust z-score under ``min_z`` against the preceding baseline."""
     daily = con.execute(
         f"""SELECT CAST(session_start AS DATE) AS day, count(*) AS sessions,
                    count(*) FILTER (WHERE coalesce(conversions, 0) > 0) AS converting_sessions
-            FROM {sessions} WHERE CAST(session_start AS DATE) < current_date  -- today is still incomplete
-            GROUP BY 1 ORDER BY 1"""
+            FROM {sessions} WHERE CAST(session_start AS DATE) < coalesce(?::DATE, current_date)  -- today is still incomplete
+            GROUP BY 1 ORDER BY 1""",
+        [today],
     ).df()
     if daily.empty:
         return daily.assign(conversion_rate=[], baseline_median=[], robust_z=[])
