@@ -484,9 +484,11 @@ def pipeline_forecast(context: dg.AssetExecutionContext, config: ForecastConfig,
         frame = forecast.pipeline_forecast(con, horizon_months=config.horizon_months, interval=config.interval, n_sims=config.simulations)
         meta = publish_extract(context, warehouse, con, "pipeline_forecast", frame)
         as_of = forecast.latest_date(con)
-        dates = [(pd.Timestamp(as_of) - pd.offsets.MonthEnd(config.horizon_months + 1 + k)).date() for k in range(config.backtest_dates)]
+        dates = [(pd.Timestamp(as_of) - pd.offsets.MonthEnd(config.horizon_months + 1 + k)).date() for k in range(config.backtest_dates)] if as_of else []
         scored = forecast.backtest(con, dates, horizon_months=config.horizon_months, interval=config.interval, n_sims=config.simulations)
     total = frame[frame["sales_segment"] == "All"]
+    if as_of is None:
+        meta["note"] = "crm_opportunities has no rows: no open pipeline to forecast and no history to backtest."
     return dg.MaterializeResult(
         metadata={
             **meta, "as_of": str(as_of),

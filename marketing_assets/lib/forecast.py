@@ -291,8 +291,8 @@ def pipeline_forecast(
         raise ValueError("interval must be between 0 and 1")
     if as_of is None:
         as_of = latest_date(con, table)
-        if as_of is None:
-            raise ValueError(f"{table} has no opportunities; pass as_of")
+        if as_of is None:  # no opportunities at all: nothing is open, nothing to forecast
+            return _typed_forecast([])
     as_of = _to_date(as_of)
     cut_day = as_of + dt.timedelta(days=1)
     cutoff = dt.datetime.combine(cut_day, dt.time())
@@ -402,6 +402,10 @@ def pipeline_forecast(
                 method(pipe_seg.sum(), fallback_pipe.sum()),
             )
         )
+    return _typed_forecast(rows)
+
+
+def _typed_forecast(rows: list) -> pd.DataFrame:
     out = pd.DataFrame(rows, columns=FORECAST_COLUMNS)
     return out.astype(
         {
