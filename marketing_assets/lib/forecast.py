@@ -101,6 +101,11 @@ def _month_start(d: dt.date, add: int = 0) -> dt.date:
     return dt.date(idx // 12, idx % 12 + 1, 1)
 
 
+CLOSED_WITHOUT_DATE_SQL = "(closed_date IS NULL AND (coalesce(is_won, false) OR lower(coalesce(stage, '')) LIKE 'closed%'))"
+"""A row that says it is closed (won, or a stage starting with "closed") but has no close date: neither open nor
+closed at any ``as_of``, so left out of the forecast and of every reconciliation with it."""
+
+
 def _base_sql(table: str) -> str:
     """Opportunities known before the cut-off ``$cutoff``, with segment, outcome flags and amounts."""
     return f"""
@@ -116,7 +121,7 @@ def _base_sql(table: str) -> str:
         FROM {table}
         WHERE opportunity_created_date IS NOT NULL
           AND CAST(opportunity_created_date AS TIMESTAMP) < $cutoff
-          AND NOT (closed_date IS NULL AND (coalesce(is_won, false) OR lower(coalesce(stage, '')) LIKE 'closed%'))"""
+          AND NOT {CLOSED_WITHOUT_DATE_SQL}"""
 
 
 def _days(ts_expr: str) -> str:
