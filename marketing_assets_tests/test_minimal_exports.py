@@ -51,6 +51,33 @@ def model_totals(con, table: str) -> dict[str, float]:
     return dict(con.execute(f"SELECT model, sum(pipeline_amount) FROM attribution.{table} GROUP BY ALL").fetchall())
 
 
+# ------------------------------------------------------------------------------- library, empty inputs
+
+
+def test_resolve_contacts_with_all_null_email_column():
+    from marketing_assets.lib import identity as idl
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE contacts AS SELECT * FROM (VALUES ('c1', 'a1'), ('c2', 'a2')) t(contact_id, account_id)")
+    con.execute("ALTER TABLE contacts ADD COLUMN email VARCHAR; ALTER TABLE contacts ADD COLUMN created_at TIMESTAMP")
+    con.execute("CREATE TABLE sessions (client_id VARCHAR, form_email VARCHAR)")
+    stats = idl.resolve_contacts(con, "contacts", "sessions", "resolved", "clients", idl.load_identity_config())
+    assert stats["contacts"] == stats["people"] == stats["contacts_without_valid_email"] == 2
+    assert con.execute("SELECT list(match_method) FROM resolved").fetchone()[0] == ["self", "self"]
+
+
+def test_pipeline_forecast_of_no_opportunities_is_empty():
+    from marketing_assets.lib import forecast
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE opps (opportunity_id VARCHAR, account_id VARCHAR, pipeline_amount DECIMAL(38, 10), opportunity_created_date TIMESTAMP, "
+        "sales_segment VARCHAR, stage VARCHAR, is_won BOOLEAN, closed_date TIMESTAMP, won_amount DECIMAL(38, 10))"
+    )
+    frame = forecast.pipeline_forecast(con, table="opps")
+    assert frame.empty and list(frame.columns) == forecast.FORECAST_COLUMNS
+
+
 # ------------------------------------------------------------------------------- demo --minimal
 
 
