@@ -86,9 +86,11 @@ def attribution_credits(context: dg.AssetExecutionContext, config: AttributionCo
             channel_weights=weights or {"markov": {}, "shapley": {}},
         )
         totals = con.execute(
-            "SELECT count(*), " + ", ".join(f"round(sum({attr.credit_column(m)}), 2)" for m in attr.MODELS) + f" FROM {CREDITS}"
+            "SELECT count(*), " + ", ".join(f"coalesce(round(sum({attr.credit_column(m)}), 2), 0)" for m in attr.MODELS) + f" FROM {CREDITS}"
         ).fetchone()
     meta = {"dagster/row_count": int(totals[0]), "credited_pipeline_by_model": dict(zip(attr.MODELS, map(float, totals[1:]), strict=True))}
+    if not totals[0]:
+        meta["note"] = "No opportunity has a touchpoint in its lookback window: nothing to credit; roll-ups show all pipeline as (unattributed)."
     if not markov.empty:
         meta["markov_removal_effects"] = dg.MetadataValue.md(markov.round(4).to_markdown(index=False))
         meta["shapley_values"] = dg.MetadataValue.md(shapley.round(4).to_markdown(index=False))

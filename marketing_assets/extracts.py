@@ -261,13 +261,18 @@ def executive_kpis(context: dg.AssetExecutionContext, warehouse: Warehouse) -> d
     )
 
 
-def _wide(long: pd.DataFrame, keys: list[str], fill: str = NO_CAMPAIGN) -> pd.DataFrame:
-    """Long KPI frame (``period``, dims, ``kpi``, ``value``) to one column per KPI; NULL dims become ``fill``."""
+def _wide(long: pd.DataFrame, keys: list[str], fill: str = NO_CAMPAIGN, names: tuple[str, ...] | list[str] = ()) -> pd.DataFrame:
+    """Long KPI frame (``period``, dims, ``kpi``, ``value``) to one column per KPI; NULL dims become ``fill``.
+    Every KPI in ``names`` gets a column, empty when the data had no value for it (a zero-row input)."""
     frame = long.copy()
     for k in keys:
         if k != "period" and frame[k].dtype == object:
             frame[k] = frame[k].fillna(fill)
-    return frame.set_index([*keys, "kpi"])["value"].unstack("kpi").reset_index().rename_axis(columns=None)
+    wide = frame.set_index([*keys, "kpi"])["value"].unstack("kpi").reset_index().rename_axis(columns=None)
+    for name in names:
+        if name not in wide:
+            wide[name] = pd.Series(dtype="float64")
+    return wide
 
 
 # marketing_roi: KPIs per attribution model, per channel group / campaign (spend and leads have no model: the
@@ -403,8 +408,11 @@ def funnel(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Materi
     dictionary = kpis.load_kpi_dictionary()
     names = ["funnel_contacts", "funnel_stage_conversion", "funnel_conversion_from_known"]
     with warehouse.get_connection() as con:
-        by_channel = _wide(kpis.compute_kpis(con, names, "month", ["channel_group", "stage"], dictionary=dictionary), ["period", "channel_group", "stage"])
-        overall = _wide(kpis.compute_kpis(con, names, "month", ["stage"], dictionary=dictionary), ["period", "stage"]).assign(channel_group=ALL_CHANNELS)
+        by_channel = _wide(
+            kpis.compute_kpis(con, names, "month", ["channel_group", "stage"], dictionary=dictionary), ["period", "channel_group", "stage"], names=names
+        )
+        overall = _wide(kpis.compute_kpis(con, names, "month", ["stage"], dictionary=dictionary), ["period", "stage"], names=names)
+        overall = overall.assign(channel_group=ALL_CHANNELS)
         frame = pd.concat([overall, by_channel], ignore_index=True).rename(columns={"period": "month", **published_names("funnel")})
         frame["month"] = pd.to_datetime(frame["month"]).dt.date
         frame["stage_order"] = frame["stage"].map({s: i + 1 for i, s in enumerate(FUNNEL_STAGES)}).astype(int)
@@ -416,9 +424,11 @@ def funnel(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Materi
         meta = publish_extract(context, warehouse, con, "funnel", frame)
     totals = frame[frame.channel_group == ALL_CHANNELS].groupby(["stage_order", "stage"])["contacts"].sum().reset_index()
     hidden = flags[~flags["stage_distinguishable"]]
+    if frame.empty:
+        meta["note"] = "No contact has a creation date (crm_contacts.created_at absent or empty): the funnel has no cohort to count."
     return dg.MaterializeResult(
         metadata={
-            **meta, "all_time_by_stage": dg.MetadataValue.md(totals.to_markdown(index=False)),
+            **meta, "all_time_by_stage": dg.MetadataValue.md(totals.to_markdown(index=False) if len(totals) else "no contacts"),
             "stages_not_distinguishable": dg.MetadataValue.json(dict(zip(hidden["stage"], hidden["stage_note"]))),
         }
     )
@@ -474,9 +484,11 @@ def pipeline_forecast(context: dg.AssetExecutionContext, config: ForecastConfig,
         frame = forecast.pipeline_forecast(con, horizon_months=config.horizon_months, interval=config.interval, n_sims=config.simulations)
         meta = publish_extract(context, warehouse, con, "pipeline_forecast", frame)
         as_of = forecast.latest_date(con)
-        dates = [(pd.Timestamp(as_of) - pd.offsets.MonthEnd(config.horizon_months + 1 + k)).date() for k in range(config.backtest_dates)]
+        dates = [(pd.Timestamp(as_of) - pd.offsets.MonthEnd(config.horizon_months + 1 + k)).date() for k in range(config.backtest_dates)] if as_of else []
         scored = forecast.backtest(con, dates, horizon_months=config.horizon_months, interval=config.interval, n_sims=config.simulations)
     total = frame[frame["sales_segment"] == "All"]
+    if as_of is None:
+        meta["note"] = "crm_opportunities has no rows: no open pipeline to forecast and no history to backtest."
     return dg.MaterializeResult(
         metadata={
             **meta, "as_of": str(as_of),

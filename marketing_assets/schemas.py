@@ -476,7 +476,9 @@ class CampaignsResolved(pa.DataFrameModel):
 
     platform: Series[str] = pa.Field(nullable=True, description="Ad platform (NULL for utm-only campaigns).")
     campaign_id: Series[str] = pa.Field(nullable=True, description="Ad campaign id.")
-    campaign_key: Series[str] = pa.Field(description="Normalised campaign name used for matching.")
+    campaign_key: Series[str] = pa.Field(
+        nullable=True, description="Normalised campaign name used for matching (NULL when the ad export has no campaign name)."
+    )
     match_method: Series[str] = pa.Field(isin=["name", "unmatched_ad_campaign", "utm_only"], description="How matched.")
     spend: Series[float] = pa.Field(ge=0, description="Campaign spend in the reporting currency.")
 

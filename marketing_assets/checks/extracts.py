@@ -19,6 +19,7 @@ from marketing_assets.extracts import (
     ROI_SPEND_KPIS,
 )
 from marketing_assets.lib.agreement import kpi_mismatches
+from marketing_assets.lib.forecast import CLOSED_WITHOUT_DATE_SQL
 from marketing_assets.lib.kpis import UNATTRIBUTED, load_kpi_dictionary
 from marketing_assets.lib.publish import (
     AuditResult,
@@ -396,7 +397,7 @@ def pipeline_forecast_reconciles(warehouse: Warehouse) -> dg.AssetCheckResult:
                     FROM {fq(SOURCES, 'crm_opportunities')}
                     WHERE CAST(opportunity_created_date AS DATE) <= (SELECT max(as_of) FROM f)
                       AND (closed_date IS NULL OR CAST(closed_date AS DATE) > (SELECT max(as_of) FROM f))
-                      AND NOT (coalesce(is_won, false) AND closed_date IS NULL))
+                      AND NOT {CLOSED_WITHOUT_DATE_SQL})
                 SELECT strftime(f.forecast_month, '%Y-%m'),
                        any_value(f.open_pipeline) FILTER (WHERE f.sales_segment = 'All'),
                        sum(f.open_pipeline) FILTER (WHERE f.sales_segment <> 'All'),

@@ -75,8 +75,13 @@ def build_source_checks(table: str) -> dg.AssetChecksDefinition:
             if "freshness" in selected:
                 hours = thresholds.freshness_hours(table)
                 (rows,) = con.execute(f"SELECT count(*) FROM {fq}").fetchone()
-                if hours is None or contract.event_time is None or rows == 0:
-                    why = "no freshness window configured" if hours is None or contract.event_time is None else "table is empty (absent optional source)"
+                events = con.execute(f"SELECT count({contract.event_time}) FROM {fq}").fetchone()[0] if contract.event_time else 0
+                if hours is None or contract.event_time is None or rows == 0 or events == 0:
+                    why = (
+                        "no freshness window configured" if hours is None or contract.event_time is None
+                        else "table is empty (absent optional source)" if rows == 0
+                        else f"no {contract.event_time} values (optional column absent or empty)"
+                    )
                     yield dg.AssetCheckResult(
                         asset_key=key, check_name="freshness", passed=True, severity=dg.AssetCheckSeverity.WARN,
                         description=f"skipped: {why}", metadata={"skipped": why},

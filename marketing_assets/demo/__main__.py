@@ -1,4 +1,4 @@
-"""Command line: ``python -m marketing_assets.demo generate --out DIR --scale small|default|large --seed N``."""
+"""Command line: ``python -m marketing_assets.demo generate --out DIR --scale small|default|large --seed N [--minimal]``."""
 
 from __future__ import annotations
 
@@ -25,9 +25,13 @@ def main(argv: list[str] | None = None) -> int:
     gen.add_argument("--scale", choices=sorted(SCALES), default="default")
     gen.add_argument("--seed", type=int, default=42)
     gen.add_argument("--end-date", type=_date, default=None, help="last day of history (default: today, UTC)")
+    gen.add_argument(
+        "--minimal", action="store_true",
+        help="only the four CRM tables attribution needs (contacts, marketing and sales touchpoints, opportunities), required columns only",
+    )
     args = parser.parse_args(argv)
     if args.command == "generate":
-        run(args.out, scale=args.scale, seed=args.seed, end_date=args.end_date)
+        run(args.out, scale=args.scale, seed=args.seed, end_date=args.end_date, minimal=args.minimal)
     return 0
 
 

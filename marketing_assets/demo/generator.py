@@ -29,6 +29,8 @@ from .landing import LAYOUTS, DefectLog, TableLayout
 
 TRUTH_DIR = "_truth"
 WEB_PAID_WEIGHT = 0.35
+# The four CRM tables attribution needs; ``minimal`` mode writes only these, with their required columns.
+MINIMAL_TABLES = ("crm_contacts", "crm_marketing_touchpoints", "crm_sales_touchpoints", "crm_opportunities")
 
 
 @dataclass
@@ -38,10 +40,13 @@ class LandingWriter:
     root: Path
     rows_per_file: int | None
     seed: int
+    minimal: bool = False
     log: DefectLog = field(default_factory=DefectLog)
     files: dict[str, int] = field(default_factory=dict)
 
     def write(self, layout: TableLayout, n_rows: int, formatter: Callable[[int, int], pa.Table]) -> None:
+        if self.minimal and layout.table_name not in MINIMAL_TABLES:
+            return
         stream = 100 + list(LAYOUTS).index(layout.table_name)
         rng = child_rng(self.seed, stream)
         keys = defects.KeyFactory(layout)
@@ -54,10 +59,14 @@ class LandingWriter:
             table = formatter(lo, hi)
             n_bad, n_dup = defects.counts_for(layout, table.num_rows)
             table = defects.plant(layout, table, n_bad, n_dup, rng, keys, rel, self.log)
+            if self.minimal:
+                table = table.select([c.header for c in layout.columns if c.key or c.required])
             csvio.write_csv(self.root / rel, table)
             self.files[rel] = table.num_rows
 
     def write_parquet(self, layout: TableLayout, table: pa.Table) -> None:
+        if self.minimal and layout.table_name not in MINIMAL_TABLES:
+            return
         rel = f"{layout.stem}.parquet"
         path = self.root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -107,11 +116,13 @@ def _resolve_end_date(end_date) -> dt.date:
     return dt.date.fromisoformat(str(end_date))
 
 
-def generate(out_dir, scale: str = "default", seed: int = 42, end_date=None) -> dict:
+def generate(out_dir, scale: str = "default", seed: int = 42, end_date=None, minimal: bool = False) -> dict:
     """Generate the demo landing zone into ``out_dir`` and return the manifest.
 
     ``scale`` is ``small``, ``default`` or ``large``; ``end_date`` (date or ``YYYY-MM-DD``) defaults to today
-    in UTC. Ground truth goes to ``out_dir/_truth/``.
+    in UTC. Ground truth goes to ``out_dir/_truth/``. ``minimal`` writes only the four CRM tables attribution
+    needs, with their required columns only (the smallest export the contract accepts); its truth is the
+    manifest alone, since nothing in it can be deduplicated or matched.
     """
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; choose one of {sorted(SCALES)}")
@@ -139,7 +150,7 @@ def generate(out_dir, scale: str = "default", seed: int = 42, end_date=None) -> 
     lift = truth.lift_tests(mmm, child_rng(seed, 11))
 
     # ------------------------------------------------------------------ landing files
-    writer = LandingWriter(root, sc.rows_per_file, seed)
+    writer = LandingWriter(root, sc.rows_per_file, seed, minimal=minimal)
     ads_tables = ads_mod.landing_tables(ads, tl)
     for name in ("ads_google", "ads_meta", "ads_linkedin"):
         t = ads_tables[name]
@@ -177,32 +188,33 @@ def generate(out_dir, scale: str = "default", seed: int = 42, end_date=None) -> 
     log = writer.log
     log.bad_rows.sort(key=lambda r: (r.source_file, r.source_line))
     log.duplicates.sort(key=lambda r: (r.source_file, r.source_line))
-    _write_truth_csv(tdir / "bad_rows.csv", ["table_name", "source_file", "source_line", "column_name", "reason"],
-                     [(r.table_name, r.source_file, r.source_line, r.column_name, r.reason) for r in log.bad_rows])
-    _write_truth_csv(tdir / "exact_duplicates.csv", ["table_name", "source_file", "source_line", "duplicate_of_line"],
-                     [(r.table_name, r.source_file, r.source_line, r.duplicate_of_line) for r in log.duplicates])
-    _write_duplicate_contacts(tdir, crm)
-    _write_account_matches(tdir, crm, customers)
-    _write_mmm(tdir, mmm, tl, orders, b2b)
-    _write_truth_csv(
-        tdir / "lift_tests_truth.csv",
-        ["test_id", "channel", "start_date", "end_date", "weeks", "true_lift", "measured_lift", "lift_se",
-         "spend_in_window_usd"],
-        [(t["test_id"], t["channel"], t["start_date"], t["end_date"], t["weeks"], f"{t['true_lift']:.2f}",
-          f"{t['lift']:.2f}", f"{t['lift_se']:.2f}", f"{t['spend_in_window_usd']:.2f}") for t in lift],
-    )
-    erp_discrepancy["account_id"] = f"A{erp_discrepancy.pop('account_index') + 1:07d}"
-    _write_json(tdir / "discrepancies.json", {
-        "erp_vs_crm_won_revenue": erp_discrepancy,
-        "finance_missing_platform_spend": finance.missing,
-        "notes": [
-            "Every other month: ERP revenue of CRM-matched customers equals CRM won_amount by closed_date month "
-            "exactly (B2B orders are never returned).",
-            "Every other month x platform: finance amount equals platform spend in USD up to cent rounding "
-            "(finance vendor -> platform: " + json.dumps(erp.FINANCE_VENDOR_PLATFORM) + ").",
-        ],
-    })
-    _write_json(tdir / "anomalies.json", {"anomalies": ads.anomalies + sessions.anomalies})
+    if not minimal:  # planted truth is about columns and systems a minimal export lacks
+        _write_truth_csv(tdir / "bad_rows.csv", ["table_name", "source_file", "source_line", "column_name", "reason"],
+                         [(r.table_name, r.source_file, r.source_line, r.column_name, r.reason) for r in log.bad_rows])
+        _write_truth_csv(tdir / "exact_duplicates.csv", ["table_name", "source_file", "source_line", "duplicate_of_line"],
+                         [(r.table_name, r.source_file, r.source_line, r.duplicate_of_line) for r in log.duplicates])
+        _write_duplicate_contacts(tdir, crm)
+        _write_account_matches(tdir, crm, customers)
+        _write_mmm(tdir, mmm, tl, orders, b2b)
+        _write_truth_csv(
+            tdir / "lift_tests_truth.csv",
+            ["test_id", "channel", "start_date", "end_date", "weeks", "true_lift", "measured_lift", "lift_se",
+             "spend_in_window_usd"],
+            [(t["test_id"], t["channel"], t["start_date"], t["end_date"], t["weeks"], f"{t['true_lift']:.2f}",
+              f"{t['lift']:.2f}", f"{t['lift_se']:.2f}", f"{t['spend_in_window_usd']:.2f}") for t in lift],
+        )
+        erp_discrepancy["account_id"] = f"A{erp_discrepancy.pop('account_index') + 1:07d}"
+        _write_json(tdir / "discrepancies.json", {
+            "erp_vs_crm_won_revenue": erp_discrepancy,
+            "finance_missing_platform_spend": finance.missing,
+            "notes": [
+                "Every other month: ERP revenue of CRM-matched customers equals CRM won_amount by closed_date month "
+                "exactly (B2B orders are never returned).",
+                "Every other month x platform: finance amount equals platform spend in USD up to cent rounding "
+                "(finance vendor -> platform: " + json.dumps(erp.FINANCE_VENDOR_PLATFORM) + ").",
+            ],
+        })
+        _write_json(tdir / "anomalies.json", {"anomalies": ads.anomalies + sessions.anomalies})
 
     bad_counts = Counter(r.table_name for r in log.bad_rows)
     dup_counts = Counter(r.table_name for r in log.duplicates)
@@ -212,6 +224,7 @@ def generate(out_dir, scale: str = "default", seed: int = 42, end_date=None) -> 
         "generator_version": GENERATOR_VERSION,
         "seed": int(seed),
         "scale": scale,
+        "minimal": bool(minimal),
         "start_date": tl.start_date.isoformat(),
         "end_date": tl.end_date.isoformat(),
         "mmm_weeks": N_WEEKS,
@@ -237,8 +250,8 @@ def generate(out_dir, scale: str = "default", seed: int = 42, end_date=None) -> 
         "touchpoints": {
             "marketing": len(crm.mt_ts),
             "sales": len(crm.st_ts),
-            "web_sessions": len(sessions.ts),
-            "total": len(crm.mt_ts) + len(crm.st_ts) + len(sessions.ts),
+            "web_sessions": 0 if minimal else len(sessions.ts),
+            "total": len(crm.mt_ts) + len(crm.st_ts) + (0 if minimal else len(sessions.ts)),
         },
     }
     _write_json(tdir / "manifest.json", manifest)
@@ -350,9 +363,9 @@ def summarize(manifest: dict, seconds: float) -> str:
             f"in {seconds:.1f} s")
 
 
-def run(out_dir, scale: str = "default", seed: int = 42, end_date=None) -> dict:
+def run(out_dir, scale: str = "default", seed: int = 42, end_date=None, minimal: bool = False) -> dict:
     """``generate()`` plus a printed summary (used by the CLI)."""
     t0 = time.perf_counter()
-    manifest = generate(out_dir, scale=scale, seed=seed, end_date=end_date)
+    manifest = generate(out_dir, scale=scale, seed=seed, end_date=end_date, minimal=minimal)
     print(summarize(manifest, time.perf_counter() - t0))
     return manifest

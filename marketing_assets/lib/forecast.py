@@ -101,6 +101,11 @@ def _month_start(d: dt.date, add: int = 0) -> dt.date:
     return dt.date(idx // 12, idx % 12 + 1, 1)
 
 
+CLOSED_WITHOUT_DATE_SQL = "(closed_date IS NULL AND (coalesce(is_won, false) OR lower(coalesce(stage, '')) LIKE 'closed%'))"
+"""A row that says it is closed (won, or a stage starting with "closed") but has no close date: neither open nor
+closed at any ``as_of``, so left out of the forecast and of every reconciliation with it."""
+
+
 def _base_sql(table: str) -> str:
     """Opportunities known before the cut-off ``$cutoff``, with segment, outcome flags and amounts."""
     return f"""
@@ -116,7 +121,7 @@ def _base_sql(table: str) -> str:
         FROM {table}
         WHERE opportunity_created_date IS NOT NULL
           AND CAST(opportunity_created_date AS TIMESTAMP) < $cutoff
-          AND NOT (closed_date IS NULL AND (coalesce(is_won, false) OR lower(coalesce(stage, '')) LIKE 'closed%'))"""
+          AND NOT {CLOSED_WITHOUT_DATE_SQL}"""
 
 
 def _days(ts_expr: str) -> str:
@@ -291,8 +296,8 @@ def pipeline_forecast(
         raise ValueError("interval must be between 0 and 1")
     if as_of is None:
         as_of = latest_date(con, table)
-        if as_of is None:
-            raise ValueError(f"{table} has no opportunities; pass as_of")
+        if as_of is None:  # no opportunities at all: nothing is open, nothing to forecast
+            return _typed_forecast([])
     as_of = _to_date(as_of)
     cut_day = as_of + dt.timedelta(days=1)
     cutoff = dt.datetime.combine(cut_day, dt.time())
@@ -402,6 +407,10 @@ def pipeline_forecast(
                 method(pipe_seg.sum(), fallback_pipe.sum()),
             )
         )
+    return _typed_forecast(rows)
+
+
+def _typed_forecast(rows: list) -> pd.DataFrame:
     out = pd.DataFrame(rows, columns=FORECAST_COLUMNS)
     return out.astype(
         {

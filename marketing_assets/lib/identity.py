@@ -32,8 +32,11 @@ def _lit(value: str) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def _in_list(values) -> str:
-    return ", ".join(_lit(v) for v in values) or "NULL"
+def _is_in(expr: str, values) -> str:
+    """SQL ``expr IN (values)`` (NULL for a NULL ``expr``) as ``list_contains``: DuckDB 2.0 fails to bind
+    ``IN`` over an expression its statistics prove all-NULL ("BindBuiltinScalarFunction did not return a
+    BoundFunctionExpression"), which is what an export without the optional column gives."""
+    return f"list_contains([{', '.join(_lit(v) for v in values)}]::VARCHAR[], {expr})"
 
 
 def email_sql(expr: str, rules: Mapping[str, Any]) -> str:
@@ -51,7 +54,7 @@ def email_sql(expr: str, rules: Mapping[str, Any]) -> str:
         local = f"regexp_replace({local}, '\\+.*$', '')"
     dotless = rules.get("dotless_domains") or []
     if dotless:
-        local = f"CASE WHEN {domain} IN ({_in_list(dotless)}) THEN replace({local}, '.', '') ELSE {local} END"
+        local = f"CASE WHEN {_is_in(domain, dotless)} THEN replace({local}, '.', '') ELSE {local} END"
     return f"CASE WHEN regexp_matches({e}, {_lit(EMAIL_REGEX)}) THEN {local} || '@' || {domain} END"
 
 
@@ -75,6 +78,16 @@ def company_name_sql(expr: str, legal_suffixes) -> str:
         name = f"regexp_replace({name}, '\\b({suffixes})\\b', ' ', 'g')"
     name = f"regexp_replace(trim({name}), '\\s+', ' ', 'g')"
     return f"nullif({name}, '')"
+
+
+def has_values(con: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
+    """Whether ``column`` of ``table`` holds any non-NULL value.
+
+    Normalising SQL is only applied to columns that do: DuckDB 2.0 folds an all-NULL column to a constant
+    and then fails to bind some nested expressions over it ("BindBuiltinScalarFunction did not return a
+    BoundFunctionExpression"), and an export without the optional column lands it all-NULL.
+    """
+    return bool(con.execute(f"SELECT count({column}) > 0 FROM {table}").fetchone()[0])
 
 
 def connected_component_labels(left: np.ndarray, right: np.ndarray, nodes: np.ndarray) -> pd.Series:
@@ -106,11 +119,12 @@ def resolve_contacts(
     """
     email_rules = rules.get("email", {})
     max_emails = int(rules.get("web", {}).get("max_emails_per_client", 3))
+    email = email_sql("email", email_rules) if has_values(con, contacts, "email") else "NULL::VARCHAR"
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _id_contacts AS
-        SELECT contact_id, account_id, created_at, {email_sql('email', email_rules)} AS email_normalized FROM {contacts}"""
+        SELECT contact_id, account_id, created_at, {email} AS email_normalized FROM {contacts}"""
     )
-    if sessions:
+    if sessions and has_values(con, sessions, "form_email"):
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE _id_forms AS
             SELECT client_id, email_normalized, count(*) AS form_fills FROM (
@@ -216,14 +230,14 @@ def match_accounts(
     customer on its own row.
     """
     acc = rules.get("accounts", {})
-    freemail = _in_list(acc.get("freemail_domains") or [])
+    freemail = acc.get("freemail_domains") or []
     suffixes = acc.get("legal_suffixes") or []
     conf = {"domain": 0.99, "name": 0.9, "fuzzy_name": 0.8, **(acc.get("confidences") or {})}
     threshold = float(acc.get("fuzzy_min_similarity", 0.93))
     email_domains = (
         f"""SELECT account_id, arg_max(d, n) AS email_domain FROM (
                 SELECT account_id, {domain_sql('email')} AS d, count(*) AS n FROM {contacts}
-                WHERE email LIKE '%@%' GROUP BY ALL) WHERE d NOT IN ({freemail}) GROUP BY ALL"""
+                WHERE email LIKE '%@%' GROUP BY ALL) WHERE NOT {_is_in('d', freemail)} GROUP BY ALL"""
         if contacts
         else "SELECT NULL::VARCHAR AS account_id, NULL::VARCHAR AS email_domain WHERE false"
     )
@@ -244,7 +258,7 @@ def match_accounts(
         f"""CREATE OR REPLACE TEMP TABLE _am_pairs AS
         WITH by_domain AS (
             SELECT e.customer_id, min(c.account_id) AS account_id, count(*) AS candidates
-            FROM _am_erp e JOIN _am_crm c ON c.domain_norm = e.domain_norm AND e.domain_norm NOT IN ({freemail})
+            FROM _am_erp e JOIN _am_crm c ON c.domain_norm = e.domain_norm AND NOT {_is_in('e.domain_norm', freemail)}
             GROUP BY ALL
         ),
         by_name AS (
