@@ -28,12 +28,7 @@ ORDER_HEADER = ["order_id", "line_number", "order_date", "transaction_type", "cu
 FILE_TIME = dt.datetime(2026, 2, 1, tzinfo=dt.timezone.utc).timestamp()
 
 
-@pytest.fixture
-def con():
-    c = duckdb.connect()
-    c.execute("SET TimeZone = 'UTC'")
-    yield c
-    c.close()
+from marketing_assets_tests.test_landing import con  # noqa: E402,F401  (the same UTC DuckDB connection fixture)
 
 
 def write_text(root: Path, rel: str, text: str | bytes) -> Path:
