@@ -114,6 +114,14 @@ def stale_files(result: dg.ExecuteInProcessResult, published: dict[dg.AssetKey, 
     return lines
 
 
+def _rows_text(metadata: dict) -> str:
+    """Row count of a materialisation; a source table without a landing file is shown as absent, not as 0 rows."""
+    files, rows = metadata.get("file_count"), metadata.get("dagster/row_count")
+    if files is not None and files.value == 0:
+        return f"{'absent':>12} (no landing file; optional table materialised empty)"
+    return f"{rows.value:>12,} rows" if rows is not None else f"{'-':>12} rows"
+
+
 def summarise(result: dg.ExecuteInProcessResult, published: dict[dg.AssetKey, list[Path]] | None = None) -> tuple[str, bool]:
     """Text summary of a run, and whether a blocking check failed.
 
@@ -125,9 +133,7 @@ def summarise(result: dg.ExecuteInProcessResult, published: dict[dg.AssetKey, li
     lines = ["", "assets materialised:"]
     for event in result.get_asset_materialization_events():
         mat = event.event_specific_data.materialization
-        rows = mat.metadata.get("dagster/row_count")
-        count = f"{rows.value:>12,}" if rows is not None else f"{'-':>12}"
-        lines.append(f"  {mat.asset_key.to_user_string():<45} {count} rows")
+        lines.append(f"  {mat.asset_key.to_user_string():<45} {_rows_text(mat.metadata)}")
     planned = planned_check_keys(result.job_def, result.dagster_run)
     graph = result.job_def.asset_layer.asset_graph
     blocking = {k: bool(graph.get_check_spec(k).blocking) for k in planned}
@@ -152,6 +158,15 @@ def summarise(result: dg.ExecuteInProcessResult, published: dict[dg.AssetKey, li
     return "\n".join(lines), bool(blocking_failures)
 
 
+def preflight_text(defs: dg.Definitions, landing: Path) -> str:
+    """The preflight summary of ``landing`` (:mod:`marketing_assets.preflight`) for the graph of ``defs``."""
+    from marketing_assets.preflight import preflight, render
+    from marketing_assets.sources import CONTRACTS
+
+    root = landing.expanduser().resolve()
+    return render(preflight(root, CONTRACTS, defs.resolve_asset_graph()), root)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m marketing_assets.run", description=__doc__)
     parser.add_argument("--job", default="full_refresh")
@@ -165,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from marketing_assets.definitions import defs
 
+    print(preflight_text(defs, landing))
     start = time.perf_counter()
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     with instance:
