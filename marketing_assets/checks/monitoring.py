@@ -11,6 +11,7 @@ from marketing_assets.constants import IDENTITY, INGEST_LOG_TABLE, SOURCES, fq
 from marketing_assets.lib import anomalies
 from marketing_assets.lib.channels import crm_label_group_sql, load_channel_config
 from marketing_assets.lib.quality import table_exists
+from marketing_assets.lib.spend import possible_groups, reporting_currency, split_platforms
 from marketing_assets.resources import CheckThresholds, Warehouse
 from marketing_assets.sources import CONTRACTS
 
@@ -75,9 +76,13 @@ def crm_won_vs_erp_revenue(warehouse: Warehouse, thresholds: CheckThresholds) ->
 @dg.asset_check(asset=dg.AssetKey([IDENTITY, "ad_spend_daily"]), name="platform_vs_finance_spend")
 def platform_vs_finance_spend(warehouse: Warehouse, thresholds: CheckThresholds) -> dg.AssetCheckResult:
     """Per month × channel group with ad-platform spend: platform spend (reporting currency) vs the marketing spend
-    booked by finance, over the months both sources cover."""
+    booked by finance, over the months both sources cover.
+
+    When an ad export lacks the column that splits a platform's spend into channel groups (Google's campaign type),
+    the comparison is per month over those groups combined, and says so. When an export has no currency column, its
+    spend is taken to be in the reporting currency: a gap may then be a currency difference, so the check WARNs."""
     cfg = thresholds.section("reconciliation")
-    groups = ", ".join("'" + g.replace("'", "''") + "'" for g in cfg["platform_channel_groups"])
+    groups = list(cfg["platform_channel_groups"])
     with warehouse.get_connection() as con:
         if not table_exists(con, SOURCES, "finance_marketing_spend"):
             return dg.AssetCheckResult(passed=True, description="skipped: no finance spend", metadata={"skipped": True})
@@ -90,13 +95,46 @@ def platform_vs_finance_spend(warehouse: Warehouse, thresholds: CheckThresholds)
             f"""SELECT date_trunc('month', date_day)::DATE AS month, channel_group, sum(spend)::DOUBLE AS amount
                 FROM {fq(IDENTITY, 'ad_spend_daily')} GROUP BY ALL"""
         ).df()
+        unsplit = dict(con.execute(
+            f"""SELECT platform, count(*) FROM {fq(IDENTITY, 'ad_spend_daily')}
+                WHERE campaign_type IS NULL AND platform IN (SELECT unnest(?::VARCHAR[])) GROUP BY ALL ORDER BY ALL""",
+            [sorted(split_platforms())],
+        ).fetchall())
+        (assumed_currency,) = con.execute(f"SELECT count(*) FILTER (WHERE is_currency_assumed) FROM {fq(IDENTITY, 'ad_spend_daily')}").fetchone()
     if finance.empty or platform.empty:
         return dg.AssetCheckResult(passed=True, description="skipped: one side has no rows", metadata={"skipped": True})
     first, last = max(finance.month.min(), platform.month.min()), min(finance.month.max(), platform.month.max())
-    keep = lambda f: f[(f.month >= first) & (f.month <= last) & f.channel_group.isin(cfg["platform_channel_groups"])]  # noqa: E731
-    gaps = anomalies.monthly_gaps(keep(platform), keep(finance), ["month", "channel_group"], tolerance=float(cfg["tolerance"]), min_amount=float(cfg["min_amount"]))
-    result = _gap_check(gaps, f"ad-platform vs finance spend ({groups})", lambda r: f"{r.month:%Y-%m} {r.channel_group} platform vs finance", float(cfg["tolerance"]))
-    return dg.AssetCheckResult(passed=result.passed, description=result.description, metadata={**result.metadata, "months": f"{first:%Y-%m} to {last:%Y-%m}"})
+    notes, keys = [], ["month", "channel_group"]
+    if unsplit:
+        combined = sorted(set(groups) | possible_groups(unsplit))
+        notes.append(
+            f"compared per month over {' + '.join(combined)} combined: {_rows(unsplit)} have no campaign type, "
+            "so their spend cannot be split into channel groups"
+        )
+        groups = combined
+    keep = lambda f: f[(f.month >= first) & (f.month <= last) & f.channel_group.isin(groups)]  # noqa: E731
+    platform_side, finance_side = keep(platform), keep(finance)
+    if unsplit:
+        keys = ["month"]
+        platform_side, finance_side = (f.groupby("month", as_index=False)["amount"].sum() for f in (platform_side, finance_side))
+    if assumed_currency:
+        notes.append(
+            f"{assumed_currency:,} ad-spend rows have no currency and are taken to be in {reporting_currency()}: "
+            "a gap may be a currency difference (WARN, not ERROR)"
+        )
+    gaps = anomalies.monthly_gaps(platform_side, finance_side, keys, tolerance=float(cfg["tolerance"]), min_amount=float(cfg["min_amount"]))
+    label = (lambda r: f"{r.month:%Y-%m} platform vs finance") if unsplit else (lambda r: f"{r.month:%Y-%m} {r.channel_group} platform vs finance")
+    result = _gap_check(gaps, f"ad-platform vs finance spend ({', '.join(groups)})", label, float(cfg["tolerance"]))
+    description = result.description + "".join(f" [{n}]" for n in notes)
+    return dg.AssetCheckResult(
+        passed=result.passed, severity=WARN if assumed_currency else dg.AssetCheckSeverity.ERROR, description=description,
+        metadata={**result.metadata, "months": f"{first:%Y-%m} to {last:%Y-%m}", "grain": " × ".join(keys),
+                  "rows_without_campaign_type": sum(unsplit.values()), "rows_currency_assumed": int(assumed_currency)},
+    )
+
+
+def _rows(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n:,} {platform} rows" for platform, n in counts.items())
 
 
 @dg.asset_check(asset=dg.AssetKey([IDENTITY, "ad_spend_daily"]), name="cpa_spike")

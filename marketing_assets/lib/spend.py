@@ -6,7 +6,7 @@ date × platform × account × campaign rows with spend converted to the reporti
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ import pandas as pd
 import yaml
 
 from marketing_assets.constants import CONFIG_DIR
+from marketing_assets.lib.channels import load_channel_config
 
 DEFAULT_FX_FILE = CONFIG_DIR / "fx_rates.yaml"
 
@@ -110,6 +111,22 @@ def platform_channel_sql(platform: str, channels_cfg: Mapping[str, Any]) -> str:
         return default
     cases = " ".join(f"WHEN {_lit(k.upper())} THEN {_lit(v)}" for k, v in by_type.items())
     return f"CASE upper(campaign_type) {cases} ELSE {default} END"
+
+
+def split_platforms(channels_cfg: Mapping[str, Any] | None = None) -> set[str]:
+    """Platforms whose spend is split into channel groups by campaign type (``by_campaign_type`` rules)."""
+    cfg = channels_cfg if channels_cfg is not None else load_channel_config()
+    return {p for p, rule in (cfg.get("ad_platforms") or {}).items() if (rule or {}).get("by_campaign_type")}
+
+
+def possible_groups(platforms: Iterable[str], channels_cfg: Mapping[str, Any] | None = None) -> set[str]:
+    """Every channel group the spend of ``platforms`` can take (default and by campaign type)."""
+    cfg = channels_cfg if channels_cfg is not None else load_channel_config()
+    out = set()
+    for platform in platforms:
+        rule = (cfg.get("ad_platforms") or {}).get(platform) or {}
+        out |= {rule.get("default_group", "Paid Other"), *(rule.get("by_campaign_type") or {}).values()}
+    return out
 
 
 def unified_spend_sql(source_schema: str, channels_cfg: Mapping[str, Any], platforms: list[str] | None = None) -> str:
