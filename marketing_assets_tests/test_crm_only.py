@@ -63,4 +63,23 @@ def test_mmm_explains_instead_of_fitting_with_too_little_data(crm_only):
     )
     assert "not fitted" in model["status"].value
     mmm_checks = [e for e in result.get_asset_check_evaluations() if e.asset_key.path[0] == "mmm" and e.check_name != "contract"]
-    assert mmm_checks and all(not e.passed and e.severity == dg.AssetCheckSeverity.WARN for e in mmm_checks)
+    # no ad export at all: nothing to model, so the model's checks are skipped with the reason, not six warnings
+    assert mmm_checks and all(e.passed and e.metadata["skipped"].value for e in mmm_checks)
+    assert all(e.description.startswith("skipped: no ad spend to model") and "not fitted" in e.description for e in mmm_checks)
+
+
+def test_mmm_checks_warn_when_there_is_spend_but_too_little_history(tmp_path):
+    from marketing_assets.checks import mmm as mmm_checks
+    from marketing_assets.mmm import STORE
+
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        con.execute("CREATE SCHEMA mmm; CREATE SCHEMA identity")
+        con.execute(f"CREATE TABLE {STORE} (model BLOB, fitted_at TIMESTAMP, status VARCHAR, holdout_mape DOUBLE, fit_seconds DOUBLE)")
+        con.execute(f"INSERT INTO {STORE} VALUES (NULL, now()::TIMESTAMP, 'not fitted: 30 weeks of data (need 52)', NULL, NULL)")
+        con.execute("CREATE TABLE identity.ad_spend_daily AS SELECT 120.0 AS spend")
+        status, _ = mmm_checks._status(con)
+        warned = mmm_checks._not_fitted(status)
+        con.execute("DELETE FROM identity.ad_spend_daily")
+        skipped = mmm_checks._not_fitted(mmm_checks._status(con)[0])
+    assert not warned.passed and warned.severity == dg.AssetCheckSeverity.WARN and warned.description == "not fitted: 30 weeks of data (need 52)"
+    assert skipped.passed and skipped.metadata["skipped"] and skipped.description.startswith("skipped: no ad spend to model")

@@ -1,12 +1,13 @@
 """Marketing-mix checks: forecast error, non-negative media, lift-test agreement, parameter ranges, plan constraints.
 
-When the model was not fitted (too little data), every check WARNs with the reason instead of passing.
+When the model was not fitted (too little data), every check WARNs with the reason instead of passing; when there is
+no ad spend at all (no ad-platform export landed: nothing to model), they are skipped.
 """
 
 import dagster as dg
 
 from marketing_assets.checks.contracts import build_contract_checks
-from marketing_assets.constants import MMM, fq
+from marketing_assets.constants import IDENTITY, MMM, fq
 from marketing_assets.lib.quality import table_exists
 from marketing_assets.mmm import STORE
 from marketing_assets.resources import CheckThresholds, Warehouse
@@ -17,10 +18,20 @@ MODEL = dg.AssetKey([MMM, "mmm_model"])
 
 def _status(con) -> tuple[str, float | None]:
     rows = con.execute(f"SELECT status, holdout_mape FROM {STORE}").fetchall()
-    return (rows[0][0], rows[0][1]) if rows else ("no model stored", None)
+    status, mape = (rows[0][0], rows[0][1]) if rows else ("no model stored", None)
+    if status != "fitted" and not _has_spend(con):
+        status = f"skipped: no ad spend to model (no ad-platform export landed); {status}"
+    return status, mape
+
+
+def _has_spend(con) -> bool:
+    spend = fq(IDENTITY, "ad_spend_daily")
+    return table_exists(con, IDENTITY, "ad_spend_daily") and bool(con.execute(f"SELECT count(*) FROM {spend} WHERE spend > 0").fetchone()[0])
 
 
 def _not_fitted(status: str) -> dg.AssetCheckResult:
+    if status.startswith("skipped:"):
+        return dg.AssetCheckResult(passed=True, description=status, metadata={"status": status, "skipped": True})
     return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN, description=status, metadata={"status": status})
 
 
