@@ -23,6 +23,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
+from .params import model_from_params, model_to_params
 from .optimize import BudgetPlan, ChannelCurve, optimize_allocation, percentile_interval, total_contribution
 from .search import LiftSpec, Problem, SearchResult, lift_design, search_hyperparameters
 from .transforms import geometric_adstock, hill, hill_derivative
@@ -642,6 +643,18 @@ class MarketingMixModel(RegressorMixin, BaseEstimator):
         """Modelled media contribution for per-channel total spends (pattern kept), over the fit period or a
         planning horizon (see :meth:`optimize_budget`)."""
         return total_contribution(self._curves(horizon_weeks=horizon_weeks), spend_totals)
+
+    def to_params(self) -> dict[str, Any]:
+        """The fitted model as plain JSON-able data (settings, fit weeks, coefficients, channel and bootstrap
+        parameters, intervals, lift-test calibration, diagnostics): :meth:`from_params` rebuilds it exactly."""
+        check_is_fitted(self, "coef_")
+        return model_to_params(self)
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> MarketingMixModel:
+        """A fitted model rebuilt from :meth:`to_params` data, without refitting: its predictions, decomposition,
+        response curves, returns, intervals and budget plans equal the original's."""
+        return model_from_params(cls, dict(params))
 
     def __sklearn_tags__(self) -> Any:
         """Tags: no missing values; scores on random data are not meaningful for a media model."""
