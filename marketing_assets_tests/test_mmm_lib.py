@@ -378,3 +378,74 @@ def test_channel_curve_counts_the_adstock_carried_in():
     assert curve.marginal(2.0) == pytest.approx(1 / 3.5**2 + 0.5 / 2.25**2)
     # nothing carried in: the curve of before
     assert ChannelCurve(np.array([2.0, 0.0]), params).contribution(2.0) == pytest.approx(2 / 3 + 1 / 2)
+
+
+# ---------------------------------------------------------------- the fitted model as data
+def hand_params(**changes) -> dict:
+    """One channel ``tv`` (decay 0.5, half-saturation 100, slope 1, coefficient 100), intercept 10, no trend or
+    seasonality, two fit weeks with spend 100 and 0, no bootstrap: the layout of ``to_params`` written by hand."""
+    settings = MarketingMixModel(channels=["tv"], fourier_order=0, trend=False, n_bootstrap=0).get_params()
+    tv = {"decay": 0.5, "half_saturation": 100.0, "half_saturation_ratio": 1.0, "slope": 1.0, "coefficient": 100.0}
+    params = {
+        "format": "marketing_assets.mmm/1", "settings": {**settings, "channels": ["tv"], "controls": [], "priors": None, "prior_pooling": None},
+        "channels": ["tv"], "controls": [], "n_features_in": 1, "feature_names_in": ["tv"],
+        "origin": "2024-01-01T00:00:00", "weeks": ["2024-01-01T00:00:00", "2024-01-08T00:00:00"],
+        "spend": [[100.0], [0.0]], "control_values": [[], []], "base_names": ["intercept"], "base_coef": [10.0],
+        "coef": [10.0, 100.0], "intercept": 10.0, "y_scale": 1.0, "penalty": 0.001, "channel_params": {"tv": tv},
+        "roi": {"tv": (50 + 100 / 3) / 100}, "mroi": {"tv": 0.0}, "roi_interval": {"low": [None], "high": [None]},
+        "mroi_interval": {"low": [None], "high": [None]}, "bootstrap_params": [], "roi_bootstrap": [], "mroi_bootstrap": [],
+        "lift_spec": None, "lift_tests": {"columns": [], "data": {}}, "diagnostics": {"r2": None, "search_evaluations": 0},
+        "search": {"decay": [0.5], "ratio": [1.0], "slope": [1.0], "log10_penalty": -3.0, "objective": 0.0, "cv_mse": 0.0,
+                   "lift_z": [], "n_evaluations": 0, "history": []},
+        "fit_seconds_search": 0.0, "fit_seconds": 0.0, "bootstrap_index": {"roi": [], "mroi": []}, "shape": [2, 1], "order": {"spend": "C", "control_values": "C"},
+    }
+    return {**params, **changes}
+
+
+def test_from_params_hand_values() -> None:
+    model = MarketingMixModel.from_params(hand_params())
+    X = pd.DataFrame({"week": pd.to_datetime(["2024-01-01", "2024-01-08"]), "tv": [100.0, 0.0]})
+    # adstock [100, 50]; hill a / (a + 100) = [1/2, 1/3]; times 100 plus the intercept 10
+    assert np.allclose(model.predict(X), [60.0, 10 + 100 / 3])
+    contrib = model.contributions(X)
+    assert np.allclose(contrib["baseline"], 10.0) and np.allclose(contrib["tv"], [50.0, 100 / 3])
+    # twice the spend: adstock [200, 100] -> hill [2/3, 1/2] -> 66.67 + 50
+    curve = model.response_curve("tv", [0.0, 200.0])
+    assert np.allclose(curve["contribution"], [0.0, 200 / 3 + 50]) and "contribution_low" not in curve
+    assert np.isnan(model.roi_interval_.loc["tv", "low"]) and model.current_spend() == {"tv": 100.0}
+    assert model.to_params() == hand_params()  # NaN back as None: strict JSON again
+
+
+def test_to_params_is_strict_json_and_rejects_unknown_formats() -> None:
+    import json
+
+    params = MarketingMixModel.from_params(hand_params(roi={"tv": float("inf")})).to_params()
+    assert params["roi"] == {"tv": "inf"} and params["roi_interval"]["low"] == [None]
+    json.dumps(params, allow_nan=False)
+    with pytest.raises(ValueError, match="unknown model parameter format"):
+        MarketingMixModel.from_params(hand_params(format="marketing_assets.mmm/0"))
+
+
+def test_round_trip_of_a_fitted_model_is_exact() -> None:
+    import json
+
+    X, y, _ = simulate(n=80, noise=20_000, seed=4)
+    lifts = pd.DataFrame([{"channel": "social", "start": X["week"].iloc[30], "end": X["week"].iloc[37], "lift": 2e5, "lift_se": 2e4}])
+    model = MarketingMixModel(channels=["search", "social"], controls=["promo"], n_init=8, n_passes=1, n_refine=0, n_bootstrap=3)
+    model.fit(X, y, lift_tests=lifts)
+    twin = MarketingMixModel.from_params(json.loads(json.dumps(model.to_params(), allow_nan=False)))
+    exact = {"rtol": 0, "atol": 0}
+    assert np.array_equal(twin.predict(X), model.predict(X))
+    pd.testing.assert_frame_equal(twin.contributions(X), model.contributions(X), **exact)
+    grid = np.linspace(0, 2 * X["social"].sum(), 5)
+    pd.testing.assert_frame_equal(twin.response_curve("social", grid), model.response_curve("social", grid), **exact)
+    groups = {"search": "Search", "social": "Social"}
+    pd.testing.assert_frame_equal(twin.group_returns(groups, 0.8), model.group_returns(groups, 0.8), **exact)
+    for name in ("roi_interval_", "mroi_interval_", "roi_bootstrap_", "mroi_bootstrap_", "lift_tests_"):
+        pd.testing.assert_frame_equal(getattr(twin, name), getattr(model, name), **exact)
+    pd.testing.assert_series_equal(twin.mroi_, model.mroi_, **exact)
+    assert twin.bootstrap_params_ == model.bootstrap_params_ and twin.get_params() == model.get_params()
+    plan, twin_plan = model.optimize_budget(horizon_weeks=13), twin.optimize_budget(horizon_weeks=13)
+    pd.testing.assert_frame_equal(twin_plan.allocation, plan.allocation, **exact)
+    assert (twin_plan.uplift, twin_plan.uplift_interval) == (plan.uplift, plan.uplift_interval)
+    assert twin.total_contribution({"search": 1e5, "social": 5e4}, 13) == model.total_contribution({"search": 1e5, "social": 5e4}, 13)
