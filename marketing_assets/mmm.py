@@ -1,6 +1,6 @@
 """Marketing-mix assets: weekly design matrix, fitted model, decomposition, response curves, budget plan."""
 
-import pickle
+import json
 import time
 
 import dagster as dg
@@ -12,7 +12,6 @@ from marketing_assets.constants import IDENTITY, MMM, SOURCES, fq
 from marketing_assets.lib import svg
 from marketing_assets.lib.mmm import MarketingMixModel, weekly_frame_sql
 from marketing_assets.lib.mmm.frame import channel_groups_sql, channel_labels
-from marketing_assets.lib.quality import table_exists
 from marketing_assets.resources import Warehouse
 
 DECISION_INTERVAL = 0.8
@@ -22,7 +21,6 @@ Stated in the labels of the mmm_*_low / _high KPIs of the metric dictionary: cha
 MIN_WEEKS = 52
 MIN_CHANNELS = 2
 HOLDOUT_WEEKS = 26
-STORE = fq(MMM, "_mmm_model_store")
 
 
 class MmmConfig(dg.Config):
@@ -85,10 +83,11 @@ def _without_model(con, table: str, empty: pd.DataFrame) -> dg.MaterializeResult
     return dg.MaterializeResult(metadata={"dagster/row_count": 0, "status": "no fitted model (see mmm_model)"})
 
 
-def _load_model(con) -> tuple[MarketingMixModel | None, pd.DataFrame]:
+def load_model(con) -> tuple[MarketingMixModel | None, pd.DataFrame]:
+    """The estimator rebuilt from ``mmm_fit``'s parameters (None when not fitted) and the weekly frame."""
     frame = con.execute(f"SELECT * FROM {fq(MMM, 'mmm_weekly_frame')} ORDER BY week").df()
-    rows = con.execute(f"SELECT model FROM {STORE}").fetchall() if table_exists(con, MMM, "_mmm_model_store") else []
-    return (pickle.loads(rows[0][0]) if rows and rows[0][0] is not None else None), frame
+    rows = con.execute(f"SELECT params FROM {fq(MMM, 'mmm_fit')}").fetchall()
+    return (MarketingMixModel.from_params(json.loads(rows[0][0])) if rows and rows[0][0] is not None else None), frame
 
 
 @dg.asset(deps=[_key("erp_orders", SOURCES), _key("crm_opportunities", SOURCES), _key("ad_spend_daily", IDENTITY)], kinds={"duckdb"})
@@ -152,21 +151,64 @@ def _lift_tests(con, channels: list[str]) -> pd.DataFrame | None:
     return tests if len(tests) else None
 
 
-@dg.asset(deps=[_key("mmm_weekly_frame"), _key("experiments", SOURCES)], kinds={"duckdb", "scikitlearn"})
-def mmm_model(context: dg.AssetExecutionContext, config: MmmConfig, warehouse: Warehouse) -> dg.MaterializeResult:
-    """One row per media channel: fitted adstock/saturation parameters, ROI and marginal ROI with 90% intervals; diagnostics in metadata."""
+MODEL_DEPS = [_key("mmm_weekly_frame"), _key("experiments", SOURCES)]
+MODEL_EMPTY = (["channel", "channel_group", "channel_label"], ["decay", "half_saturation", "slope", "spend", "contribution", "roi", "roi_low", "roi_high", "mroi", "mroi_low", "mroi_high"])
+LIFT_FIT_COLUMNS = ["channel", "start_date", "end_date", "lift", "lift_se", "predicted_lift", "z"]
+
+
+def _write_fit(con, status: str, weeks: int, channels: int, config: MmmConfig, **fitted) -> None:
+    """The one row of ``mmm_fit``; ``fitted`` holds holdout_mape, fit_seconds, lift_tests_used and params when fitted."""
+    con.execute(
+        f"""CREATE OR REPLACE TABLE {fq(MMM, 'mmm_fit')} (status VARCHAR, fitted_at TIMESTAMP, weeks INTEGER, channels INTEGER,
+            holdout_weeks INTEGER, holdout_mape DOUBLE, fit_seconds DOUBLE, lift_tests_used INTEGER, params VARCHAR)"""
+    )
+    con.execute(
+        f"INSERT INTO {fq(MMM, 'mmm_fit')} VALUES (?, now()::TIMESTAMP, ?, ?, ?, ?, ?, ?, ?)",
+        [status, weeks, channels, config.holdout_weeks, fitted.get("holdout_mape"), fitted.get("fit_seconds"), fitted.get("lift_tests_used", 0), fitted.get("params")],
+    )
+
+
+def _lift_fit(tests: pd.DataFrame) -> pd.DataFrame:
+    """The model's lift tests with start/end named as in sources.experiments; a typed empty table without any."""
+    if tests.empty:
+        return _empty(["channel"], ["lift", "lift_se", "predicted_lift", "z"], ["start_date", "end_date"])[LIFT_FIT_COLUMNS]
+    return tests.rename(columns={"start": "start_date", "end": "end_date"})[LIFT_FIT_COLUMNS].reset_index(drop=True)
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            "mmm_model", deps=MODEL_DEPS, kinds={"duckdb", "scikitlearn"},
+            description="One row per media channel: fitted adstock/saturation parameters, ROI and marginal ROI with 90% intervals; diagnostics in metadata.",
+        ),
+        dg.AssetSpec(
+            "mmm_fit", deps=MODEL_DEPS, kinds={"duckdb", "scikitlearn"},
+            description="One row: the fitted model as data — status ('fitted' or why not), fit time, holdout MAPE, fit seconds and the "
+            "JSON parameters MarketingMixModel.from_params rebuilds the estimator from without refitting.",
+        ),
+        dg.AssetSpec(
+            "mmm_lift_test_fit", deps=MODEL_DEPS, kinds={"duckdb"},
+            description="One row per lift test inside the fit period: measured lift, the model's lift over the test window and their "
+            "distance in standard errors (z); empty, with the reason in metadata, when there is none.",
+        ),
+    ]
+)
+def mmm_model(context: dg.AssetExecutionContext, config: MmmConfig, warehouse: Warehouse):
+    """Fits the marketing-mix model once and publishes it as three tables: per channel, as parameters, and its lift-test calibration."""
+    key = context.asset_key_for_output
     with warehouse.get_connection() as con:
         frame = con.execute(f"SELECT * FROM {fq(MMM, 'mmm_weekly_frame')} ORDER BY week").df()
         channels = _channels(frame)
-        con.execute(
-            f"CREATE OR REPLACE TABLE {STORE} (model BLOB, fitted_at TIMESTAMP, status VARCHAR, holdout_mape DOUBLE, fit_seconds DOUBLE)"
-        )
         if len(frame) < MIN_WEEKS or len(channels) < MIN_CHANNELS:
             why = not_fitted_reason(len(frame), len(channels))
-            _write(con, "mmm_model", pd.DataFrame(columns=["channel", "channel_group", "channel_label", "decay", "half_saturation", "slope", "spend", "contribution", "roi", "roi_low", "roi_high", "mroi", "mroi_low", "mroi_high"]).astype({"channel": str, "channel_group": str, "channel_label": str}).astype({c: float for c in ["decay", "half_saturation", "slope", "spend", "contribution", "roi", "roi_low", "roi_high", "mroi", "mroi_low", "mroi_high"]}))
             context.log.warning(why)
-            con.execute(f"INSERT INTO {STORE} VALUES (NULL, now()::TIMESTAMP, ?, NULL, NULL)", [why])
-            return dg.MaterializeResult(metadata={"dagster/row_count": 0, "status": why})
+            _write(con, "mmm_model", _empty(*MODEL_EMPTY))
+            _write_fit(con, why, len(frame), len(channels), config)
+            _write(con, "mmm_lift_test_fit", _lift_fit(pd.DataFrame()))
+            yield dg.MaterializeResult(asset_key=key("mmm_model"), metadata={"dagster/row_count": 0, "status": why})
+            yield dg.MaterializeResult(asset_key=key("mmm_fit"), metadata={"dagster/row_count": 1, "status": why})
+            yield dg.MaterializeResult(asset_key=key("mmm_lift_test_fit"), metadata={"dagster/row_count": 0, "status": why})
+            return
         lifts = _lift_tests(con, channels)
         X, y = frame[["week", *channels, "promo"]], frame["revenue"].to_numpy()
         params = {"channels": channels, "controls": ["promo"], "random_state": config.random_state, "lift_mode": config.lift_mode}
@@ -177,7 +219,9 @@ def mmm_model(context: dg.AssetExecutionContext, config: MmmConfig, warehouse: W
         start = time.perf_counter()
         model = MarketingMixModel(**params, n_bootstrap=config.n_bootstrap).fit(X, y, lift_tests=lifts)
         fit_seconds = time.perf_counter() - start
-        con.execute(f"INSERT INTO {STORE} VALUES (?, now()::TIMESTAMP, 'fitted', ?, ?)", [pickle.dumps(model), holdout_mape, fit_seconds])
+        used = 0 if lifts is None else len(lifts)
+        params_json = json.dumps(model.to_params(), allow_nan=False)
+        _write_fit(con, "fitted", len(frame), len(channels), config, holdout_mape=holdout_mape, fit_seconds=fit_seconds, lift_tests_used=used, params=params_json)
         decomposition = model.contributions(X)
         table = pd.DataFrame(
             {
@@ -200,33 +244,41 @@ def mmm_model(context: dg.AssetExecutionContext, config: MmmConfig, warehouse: W
         table.insert(1, "channel_group", [groups[c] for c in channels])
         table.insert(2, "channel_label", [labels[c] for c in channels])
         _write(con, "mmm_model", table)
-        if model.lift_tests_ is not None and len(model.lift_tests_):
-            _write(con, "mmm_lift_test_fit", model.lift_tests_.reset_index(drop=True))
-        else:
-            con.execute(f"DROP TABLE IF EXISTS {fq(MMM, 'mmm_lift_test_fit')}")  # never leave an earlier fit's tests behind
+        lift_fit = _lift_fit(model.lift_tests_)
+        _write(con, "mmm_lift_test_fit", lift_fit)
     diag = {k: round(float(v), 5) for k, v in model.diagnostics_.items() if np.isscalar(v)}
     fit_plot = svg.line_chart(list(frame["week"]), {"actual": y, "fitted": model.predict(X)}, "Weekly revenue: fitted vs actual")
     context.log.info(f"mmm_model: holdout MAPE {holdout_mape:.2%}, fit {fit_seconds:.1f}s")
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(
+        asset_key=key("mmm_model"),
         metadata={
             "dagster/row_count": len(table),
             "holdout_mape": round(holdout_mape, 5),
             "holdout_weeks": config.holdout_weeks,
             "fit_seconds": round(fit_seconds, 2),
-            "lift_tests_used": 0 if lifts is None else len(lifts),
+            "lift_tests_used": used,
             **diag,
             "channels": dg.MetadataValue.md(table.round(3).to_markdown(index=False)),
             "fit_vs_actual_preview": dg.MetadataValue.md(svg.sparkline_md({"actual": y, "fitted": model.predict(X)}, "fit vs actual")),
             "fit_vs_actual": dg.MetadataValue.md(svg.md_image(fit_plot, "fit vs actual")),
-        }
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key=key("mmm_fit"),
+        metadata={"dagster/row_count": 1, "status": "fitted", "holdout_mape": round(holdout_mape, 5), "params_bytes": len(params_json)},
+    )
+    why_empty = "no lift test on the model's channels in sources.experiments" if lifts is None else f"none of {used} lift test(s) falls in the fit period"
+    yield dg.MaterializeResult(
+        asset_key=key("mmm_lift_test_fit"),
+        metadata={"dagster/row_count": len(lift_fit), "status": f"{len(lift_fit)} lift test(s) calibrated" if len(lift_fit) else why_empty},
     )
 
 
-@dg.asset(deps=[_key("mmm_model")], kinds={"duckdb"})
+@dg.asset(deps=[_key("mmm_model"), _key("mmm_fit")], kinds={"duckdb"})
 def mmm_contributions(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """One row per week: actual revenue and its modelled decomposition (baseline, trend, seasonality, controls, each channel)."""
     with warehouse.get_connection() as con:
-        model, frame = _load_model(con)
+        model, frame = load_model(con)
         if model is None:
             return _without_model(con, "mmm_contributions", pd.DataFrame({"week": pd.Series(dtype="datetime64[ns]"), "actual": pd.Series(dtype=float)}))
         X = frame[["week", *model.channels_, *model.controls_]]
@@ -248,11 +300,11 @@ def mmm_contributions(context: dg.AssetExecutionContext, warehouse: Warehouse) -
     )
 
 
-@dg.asset(deps=[_key("mmm_model")], kinds={"duckdb"})
+@dg.asset(deps=[_key("mmm_model"), _key("mmm_fit")], kinds={"duckdb"})
 def mmm_response_curves(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """One row per channel × spend level (0–200% of current, fit period total): modelled contribution, ROI and marginal ROI."""
     with warehouse.get_connection() as con:
-        model, frame = _load_model(con)
+        model, frame = load_model(con)
         if model is None:
             return _without_model(con, "mmm_response_curves", pd.DataFrame({"channel": pd.Series(dtype=str), "spend": pd.Series(dtype=float)}))
         multipliers = np.linspace(0.0, 2.0, 21)
@@ -282,13 +334,13 @@ def mmm_response_curves(context: dg.AssetExecutionContext, warehouse: Warehouse)
     )
 
 
-@dg.asset(deps=[_key("mmm_model")], kinds={"duckdb"})
+@dg.asset(deps=[_key("mmm_model"), _key("mmm_fit")], kinds={"duckdb"})
 def mmm_channel_group_roi(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """One row per channel group with modelled media: its MMM channels, spend, contribution, ROI and marginal ROI over the
     fit period with 80% intervals from the bootstrap draws of the group, and the gap to the other group with the highest
     marginal ROI (the evidence budget recommendations read)."""
     with warehouse.get_connection() as con:
-        model, _ = _load_model(con)
+        model, _ = load_model(con)
         if model is None:
             return _without_model(con, "mmm_channel_group_roi", _empty(*GROUP_ROI_EMPTY))
         names = _model_channels(con)
@@ -310,13 +362,13 @@ def _plan_period(frame: pd.DataFrame, weeks: int) -> tuple[pd.Timestamp, pd.Time
     return start, start + pd.Timedelta(days=7 * weeks - 1)
 
 
-@dg.asset(deps=[_key("mmm_model")], kinds={"duckdb"})
+@dg.asset(deps=[_key("mmm_model"), _key("mmm_fit")], kinds={"duckdb"})
 def mmm_budget_plan(context: dg.AssetExecutionContext, config: BudgetConfig, warehouse: Warehouse) -> dg.MaterializeResult:
     """One row per scenario × MMM channel for the planning period (next `horizon_weeks` weeks, from the current run rate):
     the optimal reallocation at the same total budget, and what-if changes of each channel's spend."""
     weeks = config.horizon_weeks
     with warehouse.get_connection() as con:
-        model, frame = _load_model(con)
+        model, frame = load_model(con)
         if model is None:
             return _without_model(con, "mmm_budget_plan", _empty(*BUDGET_PLAN_EMPTY))
         names = _model_channels(con).set_index("channel")

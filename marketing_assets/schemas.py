@@ -752,9 +752,45 @@ class MmmBudgetPlan(pa.DataFrameModel):
         strict = False
 
 
+class MmmFit(pa.DataFrameModel):
+    """The fitted model as data: one row with its status and the parameters the estimator is rebuilt from."""
+
+    status: Series[str] = pa.Field(description="'fitted', or 'not fitted: ' and the unmet conditions (too few weeks or channels with spend).")
+    fitted_at: Series[pd.Timestamp] = pa.Field(description="When the model was fitted (or found not fittable), UTC.")
+    weeks: Series[int] = pa.Field(ge=0, description="Weeks in the weekly frame.")
+    channels: Series[int] = pa.Field(ge=0, description="Media channels with spend.")
+    holdout_weeks: Series[int] = pa.Field(ge=1, description="Last weeks held out to measure the forecast error.")
+    holdout_mape: Series[float] = pa.Field(ge=0, nullable=True, description="Mean absolute percentage error on the held-out weeks; null when not fitted.")
+    fit_seconds: Series[float] = pa.Field(ge=0, nullable=True, description="Wall time of the fit incl. bootstrap; null when not fitted.")
+    lift_tests_used: Series[int] = pa.Field(ge=0, description="Lift tests on the model's channels given to the fit.")
+    params: Series[str] = pa.Field(nullable=True, str_startswith="{", description="JSON from MarketingMixModel.to_params (settings, coefficients, channel and bootstrap parameters, intervals, lift calibration); null when not fitted.")
+
+    class Config:
+        coerce = True
+        strict = False
+
+
+class MmmLiftTestFit(pa.DataFrameModel):
+    """Lift tests inside the fit period, measured vs modelled."""
+
+    channel: Series[str] = pa.Field(description="MMM channel the test measured.")
+    start_date: Series[pd.Timestamp] = pa.Field(description="First day of the test window.")
+    end_date: Series[pd.Timestamp] = pa.Field(description="Last day of the test window.")
+    lift: Series[float] = pa.Field(description="Measured lift (revenue) of the test.")
+    lift_se: Series[float] = pa.Field(gt=0, description="Standard error of the measured lift.")
+    predicted_lift: Series[float] = pa.Field(description="The model's lift over the test window.")
+    z: Series[float] = pa.Field(description="(predicted_lift - lift) / lift_se.")
+
+    class Config:
+        coerce = True
+        strict = False
+
+
 MMM_MODELS: dict[str, type[pa.DataFrameModel]] = {
     "mmm_weekly_frame": MmmWeeklyFrame,
     "mmm_model": MmmModel,
+    "mmm_fit": MmmFit,
+    "mmm_lift_test_fit": MmmLiftTestFit,
     "mmm_channel_group_roi": MmmChannelGroupRoi,
     "mmm_budget_plan": MmmBudgetPlan,
 }

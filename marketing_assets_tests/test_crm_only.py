@@ -70,12 +70,11 @@ def test_mmm_explains_instead_of_fitting_with_too_little_data(crm_only):
 
 def test_mmm_checks_warn_when_there_is_spend_but_too_little_history(tmp_path):
     from marketing_assets.checks import mmm as mmm_checks
-    from marketing_assets.mmm import STORE
+    from marketing_assets.mmm import MmmConfig, _write_fit
 
     with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
         con.execute("CREATE SCHEMA mmm; CREATE SCHEMA identity")
-        con.execute(f"CREATE TABLE {STORE} (model BLOB, fitted_at TIMESTAMP, status VARCHAR, holdout_mape DOUBLE, fit_seconds DOUBLE)")
-        con.execute(f"INSERT INTO {STORE} VALUES (NULL, now()::TIMESTAMP, 'not fitted: 30 weeks of data (need 52)', NULL, NULL)")
+        _write_fit(con, "not fitted: 30 weeks of data (need 52)", 30, 3, MmmConfig())
         con.execute("CREATE TABLE identity.ad_spend_daily AS SELECT 120.0 AS spend")
         status, _ = mmm_checks._status(con)
         warned = mmm_checks._not_fitted(status)

@@ -115,9 +115,10 @@ def test_mmm_group_assets_and_checks():
 
     graph = defs.resolve_asset_graph()
     keys = {k.path[-1] for k in graph.get_all_asset_keys() if k.path[0] == MMM}
-    assert keys == {"mmm_weekly_frame", "mmm_model", "mmm_channel_group_roi", "mmm_contributions", "mmm_response_curves", "mmm_budget_plan"}
+    assert keys == {"mmm_weekly_frame", "mmm_model", "mmm_fit", "mmm_lift_test_fit", "mmm_channel_group_roi", "mmm_contributions",
+                    "mmm_response_curves", "mmm_budget_plan"}
     checked = {ck.asset_key.path[-1] for ck in graph.asset_check_keys if ck.asset_key.path[0] == MMM}
-    assert {"mmm_weekly_frame", "mmm_model", "mmm_channel_group_roi", "mmm_budget_plan"} <= checked
+    assert {"mmm_weekly_frame", "mmm_model", "mmm_fit", "mmm_lift_test_fit", "mmm_channel_group_roi", "mmm_budget_plan"} <= checked
 
 
 def test_extracts_group_assets_and_checks():

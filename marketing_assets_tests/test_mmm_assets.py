@@ -2,6 +2,7 @@
 
 import dagster as dg
 import duckdb
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -20,7 +21,8 @@ def mats(result) -> dict:
 def test_mmm_group_fits_on_demo_data_with_plots_and_passing_checks(demo_graph):
     result, tmp, _ = demo_graph
     meta = mats(result)
-    assert set(meta) == {"mmm_weekly_frame", "mmm_model", "mmm_channel_group_roi", "mmm_contributions", "mmm_response_curves", "mmm_budget_plan"}
+    assert set(meta) == {"mmm_weekly_frame", "mmm_model", "mmm_fit", "mmm_lift_test_fit", "mmm_channel_group_roi", "mmm_contributions",
+                         "mmm_response_curves", "mmm_budget_plan"}
     assert meta["mmm_model"]["holdout_mape"].value < 0.05
     for asset, key in [("mmm_model", "fit_vs_actual"), ("mmm_contributions", "decomposition"), ("mmm_response_curves", "response_curves"), ("mmm_budget_plan", "plan")]:
         assert "data:image/svg+xml;base64," in meta[asset][key].value
@@ -48,10 +50,15 @@ def test_mmm_group_fits_on_demo_data_with_plots_and_passing_checks(demo_graph):
 
 TAMPER = [
     ("mmm_budget_plan", "UPDATE mmm.mmm_budget_plan SET scenario_spend = scenario_spend * 1.1 WHERE scenario = 'optimal_same_total'", "plan_respects_total_and_bounds"),
-    ("mmm_model", "UPDATE mmm._mmm_model_store SET holdout_mape = 0.4", "holdout_mape"),
+    ("mmm_model", "UPDATE mmm.mmm_fit SET holdout_mape = 0.4", "holdout_mape"),
     ("mmm_model", "UPDATE mmm.mmm_model SET contribution = -1 WHERE channel = 'meta'", "no_negative_contribution"),
     ("mmm_model", "UPDATE mmm.mmm_model SET decay = 0.99 WHERE channel = 'meta'", "sane_parameters"),
     ("mmm_model", "UPDATE mmm.mmm_lift_test_fit SET z = 5", "lift_test_agreement"),
+    ("mmm_fit", "UPDATE mmm.mmm_fit SET fit_seconds = -1", "contract"),
+    ("mmm_fit", "UPDATE mmm.mmm_fit SET params = NULL", "parameters_rebuild_model"),
+    ("mmm_fit", "UPDATE mmm.mmm_fit SET params = replace(params, '\"coefficient\": ', '\"coefficient\": 3')", "parameters_rebuild_model"),
+    ("mmm_fit", "INSERT INTO mmm.mmm_fit SELECT * FROM mmm.mmm_fit", "parameters_rebuild_model"),
+    ("mmm_lift_test_fit", "UPDATE mmm.mmm_lift_test_fit SET lift_se = 0", "contract"),
     ("mmm_weekly_frame", "UPDATE mmm.mmm_weekly_frame SET promo = 3 WHERE rowid = 0", "contract"),
     ("mmm_channel_group_roi", "UPDATE mmm.mmm_channel_group_roi SET spend = spend * 2 WHERE channel_group = 'Paid Social'", "groups_add_up"),
     ("mmm_channel_group_roi", "UPDATE mmm.mmm_model SET channel_group = 'Display' WHERE channel = 'meta'", "groups_add_up"),
@@ -76,3 +83,25 @@ def test_not_fitted_reason_names_only_the_unmet_conditions(weeks, channels, reas
     from marketing_assets.mmm import not_fitted_reason
 
     assert not_fitted_reason(weeks, channels) == reason
+
+
+def test_the_model_is_published_as_data_and_rebuilds_downstream(demo_graph):
+    """No pickle and no undeclared table: mmm_fit holds the parameters, from which the estimator is rebuilt exactly."""
+    import json
+
+    from marketing_assets.lib.mmm import MarketingMixModel
+
+    _, tmp, _ = demo_graph
+    with duckdb.connect(str(tmp / "warehouse.duckdb"), read_only=True) as con:
+        tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'mmm'").fetchall()}
+        status, params = con.execute("SELECT status, params FROM mmm.mmm_fit").fetchone()
+        frame = con.execute("SELECT * FROM mmm.mmm_weekly_frame ORDER BY week").df()
+        contributions = con.execute("SELECT * FROM mmm.mmm_contributions ORDER BY week").df()
+        lift_columns = con.execute("SELECT * FROM mmm.mmm_lift_test_fit LIMIT 0").df().columns.tolist()
+    assert tables == {"mmm_weekly_frame", "mmm_model", "mmm_fit", "mmm_lift_test_fit", "mmm_contributions", "mmm_response_curves",
+                      "mmm_budget_plan", "mmm_channel_group_roi"}
+    assert lift_columns == ["channel", "start_date", "end_date", "lift", "lift_se", "predicted_lift", "z"]
+    model = MarketingMixModel.from_params(json.loads(params))
+    assert status == "fitted" and set(model.channels_) == {"google_search", "google_display", "meta", "linkedin"}
+    rebuilt = model.contributions(frame[["week", *model.channels_, *model.controls_]])
+    assert np.allclose(rebuilt[model.channels_].to_numpy(), contributions[model.channels_].to_numpy(), rtol=1e-12, atol=0)

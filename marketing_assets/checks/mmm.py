@@ -5,19 +5,21 @@ no ad spend at all (no ad-platform export landed: nothing to model), they are sk
 """
 
 import dagster as dg
+import numpy as np
 
 from marketing_assets.checks.contracts import build_contract_checks
 from marketing_assets.constants import IDENTITY, MMM, fq
 from marketing_assets.lib.quality import table_exists
-from marketing_assets.mmm import STORE
+from marketing_assets.mmm import load_model
 from marketing_assets.resources import CheckThresholds, Warehouse
 from marketing_assets.schemas import MMM_MODELS
 
 MODEL = dg.AssetKey([MMM, "mmm_model"])
+FIT = fq(MMM, "mmm_fit")
 
 
 def _status(con) -> tuple[str, float | None]:
-    rows = con.execute(f"SELECT status, holdout_mape FROM {STORE}").fetchall()
+    rows = con.execute(f"SELECT status, holdout_mape FROM {FIT}").fetchall() if table_exists(con, MMM, "mmm_fit") else []
     status, mape = (rows[0][0], rows[0][1]) if rows else ("no model stored", None)
     if status != "fitted" and not _has_spend(con):
         status = f"skipped: no ad spend to model (no ad-platform export landed); {status}"
@@ -77,9 +79,9 @@ def lift_test_agreement(warehouse: Warehouse, thresholds: CheckThresholds) -> dg
         status, _ = _status(con)
         if status != "fitted":
             return _not_fitted(status)
-        if not table_exists(con, MMM, "mmm_lift_test_fit"):
-            return dg.AssetCheckResult(passed=True, severity=dg.AssetCheckSeverity.WARN, description="skipped: no lift tests", metadata={"skipped": True})
         tests = con.execute(f"SELECT * FROM {fq(MMM, 'mmm_lift_test_fit')}").df()
+    if tests.empty:
+        return dg.AssetCheckResult(passed=True, severity=dg.AssetCheckSeverity.WARN, description="skipped: no lift tests", metadata={"skipped": True})
     zcol = next((c for c in tests.columns if c in ("z", "z_score", "abs_z")), None)
     worst = float(tests[zcol].abs().max()) if zcol else float("nan")
     return dg.AssetCheckResult(
@@ -87,6 +89,34 @@ def lift_test_agreement(warehouse: Warehouse, thresholds: CheckThresholds) -> dg
         severity=dg.AssetCheckSeverity.WARN,
         description=f"worst lift-test disagreement {worst:.2f} standard errors (limit {limit})",
         metadata={"tests": dg.MetadataValue.md(tests.round(3).to_markdown(index=False)), "worst_abs_z": worst},
+    )
+
+
+@dg.asset_check(asset=dg.AssetKey([MMM, "mmm_fit"]), name="parameters_rebuild_model", blocking=True)
+def parameters_rebuild_model(warehouse: Warehouse) -> dg.AssetCheckResult:
+    """mmm_fit has one row, parameters exactly when fitted, and the estimator rebuilt from them reproduces mmm_model's contribution per channel."""
+    with warehouse.get_connection() as con:
+        (rows,) = con.execute(f"SELECT count(*) FROM {FIT}").fetchone()
+        if rows != 1:
+            return dg.AssetCheckResult(passed=False, description=f"mmm_fit has {rows} rows (expected 1)", metadata={"rows": int(rows)})
+        status, has_params = con.execute(f"SELECT status, params IS NOT NULL FROM {FIT}").fetchone()
+        if (status == "fitted") != has_params:
+            return dg.AssetCheckResult(passed=False, description=f"status {status!r} with{'' if has_params else 'out'} parameters", metadata={"status": status})
+        if status != "fitted":
+            return _not_fitted(_status(con)[0])
+        try:
+            model, frame = load_model(con)
+            rebuilt = model.contributions(frame[["week", *model.channels_, *model.controls_]])[model.channels_].sum()
+        except Exception as err:  # malformed parameters: the downstream assets could not rebuild the model either
+            return dg.AssetCheckResult(passed=False, description=f"parameters do not rebuild the model: {err!r}", metadata={"error": repr(err)})
+        published = con.execute(f"SELECT channel, contribution FROM {fq(MMM, 'mmm_model')}").df().set_index("channel")["contribution"]
+    rebuilt = rebuilt.reindex(published.index.union(rebuilt.index))
+    published = published.reindex(rebuilt.index)
+    bad = [str(c) for c in rebuilt.index if not np.isclose(rebuilt[c], published[c], rtol=1e-9, atol=1e-6)]
+    return dg.AssetCheckResult(
+        passed=not bad,
+        description="rebuilt model reproduces every channel's contribution" if not bad else f"rebuilt contribution differs for: {', '.join(bad)}",
+        metadata={"channels": len(rebuilt), "differing_channels": bad},
     )
 
 
@@ -162,6 +192,7 @@ mmm_checks = [
     holdout_mape,
     no_negative_contribution,
     lift_test_agreement,
+    parameters_rebuild_model,
     sane_parameters,
     plan_respects_total_and_bounds,
     groups_add_up,
