@@ -22,7 +22,9 @@ With "CPA > baseline + 20 % and significantly fewer conversions than the spend b
 of two Poisson rates with the baseline's dispersion): recall 100 % (64/64), 13 false alarms = 0.41 per run, max 3 in one
 run, all ``cpa_spike`` (``roas_drop`` and the web drop had none before or after). The weakest planted spikes (about 40
 expected conversions, CPA +55 %) score p ~ 0.02, close to the level: at small scale they are near what a week of data
-can tell from chance.
+can tell from chance. Spot check at default scale (``--seeds 1 2 --scale default``, 8 runs): recall 100 % before and
+after; false alarms 2.38 -> 1.00 per run (7 ``cpa_spike``, 1 web drop), max 3. With more conversions per week the
+test is sharper and week-to-week variation beyond the daily dispersion shows: p ~ 0.001 on 4 of those alarms.
 """
 
 from __future__ import annotations
