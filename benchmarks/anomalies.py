@@ -14,7 +14,17 @@ end date (``CheckThresholds.as_of``), and compare their episodes with ``_truth/a
   such days by design; at small scale the planted day has about 25 sessions). Left out of the recall;
 - false alarm: an episode that matches no planted anomaly.
 
-Targets (issue 11): recall >= 95 %, at most 1 false alarm per run.
+Targets (issue 11): recall >= 95 %, at most 1 false alarm per run (on average; the maximum is printed too).
+
+Measured (default run, 32 runs, small scale, 2026-12-05): with the CPA spike rule "CPA > baseline + 20 % and at least
+20 conversions in the week": recall 100 %, 103 false alarms = 3.22 per run (all ``cpa_spike``, mostly thin campaigns).
+With "CPA > baseline + 20 % and significantly fewer conversions than the spend buys" (one-sided p < 0.025, exact test
+of two Poisson rates with the baseline's dispersion): recall 100 % (64/64), 13 false alarms = 0.41 per run, max 3 in one
+run, all ``cpa_spike`` (``roas_drop`` and the web drop had none before or after). The weakest planted spikes (about 40
+expected conversions, CPA +55 %) score p ~ 0.02, close to the level: at small scale they are near what a week of data
+can tell from chance. Spot check at default scale (``--seeds 1 2 --scale default``, 8 runs): recall 100 % before and
+after; false alarms 2.38 -> 1.00 per run (7 ``cpa_spike``, 1 web drop), max 3. With more conversions per week the
+test is sharper and week-to-week variation beyond the daily dispersion shows: p ~ 0.001 on 4 of those alarms.
 """
 
 from __future__ import annotations
@@ -91,6 +101,8 @@ def main() -> int:
     args = parser.parse_args()
 
     totals = {"found": 0, "missed": 0, "unscorable": 0, "false_alarms": 0}
+    false_by_check = dict.fromkeys(CHECKS, 0)
+    most_false = 0
     runs = 0
     start = time.perf_counter()
     print(f"{'seed':>4}  {'end date':<10}  {'found':>5}  {'missed':>6}  {'false':>5}  details")
@@ -101,6 +113,9 @@ def main() -> int:
             runs += 1
             for k in totals:
                 totals[k] += len(out[k])
+            for f in out["false_alarms"]:
+                false_by_check[f.split()[0]] += 1
+            most_false = max(most_false, len(out["false_alarms"]))
             details = "; ".join([*(f"MISSED {m}" for m in out["missed"]), *(f"FALSE {f}" for f in out["false_alarms"]),
                                  *(f"unscorable {u}" for u in out["unscorable"])])
             print(f"{seed:>4}  {end_date:<10}  {len(out['found']):>5}  {len(out['missed']):>6}  {len(out['false_alarms']):>5}  {details}", flush=True)
@@ -111,7 +126,8 @@ def main() -> int:
     print(f"\n{runs} runs ({args.scale} scale, {time.perf_counter() - start:.0f} s): planted {scored + totals['unscorable']}, "
           f"scored {scored}, found {totals['found']}, missed {totals['missed']}, unscorable {totals['unscorable']}")
     print(f"recall {recall:.1%} (target >= 95 %): {'met' if recall >= 0.95 else 'NOT met'}")
-    print(f"false alarms {totals['false_alarms']} = {per_run:.2f} per run (target <= 1): {'met' if per_run <= 1 else 'NOT met'}")
+    print(f"false alarms {totals['false_alarms']} = {per_run:.2f} per run, max {most_false} in one run (target <= 1 per run on "
+          f"average): {'met' if per_run <= 1 else 'NOT met'}; by check: " + ", ".join(f"{k} {v}" for k, v in false_by_check.items()))
     return 0 if recall >= 0.95 and per_run <= 1 else 1
 
 

@@ -56,7 +56,7 @@ def cpa_con():
         _cpa_rows("c1", [(80, 2), (100, 2), (130, 2)], extra_days=1)
         # c2: weeks 1-2 CPA 50, week 3 CPA 119/2 = 59.5 = +19 %: just under the 20 % threshold
         + _cpa_rows("c2", [(100, 2), (100, 2), (119, 2)])
-        # c3: weeks 1-2 CPA 50, week 3 CPA 100/1 = 100 = +100 % but only 7 conversions in the week
+        # c3: weeks 1-2 CPA 50, week 3 CPA 100/1 = 100 = +100 % on 7 conversions
         + _cpa_rows("c3", [(100, 2), (100, 2), (100, 1)])
     )
     with _ad_table(rows) as con:
@@ -66,32 +66,84 @@ def cpa_con():
 def test_cpa_spike_week_detected_with_its_baseline(cpa_con):
     # c1, week 3 (01-19..01-25): CPA = 7*130 / (7*2) = 65.
     # baseline_days=14 -> 01-05..01-18: (7*80 + 7*100) / (14*2) = 1260 / 28 = 45; change = 65/45 - 1 = 0.4444.
+    # expected = 910 * 28 / 1260 = 20.22 conversions, observed 14. Dispersion: baseline rate 28/1260 = 1/45 per USD;
+    # Pearson chi2 = 7*(2 - 80/45)^2/(80/45) + 7*(2 - 100/45)^2/(100/45) = 0.1944 + 0.1556 = 0.35 over 13 df -> floored to 1.
+    # p = P(Bin(14 + 28, 910 / (910 + 1260)) <= 14) = 0.1653: not significant, so reported only with alpha = 1.
     # lookback 7 days from the last day 01-26 keeps week 3 only (week 2 ends 01-18, not after 01-19); week 2 vs week 1
     # (+25 %) is therefore not reported. The 1-day week from 01-26 (CPA 1000) is incomplete and never scored.
-    hits = anomalies.cpa_spikes(cpa_con, "ad", lookback_days=7, baseline_days=14, above=0.20, min_conversions=10)
-    assert hits["campaign_id"].tolist() == ["c1"]
-    hit = hits.iloc[0]
+    hits = anomalies.cpa_spikes(cpa_con, "ad", lookback_days=7, baseline_days=14, above=0.20, alpha=1.0)
+    assert set(hits["campaign_id"]) == {"c1", "c3"}
+    hit = hits.set_index("campaign_id").loc["c1"]
     assert (pd.Timestamp(hit.start_date).date(), pd.Timestamp(hit.end_date).date()) == (dt.date(2026, 1, 19), dt.date(2026, 1, 25))
     assert (hit.spend, hit.conversions, hit.cpa, hit.baseline_cpa, hit.change) == (910.0, 14.0, 65.0, 45.0, 0.4444)
+    assert (hit.baseline_spend, hit.baseline_conversions, hit.expected_conversions, hit.dispersion) == (1260.0, 28.0, 20.22, 1.0)
+    assert hit.p_value == pytest.approx(0.16532, abs=1e-5)
     assert hit.platform == "google_ads" and hit.campaign_name == "name c1"
+    assert anomalies.cpa_spikes(cpa_con, "ad", lookback_days=7, baseline_days=14, above=0.20, alpha=0.1653).campaign_id.tolist() == ["c3"]
 
 
 def test_cpa_baseline_is_only_the_days_before_the_week(cpa_con):
     # baseline_days=7 -> 01-12..01-18 only: CPA 50; change = 65/50 - 1 = 0.30 (the week itself is never in its baseline).
-    hits = anomalies.cpa_spikes(cpa_con, "ad", lookback_days=7, baseline_days=7, above=0.20, min_conversions=10)
-    assert hits.set_index("campaign_id").loc["c1", ["cpa", "baseline_cpa", "change"]].tolist() == [65.0, 50.0, 0.30]
+    hits = anomalies.cpa_spikes(cpa_con, "ad", lookback_days=7, baseline_days=7, above=0.20, alpha=1.0)
+    assert hits.set_index("campaign_id").loc["c1", ["cpa", "baseline_cpa", "change", "baseline_spend"]].tolist() == [65.0, 50.0, 0.30, 700.0]
 
 
 def test_cpa_just_under_threshold_and_thin_weeks_not_detected(cpa_con):
-    # c2: +19 % is under 20 % -> not reported; with a 15 % threshold it is (59.5 > 1.15 * 50 = 57.5).
-    # c3: +100 % but 7 conversions < 10 -> not reported; with min_conversions=7 it is.
-    strict = anomalies.cpa_spikes(cpa_con, "ad", lookback_days=7, baseline_days=14, above=0.20, min_conversions=10)
-    assert "c2" not in set(strict.campaign_id) and "c3" not in set(strict.campaign_id)
-    loose = anomalies.cpa_spikes(cpa_con, "ad", lookback_days=7, baseline_days=14, above=0.15, min_conversions=7)
+    # c2: +19 % is under 20 % -> not reported whatever the p-value; with a 15 % threshold it is (59.5 > 1.15 * 50 = 57.5).
+    # c3: +100 % on 7 conversions vs 14 expected: p = P(Bin(7 + 28, 700 / 2100) <= 7) = 0.0634, chance at alpha 0.025.
+    strict = anomalies.cpa_spikes(cpa_con, "ad", lookback_days=7, baseline_days=14, above=0.20, alpha=0.025)
+    assert strict.empty
+    loose = anomalies.cpa_spikes(cpa_con, "ad", lookback_days=7, baseline_days=14, above=0.15, alpha=1.0)
     got = loose.set_index("campaign_id")
     assert set(got.index) == {"c1", "c2", "c3"}
     assert got.loc["c2", "change"] == pytest.approx(0.19) and got.loc["c3", "change"] == pytest.approx(1.0)
-    assert got.index.tolist()[0] == "c3"  # largest change first
+    assert got.loc["c3", "p_value"] == pytest.approx(0.063388, abs=1e-6)
+    assert got.index.tolist()[0] == "c3"  # smallest p-value first
+    assert anomalies.cpa_spikes(cpa_con, "ad", lookback_days=7, baseline_days=14, above=0.20, alpha=0.07).campaign_id.tolist() == ["c3"]
+
+
+def test_cpa_spike_on_a_large_campaign_fires():
+    # 4 baseline weeks of 1000 USD and 14 conversions a day (CPA 71.43), then a week of 1000 USD and 8 a day (CPA 125).
+    # expected = 7000 * 392 / 28000 = 98, observed 56; p = P(Bin(56 + 392, 7000 / 35000 = 0.2) <= 56) = 1.918e-5.
+    with _ad_table(_cpa_rows("big", [(1000, 14)] * 4 + [(1000, 8)])) as con:
+        hits = anomalies.cpa_spikes(con, "ad", lookback_days=7, baseline_days=28, above=0.20, alpha=0.025)
+    (hit,) = hits.itertuples()
+    assert (hit.campaign_id, hit.conversions, hit.expected_conversions, hit.baseline_conversions, hit.dispersion) == ("big", 56.0, 98.0, 392.0, 1.0)
+    assert (hit.cpa, hit.baseline_cpa, hit.change) == (125.0, 71.43, 0.75)
+    assert hit.p_value == pytest.approx(1.9179e-5, rel=1e-4)
+
+
+def test_cpa_doubling_on_one_conversion_instead_of_two_does_not_fire():
+    # 2 baseline weeks of 100 USD a day and 2 conversions a week (Google reports fractions: 2/7 a day), CPA 350; then a
+    # week with the same spend and 1 conversion: CPA 700 = +100 %, but p = P(Bin(1 + 4, 700 / 2100) <= 1)
+    # = (2/3)^5 + 5 (1/3) (2/3)^4 = 112/243 = 0.4609.
+    with _ad_table(_cpa_rows("thin", [(100, 2 / 7)] * 2 + [(100, 1 / 7)])) as con:
+        assert anomalies.cpa_spikes(con, "ad", lookback_days=7, baseline_days=14, above=0.20, alpha=0.025).empty
+        (hit,) = anomalies.cpa_spikes(con, "ad", lookback_days=7, baseline_days=14, above=0.20, alpha=1.0).itertuples()
+    assert (hit.cpa, hit.baseline_cpa, hit.expected_conversions) == (700.0, 350.0, 2.0)
+    assert hit.p_value == pytest.approx(112 / 243)
+
+
+def test_cpa_spike_test_allows_for_overdispersed_baseline_days():
+    # Baseline days alternate 10 and 30 conversions on 1000 USD (rate 20 per 1000 USD): Pearson chi2 = 14 * 10^2 / 20 = 70
+    # over 13 df -> dispersion 70/13 = 5.385. Week 3: 14 a day = 98 vs 140 expected (CPA +42.9 %). Counts / 5.385:
+    # p = P(Bin(round(378 / 5.385) = 70, 1/3) <= round(98 / 5.385) = 18) = 0.1086 (without the dispersion: 0.0011).
+    rows = [("google_ads", "od", "name od", MONDAY + dt.timedelta(days=d), 1000.0, 10.0 if d % 2 else 30.0, 1000.0, None) for d in range(14)]
+    rows += [("google_ads", "od", "name od", MONDAY + dt.timedelta(days=14 + d), 1000.0, 14.0, 1000.0, None) for d in range(7)]
+    with _ad_table(rows) as con:
+        assert anomalies.cpa_spikes(con, "ad", lookback_days=7, baseline_days=14, above=0.20, alpha=0.025).empty
+        (hit,) = anomalies.cpa_spikes(con, "ad", lookback_days=7, baseline_days=14, above=0.20, alpha=1.0).itertuples()
+    assert (hit.expected_conversions, hit.dispersion, hit.change) == (140.0, 5.38, 0.4286)
+    assert hit.p_value == pytest.approx(0.108599, abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("k", "n", "p", "expected"),
+    [(1, 5, 1 / 3, 112 / 243), (0, 3, 0.5, 1 / 8), (0.6, 3, 0.5, 1 / 2), (3, 3, 0.5, 1.0), (-1, 3, 0.5, 0.0), (2, 4, 0.0, 1.0)],
+)
+def test_binomial_cdf_hand_computed(k, n, p, expected):
+    # (0.6, 3, 0.5): k rounds to 1 -> 1/8 + 3/8.
+    assert anomalies.binomial_cdf(k, n, p) == pytest.approx(expected)
 
 
 def _roas_rows(campaign: str, drop_days: int) -> list[tuple]:
@@ -448,7 +500,8 @@ def test_injected_cpa_spike_in_the_last_week_is_named(demo_graph, tmp_path):
                 GROUP BY campaign_id HAVING count(DISTINCT date_day) = 7 ORDER BY 2 DESC LIMIT 1""",
             [week, week + dt.timedelta(days=6)],
         ).fetchone()
-        assert spend / 100 >= ANOMALY_CFG["min_week_conversions"]
+        # at CPA 100 vs 50, spend / 50 conversions are expected: this campaign has enough for the test to be significant
+        assert spend / 50 >= 20
         con.execute(
             f"UPDATE {IDENTITY}.ad_spend_daily SET conversions = spend / 100 WHERE campaign_id = ? AND date_day BETWEEN ? AND ?",
             [campaign, week, week + dt.timedelta(days=6)],
@@ -458,6 +511,8 @@ def test_injected_cpa_spike_in_the_last_week_is_named(demo_graph, tmp_path):
     assert f"campaign {campaign} " in result.description and f"week {week:%Y-%m-%d}" in result.description
     (episode,) = result.metadata["episodes"].value
     assert (episode["campaign_id"], episode["cpa"], episode["baseline_cpa"], episode["change"]) == (campaign, 100.0, 50.0, 1.0)
+    assert episode["expected_conversions"] == pytest.approx(spend / 50, abs=0.01) and episode["p_value"] < ANOMALY_CFG["cpa_spike_alpha"]
+    assert "expected at baseline CPA (p = " in result.description
 
 
 @pytest.mark.parametrize("days", [3, 2])

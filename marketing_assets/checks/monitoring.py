@@ -139,13 +139,18 @@ def _rows(counts: dict[str, int]) -> str:
 
 @dg.asset_check(asset=dg.AssetKey([IDENTITY, "ad_spend_daily"]), name="cpa_spike")
 def cpa_spike(warehouse: Warehouse, thresholds: CheckThresholds) -> dg.AssetCheckResult:
-    """WARN when a campaign-week's CPA is more than the configured share above the campaign's baseline CPA."""
+    """WARN when a campaign-week's CPA is more than the configured share above the campaign's baseline CPA and its
+    conversions are significantly fewer than its spend buys at the baseline CPA (exact test of two Poisson rates)."""
     cfg = thresholds.section("anomalies")
     with warehouse.get_connection() as con:
         hits = anomalies.cpa_spikes(con, fq(IDENTITY, "ad_spend_daily"), lookback_days=cfg["lookback_days"], baseline_days=cfg["baseline_days"],
-                                    above=cfg["cpa_above_baseline"], min_conversions=cfg["min_week_conversions"])
-    items = [f"{r.platform} campaign {r.campaign_id} '{r.campaign_name}' week {r.start_date:%Y-%m-%d}: CPA {r.cpa:,.2f} vs baseline {r.baseline_cpa:,.2f} ({r.change:+.0%})" for r in hits.itertuples()]
-    ok = "no campaign-week CPA above baseline + {:.0%} in the last {} days".format(cfg["cpa_above_baseline"], cfg["lookback_days"])
+                                    above=cfg["cpa_above_baseline"], alpha=cfg["cpa_spike_alpha"])
+    items = [f"{r.platform} campaign {r.campaign_id} '{r.campaign_name}' week {r.start_date:%Y-%m-%d}: "
+             + (f"CPA {r.cpa:,.2f} vs baseline {r.baseline_cpa:,.2f} ({r.change:+.0%})" if pd.notna(r.cpa) else f"no conversion (baseline CPA {r.baseline_cpa:,.2f})")
+             + f", {r.conversions:,.1f} conversions vs {r.expected_conversions:,.1f} expected at baseline CPA (p = {r.p_value:.2g})"
+             for r in hits.itertuples()]
+    ok = "no campaign-week CPA above baseline + {:.0%} with significantly fewer conversions than expected (p < {}) in the last {} days".format(
+        cfg["cpa_above_baseline"], cfg["cpa_spike_alpha"], cfg["lookback_days"])
     return _anomaly_result(hits, items, "CPA spike", ok)
 
 

@@ -4,7 +4,9 @@ Each detector returns one row per anomaly *episode* that ends inside the lookbac
 platform / campaign / table and the numbers, so an alert can be read without opening the data:
 
 - :func:`cpa_spikes`: a campaign-week (ISO week) whose CPA exceeds its baseline CPA (the preceding
-  ``baseline_days``) by more than ``above`` (0.20 = 20 %);
+  ``baseline_days``) by more than ``above`` (0.20 = 20 %) *and* whose conversions are significantly fewer than the
+  spend buys at the baseline CPA (exact one-sided test of two Poisson rates, quasi-Poisson dispersion, level
+  ``alpha``), so chance on a few conversions is not a spike;
 - :func:`roas_drops`: ``min_days`` or more consecutive days of a campaign's platform ROAS (conversion
   value / spend, both in the account currency) under ``below`` × its baseline ROAS;
 - :func:`conversion_rate_drops`: days whose web conversion rate (sessions with a conversion / sessions)
@@ -16,6 +18,7 @@ platform / campaign / table and the numbers, so an alert can be read without ope
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Sequence
 
 import duckdb
@@ -23,34 +26,81 @@ import numpy as np
 import pandas as pd
 
 
+def binomial_cdf(k: float, n: float, p: float) -> float:
+    """``P(X <= k)`` for ``X ~ Binomial(n, p)``; ``k`` and ``n`` are rounded to whole counts (Google reports modelled,
+    fractional conversions). Summed in log space: exact for small counts, no overflow for large ones."""
+    k, n = int(math.floor(k + 0.5)), int(math.floor(n + 0.5))
+    if k < 0:
+        return 0.0
+    if k >= n or p <= 0:
+        return 1.0
+    if p >= 1:
+        return 0.0
+    i = np.arange(k + 1)
+    log_choose = np.array([math.lgamma(n + 1) - math.lgamma(j + 1) - math.lgamma(n - j + 1) for j in i])
+    log_pmf = log_choose + i * math.log(p) + (n - i) * math.log1p(-p)
+    top = log_pmf.max()
+    return float(min(1.0, math.exp(top) * np.exp(log_pmf - top).sum()))
+
+
 def cpa_spikes(
-    con: duckdb.DuckDBPyConnection, ad_spend: str, *, lookback_days: int, baseline_days: int, above: float, min_conversions: float
+    con: duckdb.DuckDBPyConnection, ad_spend: str, *, lookback_days: int, baseline_days: int, above: float, alpha: float
 ) -> pd.DataFrame:
-    """Campaign-weeks with ``CPA > (1 + above) × baseline CPA``; baseline = the ``baseline_days`` before the week."""
-    return con.execute(
+    """Campaign-weeks with ``CPA > (1 + above) × baseline CPA`` *and* significantly fewer conversions than their spend
+    buys at the baseline CPA (one-sided p-value under ``alpha``); the baseline is the ``baseline_days`` before the week.
+
+    The test compares two conversion rates per unit of spend, the week's and the baseline's, with the exact conditional
+    test for two Poisson rates: given the ``n`` conversions of week + baseline, the week's count is
+    ``Binomial(n, week spend / (week + baseline spend))`` if the rate did not change; p = P(X <= week conversions).
+    Unlike a test against a fixed ``expected = spend / baseline CPA``, it also counts the uncertainty of a baseline built
+    on few conversions. Conversion rates vary from day to day beyond Poisson chance, so the counts are divided by a
+    quasi-Poisson ``dispersion`` first: the Pearson chi-square per degree of freedom of the baseline days (conversions vs
+    spend × baseline rate), floored at 1. Examples (dispersion 1): a thin campaign with 4 baseline conversions on 2 weeks
+    of spend converting 1 instead of 2 in a week of the same spend is chance, p = P(Bin(5, 1/3) <= 1) = 112/243 ≈ 0.46;
+    60 instead of 100 (baseline 400 on 4 weeks) is not, p ≈ 6e-5. A week with no conversion counts as above the
+    baseline CPA. The aggregation is SQL; the test runs on the (few) campaign-week rows."""
+    weeks = con.execute(
         f"""WITH days AS (
                 SELECT platform, campaign_id, any_value(campaign_name) AS campaign_name, date_day,
                        sum(spend) AS spend, sum(conversions) AS conversions
                 FROM {ad_spend} GROUP BY platform, campaign_id, date_day),
-            weeks AS (
+            all_weeks AS (
                 SELECT platform, campaign_id, any_value(campaign_name) AS campaign_name,
                        date_trunc('week', date_day)::DATE AS week_start, sum(spend) AS spend, sum(conversions) AS conversions,
                        count(*) AS days
                 FROM days GROUP BY ALL),
-            scored AS (
-                SELECT w.*, w.spend / nullif(w.conversions, 0) AS cpa,
-                       (SELECT sum(d.spend) / nullif(sum(d.conversions), 0) FROM days d
-                        WHERE d.platform = w.platform AND d.campaign_id = w.campaign_id
-                          AND d.date_day >= w.week_start - INTERVAL {int(baseline_days)} DAY AND d.date_day < w.week_start) AS baseline_cpa
-                FROM weeks w
-                WHERE w.days = 7 AND w.week_start + INTERVAL 6 DAY > (SELECT max(date_day) FROM days) - INTERVAL {int(lookback_days)} DAY)
-            SELECT platform, campaign_id, campaign_name, week_start AS start_date, (week_start + INTERVAL 6 DAY)::DATE AS end_date,
-                   round(spend, 2) AS spend, conversions, round(cpa, 2) AS cpa, round(baseline_cpa, 2) AS baseline_cpa,
-                   round(cpa / baseline_cpa - 1, 4) AS change
-            FROM scored
-            WHERE conversions >= {float(min_conversions)} AND baseline_cpa > 0 AND cpa > (1 + {float(above)}) * baseline_cpa
-            ORDER BY change DESC"""
+            weeks AS (  -- complete weeks ending in the lookback window
+                SELECT * FROM all_weeks
+                WHERE days = 7 AND week_start + INTERVAL 6 DAY > (SELECT max(date_day) FROM days) - INTERVAL {int(lookback_days)} DAY),
+            base AS (  -- each scored week with the campaign's days of its baseline window
+                SELECT w.platform, w.campaign_id, w.week_start, d.spend, d.conversions,
+                       sum(d.conversions) OVER k / nullif(sum(d.spend) OVER k, 0) AS rate
+                FROM weeks w JOIN days d ON d.platform = w.platform AND d.campaign_id = w.campaign_id
+                 AND d.date_day >= w.week_start - INTERVAL {int(baseline_days)} DAY AND d.date_day < w.week_start
+                WINDOW k AS (PARTITION BY w.platform, w.campaign_id, w.week_start)),
+            baseline AS (
+                SELECT platform, campaign_id, week_start, sum(spend) AS baseline_spend, sum(conversions) AS baseline_conversions,
+                       sum((conversions - spend * rate) ^ 2 / (spend * rate)) FILTER (WHERE spend * rate > 0)
+                         / nullif(count(*) FILTER (WHERE spend * rate > 0) - 1, 0) AS dispersion
+                FROM base GROUP BY ALL)
+            SELECT w.platform, w.campaign_id, w.campaign_name, w.week_start AS start_date, (w.week_start + INTERVAL 6 DAY)::DATE AS end_date,
+                   round(w.spend, 2) AS spend, w.conversions, round(w.spend / nullif(w.conversions, 0), 2) AS cpa,
+                   round(b.baseline_spend, 2) AS baseline_spend, b.baseline_conversions,
+                   round(b.baseline_spend / b.baseline_conversions, 2) AS baseline_cpa,
+                   round(w.spend / nullif(w.conversions, 0) / (b.baseline_spend / b.baseline_conversions) - 1, 4) AS change,
+                   w.spend * b.baseline_conversions / b.baseline_spend AS expected_conversions,
+                   greatest(coalesce(b.dispersion, 1), 1) AS dispersion
+            FROM weeks w JOIN baseline b USING (platform, campaign_id, week_start)
+            WHERE w.spend > 0 AND b.baseline_spend > 0 AND b.baseline_conversions > 0
+              AND (w.conversions = 0 OR w.spend / w.conversions > (1 + {float(above)}) * b.baseline_spend / b.baseline_conversions)"""
     ).df()
+    weeks["p_value"] = [
+        binomial_cdf(conv / disp, (conv + base_conv) / disp, spend / (spend + base_spend))
+        for conv, base_conv, spend, base_spend, disp in weeks[["conversions", "baseline_conversions", "spend", "baseline_spend", "dispersion"]].itertuples(index=False)
+    ]
+    weeks = weeks.round({"expected_conversions": 2, "dispersion": 2})
+    hits = weeks[weeks["p_value"] < float(alpha)]
+    return hits.sort_values(["p_value", "change"], ascending=[True, False]).reset_index(drop=True)
 
 
 def roas_drops(
