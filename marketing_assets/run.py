@@ -2,15 +2,21 @@
 
 Fills an empty landing zone with synthetic demo data first (scale from MARKETING_DEMO_SCALE,
 default ``default``). Exits 1 when the run fails or a blocking check fails.
+
+Several of these may start at once: the Dagster instance (``DAGSTER_HOME``) is opened under a lock file
+in it, and runs on one warehouse take turns on the warehouse's lock (``Warehouse`` resource).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import fcntl
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -35,6 +41,45 @@ def ensure_demo_data(root: Path, scale: str, seed: int) -> bool:
     rows = sum(manifest.get("files", {}).values())
     print(f"demo data: {rows:,} rows ({scale}, seed {seed}) written to {root} in {time.perf_counter() - start:.1f}s")
     return True
+
+
+INSTANCE_LOCK_FILE = ".instance.lock"
+
+
+@contextmanager
+def exclusive_lock(path: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on ``path`` (created if missing) for the ``with`` block; waits for it."""
+    with open(path, "a", encoding="utf-8") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def open_instance() -> dg.DagsterInstance:
+    """The ``DAGSTER_HOME`` instance with its storages initialised, else an ephemeral one.
+
+    Two processes creating the SQLite storages of a fresh home at once corrupt it ("table ... already
+    exists", two alembic heads in ``runs.db``); the first one creates them under an exclusive lock on
+    ``$DAGSTER_HOME/.instance.lock`` while the others wait, then find them complete."""
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        return dg.DagsterInstance.ephemeral()
+    if not Path(home).is_dir():
+        return dg.DagsterInstance.get()  # Dagster's own error about the missing folder
+    with exclusive_lock(Path(home) / INSTANCE_LOCK_FILE):
+        instance = dg.DagsterInstance.get()
+        try:
+            # Storages initialise when the instance is built; touch each so a lazy one is created here too.
+            instance.get_runs_count()
+            instance.event_log_storage.get_maximum_record_id()
+            if instance.schedule_storage is not None:
+                instance.schedule_storage.all_instigator_state()
+        except BaseException:
+            instance.dispose()
+            raise
+    return instance
 
 
 def _pid_alive(pid: int) -> bool:
@@ -166,8 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     from marketing_assets.definitions import defs
 
     start = time.perf_counter()
-    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
-    with instance:
+    with open_instance() as instance:
         for line in fail_stale_runs(instance):
             print(line)
         result = defs.resolve_job_def(args.job).execute_in_process(
