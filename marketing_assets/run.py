@@ -5,6 +5,7 @@ default ``default``). Exits 1 when the run fails or a blocking check fails.
 
 Several of these may start at once: the Dagster instance (``DAGSTER_HOME``) is opened under a lock file
 in it, and runs on one warehouse take turns on the warehouse's lock (``Warehouse`` resource).
+`make run` / `make ui` keep the Dagster history next to the warehouse (:func:`dagster_home_for`).
 """
 
 from __future__ import annotations
@@ -41,6 +42,14 @@ def ensure_demo_data(root: Path, scale: str, seed: int) -> bool:
     rows = sum(manifest.get("files", {}).values())
     print(f"demo data: {rows:,} rows ({scale}, seed {seed}) written to {root} in {time.perf_counter() - start:.1f}s")
     return True
+
+
+def dagster_home_for(warehouse: str | Path) -> Path:
+    """The Dagster history `make run` / `make ui` keep for a warehouse file: ``<its folder>/.dagster/<its stem>``
+    (``data/warehouse.duckdb`` -> ``data/.dagster/warehouse``). The Makefile derives the same default
+    ``DAGSTER_HOME``; an explicitly set ``DAGSTER_HOME`` wins."""
+    path = Path(os.path.abspath(Path(warehouse).expanduser()))
+    return path.parent / ".dagster" / path.stem
 
 
 INSTANCE_LOCK_FILE = ".instance.lock"
@@ -227,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     for label, folder, pattern in (("extracts", configured(warehouse.extracts_dir), "*.parquet"), ("reports", configured(warehouse.reports_dir), "*.html")):
         files = sorted(p.name for p in Path(folder).glob(pattern))
         print(f"{label} in {folder}: {', '.join(files) if files else 'none'}")
+    home = os.environ.get("DAGSTER_HOME")
+    print(f"Dagster history: {home}" if home else "Dagster history: not kept (DAGSTER_HOME unset; `make run` keeps it next to the warehouse)")
     print(f"{args.job} finished in {time.perf_counter() - start:.1f}s")
     return 1 if (blocking_failed or not result.success) else 0
 

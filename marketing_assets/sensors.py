@@ -4,8 +4,10 @@
 (``{relative path: {"sha256", "size", "mtime_ns"}}``, stored by Dagster with each tick) and asks
 for one ``landing_refresh`` run per tick: the sources whose files are new, changed or deleted, plus
 everything downstream. The request is kept in the cursor (``_pending``) until its run succeeded; a
-failed or canceled run gives its files back, so they are asked for again (:func:`settle_pending`). The alert sensors append one JSON line per failed run and per change of a
-check's state into WARN or ERROR to the alerts file, and post it to a Slack-compatible webhook when one is set.
+failed or canceled run gives its files back, so they are asked for again (:func:`settle_pending`). The alert
+sensors append one JSON line per failed run and per change of a check's state into WARN or ERROR to the alerts
+file (by default next to the warehouse, :func:`warehouse_sidecar`), and post it to a Slack-compatible webhook
+when one is set.
 """
 
 from __future__ import annotations
@@ -29,12 +31,25 @@ import dagster as dg
 from pydantic import Field
 
 from marketing_assets import jobs
-from marketing_assets.constants import QUARANTINE_TABLE, SOURCES
+from marketing_assets.constants import DEFAULT_WAREHOUSE, QUARANTINE_TABLE, SOURCES
 from marketing_assets.lib.landing import TableContract, discover_files
 from marketing_assets.resources import LandingZone
 from marketing_assets.sources import CONTRACTS
 
-DEFAULT_ALERTS_FILE = "data/alerts.jsonl"
+def warehouse_file() -> str:
+    """The warehouse runs write (MARKETING_WAREHOUSE, else ``data/warehouse.duckdb``); the files below are keyed by it."""
+    return os.environ.get("MARKETING_WAREHOUSE") or DEFAULT_WAREHOUSE
+
+
+def warehouse_sidecar(warehouse: str, suffix: str) -> str:
+    """A file next to the warehouse, named after it: ``data/warehouse.duckdb`` + ``.alerts.jsonl`` ->
+    ``data/warehouse.alerts.jsonl``. Another warehouse file gets its own alert log."""
+    path = Path(warehouse).expanduser()
+    return str(path.with_name(path.stem + suffix))
+
+
+ALERTS_SUFFIX = ".alerts.jsonl"
+DEFAULT_ALERTS_FILE = warehouse_sidecar(DEFAULT_WAREHOUSE, ALERTS_SUFFIX)
 SETTLE_SECONDS = 10.0
 """A landing file modified more recently than this is taken as still being written."""
 
@@ -286,14 +301,21 @@ landing_zone_sensor = build_landing_zone_sensor()
 class Alerts(dg.ConfigurableResource):
     """Where alerts go: a JSON-lines file, and optionally a Slack-compatible incoming webhook."""
 
-    alerts_file: str = Field(default=DEFAULT_ALERTS_FILE, description="JSON-lines alert log (MARKETING_ALERTS_FILE).")
+    alerts_file: str = Field(
+        default=DEFAULT_ALERTS_FILE,
+        description="JSON-lines alert log (MARKETING_ALERTS_FILE; default next to the warehouse, <warehouse stem>.alerts.jsonl).",
+    )
     webhook_url: str | None = Field(default=None, description="Slack-compatible webhook (MARKETING_ALERT_WEBHOOK); optional.")
     timeout_seconds: float = Field(default=5.0, description="Webhook request timeout.")
 
     @classmethod
     def from_env(cls) -> Alerts:
         return cls(
-            alerts_file=dg.EnvVar("MARKETING_ALERTS_FILE") if os.environ.get("MARKETING_ALERTS_FILE") else DEFAULT_ALERTS_FILE,
+            alerts_file=(
+                dg.EnvVar("MARKETING_ALERTS_FILE")
+                if os.environ.get("MARKETING_ALERTS_FILE")
+                else warehouse_sidecar(warehouse_file(), ALERTS_SUFFIX)
+            ),
             webhook_url=dg.EnvVar("MARKETING_ALERT_WEBHOOK") if os.environ.get("MARKETING_ALERT_WEBHOOK") else None,
         )
 

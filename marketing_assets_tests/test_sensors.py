@@ -326,6 +326,7 @@ def test_alerts_from_env(monkeypatch, tmp_path):
     alerts = Alerts.from_env().process_config_and_initialize()  # EnvVars resolve at launch
     assert alerts.alerts_file == str(tmp_path / "a.jsonl") and alerts.webhook_url is None
     monkeypatch.delenv("MARKETING_ALERTS_FILE")
+    monkeypatch.delenv("MARKETING_WAREHOUSE", raising=False)
     assert Alerts.from_env().alerts_file == sensors.DEFAULT_ALERTS_FILE
 
 
