@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PORT ?= 3000
 # Dagster history and alerts follow the warehouse (MARKETING_WAREHOUSE, default data/warehouse.duckdb):
 # data/warehouse.duckdb -> DAGSTER_HOME data/.dagster/warehouse/, alerts data/warehouse.alerts.jsonl,
-# Another warehouse file gets its own history; an explicitly
+# landing record data/warehouse.landing_scan.json. Another warehouse file gets its own history; an explicitly
 # set DAGSTER_HOME or MARKETING_ALERTS_FILE wins. Same rule as marketing_assets.run.dagster_home_for and
 # marketing_assets.sensors.warehouse_sidecar.
 WAREHOUSE_FILE := $(or $(MARKETING_WAREHOUSE),data/warehouse.duckdb)
@@ -49,4 +49,5 @@ clean-data:
 	rm -rf data/landing data/extracts data/reports $(DAGSTER_HOME) \
 		$(WAREHOUSE_DIR)/$(notdir $(WAREHOUSE_FILE)) $(WAREHOUSE_DIR)/$(notdir $(WAREHOUSE_FILE)).wal $(WAREHOUSE_DIR)/$(notdir $(WAREHOUSE_FILE)).lock \
 		$(WAREHOUSE_DIR)/$(WAREHOUSE_STEM).alerts.jsonl $(WAREHOUSE_DIR)/$(WAREHOUSE_STEM).alerts.check_states.json \
+		$(WAREHOUSE_DIR)/$(WAREHOUSE_STEM).landing_scan.json \
 		.dagster_home data/alerts.jsonl data/alerts.check_states.json

@@ -4,8 +4,9 @@ Fills an empty landing zone with synthetic demo data first (scale from MARKETING
 default ``default``). Exits 1 when the run fails or a blocking check fails.
 
 Several of these may start at once: the Dagster instance (``DAGSTER_HOME``) is opened under a lock file
-in it, and runs on one warehouse take turns on the warehouse's lock (``Warehouse`` resource).
-`make run` / `make ui` keep the Dagster history next to the warehouse (:func:`dagster_home_for`).
+in it, and runs on one warehouse take turns on the warehouse's lock (``Warehouse`` resource). After a
+successful run, the landing files it ingested are recorded next to the warehouse for the landing sensor.
+`make run` / `make ui` keep the Dagster history next to the warehouse too (:func:`dagster_home_for`).
 """
 
 from __future__ import annotations
@@ -89,6 +90,38 @@ def open_instance() -> dg.DagsterInstance:
             instance.dispose()
             raise
     return instance
+
+
+def landing_files(root: Path) -> dict[str, dict]:
+    """The landing files as they are before the run (the landing sensor's cursor format).
+
+    Taken before the run: a file changed while the run reads it differs from this record afterwards, so the
+    sensor still refreshes it. No settling delay: the run reads the files as they are now."""
+    from marketing_assets.sensors import scan_landing
+
+    return scan_landing(root, {}, settle_seconds=0).cursor if root.is_dir() else {}
+
+
+def record_landing(record: Path, root: Path, files: dict[str, dict], result: dg.ExecuteInProcessResult) -> int:
+    """Record, for the landing sensor, the files of the source tables this successful run materialised.
+
+    Entries of tables the run did not ingest (a narrower ``--job``) keep their previous record. Returns the
+    number of files recorded."""
+    from marketing_assets.constants import SOURCES
+    from marketing_assets.sensors import read_landing_record, tables_of, write_landing_record
+    from marketing_assets.sources import CONTRACTS
+
+    ingested = {
+        e.event_specific_data.materialization.asset_key for e in result.get_asset_materialization_events()
+    }
+    tables = {key.path[-1] for key in ingested if len(key.path) == 2 and key.path[0] == SOURCES}
+    if not tables:
+        return 0
+    previous = (read_landing_record(record, root) or {}).get("files", {})
+    kept = {rel: st for rel, st in previous.items() if not tables_of(rel, CONTRACTS) <= tables}
+    fresh = {rel: st for rel, st in files.items() if tables_of(rel, CONTRACTS) <= tables}
+    write_landing_record(record, root, {**kept, **fresh}, result.run_id)
+    return len(fresh)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -218,8 +251,12 @@ def main(argv: list[str] | None = None) -> int:
     ensure_demo_data(landing, args.scale, args.seed)
 
     from marketing_assets.definitions import defs
+    from marketing_assets.sensors import LANDING_RECORD_SUFFIX, warehouse_sidecar
 
     start = time.perf_counter()
+    warehouse = defs.resources["warehouse"]
+    landing_root = Path(configured(defs.resources["landing"].path)).expanduser().resolve()
+    before = landing_files(landing_root)
     with open_instance() as instance:
         for line in fail_stale_runs(instance):
             print(line)
@@ -230,16 +267,20 @@ def main(argv: list[str] | None = None) -> int:
         )
     from marketing_assets.reports import published_files
 
-    warehouse = defs.resources["warehouse"]
     text, blocking_failed = summarise(result, published_files(configured(warehouse.extracts_dir), configured(warehouse.reports_dir)))
     print(text)
     for label, folder, pattern in (("extracts", configured(warehouse.extracts_dir), "*.parquet"), ("reports", configured(warehouse.reports_dir), "*.html")):
         files = sorted(p.name for p in Path(folder).glob(pattern))
         print(f"{label} in {folder}: {', '.join(files) if files else 'none'}")
+    failed = blocking_failed or not result.success
+    if not failed and configured(warehouse.database) != ":memory:":  # a failed run's files stay unconsumed
+        record = Path(warehouse_sidecar(configured(warehouse.database), LANDING_RECORD_SUFFIX))
+        if record_landing(record, landing_root, before, result):
+            print(f"landing files ingested: recorded in {record} (the landing sensor starts from it)")
     home = os.environ.get("DAGSTER_HOME")
     print(f"Dagster history: {home}" if home else "Dagster history: not kept (DAGSTER_HOME unset; `make run` keeps it next to the warehouse)")
     print(f"{args.job} finished in {time.perf_counter() - start:.1f}s")
-    return 1 if (blocking_failed or not result.success) else 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

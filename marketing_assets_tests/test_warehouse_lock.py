@@ -189,6 +189,9 @@ def test_two_runs_started_together_on_a_fresh_home_both_succeed_one_after_the_ot
         assert len(waiting) == 1, text[-3000:]  # said once
         assert str(tmp_path / "wh.duckdb") in waiting[0] and f"pid {os.getpid()}, run test-holder" in waiting[0]
 
+    record = json.loads((tmp_path / "wh.landing_scan.json").read_text())  # for the landing sensor of `make ui`
+    assert set(record["files"]) == set(MINIMAL_CRM) and record["run_id"] in texts[0] + texts[1]
+
     with dg.DagsterInstance.from_config(str(home)) as instance:
         runs = instance.get_runs()
         assert len(runs) == 2 and {r.status for r in runs} == {dg.DagsterRunStatus.SUCCESS}

@@ -22,7 +22,7 @@ def test_paths_are_keyed_by_the_warehouse(tmp_path, monkeypatch):
     assert dagster_home_for("data/warehouse.duckdb") == tmp_path / "data" / ".dagster" / "warehouse"
     assert dagster_home_for("/srv/dw/own.duckdb") == Path("/srv/dw/.dagster/own")
     assert sensors.DEFAULT_ALERTS_FILE == "data/warehouse.alerts.jsonl"
-    assert sensors.warehouse_sidecar("/srv/dw/own.duckdb", sensors.ALERTS_SUFFIX) == "/srv/dw/own.alerts.jsonl"
+    assert sensors.warehouse_sidecar("/srv/dw/own.duckdb", sensors.LANDING_RECORD_SUFFIX) == "/srv/dw/own.landing_scan.json"
 
 
 def test_alerts_default_follows_the_warehouse_unless_set(tmp_path, monkeypatch):
@@ -64,5 +64,6 @@ def test_make_run_and_make_ui_share_the_home_an_explicit_one_wins_and_clean_data
         assert f"mkdir -p {home}\n" in make("-n", target, MARKETING_WAREHOUSE=str(warehouse))
     assert make_home(MARKETING_WAREHOUSE=str(warehouse), DAGSTER_HOME="/opt/dagster") == "/opt/dagster"
     clean = make("-n", "clean-data", MARKETING_WAREHOUSE=str(warehouse)).split()
-    for path in (home, warehouse, f"{warehouse}.lock", tmp_path / "own.alerts.jsonl", tmp_path / "own.alerts.check_states.json"):
+    for path in (home, warehouse, f"{warehouse}.lock", tmp_path / "own.alerts.jsonl", tmp_path / "own.alerts.check_states.json",
+                 tmp_path / "own.landing_scan.json"):
         assert str(path) in clean
