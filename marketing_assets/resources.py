@@ -166,7 +166,10 @@ class Warehouse(DuckDBResource):
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         # Called once per run process: the in-process executor of every job initialises resources once.
-        if self.database == ":memory:":
+        # Outside a run (a sensor's or a notebook's resources) nothing is written: no lock, no wait.
+        # Releasing in teardown makes this a context-manager resource: initialise it with
+        # ``process_config_and_initialize_cm()`` / ``with build_sensor_context(...)`` outside runs.
+        if self.database == ":memory:" or context.dagster_run is None:
             return
         lock = WarehouseLock(configured(self.database))
         lock.acquire(context.run_id, lock_timeout(self.lock_timeout_seconds), context.log)

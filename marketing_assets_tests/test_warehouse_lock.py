@@ -93,6 +93,8 @@ def test_a_run_takes_the_lock_once_and_releases_it(tmp_path, monkeypatch):
     calls.clear()
     assert dg.materialize([first], resources={"warehouse": Warehouse(database=":memory:")}).success
     assert calls == []  # an in-memory database takes no lock
+    with Warehouse(database=str(tmp_path / "wh.duckdb")).process_config_and_initialize_cm():
+        assert calls == []  # nor does a warehouse initialised outside a run (a sensor's, a notebook's)
 
 
 def test_a_run_fails_clearly_when_the_warehouse_stays_busy(tmp_path, monkeypatch):
