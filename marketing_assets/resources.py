@@ -44,11 +44,11 @@ class WarehouseLock:
     """An exclusive ``flock`` on ``<warehouse>.lock``, naming its holder (pid, run id, since when) in the file.
 
     DuckDB admits one writer process per file: runs on one warehouse take turns instead of fighting over
-    DuckDB's own lock. Re-entrant within a process (nested runs in one process share the hold); the kernel
+    DuckDB's own lock. Re-entrant within a thread (a nested run shares the hold); the kernel
     drops the lock when the holding process dies, so a killed run never leaves the warehouse locked.
     """
 
-    _held: dict[Path, list] = {}  # lock file -> [open file, hold count], per process
+    _held: dict[Path, list] = {}  # lock file -> [open file, hold count, holding thread], per process
     _guard = threading.Lock()
 
     def __init__(self, database: str | Path):
@@ -67,22 +67,23 @@ class WarehouseLock:
         """Wait up to ``timeout`` seconds for the lock, saying once who holds it; raises ``WarehouseBusy``."""
         with self._guard:
             held = self._held.get(self.path)
-            if held:
+            if held and held[2] == threading.get_ident():  # a nested run in the same thread
                 held[1] += 1
                 return
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fh = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 (kept open while the lock is held)
-            try:
-                self._wait(fh, run_id, timeout, log)
-            except BaseException:
-                fh.close()
-                raise
-            fh.seek(0)
-            fh.truncate()
-            since = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-            fh.write(json.dumps({"pid": os.getpid(), "run_id": run_id, "since": since}))
-            fh.flush()
-            self._held[self.path] = [fh, 1]
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 (kept open while the lock is held)
+        try:
+            self._wait(fh, run_id, timeout, log)  # another thread's hold conflicts too: its own open file
+        except BaseException:
+            fh.close()
+            raise
+        fh.seek(0)
+        fh.truncate()
+        since = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        fh.write(json.dumps({"pid": os.getpid(), "run_id": run_id, "since": since}))
+        fh.flush()
+        with self._guard:
+            self._held[self.path] = [fh, 1, threading.get_ident()]
 
     def _wait(self, fh, run_id: str | None, timeout: float, log) -> None:
         deadline = time.monotonic() + timeout

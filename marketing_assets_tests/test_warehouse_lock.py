@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -63,6 +64,29 @@ def test_held_lock_names_its_holder_once_then_times_out(tmp_path):
     finally:
         lock.release()
     assert lock.path.read_text() == ""  # no stale holder once released
+
+
+def test_lock_is_reentrant_in_a_thread_and_exclusive_across_threads(tmp_path):
+    outer, nested = WarehouseLock(tmp_path / "wh.duckdb"), WarehouseLock(tmp_path / "wh.duckdb")
+    outer.acquire("outer", timeout=1)
+    nested.acquire("nested", timeout=0.1)  # a run nested in this thread's run shares the hold
+    nested.release()
+    waited: list[float] = []
+
+    def other_thread():
+        start = time.monotonic()
+        lock = WarehouseLock(tmp_path / "wh.duckdb")
+        lock.acquire("other", timeout=10)
+        waited.append(time.monotonic() - start)
+        lock.release()
+
+    thread = threading.Thread(target=other_thread)
+    thread.start()
+    time.sleep(0.5)
+    assert not waited  # still held by the outer hold
+    outer.release()
+    thread.join(timeout=10)
+    assert waited and waited[0] >= 0.4
 
 
 def _touch(warehouse: Warehouse):
