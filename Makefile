@@ -1,11 +1,19 @@
 # `make run`: set up and materialise every asset on the landing zone (demo data if it is empty).
 # `make test`: set up with test extras and run the test suite.
-# `make ui`: the Dagster UI on 127.0.0.1:$(PORT) with a project-local DAGSTER_HOME.
+# `make ui`: the Dagster UI on 127.0.0.1:$(PORT) with the warehouse's DAGSTER_HOME.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 3000
-export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+# Dagster history and alerts follow the warehouse (MARKETING_WAREHOUSE, default data/warehouse.duckdb):
+# data/warehouse.duckdb -> DAGSTER_HOME data/.dagster/warehouse/, alerts data/warehouse.alerts.jsonl,
+# landing record data/warehouse.landing_scan.json. Another warehouse file gets its own history; an explicitly
+# set DAGSTER_HOME or MARKETING_ALERTS_FILE wins. Same rule as marketing_assets.run.dagster_home_for and
+# marketing_assets.sensors.warehouse_sidecar.
+WAREHOUSE_FILE := $(or $(MARKETING_WAREHOUSE),data/warehouse.duckdb)
+WAREHOUSE_DIR := $(abspath $(dir $(WAREHOUSE_FILE)))
+WAREHOUSE_STEM := $(basename $(notdir $(WAREHOUSE_FILE)))
+export DAGSTER_HOME ?= $(WAREHOUSE_DIR)/.dagster/$(WAREHOUSE_STEM)
 
 .PHONY: run test ui install clean-data
 
@@ -36,5 +44,10 @@ test: $(VENV)/.installed-test
 ui: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -h 127.0.0.1 -p $(PORT) -w workspace.yaml
 
+# Also removes what older versions kept in .dagster_home/ and data/alerts*.
 clean-data:
-	rm -rf data/landing data/warehouse.duckdb data/warehouse.duckdb.wal data/extracts data/reports data/alerts.jsonl $(DAGSTER_HOME)
+	rm -rf data/landing data/extracts data/reports $(DAGSTER_HOME) \
+		$(WAREHOUSE_DIR)/$(notdir $(WAREHOUSE_FILE)) $(WAREHOUSE_DIR)/$(notdir $(WAREHOUSE_FILE)).wal $(WAREHOUSE_DIR)/$(notdir $(WAREHOUSE_FILE)).lock \
+		$(WAREHOUSE_DIR)/$(WAREHOUSE_STEM).alerts.jsonl $(WAREHOUSE_DIR)/$(WAREHOUSE_STEM).alerts.check_states.json \
+		$(WAREHOUSE_DIR)/$(WAREHOUSE_STEM).landing_scan.json \
+		.dagster_home data/alerts.jsonl data/alerts.check_states.json

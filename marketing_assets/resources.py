@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import json
 import os
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,7 +17,7 @@ import dagster as dg
 import duckdb
 import yaml
 from dagster_duckdb import DuckDBResource
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from marketing_assets.constants import CONFIG_DIR, DEFAULT_EXTRACTS_DIR, DEFAULT_LANDING_DIR, DEFAULT_REPORTS_DIR, DEFAULT_WAREHOUSE
 
@@ -28,11 +32,119 @@ class LandingZone(dg.ConfigurableResource):
         return Path(self.path).expanduser().resolve()
 
 
+DEFAULT_LOCK_TIMEOUT_SECONDS = 1800.0
+LOCK_POLL_SECONDS = 0.25
+
+
+class WarehouseBusy(RuntimeError):
+    """Another run kept the warehouse's lock for longer than the lock timeout."""
+
+
+class WarehouseLock:
+    """An exclusive ``flock`` on ``<warehouse>.lock``, naming its holder (pid, run id, since when) in the file.
+
+    DuckDB admits one writer process per file: runs on one warehouse take turns instead of fighting over
+    DuckDB's own lock. Re-entrant within a thread (a nested run shares the hold); the kernel
+    drops the lock when the holding process dies, so a killed run never leaves the warehouse locked.
+    """
+
+    _held: dict[Path, list] = {}  # lock file -> [open file, hold count, holding thread], per process
+    _guard = threading.Lock()
+
+    def __init__(self, database: str | Path):
+        self.database = Path(database).expanduser().resolve()
+        self.path = self.database.with_name(self.database.name + ".lock")
+
+    def holder(self) -> str:
+        """The holder as written in the lock file, as text (``unknown`` while it has not written it yet)."""
+        try:
+            info = json.loads(self.path.read_text(encoding="utf-8"))
+            return f"pid {info['pid']}, run {info.get('run_id') or '-'}, since {info['since']}"
+        except (OSError, ValueError, KeyError, TypeError):
+            return "holder unknown"
+
+    def acquire(self, run_id: str | None, timeout: float, log=None) -> None:
+        """Wait up to ``timeout`` seconds for the lock, saying once who holds it; raises ``WarehouseBusy``."""
+        with self._guard:
+            held = self._held.get(self.path)
+            if held and held[2] == threading.get_ident():  # a nested run in the same thread
+                held[1] += 1
+                return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 (kept open while the lock is held)
+        try:
+            self._wait(fh, run_id, timeout, log)  # another thread's hold conflicts too: its own open file
+        except BaseException:
+            fh.close()
+            raise
+        fh.seek(0)
+        fh.truncate()
+        since = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        fh.write(json.dumps({"pid": os.getpid(), "run_id": run_id, "since": since}))
+        fh.flush()
+        with self._guard:
+            self._held[self.path] = [fh, 1, threading.get_ident()]
+
+    def _wait(self, fh, run_id: str | None, timeout: float, log) -> None:
+        deadline = time.monotonic() + timeout
+        told = False
+        while True:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                pass
+            if time.monotonic() >= deadline:
+                raise WarehouseBusy(
+                    f"Warehouse {self.database} is still in use by another run ({self.holder()}) after waiting "
+                    f"{timeout:g}s; run {run_id or '-'} gives up. Wait for that run to finish, or raise "
+                    f"MARKETING_WAREHOUSE_LOCK_TIMEOUT (lock file {self.path})."
+                )
+            if not told:
+                told = True
+                message = (
+                    f"Warehouse {self.database} is in use by another run ({self.holder()}); run {run_id or '-'} "
+                    f"waits up to {timeout:g}s for it to finish (lock file {self.path})."
+                )
+                (log.warning if log is not None else print)(message)
+            time.sleep(min(LOCK_POLL_SECONDS, max(deadline - time.monotonic(), 0.0)))
+
+    def release(self) -> None:
+        with self._guard:
+            held = self._held.get(self.path)
+            if not held:
+                return
+            held[1] -= 1
+            if held[1] == 0:
+                fh = held[0]
+                del self._held[self.path]
+                fh.seek(0)
+                fh.truncate()  # no stale holder once released
+                fh.flush()
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+                fh.close()
+
+
+def lock_timeout(configured_seconds: float | None) -> float:
+    """The resource's lock timeout, else MARKETING_WAREHOUSE_LOCK_TIMEOUT, else 1800 s."""
+    if configured_seconds is not None:
+        return float(configured_seconds)
+    raw = os.environ.get("MARKETING_WAREHOUSE_LOCK_TIMEOUT")
+    if not raw:
+        return DEFAULT_LOCK_TIMEOUT_SECONDS
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"MARKETING_WAREHOUSE_LOCK_TIMEOUT must be a number of seconds, not {raw!r}") from None
+
+
 class Warehouse(DuckDBResource):
     """The embedded DuckDB warehouse (MARKETING_WAREHOUSE); every table write goes through it.
 
     Sessions run in UTC. Another engine can be plugged in by a resource exposing the same
     ``get_connection()`` contract (a DB-API connection that speaks DuckDB-compatible SQL).
+    A run holds the warehouse's lock file (``<database>.lock``) from resource set-up to teardown, so runs
+    on one warehouse take turns (in-memory databases take no lock).
     """
 
     database: str = Field(default=DEFAULT_WAREHOUSE, description="DuckDB file (MARKETING_WAREHOUSE).")
@@ -45,6 +157,29 @@ class Warehouse(DuckDBResource):
         default=None,
         description="Secret key of the HMAC pseudonyms in extracts (MARKETING_PSEUDONYM_KEY); required outside demo data.",
     )
+
+    lock_timeout_seconds: float | None = Field(
+        default=None,
+        description="How long a run waits for another run to release the warehouse before it fails "
+        "(MARKETING_WAREHOUSE_LOCK_TIMEOUT; unset = 1800 s).",
+    )
+    _lock: WarehouseLock | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # Called once per run process: the in-process executor of every job initialises resources once.
+        # Outside a run (a sensor's or a notebook's resources) nothing is written: no lock, no wait.
+        # Releasing in teardown makes this a context-manager resource: initialise it with
+        # ``process_config_and_initialize_cm()`` / ``with build_sensor_context(...)`` outside runs.
+        if self.database == ":memory:" or context.dagster_run is None:
+            return
+        lock = WarehouseLock(configured(self.database))
+        lock.acquire(context.run_id, lock_timeout(self.lock_timeout_seconds), context.log)
+        self._lock = lock
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def pseudonym_key_for(self, landing_root: Path) -> bytes:
         """The pseudonym key for data from ``landing_root``; raises ``PseudonymKeyMissing`` for non-demo data without one."""

@@ -2,15 +2,23 @@
 
 Fills an empty landing zone with synthetic demo data first (scale from MARKETING_DEMO_SCALE,
 default ``default``). Exits 1 when the run fails or a blocking check fails.
+
+Several of these may start at once: the Dagster instance (``DAGSTER_HOME``) is opened under a lock file
+in it, and runs on one warehouse take turns on the warehouse's lock (``Warehouse`` resource). After a
+successful run, the landing files it ingested are recorded next to the warehouse for the landing sensor.
+`make run` / `make ui` keep the Dagster history next to the warehouse too (:func:`dagster_home_for`).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import fcntl
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -35,6 +43,85 @@ def ensure_demo_data(root: Path, scale: str, seed: int) -> bool:
     rows = sum(manifest.get("files", {}).values())
     print(f"demo data: {rows:,} rows ({scale}, seed {seed}) written to {root} in {time.perf_counter() - start:.1f}s")
     return True
+
+
+def dagster_home_for(warehouse: str | Path) -> Path:
+    """The Dagster history `make run` / `make ui` keep for a warehouse file: ``<its folder>/.dagster/<its stem>``
+    (``data/warehouse.duckdb`` -> ``data/.dagster/warehouse``). The Makefile derives the same default
+    ``DAGSTER_HOME``; an explicitly set ``DAGSTER_HOME`` wins."""
+    path = Path(os.path.abspath(Path(warehouse).expanduser()))
+    return path.parent / ".dagster" / path.stem
+
+
+INSTANCE_LOCK_FILE = ".instance.lock"
+
+
+@contextmanager
+def exclusive_lock(path: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on ``path`` (created if missing) for the ``with`` block; waits for it."""
+    with open(path, "a", encoding="utf-8") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def open_instance() -> dg.DagsterInstance:
+    """The ``DAGSTER_HOME`` instance with its storages initialised, else an ephemeral one.
+
+    Two processes creating the SQLite storages of a fresh home at once corrupt it ("table ... already
+    exists", two alembic heads in ``runs.db``); the first one creates them under an exclusive lock on
+    ``$DAGSTER_HOME/.instance.lock`` while the others wait, then find them complete."""
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        return dg.DagsterInstance.ephemeral()
+    if not Path(home).is_dir():
+        return dg.DagsterInstance.get()  # Dagster's own error about the missing folder
+    with exclusive_lock(Path(home) / INSTANCE_LOCK_FILE):
+        instance = dg.DagsterInstance.get()
+        try:
+            # Storages initialise when the instance is built; touch each so a lazy one is created here too.
+            instance.get_runs_count()
+            instance.event_log_storage.get_maximum_record_id()
+            if instance.schedule_storage is not None:
+                instance.schedule_storage.all_instigator_state()
+        except BaseException:
+            instance.dispose()
+            raise
+    return instance
+
+
+def landing_files(root: Path) -> dict[str, dict]:
+    """The landing files as they are before the run (the landing sensor's cursor format).
+
+    Taken before the run: a file changed while the run reads it differs from this record afterwards, so the
+    sensor still refreshes it. No settling delay: the run reads the files as they are now."""
+    from marketing_assets.sensors import scan_landing
+
+    return scan_landing(root, {}, settle_seconds=0).cursor if root.is_dir() else {}
+
+
+def record_landing(record: Path, root: Path, files: dict[str, dict], result: dg.ExecuteInProcessResult) -> int:
+    """Record, for the landing sensor, the files of the source tables this successful run materialised.
+
+    Entries of tables the run did not ingest (a narrower ``--job``) keep their previous record. Returns the
+    number of files recorded."""
+    from marketing_assets.constants import SOURCES
+    from marketing_assets.sensors import read_landing_record, tables_of, write_landing_record
+    from marketing_assets.sources import CONTRACTS
+
+    ingested = {
+        e.event_specific_data.materialization.asset_key for e in result.get_asset_materialization_events()
+    }
+    tables = {key.path[-1] for key in ingested if len(key.path) == 2 and key.path[0] == SOURCES}
+    if not tables:
+        return 0
+    previous = (read_landing_record(record, root) or {}).get("files", {})
+    kept = {rel: st for rel, st in previous.items() if not tables_of(rel, CONTRACTS) <= tables}
+    fresh = {rel: st for rel, st in files.items() if tables_of(rel, CONTRACTS) <= tables}
+    write_landing_record(record, root, {**kept, **fresh}, result.run_id)
+    return len(fresh)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -179,11 +266,14 @@ def main(argv: list[str] | None = None) -> int:
     ensure_demo_data(landing, args.scale, args.seed)
 
     from marketing_assets.definitions import defs
+    from marketing_assets.sensors import LANDING_RECORD_SUFFIX, warehouse_sidecar
 
     print(preflight_text(defs, landing))
     start = time.perf_counter()
-    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
-    with instance:
+    warehouse = defs.resources["warehouse"]
+    landing_root = Path(configured(defs.resources["landing"].path)).expanduser().resolve()
+    before = landing_files(landing_root)
+    with open_instance() as instance:
         for line in fail_stale_runs(instance):
             print(line)
         result = defs.resolve_job_def(args.job).execute_in_process(
@@ -193,14 +283,20 @@ def main(argv: list[str] | None = None) -> int:
         )
     from marketing_assets.reports import published_files
 
-    warehouse = defs.resources["warehouse"]
     text, blocking_failed = summarise(result, published_files(configured(warehouse.extracts_dir), configured(warehouse.reports_dir)))
     print(text)
     for label, folder, pattern in (("extracts", configured(warehouse.extracts_dir), "*.parquet"), ("reports", configured(warehouse.reports_dir), "*.html")):
         files = sorted(p.name for p in Path(folder).glob(pattern))
         print(f"{label} in {folder}: {', '.join(files) if files else 'none'}")
+    failed = blocking_failed or not result.success
+    if not failed and configured(warehouse.database) != ":memory:":  # a failed run's files stay unconsumed
+        record = Path(warehouse_sidecar(configured(warehouse.database), LANDING_RECORD_SUFFIX))
+        if record_landing(record, landing_root, before, result):
+            print(f"landing files ingested: recorded in {record} (the landing sensor starts from it)")
+    home = os.environ.get("DAGSTER_HOME")
+    print(f"Dagster history: {home}" if home else "Dagster history: not kept (DAGSTER_HOME unset; `make run` keeps it next to the warehouse)")
     print(f"{args.job} finished in {time.perf_counter() - start:.1f}s")
-    return 1 if (blocking_failed or not result.success) else 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

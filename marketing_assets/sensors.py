@@ -4,8 +4,11 @@
 (``{relative path: {"sha256", "size", "mtime_ns"}}``, stored by Dagster with each tick) and asks
 for one ``landing_refresh`` run per tick: the sources whose files are new, changed or deleted, plus
 everything downstream. The request is kept in the cursor (``_pending``) until its run succeeded; a
-failed or canceled run gives its files back, so they are asked for again (:func:`settle_pending`). The alert sensors append one JSON line per failed run and per change of a
-check's state into WARN or ERROR to the alerts file, and post it to a Slack-compatible webhook when one is set.
+failed or canceled run gives its files back, so they are asked for again (:func:`settle_pending`). With no
+cursor yet, it starts from the landing scan the last successful `make run` recorded next to the warehouse
+(:func:`write_landing_record`), so files that run ingested are not ingested again. The alert sensors append one
+JSON line per failed run and per change of a check's state into WARN or ERROR to the alerts file (by default
+next to the warehouse, :func:`warehouse_sidecar`), and post it to a Slack-compatible webhook when one is set.
 """
 
 from __future__ import annotations
@@ -29,12 +32,27 @@ import dagster as dg
 from pydantic import Field
 
 from marketing_assets import jobs
-from marketing_assets.constants import QUARANTINE_TABLE, SOURCES
+from marketing_assets.constants import DEFAULT_WAREHOUSE, QUARANTINE_TABLE, SOURCES
 from marketing_assets.lib.landing import TableContract, discover_files
 from marketing_assets.resources import LandingZone
 from marketing_assets.sources import CONTRACTS
 
-DEFAULT_ALERTS_FILE = "data/alerts.jsonl"
+
+def warehouse_file() -> str:
+    """The warehouse runs write (MARKETING_WAREHOUSE, else ``data/warehouse.duckdb``); the files below are keyed by it."""
+    return os.environ.get("MARKETING_WAREHOUSE") or DEFAULT_WAREHOUSE
+
+
+def warehouse_sidecar(warehouse: str, suffix: str) -> str:
+    """A file next to the warehouse, named after it: ``data/warehouse.duckdb`` + ``.alerts.jsonl`` ->
+    ``data/warehouse.alerts.jsonl``. Another warehouse file gets its own alert log and landing record."""
+    path = Path(warehouse).expanduser()
+    return str(path.with_name(path.stem + suffix))
+
+
+ALERTS_SUFFIX = ".alerts.jsonl"
+LANDING_RECORD_SUFFIX = ".landing_scan.json"
+DEFAULT_ALERTS_FILE = warehouse_sidecar(DEFAULT_WAREHOUSE, ALERTS_SUFFIX)
 SETTLE_SECONDS = 10.0
 """A landing file modified more recently than this is taken as still being written."""
 
@@ -138,6 +156,38 @@ def scan_landing(
     return scan
 
 
+def write_landing_record(path: str | Path, root: Path, files: Mapping[str, Mapping[str, Any]], run_id: str) -> None:
+    """Record the landing files a successful run ingested (cursor format of :func:`scan_landing`), atomically.
+
+    The landing sensor starts from this record when it has no cursor yet, so files `make run` already
+    ingested are not ingested again by the first tick of `make ui`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {
+        "landing": str(root),
+        "run_id": run_id,
+        "recorded_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "files": {rel: dict(state) for rel, state in sorted(files.items())},
+    }
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(record, sort_keys=True, indent=1), encoding="utf-8")
+    os.replace(tmp, path)  # atomic: readers see the old record or the new one
+
+
+def read_landing_record(path: str | Path, root: Path) -> dict[str, Any] | None:
+    """The landing record at ``path`` when it is one of ``root`` (another landing zone's record does not apply)."""
+    try:
+        record = json.loads(Path(path).read_text(encoding="utf-8"))
+        files = record["files"]
+        if Path(record["landing"]) != root or not isinstance(files, dict):
+            return None
+        if not all(isinstance(v, dict) and {"sha256", "size", "mtime_ns"} <= v.keys() for v in files.values()):
+            return None
+        return record
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def _run_key(previous: Mapping[str, Any], scan: LandingScan, retry_of: str | None = None) -> str:
     """Same previous cursor and same changes (a re-evaluated tick) give the same key; anything else differs.
 
@@ -229,7 +279,21 @@ def build_landing_zone_sensor(
     name: str = "landing_zone_sensor",
     settle_seconds: float = SETTLE_SECONDS,
     minimum_interval_seconds: int = 30,
+    landing_record: str | None = None,
 ) -> dg.SensorDefinition:
+    """``landing_record``: the landing scan recorded by `make run` (default: next to the warehouse, read at each tick)."""
+
+    def seed_from_record(context: dg.SensorEvaluationContext, root: Path) -> dict[str, Any]:
+        path = landing_record or warehouse_sidecar(warehouse_file(), LANDING_RECORD_SUFFIX)
+        record = read_landing_record(path, root)
+        if record is None:
+            return {}
+        context.log.info(
+            f"No cursor yet: starting from the {len(record['files'])} landing file(s) run {record['run_id']} "
+            f"ingested ({record['recorded_at']}, recorded in {path})."
+        )
+        return record["files"]
+
     @dg.sensor(
         name=name,
         job=jobs.landing_refresh,
@@ -238,14 +302,15 @@ def build_landing_zone_sensor(
         description=(
             "Hashes every landing file of every source table; new, changed or deleted files launch one "
             f"landing_refresh of their tables and everything downstream. Files younger than {settle_seconds:g} s "
-            "wait for the next tick; the files of a failed or canceled refresh are requested again."
+            "wait for the next tick; the files of a failed or canceled refresh are requested again. Without a "
+            "cursor it starts from the files the last successful `make run` ingested (recorded next to the warehouse)."
         ),
     )
     def _sensor(context: dg.SensorEvaluationContext, landing: LandingZone) -> dg.SensorResult | dg.SkipReason:
         root = landing.root
         if not root.is_dir():  # an unmounted landing zone must not read as "every file deleted"
             return dg.SkipReason(f"Landing folder {root} does not exist; cursor kept.")
-        stored = json.loads(context.cursor) if context.cursor else {}
+        stored = json.loads(context.cursor) if context.cursor else seed_from_record(context, root)
         outcome = settle_pending(context, stored, name)
         if outcome.waiting:  # one refresh at a time: its files count as consumed only once it succeeded
             return dg.SensorResult(skip_reason=f"Waiting: {outcome.waiting}; cursor kept.", cursor=context.cursor)
@@ -286,14 +351,21 @@ landing_zone_sensor = build_landing_zone_sensor()
 class Alerts(dg.ConfigurableResource):
     """Where alerts go: a JSON-lines file, and optionally a Slack-compatible incoming webhook."""
 
-    alerts_file: str = Field(default=DEFAULT_ALERTS_FILE, description="JSON-lines alert log (MARKETING_ALERTS_FILE).")
+    alerts_file: str = Field(
+        default=DEFAULT_ALERTS_FILE,
+        description="JSON-lines alert log (MARKETING_ALERTS_FILE; default next to the warehouse, <warehouse stem>.alerts.jsonl).",
+    )
     webhook_url: str | None = Field(default=None, description="Slack-compatible webhook (MARKETING_ALERT_WEBHOOK); optional.")
     timeout_seconds: float = Field(default=5.0, description="Webhook request timeout.")
 
     @classmethod
     def from_env(cls) -> Alerts:
         return cls(
-            alerts_file=dg.EnvVar("MARKETING_ALERTS_FILE") if os.environ.get("MARKETING_ALERTS_FILE") else DEFAULT_ALERTS_FILE,
+            alerts_file=(
+                dg.EnvVar("MARKETING_ALERTS_FILE")
+                if os.environ.get("MARKETING_ALERTS_FILE")
+                else warehouse_sidecar(warehouse_file(), ALERTS_SUFFIX)
+            ),
             webhook_url=dg.EnvVar("MARKETING_ALERT_WEBHOOK") if os.environ.get("MARKETING_ALERT_WEBHOOK") else None,
         )
 

@@ -297,12 +297,13 @@ def test_sensor_evaluates_against_postgres_instance(pg_instance, tmp_path):
     defs, sensor = project_defs_and_sensor()
     resources = make_resources(tmp_path, _settled_crm_landing(tmp_path))
 
-    first = sensor.evaluate_tick(dg.build_sensor_context(instance=pg_instance, definitions=defs, resources=resources))
+    # `with`: the warehouse resource releases its run lock on teardown, so it is a context manager.
+    with dg.build_sensor_context(instance=pg_instance, definitions=defs, resources=resources) as context:
+        first = sensor.evaluate_tick(context)
     assert first.run_requests, first.skip_message
     assert first.cursor
-    second = sensor.evaluate_tick(
-        dg.build_sensor_context(instance=pg_instance, cursor=first.cursor, definitions=defs, resources=resources)
-    )
+    with dg.build_sensor_context(instance=pg_instance, cursor=first.cursor, definitions=defs, resources=resources) as context:
+        second = sensor.evaluate_tick(context)
     # Nothing new landed: no run request that the daemon would not dedupe by run_key.
     first_keys = {r.run_key for r in first.run_requests}
     assert all(r.run_key is not None and r.run_key in first_keys for r in second.run_requests or [])

@@ -23,7 +23,9 @@ def test_key_is_read_from_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("MARKETING_PSEUDONYM_KEY", "s3cret")
     warehouse = build_resources()["warehouse"]
     assert isinstance(warehouse.pseudonym_key, dg.EnvVar)  # shown as the variable's name, never its value
-    assert warehouse.process_config_and_initialize().pseudonym_key_for(tmp_path) == b"s3cret"
+    # A context manager: the warehouse releases its run lock on teardown (no lock outside a run).
+    with warehouse.process_config_and_initialize_cm() as initialised:
+        assert initialised.pseudonym_key_for(tmp_path) == b"s3cret"
     monkeypatch.delenv("MARKETING_PSEUDONYM_KEY")
     assert build_resources()["warehouse"].pseudonym_key is None
 

@@ -106,6 +106,42 @@ def test_unchanged_landing_skips_and_is_not_rehashed(landing, monkeypatch):
     assert tick(landing, again.cursor).cursor == again.cursor
 
 
+def record_run(landing: Path, record: Path, run_id: str = "make-run-1") -> None:
+    """What a successful `make run` leaves next to the warehouse: the landing files it ingested."""
+    files = sensors.scan_landing(landing.resolve(), {}, settle_seconds=0).cursor
+    sensors.write_landing_record(record, landing.resolve(), files, run_id)
+
+
+def test_first_tick_starts_from_the_landing_record_of_make_run(landing, tmp_path, monkeypatch):
+    monkeypatch.setenv("MARKETING_WAREHOUSE", str(tmp_path / "own.duckdb"))  # the record lives next to it
+    record_run(landing, tmp_path / "own.landing_scan.json")
+    seeded = tick(landing)  # no cursor yet (`make ui` after `make run`)
+    assert not seeded.run_requests
+    assert "No landing change in 2 file(s) checked" in seeded.skip_reason.skip_message
+    assert set(json.loads(seeded.cursor)) == {"crm/contacts.csv", "crm/opportunities.csv"}
+
+    # A file changed after the run is still refreshed, on the first tick as on later ones.
+    land(landing, "crm/contacts.csv", rows=[["c9", "a9", "new@example.com", "2024-01-01"]])
+    assert selected_sources(tick(landing)) == {"crm_contacts", "quarantine"}
+    assert selected_sources(tick(landing, seeded.cursor)) == {"crm_contacts", "quarantine"}
+
+
+def test_landing_record_of_another_landing_zone_or_damaged_is_ignored(landing, tmp_path):
+    record = tmp_path / "wh.landing_scan.json"
+    other = tmp_path / "other"
+    other.mkdir()
+    files = sensors.scan_landing(landing.resolve(), {}, settle_seconds=0).cursor
+    sensors.write_landing_record(record, other.resolve(), files, "make-run-1")
+    sensor = sensors.build_landing_zone_sensor(landing_record=str(record))
+    context = lambda: dg.build_sensor_context(resources={"landing": LandingZone(path=str(landing))}, definitions=defs)  # noqa: E731
+    assert selected_sources(sensor(context())) == {"crm_contacts", "crm_opportunities", "quarantine"}
+    record.write_text("{not json")
+    assert selected_sources(sensor(context())) == {"crm_contacts", "crm_opportunities", "quarantine"}
+    record_run(landing, record)
+    assert not sensor(context()).run_requests
+    assert not list(tmp_path.glob("*.tmp"))  # written atomically (temporary file renamed)
+
+
 def test_touch_without_content_change_skips_but_updates_cursor(landing):
     cursor = tick(landing).cursor
     settle(landing / "crm/contacts.csv", seconds_ago=30)
@@ -326,6 +362,7 @@ def test_alerts_from_env(monkeypatch, tmp_path):
     alerts = Alerts.from_env().process_config_and_initialize()  # EnvVars resolve at launch
     assert alerts.alerts_file == str(tmp_path / "a.jsonl") and alerts.webhook_url is None
     monkeypatch.delenv("MARKETING_ALERTS_FILE")
+    monkeypatch.delenv("MARKETING_WAREHOUSE", raising=False)
     assert Alerts.from_env().alerts_file == sensors.DEFAULT_ALERTS_FILE
 
 
