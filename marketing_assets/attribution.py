@@ -146,6 +146,7 @@ def comparison_window_sql(days: int) -> tuple[str, str]:
 def attribution_model_comparison(context: dg.AssetExecutionContext, config: ComparisonConfig, warehouse: Warehouse) -> dg.MaterializeResult:
     """One row per lookback window × channel: each rule model's credited pipeline and share, to show how sensitive a channel's credit is to model and window."""
     with warehouse.get_connection() as con:
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {ATTRIBUTION}")  # may run before the other attribution assets
         parts = []
         for days in config.lookback_windows:
             touches, rollup = comparison_window_sql(days)
