@@ -23,8 +23,10 @@ from contextlib import contextmanager
 import dagster as dg
 import duckdb
 import pytest
+import yaml
 
 from marketing_assets.constants import GROUPS, SOURCES
+from marketing_assets.lib import kpis
 from marketing_assets.lib.refs import recording, ref, ref_working, this
 from marketing_assets.resources import Warehouse
 from marketing_assets_tests.conftest import DEMO_END_DATE, land_before_as_of, make_resources
@@ -222,3 +224,57 @@ def test_ref_records_reads_and_this_does_not():
             ref_working("sources", "_rejected_crm_contacts", "crm_contacts")
     assert outer.tables == [("sources", "crm_contacts")] and inner.tables == [("sources", "crm_contacts")]
     assert ref("sources", "erp_orders") == '"sources"."erp_orders"'  # no recorder: just the name
+
+
+# ------------------------------------------------------------------------------------- KPI dictionary
+
+
+def _raw_dictionary() -> dict:
+    return yaml.safe_load(kpis.DEFAULT_KPI_FILE.read_text(encoding="utf-8"))
+
+
+def _entry(raw: dict, name: str) -> dict:
+    return next(k for k in raw["kpis"] if k["name"] == name)
+
+
+@pytest.mark.parametrize(
+    ("name", "source_assets", "message"),
+    [
+        # cac once lacked the identity match its base joins: the dictionary refuses it
+        ("new_customers", ["sources/erp_orders", "sources/erp_products", "touchpoints/touchpoints"], r"lacks \['identity/accounts_resolved'\]"),
+        ("ad_spend", ["identity/ad_spend_daily", "sources/erp_customers"], r"has \['sources/erp_customers'\], not read by the SQL of base"),
+        ("blended_roas", ["sources/erp_orders", "sources/erp_products", "identity/ad_spend_daily", "sources/web_sessions"],
+         r"has \['sources/web_sessions'\], read by none of its referenced KPIs"),
+    ],
+)
+def test_dictionary_source_assets_must_equal_the_tables_the_sql_reads(name, source_assets, message):
+    raw = _raw_dictionary()
+    _entry(raw, name)["source_assets"] = source_assets
+    with pytest.raises(kpis.KpiDictionaryError, match=message):
+        kpis.parse_kpi_dictionary(raw)
+
+
+def test_every_kpi_sql_references_exactly_its_source_assets():
+    dictionary = kpis.load_kpi_dictionary()
+    for kpi in dictionary:
+        with recording() as recorder:
+            kpis.kpi_sql(kpi, kpi.time_grains[0], dictionary=dictionary)
+        assert sorted(recorder.asset_paths()) == sorted(kpi.source_assets), kpi.name
+
+
+def test_base_source_assets_are_recorded_from_the_sql():
+    assert kpis.base_source_assets("customers") == (
+        "identity/accounts_resolved", "sources/erp_orders", "sources/erp_products", "touchpoints/touchpoints",
+    )
+    assert kpis.base_source_assets("won_deals") == ("attribution/attribution_credits", "sources/crm_opportunities")
+
+
+def test_fixed_edges_in_the_resolved_graph():
+    from marketing_assets.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    key = dg.AssetKey.from_user_string
+    assert key("identity/accounts_resolved") in graph.get(key("extracts/executive_kpis")).parent_keys  # CAC's customers base
+    assert key("sources/crm_contacts") in graph.get(key("touchpoints/touchpoints")).parent_keys
+    assert key("identity/ad_spend_daily") in graph.get(key("mmm/mmm_model")).parent_keys  # MMM channel groups
+    assert key("sources/erp_customers") not in graph.get(key("extracts/executive_kpis")).parent_keys  # never read
