@@ -4,14 +4,15 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from marketing_assets.constants import ATTRIBUTION, IDENTITY, SOURCES, TOUCHPOINTS, fq
+from marketing_assets.constants import ATTRIBUTION, SOURCES, TOUCHPOINTS
 from marketing_assets.lib import attribution as attr
 from marketing_assets.lib import kpis, rollups
+from marketing_assets.lib.refs import ref, this
 from marketing_assets.lib.rollups import spend_status
 from marketing_assets.lib.touchpoints import opportunity_touchpoints_sql
+from marketing_assets.lineage import keys, kpi_tables, upstream
 from marketing_assets.resources import Warehouse
 
-CREDITS = fq(ATTRIBUTION, "attribution_credits")
 
 
 class AttributionConfig(dg.Config):
@@ -24,10 +25,6 @@ class AttributionConfig(dg.Config):
 class ComparisonConfig(dg.Config):
     lookback_windows: list[int] = Field(default=[7, 30, 90], description="Lookback windows (days) to compare.")
     half_life_days: float = Field(default=7.0, gt=0)
-
-
-def _key(group: str, name: str) -> dg.AssetKey:
-    return dg.AssetKey([group, name])
 
 
 OTHER_CHANNELS = "(other channels)"
@@ -56,11 +53,18 @@ def shapley_weights(paths: pd.DataFrame, max_channels: int = 20) -> tuple[dict[s
     return weights, result
 
 
+def credits_inputs() -> dict[str, str]:
+    """What ``attribution_credits`` reads: the journeys (data-driven weights) and the touchpoints to credit."""
+    return {
+        "paths": f"""SELECT path, sum(conversions) AS conversions, sum(value) AS value, sum(nulls) AS nulls
+            FROM {ref(TOUCHPOINTS, 'conversion_paths')} GROUP BY path""",
+        "source_view": "CREATE OR REPLACE TEMP VIEW _attr_source AS SELECT * EXCLUDE (touch_order, touch_count) FROM "
+        f"{ref(TOUCHPOINTS, 'opportunity_touchpoints')}",
+    }
+
+
 def _channel_weights(con, order: int) -> tuple[dict[str, dict[str, float]], pd.DataFrame, pd.DataFrame]:
-    paths = con.execute(
-        f"""SELECT path, sum(conversions) AS conversions, sum(value) AS value, sum(nulls) AS nulls
-            FROM {fq(TOUCHPOINTS, 'conversion_paths')} GROUP BY path"""
-    ).df()
+    paths = con.execute(credits_inputs()["paths"]).df()
     if paths.empty or paths["conversions"].sum() == 0:
         return {}, pd.DataFrame(), pd.DataFrame()
     markov = attr.markov_attribution(paths, order=order)
@@ -69,24 +73,23 @@ def _channel_weights(con, order: int) -> tuple[dict[str, dict[str, float]], pd.D
     return weights, markov, shapley
 
 
-@dg.asset(deps=[_key(TOUCHPOINTS, "opportunity_touchpoints"), _key(TOUCHPOINTS, "conversion_paths")], kinds={"duckdb"})
+@dg.asset(deps=upstream(credits_inputs), kinds={"duckdb"})
 def attribution_credits(context: dg.AssetExecutionContext, config: AttributionConfig, warehouse: Warehouse) -> dg.MaterializeResult:
     """One row per opportunity × touchpoint with one credit column per model (first, last, last non-direct, linear, time decay, U, W, Markov, Shapley)."""
     with warehouse.get_connection() as con:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {ATTRIBUTION}")
         weights, markov, shapley = _channel_weights(con, config.markov_order)
-        con.execute(
-            f"CREATE OR REPLACE TEMP VIEW _attr_source AS SELECT * EXCLUDE (touch_order, touch_count) FROM {fq(TOUCHPOINTS, 'opportunity_touchpoints')}"
-        )
+        con.execute(credits_inputs()["source_view"])
+        credits = this(ATTRIBUTION, "attribution_credits")
         attr.attribution_credits_sql(
-            con, "_attr_source", CREDITS,
+            con, "_attr_source", credits,
             half_life_days=config.half_life_days,
             position_weights=tuple(config.position_weights),
             w_weights=tuple(config.w_weights),
             channel_weights=weights or {"markov": {}, "shapley": {}},
         )
         totals = con.execute(
-            "SELECT count(*), " + ", ".join(f"coalesce(round(sum({attr.credit_column(m)}), 2), 0)" for m in attr.MODELS) + f" FROM {CREDITS}"
+            "SELECT count(*), " + ", ".join(f"coalesce(round(sum({attr.credit_column(m)}), 2), 0)" for m in attr.MODELS) + f" FROM {credits}"
         ).fetchone()
     meta = {"dagster/row_count": int(totals[0]), "credited_pipeline_by_model": dict(zip(attr.MODELS, map(float, totals[1:]), strict=True))}
     if not totals[0]:
@@ -98,14 +101,16 @@ def attribution_credits(context: dg.AssetExecutionContext, config: AttributionCo
 
 
 def _rollup_asset(name: str, dims: list[str], description: str):
-    @dg.asset(name=name, deps=[_key(ATTRIBUTION, "attribution_credits"), _key(SOURCES, "crm_opportunities")], kinds={"duckdb"}, description=description)
+    def rollup_sql() -> str:
+        return rollups.rollup_sql(ref(ATTRIBUTION, "attribution_credits"), ref(SOURCES, "crm_opportunities"), attr.MODELS, dims)
+
+    @dg.asset(name=name, deps=upstream(rollup_sql), kinds={"duckdb"}, description=description)
     def _rollup(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
         with warehouse.get_connection() as con:
-            sql = rollups.rollup_sql(CREDITS, fq(SOURCES, "crm_opportunities"), attr.MODELS, dims)
-            con.execute(f"CREATE OR REPLACE TABLE {fq(ATTRIBUTION, name)} AS {sql}")
-            (rows,) = con.execute(f"SELECT count(*) FROM {fq(ATTRIBUTION, name)}").fetchone()
+            con.execute(f"CREATE OR REPLACE TABLE {this(ATTRIBUTION, name)} AS {rollup_sql()}")
+            (rows,) = con.execute(f"SELECT count(*) FROM {this(ATTRIBUTION, name)}").fetchone()
             top = con.execute(
-                f"""SELECT {', '.join(dims)}, round(pipeline_amount, 0) AS pipeline FROM {fq(ATTRIBUTION, name)}
+                f"""SELECT {', '.join(dims)}, round(pipeline_amount, 0) AS pipeline FROM {this(ATTRIBUTION, name)}
                     WHERE model = 'linear' ORDER BY pipeline_amount DESC LIMIT 10"""
             ).df()
         return dg.MaterializeResult(metadata={"dagster/row_count": int(rows), "top_linear": dg.MetadataValue.md(top.to_markdown(index=False))})
@@ -127,25 +132,29 @@ attribution_by_campaign = _rollup_asset(
 )
 
 
-@dg.asset(
-    deps=[_key(TOUCHPOINTS, "touchpoints"), _key(SOURCES, "crm_opportunities"), _key(ATTRIBUTION, "attribution_by_channel")],
-    kinds={"duckdb"},
-)
+def comparison_window_sql(days: int) -> tuple[str, str]:
+    """The touchpoints of a ``days`` lookback window (into temp table ``_cmp_ot``) and the roll-up of its credits."""
+    touches = (
+        "CREATE OR REPLACE TEMP TABLE _cmp_ot AS SELECT * EXCLUDE (touch_order, touch_count) FROM "
+        f"({opportunity_touchpoints_sql(ref(SOURCES, 'crm_opportunities'), ref(TOUCHPOINTS, 'touchpoints'), days)})"
+    )
+    rollup = rollups.rollup_sql(f"_cmp_credits_{days}", ref(SOURCES, "crm_opportunities"), attr.RULE_MODELS, ["channel_name"])
+    return touches, f"SELECT {days} AS lookback_days, * FROM ({rollup})"
+
+
+@dg.asset(deps=upstream(*(lambda d=d: comparison_window_sql(d) for d in ComparisonConfig().lookback_windows)), kinds={"duckdb"})
 def attribution_model_comparison(context: dg.AssetExecutionContext, config: ComparisonConfig, warehouse: Warehouse) -> dg.MaterializeResult:
     """One row per lookback window × channel: each rule model's credited pipeline and share, to show how sensitive a channel's credit is to model and window."""
     with warehouse.get_connection() as con:
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {ATTRIBUTION}")  # may run before the other attribution assets
         parts = []
         for days in config.lookback_windows:
-            con.execute(
-                f"CREATE OR REPLACE TEMP TABLE _cmp_ot AS SELECT * EXCLUDE (touch_order, touch_count) FROM "
-                f"({opportunity_touchpoints_sql(fq(SOURCES, 'crm_opportunities'), fq(TOUCHPOINTS, 'touchpoints'), days)})"
-            )
+            touches, rollup = comparison_window_sql(days)
+            con.execute(touches)
             attr.attribution_credits_sql(con, "_cmp_ot", f"_cmp_credits_{days}", half_life_days=config.half_life_days)
-            parts.append(
-                f"SELECT {days} AS lookback_days, * FROM ({rollups.rollup_sql(f'_cmp_credits_{days}', fq(SOURCES, 'crm_opportunities'), attr.RULE_MODELS, ['channel_name'])})"
-            )
+            parts.append(rollup)
         con.execute(
-            f"""CREATE OR REPLACE TABLE {fq(ATTRIBUTION, 'attribution_model_comparison')} AS
+            f"""CREATE OR REPLACE TABLE {this(ATTRIBUTION, 'attribution_model_comparison')} AS
             WITH windows AS ({' UNION ALL '.join(parts)}),
             shaped AS (
                 SELECT lookback_days, channel_name, model, pipeline_amount,
@@ -160,7 +169,7 @@ def attribution_model_comparison(context: dg.AssetExecutionContext, config: Comp
         )
         for days in config.lookback_windows:
             con.execute(f"DROP TABLE IF EXISTS _cmp_credits_{days}")
-        (rows,) = con.execute(f"SELECT count(*) FROM {fq(ATTRIBUTION, 'attribution_model_comparison')}").fetchone()
+        (rows,) = con.execute(f"SELECT count(*) FROM {this(ATTRIBUTION, 'attribution_model_comparison')}").fetchone()
     return dg.MaterializeResult(metadata={"dagster/row_count": int(rows), "lookback_windows": config.lookback_windows})
 
 
@@ -169,8 +178,8 @@ CHANNEL_ROI_KPIS = ("ad_spend", "finance_marketing_spend", "new_leads", "attribu
 
 
 @dg.asset(
-    # upstream = the tables the KPIs' definitions read (their source_assets in the dictionary)
-    deps=[dg.AssetKey(a.split("/")) for a in dict.fromkeys(a for k in CHANNEL_ROI_KPIS for a in kpis.load_kpi_dictionary()[k].source_assets)],
+    # upstream = the tables the KPIs' definitions read (their source_assets, proven equal to their SQL's refs)
+    deps=keys(kpi_tables(CHANNEL_ROI_KPIS)),
     kinds={"duckdb"},
 )
 def channel_roi(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
@@ -183,7 +192,7 @@ def channel_roi(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.M
         frame = frame.dropna(subset=["attribution_model", "channel_group"]).rename(columns={"attribution_model": "model", "period": "month"})
         frame.insert(5, "spend_status", spend_status(frame["ad_spend"], frame["finance_marketing_spend"]))
         con.register("_channel_roi_df", frame)
-        con.execute(f"CREATE OR REPLACE TABLE {fq(ATTRIBUTION, 'channel_roi')} AS SELECT * FROM _channel_roi_df")
+        con.execute(f"CREATE OR REPLACE TABLE {this(ATTRIBUTION, 'channel_roi')} AS SELECT * FROM _channel_roi_df")
         con.unregister("_channel_roi_df")
     linear = frame[frame["model"] == "linear"].groupby("channel_group")[["ad_spend", "attributed_revenue"]].sum(min_count=1)
     linear["channel_roas"] = linear["attributed_revenue"] / linear["ad_spend"].where(linear["ad_spend"] > 0)

@@ -11,7 +11,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from marketing_assets.constants import ALL_CHANNELS, ATTRIBUTION, EXTRACTS, IDENTITY, MMM, SOURCES, TOUCHPOINTS, fq
+from marketing_assets.constants import ALL_CHANNELS, EXTRACTS, IDENTITY, MMM, SOURCES
 from marketing_assets.lib import forecast, kpis, recommend
 from marketing_assets.lib.funnel import stage_distinguishability
 from marketing_assets.lib.publish import (
@@ -22,7 +22,9 @@ from marketing_assets.lib.publish import (
     stage_extract,
 )
 from marketing_assets.lib.quality import table_exists
+from marketing_assets.lib.refs import ref, refs_of, this
 from marketing_assets.lib.spend import reporting_currency
+from marketing_assets.lineage import keys, kpi_tables, upstream
 from marketing_assets.resources import Warehouse
 
 # Published column lists: a BI tool connects once; changing one is a versioned, announced change.
@@ -191,7 +193,7 @@ def publish_extract(context: dg.AssetExecutionContext, warehouse: Warehouse, con
         with stage_extract(frame, name, Path(warehouse.extracts_dir), audits):
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {EXTRACTS}")
             con.register("_extract_df", frame)
-            con.execute(f"CREATE OR REPLACE TABLE {fq(EXTRACTS, name)} AS SELECT * FROM _extract_df")
+            con.execute(f"CREATE OR REPLACE TABLE {this(EXTRACTS, name)} AS SELECT * FROM _extract_df")
             con.unregister("_extract_df")
         con.execute("COMMIT")
     except AuditFailed as err:
@@ -239,11 +241,9 @@ def _long_form(frame: pd.DataFrame, grain: str, versions: dict[str, int]) -> pd.
     return out
 
 
-@dg.asset(
-    deps=[dg.AssetKey([SOURCES, t]) for t in ("erp_orders", "erp_products", "erp_inventory", "erp_customers", "web_sessions", "crm_contacts", "crm_opportunities")]
-    + [dg.AssetKey([IDENTITY, "ad_spend_daily"]), dg.AssetKey([ATTRIBUTION, "attribution_credits"]), dg.AssetKey([EXTRACTS, "kpi_dictionary"])],
-    kinds={"duckdb", "parquet", "csv"},
-)
+# KPI extracts take their upstream assets from the metric dictionary: the source_assets of the KPIs they compute,
+# which the dictionary proves equal to the tables its base relations' SQL references (lib/kpis.py, _check_graph).
+@dg.asset(deps=keys(kpi_tables(dict.fromkeys(n for names in EXECUTIVE_KPIS.values() for n in names))), kinds={"duckdb", "parquet", "csv"})
 def executive_kpis(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """One row per grain (week, month) × period × KPI × dimension: revenue, growth, margin, ROAS, CAC, conversion, inventory turnover, by product and channel."""
     dictionary = kpis.load_kpi_dictionary()
@@ -301,6 +301,23 @@ def _roi_kpis(con, dictionary, dims: list[str], between: tuple) -> pd.DataFrame:
     return out
 
 
+def group_evidence_reads() -> dict[str, str]:
+    """The MMM tables marketing_roi reads besides its KPIs: each group's best other group and the plan period."""
+    return {
+        "best_other_group": f"SELECT channel_group, best_other_group AS mmm_best_other_group FROM {ref(MMM, 'mmm_channel_group_roi')}",
+        "plan_period": f"SELECT min(period_start), max(period_end) FROM {ref(MMM, 'mmm_budget_plan')}",
+    }
+
+
+def roi_window_end_sql() -> str:
+    """Last day of marketing_roi's trailing window: the latest spend day, else the latest opportunity creation day."""
+    return f"""SELECT coalesce(max(date_day), (SELECT max(opportunity_created_date)::DATE FROM {ref(SOURCES, 'crm_opportunities')}))
+                FROM {ref(IDENTITY, 'ad_spend_daily')}"""
+
+
+ROI_KPIS = (*ROI_MODEL_KPIS, *ROI_SPEND_KPIS, *ROI_PAID_KPIS, *ROI_MMM_KPIS, *ROI_PLAN_KPIS)
+
+
 def _group_evidence(con, dictionary) -> pd.DataFrame:
     """Per channel group with modelled media: MMM returns (fit period) and the budget plan (plan period)."""
     names = [*ROI_MMM_KPIS, *ROI_PLAN_KPIS]
@@ -308,11 +325,12 @@ def _group_evidence(con, dictionary) -> pd.DataFrame:
     if present.empty:
         return pd.DataFrame(columns=["channel_group", *names, "mmm_best_other_group", "plan_period_start", "plan_period_end"])
     out = _wide(present, ["channel_group"])
+    reads = group_evidence_reads()
     if table_exists(con, MMM, "mmm_channel_group_roi"):
-        best = con.execute(f"SELECT channel_group, best_other_group AS mmm_best_other_group FROM {fq(MMM, 'mmm_channel_group_roi')}").df()
+        best = con.execute(reads["best_other_group"]).df()
         out = out.merge(best, on="channel_group", how="left")
     if table_exists(con, MMM, "mmm_budget_plan"):
-        period = con.execute(f"SELECT min(period_start), max(period_end) FROM {fq(MMM, 'mmm_budget_plan')}").fetchone()
+        period = con.execute(reads["plan_period"]).fetchone()
         out["plan_period_start"], out["plan_period_end"] = period
     return out
 
@@ -347,12 +365,7 @@ def _recommend(frame: pd.DataFrame, rules) -> pd.DataFrame:
     return frame.merge(decisions, on=keys, how="left")
 
 
-@dg.asset(
-    deps=[dg.AssetKey([SOURCES, "crm_opportunities"]), dg.AssetKey([SOURCES, "crm_contacts"]), dg.AssetKey([IDENTITY, "ad_spend_daily"]),
-          dg.AssetKey([TOUCHPOINTS, "touchpoints"]), dg.AssetKey([ATTRIBUTION, "attribution_credits"]), dg.AssetKey([MMM, "mmm_model"]),
-          dg.AssetKey([MMM, "mmm_channel_group_roi"]), dg.AssetKey([MMM, "mmm_budget_plan"]), dg.AssetKey([EXTRACTS, "kpi_dictionary"])],
-    kinds={"duckdb", "parquet", "csv"},
-)
+@dg.asset(deps=keys([*kpi_tables(ROI_KPIS), *refs_of(lambda: (roi_window_end_sql(), group_evidence_reads()))]), kinds={"duckdb", "parquet", "csv"})
 def marketing_roi(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """One row per level (all channels, channel group, campaign) × attribution model over the trailing window: spend, leads,
     attributed pipeline / revenue / won deals, ROAS and costs per outcome; per channel group the MMM's (marginal) ROI with
@@ -360,10 +373,7 @@ def marketing_roi(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg
     dictionary = kpis.load_kpi_dictionary()
     rules = recommend.load_rules(recommend.kpi_goals(dictionary))
     with warehouse.get_connection() as con:
-        end = con.execute(
-            f"""SELECT coalesce(max(date_day), (SELECT max(opportunity_created_date)::DATE FROM {fq(SOURCES, 'crm_opportunities')}))
-                FROM {fq(IDENTITY, 'ad_spend_daily')}"""
-        ).fetchone()[0]
+        end = con.execute(roi_window_end_sql()).fetchone()[0]
         start = end - pd.Timedelta(days=rules.window_days - 1)
         levels = [
             _roi_kpis(con, dictionary, [], (start, end)).assign(level=ALL_LEVEL, channel_group=ALL_CHANNELS, campaign_key=None),
@@ -396,17 +406,19 @@ def marketing_roi(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg
     )
 
 
+FUNNEL_KPIS = ("funnel_contacts", "funnel_stage_conversion", "funnel_conversion_from_known")
+
+
+# the KPIs, and the funnel_stages base that stage_distinguishability reads
 @dg.asset(
-    deps=[dg.AssetKey([SOURCES, "crm_contacts"]), dg.AssetKey([SOURCES, "crm_opportunities"]), dg.AssetKey([TOUCHPOINTS, "touchpoints"]),
-          dg.AssetKey([EXTRACTS, "kpi_dictionary"])],
-    kinds={"duckdb", "parquet", "csv"},
+    deps=keys([*kpi_tables(FUNNEL_KPIS), *refs_of(kpis.base_relation_sql, "funnel_stages")]), kinds={"duckdb", "parquet", "csv"}
 )
 def funnel(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """Known → engaged → MQL → SQL → opportunity → customer: contacts reaching each stage and stage conversion, by
     contact-creation month and first-touch channel group (plus an "(all)" channel); a stage the data cannot tell
     apart from the previous one is flagged, with a note, and has no stage conversion."""
     dictionary = kpis.load_kpi_dictionary()
-    names = ["funnel_contacts", "funnel_stage_conversion", "funnel_conversion_from_known"]
+    names = list(FUNNEL_KPIS)
     with warehouse.get_connection() as con:
         by_channel = _wide(
             kpis.compute_kpis(con, names, "month", ["channel_group", "stage"], dictionary=dictionary), ["period", "channel_group", "stage"], names=names
@@ -434,18 +446,16 @@ def funnel(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Materi
     )
 
 
-@dg.asset(
-    deps=[dg.AssetKey([SOURCES, t]) for t in ("erp_orders", "erp_products")]
-    + [dg.AssetKey([IDENTITY, "accounts_resolved"]), dg.AssetKey([IDENTITY, "ad_spend_daily"]), dg.AssetKey([TOUCHPOINTS, "touchpoints"]),
-       dg.AssetKey([EXTRACTS, "kpi_dictionary"])],
-    kinds={"duckdb", "parquet", "csv"},
-)
+COHORT_CURVE_KPIS = ("cohort_customers", "cohort_active_customers", "cohort_cumulative_revenue", "cohort_cumulative_margin", "cohort_ltv")
+COHORT_KPIS = ("repeat_rate_30d", "repeat_rate_60d", "repeat_rate_90d", "new_customers", "cac")
+
+
+@dg.asset(deps=keys(kpi_tables([*COHORT_CURVE_KPIS, *COHORT_KPIS])), kinds={"duckdb", "parquet", "csv"})
 def cohort_ltv(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """Acquisition-month cohort × acquisition channel group × months since acquisition: customers, active customers,
     cumulative revenue and gross margin, LTV per customer, 30/60/90-day repeat-purchase retention, CAC and payback month."""
     dictionary = kpis.load_kpi_dictionary()
-    curve = ["cohort_customers", "cohort_active_customers", "cohort_cumulative_revenue", "cohort_cumulative_margin", "cohort_ltv"]
-    cohort = ["repeat_rate_30d", "repeat_rate_60d", "repeat_rate_90d", "new_customers", "cac"]
+    curve, cohort = list(COHORT_CURVE_KPIS), list(COHORT_KPIS)
     parts = []
     with warehouse.get_connection() as con:
         for dims, label in ((["channel_group"], None), ([], ALL_CHANNELS)):
@@ -475,7 +485,7 @@ class ForecastConfig(dg.Config):
     backtest_dates: int = 6  # month-ends, starting horizon + 1 months back, whose forecasts are scored against actuals
 
 
-@dg.asset(deps=[dg.AssetKey([SOURCES, "crm_opportunities"])], kinds={"duckdb", "parquet", "csv"})
+@dg.asset(deps=upstream(forecast.opportunities_table), kinds={"duckdb", "parquet", "csv"})
 def pipeline_forecast(context: dg.AssetExecutionContext, config: ForecastConfig, warehouse: Warehouse) -> dg.MaterializeResult:
     """Won revenue expected from the open pipeline in each of the next months, per sales segment and in total, with a
     Monte-Carlo interval; age-conditional win timing learned from closed history (no stage history needed).

@@ -5,44 +5,34 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from marketing_assets.constants import IDENTITY, SOURCES, fq
+from marketing_assets.constants import IDENTITY, SOURCES
 from marketing_assets.lib import channels as ch
 from marketing_assets.lib import identity as idl
-from marketing_assets.lib.spend import build_ad_spend_daily, load_fx_config
+from marketing_assets.lib.refs import ref, this
+from marketing_assets.lib.spend import build_ad_spend_daily, load_fx_config, unified_spend_sql
+from marketing_assets.lineage import upstream
 from marketing_assets.resources import LandingZone, Warehouse
 
 TRUTH_DIR = "_truth"
 
 
-def src(table: str) -> dg.AssetKey:
-    return dg.AssetKey([SOURCES, table])
-
-
-@dg.asset(
-    deps=[src("web_sessions"), src("crm_marketing_touchpoints"), src("crm_sales_touchpoints")],
-    kinds={"duckdb"},
-)
-def channel_map(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
-    """One row per distinct web acquisition signature (UTMs, click ids, referrer host) or CRM channel label, with its channel and GA4 group."""
-    cfg = ch.load_channel_config()
+def channel_map_sql(cfg: dict) -> str:
+    """CREATE statement of ``identity.channel_map`` under the channel rules ``cfg``."""
     sig = ch.web_signature_sql()
     name_sql, group_sql = ch.web_channel_sql(
         cfg, gclid="CASE WHEN has_gclid THEN 'x' END", fbclid="CASE WHEN has_fbclid THEN 'x' END", referrer="referrer_host"
     )
     sig_cols = ", ".join(f"{expr} AS {name}" for name, expr in sig.items())
     key = ch.crm_label_key_sql("channel_name")
-    with warehouse.get_connection() as con:
-        con.execute(
-            f"""CREATE SCHEMA IF NOT EXISTS {IDENTITY};
-            CREATE OR REPLACE TABLE {fq(IDENTITY, 'channel_map')} AS
+    return f"""CREATE OR REPLACE TABLE {this(IDENTITY, 'channel_map')} AS
             WITH web AS (
                 SELECT signature_id, {', '.join(ch.WEB_SIGNATURE_COLUMNS)}, count(*) AS n
-                FROM (SELECT {sig_cols} FROM {fq(SOURCES, 'web_sessions')}) GROUP BY ALL
+                FROM (SELECT {sig_cols} FROM {ref(SOURCES, 'web_sessions')}) GROUP BY ALL
             ),
             labels AS (
                 SELECT {key} AS crm_label_key, trim(channel_name) AS label, count(*) AS n FROM (
-                    SELECT channel_name FROM {fq(SOURCES, 'crm_marketing_touchpoints')}
-                    UNION ALL SELECT channel_name FROM {fq(SOURCES, 'crm_sales_touchpoints')}
+                    SELECT channel_name FROM {ref(SOURCES, 'crm_marketing_touchpoints')}
+                    UNION ALL SELECT channel_name FROM {ref(SOURCES, 'crm_sales_touchpoints')}
                 ) GROUP BY ALL
             ),
             crm AS (
@@ -58,12 +48,20 @@ def channel_map(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.M
                    {ch.crm_label_group_sql(cfg, 'channel_name')}, n, spellings
             FROM crm
             ORDER BY source_kind, rows DESC, crm_label_key, signature_id"""
-        )
+
+
+@dg.asset(deps=upstream(lambda: channel_map_sql(ch.load_channel_config())), kinds={"duckdb"})
+def channel_map(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    """One row per distinct web acquisition signature (UTMs, click ids, referrer host) or CRM channel label, with its channel and GA4 group."""
+    cfg = ch.load_channel_config()
+    with warehouse.get_connection() as con:
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {IDENTITY}")
+        con.execute(channel_map_sql(cfg))
         summary = con.execute(
-            f"""SELECT source_kind, channel_group, sum(rows) AS rows FROM {fq(IDENTITY, 'channel_map')}
+            f"""SELECT source_kind, channel_group, sum(rows) AS rows FROM {this(IDENTITY, 'channel_map')}
                 GROUP BY ALL ORDER BY source_kind, rows DESC"""
         ).df()
-        (n,) = con.execute(f"SELECT count(*) FROM {fq(IDENTITY, 'channel_map')}").fetchone()
+        (n,) = con.execute(f"SELECT count(*) FROM {this(IDENTITY, 'channel_map')}").fetchone()
     unassigned = summary.loc[summary["channel_group"].eq("Unassigned"), "rows"].sum()
     return dg.MaterializeResult(
         metadata={
@@ -75,16 +73,16 @@ def channel_map(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.M
     )
 
 
-@dg.asset(deps=[src("ads_google"), src("ads_meta"), src("ads_linkedin")], kinds={"duckdb"})
+@dg.asset(deps=upstream(lambda: unified_spend_sql(SOURCES, ch.load_channel_config())), kinds={"duckdb"})
 def ad_spend_daily(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """One row per date × platform × account × campaign: spend in the reporting currency, impressions, clicks, conversions."""
     cfg, fx = ch.load_channel_config(), load_fx_config()
     with warehouse.get_connection() as con:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {IDENTITY}")
-        stats = build_ad_spend_daily(con, SOURCES, fq(IDENTITY, "ad_spend_daily"), cfg, fx)
+        stats = build_ad_spend_daily(con, SOURCES, this(IDENTITY, "ad_spend_daily"), cfg, fx)
         by_platform = con.execute(
             f"""SELECT platform, currency, count(*) AS rows, round(sum(spend_local), 2) AS spend_local, round(sum(spend), 2) AS spend
-                FROM {fq(IDENTITY, 'ad_spend_daily')} GROUP BY ALL ORDER BY ALL"""
+                FROM {this(IDENTITY, 'ad_spend_daily')} GROUP BY ALL ORDER BY ALL"""
         ).df()
     context.log.info(f"ad_spend_daily: {stats['rows']} rows, {stats['spend']:,.0f} {stats['reporting_currency']}")
     return dg.MaterializeResult(
@@ -100,6 +98,11 @@ def ad_spend_daily(context: dg.AssetExecutionContext, warehouse: Warehouse) -> d
     )
 
 
+def _contact_inputs() -> tuple[str, str]:
+    """The tables identity resolution reads: CRM contacts and web sessions (form e-mails, client ids)."""
+    return ref(SOURCES, "crm_contacts"), ref(SOURCES, "web_sessions")
+
+
 def _truth_file(landing: LandingZone, name: str) -> Path | None:
     path = landing.root / TRUTH_DIR / name
     return path if path.is_file() else None
@@ -109,13 +112,13 @@ def _truth_file(landing: LandingZone, name: str) -> Path | None:
     specs=[
         dg.AssetSpec(
             "contacts_resolved",
-            deps=[src("crm_contacts"), src("web_sessions")],
+            deps=upstream(_contact_inputs),
             description="One row per CRM contact: its canonical (deduplicated) contact id, account, normalised email and match method.",
             kinds={"duckdb"},
         ),
         dg.AssetSpec(
             "web_client_identities",
-            deps=[src("crm_contacts"), src("web_sessions")],
+            deps=upstream(_contact_inputs),
             description="One row per browser client id that submitted a form: the canonical contact it belongs to (none for shared devices).",
             kinds={"duckdb"},
         ),
@@ -126,15 +129,10 @@ def contacts_resolved(context: dg.AssetExecutionContext, warehouse: Warehouse, l
     with warehouse.get_connection() as con:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {IDENTITY}")
         stats = idl.resolve_contacts(
-            con,
-            fq(SOURCES, "crm_contacts"),
-            fq(SOURCES, "web_sessions"),
-            fq(IDENTITY, "contacts_resolved"),
-            fq(IDENTITY, "web_client_identities"),
-            rules,
+            con, *_contact_inputs(), this(IDENTITY, "contacts_resolved"), this(IDENTITY, "web_client_identities"), rules
         )
-        methods = dict(con.execute(f"SELECT match_method, count(*) FROM {fq(IDENTITY, 'contacts_resolved')} GROUP BY ALL").fetchall())
-        predicted = con.execute(f"SELECT contact_id, canonical_contact_id FROM {fq(IDENTITY, 'contacts_resolved')}").df()
+        methods = dict(con.execute(f"SELECT match_method, count(*) FROM {this(IDENTITY, 'contacts_resolved')} GROUP BY ALL").fetchall())
+        predicted = con.execute(f"SELECT contact_id, canonical_contact_id FROM {this(IDENTITY, 'contacts_resolved')}").df()
     meta = {"dagster/row_count": stats["contacts"], **stats, "by_match_method": {k: int(v) for k, v in methods.items()}}
     truth_path = _truth_file(landing, "duplicate_contacts.csv")
     if truth_path is not None:
@@ -151,30 +149,33 @@ def contacts_resolved(context: dg.AssetExecutionContext, warehouse: Warehouse, l
     )
 
 
-@dg.asset(
-    deps=[src("crm_accounts"), src("crm_contacts"), src("crm_opportunities"), src("erp_customers")],
-    kinds={"duckdb"},
-)
+def _account_inputs() -> dict[str, str]:
+    """The relations account matching reads: CRM accounts (plus accounts only referenced by contacts or
+    opportunities, which still take part), ERP customers and CRM contacts (e-mail domains)."""
+    accounts = f"""(
+        SELECT account_id, account_name, domain, country FROM {ref(SOURCES, 'crm_accounts')}
+        UNION ALL
+        SELECT DISTINCT account_id, NULL, NULL, NULL FROM (
+            SELECT account_id FROM {ref(SOURCES, 'crm_contacts')} UNION SELECT account_id FROM {ref(SOURCES, 'crm_opportunities')}
+        ) WHERE account_id NOT IN (SELECT account_id FROM {ref(SOURCES, 'crm_accounts')})
+    )"""
+    return {"accounts": accounts, "customers": ref(SOURCES, "erp_customers"), "contacts": ref(SOURCES, "crm_contacts")}
+
+
+@dg.asset(deps=upstream(_account_inputs), kinds={"duckdb"})
 def accounts_resolved(context: dg.AssetExecutionContext, warehouse: Warehouse, landing: LandingZone) -> dg.MaterializeResult:
     """One row per matched CRM account × ERP customer, plus each unmatched account and customer, with match method and confidence."""
     rules = idl.load_identity_config()
-    # Accounts referenced by contacts or opportunities but absent from crm_accounts still take part.
-    accounts = f"""(
-        SELECT account_id, account_name, domain, country FROM {fq(SOURCES, 'crm_accounts')}
-        UNION ALL
-        SELECT DISTINCT account_id, NULL, NULL, NULL FROM (
-            SELECT account_id FROM {fq(SOURCES, 'crm_contacts')} UNION SELECT account_id FROM {fq(SOURCES, 'crm_opportunities')}
-        ) WHERE account_id NOT IN (SELECT account_id FROM {fq(SOURCES, 'crm_accounts')})
-    )"""
+    inputs = _account_inputs()
     with warehouse.get_connection() as con:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {IDENTITY}")
         stats = idl.match_accounts(
-            con, accounts, fq(SOURCES, "erp_customers"), fq(IDENTITY, "accounts_resolved"), rules, contacts=fq(SOURCES, "crm_contacts")
+            con, inputs["accounts"], inputs["customers"], this(IDENTITY, "accounts_resolved"), rules, contacts=inputs["contacts"]
         )
         pairs = con.execute(
-            f"SELECT account_id, customer_id FROM {fq(IDENTITY, 'accounts_resolved')} WHERE account_id IS NOT NULL AND customer_id IS NOT NULL"
+            f"SELECT account_id, customer_id FROM {this(IDENTITY, 'accounts_resolved')} WHERE account_id IS NOT NULL AND customer_id IS NOT NULL"
         ).df()
-        (rows,) = con.execute(f"SELECT count(*) FROM {fq(IDENTITY, 'accounts_resolved')}").fetchone()
+        (rows,) = con.execute(f"SELECT count(*) FROM {this(IDENTITY, 'accounts_resolved')}").fetchone()
     meta = {"dagster/row_count": int(rows), "by_match_method": stats, "matched_pairs": len(pairs)}
     truth_path = _truth_file(landing, "account_matches.csv")
     if truth_path is not None:
@@ -184,27 +185,21 @@ def accounts_resolved(context: dg.AssetExecutionContext, warehouse: Warehouse, l
     return dg.MaterializeResult(metadata=meta)
 
 
-@dg.asset(
-    deps=[dg.AssetKey([IDENTITY, "ad_spend_daily"]), src("web_sessions"), src("crm_marketing_touchpoints")],
-    kinds={"duckdb"},
-)
-def campaigns_resolved(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
-    """One row per ad-platform campaign and per utm_campaign value, matched on the normalised campaign name."""
-    with warehouse.get_connection() as con:
-        con.execute(
-            f"""CREATE OR REPLACE TABLE {fq(IDENTITY, 'campaigns_resolved')} AS
+def campaigns_resolved_sql() -> str:
+    """CREATE statement of ``identity.campaigns_resolved``."""
+    return f"""CREATE OR REPLACE TABLE {this(IDENTITY, 'campaigns_resolved')} AS
             WITH ads AS (
                 SELECT platform, account_id, campaign_id, any_value(campaign_name) AS campaign_name,
                        any_value(channel_group) AS channel_group, round(sum(spend), 2) AS spend,
                        min(date_day) AS first_day, max(date_day) AS last_day, {ch.campaign_key_sql('any_value(campaign_name)')} AS campaign_key
-                FROM {fq(IDENTITY, 'ad_spend_daily')} GROUP BY ALL
+                FROM {ref(IDENTITY, 'ad_spend_daily')} GROUP BY ALL
             ),
             utm_values AS (
                 SELECT {ch.campaign_key_sql('utm_campaign')} AS campaign_key, trim(utm_campaign) AS utm_campaign,
                        count(*) FILTER (WHERE kind = 'web') AS sessions, count(*) FILTER (WHERE kind = 'crm') AS crm_touchpoints
                 FROM (
-                    SELECT utm_campaign, 'web' AS kind FROM {fq(SOURCES, 'web_sessions')}
-                    UNION ALL SELECT utm_campaign, 'crm' FROM {fq(SOURCES, 'crm_marketing_touchpoints')}
+                    SELECT utm_campaign, 'web' AS kind FROM {ref(SOURCES, 'web_sessions')}
+                    UNION ALL SELECT utm_campaign, 'crm' FROM {ref(SOURCES, 'crm_marketing_touchpoints')}
                 ) WHERE nullif(trim(utm_campaign), '') IS NOT NULL GROUP BY ALL
             ),
             utm AS (
@@ -221,7 +216,13 @@ def campaigns_resolved(context: dg.AssetExecutionContext, warehouse: Warehouse) 
                    coalesce(a.spend, 0) AS spend, a.first_day, a.last_day
             FROM ads a FULL JOIN utm u ON a.campaign_key = u.campaign_key
             ORDER BY a.platform NULLS LAST, a.campaign_id, u.campaign_key"""
-        )
-        methods = dict(con.execute(f"SELECT match_method, count(*) FROM {fq(IDENTITY, 'campaigns_resolved')} GROUP BY ALL").fetchall())
-        (rows,) = con.execute(f"SELECT count(*) FROM {fq(IDENTITY, 'campaigns_resolved')}").fetchone()
+
+
+@dg.asset(deps=upstream(campaigns_resolved_sql), kinds={"duckdb"})
+def campaigns_resolved(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    """One row per ad-platform campaign and per utm_campaign value, matched on the normalised campaign name."""
+    with warehouse.get_connection() as con:
+        con.execute(campaigns_resolved_sql())
+        methods = dict(con.execute(f"SELECT match_method, count(*) FROM {this(IDENTITY, 'campaigns_resolved')} GROUP BY ALL").fetchall())
+        (rows,) = con.execute(f"SELECT count(*) FROM {this(IDENTITY, 'campaigns_resolved')}").fetchone()
     return dg.MaterializeResult(metadata={"dagster/row_count": int(rows), "by_match_method": {k: int(v) for k, v in methods.items()}})

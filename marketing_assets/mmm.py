@@ -8,10 +8,12 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from marketing_assets.constants import IDENTITY, MMM, SOURCES, fq
+from marketing_assets.constants import IDENTITY, MMM, SOURCES
 from marketing_assets.lib import svg
 from marketing_assets.lib.mmm import MarketingMixModel, weekly_frame_sql
 from marketing_assets.lib.mmm.frame import channel_groups_sql, channel_labels
+from marketing_assets.lib.refs import ref, this
+from marketing_assets.lineage import upstream
 from marketing_assets.resources import Warehouse
 
 DECISION_INTERVAL = 0.8
@@ -44,13 +46,9 @@ class BudgetConfig(dg.Config):
     what_if_steps: list[float] = Field(default=[-0.5, -0.25, -0.1, 0.1, 0.25, 0.5], description="Per-channel spend changes to simulate.")
 
 
-def _key(name: str, group: str = MMM) -> dg.AssetKey:
-    return dg.AssetKey([group, name])
-
-
 def _write(con, table: str, frame: pd.DataFrame) -> None:
     con.register("_mmm_df", frame)
-    con.execute(f"CREATE OR REPLACE TABLE {fq(MMM, table)} AS SELECT * FROM _mmm_df")
+    con.execute(f"CREATE OR REPLACE TABLE {this(MMM, table)} AS SELECT * FROM _mmm_df")
     con.unregister("_mmm_df")
 
 
@@ -83,30 +81,64 @@ def _without_model(con, table: str, empty: pd.DataFrame) -> dg.MaterializeResult
     return dg.MaterializeResult(metadata={"dagster/row_count": 0, "status": "no fitted model (see mmm_model)"})
 
 
+# What the MMM assets read, named through ref(): each asset's deps are derived from the functions it calls.
+def weekly_frame_read() -> str:
+    return f"SELECT * FROM {ref(MMM, 'mmm_weekly_frame')} ORDER BY week"
+
+
+def fit_read() -> str:
+    return f"SELECT params FROM {ref(MMM, 'mmm_fit')}"
+
+
+def model_channels_read() -> str:
+    return f"SELECT channel, channel_group, channel_label FROM {ref(MMM, 'mmm_model')}"
+
+
+def lift_tests_read() -> str:
+    return f"""SELECT channel, start_date AS start, end_date AS "end", lift, coalesce(lift_se, abs(lift) * 0.1) AS lift_se
+            FROM {ref(SOURCES, 'experiments')} WHERE coalesce(metric, 'revenue') = 'revenue' ORDER BY test_id"""
+
+
+def channel_groups_read() -> str:
+    return channel_groups_sql(ad_spend=ref(IDENTITY, "ad_spend_daily"))
+
+
 def load_model(con) -> tuple[MarketingMixModel | None, pd.DataFrame]:
     """The estimator rebuilt from ``mmm_fit``'s parameters (None when not fitted) and the weekly frame."""
-    frame = con.execute(f"SELECT * FROM {fq(MMM, 'mmm_weekly_frame')} ORDER BY week").df()
-    rows = con.execute(f"SELECT params FROM {fq(MMM, 'mmm_fit')}").fetchall()
+    frame = con.execute(weekly_frame_read()).df()
+    rows = con.execute(fit_read()).fetchall()
     return (MarketingMixModel.from_params(json.loads(rows[0][0])) if rows and rows[0][0] is not None else None), frame
 
 
-@dg.asset(deps=[_key("erp_orders", SOURCES), _key("crm_opportunities", SOURCES), _key("ad_spend_daily", IDENTITY)], kinds={"duckdb"})
-def mmm_weekly_frame(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
-    """One row per week (Monday): net revenue (ERP sales − returns, or CRM won amount without ERP), spend per media channel and promo control."""
-    with warehouse.get_connection() as con:
-        con.execute(f"CREATE SCHEMA IF NOT EXISTS {MMM}")
-        (orders,) = con.execute(f"SELECT count(*) FROM {fq(SOURCES, 'erp_orders')}").fetchone()
-        source = "erp_orders"
-        if orders == 0:
-            # No ERP: won opportunities stand in for revenue, booked at their close date.
-            con.execute(
-                f"""CREATE OR REPLACE TEMP VIEW _mmm_orders AS
+def weekly_frame_inputs() -> dict[str, str]:
+    """The revenue (ERP order lines, or CRM won opportunities without ERP) and spend tables of the weekly frame."""
+    return {
+        "orders": ref(SOURCES, "erp_orders"),
+        "ad_spend": ref(IDENTITY, "ad_spend_daily"),
+        # No ERP: won opportunities stand in for revenue, booked at their close date.
+        "crm_orders_view": f"""CREATE OR REPLACE TEMP VIEW _mmm_orders AS
                 SELECT opportunity_id AS order_id, closed_date AS order_date, 'sale' AS transaction_type,
                        CAST(won_amount AS DOUBLE) AS amount, NULL::VARCHAR AS promo_code
-                FROM {fq(SOURCES, 'crm_opportunities')} WHERE is_won AND closed_date IS NOT NULL"""
-            )
+                FROM {ref(SOURCES, 'crm_opportunities')} WHERE is_won AND closed_date IS NOT NULL""",
+    }
+
+
+MODEL_DEPS = upstream(weekly_frame_read, lift_tests_read, channel_groups_read)
+MODEL_READER_DEPS = upstream(weekly_frame_read, fit_read, model_channels_read)  # assets that rebuild the model and name its channels
+
+
+@dg.asset(deps=upstream(weekly_frame_inputs), kinds={"duckdb"})
+def mmm_weekly_frame(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    """One row per week (Monday): net revenue (ERP sales − returns, or CRM won amount without ERP), spend per media channel and promo control."""
+    inputs = weekly_frame_inputs()
+    with warehouse.get_connection() as con:
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {MMM}")
+        (orders,) = con.execute(f"SELECT count(*) FROM {inputs['orders']}").fetchone()
+        source = "erp_orders"
+        if orders == 0:
+            con.execute(inputs["crm_orders_view"])
             source = "crm_won_opportunities"
-        frame = weekly_frame_sql(con, orders=f"{SOURCES}.erp_orders" if orders else "_mmm_orders", ad_spend=f"{IDENTITY}.ad_spend_daily")
+        frame = weekly_frame_sql(con, orders=inputs["orders"] if orders else "_mmm_orders", ad_spend=inputs["ad_spend"])
         _write(con, "mmm_weekly_frame", frame)
     channels = _channels(frame)
     meta = {
@@ -133,25 +165,21 @@ def not_fitted_reason(weeks: int, channels: int) -> str:
 
 def _channel_groups(con, channels: list[str]) -> dict[str, str]:
     """Channel group of each MMM channel (the group of most of its spend), the vocabulary of attribution and reports."""
-    groups = dict(con.execute(channel_groups_sql(ad_spend=f"{IDENTITY}.ad_spend_daily")).fetchall())
+    groups = dict(con.execute(channel_groups_read()).fetchall())
     return {c: groups.get(c) or c for c in channels}
 
 
 def _model_channels(con) -> pd.DataFrame:
     """``channel``, ``channel_group``, ``channel_label`` of the fitted model's channels."""
-    return con.execute(f"SELECT channel, channel_group, channel_label FROM {fq(MMM, 'mmm_model')}").df()
+    return con.execute(model_channels_read()).df()
 
 
 def _lift_tests(con, channels: list[str]) -> pd.DataFrame | None:
-    tests = con.execute(
-        f"""SELECT channel, start_date AS start, end_date AS "end", lift, coalesce(lift_se, abs(lift) * 0.1) AS lift_se
-            FROM {fq(SOURCES, 'experiments')} WHERE coalesce(metric, 'revenue') = 'revenue' ORDER BY test_id"""
-    ).df()
+    tests = con.execute(lift_tests_read()).df()
     tests = tests[tests["channel"].isin(channels)]
     return tests if len(tests) else None
 
 
-MODEL_DEPS = [_key("mmm_weekly_frame"), _key("experiments", SOURCES)]
 MODEL_EMPTY = (["channel", "channel_group", "channel_label"], ["decay", "half_saturation", "slope", "spend", "contribution", "roi", "roi_low", "roi_high", "mroi", "mroi_low", "mroi_high"])
 LIFT_FIT_COLUMNS = ["channel", "start_date", "end_date", "lift", "lift_se", "predicted_lift", "z"]
 
@@ -159,11 +187,11 @@ LIFT_FIT_COLUMNS = ["channel", "start_date", "end_date", "lift", "lift_se", "pre
 def _write_fit(con, status: str, weeks: int, channels: int, config: MmmConfig, **fitted) -> None:
     """The one row of ``mmm_fit``; ``fitted`` holds holdout_mape, fit_seconds, lift_tests_used and params when fitted."""
     con.execute(
-        f"""CREATE OR REPLACE TABLE {fq(MMM, 'mmm_fit')} (status VARCHAR, fitted_at TIMESTAMP, weeks INTEGER, channels INTEGER,
+        f"""CREATE OR REPLACE TABLE {this(MMM, 'mmm_fit')} (status VARCHAR, fitted_at TIMESTAMP, weeks INTEGER, channels INTEGER,
             holdout_weeks INTEGER, holdout_mape DOUBLE, fit_seconds DOUBLE, lift_tests_used INTEGER, params VARCHAR)"""
     )
     con.execute(
-        f"INSERT INTO {fq(MMM, 'mmm_fit')} VALUES (?, now()::TIMESTAMP, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO {this(MMM, 'mmm_fit')} VALUES (?, now()::TIMESTAMP, ?, ?, ?, ?, ?, ?, ?)",
         [status, weeks, channels, config.holdout_weeks, fitted.get("holdout_mape"), fitted.get("fit_seconds"), fitted.get("lift_tests_used", 0), fitted.get("params")],
     )
 
@@ -197,7 +225,7 @@ def mmm_model(context: dg.AssetExecutionContext, config: MmmConfig, warehouse: W
     """Fits the marketing-mix model once and publishes it as three tables: per channel, as parameters, and its lift-test calibration."""
     key = context.asset_key_for_output
     with warehouse.get_connection() as con:
-        frame = con.execute(f"SELECT * FROM {fq(MMM, 'mmm_weekly_frame')} ORDER BY week").df()
+        frame = con.execute(weekly_frame_read()).df()
         channels = _channels(frame)
         if len(frame) < MIN_WEEKS or len(channels) < MIN_CHANNELS:
             why = not_fitted_reason(len(frame), len(channels))
@@ -274,7 +302,7 @@ def mmm_model(context: dg.AssetExecutionContext, config: MmmConfig, warehouse: W
     )
 
 
-@dg.asset(deps=[_key("mmm_model"), _key("mmm_fit")], kinds={"duckdb"})
+@dg.asset(deps=upstream(weekly_frame_read, fit_read), kinds={"duckdb"})
 def mmm_contributions(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """One row per week: actual revenue and its modelled decomposition (baseline, trend, seasonality, controls, each channel)."""
     with warehouse.get_connection() as con:
@@ -300,7 +328,7 @@ def mmm_contributions(context: dg.AssetExecutionContext, warehouse: Warehouse) -
     )
 
 
-@dg.asset(deps=[_key("mmm_model"), _key("mmm_fit")], kinds={"duckdb"})
+@dg.asset(deps=MODEL_READER_DEPS, kinds={"duckdb"})
 def mmm_response_curves(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """One row per channel × spend level (0–200% of current, fit period total): modelled contribution, ROI and marginal ROI."""
     with warehouse.get_connection() as con:
@@ -334,7 +362,7 @@ def mmm_response_curves(context: dg.AssetExecutionContext, warehouse: Warehouse)
     )
 
 
-@dg.asset(deps=[_key("mmm_model"), _key("mmm_fit")], kinds={"duckdb"})
+@dg.asset(deps=MODEL_READER_DEPS, kinds={"duckdb"})
 def mmm_channel_group_roi(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """One row per channel group with modelled media: its MMM channels, spend, contribution, ROI and marginal ROI over the
     fit period with 80% intervals from the bootstrap draws of the group, and the gap to the other group with the highest
@@ -362,7 +390,7 @@ def _plan_period(frame: pd.DataFrame, weeks: int) -> tuple[pd.Timestamp, pd.Time
     return start, start + pd.Timedelta(days=7 * weeks - 1)
 
 
-@dg.asset(deps=[_key("mmm_model"), _key("mmm_fit")], kinds={"duckdb"})
+@dg.asset(deps=MODEL_READER_DEPS, kinds={"duckdb"})
 def mmm_budget_plan(context: dg.AssetExecutionContext, config: BudgetConfig, warehouse: Warehouse) -> dg.MaterializeResult:
     """One row per scenario × MMM channel for the planning period (next `horizon_weeks` weeks, from the current run rate):
     the optimal reallocation at the same total budget, and what-if changes of each channel's spend."""

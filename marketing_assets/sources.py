@@ -8,6 +8,8 @@ import dagster as dg
 from marketing_assets.constants import INGEST_LOG_TABLE, QUARANTINE_TABLE, SOURCES, rejected_table
 from marketing_assets.lib.landing import DateBounds, IngestResult, LandingError, TableContract, contract_from_model, discover_files, ingest_table
 from marketing_assets.lib.publish import PseudonymKeyMissing
+from marketing_assets.lib.refs import ref_working, this
+from marketing_assets.lineage import upstream
 from marketing_assets.resources import CheckThresholds, LandingZone, Warehouse
 from marketing_assets.schemas import SOURCE_MODELS, Quarantine, SourceModel
 
@@ -139,9 +141,14 @@ def build_source_asset(table: str, model: type[SourceModel]) -> dg.AssetsDefinit
 source_assets = [build_source_asset(table, model) for table, model in SOURCE_MODELS.items()]
 
 
+def quarantine_parts(tables) -> list[str]:
+    """One SELECT per source table's rejected rows (the ``_rejected_<table>`` working table its asset writes)."""
+    return [f"SELECT * FROM {ref_working(SOURCES, rejected_table(t), t)}" for t in tables]
+
+
 @dg.asset(
     name=QUARANTINE_TABLE,
-    deps=list(SOURCE_MODELS),
+    deps=upstream(lambda: quarantine_parts(SOURCE_MODELS)),
     kinds={"duckdb"},
     metadata={"dagster/column_schema": dg.TableSchema(
         columns=[dg.TableColumn(n, "string", description=c.description) for n, c in Quarantine.to_schema().columns.items()]
@@ -156,18 +163,18 @@ def quarantine(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Ma
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = ?", [SOURCES]
             ).fetchall()
         }
-        parts = [f"SELECT * FROM {SOURCES}.{rejected_table(t)}" for t in SOURCE_MODELS if rejected_table(t) in existing]
+        parts = quarantine_parts([t for t in SOURCE_MODELS if rejected_table(t) in existing])
         body = " UNION ALL ".join(parts) if parts else (
             "SELECT NULL::VARCHAR AS table_name, NULL::VARCHAR AS source_file, NULL::BIGINT AS source_line, "
             "NULL::VARCHAR AS column_name, NULL::VARCHAR AS raw_value, NULL::VARCHAR AS reason, NULL::VARCHAR AS detail, "
             "NULL::BIGINT AS violations, NULL::VARCHAR AS raw_record WHERE false"
         )
         con.execute(
-            f"CREATE OR REPLACE TABLE {SOURCES}.{QUARANTINE_TABLE} AS "
+            f"CREATE OR REPLACE TABLE {this(SOURCES, QUARANTINE_TABLE)} AS "
             f"SELECT * FROM ({body}) ORDER BY table_name, source_file, source_line"
         )
-        by_table = dict(con.execute(f"SELECT table_name, count(*) FROM {SOURCES}.{QUARANTINE_TABLE} GROUP BY ALL ORDER BY ALL").fetchall())
-        by_reason = dict(con.execute(f"SELECT reason, count(*) FROM {SOURCES}.{QUARANTINE_TABLE} GROUP BY ALL ORDER BY ALL").fetchall())
+        by_table = dict(con.execute(f"SELECT table_name, count(*) FROM {this(SOURCES, QUARANTINE_TABLE)} GROUP BY ALL ORDER BY ALL").fetchall())
+        by_reason = dict(con.execute(f"SELECT reason, count(*) FROM {this(SOURCES, QUARANTINE_TABLE)} GROUP BY ALL ORDER BY ALL").fetchall())
     total = sum(by_table.values())
     context.log.info(f"quarantine: {total} rejected row(s) across {len(by_table)} table(s)")
     return dg.MaterializeResult(

@@ -3,8 +3,10 @@
 import dagster as dg
 from pydantic import Field
 
-from marketing_assets.constants import IDENTITY, SOURCES, TOUCHPOINTS, fq
+from marketing_assets.constants import IDENTITY, SOURCES, TOUCHPOINTS
 from marketing_assets.lib import touchpoints as tpl
+from marketing_assets.lib.refs import ref, this
+from marketing_assets.lineage import upstream
 from marketing_assets.resources import Warehouse
 
 
@@ -12,48 +14,38 @@ class LookbackConfig(dg.Config):
     lookback_days: int = Field(default=90, ge=1, le=730, description="Days before opportunity creation a touch may count (both ends inclusive).")
 
 
-def _key(group: str, name: str) -> dg.AssetKey:
-    return dg.AssetKey([group, name])
+def touchpoints_statements() -> dict[str, str]:
+    """The statements of the ``touchpoints`` asset: the table, and the metadata counts over its inputs."""
+    sql = tpl.touchpoints_sql(
+        marketing=ref(SOURCES, "crm_marketing_touchpoints"),
+        sales=ref(SOURCES, "crm_sales_touchpoints"),
+        sessions=ref(SOURCES, "web_sessions"),
+        contacts_resolved=ref(IDENTITY, "contacts_resolved"),
+        web_clients=ref(IDENTITY, "web_client_identities"),
+        channel_map=ref(IDENTITY, "channel_map"),
+        contacts=ref(SOURCES, "crm_contacts"),
+    )
+    return {
+        "create": f"CREATE OR REPLACE TABLE {this(TOUCHPOINTS, 'touchpoints')} AS {sql}",
+        "orphans": f"""SELECT 'marketing', count(*) FROM {ref(SOURCES, 'crm_marketing_touchpoints')} t
+                      ANTI JOIN {ref(IDENTITY, 'contacts_resolved')} c USING (contact_id)
+                    UNION ALL SELECT 'sales', count(*) FROM {ref(SOURCES, 'crm_sales_touchpoints')} t
+                      ANTI JOIN {ref(IDENTITY, 'contacts_resolved')} c USING (contact_id)""",
+        "anonymous": f"""SELECT count(*) FROM {ref(SOURCES, 'web_sessions')} s ANTI JOIN (
+                SELECT client_id FROM {ref(IDENTITY, 'web_client_identities')} WHERE canonical_contact_id IS NOT NULL) k USING (client_id)""",
+    }
 
 
-@dg.asset(
-    deps=[
-        _key(SOURCES, "crm_marketing_touchpoints"),
-        _key(SOURCES, "crm_sales_touchpoints"),
-        _key(SOURCES, "web_sessions"),
-        _key(IDENTITY, "contacts_resolved"),
-        _key(IDENTITY, "web_client_identities"),
-        _key(IDENTITY, "channel_map"),
-    ],
-    kinds={"duckdb"},
-)
+@dg.asset(deps=upstream(touchpoints_statements), kinds={"duckdb"})
 def touchpoints(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """One row per touchpoint on a known contact (CRM marketing, CRM sales, contact-linked web sessions) with channel, group, campaign, type and time."""
-    sql = tpl.touchpoints_sql(
-        marketing=fq(SOURCES, "crm_marketing_touchpoints"),
-        sales=fq(SOURCES, "crm_sales_touchpoints"),
-        sessions=fq(SOURCES, "web_sessions"),
-        contacts_resolved=fq(IDENTITY, "contacts_resolved"),
-        web_clients=fq(IDENTITY, "web_client_identities"),
-        channel_map=fq(IDENTITY, "channel_map"),
-        contacts=fq(SOURCES, "crm_contacts"),
-    )
+    sql = touchpoints_statements()
     with warehouse.get_connection() as con:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {TOUCHPOINTS}")
-        con.execute(f"CREATE OR REPLACE TABLE {fq(TOUCHPOINTS, 'touchpoints')} AS {sql}")
-        by_type = dict(con.execute(f"SELECT touchpoint_type, count(*) FROM {fq(TOUCHPOINTS, 'touchpoints')} GROUP BY ALL").fetchall())
-        orphans = dict(
-            con.execute(
-                f"""SELECT 'marketing', count(*) FROM {fq(SOURCES, 'crm_marketing_touchpoints')} t
-                      ANTI JOIN {fq(IDENTITY, 'contacts_resolved')} c USING (contact_id)
-                    UNION ALL SELECT 'sales', count(*) FROM {fq(SOURCES, 'crm_sales_touchpoints')} t
-                      ANTI JOIN {fq(IDENTITY, 'contacts_resolved')} c USING (contact_id)"""
-            ).fetchall()
-        )
-        (anonymous,) = con.execute(
-            f"""SELECT count(*) FROM {fq(SOURCES, 'web_sessions')} s ANTI JOIN (
-                SELECT client_id FROM {fq(IDENTITY, 'web_client_identities')} WHERE canonical_contact_id IS NOT NULL) k USING (client_id)"""
-        ).fetchone()
+        con.execute(sql["create"])
+        by_type = dict(con.execute(f"SELECT touchpoint_type, count(*) FROM {this(TOUCHPOINTS, 'touchpoints')} GROUP BY ALL").fetchall())
+        orphans = dict(con.execute(sql["orphans"]).fetchall())
+        (anonymous,) = con.execute(sql["anonymous"]).fetchone()
     total = sum(by_type.values())
     context.log.info(f"touchpoints: {total} rows {by_type}")
     return dg.MaterializeResult(
@@ -66,16 +58,23 @@ def touchpoints(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.M
     )
 
 
-@dg.asset(deps=[_key(SOURCES, "crm_opportunities"), _key(TOUCHPOINTS, "touchpoints")], kinds={"duckdb"})
+def opportunity_touchpoints_statements(lookback_days: int) -> dict[str, str]:
+    """The statements of ``opportunity_touchpoints`` for a lookback window of ``lookback_days``."""
+    sql = tpl.opportunity_touchpoints_sql(ref(SOURCES, "crm_opportunities"), ref(TOUCHPOINTS, "touchpoints"), lookback_days)
+    return {
+        "create": f"CREATE OR REPLACE TABLE {this(TOUCHPOINTS, 'opportunity_touchpoints')} AS {sql} ORDER BY opportunity_id, touch_order",
+        "counts": f"""SELECT count(*), count(DISTINCT opportunity_id), (SELECT count(*) FROM {ref(SOURCES, 'crm_opportunities')})
+                FROM {this(TOUCHPOINTS, 'opportunity_touchpoints')}""",
+    }
+
+
+@dg.asset(deps=upstream(lambda: opportunity_touchpoints_statements(LookbackConfig().lookback_days)), kinds={"duckdb"})
 def opportunity_touchpoints(context: dg.AssetExecutionContext, config: LookbackConfig, warehouse: Warehouse) -> dg.MaterializeResult:
     """One row per opportunity × touchpoint of its account's contacts inside the lookback window (default 90 days, both ends inclusive)."""
-    sql = tpl.opportunity_touchpoints_sql(fq(SOURCES, "crm_opportunities"), fq(TOUCHPOINTS, "touchpoints"), config.lookback_days)
+    sql = opportunity_touchpoints_statements(config.lookback_days)
     with warehouse.get_connection() as con:
-        con.execute(f"CREATE OR REPLACE TABLE {fq(TOUCHPOINTS, 'opportunity_touchpoints')} AS {sql} ORDER BY opportunity_id, touch_order")
-        rows, opps, total_opps = con.execute(
-            f"""SELECT count(*), count(DISTINCT opportunity_id), (SELECT count(*) FROM {fq(SOURCES, 'crm_opportunities')})
-                FROM {fq(TOUCHPOINTS, 'opportunity_touchpoints')}"""
-        ).fetchone()
+        con.execute(sql["create"])
+        rows, opps, total_opps = con.execute(sql["counts"]).fetchone()
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": int(rows),
@@ -86,21 +85,27 @@ def opportunity_touchpoints(context: dg.AssetExecutionContext, config: LookbackC
     )
 
 
-@dg.asset(
-    deps=[_key(TOUCHPOINTS, "opportunity_touchpoints"), _key(TOUCHPOINTS, "touchpoints"), _key(SOURCES, "crm_opportunities")],
-    kinds={"duckdb"},
-)
+def data_end_sql() -> str:
+    """The end of the touchpoint data: non-converting journeys are closed relative to it."""
+    return f"SELECT coalesce(max(touchpoint_date), now()::TIMESTAMP) FROM {ref(TOUCHPOINTS, 'touchpoints')}"
+
+
+def conversion_paths_create(lookback_days: int, data_end: str) -> str:
+    sql = tpl.conversion_paths_sql(
+        ref(TOUCHPOINTS, "opportunity_touchpoints"), ref(TOUCHPOINTS, "touchpoints"), ref(SOURCES, "crm_opportunities"), lookback_days, data_end
+    )
+    return f"CREATE OR REPLACE TABLE {this(TOUCHPOINTS, 'conversion_paths')} AS {sql} ORDER BY journey_kind, journey_id"
+
+
+# data_end is read at run time; any timestamp builds the same table references
+@dg.asset(deps=upstream(data_end_sql, lambda: conversion_paths_create(LookbackConfig().lookback_days, "2000-01-01 00:00:00")), kinds={"duckdb"})
 def conversion_paths(context: dg.AssetExecutionContext, config: LookbackConfig, warehouse: Warehouse) -> dg.MaterializeResult:
     """One row per journey: the ordered channel path of each opportunity, and of each closed non-converting account journey."""
     with warehouse.get_connection() as con:
-        (data_end,) = con.execute(f"SELECT coalesce(max(touchpoint_date), now()::TIMESTAMP) FROM {fq(TOUCHPOINTS, 'touchpoints')}").fetchone()
-        sql = tpl.conversion_paths_sql(
-            fq(TOUCHPOINTS, "opportunity_touchpoints"), fq(TOUCHPOINTS, "touchpoints"), fq(SOURCES, "crm_opportunities"),
-            config.lookback_days, str(data_end),
-        )
-        con.execute(f"CREATE OR REPLACE TABLE {fq(TOUCHPOINTS, 'conversion_paths')} AS {sql} ORDER BY journey_kind, journey_id")
-        by_kind = dict(con.execute(f"SELECT journey_kind, count(*) FROM {fq(TOUCHPOINTS, 'conversion_paths')} GROUP BY ALL").fetchall())
-        (distinct_paths,) = con.execute(f"SELECT count(DISTINCT path) FROM {fq(TOUCHPOINTS, 'conversion_paths')}").fetchone()
+        (data_end,) = con.execute(data_end_sql()).fetchone()
+        con.execute(conversion_paths_create(config.lookback_days, str(data_end)))
+        by_kind = dict(con.execute(f"SELECT journey_kind, count(*) FROM {this(TOUCHPOINTS, 'conversion_paths')} GROUP BY ALL").fetchall())
+        (distinct_paths,) = con.execute(f"SELECT count(DISTINCT path) FROM {this(TOUCHPOINTS, 'conversion_paths')}").fetchone()
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": int(sum(by_kind.values())),

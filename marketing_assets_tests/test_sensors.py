@@ -375,7 +375,8 @@ def test_jobs_schedules_and_sensors_resolve():
         assert job.executor_def is dg.in_process_executor
         assert job.run_tags.get("marketing_assets/warehouse") == "duckdb"
     attribution = {k.to_user_string() for k in defs.resolve_job_def("attribution_refresh").asset_layer.executable_asset_keys}
-    assert "attribution/attribution_credits" in attribution and "extracts/executive_kpis" in attribution
+    assert "attribution/attribution_credits" in attribution and "extracts/marketing_roi" in attribution
+    assert "extracts/executive_kpis" not in attribution  # none of its KPIs reads attribution (deps come from their SQL)
     assert not any(k.startswith(("sources/", "touchpoints/", "mmm/")) for k in attribution)
     mmm = {k.to_user_string() for k in defs.resolve_job_def("mmm_refit").asset_layer.executable_asset_keys}
     assert "mmm/mmm_model" in mmm and all(k.startswith(("mmm/", "extracts/")) for k in mmm)

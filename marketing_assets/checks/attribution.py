@@ -3,7 +3,8 @@
 import dagster as dg
 
 from marketing_assets.checks.contracts import build_contract_checks
-from marketing_assets.constants import ATTRIBUTION, SOURCES, fq
+from marketing_assets.constants import ATTRIBUTION, SOURCES
+from marketing_assets.lib.refs import ref
 from marketing_assets.resources import Warehouse
 from marketing_assets.schemas import ATTRIBUTION_MODELS, ATTRIBUTION_TABLE_MODELS
 
@@ -19,7 +20,7 @@ def credits_sum_to_pipeline(warehouse: Warehouse) -> dg.AssetCheckResult:
     with warehouse.get_connection() as con:
         row = con.execute(
             f"""WITH per_opp AS (SELECT opportunity_id, any_value(pipeline_amount) AS pipeline_amount, {sums}
-                FROM {fq(ATTRIBUTION, 'attribution_credits')} GROUP BY opportunity_id)
+                FROM {ref(ATTRIBUTION, 'attribution_credits')} GROUP BY opportunity_id)
                 SELECT count(*), {bad}, {per_model} FROM per_opp"""
         ).fetchone()
     opps, failures, by_model = row[0], row[1], dict(zip(ATTRIBUTION_MODELS, row[2:], strict=True))
@@ -34,12 +35,12 @@ def credits_sum_to_pipeline(warehouse: Warehouse) -> dg.AssetCheckResult:
 def reconciles_with_crm_pipeline(warehouse: Warehouse) -> dg.AssetCheckResult:
     """Per model, attributed + unattributed pipeline = total CRM pipeline (no double counting, nothing lost)."""
     with warehouse.get_connection() as con:
-        (opportunities,) = con.execute(f"SELECT count(*) FROM {fq(SOURCES, 'crm_opportunities')}").fetchone()
+        (opportunities,) = con.execute(f"SELECT count(*) FROM {ref(SOURCES, 'crm_opportunities')}").fetchone()
         if not opportunities:
             return dg.AssetCheckResult(passed=True, description="skipped: crm_opportunities has no rows", metadata={"skipped": True})
         frame = con.execute(
-            f"""SELECT model, sum(pipeline_amount) AS credited, (SELECT sum(CAST(pipeline_amount AS DOUBLE)) FROM {fq(SOURCES, 'crm_opportunities')}) AS crm
-                FROM {fq(ATTRIBUTION, 'attribution_by_channel')} GROUP BY ALL ORDER BY model"""
+            f"""SELECT model, sum(pipeline_amount) AS credited, (SELECT sum(CAST(pipeline_amount AS DOUBLE)) FROM {ref(SOURCES, 'crm_opportunities')}) AS crm
+                FROM {ref(ATTRIBUTION, 'attribution_by_channel')} GROUP BY ALL ORDER BY model"""
         ).df()
     frame["gap"] = frame["credited"] - frame["crm"]
     bad = frame[frame["gap"].abs() > REL_TOL * frame["crm"].abs().clip(lower=1)]

@@ -5,7 +5,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from marketing_assets.constants import ALL_CHANNELS, EXTRACTS, IDENTITY, SOURCES, TOUCHPOINTS, fq
+from marketing_assets.constants import ALL_CHANNELS, EXTRACTS, IDENTITY, SOURCES, TOUCHPOINTS
 from marketing_assets.extracts import (
     ALL_LEVEL,
     COLUMN_KPIS,
@@ -28,6 +28,7 @@ from marketing_assets.lib.publish import (
     audit_report_html,
     extract_files,
 )
+from marketing_assets.lib.refs import ref
 from marketing_assets.reports import REPORT_FILES
 from marketing_assets.resources import Warehouse
 
@@ -60,10 +61,10 @@ def revenue_reconciles_with_erp(warehouse: Warehouse) -> dg.AssetCheckResult:
     with warehouse.get_connection() as con:
         extract, erp = con.execute(
             f"""SELECT
-                (SELECT coalesce(sum(value), 0) FROM {fq(EXTRACTS, 'executive_kpis')}
+                (SELECT coalesce(sum(value), 0) FROM {ref(EXTRACTS, 'executive_kpis')}
                   WHERE grain = 'month' AND kpi = 'total_revenue' AND dimension IS NULL),
                 (SELECT coalesce(sum(CASE WHEN transaction_type = 'sale' THEN amount ELSE -amount END), 0)::DOUBLE
-                  FROM {fq(SOURCES, 'erp_orders')})"""
+                  FROM {ref(SOURCES, 'erp_orders')})"""
         ).fetchone()
     gap = extract - erp
     return dg.AssetCheckResult(
@@ -94,7 +95,7 @@ def _gap_result(pairs: list[tuple[str, float, float]], tolerance: float, what: s
 def marketing_roi_reconciles(warehouse: Warehouse) -> dg.AssetCheckResult:
     """Per attribution model and level over the extract's window: pipeline (attributed + unattributed) = CRM pipeline created,
     revenue = CRM won amount closed, spend = ad_spend_daily."""
-    roi = fq(EXTRACTS, "marketing_roi")
+    roi = ref(EXTRACTS, "marketing_roi")
     with warehouse.get_connection() as con:
         start, end = con.execute(f"SELECT min(period_start), max(period_end) FROM {roi}").fetchone()
         if start is None:
@@ -103,9 +104,9 @@ def marketing_roi_reconciles(warehouse: Warehouse) -> dg.AssetCheckResult:
         crm_pipe, crm_won = con.execute(
             f"""SELECT coalesce(sum(pipeline_amount) FILTER (WHERE CAST(opportunity_created_date AS DATE) {window}), 0)::DOUBLE,
                        coalesce(sum(won_amount) FILTER (WHERE is_won AND CAST(closed_date AS DATE) {window}), 0)::DOUBLE
-                FROM {fq(SOURCES, 'crm_opportunities')}"""
+                FROM {ref(SOURCES, 'crm_opportunities')}"""
         ).fetchone()
-        spend = con.execute(f"SELECT coalesce(sum(spend), 0)::DOUBLE FROM {fq(IDENTITY, 'ad_spend_daily')} WHERE date_day {window}").fetchone()[0]
+        spend = con.execute(f"SELECT coalesce(sum(spend), 0)::DOUBLE FROM {ref(IDENTITY, 'ad_spend_daily')} WHERE date_day {window}").fetchone()[0]
         rows = con.execute(
             f"""SELECT attribution_model, level, coalesce(sum(attributed_pipeline), 0), coalesce(sum(attributed_revenue), 0),
                        coalesce(sum(ad_spend), 0)
@@ -125,7 +126,7 @@ def marketing_roi_levels_add_up(warehouse: Warehouse) -> dg.AssetCheckResult:
     """For every attribution model and additive measure (spend, leads, pipeline, opportunities, revenue, won deals): the campaign
     rows of a channel group add up to the group's row, and the channel-group rows add up to the all-channels row (within the
     half cent per row that publishing money in cents allows)."""
-    roi = fq(EXTRACTS, "marketing_roi")
+    roi = ref(EXTRACTS, "marketing_roi")
     parts = []
     for measure in ADDITIVE_ROI_KPIS:
         parts.append(
@@ -158,7 +159,7 @@ def marketing_roi_levels_add_up(warehouse: Warehouse) -> dg.AssetCheckResult:
 
 
 def _roi_agreement(con, dictionary) -> list[pd.DataFrame]:
-    roi = con.execute(f"SELECT * FROM {fq(EXTRACTS, 'marketing_roi')}").df()
+    roi = con.execute(f"SELECT * FROM {ref(EXTRACTS, 'marketing_roi')}").df()
     if roi.empty:
         return []
     window = (roi["period_start"].min(), roi["period_end"].max())
@@ -175,7 +176,7 @@ def _roi_agreement(con, dictionary) -> list[pd.DataFrame]:
 
 
 def _executive_agreement(con, dictionary) -> list[pd.DataFrame]:
-    frame = con.execute(f"SELECT * FROM {fq(EXTRACTS, 'executive_kpis')}").df()
+    frame = con.execute(f"SELECT * FROM {ref(EXTRACTS, 'executive_kpis')}").df()
     out = []
     for (grain, kpi, dimension), rows in frame.groupby(["grain", "kpi", frame["dimension"].fillna("")]):
         dims = [dimension] if dimension else []
@@ -185,7 +186,7 @@ def _executive_agreement(con, dictionary) -> list[pd.DataFrame]:
 
 
 def _by_channel_agreement(con, dictionary, name: str, time_column: str, extra_dims: list[str]) -> list[pd.DataFrame]:
-    frame = con.execute(f"SELECT * FROM {fq(EXTRACTS, name)}").df()
+    frame = con.execute(f"SELECT * FROM {ref(EXTRACTS, name)}").df()
     columns = {c: k for c, k in COLUMN_KPIS[name].items() if c in frame.columns}
     if name == "cohort_ltv":  # the cohort's own KPIs (not by months since acquisition), on its month-0 row
         cohort = {c: c for c in ("new_customers", "cac") if c in frame.columns}
@@ -232,13 +233,13 @@ def _build_agreement_check(name: str) -> dg.AssetChecksDefinition:
 def funnel_reconciles(warehouse: Warehouse) -> dg.AssetCheckResult:
     """Known contacts per month = CRM contacts created that month; channel rows add up to the "(all)" rows per month and stage;
     no stage has more contacts than the stage before it."""
-    funnel = fq(EXTRACTS, "funnel")
+    funnel = ref(EXTRACTS, "funnel")
     with warehouse.get_connection() as con:
         known = con.execute(
             f"""SELECT strftime(f.month, '%Y-%m'), f.contacts, coalesce(c.n, 0)
                 FROM {funnel} f LEFT JOIN (
                     SELECT date_trunc('month', coalesce(created_at, lead_date, mql_date, sql_date, customer_date))::DATE AS month, count(*) AS n
-                    FROM {fq(SOURCES, 'crm_contacts')} GROUP BY 1) c ON c.month = f.month
+                    FROM {ref(SOURCES, 'crm_contacts')} GROUP BY 1) c ON c.month = f.month
                 WHERE f.channel_group = '(all)' AND f.stage = 'known' ORDER BY 1"""
         ).fetchall()
         split = con.execute(
@@ -261,16 +262,16 @@ def funnel_stages_from_one_cohort(warehouse: Warehouse) -> dg.AssetCheckResult:
     """For every month × channel group: all six stages are present, the first stage counts the CRM contacts created that
     month whose first touch is in the group (the cohort every stage is counted from), no stage has more contacts than the
     stage before, and a stage flagged as not distinguishable from the one before shows no conversion."""
-    funnel = fq(EXTRACTS, "funnel")
+    funnel = ref(EXTRACTS, "funnel")
     unattributed, all_channels = UNATTRIBUTED.replace("'", "''"), ALL_CHANNELS.replace("'", "''")
     with warehouse.get_connection() as con:
         rows = con.execute(
             f"""WITH contacts AS (
                     SELECT date_trunc('month', coalesce(c.created_at, c.lead_date, c.mql_date, c.sql_date, c.customer_date))::DATE AS month,
                            coalesce(t.channel_group, '{unattributed}') AS channel_group
-                    FROM {fq(SOURCES, 'crm_contacts')} c
+                    FROM {ref(SOURCES, 'crm_contacts')} c
                     LEFT JOIN (SELECT contact_id, arg_min(channel_group, (touchpoint_date, channel_group)) AS channel_group
-                               FROM {fq(TOUCHPOINTS, 'touchpoints')} GROUP BY contact_id) t ON t.contact_id = c.contact_id),
+                               FROM {ref(TOUCHPOINTS, 'touchpoints')} GROUP BY contact_id) t ON t.contact_id = c.contact_id),
                 cohort AS (
                     SELECT month, channel_group, count(*) AS contacts FROM contacts WHERE month IS NOT NULL GROUP BY ALL
                     UNION ALL
@@ -325,16 +326,16 @@ def funnel_stages_from_one_cohort(warehouse: Warehouse) -> dg.AssetCheckResult:
 def cohort_ltv_reconciles(warehouse: Warehouse) -> dg.AssetCheckResult:
     """Month-0 cohort sizes = ERP customers by first-sale month; each cohort's latest cumulative revenue = its customers'
     ERP net revenue since acquisition; channel rows add up to the "(all)" rows."""
-    cohort = fq(EXTRACTS, "cohort_ltv")
+    cohort = ref(EXTRACTS, "cohort_ltv")
     with warehouse.get_connection() as con:
         rows = con.execute(
             f"""WITH first AS (
                     SELECT customer_id, min(order_date) FILTER (WHERE transaction_type = 'sale') AS first_sale
-                    FROM {fq(SOURCES, 'erp_orders')} GROUP BY 1 HAVING first_sale IS NOT NULL),
+                    FROM {ref(SOURCES, 'erp_orders')} GROUP BY 1 HAVING first_sale IS NOT NULL),
                 erp AS (
                     SELECT date_trunc('month', f.first_sale)::DATE AS month, count(DISTINCT f.customer_id) AS customers,
                            sum(CASE WHEN o.transaction_type = 'return' THEN -o.amount ELSE o.amount END)::DOUBLE AS revenue
-                    FROM first f JOIN {fq(SOURCES, 'erp_orders')} o ON o.customer_id = f.customer_id
+                    FROM first f JOIN {ref(SOURCES, 'erp_orders')} o ON o.customer_id = f.customer_id
                          AND date_trunc('month', o.order_date) >= date_trunc('month', f.first_sale)
                     GROUP BY 1),
                 ext AS (
@@ -365,9 +366,9 @@ def data_quality_covers_every_check(warehouse: Warehouse) -> dg.AssetCheckResult
 
     expected = {(s.asset_key.to_user_string(), s.name) for s in all_check_specs()}
     with warehouse.get_connection() as con:
-        listed = con.execute(f"SELECT asset_key, check_name FROM {fq(EXTRACTS, 'data_quality_report')} WHERE section = 'check'").fetchall()
-        statuses = {r[0] for r in con.execute(f"SELECT DISTINCT status FROM {fq(EXTRACTS, 'data_quality_report')} WHERE section = 'check'").fetchall()}
-        fresh = con.execute(f"SELECT count(*) FROM {fq(EXTRACTS, 'data_quality_report')} WHERE section = 'freshness'").fetchone()[0]
+        listed = con.execute(f"SELECT asset_key, check_name FROM {ref(EXTRACTS, 'data_quality_report')} WHERE section = 'check'").fetchall()
+        statuses = {r[0] for r in con.execute(f"SELECT DISTINCT status FROM {ref(EXTRACTS, 'data_quality_report')} WHERE section = 'check'").fetchall()}
+        fresh = con.execute(f"SELECT count(*) FROM {ref(EXTRACTS, 'data_quality_report')} WHERE section = 'freshness'").fetchone()[0]
     missing, duplicated = expected - set(listed), len(listed) - len(set(listed))
     unknown = sorted(str(s) for s in statuses - {*STATUSES, *NOT_COUNTED})
     sources_with_freshness = sum(1 for key, name in expected if name == "freshness")
@@ -391,10 +392,10 @@ def pipeline_forecast_reconciles(warehouse: Warehouse) -> dg.AssetCheckResult:
     is ordered (0 <= lower <= upper). The mean may lie above a skewed interval (a few large, unlikely deals), so it is not tested against it."""
     with warehouse.get_connection() as con:
         rows = con.execute(
-            f"""WITH f AS (SELECT * FROM {fq(EXTRACTS, 'pipeline_forecast')}),
+            f"""WITH f AS (SELECT * FROM {ref(EXTRACTS, 'pipeline_forecast')}),
                 crm AS (
                     SELECT coalesce(sum(pipeline_amount), 0)::DOUBLE AS open_pipeline, count(*) AS n
-                    FROM {fq(SOURCES, 'crm_opportunities')}
+                    FROM {ref(SOURCES, 'crm_opportunities')}
                     WHERE CAST(opportunity_created_date AS DATE) <= (SELECT max(as_of) FROM f)
                       AND (closed_date IS NULL OR CAST(closed_date AS DATE) > (SELECT max(as_of) FROM f))
                       AND NOT {CLOSED_WITHOUT_DATE_SQL})

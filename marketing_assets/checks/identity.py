@@ -4,10 +4,11 @@ import dagster as dg
 import pandas as pd
 
 from marketing_assets.checks.contracts import build_contract_checks, outcome_result
-from marketing_assets.constants import IDENTITY, SOURCES, fq
+from marketing_assets.constants import IDENTITY, SOURCES
 from marketing_assets.identity import TRUTH_DIR
 from marketing_assets.lib import identity as idl
 from marketing_assets.lib import quality
+from marketing_assets.lib.refs import ref
 from marketing_assets.lib.spend import PLATFORM_FIELDS
 from marketing_assets.resources import CheckThresholds, LandingZone, Warehouse
 from marketing_assets.schemas import IDENTITY_MODELS
@@ -23,7 +24,7 @@ def channel_coverage(warehouse: Warehouse, thresholds: CheckThresholds) -> dg.As
     limit = float(thresholds.section("identity")["max_unassigned_share"])
     with warehouse.get_connection() as con:
         outcome = quality.unassigned_share(
-            con, fq(IDENTITY, "channel_map"), limit, weight="rows", where="source_kind = 'web'",
+            con, ref(IDENTITY, "channel_map"), limit, weight="rows", where="source_kind = 'web'",
             show=("utm_source", "utm_medium", "referrer_host"), what="web sessions",
         )
     return outcome_result(outcome, severity=dg.AssetCheckSeverity.WARN)
@@ -34,7 +35,7 @@ def spend_reconciles_to_sources(warehouse: Warehouse, thresholds: CheckThreshold
     """Per platform, rows and spend in the account currency equal the platform export's."""
     tol = float(thresholds.section("identity")["spend_tolerance"])
     src = " UNION ALL ".join(
-        f"SELECT '{p}' AS platform, count(*) AS rows, coalesce(sum({f['spend_local']}), 0) AS spend FROM {fq(SOURCES, f['table'])}"
+        f"SELECT '{p}' AS platform, count(*) AS rows, coalesce(sum({f['spend_local']}), 0) AS spend FROM {ref(SOURCES, f['table'])}"
         for p, f in PLATFORM_FIELDS.items()
     )
     with warehouse.get_connection() as con:
@@ -42,7 +43,7 @@ def spend_reconciles_to_sources(warehouse: Warehouse, thresholds: CheckThreshold
             f"""SELECT s.platform, s.rows AS source_rows, coalesce(u.rows, 0) AS unified_rows,
                        round(s.spend, 4) AS source_spend, round(coalesce(u.spend, 0), 4) AS unified_spend
                 FROM ({src}) s LEFT JOIN (
-                    SELECT platform, count(*) AS rows, sum(spend_local) AS spend FROM {fq(IDENTITY, 'ad_spend_daily')} GROUP BY ALL
+                    SELECT platform, count(*) AS rows, sum(spend_local) AS spend FROM {ref(IDENTITY, 'ad_spend_daily')} GROUP BY ALL
                 ) u USING (platform) ORDER BY platform"""
         ).df()
     bad = frame[(frame.source_rows != frame.unified_rows) | ((frame.source_spend - frame.unified_spend).abs() > tol)]
@@ -59,10 +60,10 @@ def identity_map_consistent(warehouse: Warehouse) -> dg.AssetCheckResult:
     with warehouse.get_connection() as con:
         missing, extra, not_canonical = con.execute(
             f"""SELECT
-                (SELECT count(*) FROM {fq(SOURCES, 'crm_contacts')} c ANTI JOIN {fq(IDENTITY, 'contacts_resolved')} r USING (contact_id)),
-                (SELECT count(*) - count(DISTINCT contact_id) FROM {fq(IDENTITY, 'contacts_resolved')}),
-                (SELECT count(*) FROM {fq(IDENTITY, 'contacts_resolved')} r
-                   LEFT JOIN {fq(IDENTITY, 'contacts_resolved')} k ON k.contact_id = r.canonical_contact_id
+                (SELECT count(*) FROM {ref(SOURCES, 'crm_contacts')} c ANTI JOIN {ref(IDENTITY, 'contacts_resolved')} r USING (contact_id)),
+                (SELECT count(*) - count(DISTINCT contact_id) FROM {ref(IDENTITY, 'contacts_resolved')}),
+                (SELECT count(*) FROM {ref(IDENTITY, 'contacts_resolved')} r
+                   LEFT JOIN {ref(IDENTITY, 'contacts_resolved')} k ON k.contact_id = r.canonical_contact_id
                    WHERE k.contact_id IS NULL OR k.canonical_contact_id <> k.contact_id)"""
         ).fetchone()
     ok = missing == 0 and extra == 0 and not_canonical == 0
@@ -97,7 +98,7 @@ def contacts_truth_precision_recall(warehouse: Warehouse, landing: LandingZone, 
     """Pairwise precision / recall of the deduplication against planted truth (demo data only; skipped otherwise)."""
     t = thresholds.section("identity")
     with warehouse.get_connection() as con:
-        predicted = con.execute(f"SELECT contact_id, canonical_contact_id FROM {fq(IDENTITY, 'contacts_resolved')}").df()
+        predicted = con.execute(f"SELECT contact_id, canonical_contact_id FROM {ref(IDENTITY, 'contacts_resolved')}").df()
     return _truth_check(landing, "duplicate_contacts.csv", predicted, (t["min_contact_precision"], t["min_contact_recall"]), True)
 
 
@@ -107,7 +108,7 @@ def accounts_truth_precision_recall(warehouse: Warehouse, landing: LandingZone, 
     t = thresholds.section("identity")
     with warehouse.get_connection() as con:
         predicted = con.execute(
-            f"SELECT account_id, customer_id FROM {fq(IDENTITY, 'accounts_resolved')} WHERE account_id IS NOT NULL AND customer_id IS NOT NULL"
+            f"SELECT account_id, customer_id FROM {ref(IDENTITY, 'accounts_resolved')} WHERE account_id IS NOT NULL AND customer_id IS NOT NULL"
         ).df()
     return _truth_check(landing, "account_matches.csv", predicted, (t["min_account_precision"], t["min_account_recall"]), False)
 
@@ -117,7 +118,7 @@ def one_account_per_customer(warehouse: Warehouse) -> dg.AssetCheckResult:
     """An ERP customer is matched to at most one CRM account."""
     with warehouse.get_connection() as con:
         dup = con.execute(
-            f"""SELECT customer_id, count(*) AS accounts FROM {fq(IDENTITY, 'accounts_resolved')}
+            f"""SELECT customer_id, count(*) AS accounts FROM {ref(IDENTITY, 'accounts_resolved')}
                 WHERE customer_id IS NOT NULL GROUP BY ALL HAVING count(*) > 1 ORDER BY accounts DESC LIMIT 10"""
         ).df()
     return dg.AssetCheckResult(
@@ -132,11 +133,11 @@ def won_account_match_rate(warehouse: Warehouse, thresholds: CheckThresholds) ->
     """Share of CRM accounts with won opportunities that match an ERP customer (skipped without ERP customers)."""
     floor = float(thresholds.section("identity")["min_won_account_match_rate"])
     with warehouse.get_connection() as con:
-        (customers,) = con.execute(f"SELECT count(*) FROM {fq(SOURCES, 'erp_customers')}").fetchone()
+        (customers,) = con.execute(f"SELECT count(*) FROM {ref(SOURCES, 'erp_customers')}").fetchone()
         won, matched = con.execute(
             f"""SELECT count(*), count(*) FILTER (WHERE account_id IN (
-                    SELECT account_id FROM {fq(IDENTITY, 'accounts_resolved')} WHERE customer_id IS NOT NULL AND account_id IS NOT NULL))
-                FROM (SELECT DISTINCT account_id FROM {fq(SOURCES, 'crm_opportunities')} WHERE is_won)"""
+                    SELECT account_id FROM {ref(IDENTITY, 'accounts_resolved')} WHERE customer_id IS NOT NULL AND account_id IS NOT NULL))
+                FROM (SELECT DISTINCT account_id FROM {ref(SOURCES, 'crm_opportunities')} WHERE is_won)"""
         ).fetchone()
     if customers == 0 or won == 0:
         return dg.AssetCheckResult(passed=True, description="skipped: no ERP customers or no won opportunities", metadata={"skipped": True})
@@ -153,7 +154,7 @@ def unique_ad_campaigns(warehouse: Warehouse) -> dg.AssetCheckResult:
     """Each ad campaign appears once (its utm_campaign match is unambiguous)."""
     with warehouse.get_connection() as con:
         (dups,) = con.execute(
-            f"""SELECT count(*) FROM (SELECT platform, account_id, campaign_id FROM {fq(IDENTITY, 'campaigns_resolved')}
+            f"""SELECT count(*) FROM (SELECT platform, account_id, campaign_id FROM {ref(IDENTITY, 'campaigns_resolved')}
                 WHERE campaign_id IS NOT NULL GROUP BY ALL HAVING count(*) > 1)"""
         ).fetchone()
     return dg.AssetCheckResult(passed=dups == 0, description=f"{dups} ad campaign(s) listed more than once", metadata={"duplicated": int(dups)})

@@ -8,14 +8,15 @@ import dagster as dg
 import numpy as np
 
 from marketing_assets.checks.contracts import build_contract_checks
-from marketing_assets.constants import IDENTITY, MMM, fq
+from marketing_assets.constants import IDENTITY, MMM
 from marketing_assets.lib.quality import table_exists
+from marketing_assets.lib.refs import ref
 from marketing_assets.mmm import load_model
 from marketing_assets.resources import CheckThresholds, Warehouse
 from marketing_assets.schemas import MMM_MODELS
 
 MODEL = dg.AssetKey([MMM, "mmm_model"])
-FIT = fq(MMM, "mmm_fit")
+FIT = ref(MMM, "mmm_fit")
 
 
 def _status(con) -> tuple[str, float | None]:
@@ -27,7 +28,7 @@ def _status(con) -> tuple[str, float | None]:
 
 
 def _has_spend(con) -> bool:
-    spend = fq(IDENTITY, "ad_spend_daily")
+    spend = ref(IDENTITY, "ad_spend_daily")
     return table_exists(con, IDENTITY, "ad_spend_daily") and bool(con.execute(f"SELECT count(*) FROM {spend} WHERE spend > 0").fetchone()[0])
 
 
@@ -57,11 +58,11 @@ def no_negative_contribution(warehouse: Warehouse) -> dg.AssetCheckResult:
         status, _ = _status(con)
         if status != "fitted":
             return _not_fitted(status)
-        channels = [r[0] for r in con.execute(f"SELECT channel FROM {fq(MMM, 'mmm_model')}").fetchall()]
-        (negative_total,) = con.execute(f"SELECT count(*) FROM {fq(MMM, 'mmm_model')} WHERE contribution < 0").fetchone()
+        channels = [r[0] for r in con.execute(f"SELECT channel FROM {ref(MMM, 'mmm_model')}").fetchall()]
+        (negative_total,) = con.execute(f"SELECT count(*) FROM {ref(MMM, 'mmm_model')} WHERE contribution < 0").fetchone()
         has_weekly = table_exists(con, MMM, "mmm_contributions")
         negatives = ", ".join('count(*) FILTER (WHERE "' + c + '" < -1e-9)' for c in channels)
-        weekly = con.execute(f"SELECT {negatives} FROM {fq(MMM, 'mmm_contributions')}").fetchone() if channels and has_weekly else ()
+        weekly = con.execute(f"SELECT {negatives} FROM {ref(MMM, 'mmm_contributions')}").fetchone() if channels and has_weekly else ()
     bad_weeks = {c: int(v) for c, v in zip(channels, weekly) if v}
     ok = negative_total == 0 and not bad_weeks
     return dg.AssetCheckResult(
@@ -79,7 +80,7 @@ def lift_test_agreement(warehouse: Warehouse, thresholds: CheckThresholds) -> dg
         status, _ = _status(con)
         if status != "fitted":
             return _not_fitted(status)
-        tests = con.execute(f"SELECT * FROM {fq(MMM, 'mmm_lift_test_fit')}").df()
+        tests = con.execute(f"SELECT * FROM {ref(MMM, 'mmm_lift_test_fit')}").df()
     if tests.empty:
         return dg.AssetCheckResult(passed=True, severity=dg.AssetCheckSeverity.WARN, description="skipped: no lift tests", metadata={"skipped": True})
     zcol = next((c for c in tests.columns if c in ("z", "z_score", "abs_z")), None)
@@ -109,7 +110,7 @@ def parameters_rebuild_model(warehouse: Warehouse) -> dg.AssetCheckResult:
             rebuilt = model.contributions(frame[["week", *model.channels_, *model.controls_]])[model.channels_].sum()
         except Exception as err:  # malformed parameters: the downstream assets could not rebuild the model either
             return dg.AssetCheckResult(passed=False, description=f"parameters do not rebuild the model: {err!r}", metadata={"error": repr(err)})
-        published = con.execute(f"SELECT channel, contribution FROM {fq(MMM, 'mmm_model')}").df().set_index("channel")["contribution"]
+        published = con.execute(f"SELECT channel, contribution FROM {ref(MMM, 'mmm_model')}").df().set_index("channel")["contribution"]
     rebuilt = rebuilt.reindex(published.index.union(rebuilt.index))
     published = published.reindex(rebuilt.index)
     bad = [str(c) for c in rebuilt.index if not np.isclose(rebuilt[c], published[c], rtol=1e-9, atol=1e-6)]
@@ -130,7 +131,7 @@ def sane_parameters(warehouse: Warehouse, thresholds: CheckThresholds) -> dg.Ass
         if status != "fitted":
             return _not_fitted(status)
         bad = con.execute(
-            f"""SELECT channel, decay, slope, half_saturation FROM {fq(MMM, 'mmm_model')}
+            f"""SELECT channel, decay, slope, half_saturation FROM {ref(MMM, 'mmm_model')}
                 WHERE NOT (decay BETWEEN {d_lo} AND {d_hi}) OR NOT (slope BETWEEN {s_lo} AND {s_hi})
                    OR NOT (half_saturation > 0) OR NOT isfinite(roi) OR NOT isfinite(mroi)"""
         ).df()
@@ -153,7 +154,7 @@ def plan_respects_total_and_bounds(warehouse: Warehouse, thresholds: CheckThresh
         total_now, total_plan, outside = con.execute(
             f"""SELECT sum(current_spend), sum(scenario_spend),
                        count(*) FILTER (WHERE scenario_spend < bound_low * (1 - {tol}) OR scenario_spend > bound_high * (1 + {tol}))
-                FROM {fq(MMM, 'mmm_budget_plan')} WHERE scenario = 'optimal_same_total'"""
+                FROM {ref(MMM, 'mmm_budget_plan')} WHERE scenario = 'optimal_same_total'"""
         ).fetchone()
     ok = abs(total_plan - total_now) <= tol * max(abs(total_now), 1.0) and outside == 0
     return dg.AssetCheckResult(
@@ -173,9 +174,9 @@ def groups_add_up(warehouse: Warehouse) -> dg.AssetCheckResult:
         bad = con.execute(
             f"""SELECT coalesce(g.channel_group, m.channel_group) AS channel_group, g.spend AS group_spend, m.spend AS channel_spend,
                        g.contribution AS group_contribution, m.contribution AS channel_contribution
-                FROM {fq(MMM, 'mmm_channel_group_roi')} g
+                FROM {ref(MMM, 'mmm_channel_group_roi')} g
                 FULL JOIN (SELECT channel_group, sum(spend) AS spend, sum(contribution) AS contribution
-                           FROM {fq(MMM, 'mmm_model')} GROUP BY ALL) m USING (channel_group)
+                           FROM {ref(MMM, 'mmm_model')} GROUP BY ALL) m USING (channel_group)
                 WHERE g.channel_group IS NULL OR m.channel_group IS NULL
                    OR abs(g.spend - m.spend) > 1e-6 * greatest(1, abs(m.spend))
                    OR abs(g.contribution - m.contribution) > 1e-6 * greatest(1, abs(m.contribution))"""

@@ -7,10 +7,11 @@ sensor raises them. Anomalies WARN. Every failure names the months / channels / 
 import dagster as dg
 import pandas as pd
 
-from marketing_assets.constants import IDENTITY, INGEST_LOG_TABLE, SOURCES, fq
+from marketing_assets.constants import IDENTITY, INGEST_LOG_TABLE, SOURCES
 from marketing_assets.lib import anomalies
 from marketing_assets.lib.channels import crm_label_group_sql, load_channel_config
 from marketing_assets.lib.quality import table_exists
+from marketing_assets.lib.refs import ref
 from marketing_assets.lib.spend import possible_groups, reporting_currency, split_platforms
 from marketing_assets.resources import CheckThresholds, Warehouse
 from marketing_assets.sources import CONTRACTS
@@ -55,17 +56,17 @@ def crm_won_vs_erp_revenue(warehouse: Warehouse, thresholds: CheckThresholds) ->
     CRM account. Fails on months differing by more than the tolerance."""
     cfg = thresholds.section("reconciliation")
     with warehouse.get_connection() as con:
-        if not table_exists(con, SOURCES, "erp_orders") or not con.execute(f"SELECT count(*) FROM {fq(SOURCES, 'erp_orders')}").fetchone()[0]:
+        if not table_exists(con, SOURCES, "erp_orders") or not con.execute(f"SELECT count(*) FROM {ref(SOURCES, 'erp_orders')}").fetchone()[0]:
             return dg.AssetCheckResult(passed=True, description="skipped: no ERP orders", metadata={"skipped": True})
         crm = con.execute(
             f"""SELECT date_trunc('month', closed_date)::DATE AS month, sum(won_amount)::DOUBLE AS amount
-                FROM {fq(SOURCES, 'crm_opportunities')} WHERE is_won AND closed_date IS NOT NULL GROUP BY 1"""
+                FROM {ref(SOURCES, 'crm_opportunities')} WHERE is_won AND closed_date IS NOT NULL GROUP BY 1"""
         ).df()
         erp = con.execute(
             f"""SELECT date_trunc('month', o.order_date)::DATE AS month,
                        sum(CASE WHEN o.transaction_type = 'return' THEN -o.amount ELSE o.amount END)::DOUBLE AS amount
-                FROM {fq(SOURCES, 'erp_orders')} o
-                JOIN (SELECT DISTINCT customer_id FROM {fq(IDENTITY, 'accounts_resolved')}
+                FROM {ref(SOURCES, 'erp_orders')} o
+                JOIN (SELECT DISTINCT customer_id FROM {ref(IDENTITY, 'accounts_resolved')}
                       WHERE account_id IS NOT NULL AND customer_id IS NOT NULL) m USING (customer_id)
                 GROUP BY 1"""
         ).df()
@@ -89,18 +90,18 @@ def platform_vs_finance_spend(warehouse: Warehouse, thresholds: CheckThresholds)
         finance = con.execute(
             f"""SELECT period_month::DATE AS month, {crm_label_group_sql(load_channel_config(), 'channel')} AS channel_group,
                        sum(amount)::DOUBLE AS amount
-                FROM {fq(SOURCES, 'finance_marketing_spend')} GROUP BY ALL"""
+                FROM {ref(SOURCES, 'finance_marketing_spend')} GROUP BY ALL"""
         ).df()
         platform = con.execute(
             f"""SELECT date_trunc('month', date_day)::DATE AS month, channel_group, sum(spend)::DOUBLE AS amount
-                FROM {fq(IDENTITY, 'ad_spend_daily')} GROUP BY ALL"""
+                FROM {ref(IDENTITY, 'ad_spend_daily')} GROUP BY ALL"""
         ).df()
         unsplit = dict(con.execute(
-            f"""SELECT platform, count(*) FROM {fq(IDENTITY, 'ad_spend_daily')}
+            f"""SELECT platform, count(*) FROM {ref(IDENTITY, 'ad_spend_daily')}
                 WHERE campaign_type IS NULL AND platform IN (SELECT unnest(?::VARCHAR[])) GROUP BY ALL ORDER BY ALL""",
             [sorted(split_platforms())],
         ).fetchall())
-        (assumed_currency,) = con.execute(f"SELECT count(*) FILTER (WHERE is_currency_assumed) FROM {fq(IDENTITY, 'ad_spend_daily')}").fetchone()
+        (assumed_currency,) = con.execute(f"SELECT count(*) FILTER (WHERE is_currency_assumed) FROM {ref(IDENTITY, 'ad_spend_daily')}").fetchone()
     if finance.empty or platform.empty:
         return dg.AssetCheckResult(passed=True, description="skipped: one side has no rows", metadata={"skipped": True})
     first, last = max(finance.month.min(), platform.month.min()), min(finance.month.max(), platform.month.max())
@@ -143,7 +144,7 @@ def cpa_spike(warehouse: Warehouse, thresholds: CheckThresholds) -> dg.AssetChec
     conversions are significantly fewer than its spend buys at the baseline CPA (exact test of two Poisson rates)."""
     cfg = thresholds.section("anomalies")
     with warehouse.get_connection() as con:
-        hits = anomalies.cpa_spikes(con, fq(IDENTITY, "ad_spend_daily"), lookback_days=cfg["lookback_days"], baseline_days=cfg["baseline_days"],
+        hits = anomalies.cpa_spikes(con, ref(IDENTITY, "ad_spend_daily"), lookback_days=cfg["lookback_days"], baseline_days=cfg["baseline_days"],
                                     above=cfg["cpa_above_baseline"], alpha=cfg["cpa_spike_alpha"])
     items = [f"{r.platform} campaign {r.campaign_id} '{r.campaign_name}' week {r.start_date:%Y-%m-%d}: "
              + (f"CPA {r.cpa:,.2f} vs baseline {r.baseline_cpa:,.2f} ({r.change:+.0%})" if pd.notna(r.cpa) else f"no conversion (baseline CPA {r.baseline_cpa:,.2f})")
@@ -159,7 +160,7 @@ def roas_drop(warehouse: Warehouse, thresholds: CheckThresholds) -> dg.AssetChec
     """WARN when a campaign's platform ROAS stays under the configured share of its baseline for N consecutive days."""
     cfg = thresholds.section("anomalies")
     with warehouse.get_connection() as con:
-        hits = anomalies.roas_drops(con, fq(IDENTITY, "ad_spend_daily"), lookback_days=cfg["lookback_days"], baseline_days=cfg["baseline_days"],
+        hits = anomalies.roas_drops(con, ref(IDENTITY, "ad_spend_daily"), lookback_days=cfg["lookback_days"], baseline_days=cfg["baseline_days"],
                                     below=cfg["roas_below_baseline"], min_days=cfg["roas_consecutive_days"])
     items = [f"{r.platform} campaign {r.campaign_id} '{r.campaign_name}' {r.start_date:%Y-%m-%d} to {r.end_date:%Y-%m-%d} ({r.consecutive_days} days): ROAS {', '.join(f'{x:.2f}' for x in r.daily_roas)} vs baseline {r.baseline_roas:.2f}" for r in hits.itertuples()]
     ok = "no campaign with ROAS under {:.0%} of baseline for {}+ days".format(cfg["roas_below_baseline"], cfg["roas_consecutive_days"])
@@ -171,7 +172,7 @@ def conversion_rate_drop(warehouse: Warehouse, thresholds: CheckThresholds) -> d
     """WARN on days whose web conversion rate has a robust z-score under the threshold against the preceding baseline."""
     cfg = thresholds.section("anomalies")
     with warehouse.get_connection() as con:
-        hits = anomalies.conversion_rate_drops(con, fq(SOURCES, "web_sessions"), lookback_days=cfg["lookback_days"], baseline_days=cfg["baseline_days"],
+        hits = anomalies.conversion_rate_drops(con, ref(SOURCES, "web_sessions"), lookback_days=cfg["lookback_days"], baseline_days=cfg["baseline_days"],
                                                min_z=cfg["conversion_rate_min_z"], min_sessions=cfg["min_day_sessions"],
                                                today=thresholds.now().date())
     items = [f"{pd.Timestamp(r.day):%Y-%m-%d}: {r.conversion_rate:.2%} of {r.sessions:,} sessions converted vs median {r.baseline_median:.2%} (z {r.robust_z:.1f})" for r in hits.itertuples()]

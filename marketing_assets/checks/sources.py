@@ -14,6 +14,7 @@ import pandas as pd
 from marketing_assets.constants import INGEST_LOG_TABLE, QUARANTINE_TABLE, SOURCES, rejected_table
 from marketing_assets.lib import quality
 from marketing_assets.lib.landing import count_landing_rows, discover_files
+from marketing_assets.lib.refs import ref
 from marketing_assets.resources import CheckThresholds, LandingZone, Warehouse
 from marketing_assets.schemas import SOURCE_MODELS, Quarantine
 from marketing_assets.sources import CONTRACTS
@@ -52,7 +53,7 @@ def build_source_checks(table: str) -> dg.AssetChecksDefinition:
         context: dg.AssetCheckExecutionContext, landing: LandingZone, warehouse: Warehouse, thresholds: CheckThresholds
     ) -> Iterator[dg.AssetCheckResult]:
         selected = {k.name for k in context.selected_asset_check_keys}
-        fq = f"{SOURCES}.{table}"
+        fq = ref(SOURCES, table)
         with warehouse.get_connection() as con:
             if "contract" in selected:
                 yield _result(key, "contract", quality.validate_contract(con, fq, model, contract.pii_columns))

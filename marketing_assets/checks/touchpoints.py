@@ -3,8 +3,9 @@
 import dagster as dg
 
 from marketing_assets.checks.contracts import build_contract_checks, outcome_result
-from marketing_assets.constants import SOURCES, TOUCHPOINTS, fq
+from marketing_assets.constants import SOURCES, TOUCHPOINTS
 from marketing_assets.lib import quality
+from marketing_assets.lib.refs import ref
 from marketing_assets.resources import CheckThresholds, Warehouse
 from marketing_assets.schemas import TOUCHPOINT_MODELS
 
@@ -21,7 +22,7 @@ def touchpoints_inside_window(warehouse: Warehouse) -> dg.AssetCheckResult:
                 count(*) FILTER (WHERE ot.touchpoint_date > ot.opportunity_created_date
                                    OR ot.touchpoint_date < ot.opportunity_created_date - to_days(CAST(ot.lookback_days AS INTEGER))),
                 count(*) FILTER (WHERE t.account_id IS DISTINCT FROM ot.account_id)
-                FROM {fq(TOUCHPOINTS, 'opportunity_touchpoints')} ot LEFT JOIN {fq(TOUCHPOINTS, 'touchpoints')} t USING (touchpoint_id)"""
+                FROM {ref(TOUCHPOINTS, 'opportunity_touchpoints')} ot LEFT JOIN {ref(TOUCHPOINTS, 'touchpoints')} t USING (touchpoint_id)"""
         ).fetchone()
     ok = outside == 0 and wrong_account == 0
     return dg.AssetCheckResult(
@@ -37,8 +38,8 @@ def unique_opportunity_touchpoint(warehouse: Warehouse) -> dg.AssetCheckResult:
     with warehouse.get_connection() as con:
         dups, bad_order = con.execute(
             f"""SELECT
-                (SELECT count(*) FROM (SELECT opportunity_id, touchpoint_id FROM {fq(TOUCHPOINTS, 'opportunity_touchpoints')} GROUP BY ALL HAVING count(*) > 1)),
-                (SELECT count(*) FROM (SELECT opportunity_id FROM {fq(TOUCHPOINTS, 'opportunity_touchpoints')} GROUP BY ALL
+                (SELECT count(*) FROM (SELECT opportunity_id, touchpoint_id FROM {ref(TOUCHPOINTS, 'opportunity_touchpoints')} GROUP BY ALL HAVING count(*) > 1)),
+                (SELECT count(*) FROM (SELECT opportunity_id FROM {ref(TOUCHPOINTS, 'opportunity_touchpoints')} GROUP BY ALL
                     HAVING count(DISTINCT touch_order) <> count(*) OR max(touch_order) <> count(*) OR max(touch_count) <> count(*)))"""
         ).fetchone()
     ok = dups == 0 and bad_order == 0
@@ -53,14 +54,14 @@ def unique_opportunity_touchpoint(warehouse: Warehouse) -> dg.AssetCheckResult:
 def referential_integrity(warehouse: Warehouse) -> dg.AssetCheckResult:
     """WARN on orphans along touchpoint → contact → account → opportunity (counted and shown, not dropped silently)."""
     with warehouse.get_connection() as con:
-        (has_accounts,) = con.execute(f"SELECT count(*) > 0 FROM {fq(SOURCES, 'crm_accounts')}").fetchone()
+        (has_accounts,) = con.execute(f"SELECT count(*) > 0 FROM {ref(SOURCES, 'crm_accounts')}").fetchone()
         counts = dict(
             con.execute(
-                f"""SELECT 'marketing_touchpoints_without_contact', count(*) FROM {fq(SOURCES, 'crm_marketing_touchpoints')} ANTI JOIN {fq(SOURCES, 'crm_contacts')} USING (contact_id)
-                UNION ALL SELECT 'sales_touchpoints_without_contact', count(*) FROM {fq(SOURCES, 'crm_sales_touchpoints')} ANTI JOIN {fq(SOURCES, 'crm_contacts')} USING (contact_id)
-                UNION ALL SELECT 'contacts_without_account', CASE WHEN {has_accounts} THEN count(*) ELSE 0 END FROM {fq(SOURCES, 'crm_contacts')} ANTI JOIN {fq(SOURCES, 'crm_accounts')} USING (account_id)
-                UNION ALL SELECT 'opportunities_without_account', CASE WHEN {has_accounts} THEN count(*) ELSE 0 END FROM {fq(SOURCES, 'crm_opportunities')} ANTI JOIN {fq(SOURCES, 'crm_accounts')} USING (account_id)
-                UNION ALL SELECT 'opportunities_without_contacts', count(*) FROM {fq(SOURCES, 'crm_opportunities')} ANTI JOIN {fq(SOURCES, 'crm_contacts')} USING (account_id)"""
+                f"""SELECT 'marketing_touchpoints_without_contact', count(*) FROM {ref(SOURCES, 'crm_marketing_touchpoints')} ANTI JOIN {ref(SOURCES, 'crm_contacts')} USING (contact_id)
+                UNION ALL SELECT 'sales_touchpoints_without_contact', count(*) FROM {ref(SOURCES, 'crm_sales_touchpoints')} ANTI JOIN {ref(SOURCES, 'crm_contacts')} USING (contact_id)
+                UNION ALL SELECT 'contacts_without_account', CASE WHEN {has_accounts} THEN count(*) ELSE 0 END FROM {ref(SOURCES, 'crm_contacts')} ANTI JOIN {ref(SOURCES, 'crm_accounts')} USING (account_id)
+                UNION ALL SELECT 'opportunities_without_account', CASE WHEN {has_accounts} THEN count(*) ELSE 0 END FROM {ref(SOURCES, 'crm_opportunities')} ANTI JOIN {ref(SOURCES, 'crm_accounts')} USING (account_id)
+                UNION ALL SELECT 'opportunities_without_contacts', count(*) FROM {ref(SOURCES, 'crm_opportunities')} ANTI JOIN {ref(SOURCES, 'crm_contacts')} USING (account_id)"""
             ).fetchall()
         )
     orphans = {k: int(v) for k, v in counts.items()}
@@ -78,7 +79,7 @@ def touchpoint_channel_coverage(warehouse: Warehouse, thresholds: CheckThreshold
     """WARN when too many touchpoints have an unknown channel group."""
     limit = float(thresholds.section("touchpoints")["max_unknown_channel_share"])
     with warehouse.get_connection() as con:
-        outcome = quality.unassigned_share(con, fq(TOUCHPOINTS, "touchpoints"), limit, what="touchpoints")
+        outcome = quality.unassigned_share(con, ref(TOUCHPOINTS, "touchpoints"), limit, what="touchpoints")
     return outcome_result(outcome, severity=dg.AssetCheckSeverity.WARN)
 
 

@@ -64,9 +64,16 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from marketing_assets.constants import SOURCES, fq
+from marketing_assets.constants import SOURCES
+from marketing_assets.lib.refs import ref
 
-DEFAULT_TABLE = fq(SOURCES, "crm_opportunities")
+
+
+def opportunities_table() -> str:
+    """The default opportunity table, ``sources.crm_opportunities``, named through ``ref()`` (the forecast reads it)."""
+    return ref(SOURCES, "crm_opportunities")
+
+
 DEFAULT_AGE_BUCKETS: tuple[int, ...] = (0, 31, 61, 91, 181)
 """First age day of each age bucket: 0-30, 31-60, 61-90, 91-180 and 181+ days."""
 ALL_SEGMENTS = "All"
@@ -128,8 +135,9 @@ def _days(ts_expr: str) -> str:
     return f"greatest(0, floor((epoch({ts_expr}) - epoch(created)) / 86400))::BIGINT"
 
 
-def latest_date(con: duckdb.DuckDBPyConnection, table: str = DEFAULT_TABLE) -> dt.date | None:
+def latest_date(con: duckdb.DuckDBPyConnection, table: str | None = None) -> dt.date | None:
     """The latest creation or close date in the opportunity table (the default ``as_of``)."""
+    table = table or opportunities_table()
     row = con.execute(f"SELECT greatest(max(opportunity_created_date), max(closed_date)) FROM {table}").fetchone()
     return None if row is None or row[0] is None else _to_date(row[0])
 
@@ -276,7 +284,7 @@ def pipeline_forecast(
     *,
     age_buckets: Sequence[int] = DEFAULT_AGE_BUCKETS,
     bootstrap: bool = True,
-    table: str = DEFAULT_TABLE,
+    table: str | None = None,
 ) -> pd.DataFrame:
     """Expected won revenue of the pipeline open at ``as_of``, per forecast month and segment, with an interval.
 
@@ -290,6 +298,7 @@ def pipeline_forecast(
     describe the pipeline at ``as_of`` (the same on every month's row). See the module docstring for the
     method; ``interval`` is the central probability of [lower, upper].
     """
+    table = table or opportunities_table()
     if horizon_months < 1:
         raise ValueError("horizon_months must be at least 1")
     if not 0 < interval < 1:
@@ -427,9 +436,10 @@ def _typed_forecast(rows: list) -> pd.DataFrame:
 
 
 def actual_revenue(
-    con: duckdb.DuckDBPyConnection, as_of, horizon_months: int = 3, table: str = DEFAULT_TABLE
+    con: duckdb.DuckDBPyConnection, as_of, horizon_months: int = 3, table: str | None = None
 ) -> pd.DataFrame:
     """Won revenue closed in each forecast month by the opportunities open at ``as_of``: forecast_month, actual_revenue."""
+    table = table or opportunities_table()
     cut_day = _to_date(as_of) + dt.timedelta(days=1)
     cutoff = dt.datetime.combine(cut_day, dt.time())
     months = [_month_start(cut_day, i) for i in range(horizon_months)]
@@ -454,7 +464,7 @@ def backtest(con: duckdb.DuckDBPyConnection, as_of_dates: Iterable, horizon_mont
     out. ``abs_pct_error`` = |expected - actual| / actual (NaN when actual is 0); ``covered`` = actual in
     [lower, upper]. ``kw`` goes to :func:`pipeline_forecast`.
     """
-    table = kw.get("table", DEFAULT_TABLE)
+    table = kw.get("table") or opportunities_table()
     last = latest_date(con, table)
     frames = []
     for as_of in as_of_dates:

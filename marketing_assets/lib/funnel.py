@@ -21,7 +21,7 @@ def stage_distinguishability(con: Any, dictionary: kpis.KpiDictionary | None = N
     contact that reached the previous stage also reached it. The note says which, with the count.
     """
     dictionary = dictionary or kpis.load_kpi_dictionary()
-    sql = kpis.base_relations_sql(dictionary.parameters)["funnel_stages"]
+    sql = kpis.base_relation_sql("funnel_stages", dictionary.parameters)
     frame = con.execute(
         f"""SELECT stage, stage_order, bool_and(stage_distinguishable) AS stage_distinguishable,
                    any_value(stage_note) AS stage_note

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,9 +31,10 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from marketing_assets.constants import ATTRIBUTION, CONFIG_DIR, IDENTITY, MMM, SOURCES, TOUCHPOINTS, fq
+from marketing_assets.constants import ATTRIBUTION, CONFIG_DIR, IDENTITY, MMM, SOURCES, TOUCHPOINTS
 from marketing_assets.lib.attribution import MODELS as ATTRIBUTION_MODELS
 from marketing_assets.lib.channels import campaign_key_sql, crm_label_group_sql, load_channel_config
+from marketing_assets.lib.refs import recording, ref
 
 DEFAULT_KPI_FILE = CONFIG_DIR / "kpis.yaml"
 
@@ -75,12 +76,15 @@ class KpiDictionaryError(ValueError):
 
 @dataclass(frozen=True)
 class BaseRelation:
-    """One base relation: its SQL (a SELECT, may name earlier bases), dimensions and source assets."""
+    """One base relation: its description, dimensions and the earlier bases its SQL selects from by name.
+
+    The SQL is in :func:`base_relations_sql`; the tables it reads are recorded from that SQL
+    (:func:`base_source_assets`), never listed here.
+    """
 
     name: str
     description: str
     dims: tuple[str, ...]
-    source_assets: tuple[str, ...]
     depends_on: tuple[str, ...] = ()
 
 
@@ -89,14 +93,12 @@ BASE_RELATIONS: dict[str, BaseRelation] = {
         "revenue_lines",
         "One row per ERP order or return line; returns carry negative net_revenue, net_quantity and cogs.",
         ("product_id", "product_name", "category", "sales_channel"),
-        ("sources/erp_orders", "sources/erp_products"),
     ),
     "customers": BaseRelation(
         "customers",
         "One row per ERP customer with a sale; event_date = first sale; lifetime revenue, cogs, margin, repeat "
         "purchase; channel_group = acquisition channel (group of the matched CRM account's last touch up to the first sale).",
         ("channel_group",),
-        ("sources/erp_orders", "sources/erp_products", "identity/accounts_resolved", "touchpoints/touchpoints"),
         ("revenue_lines",),
     ),
     "customer_months": BaseRelation(
@@ -104,38 +106,32 @@ BASE_RELATIONS: dict[str, BaseRelation] = {
         "One row per ERP customer × month since acquisition (0 = first-sale month) up to the latest order month; "
         "event_date = acquisition month; cumulative revenue and gross margin to the end of that month.",
         ("channel_group", "months_since_acquisition"),
-        ("sources/erp_orders", "sources/erp_products", "identity/accounts_resolved", "touchpoints/touchpoints"),
         ("revenue_lines", "customers"),
     ),
     "spend_days": BaseRelation(
         "spend_days",
         "One row per day × platform × account × campaign of unified ad spend; campaign_key = normalised campaign name.",
         ("platform", "channel_group", "campaign_key"),
-        ("identity/ad_spend_daily",),
     ),
     "leads": BaseRelation(
         "leads",
         "One row per CRM contact that became a lead; channel_group / campaign_key of the last touch up to the end of the lead day.",
         ("channel_group", "campaign_key"),
-        ("sources/crm_contacts", "touchpoints/touchpoints"),
     ),
     "sessions": BaseRelation(
         "sessions",
         "One row per web session; has_form_fill = an email was submitted in a form.",
         (),
-        ("sources/web_sessions",),
     ),
     "opportunities": BaseRelation(
         "opportunities",
         "One row per CRM opportunity dated by creation; channel_group = first-touch channel group.",
         ("sales_segment", "channel_group"),
-        ("sources/crm_opportunities", "attribution/attribution_credits"),
     ),
     "won_deals": BaseRelation(
         "won_deals",
         "One row per won CRM opportunity, dated by its close date.",
         ("sales_segment", "channel_group"),
-        ("sources/crm_opportunities", "attribution/attribution_credits"),
         ("opportunities",),
     ),
     "credited_pipeline": BaseRelation(
@@ -143,20 +139,17 @@ BASE_RELATIONS: dict[str, BaseRelation] = {
         "One row per attribution model × opportunity × credited touch, dated by the opportunity's creation; "
         "opportunities without a touch in their window are one '(unattributed)' row per model.",
         ("attribution_model", "channel_group", "campaign_key", "sales_segment"),
-        ("sources/crm_opportunities", "attribution/attribution_credits"),
     ),
     "credited_wins": BaseRelation(
         "credited_wins",
         "The rows of credited_pipeline for won opportunities, dated by the close date, with the won amount's share.",
         ("attribution_model", "channel_group", "campaign_key", "sales_segment"),
-        ("sources/crm_opportunities", "attribution/attribution_credits"),
         ("credited_pipeline",),
     ),
     "paid_credited_wins": BaseRelation(
         "paid_credited_wins",
         "The rows of credited_wins; is_paid_media = the channel group has ad-platform spend (identity/ad_spend_daily).",
         ("attribution_model", "channel_group", "campaign_key", "sales_segment"),
-        ("sources/crm_opportunities", "attribution/attribution_credits", "identity/ad_spend_daily"),
         ("credited_wins",),
     ),
     "finance_spend": BaseRelation(
@@ -164,26 +157,22 @@ BASE_RELATIONS: dict[str, BaseRelation] = {
         "One row per finance journal line of marketing spend, dated by its period month; channel_group from the line's "
         "channel label (config/channels.yaml crm_labels).",
         ("channel_group",),
-        ("sources/finance_marketing_spend",),
     ),
     "mmm_channels": BaseRelation(
         "mmm_channels",
         "One row per channel of the fitted marketing-mix model (fit period: no event date); spend, contribution, mroi.",
         ("channel_group",),
-        ("mmm/mmm_model",),
     ),
     "mmm_channel_groups": BaseRelation(
         "mmm_channel_groups",
         "One row per channel group of the fitted marketing-mix model with the bootstrap intervals of the group.",
         ("channel_group",),
-        ("mmm/mmm_channel_group_roi",),
     ),
     "budget_plan": BaseRelation(
         "budget_plan",
         "One row per MMM channel of the optimal same-total budget plan, dated by the first day of the planned period; "
         "current_spend = run rate of the period before, planned_spend = the plan.",
         ("channel_group",),
-        ("mmm/mmm_budget_plan",),
     ),
     "funnel_stages": BaseRelation(
         "funnel_stages",
@@ -194,13 +183,11 @@ BASE_RELATIONS: dict[str, BaseRelation] = {
         "stage is reached only by implication, or every contact that reached the previous stage reached it too. "
         "channel_group = group of the contact's first touch.",
         ("channel_group", "stage"),
-        ("sources/crm_contacts", "sources/crm_opportunities", "touchpoints/touchpoints"),
     ),
     "inventory_snapshots": BaseRelation(
         "inventory_snapshots",
         "One row per inventory snapshot date × product × location, valued at cost.",
         ("product_id", "category", "location_id"),
-        ("sources/erp_inventory", "sources/erp_products"),
     ),
 }
 
@@ -220,17 +207,35 @@ def base_relations_sql(parameters: Mapping[str, Any] | None = None) -> dict[str,
 
     ``parameters`` is the dictionary's ``parameters`` block (``non_marketing_channel_groups``).
     A base's SQL may select from an earlier base by its bare name (see ``BaseRelation.depends_on``);
-    :func:`kpi_sql` emits the needed bases as CTEs in dependency order.
+    :func:`kpi_sql` emits the needed bases as CTEs in dependency order. Tables are named through
+    ``ref()``, so :func:`base_source_assets` knows what each base reads.
     """
+    return {name: build() for name, build in _base_builders(parameters).items()}
+
+
+def base_relation_sql(name: str, parameters: Mapping[str, Any] | None = None) -> str:
+    """The SELECT of one base relation (see :func:`base_relations_sql`); names only the tables that base reads."""
+    return _base_builders(parameters)[name]()
+
+
+def base_source_assets(base: str, parameters: Mapping[str, Any] | None = None) -> tuple[str, ...]:
+    """The tables (as asset keys ``group/table``) that the SQL of ``base`` and of the bases it selects from reads,
+    recorded from that SQL. A base KPI's ``source_assets`` must equal them (checked when the dictionary loads)."""
+    builders = _base_builders(parameters)
+    with recording() as recorder:
+        for name in _bases_needed(base):
+            builders[name]()
+    return tuple(sorted(recorder.asset_paths()))
+
+
+def _base_builders(parameters: Mapping[str, Any] | None = None) -> dict[str, Callable[[], str]]:
     params = dict(parameters or {})
     groups = params.get("non_marketing_channel_groups", DEFAULT_NON_MARKETING_GROUPS)
     non_mkt = ", ".join(_lit(g) for g in groups)
-    orders, products = fq(SOURCES, "erp_orders"), fq(SOURCES, "erp_products")
-    credits = fq(ATTRIBUTION, "attribution_credits")
     credit_cols = [f"{m}_credit" for m in ATTRIBUTION_MODELS]
-    contacts = fq(SOURCES, "crm_contacts")
+    # One builder per base, so the tables each base reads can be recorded on their own (base_source_assets).
     return {
-        "revenue_lines": f"""
+        "revenue_lines": lambda: f"""
             SELECT o.order_id, o.line_number, o.order_date AS event_date, o.transaction_type, o.customer_id,
                    o.product_id, coalesce(p.product_name, o.product_id) AS product_name,
                    coalesce(p.category, '(unknown)') AS category, coalesce(o.sales_channel, '(unknown)') AS sales_channel,
@@ -239,8 +244,8 @@ def base_relations_sql(parameters: Mapping[str, Any] | None = None) -> dict[str,
                    CASE WHEN o.transaction_type = 'return' THEN o.amount ELSE 0 END AS returns,
                    CASE WHEN o.transaction_type = 'return' THEN -1 ELSE 1 END * o.amount AS net_revenue,
                    CASE WHEN o.transaction_type = 'return' THEN -1 ELSE 1 END * o.quantity * p.unit_cost AS cogs
-            FROM {orders} o LEFT JOIN {products} p ON p.product_id = o.product_id""",
-        "customers": f"""
+            FROM {ref(SOURCES, "erp_orders")} o LEFT JOIN {ref(SOURCES, "erp_products")} p ON p.product_id = o.product_id""",
+        "customers": lambda: f"""
             SELECT c.customer_id, c.event_date, c.net_revenue, c.cogs, c.gross_margin, c.active_months,
                    datediff('day', c.event_date, c.second_sale_date) AS days_to_repeat,
                    datediff('day', c.event_date, (SELECT max(event_date) FROM revenue_lines)) AS days_observed,
@@ -260,11 +265,11 @@ def base_relations_sql(parameters: Mapping[str, Any] | None = None) -> dict[str,
                 SELECT f.customer_id, arg_max(t.channel_group, t.touchpoint_date) AS channel_group
                 FROM (SELECT customer_id, min(event_date) AS first_sale FROM revenue_lines
                       WHERE transaction_type = 'sale' GROUP BY customer_id) f
-                JOIN {fq(IDENTITY, "accounts_resolved")} r ON r.customer_id = f.customer_id
-                JOIN {fq(TOUCHPOINTS, "touchpoints")} t ON t.account_id = r.account_id AND t.touchpoint_date <= f.first_sale
+                JOIN {ref(IDENTITY, "accounts_resolved")} r ON r.customer_id = f.customer_id
+                JOIN {ref(TOUCHPOINTS, "touchpoints")} t ON t.account_id = r.account_id AND t.touchpoint_date <= f.first_sale
                 GROUP BY f.customer_id
             ) a ON a.customer_id = c.customer_id""",
-        "customer_months": """
+        "customer_months": lambda: """
             SELECT g.customer_id, g.event_date, g.channel_group, g.months_since_acquisition,
                    sum(coalesce(m.net_revenue, 0)) OVER w AS cumulative_revenue,
                    sum(coalesce(m.gross_margin, 0)) OVER w AS cumulative_gross_margin,
@@ -282,84 +287,84 @@ def base_relations_sql(parameters: Mapping[str, Any] | None = None) -> dict[str,
                 FROM revenue_lines l JOIN customers c USING (customer_id) GROUP BY ALL
             ) m ON m.customer_id = g.customer_id AND m.months_since_acquisition = g.months_since_acquisition
             WINDOW w AS (PARTITION BY g.customer_id ORDER BY g.months_since_acquisition)""",
-        "spend_days": f"""
+        "spend_days": lambda: f"""
             SELECT date_day AS event_date, platform, channel_group, {campaign_key_sql("campaign_name")} AS campaign_key,
                    spend, clicks, conversions
-            FROM {fq(IDENTITY, "ad_spend_daily")}""",
-        "leads": f"""
+            FROM {ref(IDENTITY, "ad_spend_daily")}""",
+        "leads": lambda: f"""
             SELECT c.contact_id, coalesce(c.lead_date, c.mql_date, c.sql_date, c.customer_date) AS event_date,
                    c.mql_date, c.sql_date, c.customer_date, coalesce(lt.channel_group, {_lit(UNATTRIBUTED)}) AS channel_group,
                    lt.campaign_key
-            FROM {contacts} c
+            FROM {ref(SOURCES, "crm_contacts")} c
             LEFT JOIN (  -- group and campaign of the same (last) touch: arg_max would skip a NULL campaign
                 SELECT contact_id, last_touch.channel_group AS channel_group, last_touch.campaign_key AS campaign_key
                 FROM (
                     SELECT t.contact_id, arg_max({{'channel_group': t.channel_group, 'campaign_key': t.campaign_key}},
                                                  t.touchpoint_date) AS last_touch
-                    FROM {fq(TOUCHPOINTS, "touchpoints")} t JOIN {contacts} k ON k.contact_id = t.contact_id
+                    FROM {ref(TOUCHPOINTS, "touchpoints")} t JOIN {ref(SOURCES, "crm_contacts")} k ON k.contact_id = t.contact_id
                     WHERE t.touchpoint_date < CAST(coalesce(k.lead_date, k.mql_date, k.sql_date, k.customer_date) AS DATE)
                                               + INTERVAL 1 DAY  -- CRM lead dates are days: the lead day's touches count
                     GROUP BY t.contact_id
                 )
             ) lt ON lt.contact_id = c.contact_id
             WHERE coalesce(c.lead_date, c.mql_date, c.sql_date, c.customer_date) IS NOT NULL""",
-        "paid_credited_wins": f"""
-            SELECT *, channel_group IN (SELECT DISTINCT channel_group FROM {fq(IDENTITY, "ad_spend_daily")} WHERE spend > 0)
+        "paid_credited_wins": lambda: f"""
+            SELECT *, channel_group IN (SELECT DISTINCT channel_group FROM {ref(IDENTITY, "ad_spend_daily")} WHERE spend > 0)
                           AS is_paid_media
             FROM credited_wins""",
-        "finance_spend": f"""
+        "finance_spend": lambda: f"""
             SELECT period_month AS event_date, {_finance_group_sql()} AS channel_group,
                    CAST(amount AS DOUBLE) AS spend
-            FROM {fq(SOURCES, "finance_marketing_spend")}""",
-        "mmm_channels": f"""
-            SELECT CAST(NULL AS DATE) AS event_date, channel_group, spend, contribution, mroi FROM {fq(MMM, "mmm_model")}""",
-        "mmm_channel_groups": f"""
+            FROM {ref(SOURCES, "finance_marketing_spend")}""",
+        "mmm_channels": lambda: f"""
+            SELECT CAST(NULL AS DATE) AS event_date, channel_group, spend, contribution, mroi FROM {ref(MMM, "mmm_model")}""",
+        "mmm_channel_groups": lambda: f"""
             SELECT CAST(NULL AS DATE) AS event_date, channel_group, roi_low, roi_high, mroi_low, mroi_high, mroi_gap_low, mroi_gap_high
-            FROM {fq(MMM, "mmm_channel_group_roi")}""",
-        "budget_plan": f"""
+            FROM {ref(MMM, "mmm_channel_group_roi")}""",
+        "budget_plan": lambda: f"""
             SELECT period_start AS event_date, channel_group, current_spend, scenario_spend AS planned_spend
-            FROM {fq(MMM, "mmm_budget_plan")} WHERE scenario = 'optimal_same_total'""",
-        "sessions": f"""
+            FROM {ref(MMM, "mmm_budget_plan")} WHERE scenario = 'optimal_same_total'""",
+        "sessions": lambda: f"""
             SELECT session_id, session_start AS event_date,
                    coalesce(trim(form_email), '') <> '' AS has_form_fill, coalesce(conversions, 0) AS conversions
-            FROM {fq(SOURCES, "web_sessions")}""",
-        "opportunities": f"""
+            FROM {ref(SOURCES, "web_sessions")}""",
+        "opportunities": lambda: f"""
             SELECT o.opportunity_id, o.opportunity_created_date AS event_date, o.sales_segment,
                    coalesce(ft.channel_group, {_lit(UNATTRIBUTED)}) AS channel_group,
                    o.pipeline_amount, coalesce(o.is_won, false) AS is_won, o.won_amount, o.closed_date,
                    coalesce(ft.channel_group, {_lit(UNATTRIBUTED)}) NOT IN ({non_mkt}) AS is_marketing_sourced,
                    coalesce(inf.has_marketing_touch, false) AS is_marketing_influenced
-            FROM {fq(SOURCES, "crm_opportunities")} o
+            FROM {ref(SOURCES, "crm_opportunities")} o
             LEFT JOIN (
                 SELECT opportunity_id, arg_max(channel_group, first_touch_credit) AS channel_group
-                FROM {credits} WHERE first_touch_credit > 0 GROUP BY opportunity_id
+                FROM {ref(ATTRIBUTION, "attribution_credits")} WHERE first_touch_credit > 0 GROUP BY opportunity_id
             ) ft ON ft.opportunity_id = o.opportunity_id
             LEFT JOIN (
                 SELECT opportunity_id, bool_or(coalesce(channel_group, {_lit(UNATTRIBUTED)}) NOT IN ({non_mkt}))
                     AS has_marketing_touch
-                FROM {credits} GROUP BY opportunity_id
+                FROM {ref(ATTRIBUTION, "attribution_credits")} GROUP BY opportunity_id
             ) inf ON inf.opportunity_id = o.opportunity_id""",
-        "credited_pipeline": f"""
+        "credited_pipeline": lambda: f"""
             SELECT replace(model, '_credit', '') AS attribution_model, opportunity_id, event_date, sales_segment,
                    coalesce(channel_group, {_lit(UNATTRIBUTED)}) AS channel_group, campaign_key,
                    credit AS credited_pipeline, credit / nullif(pipeline_amount, 0) AS credited_opportunities
             FROM (UNPIVOT (SELECT opportunity_id, opportunity_created_date AS event_date, sales_segment, channel_group,
-                                  campaign_key, pipeline_amount, {", ".join(credit_cols)} FROM {credits})
+                                  campaign_key, pipeline_amount, {", ".join(credit_cols)} FROM {ref(ATTRIBUTION, "attribution_credits")})
                   ON {", ".join(credit_cols)} INTO NAME model VALUE credit)
             WHERE credit <> 0
             UNION ALL
             SELECT m.attribution_model, o.opportunity_id, o.opportunity_created_date, o.sales_segment,
                    {_lit(UNATTRIBUTED)}, NULL, o.pipeline_amount, 1.0
-            FROM {fq(SOURCES, "crm_opportunities")} o
-            ANTI JOIN (SELECT DISTINCT opportunity_id FROM {credits}) c USING (opportunity_id)
+            FROM {ref(SOURCES, "crm_opportunities")} o
+            ANTI JOIN (SELECT DISTINCT opportunity_id FROM {ref(ATTRIBUTION, "attribution_credits")}) c USING (opportunity_id)
             CROSS JOIN (SELECT unnest([{", ".join(_lit(m) for m in ATTRIBUTION_MODELS)}]) AS attribution_model) m""",
-        "credited_wins": f"""
+        "credited_wins": lambda: f"""
             SELECT p.attribution_model, p.opportunity_id, o.closed_date AS event_date, p.sales_segment, p.channel_group,
                    p.campaign_key, p.credited_opportunities AS credited_customers,
                    p.credited_opportunities * o.won_amount AS credited_revenue
-            FROM credited_pipeline p JOIN {fq(SOURCES, "crm_opportunities")} o USING (opportunity_id)
+            FROM credited_pipeline p JOIN {ref(SOURCES, "crm_opportunities")} o USING (opportunity_id)
             WHERE o.is_won""",
-        "funnel_stages": f"""
+        "funnel_stages": lambda: f"""
             WITH contact_stages AS (
                 SELECT contact_id, event_date, channel_group, s.stage, s.stage_order, s.reached, s.reached_previous,
                        s.reached_own
@@ -393,16 +398,16 @@ def base_relations_sql(parameters: Mapping[str, Any] | None = None) -> dict[str,
                                    -- a lead date set when the contact is created is no sign of engagement
                                    coalesce(ft.has_engagement, false)
                                        OR coalesce(CAST(c.lead_date AS DATE) > CAST(c.created_at AS DATE), false) AS o_engaged
-                            FROM {contacts} c
+                            FROM {ref(SOURCES, "crm_contacts")} c
                             LEFT JOIN (
                                 SELECT contact_id, arg_min(channel_group, (touchpoint_date, channel_group)) AS channel_group,
                                        bool_or(touchpoint_type <> 'sales') AS has_engagement  -- a tie goes to the first group by name
-                                FROM {fq(TOUCHPOINTS, "touchpoints")} GROUP BY contact_id
+                                FROM {ref(TOUCHPOINTS, "touchpoints")} GROUP BY contact_id
                             ) ft ON ft.contact_id = c.contact_id
                             LEFT JOIN (
                                 SELECT account_id, max(opportunity_created_date) AS last_created,
                                        max(closed_date) FILTER (WHERE is_won) AS last_won
-                                FROM {fq(SOURCES, "crm_opportunities")} GROUP BY account_id
+                                FROM {ref(SOURCES, "crm_opportunities")} GROUP BY account_id
                             ) o ON o.account_id = c.account_id
                         )
                     )
@@ -427,13 +432,13 @@ def base_relations_sql(parameters: Mapping[str, Any] | None = None) -> dict[str,
                                         || 'reached this one', e.previous_total)
                    END AS stage_note
             FROM contact_stages c JOIN stage_evidence e ON e.stage = c.stage""",
-        "won_deals": """
+        "won_deals": lambda: """
             SELECT * REPLACE (closed_date AS event_date) FROM opportunities WHERE is_won""",
-        "inventory_snapshots": f"""
+        "inventory_snapshots": lambda: f"""
             SELECT i.snapshot_date AS event_date, i.product_id, coalesce(p.category, '(unknown)') AS category,
                    i.location_id, i.quantity_on_hand,
                    coalesce(i.inventory_value, i.quantity_on_hand * p.unit_cost) AS inventory_value
-            FROM {fq(SOURCES, "erp_inventory")} i LEFT JOIN {products} p ON p.product_id = i.product_id""",
+            FROM {ref(SOURCES, "erp_inventory")} i LEFT JOIN {ref(SOURCES, "erp_products")} p ON p.product_id = i.product_id""",
     }
 
 
@@ -588,8 +593,12 @@ def _parse_kpi(raw: Any, index: int) -> Kpi:
     )
 
 
-def _check_graph(kpis: Mapping[str, Kpi]) -> None:
-    """References exist, form no cycle, and grains / dims / source assets are consistent with them."""
+def _check_graph(kpis: Mapping[str, Kpi], parameters: Mapping[str, Any] | None = None) -> None:
+    """References exist, form no cycle, and grains / dims / source assets are consistent with them.
+
+    A base KPI's ``source_assets`` are exactly the tables its base relation's SQL reads (recorded from the SQL,
+    see :func:`base_source_assets`); a derived KPI's are exactly the union of its referenced KPIs'.
+    """
     for kpi in kpis.values():
         where = f"KPI {kpi.name!r}"
         if kpi.base != DERIVED:
@@ -597,9 +606,13 @@ def _check_graph(kpis: Mapping[str, Kpi]) -> None:
             bad = [d for d in kpi.dims if d not in base.dims]
             if bad:
                 _fail(where, "grains", f"has {bad}, not dimensions of base {kpi.base!r} (allowed: {list(base.dims)})")
-            missing = [a for a in base.source_assets if a not in kpi.source_assets]
+            read = base_source_assets(kpi.base, parameters)
+            missing = [a for a in read if a not in kpi.source_assets]
             if missing:
                 _fail(where, "source_assets", f"lacks {missing}, read by base {kpi.base!r}")
+            extra = [a for a in kpi.source_assets if a not in read]
+            if extra:
+                _fail(where, "source_assets", f"has {extra}, not read by the SQL of base {kpi.base!r} (it reads {list(read)})")
             continue
         for ref, lag in kpi.references:
             if ref not in kpis:
@@ -641,6 +654,10 @@ def _check_graph(kpis: Mapping[str, Kpi]) -> None:
             unsplit = [d for d in parent.breakdown if d not in kpi.breakdown]
             if unsplit:
                 _fail(where, "breakdown", f"lacks {unsplit}, the breakdown of referenced KPI {ref!r}")
+        read = {a for ref in {r for r, _ in kpi.references} for a in kpis[ref].source_assets}
+        extra = [a for a in kpi.source_assets if a not in read]
+        if extra:
+            _fail(where, "source_assets", f"has {extra}, read by none of its referenced KPIs")
 
 
 def parse_kpi_dictionary(raw: Any, path: str | None = None) -> KpiDictionary:
@@ -681,7 +698,7 @@ def parse_kpi_dictionary(raw: Any, path: str | None = None) -> KpiDictionary:
         if kpi.name in kpis:
             _fail(f"KPI {kpi.name!r}", "name", f"is duplicated (entries {list(kpis).index(kpi.name)} and {i})")
         kpis[kpi.name] = kpi
-    _check_graph(kpis)
+    _check_graph(kpis, parameters)
     return KpiDictionary(raw["version"], tuple(changelog), kpis, dict(parameters), path)
 
 
@@ -768,8 +785,8 @@ def _base_sql(
 ) -> str:
     """One SELECT computing several KPIs of the same base in a single pass (one value column each)."""
     base = kpis[0].base
-    sqls = base_relations_sql(dictionary.parameters)
-    ctes = ",\n".join(f"{name} AS ({sqls[name]}\n)" for name in _bases_needed(base))
+    builders = _base_builders(dictionary.parameters)  # only the bases needed: no ref() to a table the KPI does not read
+    ctes = ",\n".join(f"{name} AS ({builders[name]()}\n)" for name in _bases_needed(base))
     cols = ", ".join([f"{_period_expr(grain)} AS period", *dim_list])
     values = ", ".join(
         f'CAST(({k.formula}) AS DOUBLE) AS "{name}"' for k, name in zip(kpis, value_names or [k.name for k in kpis])

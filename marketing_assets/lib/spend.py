@@ -16,6 +16,7 @@ import yaml
 
 from marketing_assets.constants import CONFIG_DIR
 from marketing_assets.lib.channels import load_channel_config
+from marketing_assets.lib.refs import ref
 
 DEFAULT_FX_FILE = CONFIG_DIR / "fx_rates.yaml"
 
@@ -137,7 +138,7 @@ def unified_spend_sql(source_schema: str, channels_cfg: Mapping[str, Any], platf
         cols = ", ".join(f"CAST({fields[c]} AS {t}) AS {c}" for c, t in UNIFIED_TYPES.items())
         parts.append(
             f"SELECT {_lit(platform)} AS platform, * , {platform_channel_sql(platform, channels_cfg)} AS channel_group "
-            f"FROM (SELECT {cols} FROM {source_schema}.{fields['table']})"
+            f"FROM (SELECT {cols} FROM {ref(source_schema, fields['table'])})"
         )
     if not parts:
         cols = ", ".join(f"NULL::{t} AS {c}" for c, t in UNIFIED_TYPES.items())

@@ -59,7 +59,7 @@ def channel_groups_sql(rules: Sequence[ChannelRule] = DEFAULT_CHANNEL_RULES, ad_
         WHERE mmm_channel IS NOT NULL GROUP BY mmm_channel"""
 
 
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+_IDENT = re.compile(r'^("?)[A-Za-z_][A-Za-z0-9_]*\1(\.("?)[A-Za-z_][A-Za-z0-9_]*\3)?$')  # [schema.]table, each part optionally quoted
 
 
 def _lit(value: str) -> str:
@@ -68,7 +68,7 @@ def _lit(value: str) -> str:
 
 def _table(name: str) -> str:
     if not _IDENT.match(name):
-        raise ValueError(f"not a plain [schema.]table name: {name!r}")
+        raise ValueError(f"not a plain [schema.]table name (parts optionally double-quoted, as ref() returns): {name!r}")
     return name
 
 
