@@ -22,16 +22,20 @@ from marketing_assets.lib import kpis, recommend, tally
 from marketing_assets.lib import reports as html_reports
 from marketing_assets.lib.publish import AuditFailed, audit_report_html, extract_files
 from marketing_assets.lib.quality import table_exists
+from marketing_assets.lib.reports.pages import NOT_COUNTED, REPORT_FILES
 from marketing_assets.resources import Warehouse
 
 RUN_LAST = {"dagster/priority": "-100"}  # in-process executor: runs after every other ready step (the checks)
 _METADATA_LIMIT = 400  # characters of check metadata kept per row
 
 
-def all_check_specs() -> list[dg.AssetCheckSpec]:
-    from marketing_assets.checks import all_checks  # the checks import the extract column lists
+def all_check_specs(repository_def: dg.RepositoryDefinition) -> list[dg.AssetCheckSpec]:
+    """Every asset check of the code location (the repository the run belongs to), by asset key and name.
 
-    return [spec for checks_def in all_checks for spec in checks_def.check_specs]
+    Read from the asset graph rather than by importing the checks package, which imports this module's
+    neighbours (the extract column lists): the report depends on the graph, not on the checks' modules."""
+    graph = repository_def.asset_graph
+    return [graph.get_check_spec(key) for key in sorted(graph.asset_check_keys, key=lambda k: (k.asset_key.to_user_string(), k.name))]
 
 
 def _metadata_json(metadata: dict) -> str:
@@ -46,10 +50,6 @@ def _metadata_json(metadata: dict) -> str:
 
 # The data-quality report's own assets: their checks run after the report is written, so no tally counts them.
 REPORT_OWN_ASSETS = frozenset(dg.AssetKey([EXTRACTS, a]) for a in ("data_quality_report", "data_quality_html"))
-NOT_COUNTED = {
-    "pending": "evaluated after this report is written (see the run summary or the asset's checks)",
-    "not_in_run": "not part of this run",
-}
 
 
 def planned_check_keys(job_def: dg.JobDefinition, run: dg.DagsterRun) -> set[dg.AssetCheckKey]:
@@ -188,7 +188,7 @@ def identity_rows(con) -> pd.DataFrame:
 def data_quality_report(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """One row per asset check with its status in this run, severity, time and key metadata (from the Dagster
     instance), plus source freshness and identity match rates; the metadata carries the run's check tally."""
-    checks, run_tally = check_rows(context, all_check_specs())
+    checks, run_tally = check_rows(context, all_check_specs(context.repository_def))
     with warehouse.get_connection() as con:
         frame = pd.concat([checks, freshness_rows(checks), identity_rows(con)], ignore_index=True)
         frame["blocking"] = frame["blocking"].astype(bool)
@@ -231,9 +231,6 @@ def _report_frames(con, names: tuple[str, ...]) -> dict[str, pd.DataFrame]:
     """The frames a report reads: published extracts by name, and the MMM tables under the renderers' names."""
     frames = {name: _read(con, MMM, _MMM_FRAMES[name]) if name in _MMM_FRAMES else _read(con, EXTRACTS, name) for name in names}
     return {k: v for k, v in frames.items() if v is not None}
-
-
-REPORT_FILES = {"executive_report": "executive.html", "marketing_roi_report": "marketing_roi.html", "data_quality_html": "data_quality.html"}
 
 
 def published_files(extracts_dir: str, reports_dir: str) -> dict[dg.AssetKey, list[Path]]:
