@@ -11,6 +11,7 @@ prints and the HTML page shows.
 import datetime as dt
 import functools
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import dagster as dg
@@ -27,15 +28,6 @@ from marketing_assets.resources import Warehouse
 
 RUN_LAST = {"dagster/priority": "-100"}  # in-process executor: runs after every other ready step (the checks)
 _METADATA_LIMIT = 400  # characters of check metadata kept per row
-
-
-def all_check_specs(repository_def: dg.RepositoryDefinition) -> list[dg.AssetCheckSpec]:
-    """Every asset check of the code location (the repository the run belongs to), by asset key and name.
-
-    Read from the asset graph rather than by importing the checks package, which imports this module's
-    neighbours (the extract column lists): the report depends on the graph, not on the checks' modules."""
-    graph = repository_def.asset_graph
-    return [graph.get_check_spec(key) for key in sorted(graph.asset_check_keys, key=lambda k: (k.asset_key.to_user_string(), k.name))]
 
 
 def _metadata_json(metadata: dict) -> str:
@@ -180,30 +172,40 @@ def identity_rows(con) -> pd.DataFrame:
     )
 
 
-@dg.asset(
-    deps=[dg.AssetKey([EXTRACTS, n]) for n in ("executive_kpis", "marketing_roi", "funnel", "cohort_ltv")],
-    op_tags=RUN_LAST,
-    kinds={"duckdb", "parquet", "csv"},
-)
-def data_quality_report(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
-    """One row per asset check with its status in this run, severity, time and key metadata (from the Dagster
-    instance), plus source freshness and identity match rates; the metadata carries the run's check tally."""
-    checks, run_tally = check_rows(context, all_check_specs(context.repository_def))
-    with warehouse.get_connection() as con:
-        frame = pd.concat([checks, freshness_rows(checks), identity_rows(con)], ignore_index=True)
-        frame["blocking"] = frame["blocking"].astype(bool)
-        frame["evaluated_at"] = pd.to_datetime(frame["evaluated_at"])
-        meta = publish_extract(context, warehouse, con, "data_quality_report", frame)
-    problems = checks[checks["status"].isin(["failed", "warned"])][["asset_key", "check_name", "status", "description"]]
-    return dg.MaterializeResult(
-        metadata={
-            **meta,
-            **tally.metadata(run_tally),
-            **{f"checks_{k}": int((checks["status"] == k).sum()) for k in NOT_COUNTED},
-            "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "failed_or_warned": dg.MetadataValue.md(problems.to_markdown(index=False) if len(problems) else "none"),
-        }
+def build_data_quality_report(checks: Sequence[dg.AssetChecksDefinition], *, key_prefix: str, group_name: str) -> dg.AssetsDefinition:
+    """The ``data_quality_report`` asset over ``checks``, every check of the code location: ``definitions.py``
+    passes them in, so this module never imports the checks package (whose extract checks read these reports)."""
+    specs = sorted((spec for checks_def in checks for spec in checks_def.check_specs), key=lambda s: (s.asset_key.to_user_string(), s.name))
+
+    @dg.asset(
+        name="data_quality_report",
+        key_prefix=key_prefix,
+        group_name=group_name,
+        deps=[dg.AssetKey([EXTRACTS, n]) for n in ("executive_kpis", "marketing_roi", "funnel", "cohort_ltv")],
+        op_tags=RUN_LAST,
+        kinds={"duckdb", "parquet", "csv"},
     )
+    def data_quality_report(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+        """One row per asset check with its status in this run, severity, time and key metadata (from the Dagster
+        instance), plus source freshness and identity match rates; the metadata carries the run's check tally."""
+        checks, run_tally = check_rows(context, specs)
+        with warehouse.get_connection() as con:
+            frame = pd.concat([checks, freshness_rows(checks), identity_rows(con)], ignore_index=True)
+            frame["blocking"] = frame["blocking"].astype(bool)
+            frame["evaluated_at"] = pd.to_datetime(frame["evaluated_at"])
+            meta = publish_extract(context, warehouse, con, "data_quality_report", frame)
+        problems = checks[checks["status"].isin(["failed", "warned"])][["asset_key", "check_name", "status", "description"]]
+        return dg.MaterializeResult(
+            metadata={
+                **meta,
+                **tally.metadata(run_tally),
+                **{f"checks_{k}": int((checks["status"] == k).sum()) for k in NOT_COUNTED},
+                "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                "failed_or_warned": dg.MetadataValue.md(problems.to_markdown(index=False) if len(problems) else "none"),
+            }
+        )
+
+    return data_quality_report
 
 
 # ---------------------------------------------------------------------------------- HTML reports
