@@ -17,6 +17,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
+from marketing_assets.attribution import AttributionConfig
 from marketing_assets.constants import EXTRACTS, IDENTITY, MMM, SOURCES, fq
 from marketing_assets.extracts import EXTRACT_COLUMNS, publish_extract
 from marketing_assets.lib import kpis, recommend, tally
@@ -274,8 +275,10 @@ def marketing_roi_report(context: dg.AssetExecutionContext, warehouse: Warehouse
     """data/reports/marketing_roi.html: channel performance by attribution model, recommendations with their reasons,
     funnel, cohort LTV curves, MMM decomposition and budget plan."""
     rules = recommend.load_rules(recommend.kpi_goals(kpis.load_kpi_dictionary()))
-    # Headline figures use the attribution model the budget rules read, so the page and its recommendations agree.
-    render = functools.partial(html_reports.render_marketing_roi, model=rules.reference_model)
+    # Headline figures use the attribution model the budget rules read, so the page and its recommendations agree;
+    # the glossary states the attribution parameters of the attribution config (its defaults: runs may override them).
+    terms = html_reports.marketing_terms(AttributionConfig().model_dump())
+    render = functools.partial(html_reports.render_marketing_roi, model=rules.reference_model, terms=terms)
     frames = ("kpi_dictionary", "marketing_roi", "funnel", "cohort_ltv", "mmm_contributions", "mmm_budget_plan", "mmm_roi")
     return _write_html(context, warehouse, render, frames)
 
