@@ -37,10 +37,10 @@ import pytest
 import marketing_assets
 from marketing_assets.extracts import EXTRACT_COLUMNS, column_kpi
 from marketing_assets.lib.kpis import load_kpi_dictionary
-from marketing_assets.lib.reports import common, data_quality, executive, marketing_roi
+from marketing_assets.lib.reports import cohorts, common, data_quality, executive, marketing_roi, mmm
 from marketing_assets.lib.reports.render import environment, stylesheet, template_files
 
-VIEW_MODULES = (common, executive, marketing_roi, data_quality)
+VIEW_MODULES = (common, executive, marketing_roi, cohorts, mmm, data_quality)
 KPI_WORDS = frozenset({"revenue", "spend", "roas", "roi", "mroi", "cac", "ltv", "margin", "cogs", "conversion", "pipeline", "growth",
                        "cpl", "cpa", "payback", "turnover", "retention"})
 DICTIONARY = load_kpi_dictionary()
@@ -51,10 +51,10 @@ KNOWN_EXCEPTIONS = {
     ("common", "forecast_totals"): "pipeline_forecast: total expected revenue and interval over the horizon",
     ("marketing_roi", "model_spread"): "marketing_roi: attributed_revenue's range across models (only channel_roas has _min/_max)",
     ("marketing_roi", "end_to_end"): "funnel: end-to-end conversion per channel over the 3-month window",
-    ("marketing_roi", "ltv_weights"): "cohort_ltv: LTV curves over the cohorts observed long enough (one row per cohort only)",
-    ("marketing_roi", "ltv_curves"): "cohort_ltv: LTV curves over the cohorts observed long enough",
-    ("marketing_roi", "ltv_summary"): "cohort_ltv: per channel LTV, CAC, LTV/CAC and retention over those cohorts",
-    ("marketing_roi", "what_if_returns"): "mmm_budget_plan: each scenario's spend change and revenue per extra unit of spend",
+    ("cohorts", "ltv_weights"): "cohort_ltv: LTV curves over the cohorts observed long enough (one row per cohort only)",
+    ("cohorts", "ltv_curves"): "cohort_ltv: LTV curves over the cohorts observed long enough",
+    ("cohorts", "ltv_summary"): "cohort_ltv: per channel LTV, CAC, LTV/CAC and retention over those cohorts",
+    ("mmm", "what_if_returns"): "mmm_budget_plan: each scenario's spend change and revenue per extra unit of spend",
 }
 
 ARITHMETIC = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow)

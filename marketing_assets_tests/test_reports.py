@@ -18,10 +18,6 @@ import pandas as pd
 import pytest
 
 from marketing_assets.lib.kpis import dictionary_frame, load_kpi_dictionary
-from marketing_assets.lib.reports.common import funnel_summary, funnel_totals
-from marketing_assets.lib.reports.dictionary import KpiLookup
-from marketing_assets.lib.reports.marketing_roi import cohorts, ltv_curves
-from marketing_assets.lib.reports.render import render_blocks
 from marketing_assets.lib.reports import (
     fmt_value,
     render_data_quality,
@@ -29,6 +25,10 @@ from marketing_assets.lib.reports import (
     render_marketing_roi,
     write_report,
 )
+from marketing_assets.lib.reports.cohorts import cohorts, ltv_curves
+from marketing_assets.lib.reports.common import funnel_summary, funnel_totals
+from marketing_assets.lib.reports.dictionary import KpiLookup
+from marketing_assets.lib.reports.render import render_blocks
 
 FRESH_TO = dt.date(2026, 11, 23)
 GENERATED_AT = dt.datetime(2026, 11, 23, 16, 5, tzinfo=dt.UTC)

@@ -2,8 +2,8 @@
 
 Three layers, each in its own place:
 
-* views (:mod:`.executive`, :mod:`.marketing_roi`, :mod:`.data_quality`, shared helpers in :mod:`.common`) take the
-  extracts and the KPI dictionary and return a :class:`~.blocks.Page` of plain data (tiles, tables, chart series,
+* views (:mod:`.executive`, :mod:`.marketing_roi` with :mod:`.cohorts` and :mod:`.mmm`, :mod:`.data_quality`; shared
+  helpers in :mod:`.common`) take the extracts and the KPI dictionary and return a :class:`~.blocks.Page` of plain data (tiles, tables, chart series,
   captions). They reshape (filter, pivot, sort, pick the latest month) but compute no KPI: every figure is an
   extract's column, and sums over periods or members go through :func:`.common.additive_total`, which accepts only
   KPIs whose dictionary formula adds up. ``marketing_assets_tests/test_report_views.py`` enforces this.
