@@ -286,3 +286,19 @@ def test_templates_and_stylesheet_are_package_data():
     globs = pyproject["tool"]["setuptools"]["package-data"]["marketing_assets"]
     for name in files:
         assert any(fnmatch.fnmatch(f"templates/{name}", g) for g in globs), name
+
+
+def test_headline_tile_moves_by_the_dictionary_change_kpi_else_shows_the_previous_month():
+    import pandas as pd
+
+    from marketing_assets.lib.reports.dictionary import KpiLookup
+
+    lookup = KpiLookup(None)
+    assert lookup.change_kpi("total_revenue", ["revenue_growth_yoy", "revenue_growth_mom"]) == "revenue_growth_mom"
+    assert lookup.change_kpi("blended_roas", ["revenue_growth_mom", "revenue_growth_yoy"]) is None
+    oct_, nov = pd.Timestamp("2025-10-01"), pd.Timestamp("2025-11-01")
+    revenue, growth = pd.Series({oct_: 100.0, nov: 110.0}), pd.Series({nov: 0.1})
+    tile = executive.tile(lookup, "total_revenue", revenue, nov, "USD", "revenue_growth_mom", growth)
+    assert [getattr(p, "text", p) for p in tile.delta] == ["▲ +10.0%", " vs Oct 2025"]  # the published growth, not 110 / 100 - 1
+    roas = executive.tile(lookup, "blended_roas", pd.Series({oct_: 2.0, nov: 3.0}), nov, "USD", None, pd.Series(dtype=float))
+    assert [getattr(p, "text", p) for p in roas.delta] == ["▲", " from 2.00× in Oct 2025"] and roas.delta[0].cls == "up"

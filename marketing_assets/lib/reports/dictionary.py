@@ -111,8 +111,8 @@ class KpiLookup:
         """The dictionary's period-over-period change of ``name`` among ``available`` KPIs: a derived KPI whose formula
         reads only ``name`` and ``name`` one period earlier (Revenue Growth % (MoM) for Total Revenue)."""
         for other in available:
-            formula = str(self.get(other, "formula", ""))
-            refs = set(re.findall(r"\{kpi:([a-z0-9_]+)(\|lag=1)?\}", formula))
-            if str(self.get(other, "base", "")) == "derived" and refs == {(name, ""), (name, "|lag=1")}:
+            formula, base = self._definition(other)
+            refs = set(re.findall(r"\{kpi:([a-z0-9_]+)(\|lag=\d+)?\}", formula))
+            if base == "derived" and refs == {(name, ""), (name, "|lag=1")}:
                 return other
         return None

@@ -74,7 +74,7 @@ def tile(lookup: KpiLookup, name: str, series: pd.Series, month: pd.Timestamp, c
         cls = "flat" if good is None else ("up" if good else "down")
         moved = change_series.get(month) if change else None
         if is_num(moved):
-            delta = [Span(f"{arrow} {fmt_value(moved, lookup.unit(change), signed=True)}", cls), T.TILE_CHANGE.format(month=fmt_month(prev_month))]
+            delta = [Span(f"{arrow} {fmt_value(moved, lookup.unit(change, 'percent'), signed=True)}", cls), T.TILE_CHANGE.format(month=fmt_month(prev_month))]
         else:
             delta = [Span(arrow, cls), T.TILE_PREVIOUS.format(value=fmt_value(prev, unit, currency=currency), month=fmt_month(prev_month))]
     return Tile([lookup.link(name)], fmt_tile(v, unit, currency), fmt_value(v, unit, currency=currency), name, state, T.TILE_TITLES[state], delta,
