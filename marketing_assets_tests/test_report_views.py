@@ -291,9 +291,11 @@ def test_templates_and_stylesheet_are_package_data():
 def test_headline_tile_moves_by_the_dictionary_change_kpi_else_shows_the_previous_month():
     import pandas as pd
 
+    from marketing_assets.lib.kpis import dictionary_frame
     from marketing_assets.lib.reports.dictionary import KpiLookup
 
-    lookup = KpiLookup(None)
+    assert KpiLookup(None).change_kpi("total_revenue", ["revenue_growth_mom"]) == "revenue_growth_mom"  # from the packaged dictionary
+    lookup = KpiLookup(dictionary_frame())
     assert lookup.change_kpi("total_revenue", ["revenue_growth_yoy", "revenue_growth_mom"]) == "revenue_growth_mom"
     assert lookup.change_kpi("blended_roas", ["revenue_growth_mom", "revenue_growth_yoy"]) is None
     oct_, nov = pd.Timestamp("2025-10-01"), pd.Timestamp("2025-11-01")
