@@ -14,7 +14,7 @@ from typing import Any
 
 from marketing_assets.lib.reports.formatting import is_missing, slug
 
-Parts = list  # of str | Link | Anchor | Strong | Badge | Note | Break
+Parts = list  # of str | Link | Anchor | Span | Code | Strong | Badge | Note | Break
 
 
 @dataclass(frozen=True)
