@@ -15,6 +15,8 @@ touchpoint_assets = dg.load_assets_from_modules([touchpoints], group_name=TOUCHP
 attribution_assets = dg.load_assets_from_modules([attribution], group_name=ATTRIBUTION, key_prefix=ATTRIBUTION)
 mmm_assets = dg.load_assets_from_modules([mmm], group_name=MMM, key_prefix=MMM)
 extract_assets = dg.load_assets_from_modules([extracts, reports], group_name=EXTRACTS, key_prefix=EXTRACTS)
+# The data-quality report lists every check of the code location: it is built from them here.
+extract_assets += [reports.build_data_quality_report(checks.all_checks, key_prefix=EXTRACTS, group_name=EXTRACTS)]
 
 # Stakeholders read the extracts and reports: the daily 05:00 UTC refresh keeps them under a day old, so
 # the UI warns after 26 h (one missed refresh plus slack) and fails after 30 h.

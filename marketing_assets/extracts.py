@@ -173,7 +173,7 @@ FUNNEL_STAGES = ("known", "engaged", "mql", "sql", "opportunity", "customer")
 EXECUTIVE_KPIS = {
     "week": ["total_revenue", "revenue_growth_wow", "gross_margin_pct", "ad_spend", "blended_roas", "cac", "conversion_rate_session_to_lead",
              "revenue_by_product", "margin_by_product", "revenue_by_channel"],
-    "month": ["total_revenue", "revenue_growth_mom", "revenue_growth_yoy", "gross_margin_pct", "ad_spend", "blended_roas", "cac",
+    "month": ["total_revenue", "revenue_growth_mom", "revenue_growth_yoy", "gross_margin", "gross_margin_pct", "ad_spend", "blended_roas", "cac",
               "conversion_rate_session_to_lead", "inventory_turnover", "revenue_by_product", "margin_by_product", "revenue_by_channel"],
 }
 BREAKDOWN_COLUMNS = ("product_name", "product_id", "category", "sales_channel", "channel_group")

@@ -11,27 +11,24 @@ prints and the HTML page shows.
 import datetime as dt
 import functools
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 
+from marketing_assets.attribution import AttributionConfig
 from marketing_assets.constants import EXTRACTS, IDENTITY, MMM, SOURCES, fq
 from marketing_assets.extracts import EXTRACT_COLUMNS, publish_extract
 from marketing_assets.lib import kpis, recommend, tally
 from marketing_assets.lib import reports as html_reports
 from marketing_assets.lib.publish import AuditFailed, audit_report_html, extract_files
 from marketing_assets.lib.quality import table_exists
+from marketing_assets.lib.reports.pages import NOT_COUNTED, REPORT_FILES
 from marketing_assets.resources import Warehouse
 
 RUN_LAST = {"dagster/priority": "-100"}  # in-process executor: runs after every other ready step (the checks)
 _METADATA_LIMIT = 400  # characters of check metadata kept per row
-
-
-def all_check_specs() -> list[dg.AssetCheckSpec]:
-    from marketing_assets.checks import all_checks  # the checks import the extract column lists
-
-    return [spec for checks_def in all_checks for spec in checks_def.check_specs]
 
 
 def _metadata_json(metadata: dict) -> str:
@@ -46,10 +43,6 @@ def _metadata_json(metadata: dict) -> str:
 
 # The data-quality report's own assets: their checks run after the report is written, so no tally counts them.
 REPORT_OWN_ASSETS = frozenset(dg.AssetKey([EXTRACTS, a]) for a in ("data_quality_report", "data_quality_html"))
-NOT_COUNTED = {
-    "pending": "evaluated after this report is written (see the run summary or the asset's checks)",
-    "not_in_run": "not part of this run",
-}
 
 
 def planned_check_keys(job_def: dg.JobDefinition, run: dg.DagsterRun) -> set[dg.AssetCheckKey]:
@@ -180,30 +173,40 @@ def identity_rows(con) -> pd.DataFrame:
     )
 
 
-@dg.asset(
-    deps=[dg.AssetKey([EXTRACTS, n]) for n in ("executive_kpis", "marketing_roi", "funnel", "cohort_ltv")],
-    op_tags=RUN_LAST,
-    kinds={"duckdb", "parquet", "csv"},
-)
-def data_quality_report(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
-    """One row per asset check with its status in this run, severity, time and key metadata (from the Dagster
-    instance), plus source freshness and identity match rates; the metadata carries the run's check tally."""
-    checks, run_tally = check_rows(context, all_check_specs())
-    with warehouse.get_connection() as con:
-        frame = pd.concat([checks, freshness_rows(checks), identity_rows(con)], ignore_index=True)
-        frame["blocking"] = frame["blocking"].astype(bool)
-        frame["evaluated_at"] = pd.to_datetime(frame["evaluated_at"])
-        meta = publish_extract(context, warehouse, con, "data_quality_report", frame)
-    problems = checks[checks["status"].isin(["failed", "warned"])][["asset_key", "check_name", "status", "description"]]
-    return dg.MaterializeResult(
-        metadata={
-            **meta,
-            **tally.metadata(run_tally),
-            **{f"checks_{k}": int((checks["status"] == k).sum()) for k in NOT_COUNTED},
-            "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "failed_or_warned": dg.MetadataValue.md(problems.to_markdown(index=False) if len(problems) else "none"),
-        }
+def build_data_quality_report(checks: Sequence[dg.AssetChecksDefinition], *, key_prefix: str, group_name: str) -> dg.AssetsDefinition:
+    """The ``data_quality_report`` asset over ``checks``, every check of the code location: ``definitions.py``
+    passes them in, so this module never imports the checks package (whose extract checks read these reports)."""
+    specs = sorted((spec for checks_def in checks for spec in checks_def.check_specs), key=lambda s: (s.asset_key.to_user_string(), s.name))
+
+    @dg.asset(
+        name="data_quality_report",
+        key_prefix=key_prefix,
+        group_name=group_name,
+        deps=[dg.AssetKey([EXTRACTS, n]) for n in ("executive_kpis", "marketing_roi", "funnel", "cohort_ltv")],
+        op_tags=RUN_LAST,
+        kinds={"duckdb", "parquet", "csv"},
     )
+    def data_quality_report(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+        """One row per asset check with its status in this run, severity, time and key metadata (from the Dagster
+        instance), plus source freshness and identity match rates; the metadata carries the run's check tally."""
+        checks, run_tally = check_rows(context, specs)
+        with warehouse.get_connection() as con:
+            frame = pd.concat([checks, freshness_rows(checks), identity_rows(con)], ignore_index=True)
+            frame["blocking"] = frame["blocking"].astype(bool)
+            frame["evaluated_at"] = pd.to_datetime(frame["evaluated_at"])
+            meta = publish_extract(context, warehouse, con, "data_quality_report", frame)
+        problems = checks[checks["status"].isin(["failed", "warned"])][["asset_key", "check_name", "status", "description"]]
+        return dg.MaterializeResult(
+            metadata={
+                **meta,
+                **tally.metadata(run_tally),
+                **{f"checks_{k}": int((checks["status"] == k).sum()) for k in NOT_COUNTED},
+                "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                "failed_or_warned": dg.MetadataValue.md(problems.to_markdown(index=False) if len(problems) else "none"),
+            }
+        )
+
+    return data_quality_report
 
 
 # ---------------------------------------------------------------------------------- HTML reports
@@ -231,9 +234,6 @@ def _report_frames(con, names: tuple[str, ...]) -> dict[str, pd.DataFrame]:
     """The frames a report reads: published extracts by name, and the MMM tables under the renderers' names."""
     frames = {name: _read(con, MMM, _MMM_FRAMES[name]) if name in _MMM_FRAMES else _read(con, EXTRACTS, name) for name in names}
     return {k: v for k, v in frames.items() if v is not None}
-
-
-REPORT_FILES = {"executive_report": "executive.html", "marketing_roi_report": "marketing_roi.html", "data_quality_html": "data_quality.html"}
 
 
 def published_files(extracts_dir: str, reports_dir: str) -> dict[dg.AssetKey, list[Path]]:
@@ -275,8 +275,10 @@ def marketing_roi_report(context: dg.AssetExecutionContext, warehouse: Warehouse
     """data/reports/marketing_roi.html: channel performance by attribution model, recommendations with their reasons,
     funnel, cohort LTV curves, MMM decomposition and budget plan."""
     rules = recommend.load_rules(recommend.kpi_goals(kpis.load_kpi_dictionary()))
-    # Headline figures use the attribution model the budget rules read, so the page and its recommendations agree.
-    render = functools.partial(html_reports.render_marketing_roi, model=rules.reference_model)
+    # Headline figures use the attribution model the budget rules read, so the page and its recommendations agree;
+    # the glossary states the attribution parameters of the attribution config (its defaults: runs may override them).
+    terms = html_reports.marketing_terms(AttributionConfig().model_dump())
+    render = functools.partial(html_reports.render_marketing_roi, model=rules.reference_model, terms=terms)
     frames = ("kpi_dictionary", "marketing_roi", "funnel", "cohort_ltv", "mmm_contributions", "mmm_budget_plan", "mmm_roi")
     return _write_html(context, warehouse, render, frames)
 

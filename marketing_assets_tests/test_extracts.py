@@ -8,6 +8,7 @@ import duckdb
 import pandas as pd
 import pytest
 
+from marketing_assets.checks import data_quality_covers_every_check
 from marketing_assets.checks import extracts as extract_checks
 from marketing_assets.constants import EXTRACTS
 from marketing_assets.extracts import EXTRACT_COLUMNS
@@ -82,7 +83,7 @@ RECONCILIATIONS = {
     "funnel": ("reconciles_with_crm", extract_checks.funnel_reconciles),
     "cohort_ltv": ("reconciles_with_erp", extract_checks.cohort_ltv_reconciles),
     "pipeline_forecast": ("reconciles_with_open_pipeline", extract_checks.pipeline_forecast_reconciles),
-    "data_quality_report": ("covers_every_check", extract_checks.data_quality_covers_every_check),
+    "data_quality_report": ("covers_every_check", data_quality_covers_every_check),
 }
 
 

@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from marketing_assets.lib import reports as report_lib
 from marketing_assets.lib.kpis import dictionary_frame, load_kpi_dictionary
 from marketing_assets.lib.reports import (
     fmt_value,
@@ -26,6 +25,10 @@ from marketing_assets.lib.reports import (
     render_marketing_roi,
     write_report,
 )
+from marketing_assets.lib.reports.cohorts import cohorts, ltv_curves
+from marketing_assets.lib.reports.common import funnel_summary, funnel_totals
+from marketing_assets.lib.reports.dictionary import KpiLookup
+from marketing_assets.lib.reports.render import render_blocks
 
 FRESH_TO = dt.date(2026, 11, 23)
 GENERATED_AT = dt.datetime(2026, 11, 23, 16, 5, tzinfo=dt.UTC)
@@ -395,25 +398,25 @@ def _funnel_with_a_hidden_stage(flags: bool = True) -> pd.DataFrame:
 
 
 def test_funnel_totals_give_no_conversion_to_a_stage_not_distinguishable():
-    tot = report_lib._funnel_totals(_funnel_with_a_hidden_stage()).set_index("stage")
+    tot = funnel_totals(_funnel_with_a_hidden_stage(), KpiLookup(None)).set_index("stage")
     assert tot.loc["sql", "conversion_from_previous"] == pytest.approx(0.5)
     assert pd.isna(tot.loc["opportunity", "conversion_from_previous"])  # not 100 %
     assert tot.loc["opportunity", "conversion_from_first"] == pytest.approx(0.3)  # share of known: still a fact
     assert not tot.loc["opportunity", "stage_distinguishable"] and tot.loc["opportunity", "stage_note"].startswith("all 270")
     assert tot.drop(index="opportunity")["stage_distinguishable"].all()
-    old = report_lib._funnel_totals(_funnel_with_a_hidden_stage(flags=False)).set_index("stage")  # frames without the flag columns
+    old = funnel_totals(_funnel_with_a_hidden_stage(flags=False), KpiLookup(None)).set_index("stage")  # frames without the flag columns
     assert old.loc["opportunity", "conversion_from_previous"] == pytest.approx(1.0) and old["stage_distinguishable"].all()
 
 
 def test_funnel_summary_says_not_distinguishable_instead_of_100_percent():
-    html = report_lib._funnel_summary(_funnel_with_a_hidden_stage(), "2026-11-23")
+    html = render_blocks(funnel_summary(_funnel_with_a_hidden_stage(), "2026-11-23", KpiLookup(None)))
     opportunity_row = re.search(r"<tr><td>Opportunity</td>.*?</tr>", html).group(0)
     assert "not distinguishable in the data (see below)" in opportunity_row
     assert "%" not in opportunity_row.split("</td>")[2]  # the conversion-from-previous cell
     assert "Opportunity: not distinguishable in the data: all 270 contacts that reached the previous stage" in html
     assert "270  (not distinguishable)" in html and "270  (n/d)" in html  # chart notes, wide and narrow
     assert "(100.0%)" not in html and "270  (50.0%)" in html  # SQL 270 of MQL 540 (3 months of the "(all)" rows)
-    assert "(not distinguishable)" not in report_lib._funnel_summary(_funnel_with_a_hidden_stage(flags=False), "2026-11-23")
+    assert "(not distinguishable)" not in render_blocks(funnel_summary(_funnel_with_a_hidden_stage(flags=False), "2026-11-23", KpiLookup(None)))
 
 
 def test_per_channel_funnel_table_marks_the_stage_not_distinguishable():
@@ -440,8 +443,6 @@ def _wide_svgs(page: str) -> list[str]:
 
 
 def test_ltv_curve_averages_a_fixed_set_of_cohorts_old_enough():
-    from marketing_assets.lib.reports import _cohorts, _ltv_curves
-
     # A: an old cohort (1 customer, 4 months observed) and a young, richer one (3 customers, 2 months observed).
     # The naive per-month average mixes them: 77.5, 87.5, then 30 and 40 (the young cohort drops out) – it falls.
     # B: two cohorts old enough for 2 months, of 1 and 3 customers.
@@ -453,13 +454,13 @@ def test_ltv_curve_averages_a_fixed_set_of_cohorts_old_enough():
     assert naive == [77.5, 87.5, 30.0, 40.0]  # the old way falls after month 1
 
     f = frame.assign(_w=frame["customers"], _lw=frame["ltv_per_customer"] * frame["customers"])
-    curves = _ltv_curves(f, 2)
+    curves = ltv_curves(f, 2)
     assert curves["A"].tolist() == [10.0, 20.0, 30.0]  # only the cohort observed ≥ 2 months
     assert curves["B"].tolist() == [30.0, 32.5, 65.0]  # (0·1 + 40·3)/4, (10 + 120)/4, (20 + 240)/4
-    assert _ltv_curves(f, 1)["A"].tolist() == [77.5, 87.5]  # both A cohorts reached month 1
-    assert list(_ltv_curves(f, 3).columns) == ["A", "B"] and _ltv_curves(f, 3)["B"].tolist() == [0.0, 10.0, 20.0, 30.0]
+    assert ltv_curves(f, 1)["A"].tolist() == [77.5, 87.5]  # both A cohorts reached month 1
+    assert list(ltv_curves(f, 3).columns) == ["A", "B"] and ltv_curves(f, 3)["B"].tolist() == [0.0, 10.0, 20.0, 30.0]
 
-    html = _cohorts(frame, "USD", months=2, long_months=3)
+    html = render_blocks(cohorts(frame, "USD", months=2, long_months=3))
     for line in _polylines(_wide_svgs(html)[0]):
         ys = [y for _, y in line]
         assert len(ys) == 3 and all(b <= a for a, b in zip(ys, ys[1:]))  # SVG y grows downwards: rising curve
@@ -473,10 +474,8 @@ def test_ltv_curve_averages_a_fixed_set_of_cohorts_old_enough():
 
 
 def test_ltv_without_a_cohort_old_enough_says_so():
-    from marketing_assets.lib.reports import _cohorts
-
     frame = pd.DataFrame(_ltv_rows("A", "2026-09-01", 5, [1, 2, 3]), columns=["cohort_month", "channel_group", "months_since_acquisition", "customers", "ltv_per_customer"])
-    html = _cohorts(frame, "USD")
+    html = render_blocks(cohorts(frame, "USD"))
     assert "Not available" in html and "observed for 12 months" in html and "oldest: 2 months" in html
 
 
@@ -484,16 +483,14 @@ def test_ltv_without_a_cohort_old_enough_says_so():
 def test_demo_graph_ltv_curves_never_fall(demo_graph):
     import duckdb
 
-    from marketing_assets.lib.reports import _cohorts, _ltv_curves
-
     _, tmp, _ = demo_graph
     with duckdb.connect(str(tmp / "warehouse.duckdb"), read_only=True) as con:
         frame = con.execute("SELECT * FROM extracts.cohort_ltv").df()
     f = frame.assign(_w=frame["customers"], _lw=frame["ltv_per_customer"] * frame["customers"])
-    curves = _ltv_curves(f, 12)
+    curves = ltv_curves(f, 12)
     assert len(curves) == 13 and curves.shape[1] >= 3
     assert (curves.diff().iloc[1:].fillna(0) >= -1e-6).all().all(), curves
-    lines = _polylines(_wide_svgs(_cohorts(frame, "USD"))[0])
+    lines = _polylines(_wide_svgs(render_blocks(cohorts(frame, "USD")))[0])
     assert len(lines) == curves.shape[1]
     for line in lines:
         ys = [y for _, y in line]
@@ -549,7 +546,8 @@ def _sections(page: str) -> dict[str, str]:
 def test_report_figures_are_dictionary_kpis_under_their_label_and_definition(reports):
     import html as html_lib
 
-    from marketing_assets.lib.reports import MARKETING_TERMS
+    from marketing_assets.attribution import AttributionConfig
+    from marketing_assets.lib.reports import marketing_terms
 
     dictionary = load_kpi_dictionary()
     labels = {k.name: k.label for k in dictionary}
@@ -567,8 +565,9 @@ def test_report_figures_are_dictionary_kpis_under_their_label_and_definition(rep
         defined = set(re.findall(r'id="def-([a-z0-9_]+)"', page))
         assert tagged <= defined, (name, tagged - defined)
     # the glossary explains words (models, actions), never a figure under another definition
-    assert not {t.lower() for t in MARKETING_TERMS} & {v.lower() for v in labels.values()}
-    assert not any(re.search(r"÷|divided by|\bspend\b", text) for text in MARKETING_TERMS.values())
+    for terms in (marketing_terms(), marketing_terms(AttributionConfig().model_dump())):
+        assert not {t.lower() for t in terms} & {v.lower() for v in labels.values()}
+        assert not any(re.search(r"÷|divided by|\bspend\b", text) for text in terms.values())
     # in the marketing ROI sections that show KPIs, every number names the KPI it is
     sections = _sections(reports["marketing_roi"])
     for sid in ("channels", "models", "recommendations", "campaigns"):
