@@ -11,20 +11,22 @@ prints and the HTML page shows.
 import datetime as dt
 import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 
 from marketing_assets.attribution import AttributionConfig
-from marketing_assets.constants import EXTRACTS, IDENTITY, MMM, SOURCES, fq
+from marketing_assets.constants import EXTRACTS, IDENTITY, MMM, SOURCES
 from marketing_assets.extracts import EXTRACT_COLUMNS, publish_extract
 from marketing_assets.lib import kpis, recommend, tally
 from marketing_assets.lib import reports as html_reports
 from marketing_assets.lib.publish import AuditFailed, audit_report_html, extract_files
 from marketing_assets.lib.quality import table_exists
+from marketing_assets.lib.refs import recording, ref
 from marketing_assets.lib.reports.pages import NOT_COUNTED, REPORT_FILES
+from marketing_assets.lineage import upstream
 from marketing_assets.resources import Warehouse
 
 RUN_LAST = {"dagster/priority": "-100"}  # in-process executor: runs after every other ready step (the checks)
@@ -127,42 +129,39 @@ def freshness_rows(checks: pd.DataFrame) -> pd.DataFrame:
     return fresh
 
 
+# Identity match rates of the data-quality report: (asset, metric, SQL of (numerator, denominator), what is counted).
+IDENTITY_RATES: tuple[tuple[str, str, Callable[[], str], str], ...] = (
+    ("identity/accounts_resolved", "erp_customers_matched_to_crm",
+     lambda: f"""SELECT (SELECT count(DISTINCT customer_id) FROM {ref(IDENTITY, 'accounts_resolved')} WHERE customer_id IS NOT NULL),
+                        (SELECT count(*) FROM {ref(SOURCES, 'erp_customers')})""",
+     "ERP customers matched to a CRM account"),
+    ("identity/accounts_resolved", "won_accounts_matched_to_erp",
+     lambda: f"""SELECT count(*) FILTER (WHERE r.customer_id IS NOT NULL), count(*)
+                 FROM (SELECT DISTINCT account_id FROM {ref(SOURCES, 'crm_opportunities')} WHERE is_won) w
+                 LEFT JOIN {ref(IDENTITY, 'accounts_resolved')} r USING (account_id)""",
+     "CRM accounts with a won deal matched to an ERP customer"),
+    ("identity/web_client_identities", "web_sessions_linked_to_contact",
+     lambda: f"""SELECT count(*) FILTER (WHERE k.canonical_contact_id IS NOT NULL), count(*)
+                 FROM {ref(SOURCES, 'web_sessions')} s LEFT JOIN {ref(IDENTITY, 'web_client_identities')} k USING (client_id)""",
+     "web sessions linked to a known contact"),
+    ("identity/contacts_resolved", "contacts_merged_as_duplicates",
+     lambda: f"""SELECT count(*) FILTER (WHERE contact_id <> canonical_contact_id), count(*)
+                 FROM {ref(IDENTITY, 'contacts_resolved')}""",
+     "CRM contacts merged into another contact"),
+)
+
+
 def identity_rows(con) -> pd.DataFrame:
-    """Identity match rates: ERP customers ↔ CRM accounts, won accounts matched, web sessions linked to contacts."""
+    """Identity match rates: ERP customers ↔ CRM accounts, won accounts matched, web sessions linked to contacts.
+    A rate whose tables do not all exist is left out."""
     metrics: list[tuple[str, str, str, float | None]] = []
-
-    def share(asset: str, metric: str, sql: str, what: str) -> None:
-        num, den = con.execute(sql).fetchone()
+    for asset, metric, sql, what in IDENTITY_RATES:
+        with recording() as tables:
+            text = sql()
+        if not all(table_exists(con, group, table) for group, table in tables.tables):
+            continue
+        num, den = con.execute(text).fetchone()
         metrics.append((asset, metric, f"{num:,} of {den:,} {what}", num / den if den else None))
-
-    if table_exists(con, IDENTITY, "accounts_resolved") and table_exists(con, SOURCES, "erp_customers"):
-        share(
-            "identity/accounts_resolved", "erp_customers_matched_to_crm",
-            f"""SELECT (SELECT count(DISTINCT customer_id) FROM {fq(IDENTITY, 'accounts_resolved')} WHERE customer_id IS NOT NULL),
-                       (SELECT count(*) FROM {fq(SOURCES, 'erp_customers')})""",
-            "ERP customers matched to a CRM account",
-        )
-        share(
-            "identity/accounts_resolved", "won_accounts_matched_to_erp",
-            f"""SELECT count(*) FILTER (WHERE r.customer_id IS NOT NULL), count(*)
-                FROM (SELECT DISTINCT account_id FROM {fq(SOURCES, 'crm_opportunities')} WHERE is_won) w
-                LEFT JOIN {fq(IDENTITY, 'accounts_resolved')} r USING (account_id)""",
-            "CRM accounts with a won deal matched to an ERP customer",
-        )
-    if table_exists(con, IDENTITY, "web_client_identities") and table_exists(con, SOURCES, "web_sessions"):
-        share(
-            "identity/web_client_identities", "web_sessions_linked_to_contact",
-            f"""SELECT count(*) FILTER (WHERE k.canonical_contact_id IS NOT NULL), count(*)
-                FROM {fq(SOURCES, 'web_sessions')} s LEFT JOIN {fq(IDENTITY, 'web_client_identities')} k USING (client_id)""",
-            "web sessions linked to a known contact",
-        )
-    if table_exists(con, IDENTITY, "contacts_resolved"):
-        share(
-            "identity/contacts_resolved", "contacts_merged_as_duplicates",
-            f"""SELECT count(*) FILTER (WHERE contact_id <> canonical_contact_id), count(*)
-                FROM {fq(IDENTITY, 'contacts_resolved')}""",
-            "CRM contacts merged into another contact",
-        )
     return pd.DataFrame(
         [
             {"section": "identity", "asset_key": asset, "check_name": None, "severity": None, "blocking": False,
@@ -171,6 +170,10 @@ def identity_rows(con) -> pd.DataFrame:
             for asset, metric, text, value in metrics
         ]
     )
+
+
+# Extracts whose checks the data-quality report lists: ordering deps (it reads their check results, not their tables).
+REPORTS_ON = [dg.AssetKey([EXTRACTS, n]) for n in ("executive_kpis", "marketing_roi", "funnel", "cohort_ltv")]
 
 
 def build_data_quality_report(checks: Sequence[dg.AssetChecksDefinition], *, key_prefix: str, group_name: str) -> dg.AssetsDefinition:
@@ -182,7 +185,8 @@ def build_data_quality_report(checks: Sequence[dg.AssetChecksDefinition], *, key
         name="data_quality_report",
         key_prefix=key_prefix,
         group_name=group_name,
-        deps=[dg.AssetKey([EXTRACTS, n]) for n in ("executive_kpis", "marketing_roi", "funnel", "cohort_ltv")],
+        # the tables its match rates read (derived), and the extracts whose checks it reports on, so that it runs after them
+        deps=[*upstream(*(sql for _, _, sql, _ in IDENTITY_RATES)), *REPORTS_ON],
         op_tags=RUN_LAST,
         kinds={"duckdb", "parquet", "csv"},
     )
@@ -213,15 +217,22 @@ def build_data_quality_report(checks: Sequence[dg.AssetChecksDefinition], *, key
 
 
 def _read(con, schema: str, table: str) -> pd.DataFrame | None:
-    return con.execute(f"SELECT * FROM {fq(schema, table)}").df() if table_exists(con, schema, table) else None
+    return con.execute(f"SELECT * FROM {ref(schema, table)}").df() if table_exists(con, schema, table) else None
+
+
+_FRESH_TO = ((SOURCES, "erp_orders", "order_date"), (IDENTITY, "ad_spend_daily", "date_day"), (SOURCES, "crm_opportunities", "opportunity_created_date"))
+
+
+def _fresh_to_sql(schema: str, table: str, column: str) -> str:
+    return f"SELECT max({column})::DATE FROM {ref(schema, table)}"
 
 
 def fresh_to(con) -> dt.date | None:
     """The day the reported data is complete to: the earlier of the latest ERP order day and the latest ad-spend day."""
     days = []
-    for schema, table, column in ((SOURCES, "erp_orders", "order_date"), (IDENTITY, "ad_spend_daily", "date_day"), (SOURCES, "crm_opportunities", "opportunity_created_date")):
+    for schema, table, column in _FRESH_TO:
         if table_exists(con, schema, table):
-            day = con.execute(f"SELECT max({column})::DATE FROM {fq(schema, table)}").fetchone()[0]
+            day = con.execute(_fresh_to_sql(schema, table, column)).fetchone()[0]
             if day is not None:
                 days.append(day)
     return min(days) if days else None
@@ -230,10 +241,19 @@ def fresh_to(con) -> dt.date | None:
 _MMM_FRAMES = {"mmm_contributions": "mmm_contributions", "mmm_budget_plan": "mmm_budget_plan", "mmm_roi": "mmm_model"}
 
 
+def _frame_table(name: str) -> tuple[str, str]:
+    return (MMM, _MMM_FRAMES[name]) if name in _MMM_FRAMES else (EXTRACTS, name)
+
+
 def _report_frames(con, names: tuple[str, ...]) -> dict[str, pd.DataFrame]:
     """The frames a report reads: published extracts by name, and the MMM tables under the renderers' names."""
-    frames = {name: _read(con, MMM, _MMM_FRAMES[name]) if name in _MMM_FRAMES else _read(con, EXTRACTS, name) for name in names}
+    frames = {name: _read(con, *_frame_table(name)) for name in names}
     return {k: v for k, v in frames.items() if v is not None}
+
+
+def report_deps(frames: tuple[str, ...]) -> list[dg.AssetKey]:
+    """A report's upstream assets: the tables of its frames and of its "data fresh to" date, as the SQL names them."""
+    return upstream(*(lambda n=n: ref(*_frame_table(n)) for n in frames), *(lambda f=f: _fresh_to_sql(*f) for f in _FRESH_TO))
 
 
 def published_files(extracts_dir: str, reports_dir: str) -> dict[dg.AssetKey, list[Path]]:
@@ -260,17 +280,19 @@ def _write_html(context: dg.AssetExecutionContext, warehouse: Warehouse, render,
 
 
 REPORT_KINDS = {"duckdb", "html"}
-_EXTRACT_DEPS = [dg.AssetKey([EXTRACTS, n]) for n in ("kpi_dictionary", "executive_kpis", "marketing_roi", "funnel", "cohort_ltv", "pipeline_forecast")]
+EXECUTIVE_FRAMES = ("kpi_dictionary", "executive_kpis", "funnel", "pipeline_forecast")
+MARKETING_ROI_FRAMES = ("kpi_dictionary", "marketing_roi", "funnel", "cohort_ltv", "mmm_contributions", "mmm_budget_plan", "mmm_roi")
+DATA_QUALITY_FRAMES = ("data_quality_report",)
 
 
-@dg.asset(deps=_EXTRACT_DEPS, kinds=REPORT_KINDS)
+@dg.asset(deps=report_deps(EXECUTIVE_FRAMES), kinds=REPORT_KINDS)
 def executive_report(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """data/reports/executive.html: headline KPIs against target, revenue trend, revenue by product and channel,
     spend vs revenue, funnel, pipeline forecast, with every KPI's definition one click away."""
-    return _write_html(context, warehouse, html_reports.render_executive, ("kpi_dictionary", "executive_kpis", "funnel", "pipeline_forecast"))
+    return _write_html(context, warehouse, html_reports.render_executive, EXECUTIVE_FRAMES)
 
 
-@dg.asset(deps=[*_EXTRACT_DEPS, dg.AssetKey([MMM, "mmm_contributions"]), dg.AssetKey([MMM, "mmm_budget_plan"])], kinds=REPORT_KINDS)
+@dg.asset(deps=report_deps(MARKETING_ROI_FRAMES), kinds=REPORT_KINDS)
 def marketing_roi_report(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """data/reports/marketing_roi.html: channel performance by attribution model, recommendations with their reasons,
     funnel, cohort LTV curves, MMM decomposition and budget plan."""
@@ -279,11 +301,10 @@ def marketing_roi_report(context: dg.AssetExecutionContext, warehouse: Warehouse
     # the glossary states the attribution parameters of the attribution config (its defaults: runs may override them).
     terms = html_reports.marketing_terms(AttributionConfig().model_dump())
     render = functools.partial(html_reports.render_marketing_roi, model=rules.reference_model, terms=terms)
-    frames = ("kpi_dictionary", "marketing_roi", "funnel", "cohort_ltv", "mmm_contributions", "mmm_budget_plan", "mmm_roi")
-    return _write_html(context, warehouse, render, frames)
+    return _write_html(context, warehouse, render, MARKETING_ROI_FRAMES)
 
 
-@dg.asset(deps=[dg.AssetKey([EXTRACTS, "data_quality_report"])], op_tags=RUN_LAST, kinds=REPORT_KINDS)
+@dg.asset(deps=report_deps(DATA_QUALITY_FRAMES), op_tags=RUN_LAST, kinds=REPORT_KINDS)
 def data_quality_html(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """data/reports/data_quality.html: passed / warned / failed checks (problems first), freshness and identity match rates."""
-    return _write_html(context, warehouse, html_reports.render_data_quality, ("data_quality_report",))
+    return _write_html(context, warehouse, html_reports.render_data_quality, DATA_QUALITY_FRAMES)
