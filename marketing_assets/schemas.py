@@ -21,6 +21,7 @@ import pandera.pandas as pa
 from pandera.typing import Series
 
 from marketing_assets.lib.attribution import models as attribution_models
+from marketing_assets.lib.platforms import platform_names
 
 MONEY = "DECIMAL(38,10)"
 
@@ -412,7 +413,7 @@ class AdSpendDaily(pa.DataFrameModel):
     """Unified ad spend."""
 
     date_day: Series[pd.Timestamp] = pa.Field(description="Day.")
-    platform: Series[str] = pa.Field(isin=["google_ads", "meta_ads", "linkedin_ads"], description="Ad platform.")
+    platform: Series[str] = pa.Field(isin=platform_names(), description="Ad platform (config/ad_platforms.yaml).")
     account_id: Series[str] = pa.Field(description="Ad account.")
     campaign_id: Series[str] = pa.Field(description="Campaign.")
     channel_group: Series[str] = pa.Field(description="Channel group of the campaign.")
