@@ -64,6 +64,7 @@ def attribution_credits(context: dg.AssetExecutionContext, config: AttributionCo
             position_weights=tuple(config.position_weights),
             w_weights=tuple(config.w_weights),
             channel_weights=weights or {m: {} for m in attr.data_driven_models()},
+            parameters=config.model_dump(),
         )
         models = attr.model_names()
         totals = con.execute(

@@ -51,7 +51,7 @@ TIKTOK = {
 FIRST_LAST = attribution_models.AttributionModel(
     "first_last", "rule", "First and last",
     "{first_last_share:pct} each to the first and the last touchpoint.", parameters=("first_last_share",),
-    sql=lambda t: f"{t.amount} * CASE WHEN {t.n} = 1 THEN {t.real(1)} WHEN {t.is_first} OR {t.is_last} THEN {t.real(0.5)} ELSE {t.real(0)} END",
+    sql=lambda t: f"{t.amount} * CASE WHEN {t.n} = 1 THEN {t.real(1)} WHEN {t.is_first} OR {t.is_last} THEN {t.real(getattr(t, 'first_last_share', 0.5))} ELSE {t.real(0)} END",
     column_description="Half to the first touch, half to the last.",
 )
 

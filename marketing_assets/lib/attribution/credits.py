@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
+from typing import Any
 from types import SimpleNamespace
 
 import duckdb
@@ -121,6 +122,7 @@ def attribution_credits_sql(
     position_weights: Sequence[float] = (0.4, 0.2, 0.4),
     w_weights: Sequence[float] = (0.3, 0.3, 0.3, 0.1),
     channel_weights: Mapping[str, Mapping[str, float]] | None = None,
+    parameters: Mapping[str, Any] | None = None,
 ) -> None:
     """Create ``target`` (``CREATE OR REPLACE TABLE``) with every model's credit per touchpoint.
 
@@ -170,6 +172,8 @@ def attribution_credits_sql(
             model (sum 1, the first three not all 0).
         channel_weights: ``{"markov": {channel: weight}, "shapley": {...}}``, e.g. the
             ``conversions`` of :func:`markov_attribution` / :func:`shapley_attribution`.
+        parameters: further parameters of registered rule models (the attribution config), readable
+            in their SQL as ``touch.<name>``; the SQL fragments above take precedence.
 
     Raises:
         ValueError: invalid names or parameters, missing source columns, or source columns that
@@ -272,13 +276,13 @@ def attribution_credits_sql(
     )
     rest = f"({n} - {n_roles})"
     # The SQL fragments a rule model's expression (models.REGISTRY[...].sql) is written in.
-    touch = SimpleNamespace(
+    touch = SimpleNamespace(**{**dict(parameters or {}), **dict(
         amount=amount, n=n, is_first=is_first, is_last=is_last, direct=direct, lead=lead,
         nd_run=f"{p}nd_run", nd_total=nd_total, decay=f"{p}decay", decay_total=f"{p}decay_total",
         role_weight=role_weight, rest=rest, w_roles=w_roles, real=_real,
         position_weights=(p_first, p_middle, p_last), w_weights=(w_first, w_lead, w_opp, w_rest),
         half_life_days=float(half_life_days),
-    )
+    )})
     credits = {m: REGISTRY[m].sql(touch) for m in rule_models()}
     for m in weights:
         credits[m] = (
