@@ -21,7 +21,7 @@ import pandera.pandas as pa
 from pandera.typing import Series
 
 from marketing_assets.lib.attribution import models as attribution_models
-from marketing_assets.lib.platforms import platform_names
+from marketing_assets.lib.platform_names import platform_names
 
 MONEY = "DECIMAL(38,10)"
 

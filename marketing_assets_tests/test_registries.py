@@ -14,6 +14,7 @@ import yaml
 from pandera.typing import Series
 
 from marketing_assets import schemas, sources
+from marketing_assets.definitions import defs  # built before the fixture registers anything (the graph reads the registries once)
 from marketing_assets.lib.attribution import models as attribution_models
 from marketing_assets.lib.landing import contract_from_model
 from marketing_assets.lib.platforms import DEFAULT_PLATFORMS_FILE, PLATFORMS_ENV, PlatformRegistryError, load_platforms, parse_platforms
@@ -89,7 +90,6 @@ def test_registry_rejects_unknown_table_and_column():
 
 
 def test_new_platform_and_model_flow_to_spend_mmm_attribution_extracts_and_report(extended, minimal_landing, tmp_path):
-    from marketing_assets.definitions import defs
     from marketing_assets.lib.reports import marketing_terms
 
     write_csv(minimal_landing, "ads/tiktok_ads.csv", ["stat_time_day", "advertiser_id", "currency", "campaign_id", "campaign_name", "spend"],

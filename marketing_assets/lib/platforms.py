@@ -11,7 +11,6 @@ No Dagster import.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,10 +19,8 @@ from typing import Any
 
 import yaml
 
-from marketing_assets.constants import CONFIG_DIR
-
-DEFAULT_PLATFORMS_FILE = CONFIG_DIR / "ad_platforms.yaml"
-PLATFORMS_ENV = "MARKETING_AD_PLATFORMS"
+from marketing_assets.lib.platform_names import DEFAULT_PLATFORMS_FILE, PLATFORMS_ENV, platform_names, registry_path
+from marketing_assets.schemas import SOURCE_MODELS
 
 UNIFIED_TYPES = {
     "date_day": "DATE",
@@ -68,10 +65,6 @@ class AdPlatform:
         return self.fields["currency"]
 
 
-def registry_path() -> Path:
-    return Path(os.environ.get(PLATFORMS_ENV) or DEFAULT_PLATFORMS_FILE)
-
-
 def field_columns(expr: str) -> set[str]:
     """Source column names an SQL field expression reads (functions, keywords and literals left out)."""
     text = _STRING.sub("''", str(expr))
@@ -84,8 +77,7 @@ def _contract_columns(source_models: Mapping[str, Any], table: str) -> set[str]:
 
 def parse_platforms(raw: Mapping[str, Any], source_models: Mapping[str, Any] | None = None, where: str = "ad_platforms") -> dict[str, AdPlatform]:
     """Validate a registry mapping (the YAML's content) against the source contracts and build the entries."""
-    if source_models is None:
-        from marketing_assets.schemas import SOURCE_MODELS as source_models  # noqa: N811 (lazy: schemas reads no registry)
+    source_models = SOURCE_MODELS if source_models is None else source_models
     entries = (raw or {}).get("platforms")
     if not isinstance(entries, Mapping):
         raise PlatformRegistryError(f"{where}: needs a `platforms` mapping")
@@ -128,12 +120,6 @@ def load_platforms(path: Path | str | None = None) -> dict[str, AdPlatform]:
         return parse_platforms(yaml.safe_load(fh), where=str(path))
 
 
-def platform_names(path: Path | str | None = None) -> list[str]:
-    """Platform names of the registry file, without validating it (for contracts built at import time)."""
-    with open(Path(path) if path else registry_path(), encoding="utf-8") as fh:
-        return list((yaml.safe_load(fh) or {}).get("platforms") or {})
-
-
 def mmm_channel_rules(platforms: Mapping[str, AdPlatform] | None = None) -> tuple[tuple[str, str | None, str], ...]:
     """``(platform, campaign_type or None, mmm_channel)`` rules of every platform, registry order; first match wins."""
     reg = platforms if platforms is not None else load_platforms()
@@ -143,3 +129,9 @@ def mmm_channel_rules(platforms: Mapping[str, AdPlatform] | None = None) -> tupl
 def platform_labels(platforms: Mapping[str, AdPlatform] | None = None) -> dict[str, str]:
     reg = platforms if platforms is not None else load_platforms()
     return {p.name: p.label for p in reg.values()}
+
+
+__all__ = [
+    "DEFAULT_PLATFORMS_FILE", "PLATFORMS_ENV", "UNIFIED_TYPES", "AdPlatform", "PlatformRegistryError", "field_columns",
+    "load_platforms", "mmm_channel_rules", "parse_platforms", "platform_labels", "platform_names", "registry_path",
+]
