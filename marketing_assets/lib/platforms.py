@@ -101,6 +101,8 @@ def parse_platforms(raw: Mapping[str, Any], source_models: Mapping[str, Any] | N
         groups = entry.get("channel_group") or {}
         if not isinstance(groups, Mapping) or not groups.get("default"):
             raise PlatformRegistryError(f"{at}: channel_group.default is required")
+        if "mmm_channels" not in entry:
+            raise PlatformRegistryError(f"{at}: mmm_channels is required (`[]` to leave its spend out of the MMM on purpose)")
         rules = []
         for rule in entry.get("mmm_channels") or []:
             if not (isinstance(rule, (list, tuple)) and len(rule) == 2 and rule[1]):
