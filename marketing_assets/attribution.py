@@ -27,30 +27,8 @@ class ComparisonConfig(dg.Config):
     half_life_days: float = Field(default=7.0, gt=0)
 
 
-OTHER_CHANNELS = "(other channels)"
-
-
-def shapley_weights(paths: pd.DataFrame, max_channels: int = 20) -> tuple[dict[str, float], pd.DataFrame]:
-    """Shapley conversions per channel; past ``max_channels`` the rarest channels play as one.
-
-    Exact Shapley needs 2^n coalitions, so with more channels than ``max_channels`` the least
-    frequent ones are pooled into one player whose value is shared equally among them.
-    """
-    channels = paths["path"].str.split(">").explode().str.strip()
-    counts = channels[channels != ""].value_counts()
-    if len(counts) <= max_channels:
-        result = attr.shapley_attribution(paths)
-        return dict(zip(result["channel"], result["conversions"], strict=True)), result
-    keep = set(counts.index[: max_channels - 1])
-    rare = [c for c in counts.index if c not in keep]
-    pooled = paths.assign(
-        path=paths["path"].map(lambda p: " > ".join(c.strip() if c.strip() in keep else OTHER_CHANNELS for c in p.split(">")))
-    )
-    result = attr.shapley_attribution(pooled)
-    weights = dict(zip(result["channel"], result["conversions"], strict=True))
-    other = weights.pop(OTHER_CHANNELS, 0.0)
-    weights.update({c: other / len(rare) for c in rare})
-    return weights, result
+OTHER_CHANNELS = attr.OTHER_CHANNELS
+shapley_weights = attr.pooled_shapley_weights
 
 
 def credits_inputs() -> dict[str, str]:
@@ -63,14 +41,13 @@ def credits_inputs() -> dict[str, str]:
     }
 
 
-def _channel_weights(con, order: int) -> tuple[dict[str, dict[str, float]], pd.DataFrame, pd.DataFrame]:
+def _channel_weights(con, params: dict) -> tuple[dict[str, dict[str, float]], dict[str, pd.DataFrame]]:
+    """Per data-driven model of the registry: its channel weights and its per-channel result."""
     paths = con.execute(credits_inputs()["paths"]).df()
     if paths.empty or paths["conversions"].sum() == 0:
-        return {}, pd.DataFrame(), pd.DataFrame()
-    markov = attr.markov_attribution(paths, order=order)
-    shapley_conv, shapley = shapley_weights(paths)
-    weights = {"markov": dict(zip(markov["channel"], markov["conversions"], strict=True)), "shapley": shapley_conv}
-    return weights, markov, shapley
+        return {}, {}
+    fitted = {m: attr.get_model(m).weights(paths, params) for m in attr.data_driven_models()}
+    return {m: w for m, (w, _) in fitted.items()}, {m: r for m, (_, r) in fitted.items()}
 
 
 @dg.asset(deps=upstream(credits_inputs), kinds={"duckdb"})
@@ -78,7 +55,7 @@ def attribution_credits(context: dg.AssetExecutionContext, config: AttributionCo
     """One row per opportunity × touchpoint with one credit column per model (first, last, last non-direct, linear, time decay, U, W, Markov, Shapley)."""
     with warehouse.get_connection() as con:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {ATTRIBUTION}")
-        weights, markov, shapley = _channel_weights(con, config.markov_order)
+        weights, results = _channel_weights(con, config.model_dump())
         con.execute(credits_inputs()["source_view"])
         credits = this(ATTRIBUTION, "attribution_credits")
         attr.attribution_credits_sql(
@@ -86,34 +63,39 @@ def attribution_credits(context: dg.AssetExecutionContext, config: AttributionCo
             half_life_days=config.half_life_days,
             position_weights=tuple(config.position_weights),
             w_weights=tuple(config.w_weights),
-            channel_weights=weights or {"markov": {}, "shapley": {}},
+            channel_weights=weights or {m: {} for m in attr.data_driven_models()},
+            parameters=config.model_dump(),
         )
+        models = attr.model_names()
         totals = con.execute(
-            "SELECT count(*), " + ", ".join(f"coalesce(round(sum({attr.credit_column(m)}), 2), 0)" for m in attr.MODELS) + f" FROM {credits}"
+            "SELECT count(*), " + ", ".join(f"coalesce(round(sum({attr.credit_column(m)}), 2), 0)" for m in models) + f" FROM {credits}"
         ).fetchone()
-    meta = {"dagster/row_count": int(totals[0]), "credited_pipeline_by_model": dict(zip(attr.MODELS, map(float, totals[1:]), strict=True))}
+    meta = {"dagster/row_count": int(totals[0]), "credited_pipeline_by_model": dict(zip(models, map(float, totals[1:]), strict=True))}
     if not totals[0]:
         meta["note"] = "No opportunity has a touchpoint in its lookback window: nothing to credit; roll-ups show all pipeline as (unattributed)."
-    if not markov.empty:
-        meta["markov_removal_effects"] = dg.MetadataValue.md(markov.round(4).to_markdown(index=False))
-        meta["shapley_values"] = dg.MetadataValue.md(shapley.round(4).to_markdown(index=False))
+    for name, key in (("markov", "markov_removal_effects"), ("shapley", "shapley_values")):
+        if name in results and not results[name].empty:
+            meta[key] = dg.MetadataValue.md(results[name].round(4).to_markdown(index=False))
     return dg.MaterializeResult(metadata=meta)
 
 
 def _rollup_asset(name: str, dims: list[str], description: str):
     def rollup_sql() -> str:
-        return rollups.rollup_sql(ref(ATTRIBUTION, "attribution_credits"), ref(SOURCES, "crm_opportunities"), attr.MODELS, dims)
+        return rollups.rollup_sql(ref(ATTRIBUTION, "attribution_credits"), ref(SOURCES, "crm_opportunities"), attr.model_names(), dims)
 
     @dg.asset(name=name, deps=upstream(rollup_sql), kinds={"duckdb"}, description=description)
     def _rollup(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+        reference = attr.reference_model()
         with warehouse.get_connection() as con:
             con.execute(f"CREATE OR REPLACE TABLE {this(ATTRIBUTION, name)} AS {rollup_sql()}")
             (rows,) = con.execute(f"SELECT count(*) FROM {this(ATTRIBUTION, name)}").fetchone()
             top = con.execute(
                 f"""SELECT {', '.join(dims)}, round(pipeline_amount, 0) AS pipeline FROM {this(ATTRIBUTION, name)}
-                    WHERE model = 'linear' ORDER BY pipeline_amount DESC LIMIT 10"""
+                    WHERE model = ? ORDER BY pipeline_amount DESC LIMIT 10""", [reference]
             ).df()
-        return dg.MaterializeResult(metadata={"dagster/row_count": int(rows), "top_linear": dg.MetadataValue.md(top.to_markdown(index=False))})
+        return dg.MaterializeResult(
+            metadata={"dagster/row_count": int(rows), "reference_model": reference, f"top_{reference}": dg.MetadataValue.md(top.to_markdown(index=False))}
+        )
 
     return _rollup
 
@@ -138,7 +120,7 @@ def comparison_window_sql(days: int) -> tuple[str, str]:
         "CREATE OR REPLACE TEMP TABLE _cmp_ot AS SELECT * EXCLUDE (touch_order, touch_count) FROM "
         f"({opportunity_touchpoints_sql(ref(SOURCES, 'crm_opportunities'), ref(TOUCHPOINTS, 'touchpoints'), days)})"
     )
-    rollup = rollups.rollup_sql(f"_cmp_credits_{days}", ref(SOURCES, "crm_opportunities"), attr.RULE_MODELS, ["channel_name"])
+    rollup = rollups.rollup_sql(f"_cmp_credits_{days}", ref(SOURCES, "crm_opportunities"), attr.rule_models(), ["channel_name"])
     return touches, f"SELECT {days} AS lookback_days, * FROM ({rollup})"
 
 
@@ -194,11 +176,13 @@ def channel_roi(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.M
         con.register("_channel_roi_df", frame)
         con.execute(f"CREATE OR REPLACE TABLE {this(ATTRIBUTION, 'channel_roi')} AS SELECT * FROM _channel_roi_df")
         con.unregister("_channel_roi_df")
-    linear = frame[frame["model"] == "linear"].groupby("channel_group")[["ad_spend", "attributed_revenue"]].sum(min_count=1)
-    linear["channel_roas"] = linear["attributed_revenue"] / linear["ad_spend"].where(linear["ad_spend"] > 0)
+    reference = attr.reference_model()
+    totals = frame[frame["model"] == reference].groupby("channel_group")[["ad_spend", "attributed_revenue"]].sum(min_count=1)
+    totals["channel_roas"] = totals["attributed_revenue"] / totals["ad_spend"].where(totals["ad_spend"] > 0)
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(frame),
-            "linear_totals": dg.MetadataValue.md(linear.sort_values("ad_spend", ascending=False).round(2).reset_index().to_markdown(index=False)),
+            "reference_model": reference,
+            f"{reference}_totals": dg.MetadataValue.md(totals.sort_values("ad_spend", ascending=False).round(2).reset_index().to_markdown(index=False)),
         }
     )

@@ -73,13 +73,13 @@ def channel_map(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.M
     )
 
 
-@dg.asset(deps=upstream(lambda: unified_spend_sql(SOURCES, ch.load_channel_config())), kinds={"duckdb"})
+@dg.asset(deps=upstream(lambda: unified_spend_sql(SOURCES)), kinds={"duckdb"})
 def ad_spend_daily(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """One row per date × platform × account × campaign: spend in the reporting currency, impressions, clicks, conversions."""
-    cfg, fx = ch.load_channel_config(), load_fx_config()
+    fx = load_fx_config()
     with warehouse.get_connection() as con:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {IDENTITY}")
-        stats = build_ad_spend_daily(con, SOURCES, this(IDENTITY, "ad_spend_daily"), cfg, fx)
+        stats = build_ad_spend_daily(con, SOURCES, this(IDENTITY, "ad_spend_daily"), fx)
         by_platform = con.execute(
             f"""SELECT platform, currency, count(*) AS rows, round(sum(spend_local), 2) AS spend_local, round(sum(spend), 2) AS spend
                 FROM {this(IDENTITY, 'ad_spend_daily')} GROUP BY ALL ORDER BY ALL"""

@@ -20,6 +20,9 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
+from marketing_assets.lib.attribution import models as attribution_models
+from marketing_assets.lib.platform_names import platform_names
+
 MONEY = "DECIMAL(38,10)"
 
 
@@ -410,7 +413,7 @@ class AdSpendDaily(pa.DataFrameModel):
     """Unified ad spend."""
 
     date_day: Series[pd.Timestamp] = pa.Field(description="Day.")
-    platform: Series[str] = pa.Field(isin=["google_ads", "meta_ads", "linkedin_ads"], description="Ad platform.")
+    platform: Series[str] = pa.Field(isin=platform_names(), description="Ad platform (config/ad_platforms.yaml).")
     account_id: Series[str] = pa.Field(description="Ad account.")
     campaign_id: Series[str] = pa.Field(description="Campaign.")
     channel_group: Series[str] = pa.Field(description="Channel group of the campaign.")
@@ -569,30 +572,35 @@ TOUCHPOINT_MODELS: dict[str, type[pa.DataFrameModel]] = {
 
 # --------------------------------------------------------------------------------------- attribution
 
-ATTRIBUTION_MODELS = ["first_touch", "last_touch", "last_non_direct", "linear", "time_decay", "position_based", "w_shaped", "markov", "shapley"]
+ATTRIBUTION_MODELS = list(attribution_models.model_names())
+"""Registered attribution models (``lib/attribution/models.py``), in credit-column order."""
 
 
-class AttributionCredits(pa.DataFrameModel):
+class _AttributionCreditsBase(pa.DataFrameModel):
     """Credit per opportunity × touchpoint, one column per model, in pipeline currency."""
 
     opportunity_id: Series[str] = pa.Field(description="Opportunity.")
     touchpoint_id: Series[str] = pa.Field(description="Touchpoint.")
     channel_name: Series[str] = pa.Field(description="Channel label.")
     pipeline_amount: Series[float] = pa.Field(ge=0, description="Opportunity pipeline.")
-    first_touch_credit: Series[float] = pa.Field(ge=0, description="First touch.")
-    last_touch_credit: Series[float] = pa.Field(ge=0, description="Last touch.")
-    last_non_direct_credit: Series[float] = pa.Field(ge=0, description="Last non-direct touch.")
-    linear_credit: Series[float] = pa.Field(ge=0, description="Equal split.")
-    time_decay_credit: Series[float] = pa.Field(ge=0, description="Exponential decay with the configured half-life.")
-    position_based_credit: Series[float] = pa.Field(ge=0, description="U-shaped 40/20/40.")
-    w_shaped_credit: Series[float] = pa.Field(ge=0, description="W-shaped 30/30/30/10.")
-    markov_credit: Series[float] = pa.Field(ge=0, description="Markov removal effects, split over the opportunity's channels.")
-    shapley_credit: Series[float] = pa.Field(ge=0, description="Shapley values, split over the opportunity's channels.")
 
     class Config:
         coerce = True
         strict = False
         unique = ["opportunity_id", "touchpoint_id"]
+
+
+# One credit column per registered model, described by the registry.
+AttributionCredits = type(
+    "AttributionCredits",
+    (_AttributionCreditsBase,),
+    {
+        "__doc__": _AttributionCreditsBase.__doc__,
+        "__module__": __name__,
+        "__annotations__": {m.credit_column: Series[float] for m in attribution_models.REGISTRY.values()},
+        **{m.credit_column: pa.Field(ge=0, description=m.column_description or m.label) for m in attribution_models.REGISTRY.values()},
+    },
+)
 
 
 class _Rollup(pa.DataFrameModel):

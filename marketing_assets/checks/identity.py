@@ -9,7 +9,7 @@ from marketing_assets.identity import TRUTH_DIR
 from marketing_assets.lib import identity as idl
 from marketing_assets.lib import quality
 from marketing_assets.lib.refs import ref
-from marketing_assets.lib.spend import PLATFORM_FIELDS
+from marketing_assets.lib.spend import platform_fields
 from marketing_assets.resources import CheckThresholds, LandingZone, Warehouse
 from marketing_assets.schemas import IDENTITY_MODELS
 
@@ -36,7 +36,7 @@ def spend_reconciles_to_sources(warehouse: Warehouse, thresholds: CheckThreshold
     tol = float(thresholds.section("identity")["spend_tolerance"])
     src = " UNION ALL ".join(
         f"SELECT '{p}' AS platform, count(*) AS rows, coalesce(sum({f['spend_local']}), 0) AS spend FROM {ref(SOURCES, f['table'])}"
-        for p, f in PLATFORM_FIELDS.items()
+        for p, f in platform_fields().items()
     )
     with warehouse.get_connection() as con:
         frame = con.execute(

@@ -32,7 +32,7 @@ import pandas as pd
 import yaml
 
 from marketing_assets.constants import ATTRIBUTION, CONFIG_DIR, IDENTITY, MMM, SOURCES, TOUCHPOINTS
-from marketing_assets.lib.attribution import MODELS as ATTRIBUTION_MODELS
+from marketing_assets.lib.attribution import model_names
 from marketing_assets.lib.channels import campaign_key_sql, crm_label_group_sql, load_channel_config
 from marketing_assets.lib.refs import recording, ref
 
@@ -232,7 +232,8 @@ def _base_builders(parameters: Mapping[str, Any] | None = None) -> dict[str, Cal
     params = dict(parameters or {})
     groups = params.get("non_marketing_channel_groups", DEFAULT_NON_MARKETING_GROUPS)
     non_mkt = ", ".join(_lit(g) for g in groups)
-    credit_cols = [f"{m}_credit" for m in ATTRIBUTION_MODELS]
+    models = model_names()  # the registry at build time (a model registered later is included)
+    credit_cols = [f"{m}_credit" for m in models]
     # One builder per base, so the tables each base reads can be recorded on their own (base_source_assets).
     return {
         "revenue_lines": lambda: f"""
@@ -357,7 +358,7 @@ def _base_builders(parameters: Mapping[str, Any] | None = None) -> dict[str, Cal
                    {_lit(UNATTRIBUTED)}, NULL, o.pipeline_amount, 1.0
             FROM {ref(SOURCES, "crm_opportunities")} o
             ANTI JOIN (SELECT DISTINCT opportunity_id FROM {ref(ATTRIBUTION, "attribution_credits")}) c USING (opportunity_id)
-            CROSS JOIN (SELECT unnest([{", ".join(_lit(m) for m in ATTRIBUTION_MODELS)}]) AS attribution_model) m""",
+            CROSS JOIN (SELECT unnest([{", ".join(_lit(m) for m in models)}]) AS attribution_model) m""",
         "credited_wins": lambda: f"""
             SELECT p.attribution_model, p.opportunity_id, o.closed_date AS event_date, p.sales_segment, p.channel_group,
                    p.campaign_key, p.credited_opportunities AS credited_customers,

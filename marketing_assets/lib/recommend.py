@@ -22,6 +22,7 @@ import pandas as pd
 import yaml
 
 from marketing_assets.constants import CONFIG_DIR
+from marketing_assets.lib.attribution.models import reference_model
 
 DEFAULT_RULES_FILE = CONFIG_DIR / "recommendations.yaml"
 RECOMMENDATIONS = ("scale", "reduce", "test", "hold")
@@ -102,8 +103,10 @@ def load_rules(goals: Mapping[str, float], path: Path | str | None = None) -> Ru
     for rule in rules[:-1]:
         if not rule.conditions:
             raise RuleError(f"rule {rule.name!r}: has no condition, so the rules after it never apply")
+    if "reference_model" in raw:
+        raise RuleError("reference_model: set it once in config/attribution.yaml (every headline uses it), not in the rules")
     ruleset = RuleSet(
-        int(raw["version"]), int(raw["window_days"]), str(raw["reference_model"]), raw["break_even"], tuple(rules), dict(goals),
+        int(raw["version"]), int(raw["window_days"]), reference_model(), raw["break_even"], tuple(rules), dict(goals),
         " ".join(str(raw.get("campaign_reason", "")).split()),
     )
     for rule in rules:  # unknown goals fail at load time, not on the first matching row

@@ -1,4 +1,4 @@
-"""Ad-platform spend unified to one daily table: one field mapping per platform, in one place.
+"""Ad-platform spend unified to one daily table, from the ad-platform registry (``config/ad_platforms.yaml``).
 
 No Dagster import. The SQL reads the typed source tables (``sources.ads_*``) and writes
 date × platform × account × campaign rows with spend converted to the reporting currency.
@@ -15,69 +15,16 @@ import pandas as pd
 import yaml
 
 from marketing_assets.constants import CONFIG_DIR
-from marketing_assets.lib.channels import load_channel_config
+from marketing_assets.lib.platforms import UNIFIED_TYPES, AdPlatform, load_platforms
 from marketing_assets.lib.refs import ref
 
 DEFAULT_FX_FILE = CONFIG_DIR / "fx_rates.yaml"
 
-# platform -> source table and the SQL expression of each unified field over that table.
-PLATFORM_FIELDS: dict[str, dict[str, str]] = {
-    "google_ads": {
-        "table": "ads_google",
-        "date_day": "segments_date",
-        "account_id": "customer_id",
-        "currency": "customer_currency_code",
-        "campaign_id": "campaign_id",
-        "campaign_name": "campaign_name",
-        "campaign_type": "campaign_advertising_channel_type",
-        "spend_local": "metrics_cost_micros / 1e6",
-        "impressions": "metrics_impressions",
-        "clicks": "metrics_clicks",
-        "conversions": "metrics_conversions",
-        "conversion_value": "metrics_conversions_value",
-    },
-    "meta_ads": {
-        "table": "ads_meta",
-        "date_day": "date_start",
-        "account_id": "account_id",
-        "currency": "account_currency",
-        "campaign_id": "campaign_id",
-        "campaign_name": "campaign_name",
-        "campaign_type": "objective",
-        "spend_local": "amount_spent",
-        "impressions": "impressions",
-        "clicks": "clicks",
-        "conversions": "conversions",
-        "conversion_value": "NULL",
-    },
-    "linkedin_ads": {
-        "table": "ads_linkedin",
-        "date_day": "start_date",
-        "account_id": "account_id",
-        "currency": "currency",
-        "campaign_id": "campaign_id",
-        "campaign_name": "campaign_name",
-        "campaign_type": "NULL",
-        "spend_local": "cost_in_local_currency",
-        "impressions": "impressions",
-        "clicks": "clicks",
-        "conversions": "coalesce(one_click_leads, 0) + coalesce(external_website_conversions, 0)",
-        "conversion_value": "NULL",
-    },
-}
-UNIFIED_TYPES = {
-    "date_day": "DATE",
-    "account_id": "VARCHAR",
-    "currency": "VARCHAR",
-    "campaign_id": "VARCHAR",
-    "campaign_name": "VARCHAR",
-    "campaign_type": "VARCHAR",
-    "spend_local": "DOUBLE",
-    "impressions": "BIGINT",
-    "clicks": "BIGINT",
-    "conversions": "DOUBLE",
-    "conversion_value": "DOUBLE",
-}
+
+def platform_fields(platforms: Mapping[str, AdPlatform] | None = None) -> dict[str, dict[str, str]]:
+    """platform -> source table (``table``) and the SQL expression of each unified field over it (the registry's)."""
+    reg = platforms if platforms is not None else load_platforms()
+    return {p.name: {"table": p.source_table, **p.fields} for p in reg.values()}
 
 
 def load_fx_config(path: Path | str = DEFAULT_FX_FILE) -> dict[str, Any]:
@@ -104,41 +51,42 @@ def _lit(value: str) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def platform_channel_sql(platform: str, channels_cfg: Mapping[str, Any]) -> str:
-    rule = (channels_cfg.get("ad_platforms") or {}).get(platform, {})
-    default = _lit(rule.get("default_group", "Paid Other"))
-    by_type = rule.get("by_campaign_type") or {}
-    if not by_type:
+def platform_channel_sql(platform: AdPlatform) -> str:
+    """SQL giving the channel group of a spend row of ``platform``: by campaign type, else its default group."""
+    default = _lit(platform.default_group)
+    if not platform.groups_by_campaign_type:
         return default
-    cases = " ".join(f"WHEN {_lit(k.upper())} THEN {_lit(v)}" for k, v in by_type.items())
+    cases = " ".join(f"WHEN {_lit(k.upper())} THEN {_lit(v)}" for k, v in platform.groups_by_campaign_type.items())
     return f"CASE upper(campaign_type) {cases} ELSE {default} END"
 
 
-def split_platforms(channels_cfg: Mapping[str, Any] | None = None) -> set[str]:
+def split_platforms(platforms: Mapping[str, AdPlatform] | None = None) -> set[str]:
     """Platforms whose spend is split into channel groups by campaign type (``by_campaign_type`` rules)."""
-    cfg = channels_cfg if channels_cfg is not None else load_channel_config()
-    return {p for p, rule in (cfg.get("ad_platforms") or {}).items() if (rule or {}).get("by_campaign_type")}
+    reg = platforms if platforms is not None else load_platforms()
+    return {p.name for p in reg.values() if p.groups_by_campaign_type}
 
 
-def possible_groups(platforms: Iterable[str], channels_cfg: Mapping[str, Any] | None = None) -> set[str]:
-    """Every channel group the spend of ``platforms`` can take (default and by campaign type)."""
-    cfg = channels_cfg if channels_cfg is not None else load_channel_config()
+def possible_groups(names: Iterable[str], platforms: Mapping[str, AdPlatform] | None = None) -> set[str]:
+    """Every channel group the spend of platforms ``names`` can take (default and by campaign type)."""
+    reg = platforms if platforms is not None else load_platforms()
     out = set()
-    for platform in platforms:
-        rule = (cfg.get("ad_platforms") or {}).get(platform) or {}
-        out |= {rule.get("default_group", "Paid Other"), *(rule.get("by_campaign_type") or {}).values()}
+    for name in names:
+        if name in reg:
+            out |= {reg[name].default_group, *reg[name].groups_by_campaign_type.values()}
+        else:
+            out.add("Paid Other")
     return out
 
 
-def unified_spend_sql(source_schema: str, channels_cfg: Mapping[str, Any], platforms: list[str] | None = None) -> str:
-    """One SELECT per platform from the field mapping, unioned: the unified rows before currency conversion."""
+def unified_spend_sql(source_schema: str, platforms: Mapping[str, AdPlatform] | None = None) -> str:
+    """One SELECT per registered platform from its field mapping, unioned: the unified rows before currency conversion."""
+    reg = platforms if platforms is not None else load_platforms()
     parts = []
-    for platform in platforms if platforms is not None else list(PLATFORM_FIELDS):
-        fields = PLATFORM_FIELDS[platform]
-        cols = ", ".join(f"CAST({fields[c]} AS {t}) AS {c}" for c, t in UNIFIED_TYPES.items())
+    for platform in reg.values():
+        cols = ", ".join(f"CAST({platform.fields[c]} AS {t}) AS {c}" for c, t in UNIFIED_TYPES.items())
         parts.append(
-            f"SELECT {_lit(platform)} AS platform, * , {platform_channel_sql(platform, channels_cfg)} AS channel_group "
-            f"FROM (SELECT {cols} FROM {ref(source_schema, fields['table'])})"
+            f"SELECT {_lit(platform.name)} AS platform, * , {platform_channel_sql(platform)} AS channel_group "
+            f"FROM (SELECT {cols} FROM {ref(source_schema, platform.source_table)})"
         )
     if not parts:
         cols = ", ".join(f"NULL::{t} AS {c}" for c, t in UNIFIED_TYPES.items())
@@ -147,14 +95,14 @@ def unified_spend_sql(source_schema: str, channels_cfg: Mapping[str, Any], platf
 
 
 def build_ad_spend_daily(
-    con: duckdb.DuckDBPyConnection, source_schema: str, target: str, channels_cfg: Mapping[str, Any], fx: Mapping[str, Any]
+    con: duckdb.DuckDBPyConnection, source_schema: str, target: str, fx: Mapping[str, Any], platforms: Mapping[str, AdPlatform] | None = None
 ) -> dict[str, Any]:
     """Write ``target``: one row per date × platform × account × campaign, spend in the reporting currency."""
     con.register("_fx_rates_df", fx_rates_frame(fx))
     reporting = reporting_currency(fx)
     con.execute(
         f"""CREATE OR REPLACE TABLE {target} AS
-        WITH unified AS ({unified_spend_sql(source_schema, channels_cfg)}),
+        WITH unified AS ({unified_spend_sql(source_schema, platforms)}),
         priced AS (
             SELECT u.*, upper(coalesce(nullif(trim(u.currency), ''), {_lit(reporting)})) AS currency_code,
                    u.currency IS NULL OR trim(u.currency) = '' AS is_currency_assumed

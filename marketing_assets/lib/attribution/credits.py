@@ -15,26 +15,21 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
+from typing import Any
+from types import SimpleNamespace
 
 import duckdb
 
-MODELS: tuple[str, ...] = (
-    "first_touch",
-    "last_touch",
-    "last_non_direct",
-    "linear",
-    "time_decay",
-    "position_based",
-    "w_shaped",
-    "markov",
-    "shapley",
-)
-"""Every attribution model, in the order the credit columns appear."""
+from marketing_assets.lib.attribution.models import REGISTRY, data_driven_models, model_names, rule_models
 
-RULE_MODELS: tuple[str, ...] = MODELS[:7]
+MODELS: tuple[str, ...] = model_names()
+"""Every attribution model at import time, in the order the credit columns appear (the registry, :mod:`.models`,
+is the source: code that must see models registered later calls :func:`model_names`)."""
+
+RULE_MODELS: tuple[str, ...] = rule_models()
 """Models computed from the touch sequence alone (no channel weights needed)."""
 
-WEIGHTED_MODELS: tuple[str, ...] = ("markov", "shapley")
+WEIGHTED_MODELS: tuple[str, ...] = data_driven_models()
 """Models whose credits need per-channel weights (``channel_weights``)."""
 
 REQUIRED_COLUMNS: tuple[str, ...] = (
@@ -62,8 +57,8 @@ _NAME = re.compile(rf"^{_PART}(?:\.{_PART}){{0,2}}$")
 
 def credit_column(model: str) -> str:
     """Name of the credit column of ``model`` (``<model>_credit``)."""
-    if model not in MODELS:
-        raise ValueError(f"unknown model {model!r}; models: {MODELS}")
+    if model not in REGISTRY:
+        raise ValueError(f"unknown model {model!r}; models: {model_names()}")
     return f"{model}_credit"
 
 
@@ -102,11 +97,12 @@ def _fractions(weights: Sequence[float], size: int, role: str) -> tuple[float, .
 def _clean_channel_weights(
     channel_weights: Mapping[str, Mapping[str, float]],
 ) -> dict[str, dict[str, float]]:
-    unknown = set(channel_weights) - set(WEIGHTED_MODELS)
+    weighted = data_driven_models()
+    unknown = set(channel_weights) - set(weighted)
     if unknown:
-        raise ValueError(f"channel_weights keys must be among {WEIGHTED_MODELS}, got {sorted(unknown)}")
+        raise ValueError(f"channel_weights keys must be among {weighted}, got {sorted(unknown)}")
     cleaned: dict[str, dict[str, float]] = {}
-    for model in WEIGHTED_MODELS:
+    for model in weighted:
         if model not in channel_weights:
             continue
         cleaned[model] = {}
@@ -126,6 +122,7 @@ def attribution_credits_sql(
     position_weights: Sequence[float] = (0.4, 0.2, 0.4),
     w_weights: Sequence[float] = (0.3, 0.3, 0.3, 0.1),
     channel_weights: Mapping[str, Mapping[str, float]] | None = None,
+    parameters: Mapping[str, Any] | None = None,
 ) -> None:
     """Create ``target`` (``CREATE OR REPLACE TABLE``) with every model's credit per touchpoint.
 
@@ -162,6 +159,8 @@ def attribution_credits_sql(
           over that channel's touches; when every channel of the opportunity has weight 0 (or is
           not in the mapping) the split is linear. Negative or non-finite weights count as 0. A
           column is produced for each model present in ``channel_weights``.
+        - every other rule model of the registry (:mod:`.models`): its ``sql(touch)`` expression over
+          the fragments ``touch.amount``, ``touch.n``, ``touch.is_first``, ``touch.is_last``, ... .
 
     Args:
         con: DuckDB connection holding ``source``; ``target`` is created there.
@@ -173,6 +172,8 @@ def attribution_credits_sql(
             model (sum 1, the first three not all 0).
         channel_weights: ``{"markov": {channel: weight}, "shapley": {...}}``, e.g. the
             ``conversions`` of :func:`markov_attribution` / :func:`shapley_attribution`.
+        parameters: further parameters of registered rule models (the attribution config), readable
+            in their SQL as ``touch.<name>``; the SQL fragments above take precedence.
 
     Raises:
         ValueError: invalid names or parameters, missing source columns, or source columns that
@@ -194,7 +195,7 @@ def attribution_credits_sql(
     missing = [c for c in REQUIRED_COLUMNS if c not in lower]
     if missing:
         raise ValueError(f"{source} lacks required columns {missing}; it has {columns}")
-    outputs = ["touch_order", "touch_count"] + [credit_column(m) for m in RULE_MODELS + tuple(weights)]
+    outputs = ["touch_order", "touch_count"] + [credit_column(m) for m in rule_models() + tuple(weights)]
     clash = [c for c in columns if c.lower() in outputs or c.lower().startswith(_PREFIX)]
     if clash:
         raise ValueError(f"{source} already has output column(s) {clash}; drop or rename them first")
@@ -274,32 +275,15 @@ def attribution_credits_sql(
         f"(2 + {lead_total} - CASE WHEN {p}lead_first THEN 1 ELSE 0 END - CASE WHEN {p}lead_last THEN 1 ELSE 0 END)"
     )
     rest = f"({n} - {n_roles})"
-    pair = p_first + p_last
-    two_first, two_last = (p_first / pair, p_last / pair) if pair > 0 else (0.5, 0.5)
-
-    def share(condition: str) -> str:
-        return f"{amount} * CASE WHEN {condition} THEN {_real(1)} ELSE {_real(0)} END"
-
-    credits = {
-        "first_touch": share(is_first),
-        "last_touch": share(is_last),
-        "last_non_direct": share(
-            f"(NOT {direct} AND {p}nd_run = {nd_total}) OR ({nd_total} = 0 AND {is_last})"
-        ),
-        "linear": f"{amount} / {n}",
-        "time_decay": f"{amount} * {p}decay / {p}decay_total",
-        "position_based": (
-            f"{amount} * CASE WHEN {n} = 1 THEN {_real(1)}"
-            f" WHEN {n} = 2 THEN CASE WHEN {is_first} THEN {_real(two_first)} ELSE {_real(two_last)} END"
-            f" WHEN {is_first} THEN {_real(p_first)} WHEN {is_last} THEN {_real(p_last)}"
-            f" ELSE {_real(p_middle)} / ({n} - 2) END"
-        ),
-        "w_shaped": (
-            f"{amount} * CASE WHEN {n} = 1 THEN {_real(1)} WHEN {is_first} OR {is_last} OR {lead} THEN"
-            f" CASE WHEN {rest} = 0 THEN {role_weight} / {_real(w_roles)} ELSE {role_weight} END"
-            f" ELSE {_real(w_rest)} / {rest} END"
-        ),
-    }
+    # The SQL fragments a rule model's expression (models.REGISTRY[...].sql) is written in.
+    touch = SimpleNamespace(**{**dict(parameters or {}), **dict(
+        amount=amount, n=n, is_first=is_first, is_last=is_last, direct=direct, lead=lead,
+        nd_run=f"{p}nd_run", nd_total=nd_total, decay=f"{p}decay", decay_total=f"{p}decay_total",
+        role_weight=role_weight, rest=rest, w_roles=w_roles, real=_real,
+        position_weights=(p_first, p_middle, p_last), w_weights=(w_first, w_lead, w_opp, w_rest),
+        half_life_days=float(half_life_days),
+    )})
+    credits = {m: REGISTRY[m].sql(touch) for m in rule_models()}
     for m in weights:
         credits[m] = (
             f"CASE WHEN {p}{m}_total > 0 THEN {amount} * ({p}w_{m} / {p}channel_touches) / {p}{m}_total"

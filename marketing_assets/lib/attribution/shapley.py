@@ -174,3 +174,29 @@ def shapley_attribution(
         note=note,
     )
     return result
+
+
+OTHER_CHANNELS = "(other channels)"
+
+
+def pooled_shapley_weights(paths: pd.DataFrame, max_channels: int = 20) -> tuple[dict[str, float], pd.DataFrame]:
+    """Shapley conversions per channel; past ``max_channels`` the rarest channels play as one.
+
+    Exact Shapley needs 2^n coalitions, so with more channels than ``max_channels`` the least
+    frequent ones are pooled into one player whose value is shared equally among them.
+    """
+    channels = paths["path"].str.split(">").explode().str.strip()
+    counts = channels[channels != ""].value_counts()
+    if len(counts) <= max_channels:
+        result = shapley_attribution(paths)
+        return dict(zip(result["channel"], result["conversions"], strict=True)), result
+    keep = set(counts.index[: max_channels - 1])
+    rare = [c for c in counts.index if c not in keep]
+    pooled = paths.assign(
+        path=paths["path"].map(lambda p: " > ".join(c.strip() if c.strip() in keep else OTHER_CHANNELS for c in p.split(">")))
+    )
+    result = shapley_attribution(pooled)
+    weights = dict(zip(result["channel"], result["conversions"], strict=True))
+    other = weights.pop(OTHER_CHANNELS, 0.0)
+    weights.update({c: other / len(rare) for c in rare})
+    return weights, result

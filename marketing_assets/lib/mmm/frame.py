@@ -1,7 +1,7 @@
 """The weekly MMM design matrix, built in DuckDB from the warehouse tables.
 
 One row per Monday-start week: net revenue (sales minus returns by order week) from the ERP order lines,
-spend per MMM channel from the unified daily ad spend, and promotion controls derived from the orders'
+spend per MMM channel from the unified daily ad spend (channels: ``mmm_channels`` of the ad-platform registry), and promotion controls derived from the orders'
 ``promo_code``. Weeks without orders or spend are zero rows; a partial first or last week (orders do not
 cover all seven days) is dropped so that it does not look like a revenue collapse.
 """
@@ -14,27 +14,25 @@ from collections.abc import Sequence
 import duckdb
 import pandas as pd
 
+from marketing_assets.lib.platforms import mmm_channel_rules, platform_labels
+
 ChannelRule = tuple[str, str | None, str]
 """``(platform, campaign_type or None for any, mmm_channel)``; the first matching rule wins."""
 
-DEFAULT_CHANNEL_RULES: tuple[ChannelRule, ...] = (
-    ("google_ads", "SEARCH", "google_search"),
-    ("google_ads", "DISPLAY", "google_display"),
-    ("meta_ads", None, "meta"),
-    ("linkedin_ads", None, "linkedin"),
-)
-
-PLATFORM_LABELS = {"google_ads": "Google Ads", "meta_ads": "Meta", "linkedin_ads": "LinkedIn"}
-"""How a platform is named where it tells two MMM channels of one channel group apart."""
+DEFAULT_CHANNEL_RULES: tuple[ChannelRule, ...] = mmm_channel_rules()
+"""The registry's MMM channel rules at import (``mmm_channels`` in ``config/ad_platforms.yaml``); the functions
+below read the registry when called without ``rules``."""
 
 
-def channel_labels(groups: dict[str, str], rules: Sequence[ChannelRule] = DEFAULT_CHANNEL_RULES) -> dict[str, str]:
+def channel_labels(groups: dict[str, str], rules: Sequence[ChannelRule] | None = None) -> dict[str, str]:
     """Reader-facing name of each MMM channel in the channel-group vocabulary of attribution and reports.
 
     ``groups`` maps an MMM channel to its channel group. A group modelled by one MMM channel names it
     (``google_search`` -> ``Paid Search``); a group split over several adds the platform
     (``meta`` -> ``Paid Social – Meta``), or the channel key where the platform does not tell them apart.
     """
+    rules = mmm_channel_rules() if rules is None else rules
+    names = platform_labels()  # how a platform is named where it tells two MMM channels of one group apart
     platform = {ch: plat for plat, _, ch in rules}
     members: dict[str, list[str]] = {}
     for ch, group in groups.items():
@@ -46,13 +44,14 @@ def channel_labels(groups: dict[str, str], rules: Sequence[ChannelRule] = DEFAUL
             continue
         plat = platform.get(ch)
         same_platform = sum(platform.get(other) == plat for other in members[group]) > 1
-        suffix = ch if plat is None or same_platform else PLATFORM_LABELS.get(plat, plat)
+        suffix = ch if plat is None or same_platform else names.get(plat, plat)
         labels[ch] = f"{group} – {suffix}"
     return labels
 
 
-def channel_groups_sql(rules: Sequence[ChannelRule] = DEFAULT_CHANNEL_RULES, ad_spend: str = "identity.ad_spend_daily") -> str:
+def channel_groups_sql(rules: Sequence[ChannelRule] | None = None, ad_spend: str = "identity.ad_spend_daily") -> str:
     """SELECT ``mmm_channel``, ``channel_group``: the channel group holding most of each MMM channel's spend."""
+    rules = mmm_channel_rules() if rules is None else rules
     return f"""SELECT mmm_channel, arg_max(channel_group, spend) AS channel_group
         FROM (SELECT {channel_case_sql(rules)} AS mmm_channel, channel_group, sum(spend) AS spend
               FROM {_table(ad_spend)} GROUP BY ALL)
@@ -98,7 +97,7 @@ def weekly_frame_sql(
     con: duckdb.DuckDBPyConnection,
     orders: str = "sources.erp_orders",
     ad_spend: str = "identity.ad_spend_daily",
-    channel_rules: Sequence[ChannelRule] = DEFAULT_CHANNEL_RULES,
+    channel_rules: Sequence[ChannelRule] | None = None,
     promo_min_share: float = 0.01,
     drop_partial_weeks: bool = True,
 ) -> pd.DataFrame:
@@ -109,7 +108,8 @@ def weekly_frame_sql(
             ``amount``, ``promo_code``) and ``ad_spend`` (``date_day``, ``platform``, ``campaign_type``, ``spend``).
         orders: order-line table.
         ad_spend: unified daily spend table (reporting currency).
-        channel_rules: platform / campaign-type to MMM channel rules; unmatched spend is left out.
+        channel_rules: platform / campaign-type to MMM channel rules (default: the ad-platform registry's);
+            unmatched spend is left out.
         promo_min_share: a week is a promo week when promo-coded sales are at least this share of its sales.
         drop_partial_weeks: drop a first or last week that the orders do not cover completely.
 
@@ -118,6 +118,7 @@ def weekly_frame_sql(
         ``orders``, ``promo_share``, ``promo`` (0/1) and one spend column per channel (rule order).
     """
     orders, ad_spend = _table(orders), _table(ad_spend)
+    channel_rules = mmm_channel_rules() if channel_rules is None else channel_rules
     channels = list(dict.fromkeys(ch for _, _, ch in channel_rules))
     day = _day_expr(con, orders, "order_date")
     spend_day = _day_expr(con, ad_spend, "date_day")

@@ -9,18 +9,12 @@ from typing import Any
 
 import pandas as pd
 
+from marketing_assets.lib.attribution.models import REGISTRY
+from marketing_assets.lib.attribution.models import model_label as registry_model_label
+
 CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CHF": "CHF ", "CAD": "C$", "AUD": "A$"}
-MODEL_LABELS = {
-    "first_touch": "First touch",
-    "last_touch": "Last touch",
-    "last_non_direct": "Last non-direct",
-    "linear": "Linear",
-    "time_decay": "Time decay",
-    "position_based": "Position-based",
-    "w_shaped": "W-shaped",
-    "markov": "Markov",
-    "shapley": "Shapley",
-}
+MODEL_LABELS = {name: model.label for name, model in REGISTRY.items()}
+"""Labels of the models registered at import (``lib/attribution/models.py``); :func:`model_label` reads the registry."""
 STAGE_LABELS = {"known": "Known", "engaged": "Engaged", "mql": "MQL", "sql": "SQL", "opportunity": "Opportunity", "customer": "Customer"}
 
 
@@ -114,7 +108,7 @@ def slug(name: Any) -> str:
 
 
 def model_label(m: Any) -> str:
-    return MODEL_LABELS.get(str(m), str(m).replace("_", " ").capitalize())
+    return registry_model_label(m)
 
 
 def stage_label(s: Any) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from marketing_assets.lib.attribution.models import model_names, reference_model
 from marketing_assets.lib.reports import text as T
 from marketing_assets.lib.reports.blocks import Anchor, Callout, How, Note, Page, Section, Tile, Tiles, badge, rich
 from marketing_assets.lib.reports.common import (
@@ -34,7 +35,6 @@ from marketing_assets.lib.reports.common import (
 from marketing_assets.lib.reports.cohorts import cohorts
 from marketing_assets.lib.reports.dictionary import KpiLookup
 from marketing_assets.lib.reports.formatting import (
-    MODEL_LABELS,
     STAGE_LABELS,
     fmt_date,
     fmt_datetime,
@@ -47,8 +47,6 @@ from marketing_assets.lib.reports.formatting import (
 )
 from marketing_assets.lib.reports.mmm import budget, mmm
 
-DEFAULT_MODEL_ORDER = tuple(MODEL_LABELS)
-PRIMARY_MODEL_PREFERENCE = ("markov", "shapley", "w_shaped", "position_based", "linear", "time_decay", "last_non_direct", "last_touch", "first_touch")
 RECOMMENDATION_ORDER = {"scale": 0, "reduce": 1, "test": 2, "hold": 3}
 ROI_TILES = ("ad_spend", "attributed_revenue", "paid_attributed_revenue", "paid_media_roas", "attributed_pipeline", "attributed_won_deals")
 ROI_CHANNEL_COLUMNS = ("ad_spend", "attributed_pipeline", "attributed_revenue", "new_leads", "attributed_opportunities", "attributed_won_deals")
@@ -59,11 +57,9 @@ ROI_NUMERIC = tuple(dict.fromkeys([*ROI_TILES, *ROI_CHANNEL_COLUMNS, *ROI_EFFICI
 
 
 def primary_model(models: Sequence[str], preferred: str | None) -> str | None:
+    """The headline model: ``preferred`` (the configured reference model) when present, else the first model shown."""
     if preferred and preferred in models:
         return preferred
-    for m in PRIMARY_MODEL_PREFERENCE:
-        if m in models:
-            return m
     return models[0] if models else None
 
 
@@ -230,8 +226,9 @@ def marketing_roi_page(data: Mapping[str, pd.DataFrame], *, fresh_to: Any, gener
             if c in roi.columns:
                 roi[c] = pd.to_numeric(roi[c], errors="coerce")
         present = set(roi["attribution_model"].astype(str))
-        models = [m for m in DEFAULT_MODEL_ORDER if m in present] + sorted(present - set(DEFAULT_MODEL_ORDER))
-        primary = primary_model(models, model)
+        order = model_names()
+        models = [m for m in order if m in present] + sorted(present - set(order))
+        primary = primary_model(models, model or reference_model())
         if "period_start" in roi.columns and "period_end" in roi.columns:
             period = T.ROI_PERIOD.format(start=fmt_date(roi["period_start"].min()), end=fmt_date(roi["period_end"].max()))
     if roi is None:

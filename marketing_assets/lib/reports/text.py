@@ -7,8 +7,10 @@ already formatted, KPI links), ``**bold**``. KPI names and definitions are not h
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
+
+from marketing_assets.lib.attribution.models import model_terms
 
 # ------------------------------------------------------------------------------------------------ pages
 
@@ -195,32 +197,14 @@ UNIT_NAMES = {"percent": "percent (shown as %)", "ratio": "ratio (×)", "currenc
 NO_DEFINITION = "No definition found in the KPI dictionary for {kpi}."
 
 
-def _pct(share: float) -> str:
-    return f"{share * 100:g} %"
-
-
 def marketing_terms(attribution: Mapping[str, Any] | None = None) -> dict[str, str]:
     """Words of the marketing ROI page that are not KPIs (every figure's definition comes from the KPI dictionary).
 
-    ``attribution`` holds the attribution parameters in force (``position_weights`` first/middle/last,
-    ``w_weights`` first/lead/opportunity/rest, ``half_life_days``), from the attribution config; without them the
-    sentences name no numbers."""
-    attribution = attribution or {}
-    position: Sequence[float] | None = attribution.get("position_weights")
-    w: Sequence[float] | None = attribution.get("w_weights")
-    half_life = attribution.get("half_life_days")
+    One entry per registered attribution model (its label and definition, ``lib/attribution/models.py``) with
+    the parameters in ``attribution`` (``position_weights``, ``w_weights``, ``half_life_days``, ... from the
+    attribution config) filled in; without them the sentences name no numbers."""
     return {
-        "First touch / Last touch": "All credit to the first (last) touchpoint before the opportunity.",
-        "Last non-direct": "All credit to the last touchpoint that was not direct traffic.",
-        "Linear": "Equal credit to every touchpoint.",
-        "Time decay": "More credit to touchpoints close to the opportunity"
-                      + (f" (credit halves every {half_life:g} days further away)." if half_life else "."),
-        "Position-based": (f"{_pct(position[0])} first, {_pct(position[2])} last, {_pct(position[1])} shared by the touchpoints in between."
-                           if position else "Fixed shares for the first and last touchpoints, the rest shared by the touchpoints in between."),
-        "W-shaped": (f"{_pct(w[0])} each to first touch, lead creation and opportunity creation; {_pct(w[3])} shared by the rest."
-                     if w and w[0] == w[1] == w[2] else "Most credit to first touch, lead creation and opportunity creation; the rest shared."),
-        "Markov": "Data-driven: credit equals the drop in conversions when the channel is removed from all journeys.",
-        "Shapley": "Data-driven: each channel's average marginal contribution over all channel combinations.",
+        **model_terms(attribution),
         "Recommendation": "Per channel group: scale = add budget; reduce = cut budget; test = run an experiment before deciding. "
                           "Campaigns follow their channel group. The rule and reason columns say why.",
     }
