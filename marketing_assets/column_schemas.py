@@ -7,6 +7,8 @@ a column's name, type, nullability and description are stated once, in ``schemas
 
 from __future__ import annotations
 
+import copy
+
 import dagster as dg
 import pandera.pandas as pa
 
@@ -57,6 +59,13 @@ def extract_schema(name: str, dictionary: kpis.KpiDictionary) -> pa.DataFrameSch
     )
 
 
+def contract(model: type[pa.DataFrameModel]) -> pa.DataFrameSchema:
+    """The model's schema, carrying its ``Config.metadata`` (``to_schema`` leaves it out)."""
+    schema = copy.copy(model.to_schema())  # to_schema is cached: never change the shared one
+    schema.metadata = dict(getattr(model.Config, "metadata", None) or {})
+    return schema
+
+
 def table_schemas() -> dict[dg.AssetKey, pa.DataFrameSchema]:
     """Every table asset's contract, by asset key."""
     models = {
@@ -66,7 +75,7 @@ def table_schemas() -> dict[dg.AssetKey, pa.DataFrameSchema]:
         ATTRIBUTION: schemas.ATTRIBUTION_TABLE_MODELS,
         MMM: {**schemas.MMM_MODELS, **schemas.MMM_UNCHECKED_MODELS},
     }
-    out = {dg.AssetKey([group, name]): model.to_schema() for group, tables in models.items() for name, model in tables.items()}
+    out = {dg.AssetKey([group, name]): contract(model) for group, tables in models.items() for name, model in tables.items()}
     dictionary = kpis.load_kpi_dictionary()
     return out | {dg.AssetKey([EXTRACTS, name]): extract_schema(name, dictionary) for name in extracts.EXTRACT_COLUMNS}
 
