@@ -60,9 +60,14 @@ def extract_schema(name: str, dictionary: kpis.KpiDictionary) -> pa.DataFrameSch
 
 
 def contract(model: type[pa.DataFrameModel]) -> pa.DataFrameSchema:
-    """The model's schema, carrying its ``Config.metadata`` (``to_schema`` leaves it out)."""
+    """The model's schema, carrying its ``Config.metadata`` (``to_schema`` leaves it out), with the model's own
+    columns before those it inherits (a source table's lineage columns ``source_file``, ``source_line`` come last)."""
     schema = copy.copy(model.to_schema())  # to_schema is cached: never change the shared one
     schema.metadata = dict(getattr(model.Config, "metadata", None) or {})
+    own = vars(model).get("__annotations__", {})
+    schema.columns = {name: col for name, col in schema.columns.items() if name in own} | {
+        name: col for name, col in schema.columns.items() if name not in own
+    }
     return schema
 
 
