@@ -1,10 +1,12 @@
 """The code location: assets per layer, their checks, resources, jobs and schedules."""
 
 import datetime as dt
+import functools
 
 import dagster as dg
 
 from marketing_assets import attribution, checks, extracts, identity, jobs, mmm, reports, sources, touchpoints
+from marketing_assets.column_schemas import table_schemas, with_column_schema
 from marketing_assets.constants import ATTRIBUTION, EXTRACTS, IDENTITY, MMM, SOURCES, TOUCHPOINTS
 from marketing_assets.resources import build_resources
 from marketing_assets.sensors import all_sensors
@@ -23,8 +25,14 @@ extract_assets += [reports.build_data_quality_report(checks.all_checks, key_pref
 STAKEHOLDER_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=dt.timedelta(hours=30), warn_window=dt.timedelta(hours=26))
 extract_assets = [a.map_asset_specs(lambda spec: spec.replace_attributes(freshness_policy=STAKEHOLDER_FRESHNESS)) for a in extract_assets]
 
+# Every table asset shows its columns (name, type, nullability, description) from its contract in schemas.py.
+all_assets = dg.map_asset_specs(
+    functools.partial(with_column_schema, contracts=table_schemas()),
+    [*source_assets, *identity_assets, *touchpoint_assets, *attribution_assets, *mmm_assets, *extract_assets],
+)
+
 defs = dg.Definitions(
-    assets=[*source_assets, *identity_assets, *touchpoint_assets, *attribution_assets, *mmm_assets, *extract_assets],
+    assets=all_assets,
     asset_checks=checks.all_checks,
     resources=build_resources(),
     executor=dg.in_process_executor,  # DuckDB allows one writer: every run, also "Materialize all" in the UI, runs its steps in one process

@@ -207,14 +207,7 @@ def publish_extract(context: dg.AssetExecutionContext, warehouse: Warehouse, con
         raise
     paths = extract_files(warehouse.extracts_dir, name)
     context.log.info(f"{name}: {len(frame)} rows audited and published to {paths['parquet'].parent}")
-    descriptions = column_descriptions(name, dictionary)
-    return {
-        "dagster/row_count": len(frame),
-        "files": [str(p) for p in paths.values()],
-        "dagster/column_schema": dg.TableSchema(
-            columns=[dg.TableColumn(c, t, description=descriptions[c]) for c, t in EXTRACT_COLUMNS[name].items()]
-        ),
-    }
+    return {"dagster/row_count": len(frame), "files": [str(p) for p in paths.values()]}
 
 
 @dg.asset(kinds={"duckdb", "parquet", "csv"})

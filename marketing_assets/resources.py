@@ -19,6 +19,7 @@ import yaml
 from dagster_duckdb import DuckDBResource
 from pydantic import Field, PrivateAttr
 
+from marketing_assets.alerts import Alerts
 from marketing_assets.constants import CONFIG_DIR, DEFAULT_EXTRACTS_DIR, DEFAULT_LANDING_DIR, DEFAULT_REPORTS_DIR, DEFAULT_WAREHOUSE
 
 
@@ -248,8 +249,6 @@ def configured(value: str | dg.EnvVar) -> str:
 
 
 def build_resources() -> dict[str, Any]:
-    from marketing_assets.sensors import Alerts  # sensors.py imports this module
-
     return {
         "landing": LandingZone(path=_env_or("MARKETING_LANDING_DIR", DEFAULT_LANDING_DIR)),
         "warehouse": Warehouse(

@@ -266,7 +266,8 @@ def main(argv: list[str] | None = None) -> int:
     ensure_demo_data(landing, args.scale, args.seed)
 
     from marketing_assets.definitions import defs
-    from marketing_assets.sensors import LANDING_RECORD_SUFFIX, warehouse_sidecar
+    from marketing_assets.alerts import warehouse_sidecar
+    from marketing_assets.sensors import LANDING_RECORD_SUFFIX
 
     print(preflight_text(defs, landing))
     start = time.perf_counter()

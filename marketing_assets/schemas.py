@@ -399,10 +399,17 @@ class ChannelMap(pa.DataFrameModel):
 
     source_kind: Series[str] = pa.Field(isin=["web", "crm_label"], description="web signature or CRM label.")
     signature_id: Series[float] = pa.Field(nullable=True, description="Hash of the web signature (web rows).")
+    utm_source: Series[str] = pa.Field(nullable=True, description="utm_source of the signature (web rows).")
+    utm_medium: Series[str] = pa.Field(nullable=True, description="utm_medium of the signature (web rows).")
+    utm_campaign: Series[str] = pa.Field(nullable=True, description="utm_campaign of the signature (web rows).")
+    has_gclid: Series[bool] = pa.Field(nullable=True, description="The sessions carry a Google Ads click id (web rows).")
+    has_fbclid: Series[bool] = pa.Field(nullable=True, description="The sessions carry a Meta click id (web rows).")
+    referrer_host: Series[str] = pa.Field(nullable=True, description="Referrer host of the signature (web rows).")
     crm_label_key: Series[str] = pa.Field(nullable=True, description="Lower-cased, space-normalised CRM label (CRM rows).")
     channel_name: Series[str] = pa.Field(description="Channel label: CRM's most frequent spelling, or the web channel.")
     channel_group: Series[str] = pa.Field(description="GA4 default channel group (plus Events, Outbound Sales).")
     rows: Series[int] = pa.Field(ge=1, description="Landed rows with this signature or label.")
+    spellings: Series[int] = pa.Field(ge=1, description="CRM spellings merged into the label (1 for web rows).")
 
     class Config:
         coerce = True
@@ -416,14 +423,19 @@ class AdSpendDaily(pa.DataFrameModel):
     platform: Series[str] = pa.Field(isin=platform_names(), description="Ad platform (config/ad_platforms.yaml).")
     account_id: Series[str] = pa.Field(description="Ad account.")
     campaign_id: Series[str] = pa.Field(description="Campaign.")
+    campaign_name: Series[str] = pa.Field(nullable=True, description="Campaign name as exported by the platform.")
+    campaign_type: Series[str] = pa.Field(nullable=True, description="Platform campaign type or objective (NULL when the export has none).")
+    channel_name: Series[str] = pa.Field(description="Channel label of the campaign.")
     channel_group: Series[str] = pa.Field(description="Channel group of the campaign.")
     currency: Series[str] = pa.Field(str_length={"min_value": 3, "max_value": 3}, description="Account currency.")
+    is_currency_assumed: Series[bool] = pa.Field(description="The export gave no currency: the account's configured currency is assumed.")
     spend_local: Series[float] = pa.Field(ge=0, description="Spend in the account currency.")
     fx_rate: Series[float] = pa.Field(gt=0, description="Reporting currency per unit of the account currency.")
     spend: Series[float] = pa.Field(ge=0, description="Spend in the reporting currency.")
     impressions: Series[float] = pa.Field(ge=0, nullable=True, description="Impressions.")
     clicks: Series[float] = pa.Field(ge=0, nullable=True, description="Clicks.")
     conversions: Series[float] = pa.Field(ge=0, nullable=True, description="Platform-reported conversions.")
+    conversion_value: Series[float] = pa.Field(ge=0, nullable=True, description="Platform-reported conversion value, account currency (NULL when not exported).")
 
     class Config:
         coerce = True
@@ -437,9 +449,12 @@ class ContactsResolved(pa.DataFrameModel):
     contact_id: Series[str] = pa.Field(unique=True, description="CRM contact id.")
     account_id: Series[str] = pa.Field(description="The contact's own account.")
     canonical_contact_id: Series[str] = pa.Field(description="The person's canonical contact id.")
+    canonical_account_id: Series[str] = pa.Field(description="Account of the canonical contact.")
     email_normalized: Series[str] = pa.Field(nullable=True, description="Normalised email.")
+    is_canonical: Series[bool] = pa.Field(description="The contact is its person's canonical contact.")
     match_method: Series[str] = pa.Field(isin=["self", "email", "web_client_id"], description="How the contact was linked.")
     cluster_size: Series[int] = pa.Field(ge=1, description="Contacts of the same person.")
+    identity_cluster_id: Series[int] = pa.Field(description="Connected component of contacts linked as one person (run-specific number).")
 
     class Config:
         coerce = True
@@ -463,7 +478,11 @@ class AccountsResolved(pa.DataFrameModel):
     """CRM account ↔ ERP customer matches and the unmatched of both sides."""
 
     account_id: Series[str] = pa.Field(nullable=True, description="CRM account (NULL: unmatched or ambiguous ERP customer).")
+    account_name: Series[str] = pa.Field(nullable=True, description="CRM account name.")
     customer_id: Series[str] = pa.Field(nullable=True, description="ERP customer (NULL: unmatched CRM account).")
+    customer_name: Series[str] = pa.Field(nullable=True, description="ERP customer name.")
+    domain: Series[str] = pa.Field(nullable=True, description="Web domain the match used (domain matches).")
+    ambiguous_candidates: Series[float] = pa.Field(nullable=True, ge=0, description="CRM accounts the ERP customer matched equally well (ambiguous rows).")
     match_method: Series[str] = pa.Field(
         isin=["domain", "name", "fuzzy_name", "ambiguous", "unmatched_crm", "unmatched_erp"], description="How matched."
     )
@@ -478,12 +497,21 @@ class CampaignsResolved(pa.DataFrameModel):
     """Ad campaigns ↔ utm_campaign values."""
 
     platform: Series[str] = pa.Field(nullable=True, description="Ad platform (NULL for utm-only campaigns).")
+    account_id: Series[str] = pa.Field(nullable=True, description="Ad account (NULL for utm-only campaigns).")
     campaign_id: Series[str] = pa.Field(nullable=True, description="Ad campaign id.")
+    campaign_name: Series[str] = pa.Field(nullable=True, description="Ad campaign name (NULL for utm-only campaigns).")
+    channel_group: Series[str] = pa.Field(nullable=True, description="Channel group of the ad campaign (NULL for utm-only campaigns).")
     campaign_key: Series[str] = pa.Field(
         nullable=True, description="Normalised campaign name used for matching (NULL when the ad export has no campaign name)."
     )
+    utm_campaign: Series[str] = pa.Field(nullable=True, description="Most used utm_campaign spelling of the campaign (NULL: no utm value matched).")
+    utm_spellings: Series[float] = pa.Field(nullable=True, ge=0, description="Distinct utm_campaign spellings merged.")
     match_method: Series[str] = pa.Field(isin=["name", "unmatched_ad_campaign", "utm_only"], description="How matched.")
+    sessions: Series[float] = pa.Field(ge=0, description="Web sessions tagged with the campaign.")
+    crm_touchpoints: Series[float] = pa.Field(ge=0, description="CRM touchpoints tagged with the campaign.")
     spend: Series[float] = pa.Field(ge=0, description="Campaign spend in the reporting currency.")
+    first_day: Series[pd.Timestamp] = pa.Field(nullable=True, description="First day with ad spend rows (NULL for utm-only campaigns).")
+    last_day: Series[pd.Timestamp] = pa.Field(nullable=True, description="Last day with ad spend rows (NULL for utm-only campaigns).")
 
     class Config:
         coerce = True
@@ -516,6 +544,11 @@ class Touchpoints(pa.DataFrameModel):
     touchpoint_date: Series[pd.Timestamp] = pa.Field(description="When, UTC.")
     channel_name: Series[str] = pa.Field(description="Channel label (CRM spelling merged across case/space variants).")
     channel_group: Series[str] = pa.Field(description="Channel group.")
+    utm_source: Series[str] = pa.Field(nullable=True, description="utm_source of the touch.")
+    utm_medium: Series[str] = pa.Field(nullable=True, description="utm_medium of the touch.")
+    utm_campaign: Series[str] = pa.Field(nullable=True, description="utm_campaign of the touch, as landed.")
+    campaign_key: Series[str] = pa.Field(nullable=True, description="Normalised campaign name of utm_campaign (joins identity.campaigns_resolved).")
+    lead_date: Series[pd.Timestamp] = pa.Field(nullable=True, description="When the contact became a lead (CRM created_at), UTC.")
     type_order: Series[int] = pa.Field(isin=[1, 2, 3], description="Tie-break order of the type.")
     is_direct: Series[bool] = pa.Field(description="Channel group is Direct.")
 
@@ -535,12 +568,19 @@ class OpportunityTouchpoints(pa.DataFrameModel):
     touchpoint_id: Series[str] = pa.Field(description="Touchpoint.")
     touchpoint_type: Series[str] = pa.Field(isin=TOUCHPOINT_TYPES, description="marketing, sales or web.")
     channel_name: Series[str] = pa.Field(description="Channel label.")
+    channel_group: Series[str] = pa.Field(description="Channel group.")
     contact_id: Series[str] = pa.Field(description="Contact touched.")
+    canonical_contact_id: Series[str] = pa.Field(description="The touched person's canonical contact id.")
     touchpoint_date: Series[pd.Timestamp] = pa.Field(description="When, UTC.")
+    campaign_key: Series[str] = pa.Field(nullable=True, description="Normalised campaign name (NULL: no utm_campaign).")
+    utm_campaign: Series[str] = pa.Field(nullable=True, description="utm_campaign of the touch, as landed.")
+    is_direct: Series[bool] = pa.Field(description="Channel group is Direct.")
+    type_order: Series[int] = pa.Field(isin=[1, 2, 3], description="Tie-break order of the touchpoint type.")
     touch_order: Series[int] = pa.Field(ge=1, description="Position in the opportunity's journey (date, type, id).")
     touch_count: Series[int] = pa.Field(ge=1, description="Touches of the opportunity in the window.")
     is_lead_creation: Series[bool] = pa.Field(description="The lead-creation touch (at most one per opportunity).")
     days_before_opportunity: Series[float] = pa.Field(ge=0, description="Age of the touch at opportunity creation.")
+    lookback_days: Series[int] = pa.Field(ge=1, description="Lookback window the touches were selected with.")
 
     class Config:
         coerce = True
@@ -553,6 +593,10 @@ class ConversionPaths(pa.DataFrameModel):
 
     journey_kind: Series[str] = pa.Field(isin=["opportunity", "non_converting"], description="Converting or not.")
     journey_id: Series[str] = pa.Field(unique=True, description="Opportunity id, or account#n for non-converting journeys.")
+    account_id: Series[str] = pa.Field(description="Account of the journey.")
+    touch_count: Series[int] = pa.Field(ge=1, description="Touches in the journey.")
+    first_touch_at: Series[pd.Timestamp] = pa.Field(description="First touch of the journey, UTC.")
+    last_touch_at: Series[pd.Timestamp] = pa.Field(description="Last touch of the journey, UTC.")
     path: Series[str] = pa.Field(description="Channels in order, joined by ' > '.")
     conversions: Series[int] = pa.Field(isin=[0, 1], description="1 for an opportunity.")
     nulls: Series[int] = pa.Field(isin=[0, 1], description="1 for a non-converting journey.")
@@ -580,6 +624,23 @@ class _AttributionCreditsBase(pa.DataFrameModel):
     """Credit per opportunity × touchpoint, one column per model, in pipeline currency."""
 
     opportunity_id: Series[str] = pa.Field(description="Opportunity.")
+    account_id: Series[str] = pa.Field(description="Account of the opportunity.")
+    opportunity_created_date: Series[pd.Timestamp] = pa.Field(description="Opportunity creation, UTC.")
+    sales_segment: Series[str] = pa.Field(description="Sales segment.")
+    touchpoint_type: Series[str] = pa.Field(isin=TOUCHPOINT_TYPES, description="marketing, sales or web.")
+    channel_group: Series[str] = pa.Field(description="Channel group.")
+    contact_id: Series[str] = pa.Field(description="Contact touched.")
+    canonical_contact_id: Series[str] = pa.Field(description="The touched person's canonical contact id.")
+    touchpoint_date: Series[pd.Timestamp] = pa.Field(description="When, UTC.")
+    campaign_key: Series[str] = pa.Field(nullable=True, description="Normalised campaign name (NULL: no utm_campaign).")
+    utm_campaign: Series[str] = pa.Field(nullable=True, description="utm_campaign of the touch, as landed.")
+    is_direct: Series[bool] = pa.Field(description="Channel group is Direct.")
+    type_order: Series[int] = pa.Field(isin=[1, 2, 3], description="Tie-break order of the touchpoint type.")
+    is_lead_creation: Series[bool] = pa.Field(description="The lead-creation touch (at most one per opportunity).")
+    days_before_opportunity: Series[float] = pa.Field(ge=0, description="Age of the touch at opportunity creation.")
+    lookback_days: Series[int] = pa.Field(ge=1, description="Lookback window the touches were selected with.")
+    touch_order: Series[int] = pa.Field(ge=1, description="Position in the opportunity's journey (date, type, id).")
+    touch_count: Series[int] = pa.Field(ge=1, description="Touches of the opportunity in the window.")
     touchpoint_id: Series[str] = pa.Field(description="Touchpoint.")
     channel_name: Series[str] = pa.Field(description="Channel label.")
     pipeline_amount: Series[float] = pa.Field(ge=0, description="Opportunity pipeline.")
@@ -631,6 +692,7 @@ class AttributionBySegmentChannel(_Rollup):
 
     sales_segment: Series[str] = pa.Field(description="Sales segment.")
     channel_name: Series[str] = pa.Field(description="Channel label, or (unattributed).")
+    channel_group: Series[str] = pa.Field(description="Channel group, or (unattributed).")
 
     class Config:
         unique = ["model", "sales_segment", "channel_name", "channel_group"]
@@ -651,6 +713,8 @@ class AttributionModelComparison(pa.DataFrameModel):
     model: Series[str] = pa.Field(isin=ATTRIBUTION_MODELS, description="Rule model.")
     pipeline_amount: Series[float] = pa.Field(ge=0, description="Credited pipeline.")
     share: Series[float] = pa.Field(ge=0, le=1.000001, description="Share of the window's pipeline.")
+    share_change_vs_default_window: Series[float] = pa.Field(description="share minus the channel's share under the same model in the default window.")
+    model_spread: Series[float] = pa.Field(ge=0, description="Highest minus lowest share of the channel across models, in this window.")
 
     class Config:
         coerce = True
@@ -671,8 +735,12 @@ class ChannelRoi(pa.DataFrameModel):
     )
     new_leads: Series[float] = pa.Field(ge=0, nullable=True, description="KPI new_leads (lead month, last touch up to the lead day).")
     attributed_pipeline: Series[float] = pa.Field(nullable=True, description="KPI attributed_pipeline (creation month).")
+    attributed_opportunities: Series[float] = pa.Field(nullable=True, description="KPI attributed_opportunities (creation month).")
     attributed_revenue: Series[float] = pa.Field(nullable=True, description="KPI attributed_revenue (close month).")
+    attributed_won_deals: Series[float] = pa.Field(nullable=True, description="KPI attributed_won_deals (close month).")
     channel_roas: Series[float] = pa.Field(ge=0, nullable=True, description="KPI channel_roas.")
+    cost_per_lead: Series[float] = pa.Field(ge=0, nullable=True, description="KPI cost_per_lead.")
+    cost_per_opportunity: Series[float] = pa.Field(ge=0, nullable=True, description="KPI cost_per_opportunity.")
     cost_per_won_deal: Series[float] = pa.Field(ge=0, nullable=True, description="KPI cost_per_won_deal.")
 
     class Config:
@@ -694,16 +762,26 @@ ATTRIBUTION_TABLE_MODELS: dict[str, type[pa.DataFrameModel]] = {
 # ----------------------------------------------------------------------------------------------- mmm
 
 
+# Tables with one column per MMM channel (channels come from config, not from the model): the column schema
+# shows them as one ``<channel>`` column described by ``Config.metadata["per_channel_column"]``.
+PER_CHANNEL_COLUMN = "per_channel_column"
+
+
 class MmmWeeklyFrame(pa.DataFrameModel):
     """Weekly design matrix."""
 
     week: Series[pd.Timestamp] = pa.Field(unique=True, description="Week start (Monday).")
     revenue: Series[float] = pa.Field(description="Net revenue of the week.")
+    sales: Series[float] = pa.Field(description="Gross sales of the week (ERP sale lines).")
+    returns: Series[float] = pa.Field(description="Returns of the week (ERP return lines).")
+    orders: Series[int] = pa.Field(ge=0, description="Distinct ERP orders with a sale line.")
+    promo_share: Series[float] = pa.Field(ge=0, le=1, description="Share of the week's sales with a promo code.")
     promo: Series[int] = pa.Field(isin=[0, 1], description="Promo week flag (control).")
 
     class Config:
         coerce = True
         strict = False
+        metadata = {PER_CHANNEL_COLUMN: "Ad spend of the MMM channel in the week, reporting currency (one column per channel)."}
 
 
 class MmmModel(pa.DataFrameModel):
@@ -712,10 +790,17 @@ class MmmModel(pa.DataFrameModel):
     channel: Series[str] = pa.Field(unique=True, description="MMM channel key (platform × campaign type), as in lift tests.")
     channel_group: Series[str] = pa.Field(description="Channel group of the channel's spend (the vocabulary of attribution and reports).")
     channel_label: Series[str] = pa.Field(unique=True, description="Reader-facing name: the channel group, plus the platform when a group has several MMM channels.")
+    decay: Series[float] = pa.Field(description="Geometric adstock decay (share of a week's effect carried to the next week).")
+    half_saturation: Series[float] = pa.Field(description="Hill half-saturation point, in adstocked spend.")
+    slope: Series[float] = pa.Field(description="Hill slope (shape of the saturation curve).")
     spend: Series[float] = pa.Field(ge=0, description="Spend over the fit period.")
     contribution: Series[float] = pa.Field(description="Modelled contribution over the fit period.")
     roi: Series[float] = pa.Field(description="Contribution / spend.")
+    roi_low: Series[float] = pa.Field(nullable=True, description="Lower end of the 80% bootstrap interval of roi.")
+    roi_high: Series[float] = pa.Field(nullable=True, description="Upper end of the 80% bootstrap interval of roi.")
     mroi: Series[float] = pa.Field(description="Marginal ROI at current spend.")
+    mroi_low: Series[float] = pa.Field(nullable=True, description="Lower end of the 80% bootstrap interval of mroi.")
+    mroi_high: Series[float] = pa.Field(nullable=True, description="Upper end of the 80% bootstrap interval of mroi.")
 
     class Config:
         coerce = True
@@ -728,7 +813,10 @@ class MmmChannelGroupRoi(pa.DataFrameModel):
     channel_group: Series[str] = pa.Field(unique=True, description="Channel group with modelled media spend.")
     mmm_channels: Series[str] = pa.Field(description="Labels of the group's MMM channels, comma-separated.")
     spend: Series[float] = pa.Field(ge=0, description="Spend over the fit period.")
+    contribution: Series[float] = pa.Field(description="Modelled contribution of the group's channels over the fit period.")
     roi: Series[float] = pa.Field(description="Modelled contribution / spend over the fit period.")
+    roi_low: Series[float] = pa.Field(nullable=True, description="Lower end of the 80% bootstrap interval of roi.")
+    roi_high: Series[float] = pa.Field(nullable=True, description="Upper end of the 80% bootstrap interval of roi.")
     mroi: Series[float] = pa.Field(description="Marginal ROI: d contribution / d spend with all the group's channels scaled together.")
     mroi_low: Series[float] = pa.Field(nullable=True, description="Lower end of the 80% bootstrap interval of mroi (the decision interval).")
     mroi_high: Series[float] = pa.Field(nullable=True, description="Upper end of the 80% bootstrap interval of mroi (the decision interval).")
@@ -754,6 +842,12 @@ class MmmBudgetPlan(pa.DataFrameModel):
     channel_label: Series[str] = pa.Field(description="Reader-facing channel name.")
     current_spend: Series[float] = pa.Field(ge=0, description="Spend of the last period_weeks weeks: the run rate the plan starts from.")
     scenario_spend: Series[float] = pa.Field(ge=0, description="Spend of the channel in the scenario over the planned period.")
+    bound_low: Series[float] = pa.Field(nullable=True, ge=0, description="Lowest spend the optimiser may give the channel (optimal scenario only).")
+    bound_high: Series[float] = pa.Field(nullable=True, ge=0, description="Highest spend the optimiser may give the channel (optimal scenario only).")
+    media_contribution: Series[float] = pa.Field(description="Modelled media contribution of the scenario over the planned period.")
+    uplift: Series[float] = pa.Field(description="media_contribution minus that of the current run rate.")
+    uplift_low: Series[float] = pa.Field(nullable=True, description="Lower end of the 80% bootstrap interval of uplift (optimal scenario only).")
+    uplift_high: Series[float] = pa.Field(nullable=True, description="Upper end of the 80% bootstrap interval of uplift (optimal scenario only).")
 
     class Config:
         coerce = True
@@ -794,6 +888,42 @@ class MmmLiftTestFit(pa.DataFrameModel):
         strict = False
 
 
+class MmmContributions(pa.DataFrameModel):
+    """Weekly revenue and its modelled decomposition."""
+
+    week: Series[pd.Timestamp] = pa.Field(unique=True, description="Week start (Monday).")
+    actual: Series[float] = pa.Field(description="Net revenue of the week.")
+    baseline: Series[float] = pa.Field(nullable=True, description="Modelled baseline (intercept).")
+    trend: Series[float] = pa.Field(nullable=True, description="Modelled trend.")
+    seasonality: Series[float] = pa.Field(nullable=True, description="Modelled yearly seasonality.")
+    promo: Series[float] = pa.Field(nullable=True, description="Modelled effect of the promo control.")
+    predicted: Series[float] = pa.Field(nullable=True, description="Modelled revenue: the sum of the parts.")
+
+    class Config:
+        coerce = True
+        strict = False
+        metadata = {PER_CHANNEL_COLUMN: "Modelled revenue contribution of the MMM channel in the week (one column per channel)."}
+
+
+class MmmResponseCurves(pa.DataFrameModel):
+    """Modelled response of each channel to its spend, 0–200% of current."""
+
+    channel: Series[str] = pa.Field(description="MMM channel key.")
+    channel_group: Series[str] = pa.Field(nullable=True, description="Channel group of the MMM channel.")
+    channel_label: Series[str] = pa.Field(nullable=True, description="Reader-facing channel name.")
+    spend: Series[float] = pa.Field(ge=0, description="Spend level over the fit period.")
+    share_of_current_spend: Series[float] = pa.Field(nullable=True, ge=0, description="Spend level / current spend (0 to 2).")
+    contribution: Series[float] = pa.Field(nullable=True, description="Modelled contribution at the spend level.")
+    roi: Series[float] = pa.Field(nullable=True, description="contribution / spend (NULL at zero spend).")
+    mroi: Series[float] = pa.Field(nullable=True, description="Marginal ROI at the spend level.")
+    contribution_low: Series[float] = pa.Field(nullable=True, description="Lower end of the 80% bootstrap interval of contribution.")
+    contribution_high: Series[float] = pa.Field(nullable=True, description="Upper end of the 80% bootstrap interval of contribution.")
+
+    class Config:
+        coerce = True
+        strict = False
+
+
 MMM_MODELS: dict[str, type[pa.DataFrameModel]] = {
     "mmm_weekly_frame": MmmWeeklyFrame,
     "mmm_model": MmmModel,
@@ -802,3 +932,9 @@ MMM_MODELS: dict[str, type[pa.DataFrameModel]] = {
     "mmm_channel_group_roi": MmmChannelGroupRoi,
     "mmm_budget_plan": MmmBudgetPlan,
 }
+
+MMM_UNCHECKED_MODELS: dict[str, type[pa.DataFrameModel]] = {
+    "mmm_contributions": MmmContributions,
+    "mmm_response_curves": MmmResponseCurves,
+}
+"""Described but not contract-checked: without a fitted model these tables are written with two columns only."""

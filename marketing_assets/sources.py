@@ -11,31 +11,9 @@ from marketing_assets.lib.publish import PseudonymKeyMissing
 from marketing_assets.lib.refs import ref_working, this
 from marketing_assets.lineage import upstream
 from marketing_assets.resources import CheckThresholds, LandingZone, Warehouse
-from marketing_assets.schemas import SOURCE_MODELS, Quarantine, SourceModel
+from marketing_assets.schemas import SOURCE_MODELS, SourceModel
 
 CONTRACTS: dict[str, TableContract] = {name: contract_from_model(name, model) for name, model in SOURCE_MODELS.items()}
-
-_SQL_TO_DISPLAY = {"VARCHAR": "string", "BIGINT": "int", "DOUBLE": "float", "BOOLEAN": "bool", "TIMESTAMP": "timestamp (UTC)", "DATE": "date"}
-
-
-def _column_schema(table: str) -> dg.TableSchema:
-    contract = CONTRACTS[table]
-    schema = SOURCE_MODELS[table].to_schema()
-    return dg.TableSchema(
-        columns=[
-            dg.TableColumn(
-                name=c.name,
-                type=_SQL_TO_DISPLAY.get(c.sql_type, c.sql_type.lower()),
-                description=schema.columns[c.name].description,
-                constraints=dg.TableColumnConstraints(nullable=c.nullable, unique=False),
-            )
-            for c in contract.columns
-        ]
-        + [
-            dg.TableColumn("source_file", "string", description="Landing file of the row."),
-            dg.TableColumn("source_line", "int", description="Line in the file (header = 1)."),
-        ]
-    )
 
 
 def _files_markdown(result: IngestResult) -> str:
@@ -89,7 +67,6 @@ def build_source_asset(table: str, model: type[SourceModel]) -> dg.AssetsDefinit
             "landing_glob": contract.landing_glob,
             "primary_key": ", ".join(contract.key),
             "optional_table": contract.optional_table,
-            "dagster/column_schema": _column_schema(table),
         },
     )
     def _source(
@@ -150,9 +127,6 @@ def quarantine_parts(tables) -> list[str]:
     name=QUARANTINE_TABLE,
     deps=upstream(lambda: quarantine_parts(SOURCE_MODELS)),
     kinds={"duckdb"},
-    metadata={"dagster/column_schema": dg.TableSchema(
-        columns=[dg.TableColumn(n, "string", description=c.description) for n, c in Quarantine.to_schema().columns.items()]
-    )},
 )
 def quarantine(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """One row per rejected landing row, with its file, line, column, raw value (PII masked) and reason."""

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from marketing_assets.resources import CheckThresholds, LandingZone, Warehouse
-from marketing_assets.sensors import Alerts
+from marketing_assets.alerts import Alerts
 
 
 def write_csv(root: Path, relpath: str, header: list[str], rows: list[list[object]], bom: bool = False) -> Path:

@@ -14,9 +14,10 @@ import pytest
 from dagster._core.test_utils import create_run_for_test
 
 from marketing_assets import sensors
+from marketing_assets.alerts import Alerts, WebhookUrlError, webhook_target
 from marketing_assets.definitions import defs
 from marketing_assets.resources import LandingZone
-from marketing_assets.sensors import Alerts, WebhookUrlError, asset_check_alert_sensor, landing_zone_sensor, webhook_target
+from marketing_assets.sensors import asset_check_alert_sensor, landing_zone_sensor
 from marketing_assets_tests.test_sensors import land, must_hold, read_alerts, tiny
 
 SECRET = "T000/B000/s3cr3t-token"

@@ -14,9 +14,10 @@ import dagster as dg
 import pytest
 
 from marketing_assets import sensors
+from marketing_assets.alerts import DEFAULT_ALERTS_FILE, Alerts
 from marketing_assets.definitions import defs
 from marketing_assets.resources import LandingZone
-from marketing_assets.sensors import Alerts, asset_check_alert_sensor, landing_zone_sensor, run_failure_alert_sensor
+from marketing_assets.sensors import asset_check_alert_sensor, landing_zone_sensor, run_failure_alert_sensor
 from marketing_assets_tests.conftest import MINIMAL_CRM, write_csv
 
 # ------------------------------------------------------------------------------- landing zone
@@ -363,7 +364,7 @@ def test_alerts_from_env(monkeypatch, tmp_path):
     assert alerts.alerts_file == str(tmp_path / "a.jsonl") and alerts.webhook_url is None
     monkeypatch.delenv("MARKETING_ALERTS_FILE")
     monkeypatch.delenv("MARKETING_WAREHOUSE", raising=False)
-    assert Alerts.from_env().alerts_file == sensors.DEFAULT_ALERTS_FILE
+    assert Alerts.from_env().alerts_file == DEFAULT_ALERTS_FILE
 
 
 # ------------------------------------------------------------------------------ jobs, schedules

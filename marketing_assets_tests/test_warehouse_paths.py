@@ -11,7 +11,7 @@ import pytest
 
 from marketing_assets import sensors
 from marketing_assets.run import dagster_home_for
-from marketing_assets.sensors import Alerts
+from marketing_assets.alerts import DEFAULT_ALERTS_FILE, Alerts, warehouse_sidecar
 
 REPO = Path(__file__).resolve().parents[1]
 needs_make = pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
@@ -21,8 +21,8 @@ def test_paths_are_keyed_by_the_warehouse(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert dagster_home_for("data/warehouse.duckdb") == tmp_path / "data" / ".dagster" / "warehouse"
     assert dagster_home_for("/srv/dw/own.duckdb") == Path("/srv/dw/.dagster/own")
-    assert sensors.DEFAULT_ALERTS_FILE == "data/warehouse.alerts.jsonl"
-    assert sensors.warehouse_sidecar("/srv/dw/own.duckdb", sensors.LANDING_RECORD_SUFFIX) == "/srv/dw/own.landing_scan.json"
+    assert DEFAULT_ALERTS_FILE == "data/warehouse.alerts.jsonl"
+    assert warehouse_sidecar("/srv/dw/own.duckdb", sensors.LANDING_RECORD_SUFFIX) == "/srv/dw/own.landing_scan.json"
 
 
 def test_alerts_default_follows_the_warehouse_unless_set(tmp_path, monkeypatch):
