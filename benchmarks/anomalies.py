@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/anomalies.py --seeds 1 2 --end-dates 2026-03-11 --scale default
 
 For every seed x end date: generate the demo, materialise only the ad-platform and web-session sources and
-``identity/ad_spend_daily``, then evaluate ``cpa_spike``, ``roas_drop`` and ``conversion_rate_drop`` as of noon on the
+``spend/ad_spend_daily``, then evaluate ``cpa_spike``, ``roas_drop`` and ``conversion_rate_drop`` as of noon on the
 end date (``CheckThresholds.as_of``), and compare their episodes with ``_truth/anomalies.json``:
 
 - found: a planted anomaly named by its check (CPA spike: same campaign and week; ROAS drop: same campaign and first
@@ -41,7 +41,7 @@ import dagster as dg
 import pandas as pd
 
 from marketing_assets.checks import monitoring
-from marketing_assets.constants import IDENTITY, SOURCES
+from marketing_assets.constants import SOURCES, SPEND
 from marketing_assets.definitions import defs
 from marketing_assets.demo import generate
 from marketing_assets.resources import CheckThresholds, LandingZone, Warehouse
@@ -67,7 +67,7 @@ def run_one(work: Path, seed: int, end_date: str, scale: str) -> dict:
     generate(landing, scale=scale, seed=seed, end_date=end_date)
     thresholds = CheckThresholds(as_of=f"{end_date}T12:00:00+00:00")
     warehouse = Warehouse(database=str(work / "warehouse.duckdb"), extracts_dir=str(work / "extracts"), reports_dir=str(work / "reports"))
-    needed = dg.AssetSelection.assets(dg.AssetKey([IDENTITY, "ad_spend_daily"])).upstream() | dg.AssetSelection.assets(
+    needed = dg.AssetSelection.assets(dg.AssetKey([SPEND, "ad_spend_daily"])).upstream() | dg.AssetSelection.assets(
         dg.AssetKey([SOURCES, "web_sessions"])
     )
     dg.materialize(list(defs.assets), selection=needed, resources={"landing": LandingZone(path=str(landing)), "warehouse": warehouse,

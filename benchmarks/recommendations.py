@@ -32,7 +32,7 @@ import dagster as dg
 import duckdb
 import pandas as pd
 
-from marketing_assets.constants import EXTRACTS, IDENTITY, MMM
+from marketing_assets.constants import EXTRACTS, MMM, SPEND
 from marketing_assets.definitions import defs
 from marketing_assets.demo import generate
 from marketing_assets.lib import kpis, recommend
@@ -121,7 +121,7 @@ def run_seed(seed: int, scale: str, end_date: str, reference_model: str, keep: b
             model = con.execute(f"SELECT channel, channel_group, mroi, mroi_low, mroi_high FROM {MMM}.mmm_model").df()
             groups = dict(zip(model["channel"], model["channel_group"], strict=True))
             if not groups:  # no fitted model: the product's own MMM channel → group mapping still names the truth
-                groups = dict(con.execute(channel_groups_sql(ad_spend=f"{IDENTITY}.ad_spend_daily")).fetchall())
+                groups = dict(con.execute(channel_groups_sql(ad_spend=f"{SPEND}.ad_spend_daily")).fetchall())
             frame = con.execute(
                 f"""SELECT {", ".join(COLUMNS)} FROM {EXTRACTS}.marketing_roi
                     WHERE level = 'channel' AND attribution_model = ? AND recommendation IS NOT NULL

@@ -13,7 +13,7 @@ import dagster as dg
 import pandera.pandas as pa
 
 from marketing_assets import extracts, schemas
-from marketing_assets.constants import ATTRIBUTION, EXTRACTS, IDENTITY, MMM, QUARANTINE_TABLE, SOURCES, TOUCHPOINTS
+from marketing_assets.constants import ATTRIBUTION, EXTRACTS, IDENTITY, MMM, QUARANTINE_TABLE, SOURCES, SPEND, TOUCHPOINTS
 from marketing_assets.lib import kpis
 from marketing_assets.lib.reports.pages import REPORT_FILES
 
@@ -75,6 +75,7 @@ def table_schemas() -> dict[dg.AssetKey, pa.DataFrameSchema]:
     """Every table asset's contract, by asset key."""
     models = {
         SOURCES: {**schemas.SOURCE_MODELS, QUARANTINE_TABLE: schemas.Quarantine},
+        SPEND: schemas.SPEND_MODELS,
         IDENTITY: schemas.IDENTITY_MODELS,
         TOUCHPOINTS: schemas.TOUCHPOINT_MODELS,
         ATTRIBUTION: schemas.ATTRIBUTION_TABLE_MODELS,

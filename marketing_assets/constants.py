@@ -12,12 +12,13 @@ DEFAULT_EXTRACTS_DIR = "data/extracts"
 DEFAULT_REPORTS_DIR = "data/reports"
 
 SOURCES = "sources"
+SPEND = "spend"
 IDENTITY = "identity"
 TOUCHPOINTS = "touchpoints"
 ATTRIBUTION = "attribution"
 MMM = "mmm"
 EXTRACTS = "extracts"
-GROUPS = (SOURCES, IDENTITY, TOUCHPOINTS, ATTRIBUTION, MMM, EXTRACTS)
+GROUPS = (SOURCES, SPEND, IDENTITY, TOUCHPOINTS, ATTRIBUTION, MMM, EXTRACTS)
 
 ALL_CHANNELS = "(all)"  # channel_group of extract rows over every channel group
 

@@ -5,13 +5,14 @@ import functools
 
 import dagster as dg
 
-from marketing_assets import attribution, checks, extracts, identity, jobs, mmm, reports, sources, touchpoints
+from marketing_assets import attribution, checks, extracts, identity, jobs, mmm, reports, sources, spend, touchpoints
 from marketing_assets.column_schemas import table_schemas, with_column_schema
-from marketing_assets.constants import ATTRIBUTION, EXTRACTS, IDENTITY, MMM, SOURCES, TOUCHPOINTS
+from marketing_assets.constants import ATTRIBUTION, EXTRACTS, IDENTITY, MMM, SOURCES, SPEND, TOUCHPOINTS
 from marketing_assets.resources import build_resources
 from marketing_assets.sensors import all_sensors
 
 source_assets = dg.load_assets_from_modules([sources], group_name=SOURCES, key_prefix=SOURCES)
+spend_assets = dg.load_assets_from_modules([spend], group_name=SPEND, key_prefix=SPEND)
 identity_assets = dg.load_assets_from_modules([identity], group_name=IDENTITY, key_prefix=IDENTITY)
 touchpoint_assets = dg.load_assets_from_modules([touchpoints], group_name=TOUCHPOINTS, key_prefix=TOUCHPOINTS)
 attribution_assets = dg.load_assets_from_modules([attribution], group_name=ATTRIBUTION, key_prefix=ATTRIBUTION)
@@ -28,7 +29,7 @@ extract_assets = [a.map_asset_specs(lambda spec: spec.replace_attributes(freshne
 # Every table asset shows its columns (name, type, nullability, description) from its contract in schemas.py.
 all_assets = dg.map_asset_specs(
     functools.partial(with_column_schema, contracts=table_schemas()),
-    [*source_assets, *identity_assets, *touchpoint_assets, *attribution_assets, *mmm_assets, *extract_assets],
+    [*source_assets, *spend_assets, *identity_assets, *touchpoint_assets, *attribution_assets, *mmm_assets, *extract_assets],
 )
 
 defs = dg.Definitions(

@@ -11,7 +11,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from marketing_assets.constants import ALL_CHANNELS, EXTRACTS, IDENTITY, MMM, SOURCES
+from marketing_assets.constants import ALL_CHANNELS, EXTRACTS, MMM, SOURCES, SPEND
 from marketing_assets.lib import forecast, kpis, recommend
 from marketing_assets.lib.funnel import stage_distinguishability
 from marketing_assets.lib.publish import (
@@ -305,7 +305,7 @@ def group_evidence_reads() -> dict[str, str]:
 def roi_window_end_sql() -> str:
     """Last day of marketing_roi's trailing window: the latest spend day, else the latest opportunity creation day."""
     return f"""SELECT coalesce(max(date_day), (SELECT max(opportunity_created_date)::DATE FROM {ref(SOURCES, 'crm_opportunities')}))
-                FROM {ref(IDENTITY, 'ad_spend_daily')}"""
+                FROM {ref(SPEND, 'ad_spend_daily')}"""
 
 
 ROI_KPIS = (*ROI_MODEL_KPIS, *ROI_SPEND_KPIS, *ROI_PAID_KPIS, *ROI_MMM_KPIS, *ROI_PLAN_KPIS)

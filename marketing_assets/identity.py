@@ -5,11 +5,10 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from marketing_assets.constants import IDENTITY, SOURCES
+from marketing_assets.constants import IDENTITY, SOURCES, SPEND
 from marketing_assets.lib import channels as ch
 from marketing_assets.lib import identity as idl
 from marketing_assets.lib.refs import ref, this
-from marketing_assets.lib.spend import build_ad_spend_daily, load_fx_config, unified_spend_sql
 from marketing_assets.lineage import upstream
 from marketing_assets.resources import LandingZone, Warehouse
 
@@ -69,31 +68,6 @@ def channel_map(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.M
             "rows_by_group": dg.MetadataValue.md(summary.to_markdown(index=False)),
             "unassigned_rows": int(unassigned),
             "channels_config_version": cfg["version"],
-        }
-    )
-
-
-@dg.asset(deps=upstream(lambda: unified_spend_sql(SOURCES)), kinds={"duckdb"})
-def ad_spend_daily(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
-    """One row per date × platform × account × campaign: spend in the reporting currency, impressions, clicks, conversions."""
-    fx = load_fx_config()
-    with warehouse.get_connection() as con:
-        con.execute(f"CREATE SCHEMA IF NOT EXISTS {IDENTITY}")
-        stats = build_ad_spend_daily(con, SOURCES, this(IDENTITY, "ad_spend_daily"), fx)
-        by_platform = con.execute(
-            f"""SELECT platform, currency, count(*) AS rows, round(sum(spend_local), 2) AS spend_local, round(sum(spend), 2) AS spend
-                FROM {this(IDENTITY, 'ad_spend_daily')} GROUP BY ALL ORDER BY ALL"""
-        ).df()
-    context.log.info(f"ad_spend_daily: {stats['rows']} rows, {stats['spend']:,.0f} {stats['reporting_currency']}")
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": stats["rows"],
-            "spend_total": round(stats["spend"], 2),
-            "reporting_currency": stats["reporting_currency"],
-            "rows_without_fx_rate": stats["rows_without_fx_rate"],
-            "rows_currency_assumed": stats["rows_currency_assumed"],
-            "by_platform": dg.MetadataValue.md(by_platform.to_markdown(index=False) if len(by_platform) else "no ad platform data"),
-            "fx_config_version": fx["version"],
         }
     )
 
@@ -192,7 +166,7 @@ def campaigns_resolved_sql() -> str:
                 SELECT platform, account_id, campaign_id, any_value(campaign_name) AS campaign_name,
                        any_value(channel_group) AS channel_group, round(sum(spend), 2) AS spend,
                        min(date_day) AS first_day, max(date_day) AS last_day, {ch.campaign_key_sql('any_value(campaign_name)')} AS campaign_key
-                FROM {ref(IDENTITY, 'ad_spend_daily')} GROUP BY ALL
+                FROM {ref(SPEND, 'ad_spend_daily')} GROUP BY ALL
             ),
             utm_values AS (
                 SELECT {ch.campaign_key_sql('utm_campaign')} AS campaign_key, trim(utm_campaign) AS utm_campaign,

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from marketing_assets.constants import IDENTITY, MMM, SOURCES
+from marketing_assets.constants import MMM, SOURCES, SPEND
 from marketing_assets.lib import svg
 from marketing_assets.lib.mmm import MarketingMixModel, weekly_frame_sql
 from marketing_assets.lib.mmm.frame import channel_groups_sql, channel_labels
@@ -100,7 +100,7 @@ def lift_tests_read() -> str:
 
 
 def channel_groups_read() -> str:
-    return channel_groups_sql(ad_spend=ref(IDENTITY, "ad_spend_daily"))
+    return channel_groups_sql(ad_spend=ref(SPEND, "ad_spend_daily"))
 
 
 def load_model(con) -> tuple[MarketingMixModel | None, pd.DataFrame]:
@@ -114,7 +114,7 @@ def weekly_frame_inputs() -> dict[str, str]:
     """The revenue (ERP order lines, or CRM won opportunities without ERP) and spend tables of the weekly frame."""
     return {
         "orders": ref(SOURCES, "erp_orders"),
-        "ad_spend": ref(IDENTITY, "ad_spend_daily"),
+        "ad_spend": ref(SPEND, "ad_spend_daily"),
         # No ERP: won opportunities stand in for revenue, booked at their close date.
         "crm_orders_view": f"""CREATE OR REPLACE TEMP VIEW _mmm_orders AS
                 SELECT opportunity_id AS order_id, closed_date AS order_date, 'sale' AS transaction_type,

@@ -18,7 +18,7 @@ import dagster as dg
 import pandas as pd
 
 from marketing_assets.attribution import AttributionConfig
-from marketing_assets.constants import EXTRACTS, IDENTITY, MMM, SOURCES
+from marketing_assets.constants import EXTRACTS, IDENTITY, MMM, SOURCES, SPEND
 from marketing_assets.extracts import EXTRACT_COLUMNS, publish_extract
 from marketing_assets.lib import kpis, recommend, tally
 from marketing_assets.lib import reports as html_reports
@@ -220,7 +220,7 @@ def _read(con, schema: str, table: str) -> pd.DataFrame | None:
     return con.execute(f"SELECT * FROM {ref(schema, table)}").df() if table_exists(con, schema, table) else None
 
 
-_FRESH_TO = ((SOURCES, "erp_orders", "order_date"), (IDENTITY, "ad_spend_daily", "date_day"), (SOURCES, "crm_opportunities", "opportunity_created_date"))
+_FRESH_TO = ((SOURCES, "erp_orders", "order_date"), (SPEND, "ad_spend_daily", "date_day"), (SOURCES, "crm_opportunities", "opportunity_created_date"))
 
 
 def _fresh_to_sql(schema: str, table: str, column: str) -> str:

@@ -518,9 +518,10 @@ class CampaignsResolved(pa.DataFrameModel):
         strict = False
 
 
+SPEND_MODELS: dict[str, type[pa.DataFrameModel]] = {"ad_spend_daily": AdSpendDaily}
+
 IDENTITY_MODELS: dict[str, type[pa.DataFrameModel]] = {
     "channel_map": ChannelMap,
-    "ad_spend_daily": AdSpendDaily,
     "contacts_resolved": ContactsResolved,
     "web_client_identities": WebClientIdentities,
     "accounts_resolved": AccountsResolved,

@@ -73,12 +73,12 @@ def test_mmm_checks_warn_when_there_is_spend_but_too_little_history(tmp_path):
     from marketing_assets.mmm import MmmConfig, _write_fit
 
     with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
-        con.execute("CREATE SCHEMA mmm; CREATE SCHEMA identity")
+        con.execute("CREATE SCHEMA mmm; CREATE SCHEMA spend")
         _write_fit(con, "not fitted: 30 weeks of data (need 52)", 30, 3, MmmConfig())
-        con.execute("CREATE TABLE identity.ad_spend_daily AS SELECT 120.0 AS spend")
+        con.execute("CREATE TABLE spend.ad_spend_daily AS SELECT 120.0 AS spend")
         status, _ = mmm_checks._status(con)
         warned = mmm_checks._not_fitted(status)
-        con.execute("DELETE FROM identity.ad_spend_daily")
+        con.execute("DELETE FROM spend.ad_spend_daily")
         skipped = mmm_checks._not_fitted(mmm_checks._status(con)[0])
     assert not warned.passed and warned.severity == dg.AssetCheckSeverity.WARN and warned.description == "not fitted: 30 weeks of data (need 52)"
     assert skipped.passed and skipped.metadata["skipped"] and skipped.description.startswith("skipped: no ad spend to model")

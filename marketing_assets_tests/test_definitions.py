@@ -44,11 +44,21 @@ def test_identity_group_assets_and_checks():
     from marketing_assets.constants import IDENTITY
 
     graph = defs.resolve_asset_graph()
-    expected = {"channel_map", "ad_spend_daily", "contacts_resolved", "web_client_identities", "accounts_resolved", "campaigns_resolved"}
+    expected = {"channel_map", "contacts_resolved", "web_client_identities", "accounts_resolved", "campaigns_resolved"}
     keys = {k.path[-1] for k in graph.get_all_asset_keys() if k.path[0] == IDENTITY}
     assert keys == expected
     checked = {ck.asset_key.path[-1] for ck in graph.asset_check_keys if ck.asset_key.path[0] == IDENTITY}
     assert checked == expected  # every identity asset has at least its contract check
+
+
+def test_spend_group_holds_the_unified_spend_and_its_checks():
+    from marketing_assets.constants import SPEND
+
+    graph = defs.resolve_asset_graph()
+    key = dg.AssetKey([SPEND, "ad_spend_daily"])
+    assert {k for k in graph.get_all_asset_keys() if k.path[0] == SPEND} == {key}
+    assert graph.get(key).group_name == SPEND
+    assert {ck.name for ck in graph.asset_check_keys if ck.asset_key == key} >= {"contract", "spend_reconciles_to_sources", "platform_vs_finance_spend"}
 
 
 def test_touchpoints_group_assets_and_checks():

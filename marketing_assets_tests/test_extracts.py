@@ -194,7 +194,7 @@ def _roi(tmp) -> tuple[pd.DataFrame, set[str]]:
     with duckdb.connect(str(tmp / "warehouse.duckdb"), read_only=True) as con:
         roi = con.execute(f"SELECT * FROM {EXTRACTS}.marketing_roi").df()
         paid = {r[0] for r in con.execute(
-            f"""SELECT DISTINCT channel_group FROM identity.ad_spend_daily
+            f"""SELECT DISTINCT channel_group FROM spend.ad_spend_daily
                 WHERE spend > 0 AND date_day BETWEEN (SELECT min(period_start) FROM {EXTRACTS}.marketing_roi)
                                                  AND (SELECT max(period_end) FROM {EXTRACTS}.marketing_roi)"""
         ).fetchall()}

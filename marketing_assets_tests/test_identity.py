@@ -16,7 +16,7 @@ def test_identity_assets_materialise_and_error_checks_pass(demo_graph):
     result, _, _ = demo_graph
     assert result.success
     assert error_check_failures(result) == []
-    for asset in ("channel_map", "ad_spend_daily", "contacts_resolved", "web_client_identities", "accounts_resolved", "campaigns_resolved"):
+    for asset in ("channel_map", "contacts_resolved", "web_client_identities", "accounts_resolved", "campaigns_resolved"):
         assert evals(result, asset)["contract"].passed, asset
 
 
@@ -35,9 +35,9 @@ def test_web_sessions_mostly_get_a_channel(demo_graph):
 def test_ad_spend_is_in_reporting_currency(demo_graph):
     _, tmp, _ = demo_graph
     with duckdb.connect(str(tmp / "warehouse.duckdb"), read_only=True) as con:
-        rates = dict(con.execute("SELECT currency, any_value(fx_rate) FROM identity.ad_spend_daily GROUP BY ALL").fetchall())
+        rates = dict(con.execute("SELECT currency, any_value(fx_rate) FROM spend.ad_spend_daily GROUP BY ALL").fetchall())
         google = con.execute("SELECT sum(metrics_cost_micros) / 1e6 FROM sources.ads_google").fetchone()[0]
-        unified = con.execute("SELECT sum(spend) FROM identity.ad_spend_daily WHERE platform = 'google_ads'").fetchone()[0]
+        unified = con.execute("SELECT sum(spend) FROM spend.ad_spend_daily WHERE platform = 'google_ads'").fetchone()[0]
     assert rates["USD"] == 1.0 and rates["EUR"] == pytest.approx(1.08)
     assert unified == pytest.approx(google, rel=1e-9)
 
@@ -45,8 +45,8 @@ def test_ad_spend_is_in_reporting_currency(demo_graph):
 TAMPER = [
     ("channel_map", "UPDATE identity.channel_map SET channel_group = 'Unassigned' WHERE source_kind = 'web'", "channel_coverage"),
     ("channel_map", "UPDATE identity.channel_map SET rows = 0", "contract"),
-    ("ad_spend_daily", "DELETE FROM identity.ad_spend_daily WHERE platform = 'meta_ads' AND rowid % 2 = 0", "spend_reconciles_to_sources"),
-    ("ad_spend_daily", "UPDATE identity.ad_spend_daily SET fx_rate = NULL WHERE currency = 'EUR'", "contract"),
+    ("spend/ad_spend_daily", "DELETE FROM spend.ad_spend_daily WHERE platform = 'meta_ads' AND rowid % 2 = 0", "spend_reconciles_to_sources"),
+    ("spend/ad_spend_daily", "UPDATE spend.ad_spend_daily SET fx_rate = NULL WHERE currency = 'EUR'", "contract"),
     ("contacts_resolved", "UPDATE identity.contacts_resolved SET canonical_contact_id = 'nobody' WHERE rowid = 3", "identity_map_consistent"),
     ("contacts_resolved", "UPDATE identity.contacts_resolved SET canonical_contact_id = 'C00000001'", "truth_precision_recall"),
     ("contacts_resolved", "UPDATE identity.contacts_resolved SET match_method = 'guess' WHERE rowid = 1", "contract"),
@@ -60,5 +60,6 @@ TAMPER = [
 
 @pytest.mark.parametrize(("asset", "sql", "check"), TAMPER, ids=[f"{a}-{c}" for a, _, c in TAMPER])
 def test_each_identity_check_fails_on_bad_data(demo_graph, tmp_path, asset, sql, check):
-    ev = checks_after_tampering(demo_graph, tmp_path, dg.AssetKey([IDENTITY, asset]), sql)[check]
+    key = dg.AssetKey.from_user_string(asset) if "/" in asset else dg.AssetKey([IDENTITY, asset])
+    ev = checks_after_tampering(demo_graph, tmp_path, key, sql)[check]
     assert not ev.passed, ev.description

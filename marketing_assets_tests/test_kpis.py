@@ -96,7 +96,7 @@ def _credit_rows() -> list[tuple]:
 def _warehouse() -> duckdb.DuckDBPyConnection:
     """Tiny warehouse with only the columns the base relations read."""
     c = duckdb.connect()
-    for schema in ("sources", "identity", "attribution", "touchpoints"):
+    for schema in ("sources", "spend", "identity", "attribution", "touchpoints"):
         c.execute(f"CREATE SCHEMA {schema}")
     _create(c, "sources.erp_products", "product_id VARCHAR, product_name VARCHAR, category VARCHAR, unit_price DECIMAL(38,10), unit_cost DECIMAL(38,10)",
             [("P1", "Widget", "A", 10, 6), ("P2", "Gadget", "B", 40, 20)])  # fmt: skip
@@ -107,7 +107,7 @@ def _warehouse() -> duckdb.DuckDBPyConnection:
             [("2026-01-31", "P1", "L1", 10, 60), ("2026-01-31", "P2", "L1", 5, 100),
              ("2026-02-28", "P1", "L1", 5, 30), ("2026-02-28", "P2", "L1", 4, None)])  # fmt: skip
     # Campaign names normalise to campaign keys: both Paid Search rows -> 'brand_search', Paid Social -> 'prospecting_eu'.
-    _create(c, "identity.ad_spend_daily", "date_day DATE, platform VARCHAR, channel_group VARCHAR, campaign_name VARCHAR, spend DOUBLE, clicks DOUBLE, conversions DOUBLE",
+    _create(c, "spend.ad_spend_daily", "date_day DATE, platform VARCHAR, channel_group VARCHAR, campaign_name VARCHAR, spend DOUBLE, clicks DOUBLE, conversions DOUBLE",
             [("2026-01-10", "google_ads", "Paid Search", "Brand Search", 60, 30, 3),
              ("2026-01-15", "meta_ads", "Paid Social", " Prospecting-EU ", 40, 20, 1),
              ("2026-02-12", "google_ads", "Paid Search", "BRAND  search!", 90, 45, 3)])  # fmt: skip
@@ -1011,12 +1011,12 @@ def test_changelog_dates_parse(dictionary):
 
 
 def test_missing_optional_sources_are_skipped_on_request(con, dictionary):
-    assert kpi_tables("blended_roas", dictionary) == ["sources.erp_orders", "sources.erp_products", "identity.ad_spend_daily"]
+    assert kpi_tables("blended_roas", dictionary) == ["sources.erp_orders", "sources.erp_products", "spend.ad_spend_daily"]
     assert missing_tables(con, "blended_roas", dictionary) == []
     empty = duckdb.connect()
-    empty.execute("CREATE SCHEMA identity")
+    empty.execute("CREATE SCHEMA spend")
     empty.execute(
-        "CREATE TABLE identity.ad_spend_daily (date_day DATE, platform VARCHAR, channel_group VARCHAR, campaign_name VARCHAR, "
+        "CREATE TABLE spend.ad_spend_daily (date_day DATE, platform VARCHAR, channel_group VARCHAR, campaign_name VARCHAR, "
         "spend DOUBLE, clicks DOUBLE, conversions DOUBLE)"
     )
     assert missing_tables(empty, "blended_roas", dictionary) == ["sources.erp_orders", "sources.erp_products"]

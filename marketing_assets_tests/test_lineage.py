@@ -230,8 +230,8 @@ def _entry(raw: dict, name: str) -> dict:
     [
         # cac once lacked the identity match its base joins: the dictionary refuses it
         ("new_customers", ["sources/erp_orders", "sources/erp_products", "touchpoints/touchpoints"], r"lacks \['identity/accounts_resolved'\]"),
-        ("ad_spend", ["identity/ad_spend_daily", "sources/erp_customers"], r"has \['sources/erp_customers'\], not read by the SQL of base"),
-        ("blended_roas", ["sources/erp_orders", "sources/erp_products", "identity/ad_spend_daily", "sources/web_sessions"],
+        ("ad_spend", ["spend/ad_spend_daily", "sources/erp_customers"], r"has \['sources/erp_customers'\], not read by the SQL of base"),
+        ("blended_roas", ["sources/erp_orders", "sources/erp_products", "spend/ad_spend_daily", "sources/web_sessions"],
          r"has \['sources/web_sessions'\], read by none of its referenced KPIs"),
     ],
 )
@@ -264,5 +264,5 @@ def test_fixed_edges_in_the_resolved_graph():
     key = dg.AssetKey.from_user_string
     assert key("identity/accounts_resolved") in graph.get(key("extracts/executive_kpis")).parent_keys  # CAC's customers base
     assert key("sources/crm_contacts") in graph.get(key("touchpoints/touchpoints")).parent_keys
-    assert key("identity/ad_spend_daily") in graph.get(key("mmm/mmm_model")).parent_keys  # MMM channel groups
+    assert key("spend/ad_spend_daily") in graph.get(key("mmm/mmm_model")).parent_keys  # MMM channel groups
     assert key("sources/erp_customers") not in graph.get(key("extracts/executive_kpis")).parent_keys  # never read

@@ -307,7 +307,7 @@ def test_sklearn_estimator_checks_subset(check_name: str) -> None:
 # ---------------------------------------------------------------- weekly frame in DuckDB
 def test_weekly_frame_sql() -> None:
     con = duckdb.connect()
-    con.execute("CREATE SCHEMA sources; CREATE SCHEMA identity;")
+    con.execute("CREATE SCHEMA sources; CREATE SCHEMA spend;")
     con.execute(
         """CREATE TABLE sources.erp_orders AS SELECT * FROM (VALUES
             ('o1', TIMESTAMPTZ '2024-01-01 10:00:00+00', 'sale', 100.0, NULL),
@@ -319,7 +319,7 @@ def test_weekly_frame_sql() -> None:
         ) t(order_id, order_date, transaction_type, amount, promo_code)"""
     )
     con.execute(
-        """CREATE TABLE identity.ad_spend_daily AS SELECT * FROM (VALUES
+        """CREATE TABLE spend.ad_spend_daily AS SELECT * FROM (VALUES
             (DATE '2024-01-02', 'google_ads', 'SEARCH', 10.0),
             (DATE '2024-01-03', 'google_ads', 'DISPLAY', 5.0),
             (DATE '2024-01-09', 'meta_ads', NULL, 7.0),

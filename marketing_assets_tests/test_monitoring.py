@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from marketing_assets.checks import monitoring
-from marketing_assets.constants import IDENTITY, SOURCES
+from marketing_assets.constants import IDENTITY, SOURCES, SPEND
 from marketing_assets.lib import anomalies
 from marketing_assets.resources import CheckThresholds, Warehouse
 from marketing_assets_tests.conftest import AS_OF, copy_graph, pinned_thresholds, rerun_checks
@@ -324,7 +324,7 @@ def _planted(demo_graph, kind: str) -> list[dict]:
 
 
 def test_planted_cpa_spike_is_named(demo_graph):
-    ev = _evals(demo_graph[0])[(f"{IDENTITY}/ad_spend_daily", "cpa_spike")]
+    ev = _evals(demo_graph[0])[(f"{SPEND}/ad_spend_daily", "cpa_spike")]
     assert not ev.passed and ev.severity == dg.AssetCheckSeverity.WARN
     for a in _planted(demo_graph, "cpa_spike"):
         episodes = [e for e in _meta(ev, "episodes") if e["campaign_id"] == a["campaign_id"] and e["start_date"][:10] == a["start_date"]]
@@ -336,7 +336,7 @@ def test_planted_cpa_spike_is_named(demo_graph):
 
 
 def test_planted_roas_drop_is_named(demo_graph):
-    ev = _evals(demo_graph[0])[(f"{IDENTITY}/ad_spend_daily", "roas_drop")]
+    ev = _evals(demo_graph[0])[(f"{SPEND}/ad_spend_daily", "roas_drop")]
     assert not ev.passed and ev.severity == dg.AssetCheckSeverity.WARN
     for a in _planted(demo_graph, "roas_drop"):
         episodes = [e for e in _meta(ev, "episodes") if e["campaign_id"] == a["campaign_id"] and e["start_date"][:10] == a["start_date"]]
@@ -393,9 +393,9 @@ def test_planted_erp_vs_crm_discrepancy_fails_naming_the_month(demo_graph):
 def test_planted_finance_missing_spend_fails_naming_month_and_channel_group(demo_graph):
     result, tmp, landing = demo_graph
     d = _truth(landing, "discrepancies.json")["finance_missing_platform_spend"]
-    ev = _evals(result)[(f"{IDENTITY}/ad_spend_daily", "platform_vs_finance_spend")]
+    ev = _evals(result)[(f"{SPEND}/ad_spend_daily", "platform_vs_finance_spend")]
     with duckdb.connect(str(tmp / "warehouse.duckdb"), read_only=True) as con:
-        present = _month_in_data(con, f"SELECT min(date_day), max(date_day) FROM {IDENTITY}.ad_spend_daily", d["period_month"]) and _month_in_data(
+        present = _month_in_data(con, f"SELECT min(date_day), max(date_day) FROM {SPEND}.ad_spend_daily", d["period_month"]) and _month_in_data(
             con, f"SELECT min(period_month), max(period_month) FROM {SOURCES}.finance_marketing_spend", d["period_month"]
         )
     if not present:
@@ -467,18 +467,18 @@ def test_platform_vs_finance_passes_when_finance_agrees_and_fails_on_a_changed_m
 def test_finance_spend_outside_platform_groups_is_not_compared(demo_graph, tmp_path):
     # Events / PR spend has no ad-platform counterpart: doubling it changes nothing.
     tmp, _ = _copy(demo_graph, tmp_path, f"UPDATE {SOURCES}.finance_marketing_spend SET amount = amount * 2 WHERE channel IN ('Events', 'PR', 'Content')")
-    assert _check(monitoring.platform_vs_finance_spend, tmp).description == _evals(demo_graph[0])[(f"{IDENTITY}/ad_spend_daily", "platform_vs_finance_spend")].description
+    assert _check(monitoring.platform_vs_finance_spend, tmp).description == _evals(demo_graph[0])[(f"{SPEND}/ad_spend_daily", "platform_vs_finance_spend")].description
 
 
 # Constant CPA 50 (conversions = spend / 50) and ROAS 4 (value = 4 x spend) everywhere: no anomaly can exist.
 CLEAN_ADS = [
-    f"UPDATE {IDENTITY}.ad_spend_daily SET conversions = spend / 50",
-    f"UPDATE {IDENTITY}.ad_spend_daily SET conversion_value = spend_local * 4 WHERE conversion_value IS NOT NULL",
+    f"UPDATE {SPEND}.ad_spend_daily SET conversions = spend / 50",
+    f"UPDATE {SPEND}.ad_spend_daily SET conversion_value = spend_local * 4 WHERE conversion_value IS NOT NULL",
 ]
 
 
 def _last_full_week(con) -> dt.date:
-    last = con.execute(f"SELECT max(date_day) FROM {IDENTITY}.ad_spend_daily").fetchone()[0]
+    last = con.execute(f"SELECT max(date_day) FROM {SPEND}.ad_spend_daily").fetchone()[0]
     monday = last - dt.timedelta(days=last.weekday())
     return monday if last.weekday() == 6 else monday - dt.timedelta(days=7)
 
@@ -496,14 +496,14 @@ def test_injected_cpa_spike_in_the_last_week_is_named(demo_graph, tmp_path):
         week = _last_full_week(con)
         # the campaign with the most spend over that whole week; CPA 100 there (conversions = spend / 100) vs baseline 50
         campaign, spend = con.execute(
-            f"""SELECT campaign_id, sum(spend) FROM {IDENTITY}.ad_spend_daily WHERE date_day BETWEEN ? AND ?
+            f"""SELECT campaign_id, sum(spend) FROM {SPEND}.ad_spend_daily WHERE date_day BETWEEN ? AND ?
                 GROUP BY campaign_id HAVING count(DISTINCT date_day) = 7 ORDER BY 2 DESC LIMIT 1""",
             [week, week + dt.timedelta(days=6)],
         ).fetchone()
         # at CPA 100 vs 50, spend / 50 conversions are expected: this campaign has enough for the test to be significant
         assert spend / 50 >= 20
         con.execute(
-            f"UPDATE {IDENTITY}.ad_spend_daily SET conversions = spend / 100 WHERE campaign_id = ? AND date_day BETWEEN ? AND ?",
+            f"UPDATE {SPEND}.ad_spend_daily SET conversions = spend / 100 WHERE campaign_id = ? AND date_day BETWEEN ? AND ?",
             [campaign, week, week + dt.timedelta(days=6)],
         )
     result = _check(monitoring.cpa_spike, tmp)
@@ -520,17 +520,17 @@ def test_injected_roas_drop_needs_the_configured_consecutive_days(demo_graph, tm
     assert ANOMALY_CFG["roas_consecutive_days"] == 3
     tmp, _ = _copy(demo_graph, tmp_path, *CLEAN_ADS)
     with duckdb.connect(str(tmp / "warehouse.duckdb")) as con:
-        last = con.execute(f"SELECT max(date_day) FROM {IDENTITY}.ad_spend_daily").fetchone()[0]
+        last = con.execute(f"SELECT max(date_day) FROM {SPEND}.ad_spend_daily").fetchone()[0]
         first = last - dt.timedelta(days=days - 1)
         # a campaign with spend and a conversion value on each of the last `days` days; ROAS 1 there vs baseline 4
         campaign = con.execute(
-            f"""SELECT campaign_id FROM {IDENTITY}.ad_spend_daily
+            f"""SELECT campaign_id FROM {SPEND}.ad_spend_daily
                 WHERE date_day BETWEEN ? AND ? AND spend_local > 0 AND conversion_value IS NOT NULL
                 GROUP BY campaign_id HAVING count(DISTINCT date_day) = ? ORDER BY sum(spend_local) DESC LIMIT 1""",
             [first, last, days],
         ).fetchone()[0]
         con.execute(
-            f"UPDATE {IDENTITY}.ad_spend_daily SET conversion_value = spend_local WHERE campaign_id = ? AND date_day BETWEEN ? AND ?",
+            f"UPDATE {SPEND}.ad_spend_daily SET conversion_value = spend_local WHERE campaign_id = ? AND date_day BETWEEN ? AND ?",
             [campaign, first, last],
         )
     result = _check(monitoring.roas_drop, tmp)

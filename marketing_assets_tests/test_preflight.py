@@ -27,7 +27,7 @@ def test_preflight_names_found_and_absent_tables_of_a_minimal_crm_export(minimal
     google = next(i for i, line in enumerate(text.splitlines()) if line.strip().startswith("absent  ads_google"))
     without = text.splitlines()[google + 1]
     # what an absent ad export leaves without rows: the spend table and the spend KPIs of the dictionary
-    assert "identity/ad_spend_daily gets none of its rows" in without and "ad_spend" in without and "blended_roas" in without
+    assert "spend/ad_spend_daily gets none of its rows" in without and "ad_spend" in without and "blended_roas" in without
     assert "the run will stop" not in text
 
 

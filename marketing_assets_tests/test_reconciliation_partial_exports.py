@@ -6,7 +6,7 @@ import dagster as dg
 import duckdb
 
 from marketing_assets.checks import monitoring
-from marketing_assets.constants import IDENTITY, SOURCES
+from marketing_assets.constants import SOURCES, SPEND
 from marketing_assets.resources import Warehouse
 from marketing_assets_tests.conftest import copy_graph, pinned_thresholds
 
@@ -32,7 +32,7 @@ def _copy(demo_graph, tmp_path, *sql: str):
 
 
 # A Google Ads export without campaign.advertising_channel_type: every campaign takes the platform's default group.
-NO_CAMPAIGN_TYPE = f"UPDATE {IDENTITY}.ad_spend_daily SET campaign_type = NULL, channel_group = 'Paid Search', channel_name = 'Paid Search' WHERE platform = 'google_ads'"
+NO_CAMPAIGN_TYPE = f"UPDATE {SPEND}.ad_spend_daily SET campaign_type = NULL, channel_group = 'Paid Search', channel_name = 'Paid Search' WHERE platform = 'google_ads'"
 
 
 def test_google_export_without_campaign_type_is_compared_per_month_not_failed_per_group(demo_graph, tmp_path):
@@ -56,7 +56,7 @@ def test_per_month_comparison_still_fails_on_a_changed_month(demo_graph, tmp_pat
 
 def test_spend_without_currency_warns_instead_of_failing(demo_graph, tmp_path):
     tmp = _copy(
-        demo_graph, tmp_path, f"UPDATE {IDENTITY}.ad_spend_daily SET is_currency_assumed = true WHERE platform = 'meta_ads'",
+        demo_graph, tmp_path, f"UPDATE {SPEND}.ad_spend_daily SET is_currency_assumed = true WHERE platform = 'meta_ads'",
         f"UPDATE {SOURCES}.finance_marketing_spend SET amount = amount * 0.5 WHERE channel = 'Paid Search' AND period_month = DATE '2025-03-01'",
     )
     result = _check(tmp)

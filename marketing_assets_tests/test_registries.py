@@ -104,7 +104,7 @@ def test_new_platform_and_model_flow_to_spend_mmm_attribution_extracts_and_repor
     assert not failed, failed
 
     with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
-        spend = con.execute("SELECT channel_group, sum(spend) FROM identity.ad_spend_daily WHERE platform = 'tiktok_ads' GROUP BY ALL").fetchall()
+        spend = con.execute("SELECT channel_group, sum(spend) FROM spend.ad_spend_daily WHERE platform = 'tiktok_ads' GROUP BY ALL").fetchall()
         assert spend == [("Paid Social", 1400.0)]
         assert "tiktok" in [r[0] for r in con.execute("DESCRIBE mmm.mmm_weekly_frame").fetchall()]
         credits = con.execute("SELECT sum(first_last_credit), sum(pipeline_amount) FROM attribution.attribution_credits").fetchone()

@@ -67,7 +67,7 @@ def test_first_tick_requests_changed_sources_and_everything_downstream(landing):
     assert {"identity/contacts_resolved", "identity/accounts_resolved", "touchpoints/opportunity_touchpoints",
             "attribution/attribution_credits", "mmm/mmm_weekly_frame", "extracts/executive_kpis"} <= keys
     # Downstream of ads only: not affected.
-    assert "sources/ads_google" not in keys and "identity/ad_spend_daily" not in keys
+    assert "sources/ads_google" not in keys and "spend/ad_spend_daily" not in keys
     checks = {ck.to_user_string() for ck in request.asset_check_keys}
     assert "sources/crm_contacts:contract" in checks and "identity/contacts_resolved:contract" in checks
     assert not any(c.startswith("sources/ads_google:") for c in checks)
@@ -167,7 +167,7 @@ def test_new_file_for_another_table_refreshes_that_table(landing):
     land(landing, "ads/google_ads_2024.csv")
     result = tick(landing, cursor)
     assert selected_sources(result) == {"ads_google", "quarantine"}
-    assert "identity/ad_spend_daily" in selected(result) and "identity/contacts_resolved" not in selected(result)
+    assert "spend/ad_spend_daily" in selected(result) and "identity/contacts_resolved" not in selected(result)
     assert "ads/google_ads_2024.csv" in json.loads(result.cursor)
 
 

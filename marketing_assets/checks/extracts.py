@@ -6,7 +6,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from marketing_assets.constants import ALL_CHANNELS, EXTRACTS, IDENTITY, SOURCES, TOUCHPOINTS
+from marketing_assets.constants import ALL_CHANNELS, EXTRACTS, SOURCES, SPEND, TOUCHPOINTS
 from marketing_assets.extracts import (
     ALL_LEVEL,
     COLUMN_KPIS,
@@ -108,7 +108,7 @@ def marketing_roi_reconciles(warehouse: Warehouse) -> dg.AssetCheckResult:
                        coalesce(sum(won_amount) FILTER (WHERE is_won AND CAST(closed_date AS DATE) {window}), 0)::DOUBLE
                 FROM {ref(SOURCES, 'crm_opportunities')}"""
         ).fetchone()
-        spend = con.execute(f"SELECT coalesce(sum(spend), 0)::DOUBLE FROM {ref(IDENTITY, 'ad_spend_daily')} WHERE date_day {window}").fetchone()[0]
+        spend = con.execute(f"SELECT coalesce(sum(spend), 0)::DOUBLE FROM {ref(SPEND, 'ad_spend_daily')} WHERE date_day {window}").fetchone()[0]
         rows = con.execute(
             f"""SELECT attribution_model, level, coalesce(sum(attributed_pipeline), 0), coalesce(sum(attributed_revenue), 0),
                        coalesce(sum(ad_spend), 0)

@@ -9,7 +9,6 @@ from marketing_assets.identity import TRUTH_DIR
 from marketing_assets.lib import identity as idl
 from marketing_assets.lib import quality
 from marketing_assets.lib.refs import ref
-from marketing_assets.lib.spend import platform_fields
 from marketing_assets.resources import CheckThresholds, LandingZone, Warehouse
 from marketing_assets.schemas import IDENTITY_MODELS
 
@@ -28,30 +27,6 @@ def channel_coverage(warehouse: Warehouse, thresholds: CheckThresholds) -> dg.As
             show=("utm_source", "utm_medium", "referrer_host"), what="web sessions",
         )
     return outcome_result(outcome, severity=dg.AssetCheckSeverity.WARN)
-
-
-@dg.asset_check(asset=key("ad_spend_daily"), name="spend_reconciles_to_sources", blocking=True)
-def spend_reconciles_to_sources(warehouse: Warehouse, thresholds: CheckThresholds) -> dg.AssetCheckResult:
-    """Per platform, rows and spend in the account currency equal the platform export's."""
-    tol = float(thresholds.section("identity")["spend_tolerance"])
-    src = " UNION ALL ".join(
-        f"SELECT '{p}' AS platform, count(*) AS rows, coalesce(sum({f['spend_local']}), 0) AS spend FROM {ref(SOURCES, f['table'])}"
-        for p, f in platform_fields().items()
-    )
-    with warehouse.get_connection() as con:
-        frame = con.execute(
-            f"""SELECT s.platform, s.rows AS source_rows, coalesce(u.rows, 0) AS unified_rows,
-                       round(s.spend, 4) AS source_spend, round(coalesce(u.spend, 0), 4) AS unified_spend
-                FROM ({src}) s LEFT JOIN (
-                    SELECT platform, count(*) AS rows, sum(spend_local) AS spend FROM {ref(IDENTITY, 'ad_spend_daily')} GROUP BY ALL
-                ) u USING (platform) ORDER BY platform"""
-        ).df()
-    bad = frame[(frame.source_rows != frame.unified_rows) | ((frame.source_spend - frame.unified_spend).abs() > tol)]
-    return dg.AssetCheckResult(
-        passed=bad.empty,
-        description="spend reconciles with every platform export" if bad.empty else f"mismatch on {', '.join(bad.platform)}",
-        metadata={"by_platform": dg.MetadataValue.md(frame.to_markdown(index=False)), "mismatched_platforms": list(bad.platform)},
-    )
 
 
 @dg.asset_check(asset=key("contacts_resolved"), name="identity_map_consistent", blocking=True)
@@ -163,7 +138,6 @@ def unique_ad_campaigns(warehouse: Warehouse) -> dg.AssetCheckResult:
 identity_checks = [
     *build_contract_checks(IDENTITY, IDENTITY_MODELS),
     channel_coverage,
-    spend_reconciles_to_sources,
     identity_map_consistent,
     contacts_truth_precision_recall,
     accounts_truth_precision_recall,

@@ -8,7 +8,7 @@ import dagster as dg
 import numpy as np
 
 from marketing_assets.checks.contracts import build_contract_checks
-from marketing_assets.constants import IDENTITY, MMM
+from marketing_assets.constants import MMM, SPEND
 from marketing_assets.lib.quality import table_exists
 from marketing_assets.lib.refs import ref
 from marketing_assets.mmm import load_model
@@ -28,8 +28,8 @@ def _status(con) -> tuple[str, float | None]:
 
 
 def _has_spend(con) -> bool:
-    spend = ref(IDENTITY, "ad_spend_daily")
-    return table_exists(con, IDENTITY, "ad_spend_daily") and bool(con.execute(f"SELECT count(*) FROM {spend} WHERE spend > 0").fetchone()[0])
+    spend = ref(SPEND, "ad_spend_daily")
+    return table_exists(con, SPEND, "ad_spend_daily") and bool(con.execute(f"SELECT count(*) FROM {spend} WHERE spend > 0").fetchone()[0])
 
 
 def _not_fitted(status: str) -> dg.AssetCheckResult:

@@ -7,7 +7,7 @@ sensor raises them. Anomalies WARN. Every failure names the months / channels / 
 import dagster as dg
 import pandas as pd
 
-from marketing_assets.constants import IDENTITY, INGEST_LOG_TABLE, SOURCES
+from marketing_assets.constants import IDENTITY, INGEST_LOG_TABLE, SOURCES, SPEND
 from marketing_assets.lib import anomalies
 from marketing_assets.lib.channels import crm_label_group_sql, load_channel_config
 from marketing_assets.lib.quality import table_exists
@@ -74,7 +74,7 @@ def crm_won_vs_erp_revenue(warehouse: Warehouse, thresholds: CheckThresholds) ->
     return _gap_check(gaps, "CRM won vs ERP booked revenue", lambda r: f"{r.month:%Y-%m} CRM won vs ERP", float(cfg["tolerance"]))
 
 
-@dg.asset_check(asset=dg.AssetKey([IDENTITY, "ad_spend_daily"]), name="platform_vs_finance_spend")
+@dg.asset_check(asset=dg.AssetKey([SPEND, "ad_spend_daily"]), name="platform_vs_finance_spend")
 def platform_vs_finance_spend(warehouse: Warehouse, thresholds: CheckThresholds) -> dg.AssetCheckResult:
     """Per month × channel group with ad-platform spend: platform spend (reporting currency) vs the marketing spend
     booked by finance, over the months both sources cover.
@@ -94,14 +94,14 @@ def platform_vs_finance_spend(warehouse: Warehouse, thresholds: CheckThresholds)
         ).df()
         platform = con.execute(
             f"""SELECT date_trunc('month', date_day)::DATE AS month, channel_group, sum(spend)::DOUBLE AS amount
-                FROM {ref(IDENTITY, 'ad_spend_daily')} GROUP BY ALL"""
+                FROM {ref(SPEND, 'ad_spend_daily')} GROUP BY ALL"""
         ).df()
         unsplit = dict(con.execute(
-            f"""SELECT platform, count(*) FROM {ref(IDENTITY, 'ad_spend_daily')}
+            f"""SELECT platform, count(*) FROM {ref(SPEND, 'ad_spend_daily')}
                 WHERE campaign_type IS NULL AND platform IN (SELECT unnest(?::VARCHAR[])) GROUP BY ALL ORDER BY ALL""",
             [sorted(split_platforms())],
         ).fetchall())
-        (assumed_currency,) = con.execute(f"SELECT count(*) FILTER (WHERE is_currency_assumed) FROM {ref(IDENTITY, 'ad_spend_daily')}").fetchone()
+        (assumed_currency,) = con.execute(f"SELECT count(*) FILTER (WHERE is_currency_assumed) FROM {ref(SPEND, 'ad_spend_daily')}").fetchone()
     if finance.empty or platform.empty:
         return dg.AssetCheckResult(passed=True, description="skipped: one side has no rows", metadata={"skipped": True})
     first, last = max(finance.month.min(), platform.month.min()), min(finance.month.max(), platform.month.max())
@@ -138,13 +138,13 @@ def _rows(counts: dict[str, int]) -> str:
     return ", ".join(f"{n:,} {platform} rows" for platform, n in counts.items())
 
 
-@dg.asset_check(asset=dg.AssetKey([IDENTITY, "ad_spend_daily"]), name="cpa_spike")
+@dg.asset_check(asset=dg.AssetKey([SPEND, "ad_spend_daily"]), name="cpa_spike")
 def cpa_spike(warehouse: Warehouse, thresholds: CheckThresholds) -> dg.AssetCheckResult:
     """WARN when a campaign-week's CPA is more than the configured share above the campaign's baseline CPA and its
     conversions are significantly fewer than its spend buys at the baseline CPA (exact test of two Poisson rates)."""
     cfg = thresholds.section("anomalies")
     with warehouse.get_connection() as con:
-        hits = anomalies.cpa_spikes(con, ref(IDENTITY, "ad_spend_daily"), lookback_days=cfg["lookback_days"], baseline_days=cfg["baseline_days"],
+        hits = anomalies.cpa_spikes(con, ref(SPEND, "ad_spend_daily"), lookback_days=cfg["lookback_days"], baseline_days=cfg["baseline_days"],
                                     above=cfg["cpa_above_baseline"], alpha=cfg["cpa_spike_alpha"])
     items = [f"{r.platform} campaign {r.campaign_id} '{r.campaign_name}' week {r.start_date:%Y-%m-%d}: "
              + (f"CPA {r.cpa:,.2f} vs baseline {r.baseline_cpa:,.2f} ({r.change:+.0%})" if pd.notna(r.cpa) else f"no conversion (baseline CPA {r.baseline_cpa:,.2f})")
@@ -155,12 +155,12 @@ def cpa_spike(warehouse: Warehouse, thresholds: CheckThresholds) -> dg.AssetChec
     return _anomaly_result(hits, items, "CPA spike", ok)
 
 
-@dg.asset_check(asset=dg.AssetKey([IDENTITY, "ad_spend_daily"]), name="roas_drop")
+@dg.asset_check(asset=dg.AssetKey([SPEND, "ad_spend_daily"]), name="roas_drop")
 def roas_drop(warehouse: Warehouse, thresholds: CheckThresholds) -> dg.AssetCheckResult:
     """WARN when a campaign's platform ROAS stays under the configured share of its baseline for N consecutive days."""
     cfg = thresholds.section("anomalies")
     with warehouse.get_connection() as con:
-        hits = anomalies.roas_drops(con, ref(IDENTITY, "ad_spend_daily"), lookback_days=cfg["lookback_days"], baseline_days=cfg["baseline_days"],
+        hits = anomalies.roas_drops(con, ref(SPEND, "ad_spend_daily"), lookback_days=cfg["lookback_days"], baseline_days=cfg["baseline_days"],
                                     below=cfg["roas_below_baseline"], min_days=cfg["roas_consecutive_days"])
     items = [f"{r.platform} campaign {r.campaign_id} '{r.campaign_name}' {r.start_date:%Y-%m-%d} to {r.end_date:%Y-%m-%d} ({r.consecutive_days} days): ROAS {', '.join(f'{x:.2f}' for x in r.daily_roas)} vs baseline {r.baseline_roas:.2f}" for r in hits.itertuples()]
     ok = "no campaign with ROAS under {:.0%} of baseline for {}+ days".format(cfg["roas_below_baseline"], cfg["roas_consecutive_days"])

@@ -31,7 +31,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from marketing_assets.constants import ATTRIBUTION, CONFIG_DIR, IDENTITY, MMM, SOURCES, TOUCHPOINTS
+from marketing_assets.constants import ATTRIBUTION, CONFIG_DIR, IDENTITY, MMM, SOURCES, SPEND, TOUCHPOINTS
 from marketing_assets.lib.attribution import model_names
 from marketing_assets.lib.channels import campaign_key_sql, crm_label_group_sql, load_channel_config
 from marketing_assets.lib.refs import recording, ref
@@ -148,7 +148,7 @@ BASE_RELATIONS: dict[str, BaseRelation] = {
     ),
     "paid_credited_wins": BaseRelation(
         "paid_credited_wins",
-        "The rows of credited_wins; is_paid_media = the channel group has ad-platform spend (identity/ad_spend_daily).",
+        "The rows of credited_wins; is_paid_media = the channel group has ad-platform spend (spend/ad_spend_daily).",
         ("attribution_model", "channel_group", "campaign_key", "sales_segment"),
         ("credited_wins",),
     ),
@@ -291,7 +291,7 @@ def _base_builders(parameters: Mapping[str, Any] | None = None) -> dict[str, Cal
         "spend_days": lambda: f"""
             SELECT date_day AS event_date, platform, channel_group, {campaign_key_sql("campaign_name")} AS campaign_key,
                    spend, clicks, conversions
-            FROM {ref(IDENTITY, "ad_spend_daily")}""",
+            FROM {ref(SPEND, "ad_spend_daily")}""",
         "leads": lambda: f"""
             SELECT c.contact_id, coalesce(c.lead_date, c.mql_date, c.sql_date, c.customer_date) AS event_date,
                    c.mql_date, c.sql_date, c.customer_date, coalesce(lt.channel_group, {_lit(UNATTRIBUTED)}) AS channel_group,
@@ -310,7 +310,7 @@ def _base_builders(parameters: Mapping[str, Any] | None = None) -> dict[str, Cal
             ) lt ON lt.contact_id = c.contact_id
             WHERE coalesce(c.lead_date, c.mql_date, c.sql_date, c.customer_date) IS NOT NULL""",
         "paid_credited_wins": lambda: f"""
-            SELECT *, channel_group IN (SELECT DISTINCT channel_group FROM {ref(IDENTITY, "ad_spend_daily")} WHERE spend > 0)
+            SELECT *, channel_group IN (SELECT DISTINCT channel_group FROM {ref(SPEND, "ad_spend_daily")} WHERE spend > 0)
                           AS is_paid_media
             FROM credited_wins""",
         "finance_spend": lambda: f"""

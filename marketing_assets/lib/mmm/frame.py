@@ -49,7 +49,7 @@ def channel_labels(groups: dict[str, str], rules: Sequence[ChannelRule] | None =
     return labels
 
 
-def channel_groups_sql(rules: Sequence[ChannelRule] | None = None, ad_spend: str = "identity.ad_spend_daily") -> str:
+def channel_groups_sql(rules: Sequence[ChannelRule] | None = None, ad_spend: str = "spend.ad_spend_daily") -> str:
     """SELECT ``mmm_channel``, ``channel_group``: the channel group holding most of each MMM channel's spend."""
     rules = mmm_channel_rules() if rules is None else rules
     return f"""SELECT mmm_channel, arg_max(channel_group, spend) AS channel_group
@@ -96,7 +96,7 @@ def _day_expr(con: duckdb.DuckDBPyConnection, table: str, column: str) -> str:
 def weekly_frame_sql(
     con: duckdb.DuckDBPyConnection,
     orders: str = "sources.erp_orders",
-    ad_spend: str = "identity.ad_spend_daily",
+    ad_spend: str = "spend.ad_spend_daily",
     channel_rules: Sequence[ChannelRule] | None = None,
     promo_min_share: float = 0.01,
     drop_partial_weeks: bool = True,
