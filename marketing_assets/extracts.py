@@ -68,6 +68,7 @@ EXTRACT_COLUMNS: dict[str, dict[str, str]] = {
     "pipeline_forecast": {
         "as_of": "date", "forecast_month": "date", "sales_segment": "string", "open_opportunities": "int",
         "open_pipeline": "float", "expected_revenue": "float", "lower": "float", "upper": "float", "method": "string",
+        "horizon_expected_revenue": "float", "horizon_lower": "float", "horizon_upper": "float",
     },
     "data_quality_report": {
         "section": "string", "asset_key": "string", "check_name": "string", "severity": "string", "blocking": "bool",
@@ -114,6 +115,9 @@ COLUMN_NOTES: dict[str, str] = {
     "sales_segment": "CRM sales segment; All = every segment.", "open_opportunities": "Open opportunities expected to close in the month (integer).",
     "open_pipeline": "Pipeline amount of those opportunities (money).", "expected_revenue": "Won revenue expected from the open pipeline in the month (money; mean of the simulation).",
     "lower": "Lower end of the forecast interval (money).", "upper": "Upper end of the forecast interval (money).", "method": "Forecast method.",
+    "horizon_expected_revenue": "Won revenue expected from the open pipeline over the whole horizon (money; the same on every month's row).",
+    "horizon_lower": "Lower end of the interval of the horizon total (money; a quantile of the simulated total, not a sum of monthly bounds).",
+    "horizon_upper": "Upper end of the interval of the horizon total (money; a quantile of the simulated total, not a sum of monthly bounds).",
     "section": "Report section.", "asset_key": "Asset of the check.", "check_name": "Check name.", "severity": "ERROR or WARN.",
     "blocking": "Whether a failure stops downstream assets.", "status": "passed, warned, failed or skipped.", "evaluated_at": "When the check ran (UTC).",
     "run_id": "Dagster run of the evaluation.", "description": "The check's own words.", "metric": "Name of the row's measured quantity.",

@@ -130,8 +130,10 @@ def pipeline_forecast() -> pd.DataFrame:
     for i, month in enumerate(pd.date_range("2026-12-01", periods=6, freq="MS")):
         for seg, share in (("All", 1.0), ("SMB", 0.4), ("Enterprise", 0.6)):
             exp = 900_000.0 * share * (1 - 0.08 * i)
-            rows.append(("2026-11-23", month, seg, 120 * share, exp * 3, exp, exp * 0.8, exp * 1.2, "stage-probability × historical slippage"))
-    return pd.DataFrame(rows, columns=["as_of", "forecast_month", "sales_segment", "open_opportunities", "open_pipeline", "expected_revenue", "lower", "upper", "method"])
+            total = 900_000.0 * share * sum(1 - 0.08 * k for k in range(6))
+            rows.append(("2026-11-23", month, seg, 120 * share, exp * 3, exp, exp * 0.8, exp * 1.2, "stage-probability × historical slippage", total, total * 0.9, total * 1.1))
+    return pd.DataFrame(rows, columns=["as_of", "forecast_month", "sales_segment", "open_opportunities", "open_pipeline", "expected_revenue", "lower", "upper", "method",
+                                       "horizon_expected_revenue", "horizon_lower", "horizon_upper"])
 
 
 def mmm_contributions_wide() -> pd.DataFrame:
@@ -241,6 +243,8 @@ def test_executive_numbers_and_definitions(reports):
     assert 'class="tile good"' in page  # ROAS above target
     assert "partner &amp; &lt;b&gt;co&lt;/b&gt;" in page or "partner &amp;amp;" in page
     assert "Pipeline revenue forecast" in page and "Likely range" in page
+    # the horizon total and its interval as the extract publishes them (not a sum of the monthly bounds)
+    assert "$4,320,000 (range $3,888,000 – $4,752,000)" in re.sub("<[^>]+>", "", page)
 
 
 def test_marketing_roi_content(reports):

@@ -265,12 +265,13 @@ def funnel_summary(funnel: pd.DataFrame | None, fresh_to: Any, lookup: KpiLookup
 # ---------------------------------------------------------------------------------------------- forecast
 
 
-def forecast_totals(f: pd.DataFrame, lower: pd.Series, upper: pd.Series) -> tuple[float, float, float]:
-    """Expected revenue over the horizon and the sums of the monthly interval bounds.
-
-    Known exception to the no-KPI-arithmetic rule: the pipeline_forecast extract has no total over the horizon (and the
-    sum of monthly bounds is not the interval of the total; see KNOWN_EXCEPTIONS in test_report_views.py)."""
-    return f["expected_revenue"].sum(), lower.sum(), upper.sum()
+def forecast_totals(f: pd.DataFrame) -> tuple[Any, Any, Any]:
+    """Expected revenue over the horizon and its interval, as the extract publishes them (the same on every month's
+    row); missing values when the extract has no horizon columns or the rows are a sum of segments."""
+    if f.empty or any(c not in f.columns for c in ("horizon_expected_revenue", "horizon_lower", "horizon_upper")):
+        return None, None, None
+    first = f.iloc[0]
+    return first["horizon_expected_revenue"], first["horizon_lower"], first["horizon_upper"]
 
 
 def forecast(fc: pd.DataFrame | None, currency: str) -> list:
@@ -287,7 +288,7 @@ def forecast(fc: pd.DataFrame | None, currency: str) -> list:
         if (f["sales_segment"] == "All").any():
             f = f[f["sales_segment"] == "All"]
         else:
-            num = [c for c in ("open_opportunities", "open_pipeline", "expected_revenue", "lower", "upper") if c in f.columns]
+            num = [c for c in ("open_opportunities", "open_pipeline", "expected_revenue", "lower", "upper") if c in f.columns]  # no horizon total: no callout
             f = f.groupby("forecast_month", as_index=False)[num].sum()
             seg_note = "sum of segments"
     f["forecast_month"] = pd.to_datetime(f["forecast_month"])
@@ -298,11 +299,11 @@ def forecast(fc: pd.DataFrame | None, currency: str) -> list:
     lower = f["lower"] if "lower" in f.columns else f["expected_revenue"]
     upper = f["upper"] if "upper" in f.columns else f["expected_revenue"]
     method = f"Method: {f['method'].iloc[0]}. " if "method" in f.columns and len(f) else ""
-    total, low, high = forecast_totals(f, lower, upper)
+    total, low, high = forecast_totals(f)
     money = lambda v: fmt_value(v, "currency", currency=currency)  # noqa: E731
     as_of_text = f", as of {fmt_date(as_of)}" if as_of is not None and not pd.isna(as_of) else ""
-    return [
-        Callout(rich(T.FORECAST_CALLOUT, n=len(f), total=money(total), low=money(low), high=money(high))),
+    callout = [] if is_missing(total) else [Callout(rich(T.FORECAST_CALLOUT, n=len(f), total=money(total), low=money(low), high=money(high)))]
+    return callout + [
         figure(T.FORECAST_FIGURE.format(currency=currency, segments=seg_note, as_of=as_of_text), "band", f["forecast_month"].tolist(), f["expected_revenue"].tolist(),
                lower.tolist(), upper.tolist(), "", how=T.FORECAST_HOW.format(method=method), y_label=currency, name="Expected revenue", band_name="Likely range"),
         table(f, [Col("forecast_month", "Close month", "month"), Col("open_opportunities", "Open opportunities", "count"), Col("open_pipeline", f"Open pipeline ({currency})", "currency"),
