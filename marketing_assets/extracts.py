@@ -45,6 +45,7 @@ EXTRACT_COLUMNS: dict[str, dict[str, str]] = {
         "period_start": "date", "period_end": "date", "currency": "string", "ad_spend": "float", "new_leads": "int",
         "attributed_pipeline": "float", "attributed_opportunities": "float", "attributed_revenue": "float",
         "attributed_won_deals": "float", "channel_roas": "float", "channel_roas_min": "float", "channel_roas_max": "float",
+        "attributed_revenue_min": "float", "attributed_revenue_max": "float", "attributed_revenue_model_spread": "float",
         "cost_per_lead": "float", "cost_per_opportunity": "float", "cost_per_won_deal": "float",
         "paid_attributed_revenue": "float", "paid_media_roas": "float",
         "mmm_roi": "float", "mmm_roi_low": "float", "mmm_roi_high": "float", "mmm_marginal_roi": "float",
@@ -79,7 +80,8 @@ EXTRACT_COLUMNS: dict[str, dict[str, str]] = {
 # Columns carrying a dictionary KPI under another name; a column named like a KPI carries that KPI. Their
 # descriptions and units come from the dictionary (see column_descriptions).
 COLUMN_KPIS: dict[str, dict[str, str]] = {
-    "marketing_roi": {"channel_roas_min": "channel_roas", "channel_roas_max": "channel_roas"},
+    "marketing_roi": {"channel_roas_min": "channel_roas", "channel_roas_max": "channel_roas", "attributed_revenue_min": "attributed_revenue",
+                      "attributed_revenue_max": "attributed_revenue"},
     "funnel": {"contacts": "funnel_contacts", "stage_conversion": "funnel_stage_conversion", "conversion_from_known": "funnel_conversion_from_known"},
     "cohort_ltv": {
         "customers": "cohort_customers", "active_customers": "cohort_active_customers", "cumulative_revenue": "cohort_cumulative_revenue",
@@ -97,6 +99,9 @@ COLUMN_NOTES: dict[str, str] = {
     "currency": "ISO 4217 code of every money column of the row (the reporting currency of config/fx_rates.yaml).",
     "channel_roas_min": "Channel ROAS (attributed): the lowest value across attribution models (ratio).",
     "channel_roas_max": "Channel ROAS (attributed): the highest value across attribution models (ratio).",
+    "attributed_revenue_min": "Attributed revenue: the lowest value across attribution models (money).",
+    "attributed_revenue_max": "Attributed revenue: the highest value across attribution models (money).",
+    "attributed_revenue_model_spread": "Highest minus lowest attributed revenue across attribution models (money): how much the model choice matters.",
     "mmm_best_other_group": "The other channel group with the highest MMM Marginal ROI (the gap columns compare with it).",
     "plan_period_start": "First day of the budget plan's period (date).", "plan_period_end": "Last day of the budget plan's period (date).",
     "evidence_level": "What the row's evidence measures: the channel group (MMM and plan) or a campaign (attribution only).",
@@ -293,7 +298,8 @@ ALL_LEVEL = "all"
 
 def _roi_kpis(con, dictionary, dims: list[str], between: tuple) -> pd.DataFrame:
     """One row per attribution model × ``dims``: the model KPIs and the spend KPIs over the window (spend and leads
-    have no attribution model: the same on every model's row), with the spread of channel ROAS across models."""
+    have no attribution model: the same on every model's row), with the spread of channel ROAS and attributed revenue
+    across models."""
     names = [k for k in (*ROI_MODEL_KPIS, *ROI_SPEND_KPIS) if all(d in dictionary[k].dims for d in dims)]
     names += [] if dims else list(ROI_PAID_KPIS)  # the all-channels row: the ads' own return
     out = kpis.compute_wide(con, names, "total", ["attribution_model", *dims], dictionary=dictionary, between=between, skip_missing=True)
@@ -302,6 +308,9 @@ def _roi_kpis(con, dictionary, dims: list[str], between: tuple) -> pd.DataFrame:
         out["campaign_key"] = out["campaign_key"].fillna(NO_CAMPAIGN)
     spread = out.groupby(dims, dropna=False)["channel_roas"] if dims else out.assign(_all=0).groupby("_all")["channel_roas"]
     out["channel_roas_min"], out["channel_roas_max"] = spread.transform("min"), spread.transform("max")
+    revenue = out.groupby(dims, dropna=False)["attributed_revenue"] if dims else out.assign(_all=0).groupby("_all")["attributed_revenue"]
+    out["attributed_revenue_min"], out["attributed_revenue_max"] = revenue.transform("min"), revenue.transform("max")
+    out["attributed_revenue_model_spread"] = out["attributed_revenue_max"] - out["attributed_revenue_min"]
     return out
 
 

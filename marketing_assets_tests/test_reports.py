@@ -99,6 +99,9 @@ def marketing_roi() -> pd.DataFrame:
         rows.append({"level": "all", "channel_group": "(all)", "attribution_model": model, "ad_spend": 600_000.0, "attributed_revenue": 5_000_000.0,
                      "paid_attributed_revenue": 1_500_000.0, "paid_media_roas": 2.5, "attributed_pipeline": 2e7, "attributed_won_deals": 100.0})
     frame = pd.DataFrame(rows)
+    across_models = frame.groupby(["level", "channel_group", "campaign_key"], dropna=False)["attributed_revenue"]
+    frame["attributed_revenue_min"], frame["attributed_revenue_max"] = across_models.transform("min"), across_models.transform("max")
+    frame["attributed_revenue_model_spread"] = frame["attributed_revenue_max"] - frame["attributed_revenue_min"]
     frame["period_start"], frame["period_end"], frame["currency"] = "2025-12-01", "2026-11-30", "USD"
     return frame
 
@@ -254,6 +257,8 @@ def test_marketing_roi_content(reports):
                  "Markov", "Shapley", "W-shaped", "+$2,900,000", "The interval crosses zero", "Paid Social – Meta +10%"):
         assert text in page, text
     assert "badge scale" in page and "badge reduce" in page
+    # the channel group whose attributed revenue differs most between models, with the extract's range across models
+    assert "Models disagree most on &lt;script&gt;alert(1)&lt;/script&gt;: Attributed Revenue ranges from $1,350,000 to $1,750,000" in re.sub("<[^>]+>", "", page)
     assert 'id="def-markov"' in page and 'id="def-channel_roas"' in page and 'id="def-mmm_marginal_roi"' in page
     assert "google_search" not in page.replace('data-kpi="', "")  # MMM channels speak the channel-group vocabulary
 

@@ -111,14 +111,13 @@ def channel_performance(at_primary: pd.DataFrame, lookup: KpiLookup, primary: st
     ]
 
 
-def model_spread(revenue: pd.DataFrame) -> Any:
-    """The channel group (row of ``revenue``: attributed revenue by channel group × model) whose attributed revenue
-    differs most between models (largest max − min), or None.
-
-    Known exception to the no-KPI-arithmetic rule: the marketing_roi extract has the range across models for
-    channel_roas only (channel_roas_min / _max), not for attributed_revenue (see test_report_views.py)."""
-    spread = revenue.max(axis=1) - revenue.min(axis=1)
-    return spread.idxmax() if spread.notna().any() else None
+def model_spread(channels: pd.DataFrame) -> pd.Series | None:
+    """The channel-group row (of ``channels``: one row per channel group) whose attributed revenue differs most between
+    models (the extract's largest ``attributed_revenue_model_spread``), or None."""
+    if "attributed_revenue_model_spread" not in channels.columns:
+        return None
+    spread = pd.to_numeric(channels["attributed_revenue_model_spread"], errors="coerce")
+    return channels.loc[spread.idxmax()] if spread.notna().any() else None
 
 
 def model_comparison(roi: pd.DataFrame, lookup: KpiLookup, models: Sequence[str], primary: str, currency: str) -> list:
@@ -131,11 +130,12 @@ def model_comparison(roi: pd.DataFrame, lookup: KpiLookup, models: Sequence[str]
     shown = piv.head(8)
     roas = cm[numeric(cm, "ad_spend").fillna(0) > 0].pivot_table(index="channel_group", columns="attribution_model", values="channel_roas", aggfunc="first")
     roas = roas.reindex(columns=[m for m in models if m in roas.columns])
-    widest = model_spread(piv)
+    widest = model_spread(cm.drop_duplicates("channel_group"))
     money = lambda v: fmt_value(v, "currency", currency=currency)  # noqa: E731
     blocks: list = []
     if widest is not None:
-        blocks.append(Callout(rich(T.MODELS_CALLOUT, group=widest, revenue=lookup.link("attributed_revenue"), low=money(piv.loc[widest].min()), high=money(piv.loc[widest].max()))))
+        blocks.append(Callout(rich(T.MODELS_CALLOUT, group=widest["channel_group"], revenue=lookup.link("attributed_revenue"),
+                                   low=money(widest["attributed_revenue_min"]), high=money(widest["attributed_revenue_max"]))))
     top = T.MODELS_TOP.format(shown=len(shown), total=len(piv)) if len(piv) > len(shown) else ""
     blocks.append(figure(T.MODELS_FIGURE.format(revenue=lookup.label("attributed_revenue"), currency=currency), "grouped_bar", [str(i) for i in shown.index],
                          {model_label(m): shown[m].fillna(0).tolist() for m in shown.columns}, "", how=top + T.MODELS_HOW, y_label=currency, height=360, width=1000,
