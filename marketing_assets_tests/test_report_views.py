@@ -52,7 +52,6 @@ KNOWN_EXCEPTIONS = {
     ("cohorts", "ltv_weights"): "cohort_ltv: LTV curves over the cohorts observed long enough (one row per cohort only)",
     ("cohorts", "ltv_curves"): "cohort_ltv: LTV curves over the cohorts observed long enough",
     ("cohorts", "ltv_summary"): "cohort_ltv: per channel LTV, CAC, LTV/CAC and retention over those cohorts",
-    ("mmm", "what_if_returns"): "mmm_budget_plan: each scenario's spend change and revenue per extra unit of spend",
 }
 
 ARITHMETIC = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow)

@@ -158,6 +158,8 @@ def mmm_budget_plan() -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=["scenario", "channel", "current_spend", "scenario_spend", "media_contribution", "uplift", "uplift_low", "uplift_high"])
     frame["channel_group"], frame["channel_label"] = frame["channel"].map(lambda c: LABELS[c][0]), frame["channel"].map(lambda c: LABELS[c][1])
     frame["period_start"], frame["period_end"], frame["period_weeks"] = dt.date(2026, 11, 30), dt.date(2027, 2, 28), 13
+    frame["spend_change"] = frame["scenario_spend"] - frame["current_spend"]
+    frame["uplift_per_extra_spend"] = (frame["uplift"] / frame["spend_change"]).where(frame["scenario"] != "optimal_same_total")
     return frame
 
 
@@ -257,6 +259,7 @@ def test_marketing_roi_content(reports):
                  "Markov", "Shapley", "W-shaped", "+$2,900,000", "The interval crosses zero", "Paid Social – Meta +10%"):
         assert text in page, text
     assert "badge scale" in page and "badge reduce" in page
+    assert "+10%$40,000$40,6001.01×" in re.sub("<[^>]+>|\\s", "", page)  # what-if: spend change, uplift, revenue per extra unit (published)
     # the channel group whose attributed revenue differs most between models, with the extract's range across models
     assert "Models disagree most on &lt;script&gt;alert(1)&lt;/script&gt;: Attributed Revenue ranges from $1,350,000 to $1,750,000" in re.sub("<[^>]+>", "", page)
     assert 'id="def-markov"' in page and 'id="def-channel_roas"' in page and 'id="def-mmm_marginal_roi"' in page
