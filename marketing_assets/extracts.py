@@ -99,8 +99,8 @@ COLUMN_NOTES: dict[str, str] = {
     "currency": "ISO 4217 code of every money column of the row (the reporting currency of config/fx_rates.yaml).",
     "channel_roas_min": "Channel ROAS (attributed): the lowest value across attribution models (ratio).",
     "channel_roas_max": "Channel ROAS (attributed): the highest value across attribution models (ratio).",
-    "attributed_revenue_min": "Attributed revenue: the lowest value across attribution models (money).",
-    "attributed_revenue_max": "Attributed revenue: the highest value across attribution models (money).",
+    "attributed_revenue_min": "Attributed revenue: the lowest value across attribution models (money; a model crediting the row nothing counts 0).",
+    "attributed_revenue_max": "Attributed revenue: the highest value across attribution models (money; a model crediting the row nothing counts 0).",
     "attributed_revenue_model_spread": "Highest minus lowest attributed revenue across attribution models (money): how much the model choice matters.",
     "mmm_best_other_group": "The other channel group with the highest MMM Marginal ROI (the gap columns compare with it).",
     "plan_period_start": "First day of the budget plan's period (date).", "plan_period_end": "Last day of the budget plan's period (date).",
@@ -308,8 +308,11 @@ def _roi_kpis(con, dictionary, dims: list[str], between: tuple) -> pd.DataFrame:
         out["campaign_key"] = out["campaign_key"].fillna(NO_CAMPAIGN)
     spread = out.groupby(dims, dropna=False)["channel_roas"] if dims else out.assign(_all=0).groupby("_all")["channel_roas"]
     out["channel_roas_min"], out["channel_roas_max"] = spread.transform("min"), spread.transform("max")
-    revenue = out.groupby(dims, dropna=False)["attributed_revenue"] if dims else out.assign(_all=0).groupby("_all")["attributed_revenue"]
-    out["attributed_revenue_min"], out["attributed_revenue_max"] = revenue.transform("min"), revenue.transform("max")
+    # a model that credits the row's group no revenue (no value, or no row at all) counts as 0 in the range
+    keyed = out.assign(_all=0, _revenue=out["attributed_revenue"].fillna(0.0)).groupby(dims or ["_all"], dropna=False)
+    every_model = keyed["attribution_model"].transform("nunique") == out["attribution_model"].nunique()
+    low, high = keyed["_revenue"].transform("min"), keyed["_revenue"].transform("max")
+    out["attributed_revenue_min"], out["attributed_revenue_max"] = low.where(every_model, low.clip(upper=0.0)), high.where(every_model, high.clip(lower=0.0))
     out["attributed_revenue_model_spread"] = out["attributed_revenue_max"] - out["attributed_revenue_min"]
     return out
 
