@@ -58,7 +58,7 @@ EXTRACT_COLUMNS: dict[str, dict[str, str]] = {
     "funnel": {
         "month": "date", "channel_group": "string", "stage": "string", "stage_order": "int", "contacts": "int",
         "stage_conversion": "float", "conversion_from_known": "float", "dictionary_version": "int",
-        "stage_distinguishable": "bool", "stage_note": "string",
+        "stage_distinguishable": "bool", "stage_note": "string", "stage_conversion_3m": "float", "conversion_from_known_3m": "float",
     },
     "cohort_ltv": {
         "cohort_month": "date", "channel_group": "string", "months_since_acquisition": "int", "customers": "int",
@@ -82,12 +82,17 @@ EXTRACT_COLUMNS: dict[str, dict[str, str]] = {
 COLUMN_KPIS: dict[str, dict[str, str]] = {
     "marketing_roi": {"channel_roas_min": "channel_roas", "channel_roas_max": "channel_roas", "attributed_revenue_min": "attributed_revenue",
                       "attributed_revenue_max": "attributed_revenue"},
-    "funnel": {"contacts": "funnel_contacts", "stage_conversion": "funnel_stage_conversion", "conversion_from_known": "funnel_conversion_from_known"},
+    "funnel": {"contacts": "funnel_contacts", "stage_conversion": "funnel_stage_conversion", "conversion_from_known": "funnel_conversion_from_known",
+               "stage_conversion_3m": "funnel_stage_conversion", "conversion_from_known_3m": "funnel_conversion_from_known"},
     "cohort_ltv": {
         "customers": "cohort_customers", "active_customers": "cohort_active_customers", "cumulative_revenue": "cohort_cumulative_revenue",
         "cumulative_gross_margin": "cohort_cumulative_margin", "ltv_per_customer": "cohort_ltv", "retention_30d": "repeat_rate_30d",
         "retention_60d": "repeat_rate_60d", "retention_90d": "repeat_rate_90d",
     },
+}
+# KPI columns at another time grain than their extract's rows (the check recomputes them at that grain).
+COLUMN_GRAINS: dict[str, dict[str, str]] = {
+    "funnel": {"stage_conversion_3m": "trailing_3_months", "conversion_from_known_3m": "trailing_3_months"},
 }
 # Every other column: what it holds (numbers say their unit). A numeric column is either a KPI or described here.
 COLUMN_NOTES: dict[str, str] = {
@@ -109,7 +114,9 @@ COLUMN_NOTES: dict[str, str] = {
     "recommendation_rule": "Name of the rule that gave the recommendation.", "recommendation_reason": "The rule's reason, citing its numbers.",
     "rules_version": "Version of config/recommendations.yaml (integer).", "dictionary_version": "Version of config/kpis.yaml (integer).",
     "stage": "Funnel stage.", "stage_distinguishable": "False when the data cannot tell the stage apart from the one before (its conversion is then empty).",
-    "stage_note": "Why a stage is not distinguishable.", "stage_order": "Position of the stage in the funnel (1 = known; integer).", "month": "Contact-creation month (date).",
+    "stage_note": "Why a stage is not distinguishable.",
+    "stage_conversion_3m": "Over the contacts created in the row's month and the two months before (KPI grain trailing_3_months):",
+    "conversion_from_known_3m": "Over the contacts created in the row's month and the two months before (KPI grain trailing_3_months):", "stage_order": "Position of the stage in the funnel (1 = known; integer).", "month": "Contact-creation month (date).",
     "cohort_month": "Acquisition month of the cohort (date).", "months_since_acquisition": "Months since the cohort's acquisition month (integer; 0 = that month).",
     "payback_month": "First months_since_acquisition at which LTV per customer reaches the cohort's CAC (months).",
     "grain": "Time grain of the row: week or month.", "period": "First day of the period (date).", "kpi": "Name of the KPI in the dictionary.",
@@ -139,8 +146,8 @@ UNIT_TEXT = {"currency": "money, reporting currency, 2 decimals", "percent": "fr
 
 
 def published_names(name: str) -> dict[str, str]:
-    """KPI name -> published column name of an extract whose columns carry KPIs under other names."""
-    return {kpi: column for column, kpi in COLUMN_KPIS.get(name, {}).items()}
+    """KPI name -> published column name of an extract whose columns carry KPIs under other names (at the rows' grain)."""
+    return {kpi: column for column, kpi in COLUMN_KPIS.get(name, {}).items() if column not in COLUMN_GRAINS.get(name, {})}
 
 
 def column_kpi(name: str, column: str, dictionary: kpis.KpiDictionary) -> str | None:
@@ -423,6 +430,19 @@ def marketing_roi(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg
 
 
 FUNNEL_KPIS = ("funnel_contacts", "funnel_stage_conversion", "funnel_conversion_from_known")
+FUNNEL_TRAILING = {"stage_conversion_3m": "funnel_stage_conversion", "conversion_from_known_3m": "funnel_conversion_from_known"}
+
+
+def _funnel_trailing(con, dictionary) -> pd.DataFrame:
+    """The funnel conversions over each month and the two before it, per channel group (and "(all)") and stage."""
+    names = list(FUNNEL_TRAILING.values())
+    parts = []
+    for dims, label in ((["channel_group"], None), ([], ALL_CHANNELS)):
+        part = _wide(kpis.compute_kpis(con, names, "trailing_3_months", [*dims, "stage"], dictionary=dictionary), ["period", *dims, "stage"], names=names)
+        parts.append(part.assign(channel_group=label) if label else part)
+    out = pd.concat(parts, ignore_index=True).rename(columns={"period": "month", **{k: c for c, k in FUNNEL_TRAILING.items()}})
+    out["month"] = pd.to_datetime(out["month"])
+    return out[["month", "channel_group", "stage", *FUNNEL_TRAILING]]
 
 
 # the KPIs, and the funnel_stages base that stage_distinguishability reads
@@ -442,6 +462,7 @@ def funnel(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Materi
         overall = _wide(kpis.compute_kpis(con, names, "month", ["stage"], dictionary=dictionary), ["period", "stage"], names=names)
         overall = overall.assign(channel_group=ALL_CHANNELS)
         frame = pd.concat([overall, by_channel], ignore_index=True).rename(columns={"period": "month", **published_names("funnel")})
+        frame = frame.merge(_funnel_trailing(con, dictionary), on=["month", "channel_group", "stage"], how="left")
         frame["month"] = pd.to_datetime(frame["month"]).dt.date
         frame["stage_order"] = frame["stage"].map({s: i + 1 for i, s in enumerate(FUNNEL_STAGES)}).astype(int)
         frame["dictionary_version"] = dictionary.version

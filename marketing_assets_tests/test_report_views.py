@@ -47,8 +47,6 @@ DICTIONARY = load_kpi_dictionary()
 KPI_NAMES = frozenset({k.name for k in DICTIONARY} | {c for name, cols in EXTRACT_COLUMNS.items() for c in cols if column_kpi(name, c, DICTIONARY)})
 ALLOWED = {("common", "additive_total")}  # sums a KPI only when the dictionary says it adds up (checked at run time)
 KNOWN_EXCEPTIONS = {
-    ("common", "window_conversions"): "funnel: stage conversions over the report's 3-month window (the extract has them per month)",
-    ("marketing_roi", "end_to_end"): "funnel: end-to-end conversion per channel over the 3-month window",
     ("cohorts", "ltv_weights"): "cohort_ltv: LTV curves over the cohorts observed long enough (one row per cohort only)",
     ("cohorts", "ltv_curves"): "cohort_ltv: LTV curves over the cohorts observed long enough",
     ("cohorts", "ltv_summary"): "cohort_ltv: per channel LTV, CAC, LTV/CAC and retention over those cohorts",

@@ -109,12 +109,14 @@ def marketing_roi() -> pd.DataFrame:
 def funnel() -> pd.DataFrame:
     rows = []
     for month in pd.date_range("2026-06-01", "2026-11-01", freq="MS"):
-        for ch in CHANNELS:
-            n = 10_000.0
+        for ch, known in (("(all)", 10_000.0 * len(CHANNELS)), *((ch, 10_000.0) for ch in CHANNELS)):
+            n = known
             for order, stage in enumerate(("known", "engaged", "mql", "sql", "opportunity", "customer"), start=1):
-                rows.append((month, ch, stage, order, n, None if order == 1 else 0.5, 0.5 ** (order - 1)))
+                conversion = None if order == 1 else 0.5
+                rows.append((month, ch, stage, order, n, conversion, 0.5 ** (order - 1), conversion, 0.5 ** (order - 1)))
                 n *= 0.5
-    return pd.DataFrame(rows, columns=["month", "channel_group", "stage", "stage_order", "contacts", "stage_conversion", "conversion_from_known"])
+    return pd.DataFrame(rows, columns=["month", "channel_group", "stage", "stage_order", "contacts", "stage_conversion", "conversion_from_known",
+                                       "stage_conversion_3m", "conversion_from_known_3m"])
 
 
 def cohort_ltv() -> pd.DataFrame:
@@ -405,6 +407,10 @@ def _funnel_with_a_hidden_stage(flags: bool = True) -> pd.DataFrame:
                 hidden = stage == "opportunity"
                 rows.append((m, ch, stage, order, n * k, hidden, note if hidden else None))
     frame = pd.DataFrame(rows, columns=["month", "channel_group", "stage", "stage_order", "contacts", "hidden", "stage_note"])
+    # the KPIs over the 3 months ending with the row's month, as the extract publishes them (same shares every month)
+    previous = dict(zip(counts, [None, *counts.values()]))
+    frame["stage_conversion_3m"] = [None if (h and flags) or previous[s] is None else counts[s] / previous[s] for s, h in zip(frame["stage"], frame["hidden"])]
+    frame["conversion_from_known_3m"] = frame["stage"].map(lambda s: counts[s] / counts["known"])
     frame["stage_distinguishable"] = ~frame.pop("hidden")
     return frame if flags else frame.drop(columns=["stage_distinguishable", "stage_note"])
 

@@ -207,14 +207,13 @@ def funnel_window(funnel: pd.DataFrame, fresh_to: Any) -> tuple[pd.DataFrame, st
     return f, label
 
 
-def window_conversions(people: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Conversion from the stage before and from the first stage, over the window's people per stage (in order).
-
-    Known exception to the no-KPI-arithmetic rule: the funnel extract publishes these conversions per month only,
-    not over the report's 3-month window (see KNOWN_EXCEPTIONS in test_report_views.py)."""
-    previous = people / people.shift(1).replace(0, float("nan"))
-    first = people.iloc[0] if len(people) else float("nan")
-    return previous, (people / first if first else people * float("nan"))
+def window_end_rows(window: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the window's last month: their ``_3m`` columns hold the funnel KPIs over the whole 3-month window
+    (the month and the two before it, KPI grain trailing_3_months). All rows when there is no month column."""
+    if "month" not in window.columns or window.empty:
+        return window
+    months = pd.to_datetime(window["month"])
+    return window[months == months.max()]
 
 
 def funnel_totals(funnel: pd.DataFrame, lookup: KpiLookup) -> pd.DataFrame:
@@ -225,11 +224,14 @@ def funnel_totals(funnel: pd.DataFrame, lookup: KpiLookup) -> pd.DataFrame:
         order = {s: i for i, s in enumerate(STAGE_LABELS, start=1)}
         f["stage_order"] = f["stage"].map(order).fillna(99)
     out = additive_total(f, "funnel_contacts", lookup, column="contacts", by=["stage_order", "stage"]).reset_index().sort_values("stage_order")
-    out["conversion_from_previous"], out["conversion_from_first"] = window_conversions(out["contacts"])
+    # per stage over the window (one row per stage unless the extract has channel rows only: then no total conversion)
+    last = window_end_rows(f if has_all or "channel_group" not in f.columns else f.iloc[0:0]).drop_duplicates("stage").set_index("stage")
+    out["conversion_from_previous"] = out["stage"].map(col(last, "stage_conversion_3m"))
+    out["conversion_from_first"] = out["stage"].map(col(last, "conversion_from_known_3m"))
     out["stage_label"] = out["stage"].map(stage_label)
     out = out.merge(stage_evidence(f), on="stage", how="left")
     out["stage_distinguishable"] = out["stage_distinguishable"].ne(False)
-    # a stage the data cannot tell apart from the one before has no conversion (it would read as 100 %)
+    # a stage the data cannot tell apart from the one before has no conversion (the KPI is NULL there too)
     out["conversion_from_previous"] = out["conversion_from_previous"].where(out["stage_distinguishable"])
     return out
 

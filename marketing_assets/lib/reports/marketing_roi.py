@@ -23,6 +23,7 @@ from marketing_assets.lib.reports.common import (
     figure,
     funnel_summary,
     funnel_window,
+    window_end_rows,
     get_frame,
     kpi_col,
     na,
@@ -184,14 +185,6 @@ def campaigns(at_primary: pd.DataFrame, lookup: KpiLookup, currency: str) -> tup
 # ---------------------------------------------------------------------------------------------- funnel by channel
 
 
-def end_to_end(first: pd.Series, last: pd.Series) -> pd.Series:
-    """People at the last stage over people at the first, per channel, over the window.
-
-    Known exception to the no-KPI-arithmetic rule: the funnel extract publishes conversion_from_known per month only,
-    not over the report's 3-month window (see test_report_views.py)."""
-    return pd.Series(last.to_numpy() / first.replace(0, float("nan")).to_numpy(), index=first.index)
-
-
 def channel_funnel(funnel: pd.DataFrame, fresh_to: Any, lookup: KpiLookup) -> list:
     window, label = funnel_window(funnel, fresh_to)
     w = by_channel(window).copy()
@@ -204,7 +197,10 @@ def channel_funnel(funnel: pd.DataFrame, fresh_to: Any, lookup: KpiLookup) -> li
     hidden = [s for s in stages[1:] if s in evidence.index and not evidence.loc[s, "stage_distinguishable"]]
     cols = [Col("channel_group", "Channel")] + [Col(s, stage_label(s) + (" (not distinguishable)" if s in hidden else ""), "count") for s in stages]
     if len(stages) > 1:
-        tab["_overall"] = end_to_end(piv[stages[0]], piv[stages[-1]]).to_numpy()
+        # conversion from known to the last stage over the window, as the extract publishes it (its _3m column)
+        last = window_end_rows(by_channel(window))
+        last = last[last["stage"] == stages[-1]].drop_duplicates("channel_group").set_index("channel_group")
+        tab["_overall"] = tab["channel_group"].map(col(last, "conversion_from_known_3m"))
         cols.append(Col("_overall", f"{stage_label(stages[0])} → {stage_label(stages[-1])}", "percent"))
     tab = tab.sort_values(stages[0], ascending=False)
     return ([table(tab, cols, caption=T.FUNNEL_CHANNEL_CAPTION.format(window=label))]
