@@ -462,7 +462,8 @@ def funnel(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Materi
         overall = _wide(kpis.compute_kpis(con, names, "month", ["stage"], dictionary=dictionary), ["period", "stage"], names=names)
         overall = overall.assign(channel_group=ALL_CHANNELS)
         frame = pd.concat([overall, by_channel], ignore_index=True).rename(columns={"period": "month", **published_names("funnel")})
-        frame = frame.merge(_funnel_trailing(con, dictionary), on=["month", "channel_group", "stage"], how="left")
+        # outer: a channel without contacts in a month still has its trailing window there (its month figures stay empty)
+        frame = frame.merge(_funnel_trailing(con, dictionary), on=["month", "channel_group", "stage"], how="outer")
         frame["month"] = pd.to_datetime(frame["month"]).dt.date
         frame["stage_order"] = frame["stage"].map({s: i + 1 for i, s in enumerate(FUNNEL_STAGES)}).astype(int)
         frame["dictionary_version"] = dictionary.version

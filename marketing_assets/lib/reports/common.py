@@ -226,7 +226,7 @@ def funnel_totals(funnel: pd.DataFrame, lookup: KpiLookup) -> pd.DataFrame:
     out = additive_total(f, "funnel_contacts", lookup, column="contacts", by=["stage_order", "stage"]).reset_index().sort_values("stage_order")
     # per stage over the window (one row per stage unless the extract has channel rows only: then no total conversion)
     last = window_end_rows(f if has_all or "channel_group" not in f.columns else f.iloc[0:0]).drop_duplicates("stage").set_index("stage")
-    out["conversion_from_previous"] = out["stage"].map(col(last, "stage_conversion_3m"))
+    out["conversion_from_previous"] = out["stage"].map(col(last, "stage_conversion_3m")).where(out["stage_order"] > out["stage_order"].min())  # none before the first
     out["conversion_from_first"] = out["stage"].map(col(last, "conversion_from_known_3m"))
     out["stage_label"] = out["stage"].map(stage_label)
     out = out.merge(stage_evidence(f), on="stage", how="left")
