@@ -45,6 +45,7 @@ EXTRACT_COLUMNS: dict[str, dict[str, str]] = {
         "period_start": "date", "period_end": "date", "currency": "string", "ad_spend": "float", "new_leads": "int",
         "attributed_pipeline": "float", "attributed_opportunities": "float", "attributed_revenue": "float",
         "attributed_won_deals": "float", "channel_roas": "float", "channel_roas_min": "float", "channel_roas_max": "float",
+        "attributed_revenue_min": "float", "attributed_revenue_max": "float", "attributed_revenue_model_spread": "float",
         "cost_per_lead": "float", "cost_per_opportunity": "float", "cost_per_won_deal": "float",
         "paid_attributed_revenue": "float", "paid_media_roas": "float",
         "mmm_roi": "float", "mmm_roi_low": "float", "mmm_roi_high": "float", "mmm_marginal_roi": "float",
@@ -57,7 +58,7 @@ EXTRACT_COLUMNS: dict[str, dict[str, str]] = {
     "funnel": {
         "month": "date", "channel_group": "string", "stage": "string", "stage_order": "int", "contacts": "int",
         "stage_conversion": "float", "conversion_from_known": "float", "dictionary_version": "int",
-        "stage_distinguishable": "bool", "stage_note": "string",
+        "stage_distinguishable": "bool", "stage_note": "string", "stage_conversion_3m": "float", "conversion_from_known_3m": "float",
     },
     "cohort_ltv": {
         "cohort_month": "date", "channel_group": "string", "months_since_acquisition": "int", "customers": "int",
@@ -68,6 +69,7 @@ EXTRACT_COLUMNS: dict[str, dict[str, str]] = {
     "pipeline_forecast": {
         "as_of": "date", "forecast_month": "date", "sales_segment": "string", "open_opportunities": "int",
         "open_pipeline": "float", "expected_revenue": "float", "lower": "float", "upper": "float", "method": "string",
+        "horizon_expected_revenue": "float", "horizon_lower": "float", "horizon_upper": "float",
     },
     "data_quality_report": {
         "section": "string", "asset_key": "string", "check_name": "string", "severity": "string", "blocking": "bool",
@@ -78,13 +80,19 @@ EXTRACT_COLUMNS: dict[str, dict[str, str]] = {
 # Columns carrying a dictionary KPI under another name; a column named like a KPI carries that KPI. Their
 # descriptions and units come from the dictionary (see column_descriptions).
 COLUMN_KPIS: dict[str, dict[str, str]] = {
-    "marketing_roi": {"channel_roas_min": "channel_roas", "channel_roas_max": "channel_roas"},
-    "funnel": {"contacts": "funnel_contacts", "stage_conversion": "funnel_stage_conversion", "conversion_from_known": "funnel_conversion_from_known"},
+    "marketing_roi": {"channel_roas_min": "channel_roas", "channel_roas_max": "channel_roas", "attributed_revenue_min": "attributed_revenue",
+                      "attributed_revenue_max": "attributed_revenue"},
+    "funnel": {"contacts": "funnel_contacts", "stage_conversion": "funnel_stage_conversion", "conversion_from_known": "funnel_conversion_from_known",
+               "stage_conversion_3m": "funnel_stage_conversion", "conversion_from_known_3m": "funnel_conversion_from_known"},
     "cohort_ltv": {
         "customers": "cohort_customers", "active_customers": "cohort_active_customers", "cumulative_revenue": "cohort_cumulative_revenue",
         "cumulative_gross_margin": "cohort_cumulative_margin", "ltv_per_customer": "cohort_ltv", "retention_30d": "repeat_rate_30d",
         "retention_60d": "repeat_rate_60d", "retention_90d": "repeat_rate_90d",
     },
+}
+# KPI columns at another time grain than their extract's rows (the check recomputes them at that grain).
+COLUMN_GRAINS: dict[str, dict[str, str]] = {
+    "funnel": {"stage_conversion_3m": "trailing_3_months", "conversion_from_known_3m": "trailing_3_months"},
 }
 # Every other column: what it holds (numbers say their unit). A numeric column is either a KPI or described here.
 COLUMN_NOTES: dict[str, str] = {
@@ -96,6 +104,9 @@ COLUMN_NOTES: dict[str, str] = {
     "currency": "ISO 4217 code of every money column of the row (the reporting currency of config/fx_rates.yaml).",
     "channel_roas_min": "Channel ROAS (attributed): the lowest value across attribution models (ratio).",
     "channel_roas_max": "Channel ROAS (attributed): the highest value across attribution models (ratio).",
+    "attributed_revenue_min": "Attributed revenue: the lowest value across attribution models (money; a model crediting the row nothing counts 0).",
+    "attributed_revenue_max": "Attributed revenue: the highest value across attribution models (money; a model crediting the row nothing counts 0).",
+    "attributed_revenue_model_spread": "Highest minus lowest attributed revenue across attribution models (money): how much the model choice matters.",
     "mmm_best_other_group": "The other channel group with the highest MMM Marginal ROI (the gap columns compare with it).",
     "plan_period_start": "First day of the budget plan's period (date).", "plan_period_end": "Last day of the budget plan's period (date).",
     "evidence_level": "What the row's evidence measures: the channel group (MMM and plan) or a campaign (attribution only).",
@@ -103,7 +114,9 @@ COLUMN_NOTES: dict[str, str] = {
     "recommendation_rule": "Name of the rule that gave the recommendation.", "recommendation_reason": "The rule's reason, citing its numbers.",
     "rules_version": "Version of config/recommendations.yaml (integer).", "dictionary_version": "Version of config/kpis.yaml (integer).",
     "stage": "Funnel stage.", "stage_distinguishable": "False when the data cannot tell the stage apart from the one before (its conversion is then empty).",
-    "stage_note": "Why a stage is not distinguishable.", "stage_order": "Position of the stage in the funnel (1 = known; integer).", "month": "Contact-creation month (date).",
+    "stage_note": "Why a stage is not distinguishable.",
+    "stage_conversion_3m": "Over the contacts created in the row's month and the two months before (KPI grain trailing_3_months):",
+    "conversion_from_known_3m": "Over the contacts created in the row's month and the two months before (KPI grain trailing_3_months):", "stage_order": "Position of the stage in the funnel (1 = known; integer).", "month": "Contact-creation month (date).",
     "cohort_month": "Acquisition month of the cohort (date).", "months_since_acquisition": "Months since the cohort's acquisition month (integer; 0 = that month).",
     "payback_month": "First months_since_acquisition at which LTV per customer reaches the cohort's CAC (months).",
     "grain": "Time grain of the row: week or month.", "period": "First day of the period (date).", "kpi": "Name of the KPI in the dictionary.",
@@ -114,6 +127,9 @@ COLUMN_NOTES: dict[str, str] = {
     "sales_segment": "CRM sales segment; All = every segment.", "open_opportunities": "Open opportunities expected to close in the month (integer).",
     "open_pipeline": "Pipeline amount of those opportunities (money).", "expected_revenue": "Won revenue expected from the open pipeline in the month (money; mean of the simulation).",
     "lower": "Lower end of the forecast interval (money).", "upper": "Upper end of the forecast interval (money).", "method": "Forecast method.",
+    "horizon_expected_revenue": "Won revenue expected from the open pipeline over the whole horizon (money; the same on every month's row).",
+    "horizon_lower": "Lower end of the interval of the horizon total (money; a quantile of the simulated total, not a sum of monthly bounds).",
+    "horizon_upper": "Upper end of the interval of the horizon total (money; a quantile of the simulated total, not a sum of monthly bounds).",
     "section": "Report section.", "asset_key": "Asset of the check.", "check_name": "Check name.", "severity": "ERROR or WARN.",
     "blocking": "Whether a failure stops downstream assets.", "status": "passed, warned, failed or skipped.", "evaluated_at": "When the check ran (UTC).",
     "run_id": "Dagster run of the evaluation.", "description": "The check's own words.", "metric": "Name of the row's measured quantity.",
@@ -130,8 +146,8 @@ UNIT_TEXT = {"currency": "money, reporting currency, 2 decimals", "percent": "fr
 
 
 def published_names(name: str) -> dict[str, str]:
-    """KPI name -> published column name of an extract whose columns carry KPIs under other names."""
-    return {kpi: column for column, kpi in COLUMN_KPIS.get(name, {}).items()}
+    """KPI name -> published column name of an extract whose columns carry KPIs under other names (at the rows' grain)."""
+    return {kpi: column for column, kpi in COLUMN_KPIS.get(name, {}).items() if column not in COLUMN_GRAINS.get(name, {})}
 
 
 def column_kpi(name: str, column: str, dictionary: kpis.KpiDictionary) -> str | None:
@@ -282,7 +298,8 @@ ALL_LEVEL = "all"
 
 def _roi_kpis(con, dictionary, dims: list[str], between: tuple) -> pd.DataFrame:
     """One row per attribution model × ``dims``: the model KPIs and the spend KPIs over the window (spend and leads
-    have no attribution model: the same on every model's row), with the spread of channel ROAS across models."""
+    have no attribution model: the same on every model's row), with the spread of channel ROAS and attributed revenue
+    across models."""
     names = [k for k in (*ROI_MODEL_KPIS, *ROI_SPEND_KPIS) if all(d in dictionary[k].dims for d in dims)]
     names += [] if dims else list(ROI_PAID_KPIS)  # the all-channels row: the ads' own return
     out = kpis.compute_wide(con, names, "total", ["attribution_model", *dims], dictionary=dictionary, between=between, skip_missing=True)
@@ -291,6 +308,12 @@ def _roi_kpis(con, dictionary, dims: list[str], between: tuple) -> pd.DataFrame:
         out["campaign_key"] = out["campaign_key"].fillna(NO_CAMPAIGN)
     spread = out.groupby(dims, dropna=False)["channel_roas"] if dims else out.assign(_all=0).groupby("_all")["channel_roas"]
     out["channel_roas_min"], out["channel_roas_max"] = spread.transform("min"), spread.transform("max")
+    # a model that credits the row's group no revenue (no value, or no row at all) counts as 0 in the range
+    keyed = out.assign(_all=0, _revenue=out["attributed_revenue"].fillna(0.0)).groupby(dims or ["_all"], dropna=False)
+    every_model = keyed["attribution_model"].transform("nunique") == out["attribution_model"].nunique()
+    low, high = keyed["_revenue"].transform("min"), keyed["_revenue"].transform("max")
+    out["attributed_revenue_min"], out["attributed_revenue_max"] = low.where(every_model, low.clip(upper=0.0)), high.where(every_model, high.clip(lower=0.0))
+    out["attributed_revenue_model_spread"] = out["attributed_revenue_max"] - out["attributed_revenue_min"]
     return out
 
 
@@ -400,6 +423,19 @@ def marketing_roi(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg
 
 
 FUNNEL_KPIS = ("funnel_contacts", "funnel_stage_conversion", "funnel_conversion_from_known")
+FUNNEL_TRAILING = {"stage_conversion_3m": "funnel_stage_conversion", "conversion_from_known_3m": "funnel_conversion_from_known"}
+
+
+def _funnel_trailing(con, dictionary) -> pd.DataFrame:
+    """The funnel conversions over each month and the two before it, per channel group (and "(all)") and stage."""
+    names = list(FUNNEL_TRAILING.values())
+    parts = []
+    for dims, label in ((["channel_group"], None), ([], ALL_CHANNELS)):
+        part = _wide(kpis.compute_kpis(con, names, "trailing_3_months", [*dims, "stage"], dictionary=dictionary), ["period", *dims, "stage"], names=names)
+        parts.append(part.assign(channel_group=label) if label else part)
+    out = pd.concat(parts, ignore_index=True).rename(columns={"period": "month", **{k: c for c, k in FUNNEL_TRAILING.items()}})
+    out["month"] = pd.to_datetime(out["month"])
+    return out[["month", "channel_group", "stage", *FUNNEL_TRAILING]]
 
 
 # the KPIs, and the funnel_stages base that stage_distinguishability reads
@@ -419,6 +455,8 @@ def funnel(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Materi
         overall = _wide(kpis.compute_kpis(con, names, "month", ["stage"], dictionary=dictionary), ["period", "stage"], names=names)
         overall = overall.assign(channel_group=ALL_CHANNELS)
         frame = pd.concat([overall, by_channel], ignore_index=True).rename(columns={"period": "month", **published_names("funnel")})
+        # outer: a channel without contacts in a month still has its trailing window there (its month figures stay empty)
+        frame = frame.merge(_funnel_trailing(con, dictionary), on=["month", "channel_group", "stage"], how="outer")
         frame["month"] = pd.to_datetime(frame["month"]).dt.date
         frame["stage_order"] = frame["stage"].map({s: i + 1 for i, s in enumerate(FUNNEL_STAGES)}).astype(int)
         frame["dictionary_version"] = dictionary.version

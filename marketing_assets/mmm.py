@@ -70,7 +70,8 @@ GROUP_ROI_EMPTY = (
 )
 BUDGET_PLAN_EMPTY = (
     ["scenario", "channel", "channel_group", "channel_label"],
-    ["period_weeks", "current_spend", "scenario_spend", "bound_low", "bound_high", "media_contribution", "uplift", "uplift_low", "uplift_high"],
+    ["period_weeks", "current_spend", "scenario_spend", "bound_low", "bound_high", "media_contribution", "uplift", "uplift_low", "uplift_high",
+     "spend_change", "uplift_per_extra_spend"],
     ["period_start", "period_end"],
 )
 
@@ -393,7 +394,8 @@ def _plan_period(frame: pd.DataFrame, weeks: int) -> tuple[pd.Timestamp, pd.Time
 @dg.asset(deps=MODEL_READER_DEPS, kinds={"duckdb"})
 def mmm_budget_plan(context: dg.AssetExecutionContext, config: BudgetConfig, warehouse: Warehouse) -> dg.MaterializeResult:
     """One row per scenario × MMM channel for the planning period (next `horizon_weeks` weeks, from the current run rate):
-    the optimal reallocation at the same total budget, and what-if changes of each channel's spend."""
+    the optimal reallocation at the same total budget, and what-if changes of each channel's spend (with the predicted
+    revenue per extra unit of spend)."""
     weeks = config.horizon_weeks
     with warehouse.get_connection() as con:
         model, frame = load_model(con)
@@ -427,6 +429,11 @@ def mmm_budget_plan(context: dg.AssetExecutionContext, config: BudgetConfig, war
                     }
                 )
         table = pd.DataFrame(rows)
+        # a what-if's spend change and the predicted revenue per extra unit of spend (the optimal plan's uplift is of
+        # the whole reallocation, not of one channel's change: no ratio on its rows)
+        table["spend_change"] = table["scenario_spend"] - table["current_spend"]
+        what_if = (table["scenario"] != "optimal_same_total") & (table["spend_change"] != 0)
+        table["uplift_per_extra_spend"] = (table["uplift"] / table["spend_change"]).where(what_if)
         table.insert(2, "channel_group", table["channel"].map(names["channel_group"]))
         table.insert(3, "channel_label", table["channel"].map(names["channel_label"]))
         table.insert(0, "period_start", start.date())

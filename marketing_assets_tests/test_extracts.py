@@ -347,9 +347,10 @@ def test_every_numeric_extract_column_is_a_kpi_or_described():
                 assert column in COLUMN_NOTES, f"{name}.{column} is neither a dictionary KPI nor described"
         for column, kpi in COLUMN_KPIS.get(name, {}).items():
             assert kpi in dictionary.kpis and column in columns, (name, column, kpi)
-    # every figure of marketing_roi is a KPI under its own name, except the across-model spread of one
+    # every figure of marketing_roi is a KPI under its own name, except the across-model spreads of two
     roi_numbers = [c for c, t in EXTRACT_COLUMNS["marketing_roi"].items() if t in ("int", "float") and not c.endswith("_version")]
-    assert [c for c in roi_numbers if column_kpi("marketing_roi", c, dictionary) != c] == ["channel_roas_min", "channel_roas_max"]
+    assert [c for c in roi_numbers if column_kpi("marketing_roi", c, dictionary) != c] == [
+        "channel_roas_min", "channel_roas_max", "attributed_revenue_min", "attributed_revenue_max", "attributed_revenue_model_spread"]
 
 
 def test_published_extracts_are_bi_ready(demo_graph):

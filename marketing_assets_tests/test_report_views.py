@@ -47,14 +47,9 @@ DICTIONARY = load_kpi_dictionary()
 KPI_NAMES = frozenset({k.name for k in DICTIONARY} | {c for name, cols in EXTRACT_COLUMNS.items() for c in cols if column_kpi(name, c, DICTIONARY)})
 ALLOWED = {("common", "additive_total")}  # sums a KPI only when the dictionary says it adds up (checked at run time)
 KNOWN_EXCEPTIONS = {
-    ("common", "window_conversions"): "funnel: stage conversions over the report's 3-month window (the extract has them per month)",
-    ("common", "forecast_totals"): "pipeline_forecast: total expected revenue and interval over the horizon",
-    ("marketing_roi", "model_spread"): "marketing_roi: attributed_revenue's range across models (only channel_roas has _min/_max)",
-    ("marketing_roi", "end_to_end"): "funnel: end-to-end conversion per channel over the 3-month window",
     ("cohorts", "ltv_weights"): "cohort_ltv: LTV curves over the cohorts observed long enough (one row per cohort only)",
     ("cohorts", "ltv_curves"): "cohort_ltv: LTV curves over the cohorts observed long enough",
     ("cohorts", "ltv_summary"): "cohort_ltv: per channel LTV, CAC, LTV/CAC and retention over those cohorts",
-    ("mmm", "what_if_returns"): "mmm_budget_plan: each scenario's spend change and revenue per extra unit of spend",
 }
 
 ARITHMETIC = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow)

@@ -99,6 +99,9 @@ def marketing_roi() -> pd.DataFrame:
         rows.append({"level": "all", "channel_group": "(all)", "attribution_model": model, "ad_spend": 600_000.0, "attributed_revenue": 5_000_000.0,
                      "paid_attributed_revenue": 1_500_000.0, "paid_media_roas": 2.5, "attributed_pipeline": 2e7, "attributed_won_deals": 100.0})
     frame = pd.DataFrame(rows)
+    across_models = frame.groupby(["level", "channel_group", "campaign_key"], dropna=False)["attributed_revenue"]
+    frame["attributed_revenue_min"], frame["attributed_revenue_max"] = across_models.transform("min"), across_models.transform("max")
+    frame["attributed_revenue_model_spread"] = frame["attributed_revenue_max"] - frame["attributed_revenue_min"]
     frame["period_start"], frame["period_end"], frame["currency"] = "2025-12-01", "2026-11-30", "USD"
     return frame
 
@@ -106,12 +109,14 @@ def marketing_roi() -> pd.DataFrame:
 def funnel() -> pd.DataFrame:
     rows = []
     for month in pd.date_range("2026-06-01", "2026-11-01", freq="MS"):
-        for ch in CHANNELS:
-            n = 10_000.0
+        for ch, known in (("(all)", 10_000.0 * len(CHANNELS)), *((ch, 10_000.0) for ch in CHANNELS)):
+            n = known
             for order, stage in enumerate(("known", "engaged", "mql", "sql", "opportunity", "customer"), start=1):
-                rows.append((month, ch, stage, order, n, None if order == 1 else 0.5, 0.5 ** (order - 1)))
+                conversion = None if order == 1 else 0.5
+                rows.append((month, ch, stage, order, n, conversion, 0.5 ** (order - 1), conversion, 0.5 ** (order - 1)))
                 n *= 0.5
-    return pd.DataFrame(rows, columns=["month", "channel_group", "stage", "stage_order", "contacts", "stage_conversion", "conversion_from_known"])
+    return pd.DataFrame(rows, columns=["month", "channel_group", "stage", "stage_order", "contacts", "stage_conversion", "conversion_from_known",
+                                       "stage_conversion_3m", "conversion_from_known_3m"])
 
 
 def cohort_ltv() -> pd.DataFrame:
@@ -130,8 +135,10 @@ def pipeline_forecast() -> pd.DataFrame:
     for i, month in enumerate(pd.date_range("2026-12-01", periods=6, freq="MS")):
         for seg, share in (("All", 1.0), ("SMB", 0.4), ("Enterprise", 0.6)):
             exp = 900_000.0 * share * (1 - 0.08 * i)
-            rows.append(("2026-11-23", month, seg, 120 * share, exp * 3, exp, exp * 0.8, exp * 1.2, "stage-probability × historical slippage"))
-    return pd.DataFrame(rows, columns=["as_of", "forecast_month", "sales_segment", "open_opportunities", "open_pipeline", "expected_revenue", "lower", "upper", "method"])
+            total = 900_000.0 * share * sum(1 - 0.08 * k for k in range(6))
+            rows.append(("2026-11-23", month, seg, 120 * share, exp * 3, exp, exp * 0.8, exp * 1.2, "stage-probability × historical slippage", total, total * 0.9, total * 1.1))
+    return pd.DataFrame(rows, columns=["as_of", "forecast_month", "sales_segment", "open_opportunities", "open_pipeline", "expected_revenue", "lower", "upper", "method",
+                                       "horizon_expected_revenue", "horizon_lower", "horizon_upper"])
 
 
 def mmm_contributions_wide() -> pd.DataFrame:
@@ -153,6 +160,8 @@ def mmm_budget_plan() -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=["scenario", "channel", "current_spend", "scenario_spend", "media_contribution", "uplift", "uplift_low", "uplift_high"])
     frame["channel_group"], frame["channel_label"] = frame["channel"].map(lambda c: LABELS[c][0]), frame["channel"].map(lambda c: LABELS[c][1])
     frame["period_start"], frame["period_end"], frame["period_weeks"] = dt.date(2026, 11, 30), dt.date(2027, 2, 28), 13
+    frame["spend_change"] = frame["scenario_spend"] - frame["current_spend"]
+    frame["uplift_per_extra_spend"] = (frame["uplift"] / frame["spend_change"]).where(frame["scenario"] != "optimal_same_total")
     return frame
 
 
@@ -241,6 +250,8 @@ def test_executive_numbers_and_definitions(reports):
     assert 'class="tile good"' in page  # ROAS above target
     assert "partner &amp; &lt;b&gt;co&lt;/b&gt;" in page or "partner &amp;amp;" in page
     assert "Pipeline revenue forecast" in page and "Likely range" in page
+    # the horizon total and its interval as the extract publishes them (not a sum of the monthly bounds)
+    assert "$4,320,000 (range $3,888,000 – $4,752,000)" in re.sub("<[^>]+>", "", page)
 
 
 def test_marketing_roi_content(reports):
@@ -250,6 +261,9 @@ def test_marketing_roi_content(reports):
                  "Markov", "Shapley", "W-shaped", "+$2,900,000", "The interval crosses zero", "Paid Social – Meta +10%"):
         assert text in page, text
     assert "badge scale" in page and "badge reduce" in page
+    assert "+10%$40,000$40,6001.01×" in re.sub("<[^>]+>|\\s", "", page)  # what-if: spend change, uplift, revenue per extra unit (published)
+    # the channel group whose attributed revenue differs most between models, with the extract's range across models
+    assert "Models disagree most on &lt;script&gt;alert(1)&lt;/script&gt;: Attributed Revenue ranges from $1,350,000 to $1,750,000" in re.sub("<[^>]+>", "", page)
     assert 'id="def-markov"' in page and 'id="def-channel_roas"' in page and 'id="def-mmm_marginal_roi"' in page
     assert "google_search" not in page.replace('data-kpi="', "")  # MMM channels speak the channel-group vocabulary
 
@@ -393,6 +407,10 @@ def _funnel_with_a_hidden_stage(flags: bool = True) -> pd.DataFrame:
                 hidden = stage == "opportunity"
                 rows.append((m, ch, stage, order, n * k, hidden, note if hidden else None))
     frame = pd.DataFrame(rows, columns=["month", "channel_group", "stage", "stage_order", "contacts", "hidden", "stage_note"])
+    # the KPIs over the 3 months ending with the row's month, as the extract publishes them (same shares every month)
+    previous = dict(zip(counts, [None, *counts.values()]))
+    frame["stage_conversion_3m"] = [None if (h and flags) or previous[s] is None else counts[s] / previous[s] for s, h in zip(frame["stage"], frame["hidden"])]
+    frame["conversion_from_known_3m"] = frame["stage"].map(lambda s: counts[s] / counts["known"])
     frame["stage_distinguishable"] = ~frame.pop("hidden")
     return frame if flags else frame.drop(columns=["stage_distinguishable", "stage_note"])
 

@@ -9,6 +9,7 @@ import pandas as pd
 from marketing_assets.constants import ALL_CHANNELS, EXTRACTS, SOURCES, SPEND, TOUCHPOINTS
 from marketing_assets.extracts import (
     ALL_LEVEL,
+    COLUMN_GRAINS,
     COLUMN_KPIS,
     EXTRACT_COLUMNS,
     FUNNEL_STAGES,
@@ -189,7 +190,8 @@ def _executive_agreement(con, dictionary) -> list[pd.DataFrame]:
 
 def _by_channel_agreement(con, dictionary, name: str, time_column: str, extra_dims: list[str]) -> list[pd.DataFrame]:
     frame = con.execute(f"SELECT * FROM {ref(EXTRACTS, name)}").df()
-    columns = {c: k for c, k in COLUMN_KPIS[name].items() if c in frame.columns}
+    other_grains = COLUMN_GRAINS.get(name, {})
+    columns = {c: k for c, k in COLUMN_KPIS[name].items() if c in frame.columns and c not in other_grains}
     if name == "cohort_ltv":  # the cohort's own KPIs (not by months since acquisition), on its month-0 row
         cohort = {c: c for c in ("new_customers", "cac") if c in frame.columns}
         month0 = frame[frame["months_since_acquisition"] == 0]
@@ -197,6 +199,9 @@ def _by_channel_agreement(con, dictionary, name: str, time_column: str, extra_di
     for label, rows, dims in (("(all)", frame[frame["channel_group"] == ALL_CHANNELS], extra_dims),
                               ("channels", frame[frame["channel_group"] != ALL_CHANNELS], ["channel_group", *extra_dims])):
         out.append(kpi_mismatches(con, rows, columns, dims, dictionary, grain="month", period=time_column, label=f"{name}/{label}"))
+        for grain in sorted(set(other_grains.values())):
+            at_grain = {c: COLUMN_KPIS[name][c] for c, g in other_grains.items() if g == grain and c in frame.columns}
+            out.append(kpi_mismatches(con, rows, at_grain, dims, dictionary, grain=grain, period=time_column, label=f"{name}/{label}/{grain}"))
         if name == "cohort_ltv":
             part = month0[(month0["channel_group"] == ALL_CHANNELS) == (label == "(all)")]
             out.append(kpi_mismatches(con, part, cohort, [d for d in dims if d == "channel_group"], dictionary, grain="month",

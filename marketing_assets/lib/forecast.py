@@ -84,7 +84,7 @@ MAX_DRAWS_PER_BLOCK = 4_000_000
 """Upper bound on uniforms held in memory at once (simulations x open opportunities)."""
 FORECAST_COLUMNS = [
     "as_of", "forecast_month", "sales_segment", "open_opportunities", "open_pipeline",
-    "expected_revenue", "lower", "upper", "method",
+    "expected_revenue", "lower", "upper", "method", "horizon_expected_revenue", "horizon_lower", "horizon_upper",
 ]  # fmt: skip
 BACKTEST_COLUMNS = [
     "as_of", "forecast_month", "sales_segment", "expected_revenue", "lower", "upper",
@@ -294,7 +294,10 @@ def pipeline_forecast(
     (only closes after ``as_of`` count), or the next full month when ``as_of`` is a month's last day.
 
     One row per forecast month x segment with open opportunities, plus one ``'All'`` row per month whose
-    ``lower`` / ``upper`` are quantiles of the simulated total. ``open_opportunities`` / ``open_pipeline``
+    ``lower`` / ``upper`` are quantiles of the simulated total. ``horizon_expected_revenue`` /
+    ``horizon_lower`` / ``horizon_upper`` are the segment's expected revenue over the whole horizon and the
+    quantiles of its simulated horizon total (the same on every month's row; the interval of a total is not
+    the sum of the monthly bounds). ``open_opportunities`` / ``open_pipeline``
     describe the pipeline at ``as_of`` (the same on every month's row). See the module docstring for the
     method; ``interval`` is the central probability of [lower, upper].
     """
@@ -383,6 +386,8 @@ def pipeline_forecast(
         lo, hi = np.quantile(x, [alpha, 1 - alpha])
         return float(lo), float(hi)
 
+    seg_horizon = [quantiles(sims[:, s, :].sum(axis=1)) for s in range(n_seg)]
+    all_horizon = quantiles(sims.sum(axis=(1, 2)))
     rows = []
     for m, month in enumerate(months):
         for s, segment in enumerate(hist.segments):
@@ -400,6 +405,8 @@ def pipeline_forecast(
                     lo,
                     hi,
                     method(pipe_seg[s], fallback_pipe[s]),
+                    float(expected[s].sum()),
+                    *seg_horizon[s],
                 )
             )
         lo, hi = quantiles(sims[:, :, m].sum(axis=1))
@@ -414,6 +421,8 @@ def pipeline_forecast(
                 lo,
                 hi,
                 method(pipe_seg.sum(), fallback_pipe.sum()),
+                float(expected.sum()),
+                *all_horizon,
             )
         )
     return _typed_forecast(rows)
@@ -428,6 +437,9 @@ def _typed_forecast(rows: list) -> pd.DataFrame:
             "expected_revenue": float,
             "lower": float,
             "upper": float,
+            "horizon_expected_revenue": float,
+            "horizon_lower": float,
+            "horizon_upper": float,
         }
     )
 

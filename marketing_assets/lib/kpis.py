@@ -17,6 +17,8 @@ Usage::
 
 ``compute_kpis`` returns long form: ``period``, the requested dimensions, ``kpi``, ``value``, ``unit``.
 ``period`` is the first day of the day / ISO week (Monday) / month, and NULL for ``grain="total"``.
+At ``grain="trailing_3_months"`` a period is the last of three calendar months: the row aggregates the base
+rows of that month and the two before it (a report's trailing quarter, ending with any month of the data).
 """
 
 from __future__ import annotations
@@ -38,7 +40,9 @@ from marketing_assets.lib.refs import recording, ref
 
 DEFAULT_KPI_FILE = CONFIG_DIR / "kpis.yaml"
 
-TIME_GRAINS = ("day", "week", "month", "total")
+TIME_GRAINS = ("day", "week", "month", "trailing_3_months", "total")
+TRAILING_MONTHS = {"trailing_3_months": 3}
+"""Grains whose period is the last month of a window of N calendar months (the window's base rows all count)."""
 DERIVED = "derived"
 UNITS = ("currency", "percent", "ratio", "count", "months")
 REFRESHES = ("hourly", "daily", "weekly", "monthly")
@@ -717,7 +721,20 @@ def load_kpi_dictionary(path: Path | str | None = None) -> KpiDictionary:
 def _period_expr(grain: str, column: str = "event_date") -> str:
     if grain == "total":
         return "CAST(NULL AS DATE)"
+    if grain in TRAILING_MONTHS:
+        return "window_month"
     return f"CAST(date_trunc('{grain}', {column}) AS DATE)"
+
+
+def _windowed(base: str, grain: str) -> str:
+    """The base as the ``FROM`` of a KPI query: at a trailing-months grain, every row once per window it falls in
+    (``window_month``: its month and the next N - 1), windows ending after the base's last month left out."""
+    if grain not in TRAILING_MONTHS:
+        return base
+    month = "CAST(date_trunc('month', event_date) AS DATE)"
+    ends = ", ".join(f"CAST({month} + INTERVAL {k} MONTH AS DATE)" for k in range(TRAILING_MONTHS[grain]))
+    return f"""(SELECT *, unnest([{ends}]) AS window_month FROM {base}) AS {base}
+        WHERE window_month <= (SELECT max({month}) FROM {base})"""
 
 
 def _effective_dims(kpi: Kpi, grain: str, dims: Sequence[str]) -> list[str]:
@@ -793,9 +810,10 @@ def _base_sql(
         f'CAST(({k.formula}) AS DOUBLE) AS "{name}"' for k, name in zip(kpis, value_names or [k.name for k in kpis])
     )
     conditions = ([] if grain == "total" else ["event_date IS NOT NULL"]) + _between_sql(between)
-    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+    source = _windowed(base, grain)
+    where = f"{'AND' if grain in TRAILING_MONTHS else 'WHERE'} {' AND '.join(conditions)}" if conditions else ""
     group = ", ".join(str(i) for i in range(1, len(dim_list) + 2))
-    return f"WITH {ctes}\nSELECT {cols}, {values}\nFROM {base} {where}\nGROUP BY {group}"
+    return f"WITH {ctes}\nSELECT {cols}, {values}\nFROM {source} {where}\nGROUP BY {group}"
 
 
 def _derived_sql(

@@ -207,14 +207,13 @@ def funnel_window(funnel: pd.DataFrame, fresh_to: Any) -> tuple[pd.DataFrame, st
     return f, label
 
 
-def window_conversions(people: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Conversion from the stage before and from the first stage, over the window's people per stage (in order).
-
-    Known exception to the no-KPI-arithmetic rule: the funnel extract publishes these conversions per month only,
-    not over the report's 3-month window (see KNOWN_EXCEPTIONS in test_report_views.py)."""
-    previous = people / people.shift(1).replace(0, float("nan"))
-    first = people.iloc[0] if len(people) else float("nan")
-    return previous, (people / first if first else people * float("nan"))
+def window_end_rows(window: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the window's last month: their ``_3m`` columns hold the funnel KPIs over the whole 3-month window
+    (the month and the two before it, KPI grain trailing_3_months). All rows when there is no month column."""
+    if "month" not in window.columns or window.empty:
+        return window
+    months = pd.to_datetime(window["month"])
+    return window[months == months.max()]
 
 
 def funnel_totals(funnel: pd.DataFrame, lookup: KpiLookup) -> pd.DataFrame:
@@ -225,11 +224,14 @@ def funnel_totals(funnel: pd.DataFrame, lookup: KpiLookup) -> pd.DataFrame:
         order = {s: i for i, s in enumerate(STAGE_LABELS, start=1)}
         f["stage_order"] = f["stage"].map(order).fillna(99)
     out = additive_total(f, "funnel_contacts", lookup, column="contacts", by=["stage_order", "stage"]).reset_index().sort_values("stage_order")
-    out["conversion_from_previous"], out["conversion_from_first"] = window_conversions(out["contacts"])
+    # per stage over the window (one row per stage unless the extract has channel rows only: then no total conversion)
+    last = window_end_rows(f if has_all or "channel_group" not in f.columns else f.iloc[0:0]).drop_duplicates("stage").set_index("stage")
+    out["conversion_from_previous"] = out["stage"].map(col(last, "stage_conversion_3m")).where(out["stage_order"] > out["stage_order"].min())  # none before the first
+    out["conversion_from_first"] = out["stage"].map(col(last, "conversion_from_known_3m"))
     out["stage_label"] = out["stage"].map(stage_label)
     out = out.merge(stage_evidence(f), on="stage", how="left")
     out["stage_distinguishable"] = out["stage_distinguishable"].ne(False)
-    # a stage the data cannot tell apart from the one before has no conversion (it would read as 100 %)
+    # a stage the data cannot tell apart from the one before has no conversion (the KPI is NULL there too)
     out["conversion_from_previous"] = out["conversion_from_previous"].where(out["stage_distinguishable"])
     return out
 
@@ -265,12 +267,13 @@ def funnel_summary(funnel: pd.DataFrame | None, fresh_to: Any, lookup: KpiLookup
 # ---------------------------------------------------------------------------------------------- forecast
 
 
-def forecast_totals(f: pd.DataFrame, lower: pd.Series, upper: pd.Series) -> tuple[float, float, float]:
-    """Expected revenue over the horizon and the sums of the monthly interval bounds.
-
-    Known exception to the no-KPI-arithmetic rule: the pipeline_forecast extract has no total over the horizon (and the
-    sum of monthly bounds is not the interval of the total; see KNOWN_EXCEPTIONS in test_report_views.py)."""
-    return f["expected_revenue"].sum(), lower.sum(), upper.sum()
+def forecast_totals(f: pd.DataFrame) -> tuple[Any, Any, Any]:
+    """Expected revenue over the horizon and its interval, as the extract publishes them (the same on every month's
+    row); missing values when the extract has no horizon columns or the rows are a sum of segments."""
+    if f.empty or any(c not in f.columns for c in ("horizon_expected_revenue", "horizon_lower", "horizon_upper")):
+        return None, None, None
+    first = f.iloc[0]
+    return first["horizon_expected_revenue"], first["horizon_lower"], first["horizon_upper"]
 
 
 def forecast(fc: pd.DataFrame | None, currency: str) -> list:
@@ -287,7 +290,7 @@ def forecast(fc: pd.DataFrame | None, currency: str) -> list:
         if (f["sales_segment"] == "All").any():
             f = f[f["sales_segment"] == "All"]
         else:
-            num = [c for c in ("open_opportunities", "open_pipeline", "expected_revenue", "lower", "upper") if c in f.columns]
+            num = [c for c in ("open_opportunities", "open_pipeline", "expected_revenue", "lower", "upper") if c in f.columns]  # no horizon total: no callout
             f = f.groupby("forecast_month", as_index=False)[num].sum()
             seg_note = "sum of segments"
     f["forecast_month"] = pd.to_datetime(f["forecast_month"])
@@ -298,11 +301,11 @@ def forecast(fc: pd.DataFrame | None, currency: str) -> list:
     lower = f["lower"] if "lower" in f.columns else f["expected_revenue"]
     upper = f["upper"] if "upper" in f.columns else f["expected_revenue"]
     method = f"Method: {f['method'].iloc[0]}. " if "method" in f.columns and len(f) else ""
-    total, low, high = forecast_totals(f, lower, upper)
+    total, low, high = forecast_totals(f)
     money = lambda v: fmt_value(v, "currency", currency=currency)  # noqa: E731
     as_of_text = f", as of {fmt_date(as_of)}" if as_of is not None and not pd.isna(as_of) else ""
-    return [
-        Callout(rich(T.FORECAST_CALLOUT, n=len(f), total=money(total), low=money(low), high=money(high))),
+    callout = [] if is_missing(total) else [Callout(rich(T.FORECAST_CALLOUT, n=len(f), total=money(total), low=money(low), high=money(high)))]
+    return callout + [
         figure(T.FORECAST_FIGURE.format(currency=currency, segments=seg_note, as_of=as_of_text), "band", f["forecast_month"].tolist(), f["expected_revenue"].tolist(),
                lower.tolist(), upper.tolist(), "", how=T.FORECAST_HOW.format(method=method), y_label=currency, name="Expected revenue", band_name="Likely range"),
         table(f, [Col("forecast_month", "Close month", "month"), Col("open_opportunities", "Open opportunities", "count"), Col("open_pipeline", f"Open pipeline ({currency})", "currency"),

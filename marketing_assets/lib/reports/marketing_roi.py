@@ -24,6 +24,7 @@ from marketing_assets.lib.reports.common import (
     figure,
     funnel_summary,
     funnel_window,
+    window_end_rows,
     get_frame,
     kpi_col,
     na,
@@ -107,14 +108,13 @@ def channel_performance(at_primary: pd.DataFrame, lookup: KpiLookup, primary: st
     ]
 
 
-def model_spread(revenue: pd.DataFrame) -> Any:
-    """The channel group (row of ``revenue``: attributed revenue by channel group × model) whose attributed revenue
-    differs most between models (largest max − min), or None.
-
-    Known exception to the no-KPI-arithmetic rule: the marketing_roi extract has the range across models for
-    channel_roas only (channel_roas_min / _max), not for attributed_revenue (see test_report_views.py)."""
-    spread = revenue.max(axis=1) - revenue.min(axis=1)
-    return spread.idxmax() if spread.notna().any() else None
+def model_spread(channels: pd.DataFrame) -> pd.Series | None:
+    """The channel-group row (of ``channels``: one row per channel group) whose attributed revenue differs most between
+    models (the extract's largest ``attributed_revenue_model_spread``), or None."""
+    if "attributed_revenue_model_spread" not in channels.columns:
+        return None
+    spread = pd.to_numeric(channels["attributed_revenue_model_spread"], errors="coerce")
+    return channels.loc[spread.idxmax()] if spread.notna().any() else None
 
 
 def model_comparison(roi: pd.DataFrame, lookup: KpiLookup, models: Sequence[str], primary: str, currency: str) -> list:
@@ -127,11 +127,12 @@ def model_comparison(roi: pd.DataFrame, lookup: KpiLookup, models: Sequence[str]
     shown = piv.head(8)
     roas = cm[numeric(cm, "ad_spend").fillna(0) > 0].pivot_table(index="channel_group", columns="attribution_model", values="channel_roas", aggfunc="first")
     roas = roas.reindex(columns=[m for m in models if m in roas.columns])
-    widest = model_spread(piv)
+    widest = model_spread(cm.drop_duplicates("channel_group"))
     money = lambda v: fmt_value(v, "currency", currency=currency)  # noqa: E731
     blocks: list = []
     if widest is not None:
-        blocks.append(Callout(rich(T.MODELS_CALLOUT, group=widest, revenue=lookup.link("attributed_revenue"), low=money(piv.loc[widest].min()), high=money(piv.loc[widest].max()))))
+        blocks.append(Callout(rich(T.MODELS_CALLOUT, group=widest["channel_group"], revenue=lookup.link("attributed_revenue"),
+                                   low=money(widest["attributed_revenue_min"]), high=money(widest["attributed_revenue_max"]))))
     top = T.MODELS_TOP.format(shown=len(shown), total=len(piv)) if len(piv) > len(shown) else ""
     blocks.append(figure(T.MODELS_FIGURE.format(revenue=lookup.label("attributed_revenue"), currency=currency), "grouped_bar", [str(i) for i in shown.index],
                          {model_label(m): shown[m].fillna(0).tolist() for m in shown.columns}, "", how=top + T.MODELS_HOW, y_label=currency, height=360, width=1000,
@@ -180,14 +181,6 @@ def campaigns(at_primary: pd.DataFrame, lookup: KpiLookup, currency: str) -> tup
 # ---------------------------------------------------------------------------------------------- funnel by channel
 
 
-def end_to_end(first: pd.Series, last: pd.Series) -> pd.Series:
-    """People at the last stage over people at the first, per channel, over the window.
-
-    Known exception to the no-KPI-arithmetic rule: the funnel extract publishes conversion_from_known per month only,
-    not over the report's 3-month window (see test_report_views.py)."""
-    return pd.Series(last.to_numpy() / first.replace(0, float("nan")).to_numpy(), index=first.index)
-
-
 def channel_funnel(funnel: pd.DataFrame, fresh_to: Any, lookup: KpiLookup) -> list:
     window, label = funnel_window(funnel, fresh_to)
     w = by_channel(window).copy()
@@ -200,7 +193,10 @@ def channel_funnel(funnel: pd.DataFrame, fresh_to: Any, lookup: KpiLookup) -> li
     hidden = [s for s in stages[1:] if s in evidence.index and not evidence.loc[s, "stage_distinguishable"]]
     cols = [Col("channel_group", "Channel")] + [Col(s, stage_label(s) + (" (not distinguishable)" if s in hidden else ""), "count") for s in stages]
     if len(stages) > 1:
-        tab["_overall"] = end_to_end(piv[stages[0]], piv[stages[-1]]).to_numpy()
+        # conversion from known to the last stage over the window, as the extract publishes it (its _3m column)
+        last = window_end_rows(by_channel(window))
+        last = last[last["stage"] == stages[-1]].drop_duplicates("channel_group").set_index("channel_group")
+        tab["_overall"] = tab["channel_group"].map(col(last, "conversion_from_known_3m"))
         cols.append(Col("_overall", f"{stage_label(stages[0])} → {stage_label(stages[-1])}", "percent"))
     tab = tab.sort_values(stages[0], ascending=False)
     return ([table(tab, cols, caption=T.FUNNEL_CHANNEL_CAPTION.format(window=label))]

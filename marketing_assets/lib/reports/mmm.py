@@ -85,17 +85,6 @@ def mmm(data: Mapping[str, pd.DataFrame], lookup: KpiLookup, currency: str) -> l
     return blocks
 
 
-def what_if_returns(others: pd.DataFrame) -> pd.DataFrame:
-    """Each what-if scenario's spend change and predicted revenue per extra unit of spend.
-
-    Known exception to the no-KPI-arithmetic rule: mmm_budget_plan publishes scenario and current spend and the
-    uplift, not their difference and ratio (see test_report_views.py)."""
-    others = others.copy()
-    others["change"] = others["scenario_spend"] - others["current_spend"]
-    others["roi_change"] = others["uplift"] / others["change"].replace(0, float("nan"))
-    return others
-
-
 def budget(data: Mapping[str, pd.DataFrame], lookup: KpiLookup, currency: str) -> list:
     plan = get_frame(data, "mmm_budget_plan", ["channel", "scenario"])
     roi = get_frame(data, "marketing_roi", ["channel_group"])
@@ -133,9 +122,9 @@ def budget(data: Mapping[str, pd.DataFrame], lookup: KpiLookup, currency: str) -
     labels = mmm_labels(get_frame(data, "mmm_roi", ["channel"]))
     others = p[p["scenario"] != "optimal_same_total"]
     if not others.empty:
-        others = what_if_returns(others)
+        others = others.copy()
         others["channel"] = others["channel"].map(lambda c: labels.get(str(c), str(c)))
         blocks += [Subheading(T.WHAT_IF_TITLE.format(period=period)), How([T.WHAT_IF_HOW]),
-                   table(others, [Col("scenario", "Scenario"), Col("change", f"Spend change ({currency})", "currency"), Col("uplift", f"Predicted revenue change ({currency})", "currency"),
-                                  Col("roi_change", "Revenue per extra unit of spend", "ratio")], currency=currency)]
+                   table(others, [Col("scenario", "Scenario"), Col("spend_change", f"Spend change ({currency})", "currency"), Col("uplift", f"Predicted revenue change ({currency})", "currency"),
+                                  Col("uplift_per_extra_spend", "Revenue per extra unit of spend", "ratio")], currency=currency)]
     return blocks
