@@ -843,6 +843,10 @@ class MmmBudgetPlan(pa.DataFrameModel):
     channel_label: Series[str] = pa.Field(description="Reader-facing channel name.")
     current_spend: Series[float] = pa.Field(ge=0, description="Spend of the last period_weeks weeks: the run rate the plan starts from.")
     scenario_spend: Series[float] = pa.Field(ge=0, description="Spend of the channel in the scenario over the planned period.")
+    spend_change: Series[float] = pa.Field(nullable=True, description="scenario_spend - current_spend: the scenario's change of the channel's spend over the planned period.")
+    uplift_per_extra_spend: Series[float] = pa.Field(
+        nullable=True, description="uplift / spend_change on what-if rows that change spend: revenue per extra unit of spend; null on the optimal plan and unchanged rows."
+    )
     bound_low: Series[float] = pa.Field(nullable=True, ge=0, description="Lowest spend the optimiser may give the channel (optimal scenario only).")
     bound_high: Series[float] = pa.Field(nullable=True, ge=0, description="Highest spend the optimiser may give the channel (optimal scenario only).")
     media_contribution: Series[float] = pa.Field(description="Modelled media contribution of the scenario over the planned period.")
