@@ -13,6 +13,7 @@ import pandas as pd
 
 from marketing_assets.constants import ALL_CHANNELS, EXTRACTS, MMM, SOURCES, SPEND
 from marketing_assets.lib import forecast, kpis, recommend
+from marketing_assets.lib.cohorts import pool_cohorts, pooled_columns
 from marketing_assets.lib.funnel import stage_distinguishability
 from marketing_assets.lib.publish import (
     AuditFailed,
@@ -27,6 +28,7 @@ from marketing_assets.lib.spend import reporting_currency
 from marketing_assets.lineage import keys, kpi_tables, upstream
 from marketing_assets.resources import Warehouse
 
+COHORT_SETS = (12, 24)  # cohort_ltv pools the cohorts observed for at least this many months (the page's LTV curves)
 # Published column lists: a BI tool connects once; changing one is a versioned, announced change.
 EXTRACT_COLUMNS: dict[str, dict[str, str]] = {
     "kpi_dictionary": {
@@ -65,6 +67,7 @@ EXTRACT_COLUMNS: dict[str, dict[str, str]] = {
         "active_customers": "int", "cumulative_revenue": "float", "cumulative_gross_margin": "float",
         "ltv_per_customer": "float", "retention_30d": "float", "retention_60d": "float", "retention_90d": "float",
         "new_customers": "int", "cac": "float", "payback_month": "float", "dictionary_version": "int",
+        **{c: t for months in COHORT_SETS for c, t in pooled_columns(months).items()},
     },
     "pipeline_forecast": {
         "as_of": "date", "forecast_month": "date", "sales_segment": "string", "open_opportunities": "int",
@@ -119,6 +122,19 @@ COLUMN_NOTES: dict[str, str] = {
     "conversion_from_known_3m": "Over the contacts created in the row's month and the two months before (KPI grain trailing_3_months):", "stage_order": "Position of the stage in the funnel (1 = known; integer).", "month": "Contact-creation month (date).",
     "cohort_month": "Acquisition month of the cohort (date).", "months_since_acquisition": "Months since the cohort's acquisition month (integer; 0 = that month).",
     "payback_month": "First months_since_acquisition at which LTV per customer reaches the cohort's CAC (months).",
+    **{c: note.format(months=months) for months in COHORT_SETS for c, note in zip(pooled_columns(months), (
+        "True on the rows of a cohort observed for at least {months} months (a row for every month up to {months}).",
+        "LTV per customer at the row's months_since_acquisition over the channel group's cohorts observed for at least {months} months: "
+        "their cumulative gross margin ÷ their customers (money; the customer-weighted average of their ltv_per_customer; "
+        "the same on their rows of that month, empty beyond month {months} and on other cohorts' rows).",
+        "CAC of the channel group's cohorts observed for at least {months} months, averaged weighted by their customers (money; the same on all their rows).",
+        "pooled_ltv_{months}m at month {months} ÷ pooled_cac_{months}m (ratio; over the cohorts observed for at least {months} months, the same on all their rows; "
+        "not KPI ltv_to_cac, which takes the lifetime LTV to date).",
+        "30-day repeat-purchase retention of the channel group's cohorts observed for at least {months} months, averaged weighted by their customers (fraction; the same on all their rows).",
+        "60-day repeat-purchase retention of the channel group's cohorts observed for at least {months} months, averaged weighted by their customers (fraction; the same on all their rows).",
+        "90-day repeat-purchase retention of the channel group's cohorts observed for at least {months} months, averaged weighted by their customers (fraction; the same on all their rows).",
+        "Median payback_month of the channel group's cohorts observed for at least {months} months that paid back (months; the same on all their rows).",
+    ))},
     "grain": "Time grain of the row: week or month.", "period": "First day of the period (date).", "kpi": "Name of the KPI in the dictionary.",
     "dimension": "Breakdown dimension of the row, empty for the KPI's total.", "dimension_value": "Member of the breakdown dimension.",
     "value": "The KPI's value in the KPI's unit (see unit).", "unit": "Unit of value: currency, percent (fraction), ratio, count or months.",
@@ -484,7 +500,8 @@ COHORT_KPIS = ("repeat_rate_30d", "repeat_rate_60d", "repeat_rate_90d", "new_cus
 @dg.asset(deps=keys(kpi_tables([*COHORT_CURVE_KPIS, *COHORT_KPIS])), kinds={"duckdb", "parquet", "csv"})
 def cohort_ltv(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """Acquisition-month cohort × acquisition channel group × months since acquisition: customers, active customers,
-    cumulative revenue and gross margin, LTV per customer, 30/60/90-day repeat-purchase retention, CAC and payback month."""
+    cumulative revenue and gross margin, LTV per customer, 30/60/90-day repeat-purchase retention, CAC and payback month;
+    per channel group, the same figures pooled over its cohorts observed for at least 12 / 24 months (COHORT_SETS)."""
     dictionary = kpis.load_kpi_dictionary()
     curve, cohort = list(COHORT_CURVE_KPIS), list(COHORT_KPIS)
     parts = []
@@ -504,6 +521,7 @@ def cohort_ltv(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Ma
         payback = paid_back.groupby(["cohort_month", "channel_group"])["months_since_acquisition"].min().rename("payback_month")
         frame = frame.drop(columns="payback_month").merge(payback.reset_index(), on=["cohort_month", "channel_group"], how="left")
         frame["dictionary_version"] = dictionary.version
+        frame = pool_cohorts(frame, COHORT_SETS)
         frame = frame.sort_values(["cohort_month", "channel_group", "months_since_acquisition"], kind="stable")
         meta = publish_extract(context, warehouse, con, "cohort_ltv", frame)
     return dg.MaterializeResult(metadata={**meta, "cohorts": int(frame["cohort_month"].nunique())})

@@ -395,3 +395,18 @@ def test_levels_add_up_fails_when_a_campaign_does_not_add_up(demo_graph, tmp_pat
     )
     ev = evals["levels_add_up"]
     assert not ev.passed and "attributed_won_deals" in ev.description and "campaign rows" in ev.description
+
+
+def test_pool_cohorts_weights_the_cohorts_observed_long_enough_by_customers():
+    from marketing_assets.lib.cohorts import pool_cohorts
+
+    # A: cohorts of 1 and 3 customers observed 2 months, a young one (1 month) left out of the 2-month pool.
+    rows = [("2025-01-01", 1, [10, 20, 30], 100.0, 2.0, 0.5), ("2025-02-01", 3, [40, 40, 80], 60.0, None, 0.1), ("2025-03-01", 5, [500, 600], 1.0, 0.0, 1.0)]
+    frame = pd.DataFrame([(pd.Timestamp(c), "A", m, n, v * n, cac, pay, r) for c, n, ltv, cac, pay, r in rows for m, v in enumerate(ltv)],
+                         columns=["cohort_month", "channel_group", "months_since_acquisition", "customers", "cumulative_gross_margin", "cac",
+                                  "payback_month", "retention_30d"])
+    out = pool_cohorts(frame, (2,))
+    assert out["observed_2m"].tolist() == [True] * 6 + [False] * 2
+    assert out["pooled_ltv_2m"].tolist()[:3] == [32.5, 35.0, 67.5] and out["pooled_ltv_2m"].iloc[6:].isna().all()  # (30 + 240) / 4 at month 2
+    assert out["pooled_cac_2m"].iloc[0] == 70.0 and out["pooled_ltv_to_cac_2m"].iloc[0] == 67.5 / 70.0  # (100 + 180) / 4
+    assert out["pooled_retention_30d_2m"].iloc[0] == pytest.approx(0.2) and out["median_payback_month_2m"].iloc[0] == 2.0

@@ -46,11 +46,7 @@ KPI_WORDS = frozenset({"revenue", "spend", "roas", "roi", "mroi", "cac", "ltv", 
 DICTIONARY = load_kpi_dictionary()
 KPI_NAMES = frozenset({k.name for k in DICTIONARY} | {c for name, cols in EXTRACT_COLUMNS.items() for c in cols if column_kpi(name, c, DICTIONARY)})
 ALLOWED = {("common", "additive_total")}  # sums a KPI only when the dictionary says it adds up (checked at run time)
-KNOWN_EXCEPTIONS = {
-    ("cohorts", "ltv_weights"): "cohort_ltv: LTV curves over the cohorts observed long enough (one row per cohort only)",
-    ("cohorts", "ltv_curves"): "cohort_ltv: LTV curves over the cohorts observed long enough",
-    ("cohorts", "ltv_summary"): "cohort_ltv: per channel LTV, CAC, LTV/CAC and retention over those cohorts",
-}
+KNOWN_EXCEPTIONS: dict[tuple[str, str], str] = {}
 
 ARITHMETIC = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow)
 REDUCERS = frozenset({"sum", "mean", "median", "prod", "cumsum", "cumprod", "diff", "pct_change", "div", "truediv", "rdiv", "rtruediv", "mul",

@@ -25,6 +25,7 @@ from marketing_assets.lib.reports import (
     render_marketing_roi,
     write_report,
 )
+from marketing_assets.lib.cohorts import pool_cohorts
 from marketing_assets.lib.reports.cohorts import cohorts, ltv_curves
 from marketing_assets.lib.reports.common import funnel_summary, funnel_totals
 from marketing_assets.lib.reports.dictionary import KpiLookup
@@ -126,8 +127,8 @@ def cohort_ltv() -> pd.DataFrame:
             for m in range(13):
                 ltv = (50 + 10 * ci) * np.log1p(m + 1)
                 rows.append((cohort, ch, m, 100, 80 - 3 * m, ltv * 100, ltv * 100, ltv, 0.4, 0.3, 0.25, 120.0 + 10 * ci, 6))
-    return pd.DataFrame(rows, columns=["cohort_month", "channel_group", "months_since_acquisition", "customers", "active_customers", "cumulative_revenue", "cumulative_gross_margin",
-                                       "ltv_per_customer", "retention_30d", "retention_60d", "retention_90d", "cac", "payback_month"])
+    return pool_cohorts(pd.DataFrame(rows, columns=["cohort_month", "channel_group", "months_since_acquisition", "customers", "active_customers", "cumulative_revenue",
+                                                    "cumulative_gross_margin", "ltv_per_customer", "retention_30d", "retention_60d", "retention_90d", "cac", "payback_month"]))
 
 
 def pipeline_forecast() -> pd.DataFrame:
@@ -448,7 +449,10 @@ def test_per_channel_funnel_table_marks_the_stage_not_distinguishable():
 
 
 def _ltv_rows(channel: str, cohort: str, customers: float, ltv: list[float]) -> list[tuple]:
-    return [(pd.Timestamp(cohort), channel, m, customers, v) for m, v in enumerate(ltv)]
+    return [(pd.Timestamp(cohort), channel, m, customers, v, v * customers) for m, v in enumerate(ltv)]
+
+
+LTV_COLUMNS = ["cohort_month", "channel_group", "months_since_acquisition", "customers", "ltv_per_customer", "cumulative_gross_margin"]
 
 
 def _polylines(svg_text: str) -> list[list[tuple[float, float]]]:
@@ -466,19 +470,19 @@ def test_ltv_curve_averages_a_fixed_set_of_cohorts_old_enough():
     # B: two cohorts old enough for 2 months, of 1 and 3 customers.
     rows = (_ltv_rows("A", "2025-01-01", 1, [10, 20, 30, 40]) + _ltv_rows("A", "2025-03-01", 3, [100, 110])
             + _ltv_rows("B", "2025-01-01", 1, [0, 10, 20, 30]) + _ltv_rows("B", "2025-02-01", 3, [40, 40, 80]))
-    frame = pd.DataFrame(rows, columns=["cohort_month", "channel_group", "months_since_acquisition", "customers", "ltv_per_customer"])
+    frame = pd.DataFrame(rows, columns=LTV_COLUMNS)
     naive = (frame.assign(lw=frame["ltv_per_customer"] * frame["customers"]).groupby(["channel_group", "months_since_acquisition"])[["lw", "customers"]].sum())
     naive = (naive["lw"] / naive["customers"]).loc["A"].tolist()
     assert naive == [77.5, 87.5, 30.0, 40.0]  # the old way falls after month 1
 
-    f = frame.assign(_w=frame["customers"], _lw=frame["ltv_per_customer"] * frame["customers"])
+    f = pool_cohorts(frame, (1, 2, 3))  # the extract's pooled columns (12 and 24 months there)
     curves = ltv_curves(f, 2)
     assert curves["A"].tolist() == [10.0, 20.0, 30.0]  # only the cohort observed ≥ 2 months
     assert curves["B"].tolist() == [30.0, 32.5, 65.0]  # (0·1 + 40·3)/4, (10 + 120)/4, (20 + 240)/4
     assert ltv_curves(f, 1)["A"].tolist() == [77.5, 87.5]  # both A cohorts reached month 1
     assert list(ltv_curves(f, 3).columns) == ["A", "B"] and ltv_curves(f, 3)["B"].tolist() == [0.0, 10.0, 20.0, 30.0]
 
-    html = render_blocks(cohorts(frame, "USD", months=2, long_months=3))
+    html = render_blocks(cohorts(f, "USD", months=2, long_months=3))
     for line in _polylines(_wide_svgs(html)[0]):
         ys = [y for _, y in line]
         assert len(ys) == 3 and all(b <= a for a, b in zip(ys, ys[1:]))  # SVG y grows downwards: rising curve
@@ -492,7 +496,7 @@ def test_ltv_curve_averages_a_fixed_set_of_cohorts_old_enough():
 
 
 def test_ltv_without_a_cohort_old_enough_says_so():
-    frame = pd.DataFrame(_ltv_rows("A", "2026-09-01", 5, [1, 2, 3]), columns=["cohort_month", "channel_group", "months_since_acquisition", "customers", "ltv_per_customer"])
+    frame = pool_cohorts(pd.DataFrame(_ltv_rows("A", "2026-09-01", 5, [1, 2, 3]), columns=LTV_COLUMNS))
     html = render_blocks(cohorts(frame, "USD"))
     assert "Not available" in html and "observed for 12 months" in html and "oldest: 2 months" in html
 
@@ -504,8 +508,7 @@ def test_demo_graph_ltv_curves_never_fall(demo_graph):
     _, tmp, _ = demo_graph
     with duckdb.connect(str(tmp / "warehouse.duckdb"), read_only=True) as con:
         frame = con.execute("SELECT * FROM extracts.cohort_ltv").df()
-    f = frame.assign(_w=frame["customers"], _lw=frame["ltv_per_customer"] * frame["customers"])
-    curves = ltv_curves(f, 12)
+    curves = ltv_curves(frame, 12)
     assert len(curves) == 13 and curves.shape[1] >= 3
     assert (curves.diff().iloc[1:].fillna(0) >= -1e-6).all().all(), curves
     lines = _polylines(_wide_svgs(render_blocks(cohorts(frame, "USD")))[0])
