@@ -17,20 +17,14 @@ from pathlib import Path
 
 import duckdb
 
+from marketing_assets.lib.sql import ident, literal
+
 SCHEMA = "extracts"
-
-
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def view_sql(name: str, parquet: Path) -> str:
     """``CREATE VIEW`` of one extract over its published Parquet file (absolute path, read literally)."""
-    return f"CREATE OR REPLACE VIEW {SCHEMA}.{_ident(name)} AS SELECT * FROM read_parquet({_literal(str(parquet.resolve()))})"
+    return f"CREATE OR REPLACE VIEW {SCHEMA}.{ident(name)} AS SELECT * FROM read_parquet({literal(str(parquet.resolve()))})"
 
 
 def build_bi_database(path: Path | str, extracts: Mapping[str, Path] | Iterable[tuple[str, Path]]) -> list[str]:

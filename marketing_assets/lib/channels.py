@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from marketing_assets.constants import CONFIG_DIR
+from marketing_assets.lib.sql import literal
 
 DEFAULT_CHANNELS_FILE = CONFIG_DIR / "channels.yaml"
 
@@ -23,12 +24,8 @@ def load_channel_config(path: Path | str = DEFAULT_CHANNELS_FILE) -> dict[str, A
         return yaml.safe_load(fh)
 
 
-def _lit(value: str) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
-
-
 def _in(expr: str, values: Sequence[str]) -> str:
-    return f"{expr} IN ({', '.join(_lit(str(v).lower()) for v in values)})" if values else "false"
+    return f"{expr} IN ({', '.join(literal(str(v).lower()) for v in values)})" if values else "false"
 
 
 def _site_regex(sites: Sequence[str]) -> str:
@@ -38,7 +35,7 @@ def _site_regex(sites: Sequence[str]) -> str:
 
 
 def _matches(expr: str, regex: str) -> str:
-    return f"coalesce(regexp_matches({expr}, {_lit(regex)}), false)"
+    return f"coalesce(regexp_matches({expr}, {literal(regex)}), false)"
 
 
 def _norm(expr: str) -> str:
@@ -71,7 +68,7 @@ def web_channel_sql(
     search, social = _matches(s, _site_regex(g["search_sources"])), _matches(s, _site_regex(g["social_sources"]))
     video, shopping_src = _matches(s, _site_regex(g["video_sources"])), _matches(s, _site_regex(g["shopping_sources"]))
     shopping = f"({shopping_src} OR {_matches(camp, g['shopping_campaign_regex'])})"
-    ref_has = lambda hosts: "(" + " OR ".join(f"contains({ref}, {_lit(h)})" for h in hosts) + ")" if hosts else "false"  # noqa: E731
+    ref_has = lambda hosts: "(" + " OR ".join(f"contains({ref}, {literal(h)})" for h in hosts) + ")" if hosts else "false"  # noqa: E731
     rules = [
         (f"{src} IS NULL AND {med} IS NULL AND {ref} = '' AND {_norm(fbclid)} IS NULL", "Direct"),
         (f"{src} IS NULL AND {med} IS NULL AND {ref_has(g['search_referrers'])}", "Organic Search"),
@@ -95,7 +92,7 @@ def web_channel_sql(
         (f"{_in(s, g['sms_values'])} OR {_in(m, g['sms_values'])}", "SMS"),
         (_matches(m, g["push_medium_regex"]), "Mobile Push Notifications"),
     ]
-    group = "CASE " + " ".join(f"WHEN {cond} THEN {_lit(name)}" for cond, name in rules) + " ELSE 'Unassigned' END"
+    group = "CASE " + " ".join(f"WHEN {cond} THEN {literal(name)}" for cond, name in rules) + " ELSE 'Unassigned' END"
     fields = {"utm_source": s, "utm_medium": m, "utm_campaign": camp}
     override_name, override_group = _override_cases(cfg.get("overrides") or [], fields)
     return f"coalesce({override_name}, {group})", f"coalesce({override_group}, {group})"
@@ -111,15 +108,15 @@ def _override_cases(overrides: Sequence[Mapping[str, Any]], fields: Mapping[str,
             values = value if isinstance(value, list) else [value]
             conds.append(_in(fields[field], [str(v).strip() for v in values]))
         cond = " AND ".join(conds) or "true"
-        names.append(f"WHEN {cond} THEN {_lit(rule['channel_name'])}")
-        groups.append(f"WHEN {cond} THEN {_lit(rule['channel_group'])}")
+        names.append(f"WHEN {cond} THEN {literal(rule['channel_name'])}")
+        groups.append(f"WHEN {cond} THEN {literal(rule['channel_group'])}")
     return f"CASE {' '.join(names)} END", f"CASE {' '.join(groups)} END"
 
 
 def crm_label_group_sql(cfg: Mapping[str, Any], label: str = "channel_name") -> str:
     """SQL mapping a CRM channel label (compared lower-cased and trimmed) to its channel group."""
-    cases = " ".join(f"WHEN {_lit(k.lower().strip())} THEN {_lit(v)}" for k, v in sorted(cfg["crm_labels"].items()))
-    return f"CASE lower(trim({label})) {cases} ELSE {_lit(cfg.get('unknown_group', 'Unassigned'))} END"
+    cases = " ".join(f"WHEN {literal(k.lower().strip())} THEN {literal(v)}" for k, v in sorted(cfg["crm_labels"].items()))
+    return f"CASE lower(trim({label})) {cases} ELSE {literal(cfg.get('unknown_group', 'Unassigned'))} END"
 
 
 def _host_sql(expr: str) -> str:

@@ -18,6 +18,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from marketing_assets.constants import CONFIG_DIR
+from marketing_assets.lib.sql import literal
 
 DEFAULT_IDENTITY_FILE = CONFIG_DIR / "identity.yaml"
 EMAIL_REGEX = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
@@ -28,15 +29,11 @@ def load_identity_config(path: Path | str = DEFAULT_IDENTITY_FILE) -> dict[str, 
         return yaml.safe_load(fh)
 
 
-def _lit(value: str) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
-
-
 def _is_in(expr: str, values) -> str:
     """SQL ``expr IN (values)`` (NULL for a NULL ``expr``) as ``list_contains``: DuckDB 2.0 fails to bind
     ``IN`` over an expression its statistics prove all-NULL ("BindBuiltinScalarFunction did not return a
     BoundFunctionExpression"), which is what an export without the optional column gives."""
-    return f"list_contains([{', '.join(_lit(v) for v in values)}]::VARCHAR[], {expr})"
+    return f"list_contains([{', '.join(literal(v) for v in values)}]::VARCHAR[], {expr})"
 
 
 def email_sql(expr: str, rules: Mapping[str, Any]) -> str:
@@ -45,7 +42,7 @@ def email_sql(expr: str, rules: Mapping[str, Any]) -> str:
     aliases = rules.get("domain_aliases") or {}
     raw_domain = f"split_part({e}, '@', 2)"
     domain = (
-        f"CASE {raw_domain} " + " ".join(f"WHEN {_lit(k)} THEN {_lit(v)}" for k, v in aliases.items()) + f" ELSE {raw_domain} END"
+        f"CASE {raw_domain} " + " ".join(f"WHEN {literal(k)} THEN {literal(v)}" for k, v in aliases.items()) + f" ELSE {raw_domain} END"
         if aliases
         else raw_domain
     )
@@ -55,7 +52,7 @@ def email_sql(expr: str, rules: Mapping[str, Any]) -> str:
     dotless = rules.get("dotless_domains") or []
     if dotless:
         local = f"CASE WHEN {_is_in(domain, dotless)} THEN replace({local}, '.', '') ELSE {local} END"
-    return f"CASE WHEN regexp_matches({e}, {_lit(EMAIL_REGEX)}) THEN {local} || '@' || {domain} END"
+    return f"CASE WHEN regexp_matches({e}, {literal(EMAIL_REGEX)}) THEN {local} || '@' || {domain} END"
 
 
 def domain_sql(expr: str) -> str:

@@ -37,6 +37,7 @@ from marketing_assets.constants import ATTRIBUTION, CONFIG_DIR, IDENTITY, MMM, S
 from marketing_assets.lib.attribution import model_names
 from marketing_assets.lib.channels import campaign_key_sql, crm_label_group_sql, load_channel_config
 from marketing_assets.lib.refs import recording, ref
+from marketing_assets.lib.sql import literal
 
 DEFAULT_KPI_FILE = CONFIG_DIR / "kpis.yaml"
 
@@ -196,10 +197,6 @@ BASE_RELATIONS: dict[str, BaseRelation] = {
 }
 
 
-def _lit(value: str) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
-
-
 @functools.lru_cache(maxsize=1)
 def _finance_group_sql() -> str:
     """Channel group of a finance journal line's channel label (config/channels.yaml), read once per process."""
@@ -235,7 +232,7 @@ def base_source_assets(base: str, parameters: Mapping[str, Any] | None = None) -
 def _base_builders(parameters: Mapping[str, Any] | None = None) -> dict[str, Callable[[], str]]:
     params = dict(parameters or {})
     groups = params.get("non_marketing_channel_groups", DEFAULT_NON_MARKETING_GROUPS)
-    non_mkt = ", ".join(_lit(g) for g in groups)
+    non_mkt = ", ".join(literal(g) for g in groups)
     models = model_names()  # the registry at build time (a model registered later is included)
     credit_cols = [f"{m}_credit" for m in models]
     # One builder per base, so the tables each base reads can be recorded on their own (base_source_assets).
@@ -254,7 +251,7 @@ def _base_builders(parameters: Mapping[str, Any] | None = None) -> dict[str, Cal
             SELECT c.customer_id, c.event_date, c.net_revenue, c.cogs, c.gross_margin, c.active_months,
                    datediff('day', c.event_date, c.second_sale_date) AS days_to_repeat,
                    datediff('day', c.event_date, (SELECT max(event_date) FROM revenue_lines)) AS days_observed,
-                   coalesce(a.channel_group, {_lit(UNATTRIBUTED)}) AS channel_group
+                   coalesce(a.channel_group, {literal(UNATTRIBUTED)}) AS channel_group
             FROM (
                 SELECT customer_id, min(event_date) FILTER (WHERE transaction_type = 'sale') AS event_date,
                        sum(net_revenue) AS net_revenue, coalesce(sum(cogs), 0) AS cogs,
@@ -298,7 +295,7 @@ def _base_builders(parameters: Mapping[str, Any] | None = None) -> dict[str, Cal
             FROM {ref(SPEND, "ad_spend_daily")}""",
         "leads": lambda: f"""
             SELECT c.contact_id, coalesce(c.lead_date, c.mql_date, c.sql_date, c.customer_date) AS event_date,
-                   c.mql_date, c.sql_date, c.customer_date, coalesce(lt.channel_group, {_lit(UNATTRIBUTED)}) AS channel_group,
+                   c.mql_date, c.sql_date, c.customer_date, coalesce(lt.channel_group, {literal(UNATTRIBUTED)}) AS channel_group,
                    lt.campaign_key
             FROM {ref(SOURCES, "crm_contacts")} c
             LEFT JOIN (  -- group and campaign of the same (last) touch: arg_max would skip a NULL campaign
@@ -335,9 +332,9 @@ def _base_builders(parameters: Mapping[str, Any] | None = None) -> dict[str, Cal
             FROM {ref(SOURCES, "web_sessions")}""",
         "opportunities": lambda: f"""
             SELECT o.opportunity_id, o.opportunity_created_date AS event_date, o.sales_segment,
-                   coalesce(ft.channel_group, {_lit(UNATTRIBUTED)}) AS channel_group,
+                   coalesce(ft.channel_group, {literal(UNATTRIBUTED)}) AS channel_group,
                    o.pipeline_amount, coalesce(o.is_won, false) AS is_won, o.won_amount, o.closed_date,
-                   coalesce(ft.channel_group, {_lit(UNATTRIBUTED)}) NOT IN ({non_mkt}) AS is_marketing_sourced,
+                   coalesce(ft.channel_group, {literal(UNATTRIBUTED)}) NOT IN ({non_mkt}) AS is_marketing_sourced,
                    coalesce(inf.has_marketing_touch, false) AS is_marketing_influenced
             FROM {ref(SOURCES, "crm_opportunities")} o
             LEFT JOIN (
@@ -345,13 +342,13 @@ def _base_builders(parameters: Mapping[str, Any] | None = None) -> dict[str, Cal
                 FROM {ref(ATTRIBUTION, "attribution_credits")} WHERE first_touch_credit > 0 GROUP BY opportunity_id
             ) ft ON ft.opportunity_id = o.opportunity_id
             LEFT JOIN (
-                SELECT opportunity_id, bool_or(coalesce(channel_group, {_lit(UNATTRIBUTED)}) NOT IN ({non_mkt}))
+                SELECT opportunity_id, bool_or(coalesce(channel_group, {literal(UNATTRIBUTED)}) NOT IN ({non_mkt}))
                     AS has_marketing_touch
                 FROM {ref(ATTRIBUTION, "attribution_credits")} GROUP BY opportunity_id
             ) inf ON inf.opportunity_id = o.opportunity_id""",
         "credited_pipeline": lambda: f"""
             SELECT replace(model, '_credit', '') AS attribution_model, opportunity_id, event_date, sales_segment,
-                   coalesce(channel_group, {_lit(UNATTRIBUTED)}) AS channel_group, campaign_key,
+                   coalesce(channel_group, {literal(UNATTRIBUTED)}) AS channel_group, campaign_key,
                    credit AS credited_pipeline, credit / nullif(pipeline_amount, 0) AS credited_opportunities
             FROM (UNPIVOT (SELECT opportunity_id, opportunity_created_date AS event_date, sales_segment, channel_group,
                                   campaign_key, pipeline_amount, {", ".join(credit_cols)} FROM {ref(ATTRIBUTION, "attribution_credits")})
@@ -359,10 +356,10 @@ def _base_builders(parameters: Mapping[str, Any] | None = None) -> dict[str, Cal
             WHERE credit <> 0
             UNION ALL
             SELECT m.attribution_model, o.opportunity_id, o.opportunity_created_date, o.sales_segment,
-                   {_lit(UNATTRIBUTED)}, NULL, o.pipeline_amount, 1.0
+                   {literal(UNATTRIBUTED)}, NULL, o.pipeline_amount, 1.0
             FROM {ref(SOURCES, "crm_opportunities")} o
             ANTI JOIN (SELECT DISTINCT opportunity_id FROM {ref(ATTRIBUTION, "attribution_credits")}) c USING (opportunity_id)
-            CROSS JOIN (SELECT unnest([{", ".join(_lit(m) for m in models)}]) AS attribution_model) m""",
+            CROSS JOIN (SELECT unnest([{", ".join(literal(m) for m in models)}]) AS attribution_model) m""",
         "credited_wins": lambda: f"""
             SELECT p.attribution_model, p.opportunity_id, o.closed_date AS event_date, p.sales_segment, p.channel_group,
                    p.campaign_key, p.credited_opportunities AS credited_customers,
@@ -394,7 +391,7 @@ def _base_builders(parameters: Mapping[str, Any] | None = None) -> dict[str, Cal
                         FROM (
                             SELECT c.contact_id, coalesce(c.created_at, c.lead_date, c.mql_date, c.sql_date, c.customer_date)
                                        AS event_date,
-                                   coalesce(ft.channel_group, {_lit(UNATTRIBUTED)}) AS channel_group,
+                                   coalesce(ft.channel_group, {literal(UNATTRIBUTED)}) AS channel_group,
                                    c.customer_date IS NOT NULL
                                        OR coalesce(o.last_won >= coalesce(c.created_at, c.lead_date), false) AS o_customer,
                                    coalesce(o.last_created >= coalesce(c.created_at, c.lead_date), false)

@@ -33,6 +33,8 @@ from pathlib import Path
 import duckdb
 import pandera.pandas as pa
 
+from marketing_assets.lib.sql import ident, literal
+
 REASONS = (
     "malformed_record",
     "invalid_encoding",
@@ -218,14 +220,6 @@ def discover_files(landing_dir: Path | str, contract: TableContract) -> list[Pat
     )
 
 
-def _sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _is_parquet(path: Path) -> bool:
     return path.name.lower().endswith(".parquet")
 
@@ -244,7 +238,7 @@ def _literal_parquet(path: Path, tmp: Path) -> str:
     """``read_parquet`` of exactly ``path``: read through a link with a glob-free name, so no character is a pattern."""
     link = tmp / f"landing_{len(os.listdir(tmp))}.parquet"
     os.symlink(path.resolve(), link)
-    return f"read_parquet({_sql_str(str(link))})"
+    return f"read_parquet({literal(str(link))})"
 
 
 def _open_binary(path: Path):
@@ -416,7 +410,7 @@ def _violation_exprs(
     col: ColumnSpec, raw: str, typed: str, date_window: tuple[dt.datetime, dt.datetime] | None = None
 ) -> list[tuple[str, str, str]]:
     """(condition, reason, detail SQL) per rule of the column, in evaluation order."""
-    c = _sql_str(col.name)
+    c = literal(col.name)
     is_blank = f"{_trimmed(raw)} IS NULL"
     out = [(f"(NOT ({is_blank}) AND {typed} IS NULL)", "unparseable_value", f"'cannot parse ' || {c} || ' value as {col.sql_type}'")]
     if date_window is not None and col.sql_type.upper() in ("TIMESTAMP", "DATE"):
@@ -432,7 +426,7 @@ def _violation_exprs(
     if col.ge is not None:
         out.append((f"coalesce({typed} < {col.ge}, false)", "negative_value", f"{c} || ' is below {col.ge:g}'"))
     if col.isin is not None:
-        allowed = ", ".join(_sql_str(x) for x in col.isin)
+        allowed = ", ".join(literal(x) for x in col.isin)
         out.append((f"coalesce({typed} NOT IN ({allowed}), false)", "invalid_value", f"{c} || ' not in {{{', '.join(col.isin)}}}'"))
     return out
 
@@ -444,24 +438,24 @@ def _raw_value_sql(col: ColumnSpec, raw: str) -> str:
 def _checked_select(contract: TableContract, label: str, date_window: tuple[dt.datetime, dt.datetime] | None = None) -> str:
     """SELECT over ``_landing_file`` (``source_line``, raw text ``raw__<col>``) yielding typed columns and, for bad rows only, the rejection."""
     cols = contract.columns
-    typed = {c.name: _ident(f"t__{c.name}") for c in cols}
-    rules = [(c, *r) for c in cols for r in _violation_exprs(c, _ident(f"raw__{c.name}"), typed[c.name], date_window)]
+    typed = {c.name: ident(f"t__{c.name}") for c in cols}
+    rules = [(c, *r) for c in cols for r in _violation_exprs(c, ident(f"raw__{c.name}"), typed[c.name], date_window)]
     any_bad = " OR ".join(cond for _, cond, _, _ in rules) or "false"
     first = " ".join(
-        f"WHEN {cond} THEN {{'column_name': {_sql_str(c.name)}, 'reason': '{reason}', 'detail': {detail}, "
-        f"'raw_value': {_raw_value_sql(c, _ident('raw__' + c.name))}}}"
+        f"WHEN {cond} THEN {{'column_name': {literal(c.name)}, 'reason': '{reason}', 'detail': {detail}, "
+        f"'raw_value': {_raw_value_sql(c, ident('raw__' + c.name))}}}"
         for c, cond, reason, detail in rules
     )
     n_bad = " + ".join(f"CAST({cond} AS INTEGER)" for _, cond, _, _ in rules) or "0"
-    record = "to_json({" + ", ".join(f"{_sql_str(c.name)}: {_raw_value_sql(c, _ident('raw__' + c.name))}" for c in cols) + "})::VARCHAR"
+    record = "to_json({" + ", ".join(f"{literal(c.name)}: {_raw_value_sql(c, ident('raw__' + c.name))}" for c in cols) + "})::VARCHAR"
     inner = ", ".join(
         ["source_line"]
-        + [_ident(f"raw__{c.name}") for c in cols]
-        + [f"{_typed_expr(c, _ident('raw__' + c.name))} AS {typed[c.name]}" for c in cols]
+        + [ident(f"raw__{c.name}") for c in cols]
+        + [f"{_typed_expr(c, ident('raw__' + c.name))} AS {typed[c.name]}" for c in cols]
     )
     return f"""
-        SELECT {_sql_str(label)} AS source_file, source_line,
-               {', '.join(f'{typed[c.name]} AS {_ident(c.name)}' for c in cols)},
+        SELECT {literal(label)} AS source_file, source_line,
+               {', '.join(f'{typed[c.name]} AS {ident(c.name)}' for c in cols)},
                CASE WHEN {any_bad} THEN struct_insert(CASE {first} END, violations := {n_bad}, raw_record := {record}) END AS rejection
         FROM (SELECT {inner} FROM _landing_file)"""
 
@@ -470,7 +464,7 @@ def _raw_select(contract: TableContract, mapping: dict[str, str], line_sql: str)
     return ", ".join(
         [f"{line_sql} AS source_line"]
         + [
-            (f"CAST({_ident(mapping[c.name])} AS VARCHAR)" if c.name in mapping else "NULL::VARCHAR") + f" AS {_ident('raw__' + c.name)}"
+            (f"CAST({ident(mapping[c.name])} AS VARCHAR)" if c.name in mapping else "NULL::VARCHAR") + f" AS {ident('raw__' + c.name)}"
             for c in contract.columns
         ]
     )
@@ -509,7 +503,7 @@ def _load_csv(con, contract: TableContract, path: Path, label: str, tmp: Path) -
     if first is None:  # 0-byte file: an empty table
         con.execute(
             "CREATE TEMP TABLE _landing_file AS SELECT NULL::BIGINT AS source_line, "
-            + ", ".join(f"NULL::VARCHAR AS {_ident('raw__' + c.name)}" for c in cols)
+            + ", ".join(f"NULL::VARCHAR AS {ident('raw__' + c.name)}" for c in cols)
             + " WHERE false"
         )
         return 0, []
@@ -534,9 +528,9 @@ def _load_csv(con, contract: TableContract, path: Path, label: str, tmp: Path) -
                 fh.write(f"{start}{delim}{plain}\n")
             else:
                 writer.writerow([start, *fields])
-    columns = "{" + ", ".join(f"{_sql_str(k)}: 'VARCHAR'" for k in ["source_line", *(f"c{i}" for i in range(len(header)))]) + "}"
+    columns = "{" + ", ".join(f"{literal(k)}: 'VARCHAR'" for k in ["source_line", *(f"c{i}" for i in range(len(header)))]) + "}"
     reader = (
-        f"read_csv({_sql_str(str(clean))}, header=true, auto_detect=false, delim={_sql_str(delim)}, "
+        f"read_csv({literal(str(clean))}, header=true, auto_detect=false, delim={literal(delim)}, "
         f"quote='\"', escape='\"', columns={columns})"
     )
     try:
@@ -574,9 +568,9 @@ def ingest_table(
     files = discover_files(root, contract)
     cols = contract.columns
     stats: list[FileStats] = []
-    typed_cols = ", ".join(f"{_ident(c.name)} {c.sql_type}" for c in cols)
+    typed_cols = ", ".join(f"{ident(c.name)} {c.sql_type}" for c in cols)
 
-    con.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(schema)}")
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(schema)}")
     con.execute("DROP TABLE IF EXISTS _landing_checked")
     con.execute(
         f"""CREATE TEMP TABLE _landing_checked (source_file VARCHAR, source_line BIGINT, {typed_cols},
@@ -596,11 +590,11 @@ def ingest_table(
             stats.append(FileStats(source_file=label, rows_read=read, ignored_columns=ignored))
             con.execute("DROP TABLE IF EXISTS _landing_file")
 
-    content = ", ".join(_ident(c.name) for c in cols)
-    key = ", ".join(_ident(k) for k in contract.key) or content
-    key_value = " || ', ' || ".join(f"coalesce(CAST({_ident(k)} AS VARCHAR), 'NULL')" for k in contract.key) or "''"
+    content = ", ".join(ident(c.name) for c in cols)
+    key = ", ".join(ident(k) for k in contract.key) or content
+    key_value = " || ', ' || ".join(f"coalesce(CAST({ident(k)} AS VARCHAR), 'NULL')" for k in contract.key) or "''"
     record = "to_json({" + ", ".join(
-        f"{_sql_str(c.name)}: " + (f"CASE WHEN {_ident(c.name)} IS NULL THEN NULL ELSE '{PII_MASK}' END" if c.pii else f"CAST({_ident(c.name)} AS VARCHAR)")
+        f"{literal(c.name)}: " + (f"CASE WHEN {ident(c.name)} IS NULL THEN NULL ELSE '{PII_MASK}' END" if c.pii else f"CAST({ident(c.name)} AS VARCHAR)")
         for c in cols
     ) + "})::VARCHAR"
     # Only keys seen more than once need ranking: exact duplicates collapse to their first row,
@@ -612,7 +606,7 @@ def ingest_table(
             SELECT {key} FROM _landing_checked WHERE rejection IS NULL GROUP BY ALL HAVING count(*) > 1
         ),
         candidates AS (
-            SELECT c.*, hash({', '.join('c.' + _ident(x.name) for x in cols)}) AS content_hash
+            SELECT c.*, hash({', '.join('c.' + ident(x.name) for x in cols)}) AS content_hash
             FROM _landing_checked c SEMI JOIN multi USING ({key}) WHERE c.rejection IS NULL
         ),
         dedup AS (
@@ -625,8 +619,8 @@ def ingest_table(
                 PARTITION BY {key}, dup_rank = 1 ORDER BY source_file, source_line) AS key_first_seen
         FROM dedup"""
     )
-    table = f"{_ident(schema)}.{_ident(contract.name)}"
-    qtable = f"{_ident(schema)}.{_ident(quarantine_table)}"
+    table = f"{ident(schema)}.{ident(contract.name)}"
+    qtable = f"{ident(schema)}.{ident(quarantine_table)}"
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(
@@ -640,13 +634,13 @@ def ingest_table(
         )
         con.execute(
             f"""CREATE OR REPLACE TABLE {qtable} AS
-            SELECT {_sql_str(contract.name)} AS table_name, source_file, source_line, column_name, raw_value,
+            SELECT {literal(contract.name)} AS table_name, source_file, source_line, column_name, raw_value,
                    reason, detail, violations, raw_record
             FROM (
                 SELECT source_file, source_line, rejection.* FROM _landing_checked WHERE rejection IS NOT NULL
                 UNION ALL BY NAME
-                SELECT source_file, source_line, {_sql_str(contract.key[0] if contract.key else '')} AS column_name,
-                       CAST({_ident(contract.key[0]) if contract.key else "''"} AS VARCHAR) AS raw_value,
+                SELECT source_file, source_line, {literal(contract.key[0] if contract.key else '')} AS column_name,
+                       CAST({ident(contract.key[0]) if contract.key else "''"} AS VARCHAR) AS raw_value,
                        'conflicting_duplicate_key' AS reason,
                        'key (' || {key_value} || ') already staged from ' || key_first_seen || ' with different values' AS detail,
                        1 AS violations, {record} AS raw_record

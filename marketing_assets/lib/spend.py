@@ -17,6 +17,7 @@ import yaml
 from marketing_assets.constants import CONFIG_DIR
 from marketing_assets.lib.platforms import UNIFIED_TYPES, AdPlatform, load_platforms
 from marketing_assets.lib.refs import ref
+from marketing_assets.lib.sql import literal
 
 DEFAULT_FX_FILE = CONFIG_DIR / "fx_rates.yaml"
 
@@ -47,16 +48,12 @@ def fx_rates_frame(fx: Mapping[str, Any]) -> pd.DataFrame:
     return frame
 
 
-def _lit(value: str) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
-
-
 def platform_channel_sql(platform: AdPlatform) -> str:
     """SQL giving the channel group of a spend row of ``platform``: by campaign type, else its default group."""
-    default = _lit(platform.default_group)
+    default = literal(platform.default_group)
     if not platform.groups_by_campaign_type:
         return default
-    cases = " ".join(f"WHEN {_lit(k.upper())} THEN {_lit(v)}" for k, v in platform.groups_by_campaign_type.items())
+    cases = " ".join(f"WHEN {literal(k.upper())} THEN {literal(v)}" for k, v in platform.groups_by_campaign_type.items())
     return f"CASE upper(campaign_type) {cases} ELSE {default} END"
 
 
@@ -85,7 +82,7 @@ def unified_spend_sql(source_schema: str, platforms: Mapping[str, AdPlatform] | 
     for platform in reg.values():
         cols = ", ".join(f"CAST({platform.fields[c]} AS {t}) AS {c}" for c, t in UNIFIED_TYPES.items())
         parts.append(
-            f"SELECT {_lit(platform.name)} AS platform, * , {platform_channel_sql(platform)} AS channel_group "
+            f"SELECT {literal(platform.name)} AS platform, * , {platform_channel_sql(platform)} AS channel_group "
             f"FROM (SELECT {cols} FROM {ref(source_schema, platform.source_table)})"
         )
     if not parts:
@@ -104,7 +101,7 @@ def build_ad_spend_daily(
         f"""CREATE OR REPLACE TABLE {target} AS
         WITH unified AS ({unified_spend_sql(source_schema, platforms)}),
         priced AS (
-            SELECT u.*, upper(coalesce(nullif(trim(u.currency), ''), {_lit(reporting)})) AS currency_code,
+            SELECT u.*, upper(coalesce(nullif(trim(u.currency), ''), {literal(reporting)})) AS currency_code,
                    u.currency IS NULL OR trim(u.currency) = '' AS is_currency_assumed
             FROM unified u
         )

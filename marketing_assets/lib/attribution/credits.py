@@ -21,6 +21,7 @@ from types import SimpleNamespace
 import duckdb
 
 from marketing_assets.lib.attribution.models import REGISTRY, data_driven_models, model_names, rule_models
+from marketing_assets.lib.sql import ident
 
 MODELS: tuple[str, ...] = model_names()
 """Every attribution model at import time, in the order the credit columns appear (the registry, :mod:`.models`,
@@ -60,10 +61,6 @@ def credit_column(model: str) -> str:
     if model not in REGISTRY:
         raise ValueError(f"unknown model {model!r}; models: {model_names()}")
     return f"{model}_credit"
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _real(x: float) -> str:
@@ -201,7 +198,7 @@ def attribution_credits_sql(
         raise ValueError(f"{source} already has output column(s) {clash}; drop or rename them first")
 
     def col(name: str) -> str:
-        return "s." + _quote(lower[name])
+        return "s." + ident(lower[name])
 
     hl_seconds = _real(86400.0 * float(half_life_days))
     exponent = (
@@ -240,8 +237,8 @@ def attribution_credits_sql(
         )
 
     p = _PREFIX
-    direct = f"COALESCE({_quote(lower['is_direct'])}, FALSE)" if "is_direct" in lower else "FALSE"
-    lead = f"COALESCE({_quote(lower['is_lead_creation'])}, FALSE)" if "is_lead_creation" in lower else "FALSE"
+    direct = f"COALESCE({ident(lower['is_direct'])}, FALSE)" if "is_direct" in lower else "FALSE"
+    lead = f"COALESCE({ident(lower['is_lead_creation'])}, FALSE)" if "is_lead_creation" in lower else "FALSE"
     # Whole-opportunity aggregates use PARTITION BY only (DuckDB computes them on the same sorted
     # partitions without an order-sensitive frame); the two flag counts share one packed sum.
     whole = "(PARTITION BY opportunity_id)"
@@ -257,7 +254,7 @@ def attribution_credits_sql(
         f"sum({p}decay) OVER {whole} AS {p}decay_total",
     ] + [f"sum({p}w_{m} / {p}channel_touches) OVER {whole} AS {p}{m}_total" for m in weights]
 
-    amount = f"CAST({_quote(lower['pipeline_amount'])} AS DOUBLE)"
+    amount = f"CAST({ident(lower['pipeline_amount'])} AS DOUBLE)"
     order, n = f"{p}order", f"{p}n"
     nd_total = f"({p}flags % {_FLAG_BASE})"
     lead_total = f"({p}flags // {_FLAG_BASE})"
@@ -295,7 +292,7 @@ def attribution_credits_sql(
         f" touchpoint_id ASC NULLS LAST"
     )
     out_select = (
-        [_quote(c) for c in columns]
+        [ident(c) for c in columns]
         + [f"{order} AS touch_order", f"{n} AS touch_count"]
         + [f"{expr} AS {credit_column(m)}" for m, expr in credits.items()]
     )

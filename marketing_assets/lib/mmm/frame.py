@@ -15,6 +15,7 @@ import duckdb
 import pandas as pd
 
 from marketing_assets.lib.platforms import mmm_channel_rules, platform_labels
+from marketing_assets.lib.sql import literal
 
 ChannelRule = tuple[str, str | None, str]
 """``(platform, campaign_type or None for any, mmm_channel)``; the first matching rule wins."""
@@ -61,10 +62,6 @@ def channel_groups_sql(rules: Sequence[ChannelRule] | None = None, ad_spend: str
 _IDENT = re.compile(r'^("?)[A-Za-z_][A-Za-z0-9_]*\1(\.("?)[A-Za-z_][A-Za-z0-9_]*\3)?$')  # [schema.]table, each part optionally quoted
 
 
-def _lit(value: str) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
-
-
 def _table(name: str) -> str:
     if not _IDENT.match(name):
         raise ValueError(f"not a plain [schema.]table name (parts optionally double-quoted, as ref() returns): {name!r}")
@@ -77,10 +74,10 @@ def channel_case_sql(
     """SQL ``CASE`` mapping a spend row to its MMM channel (NULL when no rule matches)."""
     whens = []
     for plat, ctype, channel in rules:
-        cond = f"{platform} = {_lit(plat)}"
+        cond = f"{platform} = {literal(plat)}"
         if ctype is not None:
-            cond += f" AND upper(trim({campaign_type})) = {_lit(ctype.upper())}"
-        whens.append(f"WHEN {cond} THEN {_lit(channel)}")
+            cond += f" AND upper(trim({campaign_type})) = {literal(ctype.upper())}"
+        whens.append(f"WHEN {cond} THEN {literal(channel)}")
     return f"CASE {' '.join(whens)} END" if whens else "NULL"
 
 
@@ -122,7 +119,7 @@ def weekly_frame_sql(
     channels = list(dict.fromkeys(ch for _, _, ch in channel_rules))
     day = _day_expr(con, orders, "order_date")
     spend_day = _day_expr(con, ad_spend, "date_day")
-    pivot = ", ".join(f'coalesce(sum(spend) FILTER (WHERE channel = {_lit(ch)}), 0) AS "{ch}"' for ch in channels)
+    pivot = ", ".join(f'coalesce(sum(spend) FILTER (WHERE channel = {literal(ch)}), 0) AS "{ch}"' for ch in channels)
     spend_cols = ", ".join(f'coalesce(s."{ch}", 0.0) AS "{ch}"' for ch in channels)
     sql = f"""
     WITH lines AS (
