@@ -1,0 +1,1 @@
+"""The dashboards: Superset dashboards as code over the published extracts (see ``server`` and ``bundle``)."""

@@ -1,0 +1,5 @@
+import sys
+
+from marketing_assets.bi.server import main
+
+sys.exit(main())
