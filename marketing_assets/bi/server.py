@@ -22,6 +22,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -220,7 +221,7 @@ def prepare(settings: BiSettings, log=print) -> None:
     _superset(settings, "init")
     admin = admin_password(settings)
     users = _superset(settings, "fab", "list-users")
-    if f"username:{ADMIN} " not in users and f"username:{ADMIN}\n" not in users and f"username:{ADMIN}|" not in users:
+    if not re.search(rf"^username:{re.escape(ADMIN)}\s*\|", users, re.MULTILINE):
         _superset(settings, "fab", "create-admin", "--username", ADMIN, "--firstname", "Marketing", "--lastname", "Admin",
                   "--email", "admin@localhost", "--password", admin)
     _superset(settings, "import-dashboards", "-p", str(settings.bundle), "-u", ADMIN)
