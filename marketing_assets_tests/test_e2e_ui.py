@@ -39,19 +39,17 @@ import json
 import os
 import shutil
 import signal
-import socket
-import struct
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
-import zlib
 from pathlib import Path
 
 import pytest
 
+from marketing_assets_tests.browser import CHROMIUM_FLAGS, LOOPBACK_HTTP, CdpBrowser, free_port, ink_share, killpg
 from marketing_assets_tests.conftest import AS_OF, DEMO_END_DATE, PLANTED_RECONCILIATION_FAILURES, land_before_as_of
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -74,18 +72,8 @@ MAX_LATENCY_S = 300
 MAX_PAGE_LOAD_S = 30
 RUN_TIMEOUT_S = 480  # full_refresh waits behind the sensor's first whole-graph run
 
-# Loopback only: never through an HTTP(S)_PROXY from the environment.
-_HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
 def _say(msg: str) -> None:
     print(f"[e2e-ui {time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ------------------------------------------------------------------------------ dagster dev
@@ -106,13 +94,6 @@ def _pids_of(marker: str) -> list[int]:
     return found
 
 
-def _killpg(pgid: int, sig: int) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
 class DagsterDev:
     """`dagster dev` on a temp landing zone and instance; GraphQL helpers."""
 
@@ -123,7 +104,7 @@ class DagsterDev:
         self.landing = root / "landing"
         self.extracts = root / "extracts"
         self.log = root / "dagster_dev.log"
-        self.port = _free_port()
+        self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
         self.location: str | None = None
@@ -165,7 +146,7 @@ class DagsterDev:
                 self.fail(f"dagster dev exited with {self.proc.returncode} before the UI was ready")
             if server_up is None:
                 try:
-                    with _HTTP.open(f"{self.base}/server_info", timeout=5) as r:
+                    with LOOPBACK_HTTP.open(f"{self.base}/server_info", timeout=5) as r:
                         json.load(r)
                     server_up = time.monotonic() - t0
                 except (OSError, ValueError):
@@ -209,7 +190,7 @@ class DagsterDev:
         _say(f"dagster dev {how} after {time.monotonic() - t0:.1f} s")
         # `dagster dev` exits without waiting for its code servers (they would follow on their heartbeat
         # timeout, 30-45 s later): SIGKILL whatever is left of the group, and wait until it is empty.
-        _killpg(pgid, signal.SIGKILL)
+        killpg(pgid, signal.SIGKILL)
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -250,7 +231,7 @@ class DagsterDev:
         body = json.dumps({"query": query, "variables": variables}).encode()
         request = urllib.request.Request(f"{self.base}/graphql", data=body, headers={"Content-Type": "application/json"})
         try:
-            with _HTTP.open(request, timeout=120) as r:
+            with LOOPBACK_HTTP.open(request, timeout=120) as r:
                 payload = json.load(r)
         except urllib.error.HTTPError as exc:
             self.fail(f"GraphQL HTTP {exc.code}: {exc.read()[:2000]!r}\nquery: {query}")
@@ -379,11 +360,6 @@ def _drop_contacts(landing: Path, rows: int = 5) -> Path:
 # ------------------------------------------------------------------------------ chromium
 
 
-CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-proxy-server",
-    "--window-size=1600,1000",
-]
 # The global lineage graph is drawn: every group is a node in the SVG (collapsed groups are foreignObjects).
 GRAPH_DRAWN_JS = (
     f"{json.dumps(list(GROUPS))}.every(g => document.querySelector(`svg foreignObject [data-tooltip=\"${{g}}\"]`))"
@@ -405,11 +381,11 @@ def _chromium_run(chromium: str, args: list[str], timeout: float = 120) -> subpr
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        _killpg(proc.pid, signal.SIGKILL)
+        killpg(proc.pid, signal.SIGKILL)
         out, err = proc.communicate()
         pytest.fail(f"chromium {args[-1]} did not finish in {timeout} s", pytrace=False)
     finally:
-        _killpg(proc.pid, signal.SIGKILL)
+        killpg(proc.pid, signal.SIGKILL)
         shutil.rmtree(profile, ignore_errors=True)
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
@@ -417,133 +393,6 @@ def _chromium_run(chromium: str, args: list[str], timeout: float = 120) -> subpr
 def _screenshot(chromium: str, url: str, png: Path, budget_ms: int = 20000) -> None:
     res = _chromium_run(chromium, [f"--virtual-time-budget={budget_ms}", f"--screenshot={png}", url])
     assert png.is_file(), f"no screenshot of {url} (exit {res.returncode}): {res.stderr[-2000:].decode(errors='replace')}"
-
-
-def _png_pixels(png: Path):
-    """RGB(A) pixels of a non-interlaced 8-bit truecolour PNG as an (h, w, channels) uint8 array."""
-    import numpy as np
-
-    data = png.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{png} is not a PNG"
-    pos, idat = 8, bytearray()
-    while pos < len(data):
-        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
-        body = data[pos + 8 : pos + 8 + length]
-        pos += 12 + length
-        if kind == b"IHDR":
-            width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", body)
-        elif kind == b"IDAT":
-            idat += body
-    assert depth == 8 and colour in (2, 6) and interlace == 0, f"unsupported PNG {depth=} {colour=} {interlace=}"
-    bpp = 3 if colour == 2 else 4
-    stride = width * bpp
-    raw = np.frombuffer(zlib.decompress(bytes(idat)), dtype=np.uint8).reshape(height, stride + 1)
-    out = np.zeros((height + 1, stride), dtype=np.uint8)  # row 0: the zero row above the image
-    for y in range(height):
-        kind, line, up = raw[y, 0], raw[y, 1:], out[y]
-        if kind == 0:
-            cur = line
-        elif kind == 1:  # Sub: running sum per channel
-            cur = (np.cumsum(line.reshape(width, bpp).astype(np.uint32), axis=0) % 256).astype(np.uint8).reshape(-1)
-        elif kind == 2:  # Up
-            cur = line + up
-        else:  # Average / Paeth depend on the decoded left neighbour: byte by byte
-            cur_l, line_l, up_l = bytearray(stride), line.tolist(), up.tolist()
-            for i in range(stride):
-                a = cur_l[i - bpp] if i >= bpp else 0
-                b = up_l[i]
-                if kind == 3:
-                    cur_l[i] = (line_l[i] + ((a + b) >> 1)) & 0xFF
-                else:
-                    c = up_l[i - bpp] if i >= bpp else 0
-                    p = a + b - c
-                    pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-                    pred = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
-                    cur_l[i] = (line_l[i] + pred) & 0xFF
-            cur = np.frombuffer(bytes(cur_l), dtype=np.uint8)
-        out[y + 1] = cur
-    return out[1:].reshape(height, width, bpp)
-
-
-def _ink_share(png: Path) -> float:
-    """Share of pixels that differ clearly from the most common colour (the page background)."""
-    import numpy as np
-
-    px = _png_pixels(png)[..., :3].astype(np.int16)
-    flat = px.reshape(-1, 3)
-    colours, counts = np.unique(flat, axis=0, return_counts=True)
-    background = colours[counts.argmax()]
-    return float((np.abs(flat - background).sum(axis=1) > 24).mean())
-
-
-class CdpBrowser:
-    """Headless chromium driven over the DevTools protocol: navigate, wait for the DOM, screenshot."""
-
-    def __init__(self, chromium: str, timeout: float = 60):
-        from websockets.sync.client import connect
-
-        self.timeout = timeout
-        self.profile = tempfile.mkdtemp(prefix="e2e-cdp-")
-        self.proc = subprocess.Popen(
-            [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={self.profile}", "--remote-debugging-port=0", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        )
-        try:
-            port_file = Path(self.profile) / "DevToolsActivePort"
-            deadline = time.monotonic() + timeout
-            while not (port_file.is_file() and len(port_file.read_text().splitlines()) >= 2):
-                assert time.monotonic() < deadline and self.proc.poll() is None, "chromium DevTools endpoint did not come up"
-                time.sleep(0.05)
-            devtools = int(port_file.read_text().splitlines()[0])
-            with _HTTP.open(f"http://127.0.0.1:{devtools}/json/list", timeout=10) as r:
-                page = next(t for t in json.load(r) if t["type"] == "page")
-            self.ws = connect(page["webSocketDebuggerUrl"], max_size=None, proxy=None, open_timeout=30)
-        except BaseException:
-            self.close()
-            raise
-        self.ids = iter(range(1, 1 << 30))
-        self.call("Emulation.setDeviceMetricsOverride", width=1600, height=1000, deviceScaleFactor=1, mobile=False)
-
-    def close(self) -> None:
-        if getattr(self, "ws", None) is not None:
-            self.ws.close()
-        _killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
-        shutil.rmtree(self.profile, ignore_errors=True)
-
-    def call(self, method: str, **params) -> dict:
-        msg_id = next(self.ids)
-        self.ws.send(json.dumps({"id": msg_id, "method": method, "params": params}))
-        while True:
-            msg = json.loads(self.ws.recv(timeout=self.timeout))
-            if msg.get("id") == msg_id:
-                if "error" in msg:
-                    raise RuntimeError(f"{method}: {msg['error']}")
-                return msg["result"]
-
-    def load(self, url: str, condition_js: str, reload: bool = False) -> float:
-        """Navigate (or reload) and poll every 50 ms until ``condition_js`` holds in the new document; seconds."""
-        self.call("Runtime.evaluate", expression="window.__e2eOldDocument = true")
-        t0 = time.monotonic()
-        if reload:
-            self.call("Page.reload", ignoreCache=False)
-        else:
-            self.call("Page.navigate", url=url)
-        probe = f"!window.__e2eOldDocument && document.readyState !== 'loading' && ({condition_js})"
-        while time.monotonic() - t0 < self.timeout:
-            try:
-                value = self.call("Runtime.evaluate", expression=probe, returnByValue=True)["result"].get("value")
-            except RuntimeError:  # no execution context while the document is swapped
-                value = None
-            if value is True:
-                return time.monotonic() - t0
-            time.sleep(0.05)
-        raise AssertionError(f"{url}: not drawn within {self.timeout} s ({condition_js})")
-
-    def screenshot(self, png: Path) -> None:
-        import base64
-
-        png.write_bytes(base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"]))
 
 
 def _page_load_dump_dom(chromium: str, url: str) -> dict[str, float]:
@@ -703,7 +552,7 @@ def test_ui_end_to_end(dagster_dev: DagsterDev, artefacts: Path):
             f" ({timings.get('asset_graph_page_load_warm_s', '-')} s warm)"
         )
         for name, png in pngs.items():
-            share = _ink_share(png)
+            share = ink_share(png)
             screenshots[name] = {"path": str(png), "ink_share": round(share, 4)}
             assert share > 0.02, f"screenshot of {pages[name][0]} looks blank ({share:.1%} non-background pixels): {png}"
         _say(f"screenshots: {screenshots}")
