@@ -1,10 +1,12 @@
 # `make run`: set up and materialise every asset on the landing zone (demo data if it is empty).
 # `make test`: set up with test extras and run the test suite.
-# `make ui`: the Dagster UI on 127.0.0.1:$(PORT) with the warehouse's DAGSTER_HOME.
+# `make ui`: the Dagster UI on 127.0.0.1:$(PORT) with the warehouse's DAGSTER_HOME, and the dashboards next to it.
+# `make dashboards`: set up (Superset in .venv-bi, bundle, roles, users) and serve the dashboards on 127.0.0.1:$(BI_PORT).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 3000
+export BI_PORT ?= 8088
 # Dagster history and alerts follow the warehouse (MARKETING_WAREHOUSE, default data/warehouse.duckdb):
 # data/warehouse.duckdb -> DAGSTER_HOME data/.dagster/warehouse/, alerts data/warehouse.alerts.jsonl,
 # landing record data/warehouse.landing_scan.json. Another warehouse file gets its own history; an explicitly
@@ -15,7 +17,7 @@ WAREHOUSE_DIR := $(abspath $(dir $(WAREHOUSE_FILE)))
 WAREHOUSE_STEM := $(basename $(notdir $(WAREHOUSE_FILE)))
 export DAGSTER_HOME ?= $(WAREHOUSE_DIR)/.dagster/$(WAREHOUSE_STEM)
 
-.PHONY: run test ui install clean-data
+.PHONY: run test ui dashboards install clean-data
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,8 +43,19 @@ run: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
 
+# The dashboards start only when there are published extracts (after `make run`); the Dagster UI starts anyway.
 ui: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster dev -h 127.0.0.1 -p $(PORT) -w workspace.yaml
+	@if $(BIN)/python -m marketing_assets.bi setup; then \
+		$(BIN)/python -m marketing_assets.bi serve & bi=$$!; \
+		trap 'kill $$bi 2>/dev/null' EXIT INT TERM; \
+		$(BIN)/dagster dev -h 127.0.0.1 -p $(PORT) -w workspace.yaml; \
+	else \
+		echo "dashboards not started (see above); the Dagster UI starts alone"; \
+		$(BIN)/dagster dev -h 127.0.0.1 -p $(PORT) -w workspace.yaml; \
+	fi
+
+dashboards: $(VENV)/.installed
+	$(BIN)/python -m marketing_assets.bi up
 
 # Also removes what older versions kept in .dagster_home/ and data/alerts*.
 clean-data:
@@ -50,4 +63,5 @@ clean-data:
 		$(WAREHOUSE_DIR)/$(notdir $(WAREHOUSE_FILE)) $(WAREHOUSE_DIR)/$(notdir $(WAREHOUSE_FILE)).wal $(WAREHOUSE_DIR)/$(notdir $(WAREHOUSE_FILE)).lock \
 		$(WAREHOUSE_DIR)/$(WAREHOUSE_STEM).alerts.jsonl $(WAREHOUSE_DIR)/$(WAREHOUSE_STEM).alerts.check_states.json \
 		$(WAREHOUSE_DIR)/$(WAREHOUSE_STEM).landing_scan.json \
+		$(WAREHOUSE_DIR)/.superset/$(WAREHOUSE_STEM) \
 		.dagster_home data/alerts.jsonl data/alerts.check_states.json
