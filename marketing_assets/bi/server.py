@@ -187,12 +187,12 @@ def build_bi_database(settings: BiSettings) -> list[str]:
     return build(settings.bi_database, {name: extract_files(settings.extracts_dir, name)["parquet"] for name in EXTRACT_COLUMNS})
 
 
-def security_spec(settings: BiSettings) -> dict:
+def security_spec(settings: BiSettings, env: Mapping[str, str] | None = None) -> dict:
     """What ``superset_security.py`` applies: per role its dashboards and datasets (by UUID), and the users."""
     from marketing_assets.bi import bundle
 
     grants = bundle.role_grants()
-    password = demo_password(settings)
+    password = demo_password(settings, env)
     return {
         "roles": {
             role: {
