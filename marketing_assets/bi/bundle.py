@@ -202,7 +202,7 @@ def database_yaml(spec: dict, bi_database: Path) -> dict:
     return {
         "database_name": spec["database"], "sqlalchemy_uri": f"duckdb:///{Path(bi_database).expanduser().resolve()}",
         "cache_timeout": None, "expose_in_sqllab": True, "allow_run_async": False, "allow_ctas": False, "allow_cvas": False,
-        "allow_dml": False, "allow_csv_upload": False,
+        "allow_dml": False, "allow_file_upload": False, "impersonate_user": False, "configuration_method": "sqlalchemy_form",
         "extra": {"engine_params": {"connect_args": {"read_only": True}}, "metadata_params": {}, "allows_virtual_table_explore": True},
         "uuid": database_uuid(spec["database"]), "version": VERSION,
     }
@@ -229,7 +229,8 @@ def dataset_yaml(name: str, spec: dict, dictionary: kpis.KpiDictionary) -> dict:
         "table_name": name, "main_dttm_col": dataset.get("time_column"), "description": dataset.get("description"),
         "default_endpoint": None, "offset": 0, "cache_timeout": None, "schema": SCHEMA, "sql": None, "params": None,
         "template_params": None, "filter_select_enabled": True, "fetch_values_predicate": None, "extra": None,
-        "normalize_columns": False, "uuid": dataset_uuid(name), "metrics": metrics, "columns": columns, "version": VERSION,
+        "normalize_columns": False, "catalog": None, "currency_code_column": None, "always_filter_main_dttm": False, "folders": None,
+        "uuid": dataset_uuid(name), "metrics": metrics, "columns": columns, "version": VERSION,
         "database_uuid": database_uuid(spec["database"]),
     }
 
@@ -280,7 +281,7 @@ def chart_yaml(slug: str, chart: dict, spec: dict, dictionary: kpis.KpiDictionar
     limit = chart.get("limit", 10000)
     adhoc = _adhoc_filters(slug, chart, time_column)
     filters, where = _query_filters(adhoc)
-    base = {"datasource": "0__table", "viz_type": viz, "adhoc_filters": adhoc, "extra_form_data": {},
+    base = {"datasource": "0__table", "viz_type": viz, "adhoc_filters": adhoc, "annotation_layers": [], "extra_form_data": {},
             "dashboards": [], "url_params": {}}
     if time_column:
         base["granularity_sqla"] = time_column
@@ -402,7 +403,6 @@ def dashboard_yaml(slug: str, spec: dict, chart_ids: dict[str, int]) -> dict:
         "global_chart_configuration": {"scope": {"rootPath": ["ROOT_ID"], "excluded": []}, "chartsInScope": []},
         "cross_filters_enabled": True, "color_scheme": "", "refresh_frequency": 0, "expanded_slices": {}, "label_colors": {},
         "shared_label_colors": [], "map_label_colors": {}, "color_scheme_domain": [], "timed_refresh_immune_slices": [],
-        "default_filters": "{}",
     }
     return {
         "dashboard_title": board["title"], "description": board.get("description"), "css": "", "slug": slug, "certified_by": None,
