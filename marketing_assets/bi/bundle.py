@@ -41,8 +41,10 @@ VIZ = {"table": "table", "big_number_total": "big_number_total", "big_number": "
        "bar": "echarts_timeseries_bar", "pie": "pie", "pivot": "pivot_table_v2"}
 WIDTHS = {"big_number": 3, "big_number_total": 3}  # default chart width (of 12); others 6
 NO_FILTER = "No filter"
+ROW_LIMIT = 10000
+FLOAT_FORMAT = ",.2f"  # number columns of a table of rows that carry no KPI and no metric of the spec
 CHART_KEYS = {"title", "description", "viz", "dataset", "metrics", "groupby", "columns", "x", "grain", "rows", "cols", "where", "where_sql",
-              "order_by", "limit", "width", "unfiltered", "dashboard"}
+              "order_by", "limit", "width", "unfiltered", "stack", "dashboard"}
 
 
 def _uuid(kind: str, name: str) -> str:
@@ -235,6 +237,17 @@ def dataset_yaml(name: str, spec: dict, dictionary: kpis.KpiDictionary) -> dict:
     }
 
 
+def column_format(name: str, column: str, spec: dict, dictionary: kpis.KpiDictionary) -> str:
+    """d3 format of a number column shown as is: its KPI's unit, else the unit of the spec's metric of that name over it."""
+    kpi = extracts.column_kpi(name, column, dictionary)
+    if kpi is not None:
+        return spec["number_formats"][dictionary[kpi].unit]
+    same = metric_definitions(name, spec, dictionary).get(column)  # a metric named after the column shows the same figure
+    if same is not None and same["column"] == column:
+        return spec["number_formats"][same["unit"]]
+    return spec["number_formats"]["count"] if extracts.EXTRACT_COLUMNS[name][column] == "int" else FLOAT_FORMAT
+
+
 def _adhoc_filters(slug: str, chart: dict, time_column: str | None) -> list[dict]:
     out = []
     for i, (col, value) in enumerate(chart.get("where", {}).items()):
@@ -278,7 +291,7 @@ def chart_yaml(slug: str, chart: dict, spec: dict, dictionary: kpis.KpiDictionar
     metrics = list(chart.get("metrics", []))
     defs = metric_definitions(name, spec, dictionary)
     number_format = spec["number_formats"][defs[metrics[0]]["unit"]] if metrics else "SMART_NUMBER"
-    limit = chart.get("limit", 10000)
+    limit = chart.get("limit", ROW_LIMIT)
     adhoc = _adhoc_filters(slug, chart, time_column)
     filters, where = _query_filters(adhoc)
     base = {"datasource": "0__table", "viz_type": viz, "adhoc_filters": adhoc, "annotation_layers": [], "extra_form_data": {},
@@ -293,7 +306,9 @@ def chart_yaml(slug: str, chart: dict, spec: dict, dictionary: kpis.KpiDictionar
     if viz == "table":
         if chart.get("columns"):
             params = {"query_mode": "raw", "all_columns": chart["columns"], "groupby": [], "metrics": [], "order_by_cols": [],
-                      "percent_metrics": [], "row_limit": limit}
+                      "percent_metrics": [], "row_limit": limit,
+                      "column_config": {c: {"d3NumberFormat": column_format(name, c, spec, dictionary)} for c in chart["columns"]
+                                        if kinds[c] in ("float", "int")}}
             query.update(columns=chart["columns"], metrics=[], orderby=[])
         else:
             params = {"query_mode": "aggregate", "groupby": groupby, "metrics": metrics, "all_columns": [], "percent_metrics": [],
@@ -327,9 +342,10 @@ def chart_yaml(slug: str, chart: dict, spec: dict, dictionary: kpis.KpiDictionar
                       "legendOrientation": "top", "rich_tooltip": True, "x_axis_time_format": "smart_date",
                       "y_axis_format": number_format, "markerEnabled": viz.endswith("line"), "zoomable": False}
             if viz.endswith("bar"):
-                params.update(orientation="vertical", stack="Stack" if groupby else None, x_axis_sort_asc=True)
+                params.update(orientation="vertical", stack="Stack" if chart.get("stack") else None, x_axis_sort_asc=True)
+        params["row_limit"] = ROW_LIMIT  # `limit` caps the series here, not the rows
         query.update(columns=[_axis(x, grain), *groupby], series_columns=groupby, orderby=[[metrics[0], False]] if groupby else [],
-                     series_limit=chart.get("limit", 0), row_limit=limit)
+                     series_limit=chart.get("limit", 0), row_limit=ROW_LIMIT)
         if groupby and chart.get("limit"):
             query["series_limit_metric"] = order
         query["post_processing"] = [
