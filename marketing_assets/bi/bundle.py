@@ -103,14 +103,18 @@ def dashboard_datasets(spec: dict | None = None) -> dict[str, set[str]]:
     return out
 
 
-def role_grants(spec: dict | None = None) -> dict[str, dict[str, list[str]]]:
-    """Role -> the dashboards it may open and the datasets those dashboards read (sorted)."""
+def role_grants(spec: dict | None = None) -> dict[str, dict]:
+    """Role -> the dashboards it may open, the datasets those dashboards read (sorted), whether any of them is
+    row-level (``drill_down``: the role may drill to detail) and whether it gets SQL Lab (``sql_lab_roles``)."""
     spec = spec or load_spec()
     used = dashboard_datasets(spec)
-    return {
-        role: {"dashboards": list(slugs), "datasets": sorted(set().union(*(used[s] for s in slugs)))}
-        for role, slugs in spec["roles"].items()
-    }
+    drill_down = {n for n, d in spec["datasets"].items() if d.get("drill_down")}
+    grants = {}
+    for role, slugs in spec["roles"].items():
+        datasets = sorted(set().union(*(used[s] for s in slugs)))
+        grants[role] = {"dashboards": list(slugs), "datasets": datasets, "row_level": bool(drill_down & set(datasets)),
+                        "sql_lab": role in spec.get("sql_lab_roles", [])}
+    return grants
 
 
 def missing_extracts(spec: dict | None = None) -> list[str]:

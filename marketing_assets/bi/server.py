@@ -9,7 +9,7 @@ and drives Superset's CLI in that venv:
 2. ``prepare`` rebuilds the read-only BI database (DuckDB views over the published extracts), generates the
    bundle from ``dashboards.yaml``, upgrades and initialises Superset's metadata, creates the admin, imports
    the bundle and applies the roles, the dashboards' role grants and the demo users
-   (``deploy/superset/superset_security.py``, run by the BI venv's Python).
+   (``deploy/superset/superset_apply.py``, run by the BI venv's Python).
 3. ``serve`` runs Superset under gunicorn on 127.0.0.1:``BI_PORT`` (default 8088).
 
 Everything Superset keeps lives in ``MARKETING_BI_HOME`` (default next to the warehouse:
@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parents[2]
 REQUIREMENTS = REPO / "deploy" / "superset" / "requirements.txt"
 CONSTRAINTS = REPO / "deploy" / "superset" / "constraints.txt"
 CONFIG = REPO / "deploy" / "superset" / "superset_config.py"
-SECURITY_SCRIPT = REPO / "deploy" / "superset" / "superset_security.py"
+APPLY_SCRIPT = REPO / "deploy" / "superset" / "superset_apply.py"
 DEFAULT_PORT = 8088
 DEMO_PASSWORD = "marketing-demo"  # documented; accepted only while the landing zone holds the synthetic demo data
 ROLES = ("executive", "marketing", "analyst")
@@ -171,7 +171,8 @@ def _superset(settings: BiSettings, *args: str, input: str | None = None) -> str
     )
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
-        raise BiSetupError(f"`superset {' '.join(a for a in args if not a.startswith('--password'))}` failed:\n{tail}")
+        shown = [("***" if i and args[i - 1] == "--password" else a) for i, a in enumerate(args)]
+        raise BiSetupError(f"`superset {' '.join(shown)}` failed:\n{tail}")
     return result.stdout
 
 
@@ -198,8 +199,8 @@ def security_spec(settings: BiSettings, env: Mapping[str, str] | None = None) ->
             role: {
                 "dashboards": [str(bundle.dashboard_uuid(slug)) for slug in grants[role]["dashboards"]],
                 "datasets": [str(bundle.dataset_uuid(name)) for name in grants[role]["datasets"]],
-                "drill": bool(grants[role].get("drill", True)),
-                "sql_lab": bool(grants[role].get("sql_lab", False)),
+                "drill": grants[role]["row_level"],
+                "sql_lab": grants[role]["sql_lab"],
             }
             for role in grants
         },
@@ -224,13 +225,13 @@ def prepare(settings: BiSettings, log=print) -> None:
     if not re.search(rf"^username:{re.escape(ADMIN)}\s*\|", users, re.MULTILINE):
         _superset(settings, "fab", "create-admin", "--username", ADMIN, "--firstname", "Marketing", "--lastname", "Admin",
                   "--email", "admin@localhost", "--password", admin)
-    _superset(settings, "import-dashboards", "-p", str(settings.bundle), "-u", ADMIN)
     result = subprocess.run(
-        [str(settings.bin("python")), str(SECURITY_SCRIPT)], env=superset_env(settings), input=json.dumps(spec),
+        [str(settings.bin("python")), str(APPLY_SCRIPT)], env=superset_env(settings),
+        input=json.dumps({**spec, "bundle": str(settings.bundle), "owner": ADMIN}),
         capture_output=True, text=True,
     )
     if result.returncode != 0:
-        raise BiSetupError("applying roles and users failed:\n" + "\n".join(result.stderr.strip().splitlines()[-15:]))
+        raise BiSetupError("importing the bundle or applying roles and users failed:\n" + "\n".join(result.stderr.strip().splitlines()[-15:]))
     log(result.stdout.strip())
 
 

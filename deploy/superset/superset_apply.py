@@ -1,10 +1,15 @@
-"""Roles, dashboard grants and demo users of the dashboards, applied inside Superset.
+"""Import the dashboards bundle and apply roles, dashboard grants and demo users, inside Superset.
 
-Run by the BI venv's Python (``python -m marketing_assets.bi setup`` does it after importing the bundle); it
-imports only Superset. Reads a JSON spec on stdin::
+Run by the BI venv's Python (``python -m marketing_assets.bi setup``); it imports only Superset. Reads a JSON
+spec on stdin::
 
-    {"roles": {"<role>": {"dashboards": [uuid, ...], "datasets": [uuid, ...], "drill": bool, "sql_lab": bool}},
+    {"bundle": "<path of the bundle zip>", "owner": "admin",
+     "roles": {"<role>": {"dashboards": [uuid, ...], "datasets": [uuid, ...], "drill": bool, "sql_lab": bool}},
      "users": [{"username": ..., "role": ..., "password": ...}]}
+
+The bundle is imported kind by kind with overwrite (database, datasets, charts, dashboards): Superset's
+``import-dashboards`` overwrites only the dashboards and never the charts and datasets they contain, so a
+changed chart or dataset in ``dashboards.yaml`` would not reach an existing installation.
 
 Each role gets Superset's ``Gamma`` permissions (read dashboards and charts, no editing of shared objects),
 ``datasource_access`` on exactly its datasets, and is set on exactly its dashboards (``DASHBOARD_RBAC``: a
@@ -18,8 +23,35 @@ from __future__ import annotations
 
 import json
 import sys
+import zipfile
 
 DRILL_PERMISSIONS = {("can_drill", "Dashboard"), ("can_samples", "Datasource"), ("can_view_query", "Dashboard"), ("can_view_chart_as_table", "Dashboard")}
+
+
+# Bundle folder -> the model class name its metadata.yaml must declare for that kind's import command.
+KINDS = (("databases/", "Database"), ("datasets/", "SqlaTable"), ("charts/", "Slice"), ("dashboards/", "Dashboard"))
+
+
+def import_bundle(path: str) -> dict[str, int]:
+    """Import every object of the bundle, overwriting what an earlier import created (matched by UUID)."""
+    import yaml
+    from superset.commands.chart.importers.v1 import ImportChartsCommand
+    from superset.commands.dashboard.importers.v1 import ImportDashboardsCommand
+    from superset.commands.database.importers.v1 import ImportDatabasesCommand
+    from superset.commands.dataset.importers.v1 import ImportDatasetsCommand
+    from superset.commands.importers.v1.utils import get_contents_from_bundle
+
+    with zipfile.ZipFile(path) as bundle:
+        contents = get_contents_from_bundle(bundle)
+    metadata = yaml.safe_load(contents["metadata.yaml"])
+    commands = {"Database": ImportDatabasesCommand, "SqlaTable": ImportDatasetsCommand, "Slice": ImportChartsCommand,
+                "Dashboard": ImportDashboardsCommand}
+    counts = {}
+    for prefix, kind in KINDS:
+        typed = {**contents, "metadata.yaml": yaml.safe_dump({**metadata, "type": kind})}
+        commands[kind](typed, overwrite=True).run()
+        counts[prefix.rstrip("/")] = sum(1 for name in contents if name.startswith(prefix))
+    return counts
 
 
 def main() -> int:
@@ -28,7 +60,11 @@ def main() -> int:
 
     app = create_app()
     with app.app_context():
+        from flask import g
         from superset import db, security_manager as sm
+
+        g.user = sm.find_user(username=spec["owner"])
+        imported = import_bundle(spec["bundle"])
         from superset.connectors.sqla.models import SqlaTable
         from superset.models.dashboard import Dashboard
         from werkzeug.security import generate_password_hash
@@ -67,7 +103,7 @@ def main() -> int:
                 found.password = generate_password_hash(user["password"])
                 found.active = True
         db.session.commit()
-        print(f"roles {', '.join(roles)} applied to {len(dashboards)} dashboards; users {', '.join(u['username'] for u in spec['users'])}")
+        print(f"imported {', '.join(f'{n} {k}' for k, n in imported.items())}; roles {', '.join(roles)} applied to {len(dashboards)} dashboards; users {', '.join(u['username'] for u in spec['users'])}")
     return 0
 
 
