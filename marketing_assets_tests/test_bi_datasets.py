@@ -314,3 +314,52 @@ def test_open_alerts_become_rows_without_contact_details(tmp_path):
     assert (row.section, row.asset_key, row.check_name, row.severity, row.status) == ("alert", "extracts/funnel", "reconciles_with_crm", "ERROR", "open")
     assert "jane.doe" not in row.description and row.description.startswith("3 figures differ")
     assert alert_rows(Alerts(alerts_file=str(tmp_path / "none.jsonl"))).empty
+
+
+# ------------------------------------------------------------------------------------------------ write-audit-publish at scale
+
+
+def _lift_sql(channel: str) -> str:
+    return f"""SELECT '{channel}' AS channel, DATE '2026-01-05' AS start_date, DATE '2026-02-01' AS end_date, 10.0::DOUBLE AS lift,
+                      1.0::DOUBLE AS lift_se, 9.5::DOUBLE AS predicted_lift, -0.5::DOUBLE AS z"""
+
+
+def test_a_failed_audit_of_a_duckdb_written_extract_publishes_nothing(tmp_path):
+    from marketing_assets.extracts import publish_sql_extract
+    from marketing_assets.lib.publish import extract_files
+
+    warehouse = _warehouse(tmp_path)
+    files = extract_files(tmp_path / "extracts", "mmm_lift_tests")
+    context = dg.build_asset_context()
+    with warehouse.get_connection() as con:
+        meta = publish_sql_extract(context, warehouse, con, "mmm_lift_tests", _lift_sql("meta"))
+        assert meta["dagster/row_count"] == 1
+        with pytest.raises(dg.Failure, match="no_pii_in_files"):
+            publish_sql_extract(context, warehouse, con, "mmm_lift_tests", _lift_sql("call +1 (555) 123-4567"))
+        with pytest.raises(dg.Failure, match="published_columns"):
+            publish_sql_extract(context, warehouse, con, "mmm_lift_tests", _lift_sql("meta").replace("AS z", "AS zed"))
+        with pytest.raises(dg.Failure, match="lift is decimal"):  # a type other than the published one
+            publish_sql_extract(context, warehouse, con, "mmm_lift_tests", _lift_sql("meta").replace("10.0::DOUBLE", "10.0"))
+        assert con.execute("SELECT channel FROM extracts.mmm_lift_tests").fetchall() == [("meta",)]  # rolled back
+    assert pd.read_parquet(files["parquet"])["channel"].tolist() == ["meta"] == pd.read_csv(files["csv"])["channel"].tolist()
+    assert not (tmp_path / "extracts" / ".staging").exists()
+
+
+def test_pii_scan_at_scale_reads_text_columns_and_fails_past_its_bound(tmp_path):
+    from marketing_assets.lib.publish import audit_no_pii_at_scale
+
+    with duckdb.connect() as con:
+        con.execute("""CREATE TABLE t AS SELECT 'tp_' || substr(sha256(i::VARCHAR), 1, 16) AS touchpoint_key, 1234567.891234 * i AS amount,
+                       'row ' || i AS note FROM range(5000) r(i)""")
+        con.execute(f"COPY t TO '{tmp_path / 'x.parquet'}' (FORMAT parquet)")
+        con.execute(f"COPY t TO '{tmp_path / 'x.csv'}' (FORMAT csv, HEADER true)")
+        files = {"parquet": tmp_path / "x.parquet", "csv": tmp_path / "x.csv"}
+        assert audit_no_pii_at_scale(files).passed  # keys and big numbers are no phone numbers
+        con.execute("UPDATE t SET note = 'mail jane.doe@acme.com' WHERE touchpoint_key = (SELECT min(touchpoint_key) FROM t)")
+        con.execute(f"COPY t TO '{tmp_path / 'x.csv'}' (FORMAT csv, HEADER true)")
+    result = audit_no_pii_at_scale(files)
+    assert not result.passed and "x.csv:note" in result.description
+    con = duckdb.connect()
+    con.execute(f"COPY (SELECT '+1 555 ' || (1000000 + i)::VARCHAR AS note FROM range(50) r(i)) TO '{tmp_path / 'y.parquet'}' (FORMAT parquet)")
+    bounded = audit_no_pii_at_scale({"parquet": tmp_path / "y.parquet"}, limit=10)
+    assert not bounded.passed and "more than 10 candidate values" in bounded.description

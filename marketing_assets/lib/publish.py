@@ -27,6 +27,8 @@ from typing import Any
 
 import pandas as pd
 
+from marketing_assets.lib.sql import ident, literal
+
 PSEUDONYM_HEX = 16
 EMAIL_PATTERN = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 # Tokens that are identifiers or numbers, never contact details; masked before the phone search.
@@ -374,17 +376,24 @@ PII_SCAN_LIMIT = 200_000  # candidate values per column handed to find_pii; more
 def audit_no_pii_at_scale(files: Mapping[str, Path], limit: int = PII_SCAN_LIMIT) -> AuditResult:
     """:func:`audit_no_pii` through DuckDB: per text column, the DISTINCT values that could hold an e-mail (an ``@``)
     or a phone number (9+ digits once 16+-digit hex runs, the identifiers find_pii ignores, are removed) go to
-    :func:`find_pii`, at most ``limit`` per column (a column with more fails: it cannot be vouched for)."""
+    :func:`find_pii`, at most ``limit`` per column (a column with more fails: it cannot be vouched for). The text
+    columns are the Parquet file's string columns (the CSV is written from the same table: its numbers stay numbers);
+    without a Parquet file every CSV column is read as text."""
     import duckdb
 
     found: dict[str, list[str]] = {}
     unscanned: list[str] = []
     with duckdb.connect() as con:
+        text_columns = None
+        if "parquet" in files:
+            described = con.execute(f"DESCRIBE SELECT * FROM read_parquet({literal(files['parquet'])})").fetchall()
+            text_columns = [row[0] for row in described if row[1] == "VARCHAR"]
         for path in files.values():
-            source = f"read_parquet('{path}')" if path.suffix == ".parquet" else f"read_csv('{path}', all_varchar = true, header = true)"
-            text = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall() if row[1] == "VARCHAR"]
-            for col in text:
-                q = '"' + col.replace('"', '""') + '"'
+            parquet = path.suffix == ".parquet"
+            source = f"read_parquet({literal(path)})" if parquet else f"read_csv({literal(path)}, all_varchar = true, header = true)"
+            present = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
+            for col in [c for c in present if text_columns is None or c in text_columns]:
+                q = ident(col)
                 candidates = con.execute(
                     f"""SELECT DISTINCT {q} AS v FROM {source}
                         WHERE contains({q}, '@')
@@ -402,7 +411,7 @@ def audit_no_pii_at_scale(files: Mapping[str, Path], limit: int = PII_SCAN_LIMIT
 
 def _sql_extract_writers(con, relation: str) -> dict[str, Callable[[Path], None]]:
     def copy(fmt: str) -> Callable[[Path], None]:
-        return lambda p: con.execute(f"COPY (SELECT * FROM {relation}) TO '{str(p).replace(chr(39), chr(39) * 2)}' ({fmt})")
+        return lambda p: con.execute(f"COPY (SELECT * FROM {relation}) TO {literal(p)} ({fmt})")
 
     return {"parquet": copy("FORMAT parquet"), "csv": copy("FORMAT csv, HEADER true, TIMESTAMPFORMAT '%Y-%m-%dT%H:%M:%S'")}
 
