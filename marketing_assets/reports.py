@@ -17,8 +17,8 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from marketing_assets.attribution import AttributionConfig
 from marketing_assets.alerts import Alerts
+from marketing_assets.attribution import AttributionConfig
 from marketing_assets.constants import EXTRACTS, IDENTITY, MMM, QUARANTINE_TABLE, SOURCES, SPEND
 from marketing_assets.extracts import EXTRACT_COLUMNS, publish_extract
 from marketing_assets.lib import kpis, recommend, tally

@@ -363,3 +363,7 @@ def test_pii_scan_at_scale_reads_text_columns_and_fails_past_its_bound(tmp_path)
     con.execute(f"COPY (SELECT '+1 555 ' || (1000000 + i)::VARCHAR AS note FROM range(50) r(i)) TO '{tmp_path / 'y.parquet'}' (FORMAT parquet)")
     bounded = audit_no_pii_at_scale({"parquet": tmp_path / "y.parquet"}, limit=10)
     assert not bounded.passed and "more than 10 candidate values" in bounded.description
+
+
+def test_every_published_copy_has_its_warehouse_comparison():
+    assert set(extract_checks.COPY_SOURCES) == set(SQL_EXTRACTS) - {"opportunity_credit"} == set(COPIES)

@@ -1,5 +1,6 @@
 """Extract checks: the published column list holds, no PII pattern in any file, KPIs reconcile with their sources."""
 
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,24 +20,23 @@ from marketing_assets.extracts import (
     ROI_PAID_KPIS,
     ROI_PLAN_KPIS,
     ROI_SPEND_KPIS,
-    SQL_EXTRACTS,
     TABLE_COPIES,
     extract_audits,
 )
+from marketing_assets.lib import bi_datasets
 from marketing_assets.lib.agreement import kpi_mismatches
+from marketing_assets.lib.attribution.models import model_names
 from marketing_assets.lib.forecast import CLOSED_WITHOUT_DATE_SQL
 from marketing_assets.lib.kpis import UNATTRIBUTED, compute_kpis, load_kpi_dictionary
-from marketing_assets.lib import bi_datasets
-from marketing_assets.lib.attribution.models import model_names
 from marketing_assets.lib.publish import (
     AuditResult,
     audit_report_html,
     extract_files,
 )
 from marketing_assets.lib.quality import table_exists
-from marketing_assets.lib.sql import ident, literal
 from marketing_assets.lib.refs import ref
 from marketing_assets.lib.reports.pages import NOT_COUNTED, REPORT_FILES
+from marketing_assets.lib.sql import ident, literal
 from marketing_assets.lib.tally import STATUSES
 from marketing_assets.resources import Warehouse
 
@@ -517,20 +517,25 @@ def opportunity_credit_sums_to_one(warehouse: Warehouse) -> dg.AssetCheckResult:
     )
 
 
-def warehouse_table_pairs(con, name: str) -> list[tuple[str, float, float]]:
-    """(label, published, warehouse) of a published copy: row count and the sum of every numeric column the warehouse
-    table has (mmm_weekly: rows = weeks × components, and each component's contribution = its column's sum)."""
-    if name == "mmm_weekly":
-        schema, table = MMM, "mmm_contributions"
-        present = [r[0] for r in con.execute(f"DESCRIBE {ref(schema, table)}").fetchall()] if table_exists(con, schema, table) else []
-        components = [c for c in present if c not in bi_datasets.MMM_WEEKLY_FIXED]
-        source = con.execute(f"SELECT count(*) * {len(components)}, {', '.join(f'sum({ident(c)})' for c in components) or 'NULL'} "
-                             f"FROM {ref(schema, table)}").fetchone() if present else (0,)
-        ext = dict(con.execute(f"SELECT component, sum(contribution) FROM {ref(EXTRACTS, name)} GROUP BY ALL").fetchall())
-        (rows,) = con.execute(f"SELECT count(*) FROM {ref(EXTRACTS, name)}").fetchone()
-        return [("rows", rows, source[0])] + [(f"{c} contribution", ext.get(c) or 0.0, v or 0.0) for c, v in zip(components, source[1:])]
+def _columns(con, schema: str, table: str) -> list[str]:
+    return [r[0] for r in con.execute(f"DESCRIBE {ref(schema, table)}").fetchall()] if table_exists(con, schema, table) else []
+
+
+def _mmm_weekly_pairs(con) -> list[tuple[str, float, float]]:
+    """Rows = weeks × components of mmm_contributions, and each component's contribution = the sum of its column."""
+    present = _columns(con, MMM, "mmm_contributions")
+    components = [c for c in present if c not in bi_datasets.MMM_WEEKLY_FIXED]
+    source = con.execute(f"SELECT count(*) * {len(components)}, {', '.join(f'sum({ident(c)})' for c in components) or 'NULL'} "
+                         f"FROM {ref(MMM, 'mmm_contributions')}").fetchone() if present else (0,)
+    ext = dict(con.execute(f"SELECT component, sum(contribution) FROM {ref(EXTRACTS, 'mmm_weekly')} GROUP BY ALL").fetchall())
+    (rows,) = con.execute(f"SELECT count(*) FROM {ref(EXTRACTS, 'mmm_weekly')}").fetchone()
+    return [("rows", rows, source[0])] + [(f"{c} contribution", ext.get(c) or 0.0, v or 0.0) for c, v in zip(components, source[1:])]
+
+
+def _table_copy_pairs(con, name: str) -> list[tuple[str, float, float]]:
+    """Row count and the sum of every published numeric column the warehouse table has, in the copy and in the table."""
     schema, table, _, _ = TABLE_COPIES[name]
-    present = {r[0] for r in con.execute(f"DESCRIBE {ref(schema, table)}").fetchall()} if table_exists(con, schema, table) else set()
+    present = _columns(con, schema, table)
     numeric = [c for c, kind in EXTRACT_COLUMNS[name].items() if kind in ("int", "float") and c in present]
     sums = ", ".join(["count(*)", *(f"coalesce(sum({ident(c)}), 0)::DOUBLE" for c in numeric)])
     ext = con.execute(f"SELECT {sums} FROM {ref(EXTRACTS, name)}").fetchone()
@@ -538,22 +543,29 @@ def warehouse_table_pairs(con, name: str) -> list[tuple[str, float, float]]:
     return [("rows", ext[0], src[0])] + [(f"sum({c})", a, b) for c, a, b in zip(numeric, ext[1:], src[1:])]
 
 
+# published copy -> (its warehouse table, (label, published, warehouse) pairs that must agree)
+COPY_SOURCES = {
+    "mmm_weekly": (f"{MMM}.mmm_contributions", _mmm_weekly_pairs),
+    **{name: (f"{schema}.{table}", functools.partial(_table_copy_pairs, name=name)) for name, (schema, table, _, _) in TABLE_COPIES.items()},
+}
+
+
 def _build_copy_check(name: str) -> dg.AssetChecksDefinition:
-    source = f"{MMM}.mmm_contributions" if name == "mmm_weekly" else ".".join(TABLE_COPIES[name][:2])
+    source, pairs_of = COPY_SOURCES[name]
 
     @dg.asset_check(asset=dg.AssetKey([EXTRACTS, name]), name="matches_warehouse_table", blocking=True,
                     description=f"Same row count and the same sum of every numeric column as {source} (relative 1e-9, 1-cent floor).")
     def matches_warehouse_table(warehouse: Warehouse) -> dg.AssetCheckResult:
         with warehouse.get_connection() as con:
-            pairs = warehouse_table_pairs(con, name)
-        counts = [(label, a, b) for label, a, b in pairs if label == "rows" and a != b]
+            pairs = pairs_of(con)
         result = _gap_result(pairs, 1e-9, f"{name} vs {source}")
-        if counts:
-            return dg.AssetCheckResult(passed=False, description=f"{counts[0][1]} rows vs {counts[0][2]}; {result.description}", metadata=result.metadata)
+        rows = next((a, b) for label, a, b in pairs if label == "rows")
+        if rows[0] != rows[1]:
+            return dg.AssetCheckResult(passed=False, description=f"{rows[0]} rows vs {rows[1]}; {result.description}", metadata=result.metadata)
         return result
 
     return matches_warehouse_table
 
 
 extract_checks += [opportunity_credit_reconciles, opportunity_credit_sums_to_one]
-extract_checks += [_build_copy_check(name) for name in SQL_EXTRACTS if name != "opportunity_credit"]
+extract_checks += [_build_copy_check(name) for name in COPY_SOURCES]

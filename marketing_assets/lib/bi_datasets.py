@@ -96,7 +96,7 @@ def mmm_weekly_sql(components: Sequence[str], present: Sequence[str] | None = No
     select = f"""SELECT CAST(w.week AS DATE) AS week, w.component, CASE WHEN m.channel IS NULL THEN 'base' ELSE 'media' END AS component_kind,
                         m.channel_group, w.contribution::DOUBLE AS contribution, w.actual::DOUBLE AS actual, {typed(predicted, 'float')} AS predicted"""
     if not components:
-        return f"""SELECT CAST(NULL AS DATE) AS week, CAST(NULL AS VARCHAR) AS component, CAST(NULL AS VARCHAR) AS component_kind,
+        return """SELECT CAST(NULL AS DATE) AS week, CAST(NULL AS VARCHAR) AS component, CAST(NULL AS VARCHAR) AS component_kind,
                           CAST(NULL AS VARCHAR) AS channel_group, CAST(NULL AS DOUBLE) AS contribution, CAST(NULL AS DOUBLE) AS actual,
                           CAST(NULL AS DOUBLE) AS predicted WHERE false"""
     return f"""{select}
