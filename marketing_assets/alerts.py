@@ -109,6 +109,31 @@ class Alerts(dg.ConfigurableResource):
         tmp.write_text(json.dumps(dict(states), sort_keys=True, indent=0), encoding="utf-8")
         os.replace(tmp, path)  # atomic: a killed sensor leaves the old or the new states, never half a file
 
+    def open_alerts(self) -> list[dict[str, Any]]:
+        """The checks whose last known state (the state file) is WARN or ERROR, each with its latest asset-check alert of
+        the alerts file (``asset_key``, ``check_name``, ``severity``, ``ts``, ``description``; no alert line: no description)."""
+        states = {k: v for k, v in self.load_check_states().items() if v != "passed"}
+        if not states:
+            return []
+        latest: dict[str, dict[str, Any]] = {}
+        path = Path(self.alerts_file).expanduser()
+        if path.exists():
+            with open(path, encoding="utf-8") as fh:
+                for line in fh:
+                    try:
+                        alert = json.loads(line)
+                    except ValueError:
+                        continue
+                    if isinstance(alert, dict) and alert.get("kind") == "asset_check":
+                        latest[f"{alert.get('asset_key')}:{alert.get('check_name')}"] = alert  # the file is in time order
+        out = []
+        for key, state in sorted(states.items()):
+            alert = latest.get(key, {})
+            asset_key, _, check_name = key.partition(":")  # <asset key>:<check name>[:<partition>]
+            out.append({"asset_key": asset_key, "check_name": check_name, "severity": state,
+                        "ts": alert.get("ts"), "description": alert.get("description")})
+        return out
+
     def _post(self, alert: Mapping[str, Any], log) -> None:
         """POST one alert; any failure is logged by type only (the URL is a secret) and never raised."""
         try:

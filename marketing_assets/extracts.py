@@ -5,28 +5,34 @@ nothing here re-types a formula. Files are audited before they are published to 
 (write-audit-publish, see :func:`publish_extract`).
 """
 
+import contextlib
 import functools
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 
-from marketing_assets.constants import ALL_CHANNELS, EXTRACTS, MMM, SOURCES, SPEND
-from marketing_assets.lib import forecast, kpis, recommend
+from marketing_assets.constants import ALL_CHANNELS, ATTRIBUTION, EXTRACTS, MMM, SOURCES, SPEND
+from marketing_assets.lib import bi_datasets, forecast, kpis, recommend
 from marketing_assets.lib.cohorts import pool_cohorts, pooled_columns
 from marketing_assets.lib.funnel import stage_distinguishability
 from marketing_assets.lib.publish import (
     AuditFailed,
+    audit_file_schema,
     audit_no_pii,
+    audit_no_pii_at_scale,
     audit_published_columns,
+    drop_pseudonym,
     extract_files,
+    register_pseudonym,
     stage_extract,
+    stage_sql_extract,
 )
 from marketing_assets.lib.quality import table_exists
 from marketing_assets.lib.refs import ref, refs_of, this
 from marketing_assets.lib.spend import reporting_currency
 from marketing_assets.lineage import keys, kpi_tables, upstream
-from marketing_assets.resources import Warehouse
+from marketing_assets.resources import LandingZone, Warehouse
 
 COHORT_SETS = (12, 24)  # cohort_ltv pools the cohorts observed for at least this many months (the page's LTV curves)
 # Published column lists: a BI tool connects once; changing one is a versioned, announced change.
@@ -79,7 +85,51 @@ EXTRACT_COLUMNS: dict[str, dict[str, str]] = {
         "status": "string", "evaluated_at": "timestamp", "run_id": "string", "description": "string", "metric": "string",
         "value": "float", "metadata_json": "string",
     },
+    # BI datasets written by DuckDB (SQL_EXTRACTS): the per-touchpoint drill-down and copies of warehouse tables
+    "opportunity_credit": {
+        "opportunity_key": "string", "touchpoint_key": "string", "attribution_model": "string", "opportunity_created_date": "date",
+        "opportunity_month": "date", "sales_segment": "string", "channel_group": "string", "channel_name": "string", "campaign_key": "string",
+        "touchpoint_type": "string", "touchpoint_date": "date", "days_before_opportunity": "int", "touch_order": "int", "touch_count": "int",
+        "lookback_days": "int", "credit": "float", "pipeline_amount": "float", "attributed_pipeline": "float", "is_won": "bool",
+        "attributed_revenue": "float", "dictionary_version": "int",
+    },
+    "mmm_weekly": {
+        "week": "date", "component": "string", "component_kind": "string", "channel_group": "string", "contribution": "float",
+        "actual": "float", "predicted": "float",
+    },
+    "mmm_channels": {
+        "channel": "string", "channel_group": "string", "channel_label": "string", "decay": "float", "half_saturation": "float", "slope": "float",
+        "spend": "float", "contribution": "float", "roi": "float", "roi_low": "float", "roi_high": "float", "mroi": "float", "mroi_low": "float",
+        "mroi_high": "float",
+    },
+    "mmm_response_curves": {
+        "channel": "string", "channel_group": "string", "channel_label": "string", "spend": "float", "share_of_current_spend": "float",
+        "contribution": "float", "roi": "float", "mroi": "float", "contribution_low": "float", "contribution_high": "float", "is_current_spend": "bool",
+    },
+    "mmm_budget_plan": {
+        "period_start": "date", "period_end": "date", "period_weeks": "int", "scenario": "string", "channel": "string", "channel_group": "string",
+        "channel_label": "string", "current_spend": "float", "scenario_spend": "float", "spend_change": "float", "uplift_per_extra_spend": "float",
+        "bound_low": "float", "bound_high": "float", "media_contribution": "float", "uplift": "float", "uplift_low": "float", "uplift_high": "float",
+    },
+    "mmm_lift_tests": {
+        "channel": "string", "start_date": "date", "end_date": "date", "lift": "float", "lift_se": "float", "predicted_lift": "float", "z": "float",
+    },
+    "attribution_model_comparison": {
+        "lookback_days": "int", "channel_name": "string", "model": "string", "pipeline_amount": "float", "share": "float",
+        "share_change_vs_default_window": "float", "model_spread": "float",
+    },
 }
+# Published copies of warehouse tables: extract name -> (schema, table, extra columns as SQL over the table, sort order).
+# Their columns are EXTRACT_COLUMNS[name]; a column the table lacks (no fitted model) is published empty.
+TABLE_COPIES: dict[str, tuple[str, str, dict[str, str], tuple[str, ...]]] = {
+    "mmm_channels": (MMM, "mmm_model", {}, ("channel",)),
+    "mmm_response_curves": (MMM, "mmm_response_curves", {"is_current_spend": "abs(share_of_current_spend - 1) < 1e-9"},
+                            ("channel", "share_of_current_spend")),
+    "mmm_budget_plan": (MMM, "mmm_budget_plan", {}, ("scenario", "channel")),
+    "mmm_lift_tests": (MMM, "mmm_lift_test_fit", {}, ("channel", "start_date")),
+    "attribution_model_comparison": (ATTRIBUTION, "attribution_model_comparison", {}, ("lookback_days", "model", "channel_name")),
+}
+SQL_EXTRACTS = ("opportunity_credit", "mmm_weekly", *TABLE_COPIES)  # written by DuckDB, audited without loading them into pandas
 # Columns carrying a dictionary KPI under another name; a column named like a KPI carries that KPI. Their
 # descriptions and units come from the dictionary (see column_descriptions).
 COLUMN_KPIS: dict[str, dict[str, str]] = {
@@ -87,6 +137,7 @@ COLUMN_KPIS: dict[str, dict[str, str]] = {
                       "attributed_revenue_max": "attributed_revenue"},
     "funnel": {"contacts": "funnel_contacts", "stage_conversion": "funnel_stage_conversion", "conversion_from_known": "funnel_conversion_from_known",
                "stage_conversion_3m": "funnel_stage_conversion", "conversion_from_known_3m": "funnel_conversion_from_known"},
+    "opportunity_credit": {"attributed_pipeline": "attributed_pipeline", "attributed_revenue": "attributed_revenue"},
     "cohort_ltv": {
         "customers": "cohort_customers", "active_customers": "cohort_active_customers", "cumulative_revenue": "cohort_cumulative_revenue",
         "cumulative_gross_margin": "cohort_cumulative_margin", "ltv_per_customer": "cohort_ltv", "retention_30d": "repeat_rate_30d",
@@ -155,6 +206,55 @@ COLUMN_NOTES: dict[str, str] = {
     "refresh": "Refresh cadence.", "target_value": "Goal value, in the KPI's unit.", "target_direction": "Which side of the target is good.",
     "threshold_value": "Alert line, in the KPI's unit.", "threshold_direction": "Which side of the threshold is good.", "version": "KPI definition version (integer).",
     "changed": "Last change of the definition.",
+    # opportunity_credit
+    "opportunity_key": "Keyed pseudonym of the CRM opportunity (HMAC-SHA256 under the secret pseudonym key; the same in every refresh).",
+    "touchpoint_key": "Keyed pseudonym of the touchpoint (HMAC-SHA256 under the secret pseudonym key).",
+    "opportunity_created_date": "Day the opportunity was created (date; the date basis of attributed pipeline).",
+    "opportunity_month": "First day of the opportunity's creation month (date).",
+    "channel_name": "Channel label of the touch (CRM channel_name, or the channel channel_map derives).",
+    "touchpoint_type": "marketing, sales or web.", "touchpoint_date": "Day of the touch (date).",
+    "days_before_opportunity": "Calendar days from the touch to the opportunity's creation (integer, 0 = same day).",
+    "touch_order": "Position of the touch in the opportunity's ordered touches (integer, 1 = first).",
+    "touch_count": "Touches of the opportunity in its lookback window (integer).",
+    "lookback_days": "Lookback window of the attribution, in days (integer).",
+    "credit": "Share of the opportunity credited to the touch by the row's model (fraction; an opportunity's shares sum to 1 per model; "
+              "empty for a zero pipeline amount).",
+    "is_won": "The opportunity is closed won.",
+    "attributed_pipeline": "One touch's credit × the opportunity's pipeline amount, unrounded (sums over rows reconcile with marketing_roi to the cent):",
+    "attributed_revenue": "One touch's credit × the opportunity's won amount (0 when not won), unrounded; dated by the opportunity's close, "
+                          "not by opportunity_created_date:",
+    "pipeline_amount": "Pipeline amount (money): the opportunity's own in opportunity_credit; the pipeline the row's model credits the channel "
+                       "in the row's lookback window in attribution_model_comparison.",
+    # mmm_* and attribution_model_comparison (copies of the warehouse tables)
+    "week": "First day of the week (date).", "component": "Component of modelled revenue: a base component (baseline, trend, seasonality, "
+    "controls) or a media channel.", "component_kind": "base or media.",
+    "contribution": "Revenue the marketing-mix model attributes to the row's component or channel (money): in the week (mmm_weekly), over the fit "
+                    "period (mmm_channels), at the row's spend level (mmm_response_curves).",
+    "actual": "Actual revenue of the week (money).", "predicted": "Revenue the model predicts for the week (money).",
+    "channel": "Media channel of the marketing-mix model.", "channel_label": "Readable label of the channel.",
+    "decay": "Adstock decay per week (fraction).", "half_saturation": "Spend at which the channel's saturation curve reaches half its maximum (money per week).",
+    "slope": "Shape (Hill slope) of the channel's saturation curve (number).",
+    "spend": "Spend of the channel (money): over the fit period (mmm_channels), or the curve's spend level (mmm_response_curves).",
+    "roi": "The channel's modelled contribution ÷ its spend (ratio; per channel, not KPI mmm_roi, which is per channel group).",
+    "roi_low": "Lower end of the 80 % bootstrap interval of the channel's roi (ratio).", "roi_high": "Upper end of the 80 % bootstrap interval of the channel's roi (ratio).",
+    "mroi": "The channel's marginal ROI: revenue of the next unit of spend at the row's spend (ratio; per channel).",
+    "mroi_low": "Lower end of the 80 % bootstrap interval of the channel's mroi (ratio).", "mroi_high": "Upper end of the 80 % bootstrap interval of the channel's mroi (ratio).",
+    "share_of_current_spend": "The curve's spend level as a fraction of the current spend (fraction; 1 = current).",
+    "contribution_low": "Lower end of the 80 % bootstrap interval of contribution (money).", "contribution_high": "Upper end of the 80 % bootstrap interval of contribution (money).",
+    "is_current_spend": "The curve's point at the current spend (share_of_current_spend = 1).",
+    "period_weeks": "Weeks in the planned period (integer).", "scenario": "Budget scenario (optimal_same_total or a what-if).",
+    "current_spend": "Run-rate spend of the channel over a period as long as the plan's (money).", "scenario_spend": "Spend of the channel in the scenario (money).",
+    "spend_change": "scenario_spend − current_spend (money).", "uplift_per_extra_spend": "uplift ÷ spend_change (ratio).",
+    "bound_low": "Lowest spend the plan may give the channel (money).", "bound_high": "Highest spend the plan may give the channel (money).",
+    "media_contribution": "Modelled revenue of the channel at the scenario's spend over the period (money).",
+    "uplift": "Revenue change of the scenario over the current spend (money).", "uplift_low": "Lower end of the 80 % bootstrap interval of uplift (money).",
+    "uplift_high": "Upper end of the 80 % bootstrap interval of uplift (money).",
+    "start_date": "First day of the lift test (date).", "end_date": "Last day of the lift test (date).",
+    "lift": "Incremental revenue the lift test measured (money).", "lift_se": "Standard error of lift (money).",
+    "predicted_lift": "Incremental revenue the model predicts for the test (money).", "z": "(predicted_lift − lift) ÷ lift_se (standard errors).",
+    "model": "Attribution model.", "share": "The channel's share of the model's credited pipeline in the lookback window (fraction).",
+    "share_change_vs_default_window": "share minus the channel's share under the longest lookback window (fraction).",
+    "model_spread": "Highest minus lowest share of the channel across models in the window (fraction).",
 }
 MONEY_DECIMALS = 2  # money columns are published rounded to cents of the reporting currency
 UNIT_TEXT = {"currency": "money, reporting currency, 2 decimals", "percent": "fraction, 0.25 = 25 %", "ratio": "ratio, 1.0 = break-even",
@@ -211,22 +311,21 @@ EXECUTIVE_KPIS = {
 BREAKDOWN_COLUMNS = ("product_name", "product_id", "category", "sales_channel", "channel_group")
 
 
-def publish_extract(context: dg.AssetExecutionContext, warehouse: Warehouse, con, name: str, frame: pd.DataFrame) -> dict:
-    """Write-audit-publish extract ``name``: Parquet and CSV are written under ``<extracts_dir>/.staging/`` and
-    audited there with the blocking checks' own audits (published columns, no PII). Only when they pass are the
-    warehouse table ``extracts.<name>`` replaced and the files moved into place, in one DuckDB transaction that
-    rolls back if a move fails. A failed audit fails the asset naming the extract, file and audit; the staged
-    files are removed and the previously published table and files stay as they were."""
-    dictionary = kpis.load_kpi_dictionary()
-    frame = bi_ready(name, frame, dictionary)
+def extract_audits(name: str) -> list:
+    """The audits of extract ``name``'s files, run on the staged files before publishing and by its blocking file checks:
+    published columns and no PII; for the DuckDB-written extracts (SQL_EXTRACTS) their variants that never load the file."""
+    if name in SQL_EXTRACTS:
+        return [functools.partial(audit_file_schema, columns=EXTRACT_COLUMNS[name]), audit_no_pii_at_scale]
+    return [functools.partial(audit_published_columns, columns=EXTRACT_COLUMNS[name]), audit_no_pii]
+
+
+@contextlib.contextmanager
+def _one_transaction(con):
+    """The body's warehouse writes and file moves in one DuckDB transaction, rolled back on any failure; a failed
+    audit fails the asset naming the extract, file and audit."""
     con.execute("BEGIN TRANSACTION")
     try:
-        audits = [functools.partial(audit_published_columns, columns=EXTRACT_COLUMNS[name]), audit_no_pii]
-        with stage_extract(frame, name, Path(warehouse.extracts_dir), audits):
-            con.execute(f"CREATE SCHEMA IF NOT EXISTS {EXTRACTS}")
-            con.register("_extract_df", frame)
-            con.execute(f"CREATE OR REPLACE TABLE {this(EXTRACTS, name)} AS SELECT * FROM _extract_df")
-            con.unregister("_extract_df")
+        yield
         con.execute("COMMIT")
     except AuditFailed as err:
         con.execute("ROLLBACK")
@@ -237,9 +336,39 @@ def publish_extract(context: dg.AssetExecutionContext, warehouse: Warehouse, con
     except BaseException:
         con.execute("ROLLBACK")
         raise
+
+
+def publish_extract(context: dg.AssetExecutionContext, warehouse: Warehouse, con, name: str, frame: pd.DataFrame) -> dict:
+    """Write-audit-publish extract ``name``: Parquet and CSV are written under ``<extracts_dir>/.staging/`` and
+    audited there with the blocking checks' own audits (published columns, no PII). Only when they pass are the
+    warehouse table ``extracts.<name>`` replaced and the files moved into place, in one DuckDB transaction that
+    rolls back if a move fails. A failed audit fails the asset naming the extract, file and audit; the staged
+    files are removed and the previously published table and files stay as they were."""
+    dictionary = kpis.load_kpi_dictionary()
+    frame = bi_ready(name, frame, dictionary)
+    with _one_transaction(con), stage_extract(frame, name, Path(warehouse.extracts_dir), extract_audits(name)):
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {EXTRACTS}")
+        con.register("_extract_df", frame)
+        con.execute(f"CREATE OR REPLACE TABLE {this(EXTRACTS, name)} AS SELECT * FROM _extract_df")
+        con.unregister("_extract_df")
     paths = extract_files(warehouse.extracts_dir, name)
     context.log.info(f"{name}: {len(frame)} rows audited and published to {paths['parquet'].parent}")
     return {"dagster/row_count": len(frame), "files": [str(p) for p in paths.values()]}
+
+
+def publish_sql_extract(context: dg.AssetExecutionContext, warehouse: Warehouse, con, name: str, select_sql: str) -> dict:
+    """:func:`publish_extract` for a SELECT too large for pandas: inside one transaction DuckDB replaces the warehouse
+    table ``extracts.<name>`` with ``select_sql``, writes the Parquet and CSV files from it under ``.staging/`` and
+    audits them (:func:`extract_audits`, from the Parquet schema and DISTINCT text values); the files are moved into
+    place and the transaction committed only when every audit passed, else both are rolled back."""
+    with _one_transaction(con):
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {EXTRACTS}")
+        con.execute(f"CREATE OR REPLACE TABLE {this(EXTRACTS, name)} AS {select_sql}")
+        with stage_sql_extract(con, this(EXTRACTS, name), name, Path(warehouse.extracts_dir), extract_audits(name)):
+            (rows,) = con.execute(f"SELECT count(*) FROM {this(EXTRACTS, name)}").fetchone()
+    paths = extract_files(warehouse.extracts_dir, name)
+    context.log.info(f"{name}: {rows} rows written by DuckDB, audited and published to {paths['parquet'].parent}")
+    return {"dagster/row_count": int(rows), "files": [str(p) for p in paths.values()]}
 
 
 @dg.asset(kinds={"duckdb", "parquet", "csv"})
@@ -558,3 +687,75 @@ def pipeline_forecast(context: dg.AssetExecutionContext, config: ForecastConfig,
             "forecast": dg.MetadataValue.md(total[["forecast_month", "expected_revenue", "lower", "upper"]].round(0).to_markdown(index=False)),
         }
     )
+
+
+# ------------------------------------------------------------------------------------------ BI datasets (DuckDB-written)
+
+
+@dg.asset(deps=upstream(lambda: bi_datasets.opportunity_credit_sql(NO_CAMPAIGN, 0)), kinds={"duckdb", "parquet", "csv"})
+def opportunity_credit(context: dg.AssetExecutionContext, warehouse: Warehouse, landing: LandingZone) -> dg.MaterializeResult:
+    """One row per opportunity touchpoint × attribution model: the touch's credit share, attributed pipeline and revenue,
+    with the opportunity's dates, segment and the touch's channel and campaign; opportunities and touchpoints only as
+    keyed pseudonyms (no contact, account or raw id)."""
+    dictionary = kpis.load_kpi_dictionary()
+    key = warehouse.pseudonym_key_for(landing.root)
+    with warehouse.get_connection() as con:
+        register_pseudonym(con, key)
+        try:
+            meta = publish_sql_extract(context, warehouse, con, "opportunity_credit", bi_datasets.opportunity_credit_sql(NO_CAMPAIGN, dictionary.version))
+        finally:
+            drop_pseudonym(con)
+        models = [r[0] for r in con.execute(f"SELECT DISTINCT attribution_model FROM {this(EXTRACTS, 'opportunity_credit')} ORDER BY 1").fetchall()]
+    return dg.MaterializeResult(metadata={**meta, "attribution_models": models, "dictionary_version": dictionary.version})
+
+
+def _columns_of(con, schema: str, table: str) -> list[str]:
+    """Columns of a warehouse table, none when it does not exist (an upstream that was skipped)."""
+    if not table_exists(con, schema, table):
+        return []
+    return [r[0] for r in con.execute(f"DESCRIBE {this(schema, table)}").fetchall()]
+
+
+def mmm_weekly_sql(con) -> str:
+    """mmm_weekly's SELECT for the warehouse as it is: the component columns of mmm_contributions (not week, actual,
+    predicted), the media ones named by mmm_model's channel list."""
+    present = _columns_of(con, MMM, "mmm_contributions")
+    components = [c for c in present if c not in bi_datasets.MMM_WEEKLY_FIXED]
+    return bi_datasets.mmm_weekly_sql(components, present)
+
+
+@dg.asset(deps=upstream(lambda: bi_datasets.mmm_weekly_sql(["baseline"])), kinds={"duckdb", "parquet", "csv"})
+def mmm_weekly(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    """One row per week × component of modelled revenue (base components and media channels): contribution, actual
+    and predicted revenue; empty without a fitted marketing-mix model."""
+    with warehouse.get_connection() as con:
+        meta = publish_sql_extract(context, warehouse, con, "mmm_weekly", mmm_weekly_sql(con))
+    if not meta["dagster/row_count"]:
+        meta["note"] = "no fitted marketing-mix model (see mmm/mmm_model): published empty with the contract columns"
+    return dg.MaterializeResult(metadata=meta)
+
+
+def table_copy_sql(con, name: str) -> str:
+    """The SELECT of table copy ``name`` (TABLE_COPIES) for the warehouse as it is; ``con=None``: every column present."""
+    schema, table, derived, order = TABLE_COPIES[name]
+    present = None if con is None else _columns_of(con, schema, table)
+    return bi_datasets.table_copy_sql(schema, table, EXTRACT_COLUMNS[name], present, derived, order)
+
+
+def _build_table_copy(name: str) -> dg.AssetsDefinition:
+    schema, table, _, _ = TABLE_COPIES[name]
+
+    # a multi-asset only to name its op: a copy may share its table's name (attribution_model_comparison)
+    @dg.multi_asset(name=f"publish_{name}", specs=[dg.AssetSpec(
+        name, deps=upstream(lambda: table_copy_sql(None, name)), kinds={"duckdb", "parquet", "csv"},
+        description=f"One row per row of {schema}.{table}, published for dashboards with a fixed column contract "
+                    "(empty, with the same columns, when the upstream model was not fitted).")])
+    def _copy(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+        with warehouse.get_connection() as con:
+            meta = publish_sql_extract(context, warehouse, con, name, table_copy_sql(con, name))
+        return dg.MaterializeResult(metadata={**meta, "source_table": f"{schema}.{table}"})
+
+    return _copy
+
+
+table_copies = [_build_table_copy(name) for name in TABLE_COPIES]

@@ -17,12 +17,13 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
+from marketing_assets.alerts import Alerts
 from marketing_assets.attribution import AttributionConfig
-from marketing_assets.constants import EXTRACTS, IDENTITY, MMM, SOURCES, SPEND
+from marketing_assets.constants import EXTRACTS, IDENTITY, MMM, QUARANTINE_TABLE, SOURCES, SPEND
 from marketing_assets.extracts import EXTRACT_COLUMNS, publish_extract
 from marketing_assets.lib import kpis, recommend, tally
 from marketing_assets.lib import reports as html_reports
-from marketing_assets.lib.publish import AuditFailed, audit_report_html, extract_files
+from marketing_assets.lib.publish import EMAIL_PATTERN, AuditFailed, audit_report_html, extract_files, find_pii
 from marketing_assets.lib.quality import table_exists
 from marketing_assets.lib.refs import recording, ref
 from marketing_assets.lib.reports.pages import NOT_COUNTED, REPORT_FILES
@@ -172,6 +173,46 @@ def identity_rows(con) -> pd.DataFrame:
     )
 
 
+def quarantine_sql() -> str:
+    """Input rows quarantined per source table and reason (counts only: never a file, line or value)."""
+    return f"""SELECT table_name, reason, count(DISTINCT (source_file, source_line)) AS rows_quarantined
+               FROM {ref(SOURCES, QUARANTINE_TABLE)} GROUP BY ALL ORDER BY ALL"""
+
+
+def _report_row(section: str, **values) -> dict:
+    return {"section": section, "check_name": None, "severity": None, "blocking": False, "run_id": None, "metadata_json": "{}",
+            "evaluated_at": pd.Timestamp.now(tz="UTC").tz_localize(None), **values}
+
+
+def quarantine_rows(con) -> pd.DataFrame:
+    """One row per source table × quarantine reason: the number of input rows rejected for it."""
+    if not table_exists(con, SOURCES, QUARANTINE_TABLE):
+        return pd.DataFrame()
+    return pd.DataFrame(
+        [_report_row("quarantine", asset_key=f"{SOURCES}/{table}", status="quarantined", metric=reason, value=float(n),
+                     description=f"{n:,} input rows of {table} quarantined: {reason}")
+         for table, reason, n in con.execute(quarantine_sql()).fetchall()]
+    )
+
+
+def _masked(text: str | None) -> str | None:
+    """A description without contact details: e-mail addresses masked, a phone-like value withholds the text."""
+    if text is None:
+        return None
+    text = EMAIL_PATTERN.sub("<email>", text)
+    return "(description withheld: it holds a phone-like value)" if find_pii(pd.DataFrame({"d": [text]})) else text
+
+
+def alert_rows(alerts: Alerts) -> pd.DataFrame:
+    """One row per open alert: a check whose last state the alert sensor recorded is WARN or ERROR (alerts.py)."""
+    return pd.DataFrame(
+        [_report_row("alert", asset_key=a["asset_key"], check_name=a["check_name"], severity=a["severity"], status="open",
+                     evaluated_at=pd.Timestamp(a["ts"]).tz_convert(None) if a["ts"] else pd.NaT, description=_masked(a["description"]),
+                     metric="open_alert", value=None)
+         for a in alerts.open_alerts()]
+    )
+
+
 # Extracts whose checks the data-quality report lists: ordering deps (it reads their check results, not their tables).
 REPORTS_ON = [dg.AssetKey([EXTRACTS, n]) for n in ("executive_kpis", "marketing_roi", "funnel", "cohort_ltv")]
 
@@ -186,16 +227,18 @@ def build_data_quality_report(checks: Sequence[dg.AssetChecksDefinition], *, key
         key_prefix=key_prefix,
         group_name=group_name,
         # the tables its match rates read (derived), and the extracts whose checks it reports on, so that it runs after them
-        deps=[*upstream(*(sql for _, _, sql, _ in IDENTITY_RATES)), *REPORTS_ON],
+        deps=[*upstream(*(sql for _, _, sql, _ in IDENTITY_RATES), quarantine_sql), *REPORTS_ON],
         op_tags=RUN_LAST,
         kinds={"duckdb", "parquet", "csv"},
     )
-    def data_quality_report(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    def data_quality_report(context: dg.AssetExecutionContext, warehouse: Warehouse, alerts: Alerts) -> dg.MaterializeResult:
         """One row per asset check with its status in this run, severity, time and key metadata (from the Dagster
-        instance), plus source freshness and identity match rates; the metadata carries the run's check tally."""
+        instance), plus source freshness, identity match rates, quarantined input rows per table and reason, and open
+        alerts; the metadata carries the run's check tally."""
         checks, run_tally = check_rows(context, specs)
         with warehouse.get_connection() as con:
-            frame = pd.concat([checks, freshness_rows(checks), identity_rows(con)], ignore_index=True)
+            parts = [checks, freshness_rows(checks), identity_rows(con), quarantine_rows(con), alert_rows(alerts)]
+            frame = pd.concat([p for p in parts if len(p)], ignore_index=True)
             frame["blocking"] = frame["blocking"].astype(bool)
             frame["evaluated_at"] = pd.to_datetime(frame["evaluated_at"])
             meta = publish_extract(context, warehouse, con, "data_quality_report", frame)

@@ -82,3 +82,18 @@ def test_mmm_checks_warn_when_there_is_spend_but_too_little_history(tmp_path):
         skipped = mmm_checks._not_fitted(mmm_checks._status(con)[0])
     assert not warned.passed and warned.severity == dg.AssetCheckSeverity.WARN and warned.description == "not fitted: 30 weeks of data (need 52)"
     assert skipped.passed and skipped.metadata["skipped"] and skipped.description.startswith("skipped: no ad spend to model")
+
+
+def test_bi_datasets_of_an_unfitted_model_publish_empty_with_their_columns(crm_only):
+    import pandas as pd
+
+    from marketing_assets.extracts import EXTRACT_COLUMNS, TABLE_COPIES
+
+    result, tmp = crm_only
+    mmm = [n for n in ("mmm_weekly", *TABLE_COPIES) if n.startswith("mmm_")]
+    for name in mmm:
+        frame = pd.read_parquet(tmp / "extracts" / f"{name}.parquet")
+        assert frame.empty and list(frame.columns) == list(EXTRACT_COLUMNS[name]), name
+    assert len(pd.read_parquet(tmp / "extracts" / "opportunity_credit.parquet")) > 0
+    evals = [e for e in result.get_asset_check_evaluations() if e.asset_key.path[-1] in (*mmm, "opportunity_credit")]
+    assert evals and all(e.passed for e in evals), [(e.asset_key.path[-1], e.check_name, e.description) for e in evals if not e.passed]

@@ -99,8 +99,12 @@ _WRITE_PREFIX = re.compile(
     r"|INSERT\s+(?:OR\s+REPLACE\s+)?INTO\s+[\w.\"]+\s*(?:\([^)]*\)\s*)?)",
     re.IGNORECASE,
 )
-# Statements that read no table (DDL without a query, transaction control, deletes from a source's own ingest log).
-NO_READ = re.compile(r"^\s*(CREATE\s+SCHEMA|CREATE\s+(OR\s+REPLACE\s+)?(TEMP\s+)?TABLE\s+(IF\s+NOT\s+EXISTS\s+)?[\w.\"]+\s*\(|DROP\s|BEGIN|COMMIT|ROLLBACK|SET\s|DELETE\s+FROM\s+sources\._ingest_log\s+WHERE\s+table_name\s*=\s*\?\s*$)", re.IGNORECASE)
+# COPY (query) TO 'file' (...) reads its query; DESCRIBE <table> reads the table's columns.
+_COPY = re.compile(r"^\s*COPY\s*\((?P<body>.*)\)\s*TO\s+'(?:[^']|'')*'\s*(?:\([^)]*\))?\s*$", re.IGNORECASE | re.DOTALL)
+_DESCRIBE = re.compile(r"^\s*DESCRIBE\s+(?P<table>[\w.\"]+)\s*$", re.IGNORECASE)
+# Statements that read no table (DDL without a query, transaction control, deletes from a source's own ingest log,
+# a temporary macro, which reads only its own temporary table).
+NO_READ = re.compile(r"^\s*(CREATE\s+(OR\s+REPLACE\s+)?TEMP\s+MACRO\s|CREATE\s+SCHEMA|CREATE\s+(OR\s+REPLACE\s+)?(TEMP\s+)?TABLE\s+(IF\s+NOT\s+EXISTS\s+)?[\w.\"]+\s*\(|DROP\s|BEGIN|COMMIT|ROLLBACK|SET\s|DELETE\s+FROM\s+sources\._ingest_log\s+WHERE\s+table_name\s*=\s*\?\s*$)", re.IGNORECASE)
 
 
 def _base_tables(node, out: set[str]) -> None:
@@ -120,6 +124,8 @@ def referenced_tables(sql: str) -> set[str]:
     out: set[str] = set()
     for statement in duckdb.extract_statements(sql):
         text = statement.query
+        copy, describe = _COPY.match(text), _DESCRIBE.match(text)
+        text = copy.group("body") if copy else f"SELECT * FROM {describe.group('table')}" if describe else text
         match = _WRITE_PREFIX.match(text)
         body = text[match.end():] if match else text
         if re.match(r"^\s*VALUES\b", body, re.IGNORECASE):

@@ -1,12 +1,13 @@
 """Extract checks: the published column list holds, no PII pattern in any file, KPIs reconcile with their sources."""
 
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 
-from marketing_assets.constants import ALL_CHANNELS, EXTRACTS, SOURCES, SPEND, TOUCHPOINTS
+from marketing_assets.constants import ALL_CHANNELS, EXTRACTS, MMM, SOURCES, SPEND, TOUCHPOINTS
 from marketing_assets.extracts import (
     ALL_LEVEL,
     COLUMN_GRAINS,
@@ -19,19 +20,23 @@ from marketing_assets.extracts import (
     ROI_PAID_KPIS,
     ROI_PLAN_KPIS,
     ROI_SPEND_KPIS,
+    TABLE_COPIES,
+    extract_audits,
 )
+from marketing_assets.lib import bi_datasets
 from marketing_assets.lib.agreement import kpi_mismatches
+from marketing_assets.lib.attribution.models import model_names
 from marketing_assets.lib.forecast import CLOSED_WITHOUT_DATE_SQL
-from marketing_assets.lib.kpis import UNATTRIBUTED, load_kpi_dictionary
+from marketing_assets.lib.kpis import UNATTRIBUTED, compute_kpis, load_kpi_dictionary
 from marketing_assets.lib.publish import (
     AuditResult,
-    audit_no_pii,
-    audit_published_columns,
     audit_report_html,
     extract_files,
 )
+from marketing_assets.lib.quality import table_exists
 from marketing_assets.lib.refs import ref
 from marketing_assets.lib.reports.pages import NOT_COUNTED, REPORT_FILES
+from marketing_assets.lib.sql import ident, literal
 from marketing_assets.lib.tally import STATUSES
 from marketing_assets.resources import Warehouse
 
@@ -45,15 +50,17 @@ def _build_file_checks(name: str) -> list[dg.AssetChecksDefinition]:
     so these confirm what was published (and catch a file changed after publishing)."""
     key = dg.AssetKey([EXTRACTS, name])
 
+    columns_audit, pii_audit = extract_audits(name)
+
     @dg.asset_check(asset=key, name="published_columns", blocking=True)
     def published_columns(warehouse: Warehouse) -> dg.AssetCheckResult:
         """Parquet and CSV files hold exactly the published columns, in order, with the published types."""
-        return _check_result(audit_published_columns(extract_files(warehouse.extracts_dir, name), EXTRACT_COLUMNS[name]))
+        return _check_result(columns_audit(extract_files(warehouse.extracts_dir, name)))
 
     @dg.asset_check(asset=key, name="no_pii_in_files", blocking=True)
     def no_pii_in_files(warehouse: Warehouse) -> dg.AssetCheckResult:
         """No email address or phone number pattern in any text column of the published files."""
-        return _check_result(audit_no_pii(extract_files(warehouse.extracts_dir, name)))
+        return _check_result(pii_audit(extract_files(warehouse.extracts_dir, name)))
 
     return [published_columns, no_pii_in_files]
 
@@ -439,3 +446,126 @@ def _build_report_check(asset: str, file_name: str) -> dg.AssetChecksDefinition:
 
 
 extract_checks += [_build_report_check(asset, file_name) for asset, file_name in REPORT_FILES.items()]
+
+
+# ------------------------------------------------------------------------------------------------- BI datasets
+
+CREDIT_TOLERANCE = 1e-9
+
+
+# reads marketing_roi: runs after it (additional_deps), never against the previous run's figures
+@dg.asset_check(asset=dg.AssetKey([EXTRACTS, "opportunity_credit"]), name="reconciles_with_marketing_roi", blocking=True,
+                additional_deps=[dg.AssetKey([EXTRACTS, "marketing_roi"])])
+def opportunity_credit_reconciles(warehouse: Warehouse) -> dg.AssetCheckResult:
+    """Per attribution model and channel group: attributed pipeline of the opportunities created in marketing_roi's window
+    (plus, for "(unattributed)", the pipeline of opportunities without any touch, which have no row here) = marketing_roi's
+    channel-level attributed_pipeline, to the cent. Attributed revenue is dated by the close date, which the drill-down
+    does not carry: over all time it must equal the KPI attributed_revenue per model and channel group."""
+    oc, roi = ref(EXTRACTS, "opportunity_credit"), ref(EXTRACTS, "marketing_roi")
+    untouched = bi_datasets.untouched_opportunities_sql()
+    unattributed = literal(UNATTRIBUTED)
+    with warehouse.get_connection() as con:
+        start, end = con.execute(f"SELECT min(period_start), max(period_end) FROM {roi}").fetchone()  # the window of its rows
+        if start is None:
+            return dg.AssetCheckResult(passed=True, description="skipped: marketing_roi is empty", metadata={"skipped": True})
+        pipeline = con.execute(
+            f"""WITH ext AS (
+                    SELECT attribution_model, channel_group, sum(attributed_pipeline) AS pipeline FROM {oc}
+                    WHERE opportunity_created_date BETWEEN DATE '{start}' AND DATE '{end}' GROUP BY ALL),
+                untouched AS (
+                    SELECT coalesce(sum(pipeline_amount), 0)::DOUBLE AS pipeline FROM ({untouched})
+                    WHERE opportunity_created_date BETWEEN DATE '{start}' AND DATE '{end}'),
+                r AS (SELECT attribution_model, channel_group, attributed_pipeline AS pipeline FROM {roi} WHERE level = 'channel')
+                SELECT attribution_model, channel_group,
+                       coalesce(ext.pipeline, 0) + CASE WHEN channel_group = {unattributed} THEN (SELECT pipeline FROM untouched) ELSE 0 END,
+                       coalesce(r.pipeline, 0)
+                FROM r FULL JOIN ext USING (attribution_model, channel_group) ORDER BY ALL"""
+        ).fetchall()
+        revenue = {(m, g): float(v or 0) for m, g, v in con.execute(
+            f"SELECT attribution_model, channel_group, sum(attributed_revenue) FROM {oc} GROUP BY ALL").fetchall()}
+        (untouched_won,) = con.execute(f"SELECT coalesce(sum(won_amount) FILTER (WHERE is_won), 0)::DOUBLE FROM ({untouched})").fetchone()
+        kpi = compute_kpis(con, ["attributed_revenue"], "total", ["attribution_model", "channel_group"], dictionary=load_kpi_dictionary())
+    for model in {m for m, _ in revenue}:  # won opportunities without a touch: the KPI's "(unattributed)" rows
+        revenue[(model, UNATTRIBUTED)] = revenue.get((model, UNATTRIBUTED), 0.0) + untouched_won
+    defined = {(m, g): float(v) for m, g, v in kpi[["attribution_model", "channel_group", "value"]].itertuples(index=False) if pd.notna(v)}
+    pairs = [(f"{m}/{g} pipeline", float(a), float(b)) for m, g, a, b in pipeline]
+    pairs += [(f"{m}/{g} revenue (all time)", revenue.get((m, g), 0.0), defined.get((m, g), 0.0)) for m, g in sorted(revenue.keys() | defined.keys())]
+    return _gap_result(pairs, 1e-9, f"drill-down vs marketing_roi ({start} to {end}) and KPI attributed_revenue")
+
+
+@dg.asset_check(asset=dg.AssetKey([EXTRACTS, "opportunity_credit"]), name="credits_sum_to_one", blocking=True)
+def opportunity_credit_sums_to_one(warehouse: Warehouse) -> dg.AssetCheckResult:
+    """Per opportunity and attribution model the credit shares sum to 1 (within 1e-9), for every model of the registry
+    (each conserves the opportunity's pipeline, see attribution_credits' credits_sum_to_pipeline); an opportunity with a
+    zero pipeline amount has no shares and is not counted. Every model of the registry has rows."""
+    oc = ref(EXTRACTS, "opportunity_credit")
+    with warehouse.get_connection() as con:
+        rows = con.execute(
+            f"""SELECT attribution_model, count(*) AS opportunities,
+                       count(*) FILTER (WHERE abs(total - 1) > {CREDIT_TOLERANCE} OR shares < touches) AS off
+                FROM (SELECT attribution_model, opportunity_key, coalesce(sum(credit), 0) AS total, count(credit) AS shares, count(*) AS touches
+                      FROM {oc} WHERE pipeline_amount <> 0 GROUP BY ALL)
+                GROUP BY ALL ORDER BY ALL"""
+        ).fetchall()
+    off = {m: int(n) for m, _, n in rows if n}
+    missing = sorted(set(model_names()) - {m for m, _, _ in rows}) if rows else []
+    return dg.AssetCheckResult(
+        passed=not off and not missing,
+        description=f"credits sum to 1 for every opportunity and all {len(rows)} models" if not off and not missing
+        else f"opportunities whose credits do not sum to 1: {off}; models without rows: {missing}",
+        metadata={"opportunities_by_model": {m: int(n) for m, n, _ in rows}, "off_by_model": off, "missing_models": missing},
+    )
+
+
+def _columns(con, schema: str, table: str) -> list[str]:
+    return [r[0] for r in con.execute(f"DESCRIBE {ref(schema, table)}").fetchall()] if table_exists(con, schema, table) else []
+
+
+def _mmm_weekly_pairs(con) -> list[tuple[str, float, float]]:
+    """Rows = weeks × components of mmm_contributions, and each component's contribution = the sum of its column."""
+    present = _columns(con, MMM, "mmm_contributions")
+    components = [c for c in present if c not in bi_datasets.MMM_WEEKLY_FIXED]
+    source = con.execute(f"SELECT count(*) * {len(components)}, {', '.join(f'sum({ident(c)})' for c in components) or 'NULL'} "
+                         f"FROM {ref(MMM, 'mmm_contributions')}").fetchone() if present else (0,)
+    ext = dict(con.execute(f"SELECT component, sum(contribution) FROM {ref(EXTRACTS, 'mmm_weekly')} GROUP BY ALL").fetchall())
+    (rows,) = con.execute(f"SELECT count(*) FROM {ref(EXTRACTS, 'mmm_weekly')}").fetchone()
+    return [("rows", rows, source[0])] + [(f"{c} contribution", ext.get(c) or 0.0, v or 0.0) for c, v in zip(components, source[1:])]
+
+
+def _table_copy_pairs(con, name: str) -> list[tuple[str, float, float]]:
+    """Row count and the sum of every published numeric column the warehouse table has, in the copy and in the table."""
+    schema, table, _, _ = TABLE_COPIES[name]
+    present = _columns(con, schema, table)
+    numeric = [c for c, kind in EXTRACT_COLUMNS[name].items() if kind in ("int", "float") and c in present]
+    sums = ", ".join(["count(*)", *(f"coalesce(sum({ident(c)}), 0)::DOUBLE" for c in numeric)])
+    ext = con.execute(f"SELECT {sums} FROM {ref(EXTRACTS, name)}").fetchone()
+    src = con.execute(f"SELECT {sums} FROM {ref(schema, table)}").fetchone() if present else (0, *([0.0] * len(numeric)))
+    return [("rows", ext[0], src[0])] + [(f"sum({c})", a, b) for c, a, b in zip(numeric, ext[1:], src[1:])]
+
+
+# published copy -> (its warehouse table, (label, published, warehouse) pairs that must agree)
+COPY_SOURCES = {
+    "mmm_weekly": (f"{MMM}.mmm_contributions", _mmm_weekly_pairs),
+    **{name: (f"{schema}.{table}", functools.partial(_table_copy_pairs, name=name)) for name, (schema, table, _, _) in TABLE_COPIES.items()},
+}
+
+
+def _build_copy_check(name: str) -> dg.AssetChecksDefinition:
+    source, pairs_of = COPY_SOURCES[name]
+
+    @dg.asset_check(asset=dg.AssetKey([EXTRACTS, name]), name="matches_warehouse_table", blocking=True,
+                    description=f"Same row count and the same sum of every numeric column as {source} (relative 1e-9, 1-cent floor).")
+    def matches_warehouse_table(warehouse: Warehouse) -> dg.AssetCheckResult:
+        with warehouse.get_connection() as con:
+            pairs = pairs_of(con)
+        result = _gap_result(pairs, 1e-9, f"{name} vs {source}")
+        rows = next((a, b) for label, a, b in pairs if label == "rows")
+        if rows[0] != rows[1]:
+            return dg.AssetCheckResult(passed=False, description=f"{rows[0]} rows vs {rows[1]}; {result.description}", metadata=result.metadata)
+        return result
+
+    return matches_warehouse_table
+
+
+extract_checks += [opportunity_credit_reconciles, opportunity_credit_sums_to_one]
+extract_checks += [_build_copy_check(name) for name in COPY_SOURCES]

@@ -27,6 +27,8 @@ from typing import Any
 
 import pandas as pd
 
+from marketing_assets.lib.sql import ident, literal
+
 PSEUDONYM_HEX = 16
 EMAIL_PATTERN = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 # Tokens that are identifiers or numbers, never contact details; masked before the phone search.
@@ -293,3 +295,127 @@ def write_extract(frame: pd.DataFrame, name: str, out_dir: Path | str, audits: S
     with stage_extract(frame, name, out_dir, audits):
         pass
     return extract_files(out_dir, name)
+
+
+# ---------------------------------------------------------------------------------------------- at scale (DuckDB)
+# Extracts too large for one pandas frame (tens of millions of rows) are written by DuckDB (COPY), pseudonymised
+# inside DuckDB, and audited from the Parquet schema and the DISTINCT values of their text columns.
+
+PSEUDONYM_MACRO = "pseudonym"
+_PSEUDONYM_KEY_TABLE = "_pseudonym_key"
+
+
+def hmac_pads(key: bytes) -> tuple[bytes, bytes]:
+    """The inner and outer HMAC-SHA256 pads of ``key`` (RFC 2104: a key longer than the block is hashed first)."""
+    block = 64
+    if len(key) > block:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(block, b"\0")
+    return bytes(b ^ 0x36 for b in key), bytes(b ^ 0x5C for b in key)
+
+
+def register_pseudonym(con, key: bytes) -> None:
+    """Define the temporary SQL macro ``pseudonym(prefix, value)`` on ``con``: the same token as :func:`pseudonymise`
+    (``prefix`` + the first PSEUDONYM_HEX hex digits of HMAC-SHA256(key, value)), NULL for NULL, computed by DuckDB.
+    The key's pads are bound as parameters into a temporary table, never written into SQL text."""
+    inner, outer = hmac_pads(key)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {_PSEUDONYM_KEY_TABLE} AS SELECT $1::BLOB AS ipad, $2::BLOB AS opad", [inner, outer])
+    con.execute(
+        f"""CREATE OR REPLACE TEMP MACRO {PSEUDONYM_MACRO}(prefix, value) AS
+            CASE WHEN value IS NOT NULL THEN prefix || substr(sha256(
+                (SELECT opad FROM {_PSEUDONYM_KEY_TABLE}) ||
+                unhex(sha256((SELECT ipad FROM {_PSEUDONYM_KEY_TABLE}) || encode(CAST(value AS VARCHAR))))), 1, {PSEUDONYM_HEX}) END"""
+    )
+
+
+def drop_pseudonym(con) -> None:
+    """Remove the key table and macro :func:`register_pseudonym` created."""
+    con.execute(f"DROP MACRO IF EXISTS {PSEUDONYM_MACRO}")
+    con.execute(f"DROP TABLE IF EXISTS {_PSEUDONYM_KEY_TABLE}")
+
+
+def _arrow_kind(arrow_type) -> str:
+    import pyarrow as pa
+
+    checks = (
+        ("string", lambda t: pa.types.is_string(t) or pa.types.is_large_string(t)), ("bool", pa.types.is_boolean),
+        ("int", pa.types.is_integer), ("float", pa.types.is_floating), ("date", pa.types.is_date),
+        ("timestamp", pa.types.is_timestamp), ("null", pa.types.is_null),
+    )
+    return next((kind for kind, test in checks if test(arrow_type)), str(arrow_type))
+
+
+def audit_file_schema(files: Mapping[str, Path], columns: Mapping[str, str]) -> AuditResult:
+    """:func:`audit_published_columns` without reading the data: column names and types from the Parquet schema, the
+    CSV header line. An integer column may be published as float; an all-NULL column has no type to check."""
+    import pyarrow.parquet as pq
+
+    problems, expected = [], list(columns)
+    schema = pq.read_schema(files["parquet"])
+    with open(files["csv"], encoding="utf-8") as fh:
+        csv_cols = pd.read_csv(fh, nrows=0).columns.tolist()
+    if schema.names != expected:
+        problems.append(f"{files['parquet'].name} columns {schema.names}")
+    if csv_cols != expected:
+        problems.append(f"{files['csv'].name} columns {csv_cols}")
+    for col, kind in columns.items():
+        if col in schema.names:
+            found = _arrow_kind(schema.field(col).type)
+            if found not in (kind, "null") and not (kind == "float" and found == "int"):
+                problems.append(f"{files['parquet'].name}: {col} is {found}, published as {kind}")
+    return AuditResult(
+        "published_columns", not problems,
+        "files match the published column list" if not problems else "; ".join(problems),
+        {"published_columns": expected, "problems": problems},
+    )
+
+
+PII_SCAN_LIMIT = 200_000  # candidate values per column handed to find_pii; more are reported as not scanned
+
+
+def audit_no_pii_at_scale(files: Mapping[str, Path], limit: int = PII_SCAN_LIMIT) -> AuditResult:
+    """:func:`audit_no_pii` through DuckDB: per text column, the DISTINCT values that could hold an e-mail (an ``@``)
+    or a phone number (9+ digits once 16+-digit hex runs, the identifiers find_pii ignores, are removed) go to
+    :func:`find_pii`, at most ``limit`` per column (a column with more fails: it cannot be vouched for). The text
+    columns are the Parquet file's string columns (the CSV is written from the same table: its numbers stay numbers);
+    without a Parquet file every CSV column is read as text."""
+    import duckdb
+
+    found: dict[str, list[str]] = {}
+    unscanned: list[str] = []
+    with duckdb.connect() as con:
+        text_columns = None
+        if "parquet" in files:
+            described = con.execute(f"DESCRIBE SELECT * FROM read_parquet({literal(files['parquet'])})").fetchall()
+            text_columns = [row[0] for row in described if row[1] == "VARCHAR"]
+        for path in files.values():
+            parquet = path.suffix == ".parquet"
+            source = f"read_parquet({literal(path)})" if parquet else f"read_csv({literal(path)}, all_varchar = true, header = true)"
+            present = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
+            for col in [c for c in present if text_columns is None or c in text_columns]:
+                q = ident(col)
+                candidates = con.execute(
+                    f"""SELECT DISTINCT {q} AS v FROM {source}
+                        WHERE contains({q}, '@')
+                           OR length(regexp_replace(regexp_replace({q}, '[0-9a-fA-F]{{16,}}', '', 'g'), '[^0-9]', '', 'g')) >= 9
+                        LIMIT {limit + 1}"""
+                ).df()
+                if len(candidates) > limit:
+                    unscanned.append(f"{path.name}:{col}")
+                found |= {f"{path.name}:{c}": v for c, v in find_pii(candidates.head(limit).rename(columns={"v": col})).items()}
+    passed = not found and not unscanned
+    description = "no email or phone pattern" if passed else "; ".join(
+        ([f"PII-like values in {', '.join(found)}"] if found else []) + ([f"more than {limit:,} candidate values in {', '.join(unscanned)}"] if unscanned else []))
+    return AuditResult("no_pii_in_files", passed, description, {"columns_with_pii": found, "columns_not_scanned": unscanned})
+
+
+def _sql_extract_writers(con, relation: str) -> dict[str, Callable[[Path], None]]:
+    def copy(fmt: str) -> Callable[[Path], None]:
+        return lambda p: con.execute(f"COPY (SELECT * FROM {relation}) TO {literal(p)} ({fmt})")
+
+    return {"parquet": copy("FORMAT parquet"), "csv": copy("FORMAT csv, HEADER true, TIMESTAMPFORMAT '%Y-%m-%dT%H:%M:%S'")}
+
+
+def stage_sql_extract(con, relation: str, name: str, out_dir: Path | str, audits: Sequence[Audit] = ()):
+    """:func:`stage_extract` for a warehouse relation: DuckDB writes the Parquet and CSV files (no pandas frame)."""
+    return write_audit_publish(extract_files(out_dir, name), _sql_extract_writers(con, relation), audits, what=f"extract {name}")

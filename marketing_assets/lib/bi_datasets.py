@@ -1,0 +1,105 @@
+"""SQL of the BI datasets DuckDB publishes without a pandas frame: the per-touchpoint credit drill-down and copies of
+warehouse tables (the marketing-mix model's, the attribution model comparison). No Dagster import.
+
+Every builder reads through :func:`ref` (the asset's upstream assets are what it references) and returns one SELECT
+whose columns are exactly the published ones, in order, cast to the published types.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from marketing_assets.constants import ATTRIBUTION, MMM, SOURCES
+from marketing_assets.lib.attribution.models import REGISTRY
+from marketing_assets.lib.kpis import UNATTRIBUTED
+from marketing_assets.lib.publish import PSEUDONYM_MACRO
+from marketing_assets.lib.refs import ref
+from marketing_assets.lib.sql import ident, literal
+
+SQL_TYPES = {"string": "VARCHAR", "int": "BIGINT", "float": "DOUBLE", "date": "DATE", "bool": "BOOLEAN", "timestamp": "TIMESTAMP"}
+PSEUDONYM_PREFIXES = {"opportunity_id": "opp_", "touchpoint_id": "tp_"}
+
+
+def typed(expr: str, kind: str) -> str:
+    return f"CAST({expr} AS {SQL_TYPES[kind]})"
+
+
+def opportunity_credit_sql(no_campaign: str, dictionary_version: int) -> str:
+    """One row per opportunity touchpoint × attribution model of ``attribution_credits`` (whose credit columns hold
+    pipeline amounts): the credit share, the attributed pipeline (the credit column: credit × pipeline_amount, the
+    KPI base ``credited_pipeline``) and the attributed revenue (credit × won amount of a won opportunity, the KPI base
+    ``credited_wins``; 0 otherwise). Identifiers only as keyed pseudonyms (the ``pseudonym`` macro, see
+    :func:`marketing_assets.lib.publish.register_pseudonym`); no contact or account column."""
+    models = list(REGISTRY.values())
+    credits = ", ".join(f"c.{ident(m.credit_column)} AS {ident(m.name)}" for m in models)
+    share = "credited_pipeline / nullif(pipeline_amount, 0)"
+    opp, tp = (literal(PSEUDONYM_PREFIXES[k]) for k in ("opportunity_id", "touchpoint_id"))  # hashed once per touch, before the unpivot
+    return f"""
+        WITH credits AS (
+            SELECT {PSEUDONYM_MACRO}({opp}, c.opportunity_id) AS opportunity_key, {PSEUDONYM_MACRO}({tp}, c.touchpoint_id) AS touchpoint_key,
+                   c.opportunity_created_date, c.sales_segment, c.channel_group, c.channel_name,
+                   c.campaign_key, c.touchpoint_type, c.touchpoint_date, c.touch_order, c.touch_count, c.lookback_days, c.pipeline_amount,
+                   coalesce(o.is_won, false) AS is_won, o.won_amount, {credits}
+            FROM {ref(ATTRIBUTION, "attribution_credits")} c
+            LEFT JOIN {ref(SOURCES, "crm_opportunities")} o USING (opportunity_id)),
+        long AS (
+            SELECT * FROM credits UNPIVOT INCLUDE NULLS (credited_pipeline FOR attribution_model IN ({", ".join(ident(m.name) for m in models)})))
+        SELECT opportunity_key, touchpoint_key, attribution_model,
+               CAST(opportunity_created_date AS DATE) AS opportunity_created_date,
+               CAST(date_trunc('month', opportunity_created_date) AS DATE) AS opportunity_month,
+               sales_segment, coalesce(channel_group, {literal(UNATTRIBUTED)}) AS channel_group, channel_name,
+               coalesce(campaign_key, {literal(no_campaign)}) AS campaign_key, touchpoint_type,
+               CAST(touchpoint_date AS DATE) AS touchpoint_date,
+               date_diff('day', CAST(touchpoint_date AS DATE), CAST(opportunity_created_date AS DATE))::BIGINT AS days_before_opportunity,
+               touch_order::BIGINT AS touch_order, touch_count::BIGINT AS touch_count, lookback_days::BIGINT AS lookback_days,
+               {share} AS credit, pipeline_amount::DOUBLE AS pipeline_amount, credited_pipeline AS attributed_pipeline, is_won,
+               CASE WHEN is_won THEN {share} * won_amount ELSE 0.0 END AS attributed_revenue,
+               {int(dictionary_version)}::BIGINT AS dictionary_version
+        FROM long
+        ORDER BY attribution_model, opportunity_created_date, opportunity_key, touch_order"""
+
+
+def untouched_opportunities_sql() -> str:
+    """Opportunities without any credited touch (attribution's '(unattributed)' rows), with pipeline, won flag and amount."""
+    return f"""SELECT o.opportunity_id, CAST(o.opportunity_created_date AS DATE) AS opportunity_created_date, o.pipeline_amount,
+                      coalesce(o.is_won, false) AS is_won, o.won_amount
+               FROM {ref(SOURCES, "crm_opportunities")} o
+               ANTI JOIN (SELECT DISTINCT opportunity_id FROM {ref(ATTRIBUTION, "attribution_credits")}) c USING (opportunity_id)"""
+
+
+def table_copy_sql(schema: str, table: str, columns: Mapping[str, str], present: Sequence[str] | None = None,
+                   derived: Mapping[str, str] | None = None, order: Sequence[str] = ()) -> str:
+    """``columns`` ({name: published type}) of warehouse table ``schema.table``, cast to their types; a column the
+    table lacks (``present``: its columns, None = all) is NULL, ``derived`` columns are SQL expressions over the table.
+    A table that does not exist (``present`` empty) gives no rows with the same columns."""
+    derived = dict(derived or {})
+    have = set(columns) if present is None else set(present)
+    exprs = [typed(derived.get(c, ident(c) if c in have else "NULL"), kind) + f" AS {ident(c)}" for c, kind in columns.items()]
+    if present is not None and not present:
+        return f"SELECT {', '.join(exprs)} WHERE false"
+    order_by = f" ORDER BY {', '.join(ident(c) for c in order)}" if order else ""
+    return f"SELECT {', '.join(exprs)} FROM {ref(schema, table)}{order_by}"
+
+
+MMM_WEEKLY_FIXED = ("week", "actual", "predicted")  # mmm_contributions columns that are not a component
+
+
+def mmm_channels_sql() -> str:
+    return f"SELECT channel, channel_group FROM {ref(MMM, 'mmm_model')}"
+
+
+def mmm_weekly_sql(components: Sequence[str], present: Sequence[str] | None = None) -> str:
+    """``mmm_contributions`` (one column per component) in long form: one row per week × component, the media
+    components (the model's channels, mmm_model) with their channel group. ``components``: the table's component
+    columns, none when there is no fitted model (no rows)."""
+    predicted = "w.predicted" if present is None or "predicted" in present else "NULL"
+    select = f"""SELECT CAST(w.week AS DATE) AS week, w.component, CASE WHEN m.channel IS NULL THEN 'base' ELSE 'media' END AS component_kind,
+                        m.channel_group, w.contribution::DOUBLE AS contribution, w.actual::DOUBLE AS actual, {typed(predicted, 'float')} AS predicted"""
+    if not components:
+        return """SELECT CAST(NULL AS DATE) AS week, CAST(NULL AS VARCHAR) AS component, CAST(NULL AS VARCHAR) AS component_kind,
+                          CAST(NULL AS VARCHAR) AS channel_group, CAST(NULL AS DOUBLE) AS contribution, CAST(NULL AS DOUBLE) AS actual,
+                          CAST(NULL AS DOUBLE) AS predicted WHERE false"""
+    return f"""{select}
+               FROM {ref(MMM, 'mmm_contributions')} UNPIVOT INCLUDE NULLS (contribution FOR component IN ({', '.join(ident(c) for c in components)})) w
+               LEFT JOIN ({mmm_channels_sql()}) m ON m.channel = w.component
+               ORDER BY week, component_kind, w.component"""
