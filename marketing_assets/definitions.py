@@ -2,10 +2,13 @@
 
 import datetime as dt
 import functools
+import os
 
 import dagster as dg
 
 from marketing_assets import attribution, checks, extracts, identity, jobs, mmm, reports, sources, spend, touchpoints
+from marketing_assets.bi import bundle as dashboards
+from marketing_assets.bi.server import DEFAULT_PORT, dashboard_url
 from marketing_assets.column_schemas import table_schemas, with_column_schema
 from marketing_assets.constants import ATTRIBUTION, EXTRACTS, IDENTITY, MMM, SOURCES, SPEND, TOUCHPOINTS
 from marketing_assets.resources import build_resources
@@ -25,6 +28,19 @@ extract_assets += [reports.build_data_quality_report(checks.all_checks, key_pref
 # the UI warns after 26 h (one missed refresh plus slack) and fails after 30 h.
 STAKEHOLDER_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=dt.timedelta(hours=30), warn_window=dt.timedelta(hours=26))
 extract_assets = [a.map_asset_specs(lambda spec: spec.replace_attributes(freshness_policy=STAKEHOLDER_FRESHNESS)) for a in extract_assets]
+
+# Each extract links to the dashboards that read it (`make dashboards` / `make ui` serve them on BI_PORT).
+DASHBOARDS_URL = f"http://127.0.0.1:{os.environ.get('BI_PORT', DEFAULT_PORT)}"
+
+
+def with_dashboard_links(spec: dg.AssetSpec) -> dg.AssetSpec:
+    readers = [slug for slug, names in dashboards.dashboard_datasets().items() if spec.key.path[-1] in names]
+    titles = {slug: d["title"] for slug, d in dashboards.load_spec()["dashboards"].items()}
+    links = {f"dashboard: {titles[slug]}": dg.MetadataValue.url(dashboard_url(DASHBOARDS_URL, slug)) for slug in readers}
+    return spec.merge_attributes(metadata=links) if links else spec
+
+
+extract_assets = [a.map_asset_specs(with_dashboard_links) for a in extract_assets]
 
 # Every table asset shows its columns (name, type, nullability, description) from its contract in schemas.py.
 all_assets = dg.map_asset_specs(

@@ -20,7 +20,7 @@ def test_bi_home_follows_the_warehouse_and_port_defaults_to_8088(tmp_path):
     s = _settings(tmp_path)
     assert s.home == tmp_path / ".superset" / "own"
     assert s.port == 8088 and s.url == "http://127.0.0.1:8088"
-    assert s.bi_database == s.home / "extracts.duckdb"
+    assert s.bi_database == s.home / "marketing_bi.duckdb"
     assert _settings(tmp_path, MARKETING_BI_HOME=str(tmp_path / "bi"), BI_PORT="9001").home == tmp_path / "bi"
 
 
@@ -84,3 +84,25 @@ def test_security_spec_has_every_role_and_one_demo_user_each(tmp_path):
     for role, grant in spec["roles"].items():
         assert grant["dashboards"] == [str(bundle.dashboard_uuid(slug)) for slug in grants[role]["dashboards"]]
         assert grant["datasets"] == [str(bundle.dataset_uuid(n)) for n in grants[role]["datasets"]]
+
+
+def test_extract_assets_link_to_the_dashboards_that_read_them():
+    import dagster as dg
+
+    from marketing_assets.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    from marketing_assets.bi import bundle
+
+    bundle_readers: dict[str, set[str]] = {}
+
+    for slug, names in bundle.dashboard_datasets().items():
+        for name in names:
+            bundle_readers.setdefault(name, set()).add(slug)
+    assert bundle_readers
+    for name, slugs in bundle_readers.items():
+        meta = graph.get(dg.AssetKey(["extracts", name])).metadata
+        urls = {v.url for k, v in meta.items() if k.startswith("dashboard: ")}
+        assert urls == {server.dashboard_url("http://127.0.0.1:8088", slug) for slug in slugs}, name
+    # an asset no dashboard reads carries no link
+    assert not any(k.startswith("dashboard: ") for k in graph.get(dg.AssetKey(["sources", "crm_contacts"])).metadata)

@@ -76,7 +76,7 @@ class BiSettings:
 
     @property
     def bi_database(self) -> Path:
-        return self.home / "extracts.duckdb"
+        return self.home / "marketing_bi.duckdb"  # not extracts.duckdb: the catalog would clash with the schema
 
     @property
     def bundle(self) -> Path:
@@ -232,7 +232,7 @@ def prepare(settings: BiSettings, log=print) -> None:
     )
     if result.returncode != 0:
         raise BiSetupError("importing the bundle or applying roles and users failed:\n" + "\n".join(result.stderr.strip().splitlines()[-15:]))
-    log(result.stdout.strip())
+    log("\n".join(line for line in result.stdout.strip().splitlines() if not line.startswith("Loaded your LOCAL configuration")))
 
 
 def serve_command(settings: BiSettings, workers: int = 2) -> list[str]:
