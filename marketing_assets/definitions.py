@@ -30,7 +30,7 @@ STAKEHOLDER_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=dt.timedelta(
 extract_assets = [a.map_asset_specs(lambda spec: spec.replace_attributes(freshness_policy=STAKEHOLDER_FRESHNESS)) for a in extract_assets]
 
 # Each extract links to the dashboards that read it (`make dashboards` / `make ui` serve them on BI_PORT).
-DASHBOARDS_URL = f"http://127.0.0.1:{os.environ.get('BI_PORT', DEFAULT_PORT)}"
+DASHBOARDS_URL = f"http://127.0.0.1:{os.environ.get('BI_PORT') or DEFAULT_PORT}"
 
 
 def with_dashboard_links(spec: dg.AssetSpec) -> dg.AssetSpec:

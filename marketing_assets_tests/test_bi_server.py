@@ -89,7 +89,7 @@ def test_security_spec_has_every_role_and_one_demo_user_each(tmp_path):
 def test_extract_assets_link_to_the_dashboards_that_read_them():
     import dagster as dg
 
-    from marketing_assets.definitions import defs
+    from marketing_assets.definitions import DASHBOARDS_URL, defs
 
     graph = defs.resolve_asset_graph()
     from marketing_assets.bi import bundle
@@ -103,6 +103,6 @@ def test_extract_assets_link_to_the_dashboards_that_read_them():
     for name, slugs in bundle_readers.items():
         meta = graph.get(dg.AssetKey(["extracts", name])).metadata
         urls = {v.url for k, v in meta.items() if k.startswith("dashboard: ")}
-        assert urls == {server.dashboard_url("http://127.0.0.1:8088", slug) for slug in slugs}, name
+        assert urls == {server.dashboard_url(DASHBOARDS_URL, slug) for slug in slugs}, name
     # an asset no dashboard reads carries no link
     assert not any(k.startswith("dashboard: ") for k in graph.get(dg.AssetKey(["sources", "crm_contacts"])).metadata)
