@@ -89,18 +89,6 @@ def _slugs() -> list[str]:
     return list(bundle.dashboard_datasets())
 
 
-def _chart_id(session: SupersetSession, slug: str, chart: str) -> int:
-    charts = session.get(f"/api/v1/dashboard/{slug}/charts")["result"]
-    wanted = str(bundle.chart_uuid(chart))
-    for c in charts:
-        if c.get("form_data", {}).get("slice_id") and str(c.get("uuid", "")) == wanted:
-            return c["id"]
-    found = session.get(f"/api/v1/chart/?q=(filters:!((col:uuid,opr:eq,value:'{wanted}')))") if False else None
-    ids = [c["id"] for c in charts if c.get("slice_name") == bundle.load_spec()["dashboards"][slug]["charts"][chart]["title"]]
-    assert ids, f"chart {chart} not on dashboard {slug}: {[c.get('slice_name') for c in charts]} {found}"
-    return ids[0]
-
-
 # ----------------------------------------------------------------------------------------------- access
 
 
@@ -137,3 +125,243 @@ def test_every_dashboard_draws_in_chromium_for_each_allowed_role(sessions, brows
             browser.screenshot(png)
             assert ink_share(png) > 0.02, f"{png} looks blank"
     (artefacts / "dashboard_load_s.json").write_text(json.dumps(timings, indent=2))
+
+
+# ----------------------------------------------------------------------------------------------- numbers
+
+# Three figures per dashboard: (chart, key columns, metric, SQL giving the expected rows (keys..., value)).
+# The SQL reads the warehouse tables the extracts are published from where it can (an independent source),
+# else the published Parquet file ({extract} is replaced by read_parquet of the served file). Dates as epoch ms,
+# as the chart-data API returns them.
+FIGURES = {
+    "executive-overview": [
+        ("exec-revenue", ["period"], "total_revenue",
+         "SELECT epoch_ms(period::TIMESTAMP), value FROM {executive_kpis} WHERE grain = 'month' AND kpi = 'total_revenue' AND dimension IS NULL"),
+        ("exec-roi-by-channel", ["channel_group"], "ad_spend",
+         "SELECT channel_group, ad_spend FROM {marketing_roi} WHERE level = 'channel' AND attribution_model = 'linear'"),
+        ("exec-pipeline-by-channel", ["channel_group", "attribution_model"], "attributed_pipeline",
+         "SELECT channel_group, attribution_model, attributed_pipeline FROM {marketing_roi} WHERE level = 'channel'"),
+    ],
+    "channel-performance": [
+        ("chan-spend-leads", ["channel_group"], "cost_per_lead",
+         "SELECT channel_group, cost_per_lead FROM {marketing_roi} WHERE level = 'channel' AND attribution_model = 'linear'"),
+        ("chan-roas-by-model", ["channel_group", "attribution_model"], "channel_roas",
+         "SELECT channel_group, attribution_model, channel_roas FROM {marketing_roi} WHERE level = 'channel'"),
+        # the drill-down dataset adds up to the warehouse's attribution by campaign (every opportunity, every model)
+        ("chan-pipeline-by-campaign", ["channel_group", "campaign_key", "attribution_model"], "attributed_pipeline",
+         "SELECT channel_group, coalesce(campaign_key, '(no campaign)'), model, pipeline_amount FROM attribution.attribution_by_campaign"),
+    ],
+    "attribution": [
+        ("attr-model-comparison", ["channel_group", "attribution_model"], "attributed_revenue",
+         "SELECT channel_group, attribution_model, attributed_revenue FROM {marketing_roi} WHERE level = 'channel'"),
+        ("attr-lookback", ["channel_name", "model", "lookback_days"], "share",
+         "SELECT channel_name, model, lookback_days, share FROM attribution.attribution_model_comparison"),
+        ("attr-lift-bars", ["channel"], "lift", "SELECT channel, lift FROM mmm.mmm_lift_test_fit"),
+    ],
+    "mmm-budget": [
+        ("mmm-fit", ["week"], "actual", "SELECT epoch_ms(week::TIMESTAMP), actual FROM mmm.mmm_contributions"),
+        ("mmm-channel-roi", ["channel_label"], "roi", "SELECT channel_label, roi FROM mmm.mmm_model"),
+        ("mmm-scenario-spend", ["channel_label", "scenario"], "scenario_spend",
+         "SELECT channel_label, scenario, scenario_spend FROM mmm.mmm_budget_plan"),
+    ],
+    "funnel-pipeline": [
+        ("fun-funnel", ["stage_order", "stage", "channel_group"], "funnel_contacts",
+         "SELECT stage_order, stage, channel_group, sum(contacts) FROM {funnel} GROUP BY ALL"),
+        ("pipe-by-segment", ["forecast_month", "sales_segment"], "expected_revenue",
+         "SELECT epoch_ms(forecast_month::TIMESTAMP), sales_segment, expected_revenue FROM {pipeline_forecast}"),
+        ("cohort-retention", ["channel_group"], "pooled_cac_12m",
+         "SELECT channel_group, max(pooled_cac_12m) FROM {cohort_ltv} GROUP BY ALL"),
+    ],
+    "data-quality": [
+        ("dq-status", ["status"], "report_rows",
+         "SELECT status, count(*) FROM {data_quality_report} WHERE section = 'check' GROUP BY ALL"),
+        ("dq-freshness", ["asset_key"], "value",
+         "SELECT asset_key, value FROM {data_quality_report} WHERE section = 'freshness'"),
+        ("dq-quarantine", ["asset_key", "metric"], "value",
+         "SELECT asset_key, metric, value FROM {data_quality_report} WHERE section = 'quarantine'"),
+    ],
+}
+
+
+def _chart_ids(session: SupersetSession) -> dict[str, int]:
+    """Chart slug of dashboards.yaml -> Superset chart id (matched by the bundle's deterministic UUIDs)."""
+    by_uuid = {c["uuid"]: c["id"] for c in session.get("/api/v1/chart/?q=(columns:!(id,uuid),page_size:100)")["result"]}
+    return {slug: by_uuid[str(bundle.chart_uuid(slug))] for slug in bundle.charts() if str(bundle.chart_uuid(slug)) in by_uuid}
+
+
+def _expected(sql: str, warehouse: Path, extracts: Path) -> dict[tuple, float]:
+    names = {n: f"read_parquet('{extracts / (n + '.parquet')}')" for n in bundle.load_spec()["datasets"]}
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rows = con.execute(sql.format(**names)).fetchall()
+    return {tuple(_key(v) for v in r[:-1]): r[-1] for r in rows}
+
+
+def _key(value):
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def _chart_figures(session: SupersetSession, chart_id: int, keys: list[str], metric: str, payload: dict | None = None) -> dict[tuple, float]:
+    if payload is None:
+        result = session.get(f"/api/v1/chart/{chart_id}/data/")["result"][0]
+    else:
+        result = session.post("/api/v1/chart/data", payload)["result"][0]
+    assert not result.get("error"), result["error"]
+    return {tuple(_key(row[k]) for k in keys): row[metric] for row in result["data"]}
+
+
+def _close(a, b) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return abs(a - b) <= 0.006 + 1e-9 * abs(b)  # published money is rounded to cents
+
+
+def test_three_figures_per_dashboard_equal_the_extracts(bi, sessions, demo_graph):
+    _, graph, _ = demo_graph
+    server, extracts = bi
+    analyst = sessions["analyst"]
+    ids = _chart_ids(analyst)
+    assert set(FIGURES) == set(_slugs())
+    for slug, figures in FIGURES.items():
+        assert len(figures) >= 3
+        for chart, keys, metric, sql in figures:
+            assert bundle.charts()[chart]["dashboard"] == slug, f"{chart} is not on {slug}"
+            expected = _expected(sql, graph / "warehouse.duckdb", extracts)
+            got = _chart_figures(analyst, ids[chart], keys, metric)
+            assert expected, f"{slug}/{chart}: the extract has no rows to compare"
+            missing = set(expected) - set(got)
+            assert not missing, f"{slug}/{chart}: the chart lacks {sorted(missing)[:5]}"
+            wrong = {k: (got[k], v) for k, v in expected.items() if not _close(got[k], v)}
+            assert not wrong, f"{slug}/{chart}: chart vs extract differ: {dict(list(wrong.items())[:5])}"
+
+
+def _with_filter(session: SupersetSession, chart_id: int, flt: dict) -> dict:
+    """The chart's saved query context with one more filter (as a native filter adds it)."""
+    context = json.loads(session.get(f"/api/v1/chart/{chart_id}")["result"]["query_context"])
+    for query in context["queries"]:
+        query.setdefault("filters", []).append(flt)
+    return context
+
+
+def test_a_date_filter_changes_the_figures_to_the_extracts_for_that_window(bi, sessions):
+    """Attributed pipeline per campaign from the drill-down dataset, over marketing_roi's window: the figures
+    change from the all-time ones and equal marketing_roi's campaign rows (the same KPI for the same period)."""
+    _, extracts = bi
+    analyst = sessions["analyst"]
+    chart = _chart_ids(analyst)["chan-pipeline-by-campaign"]
+    keys = ["channel_group", "campaign_key", "attribution_model"]
+    with duckdb.connect() as con:
+        start, end = con.execute(f"SELECT min(period_start), max(period_end) + 1 FROM read_parquet('{extracts / 'marketing_roi.parquet'}')").fetchone()
+        expected = {tuple(r[:-1]): r[-1] for r in con.execute(
+            f"SELECT channel_group, campaign_key, attribution_model, attributed_pipeline FROM read_parquet('{extracts / 'marketing_roi.parquet'}')"
+            " WHERE level = 'campaign' AND attributed_pipeline > 0").fetchall()}
+    all_time = _chart_figures(analyst, chart, keys, "attributed_pipeline")
+    window = _chart_figures(analyst, chart, keys, "attributed_pipeline", _with_filter(
+        analyst, chart, {"col": "opportunity_created_date", "op": "TEMPORAL_RANGE", "val": f"{start} : {end}"}))
+    assert window != all_time and sum(window.values()) < sum(all_time.values())
+    assert expected, "marketing_roi has no campaign rows with pipeline"
+    wrong = {k: (window.get(k), v) for k, v in expected.items() if not _close(window.get(k, 0.0), v)}
+    assert not wrong, f"filtered chart vs marketing_roi: {dict(list(wrong.items())[:5])}"
+    linear = _chart_figures(analyst, chart, keys, "attributed_pipeline", _with_filter(
+        analyst, chart, {"col": "attribution_model", "op": "IN", "val": ["linear"]}))
+    assert linear and {k[2] for k in linear} == {"linear"}
+
+
+def _dataset_id(session: SupersetSession, name: str) -> int:
+    found = session.get(f"/api/v1/dataset/?q=(filters:!((col:table_name,opr:eq,value:{name})))")["result"]
+    assert len(found) == 1, f"dataset {name}: {found}"
+    return found[0]["id"]
+
+
+def _samples(session: SupersetSession, dataset_id: int, filters: list[dict], per_page: int = 200) -> dict:
+    """What drill to detail asks for: the dataset's rows under the clicked values' filters."""
+    return session.post(f"/datasource/samples?datasource_type=table&datasource_id={dataset_id}&page=1&per_page={per_page}",
+                        {"filters": filters})["result"]
+
+
+def test_drill_to_detail_returns_the_opportunity_rows_of_a_campaign(bi, sessions, demo_graph):
+    """channel -> campaign -> the opportunities' touchpoints with each model's credit, pseudonymised; refused to
+    the executive role, which has aggregate dashboards only."""
+    _, graph, _ = demo_graph
+    _, extracts = bi
+    analyst = sessions["analyst"]
+    dataset = _dataset_id(analyst, "opportunity_credit")
+    with duckdb.connect() as con:
+        channel, campaign, n = con.execute(
+            f"SELECT channel_group, campaign_key, count(*) FROM read_parquet('{extracts / 'opportunity_credit.parquet'}')"
+            " WHERE campaign_key <> '(no campaign)' GROUP BY ALL ORDER BY 3 DESC, 1, 2 LIMIT 1").fetchone()
+    filters = [{"col": "channel_group", "op": "==", "val": channel}, {"col": "campaign_key", "op": "==", "val": campaign}]
+    result = _samples(analyst, dataset, filters)
+    rows = result["data"]
+    assert result["total_count"] == n and len(rows) == min(n, 200)
+    assert {r["channel_group"] for r in rows} == {channel} and {r["campaign_key"] for r in rows} == {campaign}
+    assert all(r["opportunity_key"].startswith("opp_") and r["credit"] is not None for r in rows)
+    # one opportunity: its touchpoints with the credit every model gave them
+    opportunity = rows[0]["opportunity_key"]
+    detail = _samples(analyst, dataset, [{"col": "opportunity_key", "op": "==", "val": opportunity}], per_page=1000)["data"]
+    assert {r["attribution_model"] for r in detail} >= {"linear", "first_touch", "last_touch", "markov", "shapley"}
+    for model in {r["attribution_model"] for r in detail}:
+        assert abs(sum(r["credit"] for r in detail if r["attribution_model"] == model) - 1) < 1e-6, model
+    # no raw identifier of the CRM reaches the BI side
+    with duckdb.connect(str(graph / "warehouse.duckdb"), read_only=True) as con:
+        raw = {r[0] for r in con.execute("SELECT opportunity_id FROM sources.crm_opportunities").fetchall()}
+    assert not raw & {v for r in rows for v in r.values() if isinstance(v, str)}
+    for role in ("executive",):
+        with pytest.raises(HttpError) as refused:
+            _samples(sessions[role], dataset, filters)
+        assert refused.value.status in (401, 403, 404)
+        assert sessions[role].status(f"/api/v1/dataset/{dataset}") in (403, 404)
+
+
+def test_a_refreshed_extract_shows_without_a_restart(bi, sessions):
+    """Publishing a new version of an extract (a file moved into place) changes the chart on the next query."""
+    _, extracts = bi
+    analyst = sessions["analyst"]
+    chart = _chart_ids(analyst)["mmm-channel-roi"]
+    before = _chart_figures(analyst, chart, ["channel_label"], "roi")
+    path = extracts / "mmm_channels.parquet"
+    saved = path.read_bytes()
+    try:
+        staged = extracts / ".mmm_channels.staged.parquet"
+        with duckdb.connect() as con:
+            con.execute(f"COPY (SELECT * REPLACE (roi * 2 AS roi) FROM read_parquet('{path}')) TO '{staged}' (FORMAT parquet)")
+        os.replace(staged, path)
+        after = _chart_figures(analyst, chart, ["channel_label"], "roi")
+        assert after.keys() == before.keys() and all(_close(after[k], 2 * before[k]) for k in before)
+    finally:
+        path.write_bytes(saved)
+
+
+def _menu_item(browser: CdpBrowser, text: str) -> list[float]:
+    return browser.evaluate(
+        f"(() => {{ const e = [...document.querySelectorAll('[role=menuitem]')].find(e => e.innerText.trim() === {json.dumps(text)});"
+        " if (!e) return null; const r = e.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()"
+    )
+
+
+def test_drill_to_detail_in_the_browser(bi, sessions, browser, artefacts):
+    """As a person does it: right-click a campaign row of the channel-performance dashboard, "Drill to detail by"
+    → "all" (its channel, campaign and model): a modal lists that campaign's opportunity touchpoints."""
+    server, _ = bi
+    analyst = sessions["analyst"]
+    browser_as(browser, analyst)
+    n = len(analyst.get("/api/v1/dashboard/channel-performance/charts")["result"])
+    browser.load(dashboard_url(server.base, "channel-performance"), charts_drawn_js(n))
+    title = bundle.charts()["chan-pipeline-by-campaign"]["title"]
+    x, y, channel = browser.evaluate(
+        "(() => { const h = [...document.querySelectorAll('.dashboard-component-chart-holder')]"
+        f".find(e => e.innerText.includes({json.dumps(title)})); h.scrollIntoView();"
+        " const c = h.querySelector('tbody tr td'); const r = c.getBoundingClientRect();"
+        " return [r.x + r.width / 2, r.y + r.height / 2, c.innerText.trim()]; })()"
+    )
+    browser.click(x, y, button="right")
+    browser.wait_for("[...document.querySelectorAll('[role=menuitem]')].some(e => e.innerText.trim() === 'Drill to detail by')", "context menu")
+    hover = _menu_item(browser, "Drill to detail by")
+    browser.call("Input.dispatchMouseEvent", type="mouseMoved", x=hover[0], y=hover[1])
+    browser.wait_for("[...document.querySelectorAll('[role=menuitem]')].some(e => e.innerText.trim() === 'Drill to detail by all')", "submenu")
+    browser.click(*_menu_item(browser, "Drill to detail by all"))
+    browser.wait_for("!!document.querySelector('.ant-modal') && document.querySelector('.ant-modal').innerText.includes('opp_')", "drill modal")
+    text = browser.evaluate("document.querySelector('.ant-modal').innerText")
+    assert channel in text and "credit" in text
+    png = artefacts / "drill-to-detail-channel-performance.png"
+    browser.screenshot(png)
+    assert ink_share(png) > 0.02

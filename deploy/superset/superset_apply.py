@@ -25,7 +25,10 @@ import json
 import sys
 import zipfile
 
-DRILL_PERMISSIONS = {("can_drill", "Dashboard"), ("can_samples", "Datasource"), ("can_view_query", "Dashboard"), ("can_view_chart_as_table", "Dashboard")}
+# Drill to detail / drill by: the dashboard action and the samples endpoint it calls (Gamma lacks can_samples).
+DRILL_PERMISSIONS = {("can_drill", "Dashboard"), ("can_samples", "Datasource"), ("can_get_drill_info", "Dataset"),
+                     ("can_view_query", "Dashboard"), ("can_view_chart_as_table", "Dashboard")}
+DRILL_GRANTS = (("can_drill", "Dashboard"), ("can_samples", "Datasource"), ("can_get_drill_info", "Dataset"))
 
 
 # Bundle folder -> the model class name its metadata.yaml must declare for that kind's import command.
@@ -75,6 +78,8 @@ def main() -> int:
         for name, grant in spec["roles"].items():
             role = sm.add_role(name)
             perms = [p for p in gamma if grant["drill"] or (p.permission.name, p.view_menu.name) not in DRILL_PERMISSIONS]
+            if grant["drill"]:
+                perms += [sm.add_permission_view_menu(permission, view) for permission, view in DRILL_GRANTS]
             datasets = db.session.query(SqlaTable).filter(SqlaTable.uuid.in_(grant["datasets"])).all()
             missing = set(grant["datasets"]) - {str(d.uuid) for d in datasets}
             if missing:
