@@ -721,10 +721,10 @@ def mmm_weekly_sql(con) -> str:
     predicted), the media ones named by mmm_model's channel list."""
     present = _columns_of(con, MMM, "mmm_contributions")
     components = [c for c in present if c not in bi_datasets.MMM_WEEKLY_FIXED]
-    return bi_datasets.mmm_weekly_sql(components, present)
+    return bi_datasets.mmm_weekly_sql(EXTRACT_COLUMNS["mmm_weekly"], components, present)
 
 
-@dg.asset(deps=upstream(lambda: bi_datasets.mmm_weekly_sql(["baseline"])), kinds={"duckdb", "parquet", "csv"})
+@dg.asset(deps=upstream(lambda: bi_datasets.mmm_weekly_sql(EXTRACT_COLUMNS["mmm_weekly"], ["baseline"])), kinds={"duckdb", "parquet", "csv"})
 def mmm_weekly(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """One row per week × component of modelled revenue (base components and media channels): contribution, actual
     and predicted revenue; empty without a fitted marketing-mix model."""
