@@ -28,7 +28,7 @@ from marketing_assets.lib.publish import (
     stage_extract,
     stage_sql_extract,
 )
-from marketing_assets.lib.quality import table_exists
+from marketing_assets.lib.quality import column_names, table_exists
 from marketing_assets.lib.refs import ref, refs_of, this
 from marketing_assets.lib.spend import reporting_currency
 from marketing_assets.lineage import keys, kpi_tables, upstream
@@ -709,22 +709,15 @@ def opportunity_credit(context: dg.AssetExecutionContext, warehouse: Warehouse, 
     return dg.MaterializeResult(metadata={**meta, "attribution_models": models, "dictionary_version": dictionary.version})
 
 
-def _columns_of(con, schema: str, table: str) -> list[str]:
-    """Columns of a warehouse table, none when it does not exist (an upstream that was skipped)."""
-    if not table_exists(con, schema, table):
-        return []
-    return [r[0] for r in con.execute(f"DESCRIBE {this(schema, table)}").fetchall()]
-
-
 def mmm_weekly_sql(con) -> str:
     """mmm_weekly's SELECT for the warehouse as it is: the component columns of mmm_contributions (not week, actual,
     predicted), the media ones named by mmm_model's channel list."""
-    present = _columns_of(con, MMM, "mmm_contributions")
+    present = column_names(con, MMM, "mmm_contributions")
     components = [c for c in present if c not in bi_datasets.MMM_WEEKLY_FIXED]
-    return bi_datasets.mmm_weekly_sql(components, present)
+    return bi_datasets.mmm_weekly_sql(EXTRACT_COLUMNS["mmm_weekly"], components, present)
 
 
-@dg.asset(deps=upstream(lambda: bi_datasets.mmm_weekly_sql(["baseline"])), kinds={"duckdb", "parquet", "csv"})
+@dg.asset(deps=upstream(lambda: bi_datasets.mmm_weekly_sql(EXTRACT_COLUMNS["mmm_weekly"], ["baseline"])), kinds={"duckdb", "parquet", "csv"})
 def mmm_weekly(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """One row per week × component of modelled revenue (base components and media channels): contribution, actual
     and predicted revenue; empty without a fitted marketing-mix model."""
@@ -738,7 +731,7 @@ def mmm_weekly(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Ma
 def table_copy_sql(con, name: str) -> str:
     """The SELECT of table copy ``name`` (TABLE_COPIES) for the warehouse as it is; ``con=None``: every column present."""
     schema, table, derived, order = TABLE_COPIES[name]
-    present = None if con is None else _columns_of(con, schema, table)
+    present = None if con is None else column_names(con, schema, table)
     return bi_datasets.table_copy_sql(schema, table, EXTRACT_COLUMNS[name], present, derived, order)
 
 

@@ -203,11 +203,16 @@ def _masked(text: str | None) -> str | None:
     return "(description withheld: it holds a phone-like value)" if find_pii(pd.DataFrame({"d": [text]})) else text
 
 
+def _utc_naive(ts: str | None) -> pd.Timestamp:
+    when = pd.to_datetime(ts, utc=True, errors="coerce") if ts else pd.NaT
+    return when.tz_localize(None) if pd.notna(when) else pd.NaT
+
+
 def alert_rows(alerts: Alerts) -> pd.DataFrame:
     """One row per open alert: a check whose last state the alert sensor recorded is WARN or ERROR (alerts.py)."""
     return pd.DataFrame(
         [_report_row("alert", asset_key=a["asset_key"], check_name=a["check_name"], severity=a["severity"], status="open",
-                     evaluated_at=pd.Timestamp(a["ts"]).tz_convert(None) if a["ts"] else pd.NaT, description=_masked(a["description"]),
+                     evaluated_at=_utc_naive(a["ts"]), description=_masked(a["description"]),
                      metric="open_alert", value=None)
          for a in alerts.open_alerts()]
     )

@@ -33,7 +33,7 @@ from marketing_assets.lib.publish import (
     audit_report_html,
     extract_files,
 )
-from marketing_assets.lib.quality import table_exists
+from marketing_assets.lib.quality import column_names
 from marketing_assets.lib.refs import ref
 from marketing_assets.lib.reports.pages import NOT_COUNTED, REPORT_FILES
 from marketing_assets.lib.sql import ident, literal
@@ -517,13 +517,9 @@ def opportunity_credit_sums_to_one(warehouse: Warehouse) -> dg.AssetCheckResult:
     )
 
 
-def _columns(con, schema: str, table: str) -> list[str]:
-    return [r[0] for r in con.execute(f"DESCRIBE {ref(schema, table)}").fetchall()] if table_exists(con, schema, table) else []
-
-
 def _mmm_weekly_pairs(con) -> list[tuple[str, float, float]]:
     """Rows = weeks × components of mmm_contributions, and each component's contribution = the sum of its column."""
-    present = _columns(con, MMM, "mmm_contributions")
+    present = column_names(con, MMM, "mmm_contributions")
     components = [c for c in present if c not in bi_datasets.MMM_WEEKLY_FIXED]
     source = con.execute(f"SELECT count(*) * {len(components)}, {', '.join(f'sum({ident(c)})' for c in components) or 'NULL'} "
                          f"FROM {ref(MMM, 'mmm_contributions')}").fetchone() if present else (0,)
@@ -535,7 +531,7 @@ def _mmm_weekly_pairs(con) -> list[tuple[str, float, float]]:
 def _table_copy_pairs(con, name: str) -> list[tuple[str, float, float]]:
     """Row count and the sum of every published numeric column the warehouse table has, in the copy and in the table."""
     schema, table, _, _ = TABLE_COPIES[name]
-    present = _columns(con, schema, table)
+    present = column_names(con, schema, table)
     numeric = [c for c, kind in EXTRACT_COLUMNS[name].items() if kind in ("int", "float") and c in present]
     sums = ", ".join(["count(*)", *(f"coalesce(sum({ident(c)}), 0)::DOUBLE" for c in numeric)])
     ext = con.execute(f"SELECT {sums} FROM {ref(EXTRACTS, name)}").fetchone()

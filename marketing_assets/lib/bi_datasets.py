@@ -76,7 +76,7 @@ def table_copy_sql(schema: str, table: str, columns: Mapping[str, str], present:
     have = set(columns) if present is None else set(present)
     exprs = [typed(derived.get(c, ident(c) if c in have else "NULL"), kind) + f" AS {ident(c)}" for c, kind in columns.items()]
     if present is not None and not present:
-        return f"SELECT {', '.join(exprs)} WHERE false"
+        return empty_sql(columns)
     order_by = f" ORDER BY {', '.join(ident(c) for c in order)}" if order else ""
     return f"SELECT {', '.join(exprs)} FROM {ref(schema, table)}{order_by}"
 
@@ -88,17 +88,20 @@ def mmm_channels_sql() -> str:
     return f"SELECT channel, channel_group FROM {ref(MMM, 'mmm_model')}"
 
 
-def mmm_weekly_sql(components: Sequence[str], present: Sequence[str] | None = None) -> str:
+def empty_sql(columns: Mapping[str, str]) -> str:
+    """No rows, with ``columns`` ({name: published type}): the dataset of an upstream that was skipped."""
+    return f"SELECT {', '.join(typed('NULL', kind) + f' AS {ident(c)}' for c, kind in columns.items())} WHERE false"
+
+
+def mmm_weekly_sql(columns: Mapping[str, str], components: Sequence[str], present: Sequence[str] | None = None) -> str:
     """``mmm_contributions`` (one column per component) in long form: one row per week × component, the media
     components (the model's channels, mmm_model) with their channel group. ``components``: the table's component
-    columns, none when there is no fitted model (no rows)."""
+    columns, none when there is no fitted model (no rows); ``columns``: the published ones, in the SELECT's order."""
     predicted = "w.predicted" if present is None or "predicted" in present else "NULL"
     select = f"""SELECT CAST(w.week AS DATE) AS week, w.component, CASE WHEN m.channel IS NULL THEN 'base' ELSE 'media' END AS component_kind,
                         m.channel_group, w.contribution::DOUBLE AS contribution, w.actual::DOUBLE AS actual, {typed(predicted, 'float')} AS predicted"""
     if not components:
-        return """SELECT CAST(NULL AS DATE) AS week, CAST(NULL AS VARCHAR) AS component, CAST(NULL AS VARCHAR) AS component_kind,
-                          CAST(NULL AS VARCHAR) AS channel_group, CAST(NULL AS DOUBLE) AS contribution, CAST(NULL AS DOUBLE) AS actual,
-                          CAST(NULL AS DOUBLE) AS predicted WHERE false"""
+        return empty_sql(columns)
     return f"""{select}
                FROM {ref(MMM, 'mmm_contributions')} UNPIVOT INCLUDE NULLS (contribution FOR component IN ({', '.join(ident(c) for c in components)})) w
                LEFT JOIN ({mmm_channels_sql()}) m ON m.channel = w.component

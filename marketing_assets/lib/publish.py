@@ -392,17 +392,23 @@ def audit_no_pii_at_scale(files: Mapping[str, Path], limit: int = PII_SCAN_LIMIT
             parquet = path.suffix == ".parquet"
             source = f"read_parquet({literal(path)})" if parquet else f"read_csv({literal(path)}, all_varchar = true, header = true)"
             present = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
-            for col in [c for c in present if text_columns is None or c in text_columns]:
-                q = ident(col)
-                candidates = con.execute(
-                    f"""SELECT DISTINCT {q} AS v FROM {source}
-                        WHERE contains({q}, '@')
-                           OR length(regexp_replace(regexp_replace({q}, '[0-9a-fA-F]{{16,}}', '', 'g'), '[^0-9]', '', 'g')) >= 9
-                        LIMIT {limit + 1}"""
-                ).df()
-                if len(candidates) > limit:
+            scanned = [c for c in present if text_columns is None or c in text_columns]
+            if not scanned:
+                continue
+            # one read of the file: every text column's distinct candidates, at most limit + 1 per column
+            candidates = con.execute(
+                f"""SELECT column_name, v FROM (
+                        SELECT DISTINCT column_name, v
+                        FROM (SELECT {', '.join(ident(c) for c in scanned)} FROM {source})
+                             UNPIVOT (v FOR column_name IN ({', '.join(ident(c) for c in scanned)})))
+                    WHERE contains(v, '@')
+                       OR length(regexp_replace(regexp_replace(v, '[0-9a-fA-F]{{16,}}', '', 'g'), '[^0-9]', '', 'g')) >= 9
+                    QUALIFY row_number() OVER (PARTITION BY column_name ORDER BY v) <= {limit + 1}"""
+            ).df()
+            for col, values in candidates.groupby("column_name"):
+                if len(values) > limit:
                     unscanned.append(f"{path.name}:{col}")
-                found |= {f"{path.name}:{c}": v for c, v in find_pii(candidates.head(limit).rename(columns={"v": col})).items()}
+                found |= {f"{path.name}:{c}": v for c, v in find_pii(pd.DataFrame({col: values["v"].head(limit).to_numpy()})).items()}
     passed = not found and not unscanned
     description = "no email or phone pattern" if passed else "; ".join(
         ([f"PII-like values in {', '.join(found)}"] if found else []) + ([f"more than {limit:,} candidate values in {', '.join(unscanned)}"] if unscanned else []))

@@ -175,6 +175,14 @@ def freshness(
     )
 
 
+def column_names(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[str]:
+    """Columns of ``schema.table`` in order, none when it does not exist (an upstream that was skipped)."""
+    rows = con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position", [schema, table]
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
 def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
     """Whether ``schema.table`` exists in the warehouse."""
     rows = con.execute(
