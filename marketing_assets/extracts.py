@@ -15,6 +15,7 @@ import pandas as pd
 from marketing_assets.constants import ALL_CHANNELS, ATTRIBUTION, EXTRACTS, MMM, SOURCES, SPEND
 from marketing_assets.lib import bi_datasets, forecast, kpis, recommend
 from marketing_assets.lib.cohorts import pool_cohorts, pooled_columns
+from marketing_assets.lib.freshness import FRESH_TO, fresh_to, fresh_to_sql, period_complete
 from marketing_assets.lib.funnel import stage_distinguishability
 from marketing_assets.lib.publish import (
     AuditFailed,
@@ -46,7 +47,7 @@ EXTRACT_COLUMNS: dict[str, dict[str, str]] = {
     },
     "executive_kpis": {
         "grain": "string", "period": "date", "kpi": "string", "dimension": "string", "dimension_value": "string",
-        "value": "float", "unit": "string", "kpi_version": "int",
+        "value": "float", "unit": "string", "kpi_version": "int", "period_complete": "bool",
     },
     "marketing_roi": {
         "level": "string", "channel_group": "string", "campaign_key": "string", "attribution_model": "string",
@@ -190,6 +191,8 @@ COLUMN_NOTES: dict[str, str] = {
     "dimension": "Breakdown dimension of the row, empty for the KPI's total.", "dimension_value": "Member of the breakdown dimension.",
     "value": "The KPI's value in the KPI's unit (see unit).", "unit": "Unit of value: currency, percent (fraction), ratio, count or months.",
     "kpi_version": "Version of the KPI's definition (integer).",
+    "period_complete": "Whether the data covers the whole period (its last day is on or before the day the ERP orders, ad spend and "
+                       "opportunities are all complete to); the running week or month is not, so compare complete periods.",
     "as_of": "Date the forecast was made (latest data day).", "forecast_month": "Month of expected close (date).",
     "sales_segment": "CRM sales segment; All = every segment.", "open_opportunities": "Open opportunities expected to close in the month (integer).",
     "open_pipeline": "Pipeline amount of those opportunities (money).", "expected_revenue": "Won revenue expected from the open pipeline in the month (money; mean of the simulation).",
@@ -397,7 +400,11 @@ def _long_form(frame: pd.DataFrame, grain: str, versions: dict[str, int]) -> pd.
 
 # KPI extracts take their upstream assets from the metric dictionary: the source_assets of the KPIs they compute,
 # which the dictionary proves equal to the tables its base relations' SQL references (lib/kpis.py, _check_graph).
-@dg.asset(deps=keys(kpi_tables(dict.fromkeys(n for names in EXECUTIVE_KPIS.values() for n in names))), kinds={"duckdb", "parquet", "csv"})
+@dg.asset(
+    deps=[*keys(kpi_tables(dict.fromkeys(n for names in EXECUTIVE_KPIS.values() for n in names))),
+          *upstream(*(lambda f=f: fresh_to_sql(*f) for f in FRESH_TO))],
+    kinds={"duckdb", "parquet", "csv"},
+)
 def executive_kpis(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """One row per grain (week, month) × period × KPI × dimension: revenue, growth, margin, ROAS, CAC, conversion, inventory turnover, by product and channel."""
     dictionary = kpis.load_kpi_dictionary()
@@ -408,6 +415,8 @@ def executive_kpis(context: dg.AssetExecutionContext, warehouse: Warehouse) -> d
             for grain, names in EXECUTIVE_KPIS.items()
         ]
         frame = pd.concat(parts, ignore_index=True)
+        fresh = fresh_to(con)
+        frame["period_complete"] = [period_complete(g, p, fresh) for g, p in zip(frame["grain"], frame["period"])]
         meta = publish_extract(context, warehouse, con, "executive_kpis", frame)
     latest = frame[(frame.grain == "month") & frame.dimension.isna()].sort_values("period").groupby("kpi").tail(1)
     return dg.MaterializeResult(

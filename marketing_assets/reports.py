@@ -19,10 +19,11 @@ import pandas as pd
 
 from marketing_assets.alerts import Alerts
 from marketing_assets.attribution import AttributionConfig
-from marketing_assets.constants import EXTRACTS, IDENTITY, MMM, QUARANTINE_TABLE, SOURCES, SPEND
+from marketing_assets.constants import EXTRACTS, IDENTITY, MMM, QUARANTINE_TABLE, SOURCES
 from marketing_assets.extracts import EXTRACT_COLUMNS, publish_extract
 from marketing_assets.lib import kpis, recommend, tally
 from marketing_assets.lib import reports as html_reports
+from marketing_assets.lib.freshness import FRESH_TO, fresh_to, fresh_to_sql
 from marketing_assets.lib.publish import EMAIL_PATTERN, AuditFailed, audit_report_html, extract_files, find_pii
 from marketing_assets.lib.quality import table_exists
 from marketing_assets.lib.refs import recording, ref
@@ -268,24 +269,6 @@ def _read(con, schema: str, table: str) -> pd.DataFrame | None:
     return con.execute(f"SELECT * FROM {ref(schema, table)}").df() if table_exists(con, schema, table) else None
 
 
-_FRESH_TO = ((SOURCES, "erp_orders", "order_date"), (SPEND, "ad_spend_daily", "date_day"), (SOURCES, "crm_opportunities", "opportunity_created_date"))
-
-
-def _fresh_to_sql(schema: str, table: str, column: str) -> str:
-    return f"SELECT max({column})::DATE FROM {ref(schema, table)}"
-
-
-def fresh_to(con) -> dt.date | None:
-    """The day the reported data is complete to: the earlier of the latest ERP order day and the latest ad-spend day."""
-    days = []
-    for schema, table, column in _FRESH_TO:
-        if table_exists(con, schema, table):
-            day = con.execute(_fresh_to_sql(schema, table, column)).fetchone()[0]
-            if day is not None:
-                days.append(day)
-    return min(days) if days else None
-
-
 _MMM_FRAMES = {"mmm_contributions": "mmm_contributions", "mmm_budget_plan": "mmm_budget_plan", "mmm_roi": "mmm_model"}
 
 
@@ -301,7 +284,7 @@ def _report_frames(con, names: tuple[str, ...]) -> dict[str, pd.DataFrame]:
 
 def report_deps(frames: tuple[str, ...]) -> list[dg.AssetKey]:
     """A report's upstream assets: the tables of its frames and of its "data fresh to" date, as the SQL names them."""
-    return upstream(*(lambda n=n: ref(*_frame_table(n)) for n in frames), *(lambda f=f: _fresh_to_sql(*f) for f in _FRESH_TO))
+    return upstream(*(lambda n=n: ref(*_frame_table(n)) for n in frames), *(lambda f=f: fresh_to_sql(*f) for f in FRESH_TO))
 
 
 def published_files(extracts_dir: str, reports_dir: str) -> dict[dg.AssetKey, list[Path]]:

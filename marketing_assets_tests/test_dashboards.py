@@ -136,7 +136,7 @@ def test_every_dashboard_draws_in_chromium_for_each_allowed_role(sessions, brows
 FIGURES = {
     "executive-overview": [
         ("exec-revenue", ["period"], "total_revenue",
-         "SELECT epoch_ms(period::TIMESTAMP), value FROM {executive_kpis} WHERE grain = 'month' AND kpi = 'total_revenue' AND dimension IS NULL"),
+         "SELECT epoch_ms(period::TIMESTAMP), value FROM {executive_kpis} WHERE grain = 'month' AND kpi = 'total_revenue' AND dimension IS NULL AND period_complete"),
         ("exec-roi-by-channel", ["channel_group"], "ad_spend",
          "SELECT channel_group, ad_spend FROM {marketing_roi} WHERE level = 'channel' AND attribution_model = 'linear'"),
         ("exec-pipeline-by-channel", ["channel_group", "attribution_model"], "attributed_pipeline",

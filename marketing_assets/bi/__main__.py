@@ -2,4 +2,5 @@ import sys
 
 from marketing_assets.bi.server import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())
