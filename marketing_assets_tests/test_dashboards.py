@@ -147,9 +147,11 @@ FIGURES = {
          "SELECT channel_group, cost_per_lead FROM {marketing_roi} WHERE level = 'channel' AND attribution_model = 'linear'"),
         ("chan-roas-by-model", ["channel_group", "attribution_model"], "channel_roas",
          "SELECT channel_group, attribution_model, channel_roas FROM {marketing_roi} WHERE level = 'channel'"),
-        # the drill-down dataset adds up to the warehouse's attribution by campaign (every opportunity, every model)
+        # the drill-down dataset adds up to the warehouse's attribution by campaign (every opportunity, every model;
+        # the extracts label an opportunity without touches "(no campaign)", the warehouse "(unattributed)")
         ("chan-pipeline-by-campaign", ["channel_group", "campaign_key", "attribution_model"], "attributed_pipeline",
-         "SELECT channel_group, coalesce(campaign_key, '(no campaign)'), model, pipeline_amount FROM attribution.attribution_by_campaign"),
+         "SELECT channel_group, CASE WHEN channel_group = '(unattributed)' OR campaign_key IS NULL THEN '(no campaign)' ELSE campaign_key END,"
+         " model, pipeline_amount FROM attribution.attribution_by_campaign"),
     ],
     "attribution": [
         ("attr-model-comparison", ["channel_group", "attribution_model"], "attributed_revenue",

@@ -16,6 +16,8 @@ imports nothing from ``marketing_assets`` and reads its settings from the enviro
 import os
 from pathlib import Path
 
+from superset.utils.log import AbstractEventLogger
+
 BI_HOME = Path(os.environ.get("MARKETING_BI_HOME", "data/.superset")).resolve()
 BI_HOME.mkdir(parents=True, exist_ok=True)
 
@@ -41,6 +43,19 @@ EXPLORE_FORM_DATA_CACHE_CONFIG = {"CACHE_TYPE": "SimpleCache", "CACHE_DEFAULT_TI
 FILTER_STATE_CACHE_CONFIG = {"CACHE_TYPE": "SimpleCache", "CACHE_DEFAULT_TIMEOUT": 86400}
 CACHE_CONFIG = {"CACHE_TYPE": "SimpleCache", "CACHE_DEFAULT_TIMEOUT": 300}
 RATELIMIT_STORAGE_URI = "memory://"
+
+
+
+class NoEventLogger(AbstractEventLogger):
+    """Superset writes an action log row to its metadata database on every request (and the frontend posts its
+    own events): on SQLite that serialises the concurrent chart queries of a dashboard behind one write lock.
+    The dashboards need no usage log; Dagster and the extracts' metadata record what changed."""
+
+    def log(self, *args, **kwargs) -> None:  # noqa: D102
+        return None
+
+
+EVENT_LOGGER = NoEventLogger()
 
 ROW_LIMIT = 50000
 SAMPLES_ROW_LIMIT = 1000

@@ -235,7 +235,10 @@ def prepare(settings: BiSettings, log=print) -> None:
     log("\n".join(line for line in result.stdout.strip().splitlines() if not line.startswith("Loaded your LOCAL configuration")))
 
 
-def serve_command(settings: BiSettings, workers: int = 2) -> list[str]:
+def serve_command(settings: BiSettings, workers: int | None = None) -> list[str]:
+    """gunicorn on the loopback interface; a dashboard queries all its charts at once, so one worker process per
+    core plus one (Python threads share one core per process), 4 threads each."""
+    workers = workers or min(8, (os.cpu_count() or 1) + 1)
     return [
         str(settings.bin("gunicorn")), "--bind", f"127.0.0.1:{settings.port}", "--workers", str(workers),
         "--worker-class", "gthread", "--threads", "4", "--timeout", "120", "--limit-request-line", "0",
