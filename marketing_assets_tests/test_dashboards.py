@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
 import duckdb
@@ -237,10 +238,14 @@ def test_three_figures_per_dashboard_equal_the_extracts(bi, sessions, demo_graph
 
 
 def _with_filter(session: SupersetSession, chart_id: int, flt: dict) -> dict:
-    """The chart's saved query context with one more filter (as a native filter adds it)."""
+    """The chart's saved query context with one more filter, as a native filter sets it (a time range replaces
+    the chart's own "No filter" range on that column: Superset applies the first one only)."""
     context = json.loads(session.get(f"/api/v1/chart/{chart_id}")["result"]["query_context"])
     for query in context["queries"]:
-        query.setdefault("filters", []).append(flt)
+        kept = [f for f in query.get("filters", []) if not (f["col"] == flt["col"] and f["op"] == flt["op"] == "TEMPORAL_RANGE")]
+        query["filters"] = [*kept, flt]
+        if flt["op"] == "TEMPORAL_RANGE":
+            query["time_range"] = flt["val"]  # the range Superset computes the bounds from
     return context
 
 
@@ -357,9 +362,12 @@ def test_drill_to_detail_in_the_browser(bi, sessions, browser, artefacts):
     )
     browser.click(x, y, button="right")
     browser.wait_for("[...document.querySelectorAll('[role=menuitem]')].some(e => e.innerText.trim() === 'Drill to detail by')", "context menu")
+    time.sleep(0.5)  # the menu slides in: hover once it stands still, entering the item from its left
     hover = _menu_item(browser, "Drill to detail by")
-    browser.call("Input.dispatchMouseEvent", type="mouseMoved", x=hover[0], y=hover[1])
+    for dx in (-40, 0):
+        browser.call("Input.dispatchMouseEvent", type="mouseMoved", x=hover[0] + dx, y=hover[1])
     browser.wait_for("[...document.querySelectorAll('[role=menuitem]')].some(e => e.innerText.trim() === 'Drill to detail by all')", "submenu")
+    time.sleep(0.5)
     browser.click(*_menu_item(browser, "Drill to detail by all"))
     browser.wait_for("!!document.querySelector('.ant-modal') && document.querySelector('.ant-modal').innerText.includes('opp_')", "drill modal")
     text = browser.evaluate("document.querySelector('.ant-modal').innerText")
