@@ -1,4 +1,5 @@
-"""Extract assets: governed KPI definitions and dashboard marts, in the warehouse and as Parquet + CSV files.
+"""Extract assets: governed KPI definitions and dashboard marts, in the warehouse and as Parquet + CSV files (Parquet
+only for the largest, PARQUET_ONLY).
 
 Every KPI value comes from its formula in ``config/kpis.yaml`` (via :mod:`marketing_assets.lib.kpis`);
 nothing here re-types a formula. Files are audited before they are published to ``MARKETING_EXTRACTS_DIR``
@@ -217,17 +218,18 @@ COLUMN_NOTES: dict[str, str] = {
     "changed": "Last change of the definition.",
     # opportunity_credit
     "opportunity_key": "Keyed pseudonym of the CRM opportunity (HMAC-SHA256 under the secret pseudonym key; the same in every refresh).",
-    "touchpoint_key": "Keyed pseudonym of the touchpoint (HMAC-SHA256 under the secret pseudonym key).",
+    "touchpoint_key": "Keyed pseudonym of the touchpoint (HMAC-SHA256 under the secret pseudonym key); empty on the '(unattributed)' "
+                      "rows of an opportunity without a touch (one per model, credit 1, its whole pipeline).",
     "opportunity_created_date": "Day the opportunity was created (date; the date basis of attributed pipeline).",
     "opportunity_month": "First day of the opportunity's creation month (date).",
     "channel_name": "Channel label of the touch (CRM channel_name, or the channel channel_map derives).",
     "touchpoint_type": "marketing, sales or web.", "touchpoint_date": "Day of the touch (date).",
     "days_before_opportunity": "Calendar days from the touch to the opportunity's creation (integer, 0 = same day).",
     "touch_order": "Position of the touch in the opportunity's ordered touches (integer, 1 = first).",
-    "touch_count": "Touches of the opportunity in its lookback window (integer).",
-    "lookback_days": "Lookback window of the attribution, in days (integer).",
+    "touch_count": "Touches of the opportunity in its lookback window (integer; 0 on the '(unattributed)' rows of an opportunity without one).",
+    "lookback_days": "Lookback window of the attribution, in days (integer; empty on the rows of an opportunity without a touch).",
     "credit": "Share of the opportunity credited to the touch by the row's model (fraction; an opportunity's shares sum to 1 per model; "
-              "empty for a zero pipeline amount).",
+              "1 on the '(unattributed)' row of an opportunity without a touch; empty for a touch of a zero pipeline amount).",
     "is_won": "The opportunity is closed won.",
     "attributed_pipeline": "One touch's credit × the opportunity's pipeline amount, unrounded (sums over rows reconcile with marketing_roi to the cent):",
     "attributed_revenue": "One touch's credit × the opportunity's won amount (0 when not won), unrounded; dated by the opportunity's close, "
