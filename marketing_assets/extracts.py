@@ -371,7 +371,7 @@ def publish_extract(context: dg.AssetExecutionContext, warehouse: Warehouse, con
     files are removed and the previously published table and files stay as they were."""
     dictionary = kpis.load_kpi_dictionary()
     frame = bi_ready(name, frame, dictionary)
-    with _one_transaction(con), stage_extract(frame, name, Path(warehouse.extracts_dir), extract_audits(name)):
+    with _one_transaction(con), stage_extract(frame, name, Path(warehouse.extracts_dir), extract_audits(name), extract_formats(name)):
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {EXTRACTS}")
         con.register("_extract_df", frame)
         con.execute(f"CREATE OR REPLACE TABLE {this(EXTRACTS, name)} AS SELECT * FROM _extract_df")

@@ -291,9 +291,16 @@ def _extract_writers(frame: pd.DataFrame) -> dict[str, Callable[[Path], None]]:
     }
 
 
-def stage_extract(frame: pd.DataFrame, name: str, out_dir: Path | str, audits: Sequence[Audit] = ()):
-    """:func:`write_audit_publish` for extract ``name`` (Parquet + CSV): a context manager yielding the staged paths."""
-    return write_audit_publish(extract_files(out_dir, name), _extract_writers(frame), audits, what=f"extract {name}")
+def _retired(out_dir: Path | str, name: str, formats: Sequence[str]) -> list[Path]:
+    """The files of extract ``name`` in a format it is no longer published in."""
+    return [p for fmt, p in extract_files(out_dir, name).items() if fmt not in formats]
+
+
+def stage_extract(frame: pd.DataFrame, name: str, out_dir: Path | str, audits: Sequence[Audit] = (), formats: Sequence[str] = EXTRACT_FORMATS):
+    """:func:`write_audit_publish` for extract ``name`` in ``formats`` (Parquet + CSV by default): a context manager yielding
+    the staged paths; files of the other formats are removed once the new ones are in place."""
+    return write_audit_publish(extract_files(out_dir, name, formats), _extract_writers(frame), audits, what=f"extract {name}",
+                               retired=_retired(out_dir, name, formats))
 
 
 def write_extract(frame: pd.DataFrame, name: str, out_dir: Path | str, audits: Sequence[Audit] = ()) -> dict[str, Path]:
@@ -464,5 +471,4 @@ def stage_sql_extract(con, select_sql: str, name: str, out_dir: Path | str, audi
     """:func:`stage_extract` for a SELECT: DuckDB writes the files in ``formats`` straight from it (``COPY``, no pandas
     frame, no intermediate table); files of the formats not published are removed once the new ones are in place."""
     writers = {fmt: (lambda p, fmt=fmt: con.execute(f"COPY ({select_sql}) TO {literal(p)} ({SQL_COPY_OPTIONS[fmt]})")) for fmt in formats}
-    retired = [p for fmt, p in extract_files(out_dir, name).items() if fmt not in formats]
-    return write_audit_publish(extract_files(out_dir, name, formats), writers, audits, what=f"extract {name}", retired=retired)
+    return write_audit_publish(extract_files(out_dir, name, formats), writers, audits, what=f"extract {name}", retired=_retired(out_dir, name, formats))
