@@ -160,6 +160,13 @@ KEY_AUDITS = [  # (rows, passes, named in the description)
 ]
 
 
+def test_pseudonym_audit_fails_on_a_missing_key_column(tmp_path):
+    files = _keys_file(tmp_path, [(OPP, TP, "Email", "Newsletter")])
+    pd.read_parquet(files["parquet"]).rename(columns={"touchpoint_key": "touchpoint_id"}).to_parquet(files["parquet"], index=False)
+    result = audit_pseudonymised_at_scale(files, PSEUDONYM_COLUMNS["opportunity_credit"])
+    assert not result.passed and "keys.parquet:touchpoint_key is missing" in result.description
+
+
 @pytest.mark.parametrize(("rows", "passes", "named"), KEY_AUDITS, ids=[str(i) for i in range(len(KEY_AUDITS))])
 def test_pseudonym_audit_requires_every_key_to_be_a_pseudonym(tmp_path, rows, passes, named):
     result = audit_pseudonymised_at_scale(_keys_file(tmp_path, rows), PSEUDONYM_COLUMNS["opportunity_credit"])
@@ -177,7 +184,7 @@ def test_non_pseudonym_key_in_the_drill_down_file_fails_its_check(demo_graph, tm
         shutil.move(tmp / "tampered.parquet", path)
     evals = rerun_checks(tmp, landing, dg.AssetKey([EXTRACTS, "opportunity_credit"]))
     assert not evals["no_pii_in_files"].passed and "opportunity_key are not pseudonyms" in evals["no_pii_in_files"].description
-    assert evals["no_pii_in_files"].metadata["non_pseudonym_values"].value["opportunity_key"] > 0
+    assert evals["no_pii_in_files"].metadata["non_pseudonym_values"].value["opportunity_credit.parquet:opportunity_key"] > 0
     assert "OPP-000123" not in str(evals["no_pii_in_files"].metadata) + evals["no_pii_in_files"].description
 
 

@@ -438,22 +438,29 @@ def audit_pseudonymised_at_scale(files: Mapping[str, Path], pseudonyms: Mapping[
     NULL is allowed, None = never)}) fully matches ``<prefix>`` + PSEUDONYM_HEX lowercase hex digits, so it can hold
     nothing else (stronger than a pattern search, and no DISTINCT over millions of keys); the other text columns (few
     distinct values) get the e-mail and phone scan of :func:`audit_no_pii_at_scale`. Only counts of non-pseudonym
-    values are reported, never a value."""
+    values are reported (per ``file:column``; -1: the column is missing), never a value."""
     import duckdb
 
-    source = f"read_parquet({literal(files['parquet'])})"
-    tests = []
-    for col, (prefix, nullable) in pseudonyms.items():
-        pattern = literal(f"^{re.escape(prefix)}[0-9a-f]{{{PSEUDONYM_HEX}}}$")
-        null_ok = f"({nullable})" if nullable else "false"
-        tests.append(f"count(*) FILTER (WHERE CASE WHEN {ident(col)} IS NULL THEN NOT coalesce({null_ok}, false) "
-                     f"ELSE NOT regexp_full_match({ident(col)}, {pattern}) END)")
+    bad: dict[str, int] = {}
     with duckdb.connect() as con:
-        counts = con.execute(f"SELECT {', '.join(tests)} FROM {source}").fetchone() if tests else ()
-    bad = {col: int(n) for col, n in zip(pseudonyms, counts) if n}
+        for path in files.values():
+            source = f"read_parquet({literal(path)})" if path.suffix == ".parquet" else f"read_csv({literal(path)}, all_varchar = true, header = true)"
+            present = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+            tests = {}
+            for col, (prefix, nullable) in pseudonyms.items():
+                if col not in present:  # a renamed or dropped key column: nothing here vouches for its values
+                    bad[f"{path.name}:{col}"] = -1
+                    continue
+                pattern = literal(f"^{re.escape(prefix)}[0-9a-f]{{{PSEUDONYM_HEX}}}$")
+                null_ok = f"coalesce({nullable}, false)" if nullable else "false"
+                tests[col] = (f"count(*) FILTER (WHERE CASE WHEN {ident(col)} IS NULL THEN NOT {null_ok} "
+                              f"ELSE NOT regexp_full_match({ident(col)}, {pattern}) END)")
+            if tests:
+                counts = con.execute(f"SELECT {', '.join(tests.values())} FROM {source}").fetchone()
+                bad |= {f"{path.name}:{col}": int(n) for col, n in zip(tests, counts) if n}
     text = audit_no_pii_at_scale(files, limit, skip=pseudonyms)
     passed = not bad and text.passed
-    problems = [f"{n:,} values of {files['parquet'].name}:{c} are not pseudonyms" for c, n in bad.items()]
+    problems = [f"{k} is missing" if n < 0 else f"{n:,} values of {k} are not pseudonyms" for k, n in bad.items()]
     description = "pseudonym columns hold only pseudonyms; " + text.description if passed else "; ".join(
         problems + ([] if text.passed else [text.description]))
     return AuditResult("no_pii_in_files", passed, description, {**text.metadata, "non_pseudonym_values": bad})
