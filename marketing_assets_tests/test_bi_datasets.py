@@ -222,14 +222,14 @@ def test_drill_down_reconciles_with_marketing_roi(demo_graph):
 
 
 def test_unattributed_rows_complete_the_drill_down(demo_graph):
-    """Per model × channel group × campaign, the drill-down's attributed pipeline = attribution_by_campaign's (whose
-    "(unattributed)" row names its campaign "(unattributed)"); an opportunity without a touch has one row per model."""
+    """Per model × channel group × campaign, the drill-down's attributed pipeline = attribution_by_campaign's (its NULL
+    campaign_key is "(no campaign)"); an opportunity without a touch has one row per model."""
     _, tmp, _ = demo_graph
     with duckdb.connect(str(tmp / "warehouse.duckdb"), read_only=True) as con:
         frame = con.execute(
             """WITH src AS (
                    SELECT model AS attribution_model, channel_group,
-                          CASE WHEN channel_group = '(unattributed)' THEN '(no campaign)' ELSE coalesce(campaign_key, '(no campaign)') END AS campaign_key,
+                          coalesce(campaign_key, '(no campaign)') AS campaign_key,
                           sum(pipeline_amount) AS expected
                    FROM attribution.attribution_by_campaign GROUP BY ALL),
                ext AS (SELECT attribution_model, channel_group, campaign_key, sum(attributed_pipeline) AS drill FROM extracts.opportunity_credit GROUP BY ALL)

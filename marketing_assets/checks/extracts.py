@@ -465,7 +465,7 @@ def opportunity_credit_reconciles(warehouse: Warehouse) -> dg.AssetCheckResult:
     pipeline of the opportunities created in marketing_roi's window = marketing_roi's channel-level attributed_pipeline, to
     the cent. Attributed revenue is dated by the close date, which the drill-down does not carry: over all time it must
     equal the KPI attributed_revenue per model and channel group. Over all time, per model × channel group × campaign,
-    attributed pipeline = attribution_by_campaign's pipeline_amount (its "(unattributed)" campaign is "(no campaign)" here)."""
+    attributed pipeline = attribution_by_campaign's pipeline_amount (its NULL campaign is "(no campaign)" here)."""
     oc, roi, by_campaign = ref(EXTRACTS, "opportunity_credit"), ref(EXTRACTS, "marketing_roi"), ref(ATTRIBUTION, "attribution_by_campaign")
     unattributed, no_campaign = literal(UNATTRIBUTED), literal(NO_CAMPAIGN)
     with warehouse.get_connection() as con:
@@ -484,8 +484,7 @@ def opportunity_credit_reconciles(warehouse: Warehouse) -> dg.AssetCheckResult:
             f"""WITH ext AS (SELECT attribution_model, channel_group, campaign_key, sum(attributed_pipeline) AS pipeline FROM {oc} GROUP BY ALL),
                 src AS (
                     SELECT model AS attribution_model, coalesce(channel_group, {unattributed}) AS channel_group,
-                           CASE WHEN channel_group = {unattributed} AND campaign_key = {unattributed} THEN {no_campaign}
-                                ELSE coalesce(campaign_key, {no_campaign}) END AS campaign_key, sum(pipeline_amount) AS pipeline
+                           coalesce(campaign_key, {no_campaign}) AS campaign_key, sum(pipeline_amount) AS pipeline
                     FROM {by_campaign} GROUP BY ALL)
                 SELECT attribution_model, channel_group, campaign_key, coalesce(ext.pipeline, 0), coalesce(src.pipeline, 0)
                 FROM src FULL JOIN ext USING (attribution_model, channel_group, campaign_key) ORDER BY ALL"""
