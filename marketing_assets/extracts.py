@@ -1,4 +1,5 @@
-"""Extract assets: governed KPI definitions and dashboard marts, in the warehouse and as Parquet + CSV files.
+"""Extract assets: governed KPI definitions and dashboard marts, in the warehouse and as Parquet + CSV files (Parquet
+only for the largest, PARQUET_ONLY).
 
 Every KPI value comes from its formula in ``config/kpis.yaml`` (via :mod:`marketing_assets.lib.kpis`);
 nothing here re-types a formula. Files are audited before they are published to ``MARKETING_EXTRACTS_DIR``
@@ -18,10 +19,12 @@ from marketing_assets.lib.cohorts import pool_cohorts, pooled_columns
 from marketing_assets.lib.freshness import FRESH_TO, fresh_to, fresh_to_sql, period_complete
 from marketing_assets.lib.funnel import stage_distinguishability
 from marketing_assets.lib.publish import (
+    EXTRACT_FORMATS,
     AuditFailed,
     audit_file_schema,
     audit_no_pii,
     audit_no_pii_at_scale,
+    audit_pseudonymised_at_scale,
     audit_published_columns,
     drop_pseudonym,
     extract_files,
@@ -32,6 +35,7 @@ from marketing_assets.lib.publish import (
 from marketing_assets.lib.quality import column_names, table_exists
 from marketing_assets.lib.refs import ref, refs_of, this
 from marketing_assets.lib.spend import reporting_currency
+from marketing_assets.lib.sql import literal
 from marketing_assets.lineage import keys, kpi_tables, upstream
 from marketing_assets.resources import LandingZone, Warehouse
 
@@ -131,6 +135,12 @@ TABLE_COPIES: dict[str, tuple[str, str, dict[str, str], tuple[str, ...]]] = {
     "attribution_model_comparison": (ATTRIBUTION, "attribution_model_comparison", {}, ("lookback_days", "model", "channel_name")),
 }
 SQL_EXTRACTS = ("opportunity_credit", "mmm_weekly", *TABLE_COPIES)  # written by DuckDB, audited without loading them into pandas
+# Published as Parquet only: millions of rows a BI tool reads from the Parquet file or the warehouse; a CSV of them (GBs at
+# scale) would serve no reader. Every other extract is published as Parquet and CSV.
+PARQUET_ONLY = frozenset({"opportunity_credit"})
+# Columns of an extract holding keyed pseudonyms: {column: (prefix, SQL condition under which NULL is allowed)}; its files
+# are audited by pattern (every value a pseudonym) instead of a scan of its distinct values.
+PSEUDONYM_COLUMNS: dict[str, dict[str, tuple[str, str | None]]] = {"opportunity_credit": bi_datasets.OPPORTUNITY_CREDIT_PSEUDONYMS}
 # Columns carrying a dictionary KPI under another name; a column named like a KPI carries that KPI. Their
 # descriptions and units come from the dictionary (see column_descriptions).
 COLUMN_KPIS: dict[str, dict[str, str]] = {
@@ -211,17 +221,18 @@ COLUMN_NOTES: dict[str, str] = {
     "changed": "Last change of the definition.",
     # opportunity_credit
     "opportunity_key": "Keyed pseudonym of the CRM opportunity (HMAC-SHA256 under the secret pseudonym key; the same in every refresh).",
-    "touchpoint_key": "Keyed pseudonym of the touchpoint (HMAC-SHA256 under the secret pseudonym key).",
+    "touchpoint_key": "Keyed pseudonym of the touchpoint (HMAC-SHA256 under the secret pseudonym key); empty on the '(unattributed)' "
+                      "rows of an opportunity without a touch (one per model, credit 1, its whole pipeline).",
     "opportunity_created_date": "Day the opportunity was created (date; the date basis of attributed pipeline).",
     "opportunity_month": "First day of the opportunity's creation month (date).",
     "channel_name": "Channel label of the touch (CRM channel_name, or the channel channel_map derives).",
     "touchpoint_type": "marketing, sales or web.", "touchpoint_date": "Day of the touch (date).",
     "days_before_opportunity": "Calendar days from the touch to the opportunity's creation (integer, 0 = same day).",
     "touch_order": "Position of the touch in the opportunity's ordered touches (integer, 1 = first).",
-    "touch_count": "Touches of the opportunity in its lookback window (integer).",
-    "lookback_days": "Lookback window of the attribution, in days (integer).",
+    "touch_count": "Touches of the opportunity in its lookback window (integer; 0 on the '(unattributed)' rows of an opportunity without one).",
+    "lookback_days": "Lookback window of the attribution, in days (integer; empty on the rows of an opportunity without a touch).",
     "credit": "Share of the opportunity credited to the touch by the row's model (fraction; an opportunity's shares sum to 1 per model; "
-              "empty for a zero pipeline amount).",
+              "1 on the '(unattributed)' row of an opportunity without a touch; empty for a touch of a zero pipeline amount).",
     "is_won": "The opportunity is closed won.",
     "attributed_pipeline": "One touch's credit × the opportunity's pipeline amount, unrounded (sums over rows reconcile with marketing_roi to the cent):",
     "attributed_revenue": "One touch's credit × the opportunity's won amount (0 when not won), unrounded; dated by the opportunity's close, "
@@ -314,9 +325,23 @@ EXECUTIVE_KPIS = {
 BREAKDOWN_COLUMNS = ("product_name", "product_id", "category", "sales_channel", "channel_group")
 
 
+def extract_formats(name: str) -> tuple[str, ...]:
+    """The file formats extract ``name`` is published in (PARQUET_ONLY or Parquet and CSV)."""
+    return ("parquet",) if name in PARQUET_ONLY else EXTRACT_FORMATS
+
+
+def published_extract_files(out_dir: Path | str, name: str) -> dict[str, Path]:
+    """The files extract ``name`` is published as: ``{format: path}``."""
+    return extract_files(out_dir, name, extract_formats(name))
+
+
 def extract_audits(name: str) -> list:
     """The audits of extract ``name``'s files, run on the staged files before publishing and by its blocking file checks:
-    published columns and no PII; for the DuckDB-written extracts (SQL_EXTRACTS) their variants that never load the file."""
+    published columns and no PII; for the DuckDB-written extracts (SQL_EXTRACTS) their variants that never load the file,
+    for an extract with pseudonym columns (PSEUDONYM_COLUMNS) the pattern audit of every key."""
+    if name in PSEUDONYM_COLUMNS:
+        return [functools.partial(audit_file_schema, columns=EXTRACT_COLUMNS[name]),
+                functools.partial(audit_pseudonymised_at_scale, pseudonyms=PSEUDONYM_COLUMNS[name])]
     if name in SQL_EXTRACTS:
         return [functools.partial(audit_file_schema, columns=EXTRACT_COLUMNS[name]), audit_no_pii_at_scale]
     return [functools.partial(audit_published_columns, columns=EXTRACT_COLUMNS[name]), audit_no_pii]
@@ -349,27 +374,29 @@ def publish_extract(context: dg.AssetExecutionContext, warehouse: Warehouse, con
     files are removed and the previously published table and files stay as they were."""
     dictionary = kpis.load_kpi_dictionary()
     frame = bi_ready(name, frame, dictionary)
-    with _one_transaction(con), stage_extract(frame, name, Path(warehouse.extracts_dir), extract_audits(name)):
+    with _one_transaction(con), stage_extract(frame, name, Path(warehouse.extracts_dir), extract_audits(name), extract_formats(name)):
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {EXTRACTS}")
         con.register("_extract_df", frame)
         con.execute(f"CREATE OR REPLACE TABLE {this(EXTRACTS, name)} AS SELECT * FROM _extract_df")
         con.unregister("_extract_df")
-    paths = extract_files(warehouse.extracts_dir, name)
+    paths = published_extract_files(warehouse.extracts_dir, name)
     context.log.info(f"{name}: {len(frame)} rows audited and published to {paths['parquet'].parent}")
     return {"dagster/row_count": len(frame), "files": [str(p) for p in paths.values()]}
 
 
 def publish_sql_extract(context: dg.AssetExecutionContext, warehouse: Warehouse, con, name: str, select_sql: str) -> dict:
-    """:func:`publish_extract` for a SELECT too large for pandas: inside one transaction DuckDB replaces the warehouse
-    table ``extracts.<name>`` with ``select_sql``, writes the Parquet and CSV files from it under ``.staging/`` and
-    audits them (:func:`extract_audits`, from the Parquet schema and DISTINCT text values); the files are moved into
-    place and the transaction committed only when every audit passed, else both are rolled back."""
-    with _one_transaction(con):
+    """:func:`publish_extract` for a SELECT too large for pandas: DuckDB writes the files (:func:`extract_formats`) straight
+    from ``select_sql`` under ``.staging/`` and audits them (:func:`extract_audits`, from the Parquet schema, pseudonym
+    patterns and DISTINCT text values); then, inside one transaction, the warehouse table ``extracts.<name>`` is replaced
+    by the staged Parquet file (the SELECT runs once; the table holds exactly what was published) and the files are
+    moved into place. Only when every audit passed; else nothing changes."""
+    table = this(EXTRACTS, name)
+    with _one_transaction(con), stage_sql_extract(con, select_sql, name, Path(warehouse.extracts_dir), extract_audits(name),
+                                                  extract_formats(name)) as staged:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {EXTRACTS}")
-        con.execute(f"CREATE OR REPLACE TABLE {this(EXTRACTS, name)} AS {select_sql}")
-        with stage_sql_extract(con, this(EXTRACTS, name), name, Path(warehouse.extracts_dir), extract_audits(name)):
-            (rows,) = con.execute(f"SELECT count(*) FROM {this(EXTRACTS, name)}").fetchone()
-    paths = extract_files(warehouse.extracts_dir, name)
+        con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM read_parquet({literal(staged['parquet'])})")
+        (rows,) = con.execute(f"SELECT count(*) FROM {table}").fetchone()
+    paths = published_extract_files(warehouse.extracts_dir, name)
     context.log.info(f"{name}: {rows} rows written by DuckDB, audited and published to {paths['parquet'].parent}")
     return {"dagster/row_count": int(rows), "files": [str(p) for p in paths.values()]}
 
@@ -701,11 +728,11 @@ def pipeline_forecast(context: dg.AssetExecutionContext, config: ForecastConfig,
 # ------------------------------------------------------------------------------------------ BI datasets (DuckDB-written)
 
 
-@dg.asset(deps=upstream(lambda: bi_datasets.opportunity_credit_sql(NO_CAMPAIGN, 0)), kinds={"duckdb", "parquet", "csv"})
+@dg.asset(deps=upstream(lambda: bi_datasets.opportunity_credit_sql(NO_CAMPAIGN, 0)), kinds={"duckdb", *extract_formats("opportunity_credit")})
 def opportunity_credit(context: dg.AssetExecutionContext, warehouse: Warehouse, landing: LandingZone) -> dg.MaterializeResult:
-    """One row per opportunity touchpoint × attribution model: the touch's credit share, attributed pipeline and revenue,
-    with the opportunity's dates, segment and the touch's channel and campaign; opportunities and touchpoints only as
-    keyed pseudonyms (no contact, account or raw id)."""
+    """One row per opportunity touchpoint × attribution model (an opportunity without a touch: one "(unattributed)" row per
+    model): the touch's credit share, attributed pipeline and revenue, with the opportunity's dates, segment and the touch's
+    channel and campaign; opportunities and touchpoints only as keyed pseudonyms (no contact, account or raw id). Parquet only."""
     dictionary = kpis.load_kpi_dictionary()
     key = warehouse.pseudonym_key_for(landing.root)
     with warehouse.get_connection() as con:

@@ -20,11 +20,11 @@ import pandas as pd
 from marketing_assets.alerts import Alerts
 from marketing_assets.attribution import AttributionConfig
 from marketing_assets.constants import EXTRACTS, IDENTITY, MMM, QUARANTINE_TABLE, SOURCES
-from marketing_assets.extracts import EXTRACT_COLUMNS, publish_extract
+from marketing_assets.extracts import EXTRACT_COLUMNS, publish_extract, published_extract_files
 from marketing_assets.lib import kpis, recommend, tally
 from marketing_assets.lib import reports as html_reports
 from marketing_assets.lib.freshness import FRESH_TO, fresh_to, fresh_to_sql
-from marketing_assets.lib.publish import EMAIL_PATTERN, AuditFailed, audit_report_html, extract_files, find_pii
+from marketing_assets.lib.publish import EMAIL_PATTERN, AuditFailed, audit_report_html, find_pii
 from marketing_assets.lib.quality import table_exists
 from marketing_assets.lib.refs import recording, ref
 from marketing_assets.lib.reports.pages import NOT_COUNTED, REPORT_FILES
@@ -288,8 +288,8 @@ def report_deps(frames: tuple[str, ...]) -> list[dg.AssetKey]:
 
 
 def published_files(extracts_dir: str, reports_dir: str) -> dict[dg.AssetKey, list[Path]]:
-    """Every file an asset publishes for stakeholders: each extract's Parquet and CSV, each HTML report."""
-    files = {dg.AssetKey([EXTRACTS, name]): list(extract_files(extracts_dir, name).values()) for name in EXTRACT_COLUMNS}
+    """Every file an asset publishes for stakeholders: each extract's files (Parquet, and CSV unless Parquet-only), each HTML report."""
+    files = {dg.AssetKey([EXTRACTS, name]): list(published_extract_files(extracts_dir, name).values()) for name in EXTRACT_COLUMNS}
     return files | {dg.AssetKey([EXTRACTS, asset]): [Path(reports_dir) / file] for asset, file in REPORT_FILES.items()}
 
 

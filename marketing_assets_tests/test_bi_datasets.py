@@ -16,10 +16,10 @@ import pytest
 from marketing_assets.alerts import Alerts
 from marketing_assets.checks import extracts as extract_checks
 from marketing_assets.constants import EXTRACTS
-from marketing_assets.extracts import EXTRACT_COLUMNS, SQL_EXTRACTS, TABLE_COPIES, mmm_weekly_sql, table_copy_sql
+from marketing_assets.extracts import EXTRACT_COLUMNS, PSEUDONYM_COLUMNS, SQL_EXTRACTS, TABLE_COPIES, extract_formats, mmm_weekly_sql, table_copy_sql
 from marketing_assets.lib import bi_datasets
 from marketing_assets.lib.attribution.models import model_names
-from marketing_assets.lib.publish import PSEUDONYM_HEX, pseudonymise, register_pseudonym
+from marketing_assets.lib.publish import PSEUDONYM_HEX, audit_pseudonymised_at_scale, pseudonymise, register_pseudonym
 from marketing_assets.reports import alert_rows
 from marketing_assets.resources import Warehouse
 from marketing_assets_tests.conftest import TEST_PSEUDONYM_KEY, copy_graph, rerun_checks
@@ -43,9 +43,12 @@ def _evaluations(result) -> dict:
 def test_published_files_hold_the_contract_columns(demo_graph, name):
     result, tmp, _ = demo_graph
     parquet = pq.read_table(tmp / "extracts" / f"{name}.parquet").to_pandas()
-    csv = pd.read_csv(tmp / "extracts" / f"{name}.csv")
-    assert list(parquet.columns) == list(EXTRACT_COLUMNS[name]) == list(csv.columns)
-    assert len(parquet) == len(csv) > 0
+    assert list(parquet.columns) == list(EXTRACT_COLUMNS[name]) and len(parquet) > 0
+    if "csv" in extract_formats(name):
+        csv = pd.read_csv(tmp / "extracts" / f"{name}.csv")
+        assert list(csv.columns) == list(EXTRACT_COLUMNS[name]) and len(csv) == len(parquet)
+    else:  # Parquet only: no CSV written
+        assert not (tmp / "extracts" / f"{name}.csv").exists()
     evals = _evaluations(result)
     for check in ("published_columns", "no_pii_in_files"):
         assert evals[(name, check)].passed, evals[(name, check)].description
@@ -63,7 +66,9 @@ def test_opportunity_credit_columns_and_types(demo_graph):
     with duckdb.connect(str(tmp / "warehouse.duckdb"), read_only=True) as con:
         models = {r[0] for r in con.execute("SELECT DISTINCT attribution_model FROM extracts.opportunity_credit").fetchall()}
         roi_models = {r[0] for r in con.execute("SELECT DISTINCT attribution_model FROM extracts.marketing_roi").fetchall()}
-        n, touches = con.execute("SELECT (SELECT count(*) FROM extracts.opportunity_credit), (SELECT count(*) FROM attribution.attribution_credits)").fetchone()
+        n, touches, untouched = con.execute(
+            """SELECT (SELECT count(*) FROM extracts.opportunity_credit), (SELECT count(*) FROM attribution.attribution_credits),
+                      (SELECT count(*) FROM sources.crm_opportunities ANTI JOIN attribution.attribution_credits USING (opportunity_id))""").fetchone()
         bad = con.execute(
             """SELECT count(*) FILTER (WHERE abs(attributed_pipeline - credit * pipeline_amount) > 1e-6),
                       count(*) FILTER (WHERE NOT is_won AND attributed_revenue <> 0),
@@ -72,8 +77,9 @@ def test_opportunity_credit_columns_and_types(demo_graph):
                FROM extracts.opportunity_credit"""
         ).fetchone()
     assert models == set(model_names()) == roi_models
-    assert n == touches * len(model_names())
+    assert untouched > 0 and n == (touches + untouched) * len(model_names())
     assert bad == (0, 0, 0, 0)
+    assert extract_formats("opportunity_credit") == ("parquet",) and not (tmp / "extracts" / "opportunity_credit.csv").exists()
 
 
 # ------------------------------------------------------------------------------------------------ no personal data
@@ -93,13 +99,14 @@ def test_opportunity_credit_has_no_raw_identifier_or_contact_column(demo_graph):
                     "SELECT DISTINCT contact_id FROM attribution.attribution_credits", "SELECT DISTINCT account_id FROM attribution.attribution_credits",
                     "SELECT DISTINCT email FROM sources.crm_contacts WHERE email IS NOT NULL"):
             raw |= {str(r[0]) for r in con.execute(sql).fetchall()}
-        opp_ids = [r[0] for r in con.execute("SELECT DISTINCT opportunity_id FROM attribution.attribution_credits").fetchall()]
+        opp_ids = [r[0] for r in con.execute("SELECT DISTINCT opportunity_id FROM sources.crm_opportunities").fetchall()]
         tp_ids = [r[0] for r in con.execute("SELECT DISTINCT touchpoint_id FROM attribution.attribution_credits").fetchall()]
     assert raw and not (text & raw)
     # the keys are the project's keyed pseudonyms (Python's HMAC) of the raw ids
     key = TEST_PSEUDONYM_KEY.encode()
     assert set(pseudonymise(pd.Series(opp_ids), key, "opp_")) == set(frame["opportunity_key"])
-    assert set(pseudonymise(pd.Series(tp_ids), key, "tp_")) == set(frame["touchpoint_key"])
+    assert set(pseudonymise(pd.Series(tp_ids), key, "tp_")) == set(frame["touchpoint_key"].dropna())
+    assert frame.loc[frame["touchpoint_key"].isna(), "channel_group"].eq("(unattributed)").all()
 
 
 @pytest.mark.parametrize("key", [b"k", b"a-secret-key", "ünïcode key".encode(), b"x" * 64, b"y" * 100])
@@ -128,7 +135,57 @@ def test_pii_in_the_drill_down_file_fails_its_check(demo_graph, tmp_path):
         shutil.move(tmp / "tampered.parquet", path)
     evals = rerun_checks(tmp, landing, dg.AssetKey([EXTRACTS, "opportunity_credit"]))
     assert not evals["no_pii_in_files"].passed and "channel_name" in evals["no_pii_in_files"].description
+    assert "jane" not in str(evals["no_pii_in_files"].metadata) and "acme" not in evals["no_pii_in_files"].description
     assert evals["published_columns"].passed
+
+
+def _keys_file(tmp_path, rows: list[tuple]) -> dict:
+    path = tmp_path / "keys.parquet"
+    frame = pd.DataFrame(rows, columns=["opportunity_key", "touchpoint_key", "channel_group", "channel_name"])
+    frame.to_parquet(path, index=False)
+    return {"parquet": path}
+
+
+OPP, TP = "opp_" + "0123456789abcdef", "tp_" + "fedcba9876543210"
+KEY_AUDITS = [  # (rows, passes, named in the description)
+    ([(OPP, TP, "Email", "Newsletter"), (OPP, None, "(unattributed)", "(unattributed)")], True, ""),
+    ([(OPP, TP, "Email", "Newsletter"), ("0061a000004AbCdE", TP, "Email", "Newsletter")], False, "1 values of keys.parquet:opportunity_key"),
+    ([(OPP, "tp_" + "FEDCBA9876543210", "Email", "Newsletter")], False, "keys.parquet:touchpoint_key"),  # uppercase: not our HMAC
+    ([(OPP, TP + "0", "Email", "Newsletter")], False, "keys.parquet:touchpoint_key"),  # too long
+    ([(OPP, "jane.doe@acme.com", "Email", "Newsletter")], False, "keys.parquet:touchpoint_key"),
+    ([(OPP, None, "Email", "Newsletter")], False, "keys.parquet:touchpoint_key"),  # NULL only on unattributed rows
+    ([(None, None, "(unattributed)", "(unattributed)")], False, "keys.parquet:opportunity_key"),  # never NULL
+    ([(OPP, TP, "Email", "call +1 (555) 123-4567")], False, "keys.parquet:channel_name"),
+    ([(OPP, TP, "jane.doe@acme.com", "Newsletter")], False, "keys.parquet:channel_group"),
+]
+
+
+def test_pseudonym_audit_fails_on_a_missing_key_column(tmp_path):
+    files = _keys_file(tmp_path, [(OPP, TP, "Email", "Newsletter")])
+    pd.read_parquet(files["parquet"]).rename(columns={"touchpoint_key": "touchpoint_id"}).to_parquet(files["parquet"], index=False)
+    result = audit_pseudonymised_at_scale(files, PSEUDONYM_COLUMNS["opportunity_credit"])
+    assert not result.passed and "keys.parquet:touchpoint_key is missing" in result.description
+
+
+@pytest.mark.parametrize(("rows", "passes", "named"), KEY_AUDITS, ids=[str(i) for i in range(len(KEY_AUDITS))])
+def test_pseudonym_audit_requires_every_key_to_be_a_pseudonym(tmp_path, rows, passes, named):
+    result = audit_pseudonymised_at_scale(_keys_file(tmp_path, rows), PSEUDONYM_COLUMNS["opportunity_credit"])
+    assert result.audit == "no_pii_in_files" and result.passed is passes and named in result.description, result.description
+    assert not any(v in str(result.metadata) + result.description for v in ("0061a000004AbCdE", "jane.doe", "555) 123"))  # counts, masked samples
+
+
+def test_non_pseudonym_key_in_the_drill_down_file_fails_its_check(demo_graph, tmp_path):
+    tmp, landing = copy_graph(demo_graph, tmp_path)
+    shutil.copytree(demo_graph[1] / "extracts", tmp / "extracts")
+    path = tmp / "extracts" / "opportunity_credit.parquet"
+    with duckdb.connect() as con:  # a raw-looking id that no e-mail or phone pattern would catch
+        con.execute(f"""COPY (SELECT * REPLACE (CASE WHEN touch_order = 2 THEN 'OPP-000123' ELSE opportunity_key END AS opportunity_key)
+                              FROM read_parquet('{path}')) TO '{tmp / "tampered.parquet"}' (FORMAT parquet)""")
+        shutil.move(tmp / "tampered.parquet", path)
+    evals = rerun_checks(tmp, landing, dg.AssetKey([EXTRACTS, "opportunity_credit"]))
+    assert not evals["no_pii_in_files"].passed and "opportunity_key are not pseudonyms" in evals["no_pii_in_files"].description
+    assert evals["no_pii_in_files"].metadata["non_pseudonym_values"].value["opportunity_credit.parquet:opportunity_key"] > 0
+    assert "OPP-000123" not in str(evals["no_pii_in_files"].metadata) + evals["no_pii_in_files"].description
 
 
 def test_renamed_column_in_a_copy_fails_the_published_column_check(demo_graph, tmp_path):
@@ -158,9 +215,60 @@ def test_drill_down_reconciles_with_marketing_roi(demo_graph):
                 FROM extracts.marketing_roi r LEFT JOIN (
                     SELECT attribution_model, channel_group, sum(attributed_pipeline) AS pipeline FROM extracts.opportunity_credit
                     WHERE opportunity_created_date BETWEEN DATE '{start}' AND DATE '{end}' GROUP BY ALL) x USING (attribution_model, channel_group)
-                WHERE r.level = 'channel' AND r.channel_group <> '(unattributed)' AND r.attributed_pipeline IS NOT NULL"""
+                WHERE r.level = 'channel' AND r.attributed_pipeline IS NOT NULL"""
         ).df()
     assert len(frame) > 10 and (frame["roi"] - frame["drill"]).abs().max() <= 0.01
+    assert frame["channel_group"].eq("(unattributed)").any()  # opportunities without a touch are in the drill-down too
+
+
+def test_unattributed_rows_complete_the_drill_down(demo_graph):
+    """Per model × channel group × campaign, the drill-down's attributed pipeline = attribution_by_campaign's (its NULL
+    campaign_key is "(no campaign)"); an opportunity without a touch has one row per model."""
+    _, tmp, _ = demo_graph
+    with duckdb.connect(str(tmp / "warehouse.duckdb"), read_only=True) as con:
+        frame = con.execute(
+            """WITH src AS (
+                   SELECT model AS attribution_model, channel_group,
+                          coalesce(campaign_key, '(no campaign)') AS campaign_key,
+                          sum(pipeline_amount) AS expected
+                   FROM attribution.attribution_by_campaign GROUP BY ALL),
+               ext AS (SELECT attribution_model, channel_group, campaign_key, sum(attributed_pipeline) AS drill FROM extracts.opportunity_credit GROUP BY ALL)
+               SELECT * FROM src FULL JOIN ext USING (attribution_model, channel_group, campaign_key)"""
+        ).df()
+        rows = con.execute(
+            """SELECT attribution_model, count(*), count(DISTINCT opportunity_key), count(*) FILTER (WHERE credit = 1 AND attributed_pipeline = pipeline_amount
+                      AND campaign_key = '(no campaign)' AND channel_name = '(unattributed)' AND touchpoint_key IS NULL AND touch_order IS NULL
+                      AND touchpoint_date IS NULL AND touchpoint_type IS NULL AND touch_count = 0 AND (is_won OR attributed_revenue = 0))
+               FROM extracts.opportunity_credit WHERE touchpoint_key IS NULL GROUP BY ALL"""
+        ).fetchall()
+        untouched, won = con.execute(
+            """SELECT count(*), coalesce(sum(won_amount) FILTER (WHERE is_won), 0)::DOUBLE
+               FROM sources.crm_opportunities ANTI JOIN attribution.attribution_credits USING (opportunity_id)""").fetchone()
+        revenue = dict(con.execute("SELECT attribution_model, sum(attributed_revenue) FROM extracts.opportunity_credit WHERE touchpoint_key IS NULL GROUP BY ALL").fetchall())
+    assert frame["expected"].notna().all() and frame["drill"].notna().all(), frame[frame.isna().any(axis=1)]
+    assert (frame["expected"] - frame["drill"]).abs().max() <= 0.01 and frame["channel_group"].eq("(unattributed)").sum() == len(model_names())
+    assert untouched > 0 and sorted(r[0] for r in rows) == sorted(model_names())
+    assert all(n == distinct == untouched == ok for _, n, distinct, ok in rows)
+    assert all(abs(v - won) <= 0.01 for v in revenue.values()) and len(revenue) == len(model_names())
+
+
+def test_parquet_only_publication_writes_no_csv_and_retires_an_old_one(tmp_path):
+    from marketing_assets.extracts import publish_sql_extract
+
+    warehouse = _warehouse(tmp_path)
+    (tmp_path / "extracts").mkdir()
+    stale = tmp_path / "extracts" / "opportunity_credit.csv"
+    stale.write_text("opportunity_key\nopp_0000000000000000\n")
+    select = bi_datasets.empty_sql(EXTRACT_COLUMNS["opportunity_credit"]).replace(" WHERE false", "")
+    select = select.replace("CAST(NULL AS VARCHAR) AS \"opportunity_key\"", f"'{OPP}' AS opportunity_key").replace(
+        "CAST(NULL AS VARCHAR) AS \"channel_group\"", "'(unattributed)' AS channel_group")
+    with warehouse.get_connection() as con:
+        meta = publish_sql_extract(dg.build_asset_context(), warehouse, con, "opportunity_credit", select)
+        assert con.execute("SELECT opportunity_key FROM extracts.opportunity_credit").fetchall() == [(OPP,)]
+    assert meta["files"] == [str(tmp_path / "extracts" / "opportunity_credit.parquet")] and not stale.exists()
+    assert sorted(p.name for p in (tmp_path / "extracts").iterdir()) == ["opportunity_credit.parquet"]
+    check = next(c for c in extract_checks.extract_checks if any(s.asset_key.path[-1] == "opportunity_credit" and s.name == "published_columns" for s in c.check_specs))
+    assert check(warehouse=warehouse).passed
 
 
 @pytest.mark.parametrize(("check", "name"), [("reconciles_with_marketing_roi", "opportunity_credit"), ("credits_sum_to_one", "opportunity_credit"),
@@ -193,6 +301,10 @@ TAMPER = [
     (extract_checks.opportunity_credit_sums_to_one, f"UPDATE {OC} SET credit = credit + 1e-6 WHERE {ONE_ROW}", "'linear': 1"),
     (extract_checks.opportunity_credit_sums_to_one, f"DELETE FROM {OC} WHERE attribution_model = 'markov'", "models without rows: ['markov']"),
     (extract_checks.opportunity_credit_sums_to_one, f"UPDATE {OC} SET credit = NULL WHERE {ONE_ROW}", "'linear': 1"),
+    (extract_checks.opportunity_credit_reconciles, f"DELETE FROM {OC} WHERE attribution_model = 'linear' AND touchpoint_key IS NULL",
+     "linear/(unattributed)/(no campaign) pipeline vs attribution_by_campaign"),
+    (extract_checks.opportunity_credit_sums_to_one,
+     f"UPDATE {OC} SET credit = 0.5 WHERE touchpoint_key IS NULL AND attribution_model = 'markov' AND pipeline_amount <> 0", "'markov'"),
 ]
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from marketing_assets.constants import ALL_CHANNELS, EXTRACTS, MMM, SOURCES, SPEND, TOUCHPOINTS
+from marketing_assets.constants import ALL_CHANNELS, ATTRIBUTION, EXTRACTS, MMM, SOURCES, SPEND, TOUCHPOINTS
 from marketing_assets.extracts import (
     ALL_LEVEL,
     COLUMN_GRAINS,
@@ -15,6 +15,7 @@ from marketing_assets.extracts import (
     EXTRACT_COLUMNS,
     FUNNEL_STAGES,
     NO_CAMPAIGN,
+    PSEUDONYM_COLUMNS,
     ROI_MMM_KPIS,
     ROI_MODEL_KPIS,
     ROI_PAID_KPIS,
@@ -22,6 +23,8 @@ from marketing_assets.extracts import (
     ROI_SPEND_KPIS,
     TABLE_COPIES,
     extract_audits,
+    extract_formats,
+    published_extract_files,
 )
 from marketing_assets.lib import bi_datasets
 from marketing_assets.lib.agreement import kpi_mismatches
@@ -31,7 +34,6 @@ from marketing_assets.lib.kpis import UNATTRIBUTED, compute_kpis, load_kpi_dicti
 from marketing_assets.lib.publish import (
     AuditResult,
     audit_report_html,
-    extract_files,
 )
 from marketing_assets.lib.quality import column_names
 from marketing_assets.lib.refs import ref
@@ -51,16 +53,18 @@ def _build_file_checks(name: str) -> list[dg.AssetChecksDefinition]:
     key = dg.AssetKey([EXTRACTS, name])
 
     columns_audit, pii_audit = extract_audits(name)
+    files = " and ".join(f.capitalize() if f == "parquet" else f.upper() for f in extract_formats(name))
 
-    @dg.asset_check(asset=key, name="published_columns", blocking=True)
+    @dg.asset_check(asset=key, name="published_columns", blocking=True,
+                    description=f"The published {files} files hold exactly the published columns, in order, with the published types.")
     def published_columns(warehouse: Warehouse) -> dg.AssetCheckResult:
-        """Parquet and CSV files hold exactly the published columns, in order, with the published types."""
-        return _check_result(columns_audit(extract_files(warehouse.extracts_dir, name)))
+        return _check_result(columns_audit(published_extract_files(warehouse.extracts_dir, name)))
 
-    @dg.asset_check(asset=key, name="no_pii_in_files", blocking=True)
+    @dg.asset_check(asset=key, name="no_pii_in_files", blocking=True,
+                    description=f"No email address or phone number pattern in any text column of the published {files} files"
+                    + ("; every pseudonym column holds only keyed pseudonyms." if name in PSEUDONYM_COLUMNS else "."))
     def no_pii_in_files(warehouse: Warehouse) -> dg.AssetCheckResult:
-        """No email address or phone number pattern in any text column of the published files."""
-        return _check_result(pii_audit(extract_files(warehouse.extracts_dir, name)))
+        return _check_result(pii_audit(published_extract_files(warehouse.extracts_dir, name)))
 
     return [published_columns, no_pii_in_files]
 
@@ -453,17 +457,17 @@ extract_checks += [_build_report_check(asset, file_name) for asset, file_name in
 CREDIT_TOLERANCE = 1e-9
 
 
-# reads marketing_roi: runs after it (additional_deps), never against the previous run's figures
+# reads marketing_roi and attribution_by_campaign: runs after them (additional_deps), never against the previous run's figures
 @dg.asset_check(asset=dg.AssetKey([EXTRACTS, "opportunity_credit"]), name="reconciles_with_marketing_roi", blocking=True,
-                additional_deps=[dg.AssetKey([EXTRACTS, "marketing_roi"])])
+                additional_deps=[dg.AssetKey([EXTRACTS, "marketing_roi"]), dg.AssetKey([ATTRIBUTION, "attribution_by_campaign"])])
 def opportunity_credit_reconciles(warehouse: Warehouse) -> dg.AssetCheckResult:
-    """Per attribution model and channel group: attributed pipeline of the opportunities created in marketing_roi's window
-    (plus, for "(unattributed)", the pipeline of opportunities without any touch, which have no row here) = marketing_roi's
-    channel-level attributed_pipeline, to the cent. Attributed revenue is dated by the close date, which the drill-down
-    does not carry: over all time it must equal the KPI attributed_revenue per model and channel group."""
-    oc, roi = ref(EXTRACTS, "opportunity_credit"), ref(EXTRACTS, "marketing_roi")
-    untouched = bi_datasets.untouched_opportunities_sql()
-    unattributed = literal(UNATTRIBUTED)
+    """Per attribution model and channel group (with "(unattributed)": the opportunities without any touch): attributed
+    pipeline of the opportunities created in marketing_roi's window = marketing_roi's channel-level attributed_pipeline, to
+    the cent. Attributed revenue is dated by the close date, which the drill-down does not carry: over all time it must
+    equal the KPI attributed_revenue per model and channel group. Over all time, per model × channel group × campaign,
+    attributed pipeline = attribution_by_campaign's pipeline_amount (its NULL campaign is "(no campaign)" here)."""
+    oc, roi, by_campaign = ref(EXTRACTS, "opportunity_credit"), ref(EXTRACTS, "marketing_roi"), ref(ATTRIBUTION, "attribution_by_campaign")
+    unattributed, no_campaign = literal(UNATTRIBUTED), literal(NO_CAMPAIGN)
     with warehouse.get_connection() as con:
         start, end = con.execute(f"SELECT min(period_start), max(period_end) FROM {roi}").fetchone()  # the window of its rows
         if start is None:
@@ -472,32 +476,35 @@ def opportunity_credit_reconciles(warehouse: Warehouse) -> dg.AssetCheckResult:
             f"""WITH ext AS (
                     SELECT attribution_model, channel_group, sum(attributed_pipeline) AS pipeline FROM {oc}
                     WHERE opportunity_created_date BETWEEN DATE '{start}' AND DATE '{end}' GROUP BY ALL),
-                untouched AS (
-                    SELECT coalesce(sum(pipeline_amount), 0)::DOUBLE AS pipeline FROM ({untouched})
-                    WHERE opportunity_created_date BETWEEN DATE '{start}' AND DATE '{end}'),
                 r AS (SELECT attribution_model, channel_group, attributed_pipeline AS pipeline FROM {roi} WHERE level = 'channel')
-                SELECT attribution_model, channel_group,
-                       coalesce(ext.pipeline, 0) + CASE WHEN channel_group = {unattributed} THEN (SELECT pipeline FROM untouched) ELSE 0 END,
-                       coalesce(r.pipeline, 0)
+                SELECT attribution_model, channel_group, coalesce(ext.pipeline, 0), coalesce(r.pipeline, 0)
                 FROM r FULL JOIN ext USING (attribution_model, channel_group) ORDER BY ALL"""
+        ).fetchall()
+        campaigns = con.execute(
+            f"""WITH ext AS (SELECT attribution_model, channel_group, campaign_key, sum(attributed_pipeline) AS pipeline FROM {oc} GROUP BY ALL),
+                src AS (
+                    SELECT model AS attribution_model, coalesce(channel_group, {unattributed}) AS channel_group,
+                           coalesce(campaign_key, {no_campaign}) AS campaign_key, sum(pipeline_amount) AS pipeline
+                    FROM {by_campaign} GROUP BY ALL)
+                SELECT attribution_model, channel_group, campaign_key, coalesce(ext.pipeline, 0), coalesce(src.pipeline, 0)
+                FROM src FULL JOIN ext USING (attribution_model, channel_group, campaign_key) ORDER BY ALL"""
         ).fetchall()
         revenue = {(m, g): float(v or 0) for m, g, v in con.execute(
             f"SELECT attribution_model, channel_group, sum(attributed_revenue) FROM {oc} GROUP BY ALL").fetchall()}
-        (untouched_won,) = con.execute(f"SELECT coalesce(sum(won_amount) FILTER (WHERE is_won), 0)::DOUBLE FROM ({untouched})").fetchone()
         kpi = compute_kpis(con, ["attributed_revenue"], "total", ["attribution_model", "channel_group"], dictionary=load_kpi_dictionary())
-    for model in {m for m, _ in revenue}:  # won opportunities without a touch: the KPI's "(unattributed)" rows
-        revenue[(model, UNATTRIBUTED)] = revenue.get((model, UNATTRIBUTED), 0.0) + untouched_won
     defined = {(m, g): float(v) for m, g, v in kpi[["attribution_model", "channel_group", "value"]].itertuples(index=False) if pd.notna(v)}
     pairs = [(f"{m}/{g} pipeline", float(a), float(b)) for m, g, a, b in pipeline]
     pairs += [(f"{m}/{g} revenue (all time)", revenue.get((m, g), 0.0), defined.get((m, g), 0.0)) for m, g in sorted(revenue.keys() | defined.keys())]
-    return _gap_result(pairs, 1e-9, f"drill-down vs marketing_roi ({start} to {end}) and KPI attributed_revenue")
+    pairs += [(f"{m}/{g}/{c} pipeline vs attribution_by_campaign (all time)", float(a), float(b)) for m, g, c, a, b in campaigns]
+    return _gap_result(pairs, 1e-9, f"drill-down vs marketing_roi ({start} to {end}), KPI attributed_revenue and attribution_by_campaign")
 
 
 @dg.asset_check(asset=dg.AssetKey([EXTRACTS, "opportunity_credit"]), name="credits_sum_to_one", blocking=True)
 def opportunity_credit_sums_to_one(warehouse: Warehouse) -> dg.AssetCheckResult:
     """Per opportunity and attribution model the credit shares sum to 1 (within 1e-9), for every model of the registry
-    (each conserves the opportunity's pipeline, see attribution_credits' credits_sum_to_pipeline); an opportunity with a
-    zero pipeline amount has no shares and is not counted. Every model of the registry has rows."""
+    (each conserves the opportunity's pipeline, see attribution_credits' credits_sum_to_pipeline; an opportunity without a
+    touch has one "(unattributed)" row of credit 1); an opportunity with a zero pipeline amount is not counted. Every model
+    of the registry has rows."""
     oc = ref(EXTRACTS, "opportunity_credit")
     with warehouse.get_connection() as con:
         rows = con.execute(

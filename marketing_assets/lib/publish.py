@@ -21,7 +21,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -155,14 +155,14 @@ PANDAS_KIND = {"string": "O", "int": "i", "float": "f", "date": "O", "bool": "b"
 
 
 def audit_published_columns(files: Mapping[str, Path], columns: Mapping[str, str]) -> AuditResult:
-    """The Parquet and CSV files hold exactly ``columns`` ({name: published type}), in order, with those types."""
+    """The Parquet file (and the CSV file, when published) hold exactly ``columns`` ({name: published type}), in order,
+    with those types."""
     problems = []
     expected = list(columns)
     parquet = pd.read_parquet(files["parquet"])
-    csv_cols = list(pd.read_csv(files["csv"], nrows=0).columns)
     if list(parquet.columns) != expected:
         problems.append(f"{files['parquet'].name} columns {list(parquet.columns)}")
-    if csv_cols != expected:
+    if "csv" in files and (csv_cols := list(pd.read_csv(files["csv"], nrows=0).columns)) != expected:
         problems.append(f"{files['csv'].name} columns {csv_cols}")
     for col, kind in columns.items():
         if col in parquet and len(parquet) and parquet[col].dropna().size and parquet[col].dtype.kind not in (PANDAS_KIND[kind], "i" if kind == "float" else "_"):
@@ -229,10 +229,13 @@ def audit_report_html(files: Mapping[str, Path]) -> AuditResult:
 STAGING_DIR = ".staging"
 
 
-def extract_files(out_dir: Path | str, name: str) -> dict[str, Path]:
-    """Published paths of extract ``name``: ``{"parquet": …, "csv": …}``."""
+EXTRACT_FORMATS = ("parquet", "csv")  # every format an extract can be published in; each extract states its own
+
+
+def extract_files(out_dir: Path | str, name: str, formats: Sequence[str] = EXTRACT_FORMATS) -> dict[str, Path]:
+    """Published paths of extract ``name`` in ``formats``: ``{"parquet": …, "csv": …}``."""
     out = Path(out_dir)
-    return {"parquet": out / f"{name}.parquet", "csv": out / f"{name}.csv"}
+    return {fmt: out / f"{name}.{fmt}" for fmt in formats}
 
 
 def _readable(path: Path) -> None:
@@ -244,7 +247,8 @@ def _readable(path: Path) -> None:
 
 @contextlib.contextmanager
 def write_audit_publish(
-    targets: Mapping[str, Path], writers: Mapping[str, Callable[[Path], None]], audits: Sequence[Audit] = (), what: str = "files"
+    targets: Mapping[str, Path], writers: Mapping[str, Callable[[Path], None]], audits: Sequence[Audit] = (), what: str = "files",
+    retired: Sequence[Path] = (),
 ) -> Iterator[dict[str, Path]]:
     """Write each ``targets[kind]`` with ``writers[kind](staged_path)`` into a private folder under ``.staging/``
     next to it (same file name), run ``audits`` on the staged files, then yield the staged paths.
@@ -252,7 +256,8 @@ def write_audit_publish(
     When the ``with`` body finishes without an exception, every staged file is moved onto its published name
     with ``os.replace`` (atomic per file; all audits passed before the first move). A failed audit raises
     :class:`AuditFailed` before the body runs; on any exception nothing is moved. The staging folder is removed
-    in every case, so a reader only ever sees complete, audited files.
+    in every case, so a reader only ever sees complete, audited files. ``retired``: files of a format no longer
+    published (a stale copy would outlive its data), removed once the new files are in place.
     """
     parents = {p.parent for p in targets.values()}
     stages = {}
@@ -270,6 +275,8 @@ def write_audit_publish(
         yield staged
         for kind, path in staged.items():
             os.replace(path, targets[kind])
+        for path in retired:
+            path.unlink(missing_ok=True)
     finally:
         for parent, stage in stages.items():
             shutil.rmtree(stage, ignore_errors=True)
@@ -284,9 +291,16 @@ def _extract_writers(frame: pd.DataFrame) -> dict[str, Callable[[Path], None]]:
     }
 
 
-def stage_extract(frame: pd.DataFrame, name: str, out_dir: Path | str, audits: Sequence[Audit] = ()):
-    """:func:`write_audit_publish` for extract ``name`` (Parquet + CSV): a context manager yielding the staged paths."""
-    return write_audit_publish(extract_files(out_dir, name), _extract_writers(frame), audits, what=f"extract {name}")
+def _retired(out_dir: Path | str, name: str, formats: Sequence[str]) -> list[Path]:
+    """The files of extract ``name`` in a format it is no longer published in."""
+    return [p for fmt, p in extract_files(out_dir, name).items() if fmt not in formats]
+
+
+def stage_extract(frame: pd.DataFrame, name: str, out_dir: Path | str, audits: Sequence[Audit] = (), formats: Sequence[str] = EXTRACT_FORMATS):
+    """:func:`write_audit_publish` for extract ``name`` in ``formats`` (Parquet + CSV by default): a context manager yielding
+    the staged paths; files of the other formats are removed once the new ones are in place."""
+    return write_audit_publish(extract_files(out_dir, name, formats), _extract_writers(frame), audits, what=f"extract {name}",
+                               retired=_retired(out_dir, name, formats))
 
 
 def write_extract(frame: pd.DataFrame, name: str, out_dir: Path | str, audits: Sequence[Audit] = ()) -> dict[str, Path]:
@@ -347,17 +361,19 @@ def _arrow_kind(arrow_type) -> str:
 
 def audit_file_schema(files: Mapping[str, Path], columns: Mapping[str, str]) -> AuditResult:
     """:func:`audit_published_columns` without reading the data: column names and types from the Parquet schema, the
-    CSV header line. An integer column may be published as float; an all-NULL column has no type to check."""
+    CSV header line (when a CSV is published). An integer column may be published as float; an all-NULL column has no
+    type to check."""
     import pyarrow.parquet as pq
 
     problems, expected = [], list(columns)
     schema = pq.read_schema(files["parquet"])
-    with open(files["csv"], encoding="utf-8") as fh:
-        csv_cols = pd.read_csv(fh, nrows=0).columns.tolist()
     if schema.names != expected:
         problems.append(f"{files['parquet'].name} columns {schema.names}")
-    if csv_cols != expected:
-        problems.append(f"{files['csv'].name} columns {csv_cols}")
+    if "csv" in files:
+        with open(files["csv"], encoding="utf-8") as fh:
+            csv_cols = pd.read_csv(fh, nrows=0).columns.tolist()
+        if csv_cols != expected:
+            problems.append(f"{files['csv'].name} columns {csv_cols}")
     for col, kind in columns.items():
         if col in schema.names:
             found = _arrow_kind(schema.field(col).type)
@@ -373,12 +389,13 @@ def audit_file_schema(files: Mapping[str, Path], columns: Mapping[str, str]) -> 
 PII_SCAN_LIMIT = 200_000  # candidate values per column handed to find_pii; more are reported as not scanned
 
 
-def audit_no_pii_at_scale(files: Mapping[str, Path], limit: int = PII_SCAN_LIMIT) -> AuditResult:
+def audit_no_pii_at_scale(files: Mapping[str, Path], limit: int = PII_SCAN_LIMIT, skip: Collection[str] = ()) -> AuditResult:
     """:func:`audit_no_pii` through DuckDB: per text column, the DISTINCT values that could hold an e-mail (an ``@``)
     or a phone number (9+ digits once 16+-digit hex runs, the identifiers find_pii ignores, are removed) go to
     :func:`find_pii`, at most ``limit`` per column (a column with more fails: it cannot be vouched for). The text
     columns are the Parquet file's string columns (the CSV is written from the same table: its numbers stay numbers);
-    without a Parquet file every CSV column is read as text."""
+    without a Parquet file every CSV column is read as text. Columns in ``skip`` are not scanned (the caller vouches
+    for them, see :func:`audit_pseudonymised_at_scale`)."""
     import duckdb
 
     found: dict[str, list[str]] = {}
@@ -392,15 +409,14 @@ def audit_no_pii_at_scale(files: Mapping[str, Path], limit: int = PII_SCAN_LIMIT
             parquet = path.suffix == ".parquet"
             source = f"read_parquet({literal(path)})" if parquet else f"read_csv({literal(path)}, all_varchar = true, header = true)"
             present = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
-            scanned = [c for c in present if text_columns is None or c in text_columns]
+            scanned = [c for c in present if (text_columns is None or c in text_columns) and c not in skip]
             if not scanned:
                 continue
-            # one read of the file: every text column's distinct candidates, at most limit + 1 per column
+            # every text column's distinct candidates, at most limit + 1 per column; a DISTINCT per column reads only
+            # that column of a Parquet file
+            distinct = " UNION ALL ".join(f"SELECT {literal(c)} AS column_name, v FROM (SELECT DISTINCT {ident(c)} AS v FROM {source})" for c in scanned)
             candidates = con.execute(
-                f"""SELECT column_name, v FROM (
-                        SELECT DISTINCT column_name, v
-                        FROM (SELECT {', '.join(ident(c) for c in scanned)} FROM {source})
-                             UNPIVOT (v FOR column_name IN ({', '.join(ident(c) for c in scanned)})))
+                f"""SELECT column_name, v FROM ({distinct})
                     WHERE contains(v, '@')
                        OR length(regexp_replace(regexp_replace(v, '[0-9a-fA-F]{{16,}}', '', 'g'), '[^0-9]', '', 'g')) >= 9
                     QUALIFY row_number() OVER (PARTITION BY column_name ORDER BY v) <= {limit + 1}"""
@@ -415,13 +431,51 @@ def audit_no_pii_at_scale(files: Mapping[str, Path], limit: int = PII_SCAN_LIMIT
     return AuditResult("no_pii_in_files", passed, description, {"columns_with_pii": found, "columns_not_scanned": unscanned})
 
 
-def _sql_extract_writers(con, relation: str) -> dict[str, Callable[[Path], None]]:
-    def copy(fmt: str) -> Callable[[Path], None]:
-        return lambda p: con.execute(f"COPY (SELECT * FROM {relation}) TO {literal(p)} ({fmt})")
+def audit_pseudonymised_at_scale(files: Mapping[str, Path], pseudonyms: Mapping[str, tuple[str, str | None]],
+                                 limit: int = PII_SCAN_LIMIT) -> AuditResult:
+    """:func:`audit_no_pii_at_scale` for a large Parquet file whose identifier columns hold keyed pseudonyms, in one
+    vectorised pass over its rows: every value of each ``pseudonyms`` column ({column: (prefix, SQL condition under which
+    NULL is allowed, None = never)}) fully matches ``<prefix>`` + PSEUDONYM_HEX lowercase hex digits, so it can hold
+    nothing else (stronger than a pattern search, and no DISTINCT over millions of keys); the other text columns (few
+    distinct values) get the e-mail and phone scan of :func:`audit_no_pii_at_scale`. Only counts of non-pseudonym
+    values are reported (per ``file:column``; -1: the column is missing), never a value."""
+    import duckdb
 
-    return {"parquet": copy("FORMAT parquet"), "csv": copy("FORMAT csv, HEADER true, TIMESTAMPFORMAT '%Y-%m-%dT%H:%M:%S'")}
+    bad: dict[str, int] = {}
+    with duckdb.connect() as con:
+        for path in files.values():
+            source = f"read_parquet({literal(path)})" if path.suffix == ".parquet" else f"read_csv({literal(path)}, all_varchar = true, header = true)"
+            present = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+            tests = {}
+            for col, (prefix, nullable) in pseudonyms.items():
+                if col not in present:  # a renamed or dropped key column: nothing here vouches for its values
+                    bad[f"{path.name}:{col}"] = -1
+                    continue
+                pattern = literal(f"^{re.escape(prefix)}[0-9a-f]{{{PSEUDONYM_HEX}}}$")
+                null_ok = f"coalesce({nullable}, false)" if nullable else "false"
+                tests[col] = (f"count(*) FILTER (WHERE CASE WHEN {ident(col)} IS NULL THEN NOT {null_ok} "
+                              f"ELSE NOT regexp_full_match({ident(col)}, {pattern}) END)")
+            if tests:
+                counts = con.execute(f"SELECT {', '.join(tests.values())} FROM {source}").fetchone()
+                bad |= {f"{path.name}:{col}": int(n) for col, n in zip(tests, counts) if n}
+    text = audit_no_pii_at_scale(files, limit, skip=pseudonyms)
+    passed = not bad and text.passed
+    problems = [f"{k} is missing" if n < 0 else f"{n:,} values of {k} are not pseudonyms" for k, n in bad.items()]
+    description = "pseudonym columns hold only pseudonyms; " + text.description if passed else "; ".join(
+        problems + ([] if text.passed else [text.description]))
+    return AuditResult("no_pii_in_files", passed, description, {**text.metadata, "non_pseudonym_values": bad})
 
 
-def stage_sql_extract(con, relation: str, name: str, out_dir: Path | str, audits: Sequence[Audit] = ()):
-    """:func:`stage_extract` for a warehouse relation: DuckDB writes the Parquet and CSV files (no pandas frame)."""
-    return write_audit_publish(extract_files(out_dir, name), _sql_extract_writers(con, relation), audits, what=f"extract {name}")
+PARQUET_ROW_GROUP_SIZE = 1_000_000
+SQL_COPY_OPTIONS = {
+    "parquet": f"FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {PARQUET_ROW_GROUP_SIZE}",
+    "csv": "FORMAT csv, HEADER true, TIMESTAMPFORMAT '%Y-%m-%dT%H:%M:%S'",
+}
+
+
+def stage_sql_extract(con, select_sql: str, name: str, out_dir: Path | str, audits: Sequence[Audit] = (),
+                      formats: Sequence[str] = EXTRACT_FORMATS):
+    """:func:`stage_extract` for a SELECT: DuckDB writes the files in ``formats`` straight from it (``COPY``, no pandas
+    frame, no intermediate table); files of the formats not published are removed once the new ones are in place."""
+    writers = {fmt: (lambda p, fmt=fmt: con.execute(f"COPY ({select_sql}) TO {literal(p)} ({SQL_COPY_OPTIONS[fmt]})")) for fmt in formats}
+    return write_audit_publish(extract_files(out_dir, name, formats), writers, audits, what=f"extract {name}", retired=_retired(out_dir, name, formats))

@@ -13,6 +13,7 @@ import pandas as pd
 
 UNATTRIBUTED = "(unattributed)"
 OPPORTUNITY_DIMS = {"sales_segment"}
+NO_TOUCH_DIMS = {"campaign_key"}  # an opportunity without a touch has no campaign: NULL ("no campaign"), not a channel label
 
 
 def _credit_cols(models: Sequence[str]) -> list[str]:
@@ -41,7 +42,8 @@ def _models_sql(models: Sequence[str]) -> str:
 def rollup_sql(credits: str, opportunities: str, models: Sequence[str], dims: Sequence[str]) -> str:
     """One row per model × ``dims``: credited pipeline, opportunities, customers and won revenue (share-weighted)."""
     dim_list = ", ".join(dims)
-    unattributed_dims = ", ".join(f"o.{d}" if d in OPPORTUNITY_DIMS else f"'{UNATTRIBUTED}' AS {d}" for d in dims)
+    unattributed_dims = ", ".join(
+        f"o.{d}" if d in OPPORTUNITY_DIMS else f"NULL AS {d}" if d in NO_TOUCH_DIMS else f"'{UNATTRIBUTED}' AS {d}" for d in dims)
     return f"""
     WITH long AS ({_long(credits, models, dims)}),
     outcomes AS ({_outcomes(opportunities)}),
