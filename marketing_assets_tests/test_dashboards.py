@@ -32,6 +32,7 @@ from marketing_assets_tests.browser import CdpBrowser, ink_share
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
 REQUIRE_CHROMIUM = os.environ.get("MARKETING_REQUIRE_CHROMIUM") == "1"
+SETTLE_S = 1.5  # drawn charts still animate (lines grow, bars rise): screenshots wait for the final picture
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +124,7 @@ def test_every_dashboard_draws_in_chromium_for_each_allowed_role(sessions, brows
                 ".includes('unexpected error') ? 'error' : 'ok'"
             )
             png = artefacts / f"dashboard-{slug}-{role}.png"
+            time.sleep(SETTLE_S)
             browser.screenshot(png)
             assert ink_share(png) > 0.02, f"{png} looks blank"
     (artefacts / "dashboard_load_s.json").write_text(json.dumps(timings, indent=2))
@@ -373,6 +375,7 @@ def test_drill_to_detail_in_the_browser(bi, sessions, browser, artefacts):
     text = browser.evaluate("document.querySelector('.ant-modal').innerText")
     assert channel in text and "credit" in text
     browser.call("Input.dispatchMouseEvent", type="mouseMoved", x=5, y=5)  # close the context menu's leftovers
+    time.sleep(SETTLE_S)
     png = artefacts / "drill-to-detail-channel-performance.png"
     browser.screenshot(png)
     assert ink_share(png) > 0.02
