@@ -1,7 +1,6 @@
 """The code location: assets per layer, their checks, resources, jobs and schedules."""
 
 import datetime as dt
-import functools
 import os
 
 import dagster as dg
@@ -11,6 +10,7 @@ from marketing_assets.bi import bundle as dashboards
 from marketing_assets.bi.server import DEFAULT_PORT, dashboard_url
 from marketing_assets.column_schemas import table_schemas, with_column_schema
 from marketing_assets.constants import ATTRIBUTION, EXTRACTS, IDENTITY, MMM, SOURCES, SPEND, TOUCHPOINTS
+from marketing_assets.lib.owners import load_owners
 from marketing_assets.resources import build_resources
 from marketing_assets.sensors import all_sensors
 
@@ -26,6 +26,7 @@ extract_assets += [reports.build_data_quality_report(checks.all_checks, key_pref
 
 # Stakeholders read the extracts and reports: the daily 05:00 UTC refresh keeps them under a day old, so
 # the UI warns after 26 h (one missed refresh plus slack) and fails after 30 h.
+SCHEMAS = table_schemas()
 STAKEHOLDER_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=dt.timedelta(hours=30), warn_window=dt.timedelta(hours=26))
 extract_assets = [a.map_asset_specs(lambda spec: spec.replace_attributes(freshness_policy=STAKEHOLDER_FRESHNESS)) for a in extract_assets]
 
@@ -42,9 +43,10 @@ def with_dashboard_links(spec: dg.AssetSpec) -> dg.AssetSpec:
 
 extract_assets = [a.map_asset_specs(with_dashboard_links) for a in extract_assets]
 
-# Every table asset shows its columns (name, type, nullability, description) from its contract in schemas.py.
+# Every table asset shows its columns (name, type, nullability, description) from its contract in schemas.py,
+# and its layer's owner (config/owners.yaml).
 all_assets = dg.map_asset_specs(
-    functools.partial(with_column_schema, contracts=table_schemas()),
+    lambda spec: with_column_schema(spec, contracts=SCHEMAS).replace_attributes(owners=[load_owners()[spec.group_name]]),
     [*source_assets, *spend_assets, *identity_assets, *touchpoint_assets, *attribution_assets, *mmm_assets, *extract_assets],
 )
 

@@ -88,7 +88,7 @@ EXTRACT_COLUMNS: dict[str, dict[str, str]] = {
     "data_quality_report": {
         "section": "string", "asset_key": "string", "check_name": "string", "severity": "string", "blocking": "bool",
         "status": "string", "evaluated_at": "timestamp", "run_id": "string", "description": "string", "metric": "string",
-        "value": "float", "metadata_json": "string",
+        "value": "float", "metadata_json": "string", "owner": "string",
     },
     # BI datasets written by DuckDB (SQL_EXTRACTS): the per-touchpoint drill-down and copies of warehouse tables
     "opportunity_credit": {
@@ -215,7 +215,8 @@ COLUMN_NOTES: dict[str, str] = {
     "run_id": "Dagster run of the evaluation.", "description": "The check's own words.", "metric": "Name of the row's measured quantity.",
     "metadata_json": "Check metadata (masked), JSON.",
     "name": "KPI name.", "label": "KPI label shown to readers.", "formula": "SQL formula.", "base": "Base relation.", "time_grains": "Allowed time grains.",
-    "dimensions": "Allowed dimensions.", "breakdown": "Dimensions always applied.", "source_assets": "Assets read.", "owner": "Owning team.",
+    "dimensions": "Allowed dimensions.", "breakdown": "Dimensions always applied.", "source_assets": "Assets read.",
+    "owner": "Owning team: a KPI's from config/kpis.yaml, an asset's and its checks' from config/owners.yaml (by layer).",
     "refresh": "Refresh cadence.", "target_value": "Goal value, in the KPI's unit.", "target_direction": "Which side of the target is good.",
     "threshold_value": "Alert line, in the KPI's unit.", "threshold_direction": "Which side of the threshold is good.", "version": "KPI definition version (integer).",
     "changed": "Last change of the definition.",

@@ -24,6 +24,7 @@ from marketing_assets.extracts import EXTRACT_COLUMNS, publish_extract, publishe
 from marketing_assets.lib import kpis, recommend, tally
 from marketing_assets.lib import reports as html_reports
 from marketing_assets.lib.freshness import FRESH_TO, fresh_to, fresh_to_sql
+from marketing_assets.lib.owners import owner_of
 from marketing_assets.lib.publish import EMAIL_PATTERN, AuditFailed, audit_report_html, find_pii
 from marketing_assets.lib.quality import table_exists
 from marketing_assets.lib.refs import recording, ref
@@ -247,6 +248,7 @@ def build_data_quality_report(checks: Sequence[dg.AssetChecksDefinition], *, key
             frame = pd.concat([p for p in parts if len(p)], ignore_index=True)
             frame["blocking"] = frame["blocking"].astype(bool)
             frame["evaluated_at"] = pd.to_datetime(frame["evaluated_at"])
+            frame["owner"] = frame["asset_key"].map(owner_of)
             meta = publish_extract(context, warehouse, con, "data_quality_report", frame)
         problems = checks[checks["status"].isin(["failed", "warned"])][["asset_key", "check_name", "status", "description"]]
         return dg.MaterializeResult(

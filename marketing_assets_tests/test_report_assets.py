@@ -45,6 +45,24 @@ def test_data_quality_report_reads_this_runs_check_results(demo_graph):
         assert (status, run_id) == (expected, result.run_id), (asset_key, check_name)
 
 
+def test_every_check_and_freshness_row_names_its_owner(demo_graph):
+    """The owner of a check is its asset layer's team (config/owners.yaml), as the Dagster UI shows for the asset."""
+    import dagster as dg
+
+    from marketing_assets.definitions import defs
+    from marketing_assets.lib.owners import load_owners
+
+    _, tmp, _ = demo_graph
+    with duckdb.connect(str(tmp / "warehouse.duckdb"), read_only=True) as con:
+        rows = con.execute("SELECT asset_key, owner FROM extracts.data_quality_report WHERE section IN ('check', 'freshness')").fetchall()
+    graph = defs.resolve_asset_graph()
+    assert rows
+    for asset_key, owner in rows:
+        assert owner == load_owners()[asset_key.split("/")[0]], asset_key
+        assert graph.get(dg.AssetKey(asset_key.split("/"))).owners == [owner], asset_key
+    assert set(load_owners()) == {graph.get(k).group_name for k in graph.get_all_asset_keys()}
+
+
 @pytest.mark.slow
 def test_report_assets_render_non_blank_in_headless_chromium(demo_graph, tmp_path):
     if shutil.which("chromium") is None:
