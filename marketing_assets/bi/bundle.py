@@ -42,6 +42,7 @@ VIZ = {"table": "table", "big_number_total": "big_number_total", "big_number": "
 WIDTHS = {"big_number": 3, "big_number_total": 3}  # default chart width (of 12); others 6
 NO_FILTER = "No filter"
 ROW_LIMIT = 10000
+TABLE_PAGE_LENGTH = 20  # rows a table chart draws per page
 FLOAT_FORMAT = ",.2f"  # number columns of a table of rows that carry no KPI and no metric of the spec
 CHART_KEYS = {"title", "description", "viz", "dataset", "metrics", "groupby", "columns", "x", "grain", "rows", "cols", "where", "where_sql",
               "order_by", "limit", "width", "unfiltered", "stack", "dashboard"}
@@ -318,8 +319,9 @@ def chart_yaml(slug: str, chart: dict, spec: dict, dictionary: kpis.KpiDictionar
             params = {"query_mode": "aggregate", "groupby": groupby, "metrics": metrics, "all_columns": [], "percent_metrics": [],
                       "timeseries_limit_metric": order, "order_desc": True, "row_limit": limit}
             query.update(columns=groupby, orderby=[[order, False]])
+        # 20 rows a page: a dashboard draws a page, not every row (search and sorting still cover all of them)
         params.update(table_timestamp_format="smart_date", server_pagination=False, include_search=True, show_cell_bars=True,
-                      allow_render_html=False)
+                      allow_render_html=False, page_length=TABLE_PAGE_LENGTH)
     elif viz == "pivot_table_v2":
         params = {"groupbyRows": chart["rows"], "groupbyColumns": chart.get("cols", []), "metrics": metrics, "metricsLayout": "COLUMNS",
                   "aggregateFunction": "Maximum", "valueFormat": number_format, "row_limit": limit, "order_desc": True,
