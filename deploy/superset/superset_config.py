@@ -13,6 +13,7 @@ imports nothing from ``marketing_assets`` and reads its settings from the enviro
   frontend's telemetry pixel (``SCARF_ANALYTICS = False`` does not stop it); no map tiles, no thumbnails.
 """
 
+import logging
 import os
 from pathlib import Path
 
@@ -22,6 +23,7 @@ BI_HOME = Path(os.environ.get("MARKETING_BI_HOME", "data/.superset")).resolve()
 BI_HOME.mkdir(parents=True, exist_ok=True)
 
 SECRET_KEY = os.environ["SUPERSET_SECRET_KEY"]
+LOG_LEVEL = getattr(logging, os.environ.get("SUPERSET_LOG_LEVEL", "warning").upper(), logging.WARNING)
 SQLALCHEMY_DATABASE_URI = f"sqlite:///{BI_HOME / 'superset.db'}?check_same_thread=false"
 
 FEATURE_FLAGS = {
