@@ -34,10 +34,21 @@ extract_assets = [a.map_asset_specs(lambda spec: spec.replace_attributes(freshne
 DASHBOARDS_URL = f"http://127.0.0.1:{os.environ.get('BI_PORT') or DEFAULT_PORT}"
 
 
+def dashboard_links() -> dict[str, dict[str, dg.MetadataValue]]:
+    """Extract name -> {"dashboard: <title>": URL} of every dashboard reading it (the spec is read once)."""
+    spec = dashboards.load_spec()
+    links: dict[str, dict[str, dg.MetadataValue]] = {}
+    for slug, names in dashboards.dashboard_datasets(spec).items():
+        for name in names:
+            links.setdefault(name, {})[f"dashboard: {spec['dashboards'][slug]['title']}"] = dg.MetadataValue.url(dashboard_url(DASHBOARDS_URL, slug))
+    return links
+
+
+DASHBOARD_LINKS = dashboard_links()
+
+
 def with_dashboard_links(spec: dg.AssetSpec) -> dg.AssetSpec:
-    readers = [slug for slug, names in dashboards.dashboard_datasets().items() if spec.key.path[-1] in names]
-    titles = {slug: d["title"] for slug, d in dashboards.load_spec()["dashboards"].items()}
-    links = {f"dashboard: {titles[slug]}": dg.MetadataValue.url(dashboard_url(DASHBOARDS_URL, slug)) for slug in readers}
+    links = DASHBOARD_LINKS.get(spec.key.path[-1])
     return spec.merge_attributes(metadata=links) if links else spec
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from marketing_assets.constants import ALL_CHANNELS
+from marketing_assets.lib.freshness import period_complete
 from marketing_assets.lib.reports import text as T
 from marketing_assets.lib.reports.blocks import (
     Callout,
@@ -90,7 +91,7 @@ def latest_full_month(periods: Iterable[pd.Timestamp], fresh_to: Any) -> pd.Time
     fresh = pd.Timestamp(fresh_to)
     if fresh.tzinfo is not None:
         fresh = fresh.tz_convert(None)
-    full = [m for m in months if (m + pd.offsets.MonthEnd(0)).normalize() <= fresh.normalize()]
+    full = [m for m in months if period_complete("month", m.date(), fresh.date())]
     return full[-1] if full else months[-1]
 
 
