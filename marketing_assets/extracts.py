@@ -15,6 +15,7 @@ import pandas as pd
 
 from marketing_assets.constants import ALL_CHANNELS, ATTRIBUTION, EXTRACTS, MMM, SOURCES, SPEND
 from marketing_assets.lib import bi_datasets, forecast, kpis, recommend
+from marketing_assets.lib.attribution.models import model_label
 from marketing_assets.lib.cohorts import pool_cohorts, pooled_columns
 from marketing_assets.lib.freshness import FRESH_TO, fresh_to, fresh_to_sql, period_complete
 from marketing_assets.lib.funnel import stage_distinguishability
@@ -91,13 +92,7 @@ EXTRACT_COLUMNS: dict[str, dict[str, str]] = {
         "value": "float", "metadata_json": "string", "owner": "string",
     },
     # BI datasets written by DuckDB (SQL_EXTRACTS): the per-touchpoint drill-down and copies of warehouse tables
-    "opportunity_credit": {
-        "opportunity_key": "string", "touchpoint_key": "string", "attribution_model": "string", "opportunity_created_date": "date",
-        "opportunity_month": "date", "sales_segment": "string", "channel_group": "string", "channel_name": "string", "campaign_key": "string",
-        "touchpoint_type": "string", "touchpoint_date": "date", "days_before_opportunity": "int", "touch_order": "int", "touch_count": "int",
-        "lookback_days": "int", "credit": "float", "pipeline_amount": "float", "attributed_pipeline": "float", "is_won": "bool",
-        "attributed_revenue": "float", "dictionary_version": "int",
-    },
+    "opportunity_credit": bi_datasets.opportunity_credit_columns(),
     "mmm_weekly": {
         "week": "date", "component": "string", "component_kind": "string", "channel_group": "string", "contribution": "float",
         "actual": "float", "predicted": "float",
@@ -148,7 +143,8 @@ COLUMN_KPIS: dict[str, dict[str, str]] = {
                       "attributed_revenue_max": "attributed_revenue"},
     "funnel": {"contacts": "funnel_contacts", "stage_conversion": "funnel_stage_conversion", "conversion_from_known": "funnel_conversion_from_known",
                "stage_conversion_3m": "funnel_stage_conversion", "conversion_from_known_3m": "funnel_conversion_from_known"},
-    "opportunity_credit": {"attributed_pipeline": "attributed_pipeline", "attributed_revenue": "attributed_revenue"},
+    "opportunity_credit": {column: prefix for prefix in ("attributed_pipeline", "attributed_revenue")
+                           for column in bi_datasets.per_model_columns(prefix)},
     "cohort_ltv": {
         "customers": "cohort_customers", "active_customers": "cohort_active_customers", "cumulative_revenue": "cohort_cumulative_revenue",
         "cumulative_gross_margin": "cohort_cumulative_margin", "ltv_per_customer": "cohort_ltv", "retention_30d": "repeat_rate_30d",
@@ -223,7 +219,7 @@ COLUMN_NOTES: dict[str, str] = {
     # opportunity_credit
     "opportunity_key": "Keyed pseudonym of the CRM opportunity (HMAC-SHA256 under the secret pseudonym key; the same in every refresh).",
     "touchpoint_key": "Keyed pseudonym of the touchpoint (HMAC-SHA256 under the secret pseudonym key); empty on the '(unattributed)' "
-                      "rows of an opportunity without a touch (one per model, credit 1, its whole pipeline).",
+                      "row of an opportunity without a touch (credit 1 under every model, its whole pipeline).",
     "opportunity_created_date": "Day the opportunity was created (date; the date basis of attributed pipeline).",
     "opportunity_month": "First day of the opportunity's creation month (date).",
     "channel_name": "Channel label of the touch (CRM channel_name, or the channel channel_map derives).",
@@ -232,12 +228,7 @@ COLUMN_NOTES: dict[str, str] = {
     "touch_order": "Position of the touch in the opportunity's ordered touches (integer, 1 = first).",
     "touch_count": "Touches of the opportunity in its lookback window (integer; 0 on the '(unattributed)' rows of an opportunity without one).",
     "lookback_days": "Lookback window of the attribution, in days (integer; empty on the rows of an opportunity without a touch).",
-    "credit": "Share of the opportunity credited to the touch by the row's model (fraction; an opportunity's shares sum to 1 per model; "
-              "1 on the '(unattributed)' row of an opportunity without a touch; empty for a touch of a zero pipeline amount).",
     "is_won": "The opportunity is closed won.",
-    "attributed_pipeline": "One touch's credit × the opportunity's pipeline amount, unrounded (sums over rows reconcile with marketing_roi to the cent):",
-    "attributed_revenue": "One touch's credit × the opportunity's won amount (0 when not won), unrounded; dated by the opportunity's close, "
-                          "not by opportunity_created_date:",
     "pipeline_amount": "Pipeline amount (money): the opportunity's own in opportunity_credit; the pipeline the row's model credits the channel "
                        "in the row's lookback window in attribution_model_comparison.",
     # mmm_* and attribution_model_comparison (copies of the warehouse tables)
@@ -271,6 +262,16 @@ COLUMN_NOTES: dict[str, str] = {
     "share_change_vs_default_window": "share minus the channel's share under the longest lookback window (fraction).",
     "model_spread": "Highest minus lowest share of the channel across models in the window (fraction).",
 }
+# opportunity_credit's per-model columns (bi_datasets.PER_MODEL_COLUMNS): one note per model of the registry
+COLUMN_NOTES.update(
+    {c: f"Share of the opportunity credited to the touch by the {model_label(m)} model (fraction; an opportunity's shares sum to 1; 1 on "
+        "the '(unattributed)' row of an opportunity without a touch; empty for a touch of a zero pipeline amount)."
+     for c, m in bi_datasets.per_model_columns("credit").items()}
+    | {c: f"The {model_label(m)} model's credit of the touch × the opportunity's pipeline amount, unrounded (sums over rows reconcile "
+          "with marketing_roi to the cent):" for c, m in bi_datasets.per_model_columns("attributed_pipeline").items()}
+    | {c: f"The {model_label(m)} model's credit of the touch × the opportunity's won amount (0 when not won), unrounded; dated by the "
+          "opportunity's close, not by opportunity_created_date:" for c, m in bi_datasets.per_model_columns("attributed_revenue").items()}
+)
 MONEY_DECIMALS = 2  # money columns are published rounded to cents of the reporting currency
 UNIT_TEXT = {"currency": "money, reporting currency, 2 decimals", "percent": "fraction, 0.25 = 25 %", "ratio": "ratio, 1.0 = break-even",
              "count": "count", "months": "months"}
@@ -731,8 +732,8 @@ def pipeline_forecast(context: dg.AssetExecutionContext, config: ForecastConfig,
 
 @dg.asset(deps=upstream(lambda: bi_datasets.opportunity_credit_sql(NO_CAMPAIGN, 0)), kinds={"duckdb", *extract_formats("opportunity_credit")})
 def opportunity_credit(context: dg.AssetExecutionContext, warehouse: Warehouse, landing: LandingZone) -> dg.MaterializeResult:
-    """One row per opportunity touchpoint × attribution model (an opportunity without a touch: one "(unattributed)" row per
-    model): the touch's credit share, attributed pipeline and revenue, with the opportunity's dates, segment and the touch's
+    """One row per opportunity touchpoint (an opportunity without a touch: one "(unattributed)" row) with every attribution
+    model's credit share, attributed pipeline and revenue side by side, the opportunity's dates and segment and the touch's
     channel and campaign; opportunities and touchpoints only as keyed pseudonyms (no contact, account or raw id). Parquet only."""
     dictionary = kpis.load_kpi_dictionary()
     key = warehouse.pseudonym_key_for(landing.root)
@@ -742,7 +743,7 @@ def opportunity_credit(context: dg.AssetExecutionContext, warehouse: Warehouse, 
             meta = publish_sql_extract(context, warehouse, con, "opportunity_credit", bi_datasets.opportunity_credit_sql(NO_CAMPAIGN, dictionary.version))
         finally:
             drop_pseudonym(con)
-        models = [r[0] for r in con.execute(f"SELECT DISTINCT attribution_model FROM {this(EXTRACTS, 'opportunity_credit')} ORDER BY 1").fetchall()]
+    models = list(bi_datasets.per_model_columns("credit").values())
     return dg.MaterializeResult(metadata={**meta, "attribution_models": models, "dictionary_version": dictionary.version})
 
 

@@ -56,29 +56,33 @@ def test_published_files_hold_the_contract_columns(demo_graph, name):
 
 def test_opportunity_credit_columns_and_types(demo_graph):
     _, tmp, _ = demo_graph
+    models = model_names()
     assert list(EXTRACT_COLUMNS["opportunity_credit"]) == [
-        "opportunity_key", "touchpoint_key", "attribution_model", "opportunity_created_date", "opportunity_month", "sales_segment",
+        "opportunity_key", "touchpoint_key", "opportunity_created_date", "opportunity_month", "sales_segment",
         "channel_group", "channel_name", "campaign_key", "touchpoint_type", "touchpoint_date", "days_before_opportunity", "touch_order",
-        "touch_count", "lookback_days", "credit", "pipeline_amount", "attributed_pipeline", "is_won", "attributed_revenue", "dictionary_version"]
+        "touch_count", "lookback_days", "pipeline_amount", "is_won", *(f"credit_{m}" for m in models),
+        *(f"attributed_pipeline_{m}" for m in models), *(f"attributed_revenue_{m}" for m in models), "dictionary_version"]
     schema = pq.read_schema(tmp / "extracts" / "opportunity_credit.parquet")
     assert str(schema.field("opportunity_created_date").type) == "date32[day]" and str(schema.field("is_won").type) == "bool"
-    assert str(schema.field("touch_order").type) == "int64" and str(schema.field("credit").type) == "double"
+    assert str(schema.field("touch_order").type) == "int64" and str(schema.field("credit_markov").type) == "double"
+    per_model = " + ".join(
+        f"""(abs(attributed_pipeline_{m} - credit_{m} * pipeline_amount) > 1e-6)::INT + (NOT is_won AND attributed_revenue_{m} <> 0)::INT""" for m in models)
     with duckdb.connect(str(tmp / "warehouse.duckdb"), read_only=True) as con:
-        models = {r[0] for r in con.execute("SELECT DISTINCT attribution_model FROM extracts.opportunity_credit").fetchall()}
         roi_models = {r[0] for r in con.execute("SELECT DISTINCT attribution_model FROM extracts.marketing_roi").fetchall()}
         n, touches, untouched = con.execute(
             """SELECT (SELECT count(*) FROM extracts.opportunity_credit), (SELECT count(*) FROM attribution.attribution_credits),
                       (SELECT count(*) FROM sources.crm_opportunities ANTI JOIN attribution.attribution_credits USING (opportunity_id))""").fetchone()
         bad = con.execute(
-            """SELECT count(*) FILTER (WHERE abs(attributed_pipeline - credit * pipeline_amount) > 1e-6),
-                      count(*) FILTER (WHERE NOT is_won AND attributed_revenue <> 0),
+            f"""SELECT coalesce(sum({per_model}), 0),
                       count(*) FILTER (WHERE opportunity_month <> date_trunc('month', opportunity_created_date)),
                       count(*) FILTER (WHERE campaign_key IS NULL OR channel_group IS NULL)
                FROM extracts.opportunity_credit"""
         ).fetchone()
-    assert models == set(model_names()) == roi_models
-    assert untouched > 0 and n == (touches + untouched) * len(model_names())
-    assert bad == (0, 0, 0, 0)
+        distinct = con.execute(f"SELECT {', '.join(f'count(DISTINCT credit_{m})' for m in models)} FROM extracts.opportunity_credit").fetchone()
+    assert set(models) == roi_models
+    assert untouched > 0 and n == touches + untouched  # one row per touch (every model's credit in it), one per untouched opportunity
+    assert bad == (0, 0, 0)
+    assert len(set(distinct)) > 1  # the models' credit columns are not copies of one another
     assert extract_formats("opportunity_credit") == ("parquet",) and not (tmp / "extracts" / "opportunity_credit.csv").exists()
 
 
@@ -206,6 +210,15 @@ def test_renamed_column_in_a_copy_fails_the_published_column_check(demo_graph, t
 # ------------------------------------------------------------------------------------------------ numbers agree
 
 
+def _long() -> str:
+    """The drill-down in long form (one row per touch × model), read here independently of the checks' SQL."""
+    per_model = [f"{p}_{m}" for p in ("credit", "attributed_pipeline", "attributed_revenue") for m in model_names()]
+    return " UNION ALL ".join(
+        f"""SELECT * EXCLUDE ({", ".join(per_model)}), '{m}' AS attribution_model, credit_{m} AS credit,
+                   attributed_pipeline_{m} AS attributed_pipeline, attributed_revenue_{m} AS attributed_revenue FROM extracts.opportunity_credit"""
+        for m in model_names())
+
+
 def test_drill_down_reconciles_with_marketing_roi(demo_graph):
     _, tmp, _ = demo_graph
     with duckdb.connect(str(tmp / "warehouse.duckdb"), read_only=True) as con:
@@ -213,7 +226,7 @@ def test_drill_down_reconciles_with_marketing_roi(demo_graph):
         frame = con.execute(
             f"""SELECT r.attribution_model, r.channel_group, r.attributed_pipeline AS roi, coalesce(x.pipeline, 0) AS drill
                 FROM extracts.marketing_roi r LEFT JOIN (
-                    SELECT attribution_model, channel_group, sum(attributed_pipeline) AS pipeline FROM extracts.opportunity_credit
+                    SELECT attribution_model, channel_group, sum(attributed_pipeline) AS pipeline FROM ({_long()})
                     WHERE opportunity_created_date BETWEEN DATE '{start}' AND DATE '{end}' GROUP BY ALL) x USING (attribution_model, channel_group)
                 WHERE r.level = 'channel' AND r.attributed_pipeline IS NOT NULL"""
         ).df()
@@ -223,31 +236,32 @@ def test_drill_down_reconciles_with_marketing_roi(demo_graph):
 
 def test_unattributed_rows_complete_the_drill_down(demo_graph):
     """Per model × channel group × campaign, the drill-down's attributed pipeline = attribution_by_campaign's (its NULL
-    campaign_key is "(no campaign)"); an opportunity without a touch has one row per model."""
+    campaign_key is "(no campaign)"); an opportunity without a touch has one row, credited 1 under every model."""
     _, tmp, _ = demo_graph
     with duckdb.connect(str(tmp / "warehouse.duckdb"), read_only=True) as con:
         frame = con.execute(
-            """WITH src AS (
+            f"""WITH src AS (
                    SELECT model AS attribution_model, channel_group,
                           coalesce(campaign_key, '(no campaign)') AS campaign_key,
                           sum(pipeline_amount) AS expected
                    FROM attribution.attribution_by_campaign GROUP BY ALL),
-               ext AS (SELECT attribution_model, channel_group, campaign_key, sum(attributed_pipeline) AS drill FROM extracts.opportunity_credit GROUP BY ALL)
+               ext AS (SELECT attribution_model, channel_group, campaign_key, sum(attributed_pipeline) AS drill FROM ({_long()}) GROUP BY ALL)
                SELECT * FROM src FULL JOIN ext USING (attribution_model, channel_group, campaign_key)"""
         ).df()
         rows = con.execute(
-            """SELECT attribution_model, count(*), count(DISTINCT opportunity_key), count(*) FILTER (WHERE credit = 1 AND attributed_pipeline = pipeline_amount
+            f"""SELECT attribution_model, count(*), count(DISTINCT opportunity_key), count(*) FILTER (WHERE credit = 1 AND attributed_pipeline = pipeline_amount
                       AND campaign_key = '(no campaign)' AND channel_name = '(unattributed)' AND touchpoint_key IS NULL AND touch_order IS NULL
                       AND touchpoint_date IS NULL AND touchpoint_type IS NULL AND touch_count = 0 AND (is_won OR attributed_revenue = 0))
-               FROM extracts.opportunity_credit WHERE touchpoint_key IS NULL GROUP BY ALL"""
+               FROM ({_long()}) WHERE touchpoint_key IS NULL GROUP BY ALL"""
         ).fetchall()
+        (rows_untouched,) = con.execute("SELECT count(*) FROM extracts.opportunity_credit WHERE touchpoint_key IS NULL").fetchone()
         untouched, won = con.execute(
             """SELECT count(*), coalesce(sum(won_amount) FILTER (WHERE is_won), 0)::DOUBLE
                FROM sources.crm_opportunities ANTI JOIN attribution.attribution_credits USING (opportunity_id)""").fetchone()
-        revenue = dict(con.execute("SELECT attribution_model, sum(attributed_revenue) FROM extracts.opportunity_credit WHERE touchpoint_key IS NULL GROUP BY ALL").fetchall())
+        revenue = dict(con.execute(f"SELECT attribution_model, sum(attributed_revenue) FROM ({_long()}) WHERE touchpoint_key IS NULL GROUP BY ALL").fetchall())
     assert frame["expected"].notna().all() and frame["drill"].notna().all(), frame[frame.isna().any(axis=1)]
     assert (frame["expected"] - frame["drill"]).abs().max() <= 0.01 and frame["channel_group"].eq("(unattributed)").sum() == len(model_names())
-    assert untouched > 0 and sorted(r[0] for r in rows) == sorted(model_names())
+    assert untouched > 0 and rows_untouched == untouched and sorted(r[0] for r in rows) == sorted(model_names())
     assert all(n == distinct == untouched == ok for _, n, distinct, ok in rows)
     assert all(abs(v - won) <= 0.01 for v in revenue.values()) and len(revenue) == len(model_names())
 
@@ -287,24 +301,25 @@ def _tampered(demo_graph, tmp_path, sql: str, check) -> dg.AssetCheckResult:
 
 
 OC = "extracts.opportunity_credit"
-ONE_ROW = f"rowid = (SELECT min(rowid) FROM {OC} WHERE credit > 0 AND credit < 1 AND attribution_model = 'linear')"
-IN_WINDOW = f"""rowid = (SELECT min(rowid) FROM {OC} WHERE attributed_pipeline > 0 AND attribution_model = 'linear'
+ONE_ROW = f"rowid = (SELECT min(rowid) FROM {OC} WHERE credit_linear > 0 AND credit_linear < 1)"
+IN_WINDOW = f"""rowid = (SELECT min(rowid) FROM {OC} WHERE attributed_pipeline_linear > 0
                                 AND opportunity_created_date >= (SELECT max(period_start) FROM extracts.marketing_roi))"""
 TAMPER = [
     (extract_checks.opportunity_credit_reconciles,
-     f"UPDATE {OC} SET attributed_pipeline = attributed_pipeline * 1.1 WHERE attribution_model = 'linear' AND channel_group = 'Paid Search'",
+     f"UPDATE {OC} SET attributed_pipeline_linear = attributed_pipeline_linear * 1.1 WHERE channel_group = 'Paid Search'",
      "linear/Paid Search pipeline"),
-    (extract_checks.opportunity_credit_reconciles, f"UPDATE {OC} SET attributed_pipeline = attributed_pipeline + 0.02 WHERE {IN_WINDOW}", "linear/"),
+    (extract_checks.opportunity_credit_reconciles, f"UPDATE {OC} SET attributed_pipeline_linear = attributed_pipeline_linear + 0.02 WHERE {IN_WINDOW}",
+     "linear/"),
     (extract_checks.opportunity_credit_reconciles,
-     f"UPDATE {OC} SET attributed_revenue = attributed_revenue * 2 WHERE attribution_model = 'shapley' AND channel_group = 'Email'",
+     f"UPDATE {OC} SET attributed_revenue_shapley = attributed_revenue_shapley * 2 WHERE channel_group = 'Email'",
      "shapley/Email revenue (all time)"),
-    (extract_checks.opportunity_credit_sums_to_one, f"UPDATE {OC} SET credit = credit + 1e-6 WHERE {ONE_ROW}", "'linear': 1"),
-    (extract_checks.opportunity_credit_sums_to_one, f"DELETE FROM {OC} WHERE attribution_model = 'markov'", "models without rows: ['markov']"),
-    (extract_checks.opportunity_credit_sums_to_one, f"UPDATE {OC} SET credit = NULL WHERE {ONE_ROW}", "'linear': 1"),
-    (extract_checks.opportunity_credit_reconciles, f"DELETE FROM {OC} WHERE attribution_model = 'linear' AND touchpoint_key IS NULL",
+    (extract_checks.opportunity_credit_sums_to_one, f"UPDATE {OC} SET credit_linear = credit_linear + 1e-6 WHERE {ONE_ROW}", "'linear': 1"),
+    (extract_checks.opportunity_credit_sums_to_one, f"ALTER TABLE {OC} DROP COLUMN credit_markov", "models without a credit column: ['markov']"),
+    (extract_checks.opportunity_credit_sums_to_one, f"UPDATE {OC} SET credit_linear = NULL WHERE {ONE_ROW}", "'linear': 1"),
+    (extract_checks.opportunity_credit_reconciles, f"UPDATE {OC} SET attributed_pipeline_linear = 0 WHERE touchpoint_key IS NULL",
      "linear/(unattributed)/(no campaign) pipeline vs attribution_by_campaign"),
     (extract_checks.opportunity_credit_sums_to_one,
-     f"UPDATE {OC} SET credit = 0.5 WHERE touchpoint_key IS NULL AND attribution_model = 'markov' AND pipeline_amount <> 0", "'markov'"),
+     f"UPDATE {OC} SET credit_markov = 0.5 WHERE touchpoint_key IS NULL AND pipeline_amount <> 0", "'markov'"),
 ]
 
 

@@ -26,6 +26,7 @@ import pytest
 
 from marketing_assets.bi import bundle
 from marketing_assets.bi.server import DEMO_PASSWORD, ROLES, dashboard_url
+from marketing_assets.lib.attribution.models import model_names, reference_model
 from marketing_assets_tests.bi_harness import HttpError, SupersetServer, SupersetSession, browser_as, charts_drawn_js
 from marketing_assets_tests.browser import CdpBrowser, ink_share
 
@@ -152,9 +153,10 @@ FIGURES = {
          "SELECT channel_group, attribution_model, channel_roas FROM {marketing_roi} WHERE level = 'channel'"),
         # the drill-down dataset adds up to the warehouse's attribution by campaign (every opportunity, every model;
         # the extracts label an opportunity without touches "(no campaign)", the warehouse "(unattributed)")
-        ("chan-pipeline-by-campaign", ["channel_group", "campaign_key", "attribution_model"], "attributed_pipeline",
+        # (the reference model's column)
+        ("chan-pipeline-by-campaign", ["channel_group", "campaign_key"], f"attributed_pipeline_{reference_model()}",
          "SELECT channel_group, CASE WHEN channel_group = '(unattributed)' OR campaign_key IS NULL THEN '(no campaign)' ELSE campaign_key END,"
-         " model, pipeline_amount FROM attribution.attribution_by_campaign"),
+         f" pipeline_amount FROM attribution.attribution_by_campaign WHERE model = '{reference_model()}'"),
     ],
     "attribution": [
         ("attr-model-comparison", ["channel_group", "attribution_model"], "attributed_revenue",
@@ -253,26 +255,28 @@ def _with_filter(session: SupersetSession, chart_id: int, flt: dict) -> dict:
 
 def test_a_date_filter_changes_the_figures_to_the_extracts_for_that_window(bi, sessions):
     """Attributed pipeline per campaign from the drill-down dataset, over marketing_roi's window: the figures
-    change from the all-time ones and equal marketing_roi's campaign rows (the same KPI for the same period)."""
+    change from the all-time ones and equal marketing_roi's campaign rows (the same KPI for the same period), for
+    every model the chart shows (one column each)."""
     _, extracts = bi
     analyst = sessions["analyst"]
     chart = _chart_ids(analyst)["chan-pipeline-by-campaign"]
-    keys = ["channel_group", "campaign_key", "attribution_model"]
+    keys = ["channel_group", "campaign_key"]
     with duckdb.connect() as con:
         start, end = con.execute(f"SELECT min(period_start), max(period_end) + 1 FROM read_parquet('{extracts / 'marketing_roi.parquet'}')").fetchone()
         expected = {tuple(r[:-1]): r[-1] for r in con.execute(
-            f"SELECT channel_group, campaign_key, attribution_model, attributed_pipeline FROM read_parquet('{extracts / 'marketing_roi.parquet'}')"
+            f"SELECT attribution_model, channel_group, campaign_key, attributed_pipeline FROM read_parquet('{extracts / 'marketing_roi.parquet'}')"
             " WHERE level = 'campaign' AND attributed_pipeline > 0").fetchall()}
-    all_time = _chart_figures(analyst, chart, keys, "attributed_pipeline")
-    window = _chart_figures(analyst, chart, keys, "attributed_pipeline", _with_filter(
-        analyst, chart, {"col": "opportunity_created_date", "op": "TEMPORAL_RANGE", "val": f"{start} : {end}"}))
-    assert window != all_time and sum(window.values()) < sum(all_time.values())
     assert expected, "marketing_roi has no campaign rows with pipeline"
-    wrong = {k: (window.get(k), v) for k, v in expected.items() if not _close(window.get(k, 0.0), v)}
-    assert not wrong, f"filtered chart vs marketing_roi: {dict(list(wrong.items())[:5])}"
-    linear = _chart_figures(analyst, chart, keys, "attributed_pipeline", _with_filter(
-        analyst, chart, {"col": "attribution_model", "op": "IN", "val": ["linear"]}))
-    assert linear and {k[2] for k in linear} == {"linear"}
+    context = _with_filter(analyst, chart, {"col": "opportunity_created_date", "op": "TEMPORAL_RANGE", "val": f"{start} : {end}"})
+    shown = [m for m in model_names() if f"attributed_pipeline_{m}" in bundle.charts()["chan-pipeline-by-campaign"]["metrics"]]
+    assert shown
+    for model in shown:
+        metric = f"attributed_pipeline_{model}"
+        all_time = _chart_figures(analyst, chart, keys, metric)
+        window = _chart_figures(analyst, chart, keys, metric, context)
+        assert window != all_time and sum(filter(None, window.values())) < sum(filter(None, all_time.values())), model
+        wrong = {k: (window.get(k[1:]), v) for k, v in expected.items() if k[0] == model and not _close(window.get(k[1:]) or 0.0, v)}
+        assert not wrong, f"filtered chart vs marketing_roi ({model}): {dict(list(wrong.items())[:5])}"
 
 
 def _dataset_id(session: SupersetSession, name: str) -> int:
@@ -303,13 +307,13 @@ def test_drill_to_detail_returns_the_opportunity_rows_of_a_campaign(bi, sessions
     rows = result["data"]
     assert result["total_count"] == n and len(rows) == min(n, 200)
     assert {r["channel_group"] for r in rows} == {channel} and {r["campaign_key"] for r in rows} == {campaign}
-    assert all(r["opportunity_key"].startswith("opp_") and r["credit"] is not None for r in rows)
+    assert all(r["opportunity_key"].startswith("opp_") and r["credit_linear"] is not None for r in rows)
     # one opportunity: its touchpoints with the credit every model gave them
     opportunity = rows[0]["opportunity_key"]
     detail = _samples(analyst, dataset, [{"col": "opportunity_key", "op": "==", "val": opportunity}], per_page=1000)["data"]
-    assert {r["attribution_model"] for r in detail} >= {"linear", "first_touch", "last_touch", "markov", "shapley"}
-    for model in {r["attribution_model"] for r in detail}:
-        assert abs(sum(r["credit"] for r in detail if r["attribution_model"] == model) - 1) < 1e-6, model
+    assert detail and all(r["opportunity_key"] == opportunity for r in detail)
+    for model in model_names():
+        assert abs(sum(r[f"credit_{model}"] for r in detail) - 1) < 1e-6, model
     # no raw identifier of the CRM reaches the BI side
     with duckdb.connect(str(graph / "warehouse.duckdb"), read_only=True) as con:
         raw = {r[0] for r in con.execute("SELECT opportunity_id FROM sources.crm_opportunities").fetchall()}
@@ -349,7 +353,7 @@ def _menu_item(browser: CdpBrowser, text: str) -> list[float]:
 
 def test_drill_to_detail_in_the_browser(bi, sessions, browser, artefacts):
     """As a person does it: right-click a campaign row of the channel-performance dashboard, "Drill to detail by"
-    → "all" (its channel, campaign and model): a modal lists that campaign's opportunity touchpoints."""
+    → "all" (its channel and campaign): a modal lists that campaign's opportunity touchpoints."""
     server, _ = bi
     analyst = sessions["analyst"]
     browser_as(browser, analyst)

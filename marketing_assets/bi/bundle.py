@@ -26,7 +26,8 @@ from typing import Any
 import yaml
 
 from marketing_assets import extracts
-from marketing_assets.lib import kpis
+from marketing_assets.lib import bi_datasets, kpis
+from marketing_assets.lib.attribution import models
 from marketing_assets.lib.sql import ident, literal
 
 SPEC_PATH = Path(__file__).with_name("dashboards.yaml")
@@ -78,8 +79,52 @@ def _load(path: Path) -> dict:
 
 
 def load_spec(path: Path | str | None = None) -> dict:
-    """The dashboards spec (``dashboards.yaml``) as a dict (a fresh copy)."""
-    return json.loads(json.dumps(_load(Path(path or SPEC_PATH))))
+    """The dashboards spec (``dashboards.yaml``) as a dict (a fresh copy), its per-model metrics and columns expanded
+    (:func:`expand_per_model`)."""
+    return expand_per_model(json.loads(json.dumps(_load(Path(path or SPEC_PATH)))))
+
+
+def expand_per_model(spec: dict) -> dict:
+    """One metric and one column per attribution model of the registry where the spec names a per-model figure once.
+
+    A dataset metric with ``per_model: true`` over a prefix of :data:`marketing_assets.lib.bi_datasets.PER_MODEL_COLUMNS`
+    (its ``column``, default its name) becomes the metrics ``<name>_<model>``: the aggregate of that model's column,
+    labelled "<KPI label> (<model label>)" when the name is a KPI. A chart naming such a metric, or a per-model column
+    prefix among its table columns, gets every model's in registry order, or with ``models: reference`` only the
+    reference model's (``config/attribution.yaml``; each model's column is a scan of its own); ``order_by`` a per-model
+    metric orders by the reference model's. Adding a model to the registry adds its metrics and columns here."""
+    groups: dict[str, dict[str, list[str]]] = {}  # dataset -> per-model name -> its expanded names
+    for name, dataset in spec["datasets"].items():
+        metrics = {}
+        for metric, body in (dataset.get("metrics") or {}).items():
+            if isinstance(body, dict) and body.get("per_model"):
+                rest = {k: v for k, v in body.items() if k not in ("per_model", "column")}
+                per_model = {bi_datasets.per_model_column(metric, model): {
+                    **rest, "column": column, "per_model_of": metric, "model": model}
+                    for column, model in bi_datasets.per_model_columns(body.get("column", metric)).items()}
+                metrics.update(per_model)
+                groups.setdefault(name, {})[metric] = list(per_model)
+            else:
+                metrics[metric] = body
+        if dataset.get("metrics"):
+            dataset["metrics"] = metrics
+    reference = models.reference_model()
+    for dashboard in spec["dashboards"].values():
+        for row in dashboard["rows"]:
+            for chart in row.values():
+                only = chart.pop("models", "all")
+                if only not in ("all", "reference"):
+                    raise ValueError(f"chart {chart.get('title')!r}: models must be all or reference, not {only!r}")
+                keep = (lambda name: name.endswith("_" + reference)) if only == "reference" else (lambda name: True)
+                expanded = {k: [n for n in v if keep(n)] for k, v in groups.get(chart.get("dataset"), {}).items()}
+                if chart.get("metrics"):
+                    chart["metrics"] = [m for name in chart["metrics"] for m in expanded.get(name, [name])]
+                if chart.get("columns"):
+                    chart["columns"] = [c for name in chart["columns"] for c in
+                                        ([n for n in bi_datasets.per_model_columns(name) if keep(n)] if name in bi_datasets.PER_MODEL_COLUMNS else [name])]
+                if chart.get("order_by") in expanded:
+                    chart["order_by"] = bi_datasets.per_model_column(chart["order_by"], reference)
+    return spec
 
 
 def charts(spec: dict | None = None) -> dict[str, dict]:
@@ -152,11 +197,17 @@ def metric_definitions(name: str, spec: dict | None = None, dictionary: kpis.Kpi
             k = dictionary[metric]
             column = body.get("column", metric if metric in extracts.EXTRACT_COLUMNS[name] else published.get(metric, metric))
             label, unit, description = k.label, k.unit, k.description
+        elif body.get("per_model_of") in dictionary.kpis:  # one model's column of a per-model KPI (expand_per_model)
+            k = dictionary[body["per_model_of"]]
+            column, label, unit = body["column"], f"{k.label} ({models.model_label(body['model'])})", k.unit
+            description = f"{models.model_label(body['model'])} model. {k.description}"
         else:
             column, label, unit = body["column"], body["label"], body["unit"]
+            label = f"{label} ({models.model_label(body['model'])})" if "model" in body else label
             description = described.get(column, "")
+        kpi = metric if metric in dictionary.kpis else body.get("per_model_of") if body.get("per_model_of") in dictionary.kpis else None
         out[metric] = {"column": column, "aggregate": body["aggregate"], "expression": f"{body['aggregate']}({ident(column)})",
-                       "label": label, "unit": unit, "description": description, "kpi": metric if metric in dictionary.kpis else None}
+                       "label": label, "unit": unit, "description": description, "kpi": kpi}
     return out
 
 

@@ -28,7 +28,7 @@ from marketing_assets.extracts import (
 )
 from marketing_assets.lib import bi_datasets
 from marketing_assets.lib.agreement import kpi_mismatches
-from marketing_assets.lib.attribution.models import model_names
+from marketing_assets.lib.bi_datasets import per_model_columns, per_model_sums_sql
 from marketing_assets.lib.forecast import CLOSED_WITHOUT_DATE_SQL
 from marketing_assets.lib.kpis import UNATTRIBUTED, compute_kpis, load_kpi_dictionary
 from marketing_assets.lib.publish import (
@@ -474,14 +474,17 @@ def opportunity_credit_reconciles(warehouse: Warehouse) -> dg.AssetCheckResult:
             return dg.AssetCheckResult(passed=True, description="skipped: marketing_roi is empty", metadata={"skipped": True})
         pipeline = con.execute(
             f"""WITH ext AS (
-                    SELECT attribution_model, channel_group, sum(attributed_pipeline) AS pipeline FROM {oc}
-                    WHERE opportunity_created_date BETWEEN DATE '{start}' AND DATE '{end}' GROUP BY ALL),
+                    SELECT attribution_model, channel_group, value AS pipeline
+                    FROM ({per_model_sums_sql(oc, "attributed_pipeline", ["channel_group"],
+                                              f"opportunity_created_date BETWEEN DATE '{start}' AND DATE '{end}'")})),
                 r AS (SELECT attribution_model, channel_group, attributed_pipeline AS pipeline FROM {roi} WHERE level = 'channel')
                 SELECT attribution_model, channel_group, coalesce(ext.pipeline, 0), coalesce(r.pipeline, 0)
                 FROM r FULL JOIN ext USING (attribution_model, channel_group) ORDER BY ALL"""
         ).fetchall()
         campaigns = con.execute(
-            f"""WITH ext AS (SELECT attribution_model, channel_group, campaign_key, sum(attributed_pipeline) AS pipeline FROM {oc} GROUP BY ALL),
+            f"""WITH ext AS (
+                    SELECT attribution_model, channel_group, campaign_key, value AS pipeline
+                    FROM ({per_model_sums_sql(oc, "attributed_pipeline", ["channel_group", "campaign_key"])})),
                 src AS (
                     SELECT model AS attribution_model, coalesce(channel_group, {unattributed}) AS channel_group,
                            coalesce(campaign_key, {no_campaign}) AS campaign_key, sum(pipeline_amount) AS pipeline
@@ -489,8 +492,7 @@ def opportunity_credit_reconciles(warehouse: Warehouse) -> dg.AssetCheckResult:
                 SELECT attribution_model, channel_group, campaign_key, coalesce(ext.pipeline, 0), coalesce(src.pipeline, 0)
                 FROM src FULL JOIN ext USING (attribution_model, channel_group, campaign_key) ORDER BY ALL"""
         ).fetchall()
-        revenue = {(m, g): float(v or 0) for m, g, v in con.execute(
-            f"SELECT attribution_model, channel_group, sum(attributed_revenue) FROM {oc} GROUP BY ALL").fetchall()}
+        revenue = {(m, g): float(v or 0) for m, g, v in con.execute(per_model_sums_sql(oc, "attributed_revenue", ["channel_group"])).fetchall()}
         kpi = compute_kpis(con, ["attributed_revenue"], "total", ["attribution_model", "channel_group"], dictionary=load_kpi_dictionary())
     defined = {(m, g): float(v) for m, g, v in kpi[["attribution_model", "channel_group", "value"]].itertuples(index=False) if pd.notna(v)}
     pairs = [(f"{m}/{g} pipeline", float(a), float(b)) for m, g, a, b in pipeline]
@@ -504,23 +506,28 @@ def opportunity_credit_sums_to_one(warehouse: Warehouse) -> dg.AssetCheckResult:
     """Per opportunity and attribution model the credit shares sum to 1 (within 1e-9), for every model of the registry
     (each conserves the opportunity's pipeline, see attribution_credits' credits_sum_to_pipeline; an opportunity without a
     touch has one "(unattributed)" row of credit 1); an opportunity with a zero pipeline amount is not counted. Every model
-    of the registry has rows."""
+    of the registry has its credit column. One scan for all models."""
     oc = ref(EXTRACTS, "opportunity_credit")
     with warehouse.get_connection() as con:
-        rows = con.execute(
-            f"""SELECT attribution_model, count(*) AS opportunities,
-                       count(*) FILTER (WHERE abs(total - 1) > {CREDIT_TOLERANCE} OR shares < touches) AS off
-                FROM (SELECT attribution_model, opportunity_key, coalesce(sum(credit), 0) AS total, count(credit) AS shares, count(*) AS touches
-                      FROM {oc} WHERE pipeline_amount <> 0 GROUP BY ALL)
-                GROUP BY ALL ORDER BY ALL"""
-        ).fetchall()
-    off = {m: int(n) for m, _, n in rows if n}
-    missing = sorted(set(model_names()) - {m for m, _, _ in rows}) if rows else []
+        present = set(column_names(con, EXTRACTS, "opportunity_credit"))
+        columns = {c: m for c, m in per_model_columns("credit").items() if c in present}
+        missing = [m for c, m in per_model_columns("credit").items() if c not in present]
+        per_opportunity = ", ".join(f"coalesce(sum({ident(c)}), 0) AS {ident('t_' + m)}, count({ident(c)}) AS {ident('n_' + m)}"
+                                    for c, m in columns.items())
+        counts = ", ".join(f"count(*) FILTER (WHERE abs({ident('t_' + m)} - 1) > {CREDIT_TOLERANCE} OR {ident('n_' + m)} < touches)"
+                           for m in columns.values())
+        row = con.execute(
+            f"""SELECT count(*){", " + counts if counts else ""}
+                FROM (SELECT opportunity_key, count(*) AS touches{", " + per_opportunity if per_opportunity else ""}
+                      FROM {oc} WHERE pipeline_amount <> 0 GROUP BY ALL)"""
+        ).fetchone()
+    opportunities = int(row[0])
+    off = {m: int(n) for m, n in zip(columns.values(), row[1:]) if n}
     return dg.AssetCheckResult(
         passed=not off and not missing,
-        description=f"credits sum to 1 for every opportunity and all {len(rows)} models" if not off and not missing
-        else f"opportunities whose credits do not sum to 1: {off}; models without rows: {missing}",
-        metadata={"opportunities_by_model": {m: int(n) for m, n, _ in rows}, "off_by_model": off, "missing_models": missing},
+        description=f"credits sum to 1 for all {opportunities} opportunities and all {len(columns)} models" if not off and not missing
+        else f"opportunities whose credits do not sum to 1: {off}; models without a credit column: {missing}",
+        metadata={"opportunities": opportunities, "off_by_model": off, "missing_models": missing},
     )
 
 

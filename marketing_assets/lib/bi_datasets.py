@@ -28,21 +28,66 @@ def typed(expr: str, kind: str) -> str:
     return f"CAST({expr} AS {SQL_TYPES[kind]})"
 
 
+# opportunity_credit's columns per attribution model: {prefix: published type}; one column "<prefix>_<model>" per model
+# of the registry, so a touch is one row carrying every model's credit (a chart compares the models side by side and
+# scans one row per touch, not one per touch and model).
+PER_MODEL_COLUMNS = {"credit": "float", "attributed_pipeline": "float", "attributed_revenue": "float"}
+OPPORTUNITY_CREDIT_TOUCH_COLUMNS = {
+    "opportunity_key": "string", "touchpoint_key": "string", "opportunity_created_date": "date", "opportunity_month": "date",
+    "sales_segment": "string", "channel_group": "string", "channel_name": "string", "campaign_key": "string", "touchpoint_type": "string",
+    "touchpoint_date": "date", "days_before_opportunity": "int", "touch_order": "int", "touch_count": "int", "lookback_days": "int",
+    "pipeline_amount": "float", "is_won": "bool",
+}
+
+
+def per_model_column(prefix: str, model: str) -> str:
+    """The opportunity_credit column of ``prefix`` (PER_MODEL_COLUMNS) for attribution model ``model``."""
+    return f"{prefix}_{model}"
+
+
+def per_model_columns(prefix: str) -> dict[str, str]:
+    """{column: model} of ``prefix`` for every model of the registry, in registry order."""
+    return {per_model_column(prefix, m): m for m in REGISTRY}
+
+
+def opportunity_credit_columns() -> dict[str, str]:
+    """Published columns of opportunity_credit with their types: the touch's, then each prefix of PER_MODEL_COLUMNS
+    for every model, then the dictionary version."""
+    per_model = {c: kind for prefix, kind in PER_MODEL_COLUMNS.items() for c in per_model_columns(prefix)}
+    return {**OPPORTUNITY_CREDIT_TOUCH_COLUMNS, **per_model, "dictionary_version": "int"}
+
+
 def opportunity_credit_sql(no_campaign: str, dictionary_version: int) -> str:
-    """One row per opportunity touchpoint × attribution model of ``attribution_credits`` (whose credit columns hold
-    pipeline amounts): the credit share, the attributed pipeline (the credit column: credit × pipeline_amount, the
-    KPI base ``credited_pipeline``) and the attributed revenue (credit × won amount of a won opportunity, the KPI base
-    ``credited_wins``; 0 otherwise). An opportunity without any credited touch has one row per model, as the KPI base
-    and the attribution roll-ups count it: channel group and name "(unattributed)", campaign ``no_campaign``, no
-    touchpoint (touch_count 0, the other touch columns NULL), credit 1, its whole pipeline and won amount.
+    """One row per opportunity touchpoint of ``attribution_credits`` (whose credit columns hold pipeline amounts) with,
+    for every attribution model, the credit share (``credit_<model>``), the attributed pipeline (``attributed_pipeline_<model>``:
+    the credit column, credit × pipeline_amount, the KPI base ``credited_pipeline``) and the attributed revenue
+    (``attributed_revenue_<model>``: credit × won amount of a won opportunity, the KPI base ``credited_wins``; 0 otherwise).
+    An opportunity without any credited touch has one row, as the KPI base and the attribution roll-ups count it under
+    every model: channel group and name "(unattributed)", campaign ``no_campaign``, no touchpoint (touch_count 0, the other
+    touch columns NULL), credit 1, its whole pipeline and won amount.
 
     Identifiers only as keyed pseudonyms (the ``pseudonym`` macro, see :func:`marketing_assets.lib.publish.register_pseudonym`),
-    hashed once per distinct opportunity and touchpoint; no contact or account column. No ORDER BY: the rows of a touch
-    (one per model) stay together, which Parquet compresses well, and nothing row-proportional is sorted."""
+    hashed once per distinct opportunity and touchpoint; no contact or account column. No ORDER BY: nothing row-proportional
+    is sorted."""
     models = list(REGISTRY.values())
-    credits = ", ".join(f"c.{ident(m.credit_column)} AS {ident(m.name)}" for m in models)
     opp, tp = (literal(OPPORTUNITY_CREDIT_PSEUDONYMS[k][0]) for k in ("opportunity_key", "touchpoint_key"))
     source, crm, unattributed = ref(ATTRIBUTION, "attribution_credits"), ref(SOURCES, "crm_opportunities"), literal(UNATTRIBUTED)
+
+    def per_model(credited: str, credit: str) -> str:  # SQL of every model's columns, in contract order, from its credited pipeline and share
+        exprs = {"credit": "{p}", "attributed_pipeline": "{c}", "attributed_revenue": "CASE WHEN is_won THEN {p} * won_amount ELSE 0.0 END"}
+        return ",\n               ".join(
+            f"({exprs[prefix].format(p=credit.format(col=ident(m.credit_column)), c=credited.format(col=ident(m.credit_column)))})::DOUBLE"
+            f" AS {ident(per_model_column(prefix, m.name))}" for prefix in PER_MODEL_COLUMNS for m in models)
+
+    head = f"""SELECT opportunity_key, {typed("touchpoint_key", "string")} AS touchpoint_key,
+               CAST(opportunity_created_date AS DATE) AS opportunity_created_date,
+               CAST(date_trunc('month', opportunity_created_date) AS DATE) AS opportunity_month,
+               sales_segment, channel_group, channel_name, campaign_key, {typed("touchpoint_type", "string")} AS touchpoint_type,
+               CAST(touchpoint_date AS DATE) AS touchpoint_date,
+               date_diff('day', CAST(touchpoint_date AS DATE), CAST(opportunity_created_date AS DATE))::BIGINT AS days_before_opportunity,
+               touch_order::BIGINT AS touch_order, touch_count::BIGINT AS touch_count, lookback_days::BIGINT AS lookback_days,
+               pipeline_amount::DOUBLE AS pipeline_amount, is_won"""
+    tail = f"{int(dictionary_version)}::BIGINT AS dictionary_version"
     return f"""
         WITH opportunity_keys AS (
             SELECT opportunity_id, {PSEUDONYM_MACRO}({opp}, opportunity_id) AS opportunity_key
@@ -53,34 +98,29 @@ def opportunity_credit_sql(no_campaign: str, dictionary_version: int) -> str:
             SELECT k.opportunity_key, t.touchpoint_key, c.opportunity_created_date, c.sales_segment,
                    coalesce(c.channel_group, {unattributed}) AS channel_group, c.channel_name,
                    coalesce(c.campaign_key, {literal(no_campaign)}) AS campaign_key, c.touchpoint_type, c.touchpoint_date, c.touch_order,
-                   c.touch_count, c.lookback_days, c.pipeline_amount, coalesce(o.is_won, false) AS is_won, o.won_amount, {credits}
+                   c.touch_count, c.lookback_days, c.pipeline_amount, coalesce(o.is_won, false) AS is_won, o.won_amount,
+                   {", ".join(f"c.{ident(m.credit_column)}" for m in models)}
             FROM {source} c
             LEFT JOIN {crm} o USING (opportunity_id)
             LEFT JOIN opportunity_keys k USING (opportunity_id)
             LEFT JOIN touchpoint_keys t USING (touchpoint_id)),
-        long AS (
-            SELECT *, credited_pipeline / nullif(pipeline_amount, 0) AS credit
-            FROM touched UNPIVOT INCLUDE NULLS (credited_pipeline FOR attribution_model IN ({", ".join(ident(m.name) for m in models)}))),
         untouched AS (
             SELECT k.opportunity_key, NULL AS touchpoint_key, o.opportunity_created_date, o.sales_segment, {unattributed} AS channel_group,
                    {unattributed} AS channel_name, {literal(no_campaign)} AS campaign_key, NULL AS touchpoint_type, NULL AS touchpoint_date,
                    NULL AS touch_order, 0 AS touch_count, NULL AS lookback_days, o.pipeline_amount, coalesce(o.is_won, false) AS is_won,
-                   o.won_amount, m.attribution_model, o.pipeline_amount AS credited_pipeline, 1.0 AS credit
+                   o.won_amount
             FROM {crm} o
             ANTI JOIN (SELECT DISTINCT opportunity_id FROM {source}) c USING (opportunity_id)
-            LEFT JOIN opportunity_keys k USING (opportunity_id)
-            CROSS JOIN (SELECT unnest([{", ".join(literal(m.name) for m in models)}]) AS attribution_model) m)
-        SELECT opportunity_key, {typed("touchpoint_key", "string")} AS touchpoint_key, attribution_model,
-               CAST(opportunity_created_date AS DATE) AS opportunity_created_date,
-               CAST(date_trunc('month', opportunity_created_date) AS DATE) AS opportunity_month,
-               sales_segment, channel_group, channel_name, campaign_key, {typed("touchpoint_type", "string")} AS touchpoint_type,
-               CAST(touchpoint_date AS DATE) AS touchpoint_date,
-               date_diff('day', CAST(touchpoint_date AS DATE), CAST(opportunity_created_date AS DATE))::BIGINT AS days_before_opportunity,
-               touch_order::BIGINT AS touch_order, touch_count::BIGINT AS touch_count, lookback_days::BIGINT AS lookback_days,
-               credit::DOUBLE AS credit, pipeline_amount::DOUBLE AS pipeline_amount, credited_pipeline::DOUBLE AS attributed_pipeline, is_won,
-               (CASE WHEN is_won THEN credit * won_amount ELSE 0.0 END)::DOUBLE AS attributed_revenue,
-               {int(dictionary_version)}::BIGINT AS dictionary_version
-        FROM (SELECT * FROM long UNION ALL BY NAME SELECT * FROM untouched)"""
+            LEFT JOIN opportunity_keys k USING (opportunity_id))
+        {head},
+               {per_model("{col}", "{col} / nullif(pipeline_amount, 0)")},
+               {tail}
+        FROM touched
+        UNION ALL
+        {head},
+               {per_model("pipeline_amount", "1.0")},
+               {tail}
+        FROM untouched"""
 
 
 def table_copy_sql(schema: str, table: str, columns: Mapping[str, str], present: Sequence[str] | None = None,
@@ -122,3 +162,14 @@ def mmm_weekly_sql(columns: Mapping[str, str], components: Sequence[str], presen
                FROM {ref(MMM, 'mmm_contributions')} UNPIVOT INCLUDE NULLS (contribution FOR component IN ({', '.join(ident(c) for c in components)})) w
                LEFT JOIN ({mmm_channels_sql()}) m ON m.channel = w.component
                ORDER BY week, component_kind, w.component"""
+
+
+def per_model_sums_sql(relation: str, prefix: str, group_by: Sequence[str], where: str = "true") -> str:
+    """Long form of opportunity_credit's ``prefix`` columns summed per group: one row per model × group of ``relation``'s
+    rows matching ``where``, columns attribution_model, ``group_by``…, value (one scan; the unpivot sees only the groups)."""
+    columns = per_model_columns(prefix)
+    groups = ", ".join(ident(c) for c in group_by)
+    sums = ", ".join(f"sum({ident(c)}) AS {ident(m)}" for c, m in columns.items())
+    return f"""SELECT attribution_model, {groups}, value
+               FROM (SELECT {groups}, {sums} FROM {relation} WHERE {where} GROUP BY ALL)
+               UNPIVOT INCLUDE NULLS (value FOR attribution_model IN ({", ".join(ident(m) for m in columns.values())}))"""
