@@ -1,7 +1,11 @@
-"""Attribution library throughput: path models in numpy, per-touchpoint credits in DuckDB.
+"""Attribution library throughput: path models in numpy and from SQL aggregates, per-touchpoint credits in DuckDB.
 
     .venv/bin/python benchmarks/attribution_lib.py                 # 1M paths, 10M touchpoint rows
     .venv/bin/python benchmarks/attribution_lib.py --rows 2000000  # smaller credits table
+
+The path models run twice: on a path table in pandas (the notebook route) and from the aggregates
+DuckDB computes over the same journeys held in a table (the asset route: transition counts, journeys
+per channel set); both must give the same credits.
 
 Prints wall and CPU time per step beside its target, and the peak RSS of the process. DuckDB's
 ``memory_limit`` is set to ``--memory-limit`` (3GB by default), so large sorts spill to disk rather
@@ -23,7 +27,15 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from marketing_assets.lib.attribution import attribution_credits_sql, markov_attribution, shapley_attribution
+from marketing_assets.lib.attribution import (
+    attribution_credits_sql,
+    channel_sets_sql,
+    markov_attribution,
+    markov_from_transitions,
+    markov_transitions_sql,
+    shapley_attribution,
+    shapley_from_sets,
+)
 
 BASELINE_SQL = """
 CREATE OR REPLACE TABLE bench_baseline AS
@@ -108,6 +120,16 @@ def make_touchpoints(con: duckdb.DuckDBPyConnection, rows: int, opportunities: i
     )
 
 
+def relative_difference(a: pd.DataFrame, b: pd.DataFrame) -> float:
+    """Largest relative difference of the credited conversions and value of two per-channel results."""
+    assert list(a["channel"]) == list(b["channel"])
+    diffs = [
+        np.abs(a[c].to_numpy() - b[c].to_numpy()) / np.maximum(np.abs(a[c].to_numpy()), 1e-12)
+        for c in ("conversions", "value")
+    ]
+    return float(max(d.max(initial=0.0) for d in diffs))
+
+
 def report(label: str, seconds: float, target: str, ok: bool | None = None, extra: str = "") -> None:
     verdict = "" if ok is None else ("  OK" if ok else "  MISSED")
     print(f"{label:<48} {seconds:8.3f} s   target {target}{verdict}{extra}")
@@ -127,21 +149,46 @@ def main() -> None:
     args = parser.parse_args()
 
     print(f"== path models: {args.paths:,} path rows ==")
+    sql = duckdb.connect()
+    if args.threads:
+        sql.execute(f"SET threads = {int(args.threads)}")
+    if args.memory_limit:
+        sql.execute("SET memory_limit = ?", [args.memory_limit])
     paths8 = make_paths(args.paths, 8)
+    sql.execute("CREATE TABLE bench_paths8 AS SELECT * FROM paths8")  # not timed: the journeys live in the warehouse
     print(f"   8 channels: {paths8['path'].nunique():,} distinct paths, {int(paths8['path'].str.len().sum()):,} chars")
+    worst = 0.0
     for order in (1, 2):
         seconds, result = timed(lambda o=order: markov_attribution(paths8, order=o), args.repeat)
         report(f"markov_attribution order={order} (8 channels)", seconds, "< 1 s", seconds < 1.0,
                f"   ({args.paths / seconds:,.0f} paths/s, {result.attrs['n_states']} states)")
-    seconds, _ = timed(lambda: shapley_attribution(paths8), args.repeat)
+        seconds, cpu, from_sql = timed_cpu(
+            lambda o=order: markov_from_transitions(sql.execute(markov_transitions_sql("bench_paths8", o)).df()), args.repeat
+        )
+        report(f"  SQL transition counts + solve, order={order}", seconds, "informational", None,
+               f"   ({args.paths / seconds:,.0f} paths/s, CPU {cpu:.2f} s)")
+        worst = max(worst, relative_difference(result, from_sql))
+    seconds, result = timed(lambda: shapley_attribution(paths8), args.repeat)
     report("shapley_attribution (8 channels)", seconds, "< 5 s", seconds < 5.0,
            f"   ({args.paths / seconds:,.0f} paths/s)")
+    seconds, cpu, from_sql = timed_cpu(lambda: shapley_from_sets(sql.execute(channel_sets_sql("bench_paths8")).df()), args.repeat)
+    report("  SQL channel sets + game (8 channels)", seconds, "informational", None,
+           f"   ({args.paths / seconds:,.0f} paths/s, CPU {cpu:.2f} s)")
+    worst = max(worst, relative_difference(result, from_sql))
     del paths8
+    sql.execute("DROP TABLE bench_paths8")
     paths15 = make_paths(args.paths, 15, seed=11)
+    sql.execute("CREATE TABLE bench_paths15 AS SELECT * FROM paths15")
     seconds, result = timed(lambda: shapley_attribution(paths15), args.repeat)
     report("shapley_attribution (15 channels)", seconds, "< 5 s", seconds < 5.0,
            f"   ({args.paths / seconds:,.0f} paths/s, {result.attrs['n_players']} players)")
+    seconds, cpu, from_sql = timed_cpu(lambda: shapley_from_sets(sql.execute(channel_sets_sql("bench_paths15")).df()), args.repeat)
+    report("  SQL channel sets + game (15 channels)", seconds, "informational", None,
+           f"   ({args.paths / seconds:,.0f} paths/s, CPU {cpu:.2f} s)")
+    worst = max(worst, relative_difference(result, from_sql))
     del paths15
+    sql.close()
+    print(f"   worst relative difference, SQL aggregates vs path tables: {worst:.2e}")
     print(f"   peak RSS so far: {peak_rss_gb():.2f} GB")
 
     opportunities = args.opportunities or max(1, args.rows // 10)

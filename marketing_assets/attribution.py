@@ -34,19 +34,24 @@ shapley_weights = attr.pooled_shapley_weights
 def credits_inputs() -> dict[str, str]:
     """What ``attribution_credits`` reads: the journeys (data-driven weights) and the touchpoints to credit."""
     return {
-        "paths": f"""SELECT path, sum(conversions) AS conversions, sum(value) AS value, sum(nulls) AS nulls
-            FROM {ref(TOUCHPOINTS, 'conversion_paths')} GROUP BY path""",
+        "journeys": ref(TOUCHPOINTS, "conversion_paths"),
         "source_view": "CREATE OR REPLACE TEMP VIEW _attr_source AS SELECT * EXCLUDE (touch_order, touch_count) FROM "
         f"{ref(TOUCHPOINTS, 'opportunity_touchpoints')}",
     }
 
 
-def _channel_weights(con, params: dict) -> tuple[dict[str, dict[str, float]], dict[str, pd.DataFrame]]:
-    """Per data-driven model of the registry: its channel weights and its per-channel result."""
-    paths = con.execute(credits_inputs()["paths"]).df()
-    if paths.empty or paths["conversions"].sum() == 0:
+def _channel_weights(con, params: dict, journeys: str | None = None) -> tuple[dict[str, dict[str, float]], dict[str, pd.DataFrame]]:
+    """Per data-driven model of the registry: its channel weights and its per-channel result.
+
+    ``journeys`` is the journey relation (``path``, ``conversions``, ``value``, ``nulls``; default: the
+    conversion paths). Each model aggregates it in DuckDB; Python only reads the aggregates.
+    """
+    journeys = journeys or credits_inputs()["journeys"]
+    (conversions,) = con.execute(f"SELECT coalesce(sum(conversions), 0) FROM {journeys}").fetchone()
+    if not conversions:
         return {}, {}
-    fitted = {m: attr.get_model(m).weights(paths, params) for m in attr.data_driven_models()}
+    models = {m: attr.get_model(m) for m in attr.data_driven_models()}
+    fitted = {m: model.weights(con.execute(model.aggregate(journeys, params)).df(), params) for m, model in models.items()}
     return {m: w for m, (w, _) in fitted.items()}, {m: r for m, (_, r) in fitted.items()}
 
 

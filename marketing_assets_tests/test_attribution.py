@@ -139,3 +139,22 @@ def test_shapley_pools_the_rarest_channels_past_the_exact_limit():
     assert "(other channels)" in set(result["channel"])
     rare = [c for c in channels if c not in set(result["channel"])]
     assert len(rare) == 6 and len({round(weights[c], 12) for c in rare}) == 1
+
+
+@pytest.mark.parametrize("order", [1, 2])
+def test_data_driven_weights_from_sql_aggregates_equal_the_path_route(demo_graph, order):
+    """The asset reads SQL aggregates of the journeys (transition counts, channel sets); the path-table route agrees to 1e-12."""
+    from marketing_assets.attribution import AttributionConfig, _channel_weights
+    from marketing_assets.lib.attribution import markov_attribution, pooled_shapley_weights
+
+    _, tmp, _ = demo_graph
+    with duckdb.connect(str(tmp / "warehouse.duckdb"), read_only=True) as con:
+        weights, results = _channel_weights(con, AttributionConfig(markov_order=order).model_dump())
+        paths = con.execute("SELECT path, conversions, value, nulls FROM touchpoints.conversion_paths").df()
+    markov = markov_attribution(paths, order=order)
+    expected = {"markov": dict(zip(markov["channel"], markov["conversions"], strict=True)), "shapley": pooled_shapley_weights(paths)[0]}
+    assert weights.keys() == expected.keys() and results["markov"].attrs["n_journeys"] == markov.attrs["n_journeys"]
+    for model, by_channel in expected.items():
+        assert weights[model].keys() == by_channel.keys()
+        for channel, weight in by_channel.items():
+            assert weights[model][channel] == pytest.approx(weight, rel=1e-12, abs=1e-12), (model, channel)

@@ -1,4 +1,4 @@
-"""Attribution math: rule-model credits in DuckDB, exact Markov and Shapley on path tables.
+"""Attribution math: rule-model credits in DuckDB, exact Markov and Shapley on path tables and on their SQL aggregates.
 
 Every expectation is either computed by hand in the test or by an independent reference
 implementation written here (plain SQL, explicit absorbing-chain algebra, permutation enumeration).
@@ -22,8 +22,14 @@ from hypothesis import strategies as st
 from marketing_assets.lib.attribution import (
     MODELS,
     attribution_credits_sql,
+    channel_sets_sql,
     markov_attribution,
+    markov_from_transitions,
+    markov_transitions_sql,
+    pooled_shapley_from_sets,
+    pooled_shapley_weights,
     shapley_attribution,
+    shapley_from_sets,
 )
 
 T0 = dt.datetime(2024, 3, 1)
@@ -617,3 +623,182 @@ def test_property_string_and_list_paths_agree(records):
     b = markov_attribution(records_frame(records, as_lists=True))
     np.testing.assert_allclose(a.conversions, b.conversions, rtol=1e-12, atol=1e-12)
     assert math.isclose(a.attrs["conversion_probability"], b.attrs["conversion_probability"], rel_tol=1e-12)
+
+
+# --------------------------------------------------------------------------- SQL aggregates
+
+
+def sql_frame(paths: pd.DataFrame, sql_builder, *args, **kwargs) -> pd.DataFrame:
+    """The aggregate ``sql_builder`` writes, run by DuckDB over ``paths`` registered as a relation."""
+    con = duckdb.connect()
+    con.register("journeys", paths)
+    return con.execute(sql_builder("journeys", *args, **kwargs)).df()
+
+
+def as_rows(frame: pd.DataFrame, *columns: str) -> set:
+    return {
+        tuple(tuple(v) if isinstance(v, (list, np.ndarray)) else (None if v is None or v is pd.NA else v) for v in row)
+        for row in frame[list(columns)].itertuples(index=False)
+    }
+
+
+HAND_PATHS = pd.DataFrame(
+    {
+        "path": ["A > B > C", "A > C", "B > C", "B"],
+        "conversions": [1, 0, 1, 0],
+        "nulls": [0, 1, 0, 1],
+        "value": [100.0, 0.0, 50.0, 0.0],
+    }
+)
+
+
+def test_markov_transition_counts_by_hand():
+    counts = sql_frame(HAND_PATHS, markov_transitions_sql)
+    # start->A: A>B>C and A>C; start->B: B>C and B; C ends the two conversions and one null.
+    assert as_rows(counts, "from_state", "to_state", "weight", "conversions", "nulls", "value") == {
+        ((), ("A",), 2, 0, 0, 0), ((), ("B",), 2, 0, 0, 0),
+        (("A",), ("B",), 1, 0, 0, 0), (("A",), ("C",), 1, 0, 0, 0),
+        (("B",), ("C",), 2, 0, 0, 0), (("B",), None, 1, 0, 1, 0),
+        (("C",), None, 3, 2, 1, 150),
+    }
+    second = sql_frame(HAND_PATHS, markov_transitions_sql, 2)
+    assert as_rows(second, "from_state", "to_state", "weight") == {
+        ((), ("A",), 2), ((), ("B",), 2), (("A",), ("A", "B"), 1), (("A",), ("A", "C"), 1), (("A", "B"), ("B", "C"), 1),
+        (("B",), ("B", "C"), 1), (("B",), None, 1), (("A", "C"), None, 1), (("B", "C"), None, 2),
+    }
+
+
+@pytest.mark.parametrize("route", ["paths", "sql"])
+def test_markov_three_channels_by_hand(route):
+    # P(start->A) = P(start->B) = 1/2; A->B 1/2, A->C 1/2; B->C 2/3, B->null 1/3; C->conv 2/3, C->null 1/3.
+    # P(conv | C) = 2/3, | B = 4/9, | A = 1/2 * 4/9 + 1/2 * 2/3 = 5/9, | start = 1/2 (5/9 + 4/9) = 1/2.
+    # Without A: 1/2 * 4/9 = 2/9 -> 5/9. Without B: 1/2 * (1/2 * 2/3) = 1/6 -> 2/3. Without C: 0 -> 1.
+    if route == "paths":
+        res = markov_attribution(HAND_PATHS)
+    else:
+        res = markov_from_transitions(sql_frame(HAND_PATHS, markov_transitions_sql))
+    res = res.set_index("channel")
+    assert res.attrs["conversion_probability"] == pytest.approx(0.5, abs=1e-15)
+    assert res.removal_effect.to_dict() == pytest.approx({"A": 5 / 9, "B": 2 / 3, "C": 1.0}, abs=1e-15)
+    # Removal effects sum to 20/9; 2 conversions and 150 of value are split in that proportion
+    # (all value ends in C, so the value removal effects are the same).
+    assert res.conversions.to_dict() == pytest.approx({"A": 1 / 2, "B": 3 / 5, "C": 9 / 10}, abs=1e-15)
+    assert res.removal_effect_value.to_dict() == pytest.approx({"A": 5 / 9, "B": 2 / 3, "C": 1.0}, abs=1e-15)
+    assert res.value.to_dict() == pytest.approx({"A": 37.5, "B": 45.0, "C": 67.5}, abs=1e-12)
+    assert res.attrs["n_states"] == 3 and res.attrs["n_journeys"] == 4
+
+
+def test_channel_sets_by_hand():
+    paths = pd.DataFrame(
+        {"path": ["A > B", "B > A > B", "B", "", "C"], "conversions": [1, 2, 0, 1, 0], "nulls": [1, 0, 1, 0, 1]}
+    )
+    sets = sql_frame(paths, channel_sets_sql, var_value=None)
+    assert as_rows(sets, "channels", "conversions", "nulls", "value", "paths") == {
+        (("A", "B"), 3, 1, 3, 2), (("B",), 0, 1, 0, 1), (("C",), 0, 1, 0, 1), ((), 1, 0, 1, 1),
+    }
+
+
+@pytest.mark.parametrize("route", ["paths", "sql"])
+def test_shapley_two_channels_by_hand(route):
+    paths = pd.DataFrame(
+        {
+            "path": ["A", "B", "A > B", "B > A > B"],
+            "conversions": [1, 1, 2, 1],
+            "nulls": [1, 3, 1, 0],
+            "value": [10.0, 20.0, 20.0, 10.0],
+        }
+    )
+    res = shapley_attribution(paths) if route == "paths" else shapley_from_sets(sql_frame(paths, channel_sets_sql))
+    res = res.set_index("channel")
+    # Rate game: v(A) = 1/2, v(B) = 1/4, v(AB) = 5/10. phi_A = (1/2 + (1/2 - 1/4)) / 2 = 3/8,
+    # phi_B = (1/4 + (1/2 - 1/2)) / 2 = 1/8; scaled to the 5 conversions: 15/4 and 5/4.
+    assert res.attrs["characteristic"] == "rate"
+    assert res.shapley_value.to_dict() == pytest.approx({"A": 3 / 8, "B": 1 / 8}, abs=1e-15)
+    assert res.conversions.to_dict() == pytest.approx({"A": 15 / 4, "B": 5 / 4}, abs=1e-14)
+    # Value game: v(A) = 10/2, v(B) = 20/4, v(AB) = 60/10: phi = (5 + 1) / 2 each, half of the 60 each.
+    assert res.shapley_value_value.to_dict() == pytest.approx({"A": 3.0, "B": 3.0}, abs=1e-14)
+    assert res.value.to_dict() == pytest.approx({"A": 30.0, "B": 30.0}, abs=1e-12)
+
+
+@pytest.mark.parametrize("route", ["paths", "sql"])
+def test_shapley_three_channels_count_game_by_hand(route):
+    # No nulls: v(S) = conversions of the journeys whose channel set lies within S. Each set's
+    # conversions are then shared equally by its channels: {A} 2, {B} 1, {A, B} 3, {A, B, C} 6 give
+    # A = 2 + 3/2 + 6/3 = 5.5, B = 1 + 3/2 + 2 = 4.5, C = 2.
+    paths = pd.DataFrame({"path": ["A", "B", "B > A", "C > A > B"], "conversions": [2, 1, 3, 6]})
+    if route == "paths":
+        res = shapley_attribution(paths)
+    else:  # a relation has no optional columns: say there are no value and null columns
+        res = shapley_from_sets(sql_frame(paths, channel_sets_sql, var_value=None, var_null=None))
+    res = res.set_index("channel")
+    assert res.attrs["characteristic"] == "count"
+    assert res.conversions.to_dict() == pytest.approx({"A": 5.5, "B": 4.5, "C": 2.0}, abs=1e-14)
+
+
+def messy_paths(rng: random.Random, n_paths: int, channels: list[str]) -> pd.DataFrame:
+    """Random journeys written the ways a path table can be: spacing (also tabs and no-break spaces),
+    repeats, empty names and paths, NULL paths, zero-weight rows and value on rows without conversions."""
+    spaces = ["", " ", "  ", "\t", "\u00a0"]
+    rows = []
+    for _ in range(n_paths):
+        names = [rng.choice(channels) for _ in range(rng.randint(0, 7))]
+        if names and rng.random() < 0.2:
+            names.insert(rng.randrange(len(names)), "")
+        path = ">".join(rng.choice(spaces) + c + rng.choice(spaces) for c in names)
+        rows.append(
+            (None if rng.random() < 0.03 else path, rng.choice([0, 0, 1, 2]), rng.choice([0, 1, 1, 3]), round(rng.uniform(0, 500), 2))
+        )
+    rows += rows[: n_paths // 5]  # identical paths repeated
+    return pd.DataFrame(rows, columns=["path", "conversions", "nulls", "value"])
+
+
+def assert_same_result(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    assert list(a.channel) == list(b.channel)
+    for column in a.columns.drop("channel"):
+        np.testing.assert_allclose(b[column], a[column], rtol=1e-12, atol=1e-12, err_msg=column)
+    for key, expected in a.attrs.items():
+        if isinstance(expected, float):
+            assert b.attrs[key] == pytest.approx(expected, rel=1e-12, abs=1e-12), key
+        elif isinstance(expected, dict):
+            assert b.attrs[key] == pytest.approx(expected, rel=1e-12), key
+        else:
+            assert b.attrs[key] == expected, key
+
+
+@pytest.mark.parametrize("order", [1, 2, 3])
+@pytest.mark.parametrize("seed", range(3))
+def test_sql_aggregates_equal_the_path_route(order, seed):
+    rng = random.Random(1000 + seed)
+    paths = messy_paths(rng, 400, ["Paid Search", "Email", "Events", "Direct", "Référral", "x y"])
+    markov = markov_from_transitions(sql_frame(paths, markov_transitions_sql, order), order=order)
+    assert_same_result(markov_attribution(paths, order=order), markov)
+    assert_same_result(shapley_attribution(paths), shapley_from_sets(sql_frame(paths, channel_sets_sql)))
+    # Without collapsing repeats, and with the value and null columns absent.
+    bare = paths[["path", "conversions"]].rename(columns={"path": "journey", "conversions": "conv"})
+    options = {"var_path": "journey", "var_conv": "conv", "var_value": None, "var_null": None, "collapse_repeats": False}
+    counts = sql_frame(bare, markov_transitions_sql, order, **options)
+    assert_same_result(markov_attribution(bare, order=order, **options), markov_from_transitions(counts, order=order))
+
+
+def test_pooled_shapley_sql_equals_path_route():
+    paths = messy_paths(random.Random(7), 300, [f"c{i}" for i in range(9)])
+    for max_channels in (4, 20):
+        by_paths, result_paths = pooled_shapley_weights(paths, max_channels)
+        by_sets, result_sets = pooled_shapley_from_sets(sql_frame(paths, channel_sets_sql), max_channels)
+        assert by_paths.keys() == by_sets.keys() and len(by_paths) == 9
+        assert list(by_sets.values()) == pytest.approx(list(by_paths.values()), rel=1e-12)
+        assert_same_result(result_paths, result_sets)
+        assert sum(by_sets.values()) == pytest.approx(paths.loc[paths.path.fillna("").str.strip() != "", "conversions"].sum())
+
+
+def test_sql_aggregates_without_journeys():
+    empty = pd.DataFrame({"path": pd.Series([], dtype=object), "conversions": pd.Series([], dtype=float)})
+    counts = sql_frame(empty, markov_transitions_sql, var_value=None, var_null=None)
+    assert counts.empty and markov_from_transitions(counts).empty
+    sets = sql_frame(empty, channel_sets_sql, var_value=None, var_null=None)
+    assert sets.empty and shapley_from_sets(sets).empty
+    none = pd.DataFrame({"path": ["A > B", "B"], "conversions": [0, 0], "nulls": [1, 2]})
+    res = markov_from_transitions(sql_frame(none, markov_transitions_sql, var_value=None))
+    assert (res.conversions == 0).all() and "no conversions" in res.attrs["note"]
+    with pytest.raises(ValueError, match="order"):
+        markov_transitions_sql("journeys", order=0)

@@ -5,6 +5,10 @@ separator, or a list/tuple of names), ``conversions``, optionally ``value`` and 
 parser aggregates identical paths first (hashing whole paths is cheaper than tokenising repeats),
 then tokenises the distinct paths with one split of one joined string and one dictionary pass, so
 a million rows cost a handful of C-level passes rather than Python work per row.
+
+:func:`journeys_sql` is the same parse in DuckDB (one row per distinct path, its channels as a list), the
+input of the SQL aggregates the models read (:func:`~.markov.markov_transitions_sql`,
+:func:`~.shapley.channel_sets_sql`), so a warehouse table is never tokenised in Python.
 """
 
 from __future__ import annotations
@@ -15,6 +19,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from marketing_assets.lib.sql import ident, literal
+
+# What str.strip() strips: every character Python calls whitespace (DuckDB's trim() strips spaces only).
+_WHITESPACE = "".join(chr(c) for c in range(0x110000) if chr(c).isspace())
 # Marks the boundary between two paths inside the joined text; checked not to occur in the paths.
 _ROW_MARK = "\x1e"
 
@@ -253,3 +261,49 @@ def parse_paths(
         value=dist_value,
         dropped=dropped,
     )
+
+
+def journeys_sql(
+    relation: str,
+    *,
+    var_path: str = "path",
+    var_conv: str = "conversions",
+    var_value: str | None = "value",
+    var_null: str | None = "nulls",
+    sep: str = ">",
+    collapse_repeats: bool = True,
+) -> str:
+    """SELECT of one row per distinct path of ``relation``: :func:`parse_paths` in DuckDB.
+
+    Columns: ``channels`` (VARCHAR[]: the names split on ``sep``, stripped of surrounding whitespace,
+    empty names left out, consecutive repeats counted once with ``collapse_repeats``; ``[]`` for a path
+    without any channel), ``conversions``, ``nulls``, ``value`` (conversion value: 0 on rows without
+    conversions) and ``unconverted_value`` (the value left out that way), all DOUBLE. Missing weights
+    count as 0; ``var_value=None`` means value = conversions, ``var_null=None`` means no nulls.
+    ``var_path`` must be a string column (a list column is only accepted by :func:`parse_paths`).
+    """
+    if not sep:
+        raise ValueError("sep must be a non-empty string")
+    conv = f"coalesce(CAST({ident(var_conv)} AS DOUBLE), 0)"
+    value = f"coalesce(CAST({ident(var_value)} AS DOUBLE), 0)" if var_value else conv
+    nulls = f"coalesce(CAST({ident(var_null)} AS DOUBLE), 0)" if var_null else "0.0"
+    path = ident(var_path)
+    split = f"string_split({path}, {literal(sep)})"
+    # trim(x) strips spaces only and is much faster than trim(x, characters): paths holding other
+    # whitespace (tabs, no-break spaces, ...) take the slow branch.
+    other_whitespace = _WHITESPACE.replace(" ", "")
+    stripped = (
+        f"CASE WHEN regexp_matches({path}, {literal('[' + other_whitespace + ']')})"
+        f" THEN list_transform({split}, lambda x: trim(x, {literal(_WHITESPACE)}))"
+        f" ELSE list_transform({split}, lambda x: trim(x)) END"
+    )
+    tokens = f"list_filter({stripped}, lambda x: x <> '')"
+    channels = "list_filter(tokens, lambda x, i: i = 1 OR x <> tokens[i - 1])" if collapse_repeats else "tokens"
+    return f"""
+    SELECT {channels} AS channels, conversions, nulls, value, unconverted_value
+    FROM (
+        SELECT coalesce({tokens}, []) AS tokens, sum({conv}) AS conversions, sum({nulls}) AS nulls,
+               sum(CASE WHEN {conv} > 0 THEN {value} ELSE 0 END) AS value,
+               sum(CASE WHEN {conv} > 0 THEN 0 ELSE {value} END) AS unconverted_value
+        FROM {relation} GROUP BY {path}
+    )"""

@@ -1,13 +1,21 @@
-"""Exact Markov-chain attribution (removal effects of an absorbing chain, no simulation)."""
+"""Exact Markov-chain attribution (removal effects of an absorbing chain, no simulation).
+
+Two routes to the same chain: :func:`markov_attribution` counts the transitions of a path table in
+numpy; :func:`markov_transitions_sql` counts them in DuckDB (one row per observed transition) and
+:func:`markov_from_transitions` solves the chain from those counts, so Python only ever holds the
+transition counts (at most states x states rows), never the journeys.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from scipy.sparse.linalg import spsolve
 
-from marketing_assets.lib.attribution._paths import ParsedPaths, parse_paths
+from marketing_assets.lib.attribution._paths import ParsedPaths, journeys_sql, parse_paths
 
 # State keys are base-(channels + 1) numbers with one digit per remembered channel.
 _MAX_KEY = 1 << 62
@@ -91,8 +99,7 @@ def markov_attribution(
         ``n_states``, ``n_journeys``, ``dropped`` (totals of rows without any channel) and ``note``
         (why everything is zero, when it is).
     """
-    if not isinstance(order, (int, np.integer)) or isinstance(order, bool) or order < 1:
-        raise ValueError(f"order must be an integer >= 1, got {order!r}")
+    _check_order(order)
     parsed = parse_paths(
         paths,
         var_path=var_path,
@@ -132,11 +139,28 @@ def markov_attribution(
         if removal.sum() <= 0:
             note = "every removal effect is 0"
 
+    return _result(
+        parsed.channels, removal, removal_value, order=int(order), total_conversions=total_conv, total_value=total_value,
+        conversion_probability=probability, n_states=n_states, n_journeys=parsed.n_paths, dropped=parsed.dropped, note=note,
+    )
+
+
+def _check_order(order: Any) -> None:
+    if not isinstance(order, (int, np.integer)) or isinstance(order, bool) or order < 1:
+        raise ValueError(f"order must be an integer >= 1, got {order!r}")
+
+
+def _result(
+    channels: list[str], removal: np.ndarray, removal_value: np.ndarray, *, total_conversions: float, total_value: float,
+    note: str, **attrs: Any,
+) -> pd.DataFrame:
+    """One row per channel: removal effects, and conversions and value split in their proportion."""
+    n_channels = len(channels)
     re_sum, rev_sum = removal.sum(), removal_value.sum()
     result = pd.DataFrame(
         {
-            "channel": parsed.channels,
-            "conversions": removal / re_sum * total_conv if re_sum > 0 else np.zeros(n_channels),
+            "channel": channels,
+            "conversions": removal / re_sum * total_conversions if re_sum > 0 else np.zeros(n_channels),
             "value": removal_value / rev_sum * total_value if rev_sum > 0 else np.zeros(n_channels),
             "removal_effect": removal,
             "removal_effect_value": removal_value,
@@ -144,17 +168,7 @@ def markov_attribution(
     )
     if not note and rev_sum <= 0 < total_value:
         note = "every value removal effect is 0: value credits are 0"
-    result.attrs.update(
-        model="markov",
-        order=int(order),
-        total_conversions=total_conv,
-        total_value=total_value,
-        conversion_probability=probability,
-        n_states=n_states,
-        n_journeys=parsed.n_paths,
-        dropped=parsed.dropped,
-        note=note,
-    )
+    result.attrs.update(model="markov", total_conversions=total_conversions, total_value=total_value, **attrs, note=note)
     return result
 
 
@@ -201,31 +215,180 @@ def _removal_effects(
         summed = np.bincount(edge_code, weights=np.concatenate([pair_weight, edge_weight])).astype(np.float64)
         codes = np.asarray(codes, dtype=np.int64)
     counts = sp.csr_matrix((summed, (codes // size, codes % size)), shape=(size, size))
+    end_value = np.bincount(node[last], weights=chain.value, minlength=transient)
+    # Which channels each state remembers: the digits of its key (digit 0 = no channel).
+    digits = (state_key[:, None] // base ** np.arange(order, dtype=np.int64)[None, :]) % base - 1
+    digits[0] = -1  # (start)
+    contains = np.zeros((transient, len(chain.channels)), dtype=bool)
+    for column in digits.T:
+        remembered = np.flatnonzero(column >= 0)
+        contains[remembered, column[remembered]] = True
+    return _solve(counts, end_value, contains)
+
+
+def _solve(counts: sp.csr_matrix, end_value: np.ndarray, contains: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, int]:
+    """Removal effects from the weighted transition counts of the absorbing chain.
+
+    ``counts`` is square over the transient states (node 0 is ``(start)``) followed by
+    ``(conversion)`` and ``(null)``; ``end_value`` is the conversion value of the journeys ending in
+    each transient state; ``contains[s, c]`` says whether state ``s`` remembers channel ``c``.
+    Returns ``(removal, removal_value, P(conversion), number of observed states)``.
+    """
+    transient = counts.shape[0] - 2
+    conv = transient
     outflow = np.asarray(counts.sum(axis=1)).ravel()[:transient]
     observed = outflow > 0
     outflow[~observed] = 1.0
     q = (sp.diags(1.0 / outflow) @ counts[:transient, :transient]).tocsc()
-    reward = np.column_stack(
-        [
-            counts[:transient, [conv]].toarray().ravel() / outflow,
-            np.bincount(node[last], weights=chain.value, minlength=transient) / outflow,
-        ]
-    )
+    reward = np.column_stack([counts[:transient, [conv]].toarray().ravel() / outflow, end_value / outflow])
     system = (sp.identity(transient, format="csc") - q).tocsc()
     base_x = _absorption(system, reward)[0]
     probability = float(base_x[0])
 
-    # Which channels each state remembers: the digits of its key (digit 0 = no channel).
-    digits = (state_key[:, None] // base ** np.arange(order, dtype=np.int64)[None, :]) % base - 1
-    digits[0] = -1  # (start)
-    n_channels = len(chain.channels)
+    n_channels = contains.shape[1]
     removal = np.zeros(n_channels)
     removal_value = np.zeros(n_channels)
-    for c in np.unique(digits[observed]):
-        if c < 0:
-            continue
-        idx = np.flatnonzero(~(digits == c).any(axis=1))
+    for c in np.flatnonzero(contains[observed].any(axis=0)):
+        idx = np.flatnonzero(~contains[:, c])
         x = _absorption(system[idx][:, idx].tocsc(), reward[idx])[0]
         for out, full, part in ((removal, base_x[0], x[0]), (removal_value, base_x[1], x[1])):
             out[c] = min(max(1.0 - part / full, 0.0), 1.0) if full > 0 else 0.0
     return removal, removal_value, probability, int(observed[1:].sum())
+
+
+def markov_transitions_sql(
+    relation: str,
+    order: int = 1,
+    *,
+    collapse_repeats: bool = True,
+    var_path: str = "path",
+    var_conv: str = "conversions",
+    var_value: str | None = "value",
+    var_null: str | None = "nulls",
+    sep: str = ">",
+) -> str:
+    """SELECT of the chain's weighted transition counts over the journeys of ``relation`` (DuckDB).
+
+    ``relation`` is a table, view or parenthesised query with the columns of a path table (see
+    :func:`markov_attribution`); the paths are parsed as :func:`~._paths.journeys_sql` does. A state is
+    the list of the last ``order`` channels (shorter at the start of a journey); ``[]`` is
+    ``(start)``. One row per ``(from_state, to_state)``; ``to_state`` is NULL where journeys end:
+
+    - ``weight``: conversions + nulls of the journeys taking the step (on a journey end, of the
+      journeys ending in ``from_state``);
+    - ``conversions``, ``nulls``, ``value``, ``unconverted_value``, ``paths`` (number of distinct
+      paths): totals of the journeys ending in ``from_state`` (0 on the other rows). The end row of
+      ``(start)`` holds the paths without any channel (not attributable).
+
+    At most states x (states + 1) rows, whatever the number of journeys.
+    """
+    _check_order(order)
+    journeys = journeys_sql(
+        relation, var_path=var_path, var_conv=var_conv, var_value=var_value, var_null=var_null, sep=sep,
+        collapse_repeats=collapse_repeats,
+    )
+    k = int(order)
+    # The state of each touch: the tuple of the last k channels, NULL-padded at the start of a journey
+    # (k shifted copies of the channel list, zipped); every transition is a pair of consecutive states,
+    # NULL standing for (start) before the first and for the journey's end after the last.
+    shifted = [
+        f"list_resize(list_concat(list_resize([]::VARCHAR[], {j}), channels), len(channels))" if j else "channels"
+        for j in range(k - 1, -1, -1)
+    ]
+    states = shifted[0] if k == 1 else f"list_zip({', '.join(shifted)})"
+
+    def names(state: str) -> str:
+        parts = [state] if k == 1 else [f"{state}[{i}]" for i in range(1, k + 1)]
+        return f"list_filter([{', '.join(parts)}], lambda x: x IS NOT NULL)"
+
+    at_end = "step[2] IS NULL"
+    return f"""
+    WITH steps AS (
+        SELECT unnest(list_zip(list_prepend(NULL, states), list_append(states, NULL))) AS step, * EXCLUDE (states)
+        FROM (SELECT {states} AS states, conversions, nulls, value, unconverted_value FROM ({journeys}))
+    ),
+    counted AS (
+        SELECT step[1] AS from_key, step[2] AS to_key,
+               sum(conversions + nulls) AS weight,
+               sum(CASE WHEN {at_end} THEN conversions ELSE 0 END) AS conversions,
+               sum(CASE WHEN {at_end} THEN nulls ELSE 0 END) AS nulls,
+               sum(CASE WHEN {at_end} THEN value ELSE 0 END) AS value,
+               sum(CASE WHEN {at_end} THEN unconverted_value ELSE 0 END) AS unconverted_value,
+               count(CASE WHEN {at_end} THEN 1 END) AS paths
+        FROM steps GROUP BY ALL
+    )
+    SELECT {names('from_key')} AS from_state, CASE WHEN to_key IS NOT NULL THEN {names('to_key')} END AS to_state,
+           * EXCLUDE (from_key, to_key)
+    FROM counted ORDER BY from_state, to_state NULLS LAST"""
+
+
+def _state(item: Any) -> tuple[str, ...] | None:
+    """A state of a transitions frame as a tuple of channel names (``None``: the journey ends)."""
+    if isinstance(item, (list, tuple, np.ndarray)):
+        return tuple(str(c) for c in item)
+    return None
+
+
+def markov_from_transitions(transitions: pd.DataFrame, order: int | None = None) -> pd.DataFrame:
+    """Markov attribution from transition counts (the rows of :func:`markov_transitions_sql`).
+
+    Same result as :func:`markov_attribution` on the journeys the counts came from. ``order`` only
+    labels the result (``attrs["order"]``; default: the longest state). Python work is per row of
+    ``transitions``.
+    """
+    from_state = [_state(s) for s in transitions["from_state"]]
+    to_state = [_state(s) for s in transitions["to_state"]]
+    column = {
+        name: transitions[name].to_numpy(dtype=np.float64, na_value=0.0)
+        for name in ("weight", "conversions", "nulls", "value", "unconverted_value", "paths")
+    }
+    is_end = np.array([s is None for s in to_state], dtype=bool)
+    is_start = np.array([not s for s in from_state], dtype=bool)
+    dropped_row = is_end & is_start
+    states = sorted({s for s in from_state if s} | {s for s in to_state if s})
+    channels = sorted({c for s in states for c in s})
+    kept = is_end & ~dropped_row
+    total_conv = float(column["conversions"][kept].sum())
+    total_value = float(column["value"][kept].sum())
+    dropped = {name: float(column[name][dropped_row].sum()) for name in ("conversions", "nulls", "value")}
+    dropped["value_without_conversions"] = float(column["unconverted_value"][is_end].sum())
+    n_channels = len(channels)
+    removal = np.zeros(n_channels)
+    removal_value = np.zeros(n_channels)
+    probability = 0.0
+    n_states = 0
+    note = ""
+
+    chain = ~dropped_row & (column["weight"] > 0)
+    if not chain.any() or total_conv <= 0:
+        note = "no conversions: every removal effect is 0"
+    else:
+        node = {(): 0} | {s: i + 1 for i, s in enumerate(states)}
+        transient = len(states) + 1
+        source = np.array([node[s] for s in from_state], dtype=np.int64)
+        target = np.array([node[s] if s is not None else transient for s in to_state], dtype=np.int64)
+        step, end = chain & ~is_end, chain & is_end
+        counts = sp.csr_matrix(
+            (
+                np.concatenate([column["weight"][step], column["conversions"][end], column["nulls"][end]]),
+                (
+                    np.concatenate([source[step], source[end], source[end]]),
+                    np.concatenate([target[step], np.full(end.sum(), transient), np.full(end.sum(), transient + 1)]),
+                ),
+            ),
+            shape=(transient + 2, transient + 2),
+        )
+        end_value = np.bincount(source[end], weights=column["value"][end], minlength=transient)
+        channel_index = {c: i for i, c in enumerate(channels)}
+        contains = np.zeros((transient, n_channels), dtype=bool)
+        for s, i in node.items():
+            contains[i, [channel_index[c] for c in s]] = True
+        removal, removal_value, probability, n_states = _solve(counts, end_value, contains)
+        if removal.sum() <= 0:
+            note = "every removal effect is 0"
+
+    return _result(
+        channels, removal, removal_value, order=int(order or max(map(len, states), default=1)),
+        total_conversions=total_conv, total_value=total_value, conversion_probability=probability, n_states=n_states,
+        n_journeys=int(column["paths"][kept].sum()), dropped=dropped, note=note,
+    )

@@ -2,8 +2,8 @@
 
 A model is either a *rule* model (an SQL expression over one opportunity's ordered touches, see
 :func:`marketing_assets.lib.attribution.credits.attribution_credits_sql` for the names it may use) or a
-*data-driven* model (a library function that turns the journey table into per-channel weights; the
-opportunity is then split over its channels in proportion). The credit columns, the table contracts,
+*data-driven* model (an SQL aggregate of the journey table, and a library function that turns the
+aggregate into per-channel weights; the opportunity is then split over its channels in proportion). The credit columns, the table contracts,
 the roll-ups, the KPI bases, the report labels and the glossary all read :data:`REGISTRY`; adding a model
 is one :func:`register` call (or one entry below).
 
@@ -44,7 +44,11 @@ class AttributionModel:
         parameters: names of the attribution-config parameters the model reads.
         sql: rule models: ``f(t) -> SQL`` where ``t`` holds the SQL fragments of one touch (``t.amount``,
             ``t.n``, ``t.is_first``, ...) and the validated parameters.
-        weights: data-driven models: ``f(paths, params) -> ({channel: weight}, per-channel result frame)``.
+        aggregate: data-driven models: ``f(journeys, params) -> SQL``, a SELECT aggregating the journey
+            relation ``journeys`` (columns ``path``, ``conversions``, ``value``, ``nulls``) into what the
+            model reads; its size is bounded by the channels (never one row per journey).
+        weights: data-driven models: ``f(aggregate, params) -> ({channel: weight}, per-channel result frame)``
+            where ``aggregate`` is the result of ``aggregate`` as a DataFrame.
         column_description: description of the credit column in the table contract.
     """
 
@@ -55,14 +59,16 @@ class AttributionModel:
     fallback: str = ""
     parameters: tuple[str, ...] = ()
     sql: Callable[[SimpleNamespace], str] | None = None
+    aggregate: Callable[[str, Mapping[str, Any]], str] | None = None
     weights: Callable[[pd.DataFrame, Mapping[str, Any]], tuple[dict[str, float], pd.DataFrame]] | None = None
     column_description: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"attribution model {self.name!r}: kind must be one of {KINDS}, got {self.kind!r}")
-        if (self.kind == "rule") != (self.sql is not None) or (self.kind == "data_driven") != (self.weights is not None):
-            raise ValueError(f"attribution model {self.name!r}: a rule model needs `sql`, a data-driven model `weights`")
+        data_driven = self.weights is not None and self.aggregate is not None
+        if (self.kind == "rule") != (self.sql is not None) or (self.kind == "data_driven") != data_driven:
+            raise ValueError(f"attribution model {self.name!r}: a rule model needs `sql`, a data-driven model `aggregate` and `weights`")
 
     @property
     def credit_column(self) -> str:
@@ -121,17 +127,33 @@ def _w_shaped(t: SimpleNamespace) -> str:
     )
 
 
-def _markov_weights(paths: pd.DataFrame, params: Mapping[str, Any]) -> tuple[dict[str, float], pd.DataFrame]:
-    from marketing_assets.lib.attribution.markov import markov_attribution
+def _markov_order(params: Mapping[str, Any]) -> int:
+    return int(params.get("markov_order") or 1)
 
-    result = markov_attribution(paths, order=int(params.get("markov_order") or 1))
+
+def _markov_transitions(journeys: str, params: Mapping[str, Any]) -> str:
+    from marketing_assets.lib.attribution.markov import markov_transitions_sql
+
+    return markov_transitions_sql(journeys, order=_markov_order(params))
+
+
+def _markov_weights(transitions: pd.DataFrame, params: Mapping[str, Any]) -> tuple[dict[str, float], pd.DataFrame]:
+    from marketing_assets.lib.attribution.markov import markov_from_transitions
+
+    result = markov_from_transitions(transitions, order=_markov_order(params))
     return dict(zip(result["channel"], result["conversions"], strict=True)), result
 
 
-def _shapley_weights(paths: pd.DataFrame, params: Mapping[str, Any]) -> tuple[dict[str, float], pd.DataFrame]:
-    from marketing_assets.lib.attribution.shapley import pooled_shapley_weights
+def _channel_sets(journeys: str, params: Mapping[str, Any]) -> str:
+    from marketing_assets.lib.attribution.shapley import channel_sets_sql
 
-    return pooled_shapley_weights(paths)
+    return channel_sets_sql(journeys)
+
+
+def _shapley_weights(sets: pd.DataFrame, params: Mapping[str, Any]) -> tuple[dict[str, float], pd.DataFrame]:
+    from marketing_assets.lib.attribution.shapley import pooled_shapley_from_sets
+
+    return pooled_shapley_from_sets(sets)
 
 
 REGISTRY: dict[str, AttributionModel] = {}
@@ -190,13 +212,13 @@ for _model in (
     AttributionModel(
         "markov", "data_driven", "Markov",
         "Data-driven: credit equals the drop in conversions when the channel is removed from all journeys.",
-        parameters=(), weights=_markov_weights,
+        parameters=(), aggregate=_markov_transitions, weights=_markov_weights,
         column_description="Markov removal effects, split over the opportunity's channels.",
     ),
     AttributionModel(
         "shapley", "data_driven", "Shapley",
         "Data-driven: each channel's average marginal contribution over all channel combinations.",
-        weights=_shapley_weights, column_description="Shapley values, split over the opportunity's channels.",
+        aggregate=_channel_sets, weights=_shapley_weights, column_description="Shapley values, split over the opportunity's channels.",
     ),
 ):
     register(_model)

@@ -1,13 +1,19 @@
-"""Exact Shapley-value attribution over channel coalitions."""
+"""Exact Shapley-value attribution over channel coalitions.
+
+The game only depends on the journeys' channel *sets*: :func:`shapley_attribution` reads a path table,
+:func:`channel_sets_sql` groups the journeys by channel set in DuckDB and :func:`shapley_from_sets`
+plays the game from those groups (at most 2^channels rows), so Python never sees a journey.
+"""
 
 from __future__ import annotations
 
 from math import lgamma
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from marketing_assets.lib.attribution._paths import parse_paths
+from marketing_assets.lib.attribution._paths import journeys_sql, parse_paths
 
 DEFAULT_MAX_CHANNELS = 20
 
@@ -107,35 +113,48 @@ def shapley_attribution(
         sep=sep,
         collapse_repeats=collapse_repeats,
     )
-    n_all = len(parsed.channels)
-    total_conv = float(parsed.conversions.sum())
-    total_value = float(parsed.value.sum())
     active = (parsed.conversions + parsed.nulls + parsed.value) > 0
     lengths = parsed.path_length
     token = parsed.token_channel if active.all() else parsed.token_channel[np.repeat(active, lengths)]
     players = np.unique(token)
-    n = len(players)
+    _check_players(len(players), max_channels)
+    mask = np.empty(0, dtype=np.int64)
+    if len(players):
+        player_of = np.full(len(parsed.channels), -1, dtype=np.int64)
+        player_of[players] = np.arange(len(players))
+        bits = np.left_shift(np.int64(1), player_of[token])
+        starts = np.concatenate([[0], np.cumsum(lengths[active])[:-1]])
+        mask = np.bitwise_or.reduceat(bits, starts)
+    return _attribution(
+        parsed.channels, players, mask, parsed.conversions[active], parsed.nulls[active], parsed.value[active],
+        total_conversions=float(parsed.conversions.sum()), total_value=float(parsed.value.sum()),
+        rate=bool(parsed.nulls.sum() > 0), n_journeys=parsed.n_paths, dropped=parsed.dropped,
+    )
+
+
+def _check_players(n: int, max_channels: int) -> None:
     if n > max_channels:
         raise ValueError(
             f"exact Shapley attribution over {n} channels needs 2^{n} coalitions; "
             f"the limit is max_channels={max_channels} (merge rare channels or raise the limit)"
         )
-    rate = bool(parsed.nulls.sum() > 0)
+
+
+def _attribution(
+    channels: list[str], players: np.ndarray, mask: np.ndarray, conversions: np.ndarray, nulls: np.ndarray,
+    value: np.ndarray, *, total_conversions: float, total_value: float, rate: bool, **attrs: Any,
+) -> pd.DataFrame:
+    """Shapley values of ``players`` (channel codes) from the weights of journeys (or channel sets).
+
+    ``mask[j]`` is the coalition of row ``j`` (bit ``i`` = ``players[i]``); ``conversions``, ``nulls``
+    and ``value`` are the rows' totals. Python work is O(2^n n) for n players, nothing per journey.
+    """
+    n_all, n = len(channels), len(players)
     phi = np.zeros((n_all, 2))
     grand = np.zeros(2)
     note = ""
     if n:
-        player_of = np.full(n_all, -1, dtype=np.int64)
-        player_of[players] = np.arange(n)
-        bits = np.left_shift(np.int64(1), player_of[token])
-        starts = np.concatenate([[0], np.cumsum(lengths[active])[:-1]])
-        mask = np.bitwise_or.reduceat(bits, starts)
-        sums = np.column_stack(
-            [
-                np.bincount(mask, weights=w[active], minlength=1 << n)
-                for w in (parsed.conversions, parsed.nulls, parsed.value)
-            ]
-        )
+        sums = np.column_stack([np.bincount(mask, weights=w, minlength=1 << n) for w in (conversions, nulls, value)])
         within = subset_sums(sums, n)
         if rate:
             journeys = within[:, 0] + within[:, 1]
@@ -146,7 +165,7 @@ def shapley_attribution(
         phi[players] = shapley_values(game, n)
         grand = game[-1]
     scaled = np.zeros((n_all, 2))
-    for k, total in enumerate((total_conv, total_value)):
+    for k, total in enumerate((total_conversions, total_value)):
         if grand[k] != 0:
             scaled[:, k] = phi[:, k] / grand[k] * total
     if grand[0] == 0:
@@ -156,7 +175,7 @@ def shapley_attribution(
 
     result = pd.DataFrame(
         {
-            "channel": parsed.channels,
+            "channel": channels,
             "conversions": scaled[:, 0],
             "value": scaled[:, 1],
             "shapley_value": phi[:, 0],
@@ -165,38 +184,138 @@ def shapley_attribution(
     )
     result.attrs.update(
         model="shapley",
-        total_conversions=total_conv,
+        total_conversions=total_conversions,
         total_value=total_value,
         characteristic="rate" if rate else "count",
         n_players=n,
-        n_journeys=parsed.n_paths,
-        dropped=parsed.dropped,
+        **attrs,
         note=note,
     )
     return result
 
 
+def channel_sets_sql(
+    relation: str,
+    *,
+    var_path: str = "path",
+    var_conv: str = "conversions",
+    var_value: str | None = "value",
+    var_null: str | None = "nulls",
+    sep: str = ">",
+) -> str:
+    """SELECT of the journeys of ``relation`` grouped by channel set (DuckDB): what Shapley reads.
+
+    ``relation`` has the columns of a path table (see :func:`shapley_attribution`), parsed as
+    :func:`~._paths.journeys_sql` does. One row per distinct set of channels: ``channels`` (sorted
+    VARCHAR[]; ``[]`` for paths without any channel, which are not attributable), ``conversions``,
+    ``nulls``, ``value``, ``unconverted_value`` and ``paths`` (number of distinct paths). At most
+    2^channels rows, whatever the number of journeys.
+    """
+    journeys = journeys_sql(
+        relation, var_path=var_path, var_conv=var_conv, var_value=var_value, var_null=var_null, sep=sep,
+        collapse_repeats=False,
+    )
+    return f"""
+    SELECT list_sort(list_distinct(channels)) AS channels, sum(conversions) AS conversions, sum(nulls) AS nulls,
+           sum(value) AS value, sum(unconverted_value) AS unconverted_value, count(*) AS paths
+    FROM ({journeys}) GROUP BY ALL ORDER BY channels"""
+
+
+def channel_sets(
+    paths: pd.DataFrame,
+    *,
+    var_path: str = "path",
+    var_conv: str = "conversions",
+    var_value: str | None = "value",
+    var_null: str | None = "nulls",
+    sep: str = ">",
+) -> pd.DataFrame:
+    """The rows of :func:`channel_sets_sql` built in pandas from a path table (Python work per distinct path)."""
+    parsed = parse_paths(paths, var_path=var_path, var_conv=var_conv, var_value=var_value, var_null=var_null, sep=sep)
+    keys = [
+        tuple(parsed.channels[c] for c in np.unique(parsed.token_channel[a:b]))
+        for a, b in zip(parsed.path_start[:-1].tolist(), parsed.path_start[1:].tolist())
+    ]
+    frame = pd.DataFrame(
+        {"channels": keys, "conversions": parsed.conversions, "nulls": parsed.nulls, "value": parsed.value, "paths": 1}
+    )
+    sets = frame.groupby("channels", sort=True).sum().reset_index()
+    sets.insert(4, "unconverted_value", 0.0)
+    dropped = parsed.dropped
+    if any(dropped.values()):
+        empty = {"channels": (), "conversions": dropped["conversions"], "nulls": dropped["nulls"],
+                 "value": dropped["value"], "unconverted_value": dropped["value_without_conversions"], "paths": 0}
+        sets = pd.concat([pd.DataFrame([empty]), sets], ignore_index=True)
+    return sets
+
+
+def _channel_set(item: Any) -> tuple[str, ...]:
+    return tuple(str(c) for c in item) if isinstance(item, (list, tuple, np.ndarray)) else ()
+
+
+def shapley_from_sets(sets: pd.DataFrame, max_channels: int = DEFAULT_MAX_CHANNELS) -> pd.DataFrame:
+    """Shapley attribution from journeys grouped by channel set (the rows of :func:`channel_sets_sql`).
+
+    Same result as :func:`shapley_attribution` on the journeys the sets came from; Python work is
+    per set (at most 2^channels) plus O(2^n n) for the game.
+    """
+    keys = [_channel_set(s) for s in sets["channels"]]
+    column = {
+        name: sets[name].to_numpy(dtype=np.float64, na_value=0.0) if name in sets else np.zeros(len(sets))
+        for name in ("conversions", "nulls", "value", "unconverted_value", "paths")
+    }
+    has_channel = np.array([bool(k) for k in keys], dtype=bool)
+    channels = sorted({c for k in keys for c in k})
+    channel_index = {c: i for i, c in enumerate(channels)}
+    active = has_channel & ((column["conversions"] + column["nulls"] + column["value"]) > 0)
+    players = np.array(sorted({channel_index[c] for k, a in zip(keys, active) if a for c in k}), dtype=np.int64)
+    _check_players(len(players), max_channels)
+    player_of = {code: i for i, code in enumerate(players.tolist())}
+    mask = np.array(
+        [sum(1 << player_of[channel_index[c]] for c in k) for k, a in zip(keys, active) if a], dtype=np.int64
+    )
+    dropped = {name: float(column[name][~has_channel].sum()) for name in ("conversions", "nulls", "value")}
+    dropped["value_without_conversions"] = float(column["unconverted_value"].sum())
+    return _attribution(
+        channels, players, mask, column["conversions"][active], column["nulls"][active], column["value"][active],
+        total_conversions=float(column["conversions"][has_channel].sum()),
+        total_value=float(column["value"][has_channel].sum()),
+        rate=bool(column["nulls"][has_channel].sum() > 0), n_journeys=int(column["paths"][has_channel].sum()),
+        dropped=dropped,
+    )
+
+
 OTHER_CHANNELS = "(other channels)"
 
 
-def pooled_shapley_weights(paths: pd.DataFrame, max_channels: int = 20) -> tuple[dict[str, float], pd.DataFrame]:
-    """Shapley conversions per channel; past ``max_channels`` the rarest channels play as one.
+def pooled_shapley_from_sets(
+    sets: pd.DataFrame, max_channels: int = DEFAULT_MAX_CHANNELS
+) -> tuple[dict[str, float], pd.DataFrame]:
+    """Shapley conversions per channel from channel sets; past ``max_channels`` the rarest channels play as one.
 
-    Exact Shapley needs 2^n coalitions, so with more channels than ``max_channels`` the least
-    frequent ones are pooled into one player whose value is shared equally among them.
+    Exact Shapley needs 2^n coalitions, so with more channels than ``max_channels`` the channels on
+    the fewest distinct paths (ties: by name) are pooled into one player whose value is shared
+    equally among them. Returns ``({channel: conversions}, the per-player result)``.
     """
-    channels = paths["path"].str.split(">").explode().str.strip()
-    counts = channels[channels != ""].value_counts()
-    if len(counts) <= max_channels:
-        result = shapley_attribution(paths)
+    keys = [_channel_set(s) for s in sets["channels"]]
+    reach: dict[str, float] = {}
+    for key, n_paths in zip(keys, sets["paths"].tolist()):
+        for c in key:
+            reach[c] = reach.get(c, 0.0) + n_paths
+    if len(reach) <= max_channels:
+        result = shapley_from_sets(sets, max_channels)
         return dict(zip(result["channel"], result["conversions"], strict=True)), result
-    keep = set(counts.index[: max_channels - 1])
-    rare = [c for c in counts.index if c not in keep]
-    pooled = paths.assign(
-        path=paths["path"].map(lambda p: " > ".join(c.strip() if c.strip() in keep else OTHER_CHANNELS for c in p.split(">")))
-    )
-    result = shapley_attribution(pooled)
+    ranked = sorted(reach, key=lambda c: (-reach[c], c))
+    keep, rare = set(ranked[: max_channels - 1]), ranked[max_channels - 1:]
+    pooled = sets.assign(channels=[tuple(sorted({c if c in keep else OTHER_CHANNELS for c in key})) for key in keys])
+    pooled = pooled.groupby("channels", sort=True, as_index=False).sum(numeric_only=True)
+    result = shapley_from_sets(pooled, max_channels)
     weights = dict(zip(result["channel"], result["conversions"], strict=True))
     other = weights.pop(OTHER_CHANNELS, 0.0)
     weights.update({c: other / len(rare) for c in rare})
     return weights, result
+
+
+def pooled_shapley_weights(paths: pd.DataFrame, max_channels: int = DEFAULT_MAX_CHANNELS) -> tuple[dict[str, float], pd.DataFrame]:
+    """:func:`pooled_shapley_from_sets` on a path table (its channel sets built in pandas)."""
+    return pooled_shapley_from_sets(channel_sets(paths), max_channels)
