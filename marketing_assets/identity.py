@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import dagster as dg
-import pandas as pd
 
 from marketing_assets.constants import IDENTITY, SOURCES, SPEND
 from marketing_assets.lib import channels as ch
@@ -100,20 +99,17 @@ def _truth_file(landing: LandingZone, name: str) -> Path | None:
 )
 def contacts_resolved(context: dg.AssetExecutionContext, warehouse: Warehouse, landing: LandingZone):
     rules = idl.load_identity_config()
+    truth_path = _truth_file(landing, "duplicate_contacts.csv")
     with warehouse.get_connection() as con:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {IDENTITY}")
         stats = idl.resolve_contacts(
             con, *_contact_inputs(), this(IDENTITY, "contacts_resolved"), this(IDENTITY, "web_client_identities"), rules
         )
         methods = dict(con.execute(f"SELECT match_method, count(*) FROM {this(IDENTITY, 'contacts_resolved')} GROUP BY ALL").fetchall())
-        predicted = con.execute(f"SELECT contact_id, canonical_contact_id FROM {this(IDENTITY, 'contacts_resolved')}").df()
+        if truth_path is not None:
+            pr = idl.pairwise_precision_recall(con, this(IDENTITY, "contacts_resolved"), idl.truth_csv_sql(truth_path))
     meta = {"dagster/row_count": stats["contacts"], **stats, "by_match_method": {k: int(v) for k, v in methods.items()}}
-    truth_path = _truth_file(landing, "duplicate_contacts.csv")
     if truth_path is not None:
-        truth = pd.read_csv(truth_path, dtype=str)
-        pr = idl.pairwise_precision_recall(
-            predicted.set_index("contact_id")["canonical_contact_id"], truth.set_index("contact_id")["canonical_contact_id"]
-        )
         meta |= {"truth_precision": round(pr["precision"], 5), "truth_recall": round(pr["recall"], 5), "truth_pairs": pr["true_pairs"]}
         context.log.info(f"contacts_resolved vs planted truth: precision {pr['precision']:.4f}, recall {pr['recall']:.4f}")
     yield dg.MaterializeResult(asset_key=context.asset_key_for_output("contacts_resolved"), metadata=meta)
@@ -141,19 +137,20 @@ def accounts_resolved(context: dg.AssetExecutionContext, warehouse: Warehouse, l
     """One row per matched CRM account × ERP customer, plus each unmatched account and customer, with match method and confidence."""
     rules = idl.load_identity_config()
     inputs = _account_inputs()
+    truth_path = _truth_file(landing, "account_matches.csv")
     with warehouse.get_connection() as con:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {IDENTITY}")
         stats = idl.match_accounts(
             con, inputs["accounts"], inputs["customers"], this(IDENTITY, "accounts_resolved"), rules, contacts=inputs["contacts"]
         )
-        pairs = con.execute(
-            f"SELECT account_id, customer_id FROM {this(IDENTITY, 'accounts_resolved')} WHERE account_id IS NOT NULL AND customer_id IS NOT NULL"
-        ).df()
-        (rows,) = con.execute(f"SELECT count(*) FROM {this(IDENTITY, 'accounts_resolved')}").fetchone()
-    meta = {"dagster/row_count": int(rows), "by_match_method": stats, "matched_pairs": len(pairs)}
-    truth_path = _truth_file(landing, "account_matches.csv")
+        rows, matched = con.execute(
+            f"""SELECT count(*), count(*) FILTER (WHERE account_id IS NOT NULL AND customer_id IS NOT NULL)
+                FROM {this(IDENTITY, 'accounts_resolved')}"""
+        ).fetchone()
+        if truth_path is not None:
+            pr = idl.pair_precision_recall(con, this(IDENTITY, "accounts_resolved"), idl.truth_csv_sql(truth_path))
+    meta = {"dagster/row_count": int(rows), "by_match_method": stats, "matched_pairs": int(matched)}
     if truth_path is not None:
-        pr = idl.pair_precision_recall(pairs, pd.read_csv(truth_path, dtype=str))
         meta |= {"truth_precision": round(pr["precision"], 5), "truth_recall": round(pr["recall"], 5), "truth_pairs": pr["true_pairs"]}
         context.log.info(f"accounts_resolved vs planted truth: precision {pr['precision']:.4f}, recall {pr['recall']:.4f}")
     return dg.MaterializeResult(metadata=meta)

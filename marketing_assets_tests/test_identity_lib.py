@@ -1,15 +1,19 @@
 """Identity resolution on tiny hand-built tables."""
 
+import itertools
+import random
+
 import duckdb
-import pandas as pd
 import pytest
 
 from marketing_assets.lib.identity import (
     company_name_sql,
-    connected_component_labels,
+    connected_components,
     domain_sql,
     email_sql,
     load_identity_config,
+    match_accounts,
+    pair_precision_recall,
     pairwise_precision_recall,
     resolve_contacts,
 )
@@ -60,11 +64,84 @@ def test_company_name_normalisation(con, raw, expected):
     assert con.execute(f"SELECT {company_name_sql('$1', RULES['accounts']['legal_suffixes'])}", [raw]).fetchone()[0] == expected
 
 
-def test_connected_components_include_isolated_nodes():
-    labels = connected_component_labels(
-        pd.Series(["a", "b"]).to_numpy(dtype=object), pd.Series(["b", "c"]).to_numpy(dtype=object), pd.Series(["a", "z"]).to_numpy(dtype=object)
-    )
-    assert labels["a"] == labels["b"] == labels["c"] != labels["z"]
+def components(con, nodes, edges, node_type="INTEGER") -> tuple[dict, int]:
+    """Run connected_components on literal node / edge lists; returns ({node: component}, rounds)."""
+    con.execute(f"CREATE OR REPLACE TABLE nodes (node {node_type})")
+    con.execute(f"CREATE OR REPLACE TABLE edges (a {node_type}, b {node_type})")
+    for n in nodes:
+        con.execute("INSERT INTO nodes VALUES (?)", [n])
+    for a, b in edges:
+        con.execute("INSERT INTO edges VALUES (?, ?)", [a, b])
+    rounds = connected_components(con, "nodes", "edges", "comp")
+    got = dict(con.execute("SELECT node, component FROM comp").fetchall())
+    assert con.execute("SELECT count(*) FROM comp").fetchone()[0] == len(got)  # one row per node
+    return got, rounds
+
+
+def path(seq):
+    return list(itertools.pairwise(seq))
+
+
+# Local minima alternate with larger nodes along the path: hooking to the smallest neighbour merges only
+# pairs in a round, so several rounds (and pointer-jumping passes) are needed.
+ZIGZAG = [8, 20, 6, 21, 4, 22, 2, 23, 1, 24, 3, 25, 5, 26, 7]
+
+
+@pytest.mark.parametrize(
+    ("nodes", "edges", "expected"),
+    [
+        pytest.param([], path(ZIGZAG), dict.fromkeys(ZIGZAG, 1), id="zigzag-chain-14-hops"),
+        pytest.param([], path(list(range(1, 31))), dict.fromkeys(range(1, 31), 1), id="sorted-chain-29-hops"),
+        pytest.param([], path(list(range(30, 0, -1))), dict.fromkeys(range(1, 31), 1), id="reversed-chain-29-hops"),
+        pytest.param([], path([4, 9, 2, 7, 5, 8, 4]), dict.fromkeys([2, 4, 5, 7, 8, 9], 2), id="cycle"),
+        pytest.param([40, 41, 42], [(41, 43)], {40: 40, 41: 41, 42: 42, 43: 41}, id="isolated-nodes-and-edge-only-nodes"),
+        pytest.param([10], [(10, 10), (11, 11), (12, 11)], {10: 10, 11: 11, 12: 11}, id="self-loops"),
+        pytest.param([], [(21, 20), (20, 21), (21, 20), (21, 22), (22, 21)], {20: 20, 21: 20, 22: 20}, id="duplicate-edges"),
+        pytest.param([None, 30], [(30, None), (None, None), (None, 31), (31, 32)], {30: 30, 31: 31, 32: 31}, id="null-keys-link-nothing"),
+        pytest.param(
+            [50, 99],
+            [*path([60, 55, 70, 65]), *path([80, 52, 90]), (90, 53), (99, 99)],
+            {50: 50, 55: 55, 60: 55, 65: 55, 70: 55, 52: 52, 53: 52, 80: 52, 90: 52, 99: 99},
+            id="several-components",
+        ),
+        pytest.param([], [], {}, id="empty-graph"),
+    ],
+)
+def test_connected_components_by_hand(con, nodes, edges, expected):
+    got, _ = components(con, nodes, edges)
+    assert got == expected
+
+
+def test_connected_components_take_several_rounds_on_a_zigzag_chain(con):
+    got, rounds = components(con, [], path(ZIGZAG))
+    assert set(got.values()) == {1}
+    assert rounds == 2  # hand-traced: round 1 leaves the path 8-6-4-2-1-3-5-7, round 2 merges it
+
+
+def test_connected_components_of_text_keys(con):
+    got, _ = components(con, ["zed", "c:9"], [("c:2", "e:x"), ("w:1", "e:x"), ("w:1", "e:y"), ("c:10", "e:y"), ("e:z", "w:2")], "VARCHAR")
+    # text order: 'c:10' < 'c:2' < 'c:9'
+    assert got == {"zed": "zed", "c:9": "c:9", "c:2": "c:10", "e:x": "c:10", "w:1": "c:10", "e:y": "c:10", "c:10": "c:10",
+                   "e:z": "e:z", "w:2": "e:z"}
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_connected_components_match_union_find_on_random_graphs(con, seed):
+    rng = random.Random(seed)
+    n = 300
+    edges = [(rng.randrange(n), rng.randrange(n)) for _ in range(rng.randrange(150, 400))]
+    parent = list(range(n))
+
+    def root(x):
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    for a, b in edges:
+        ra, rb = root(a), root(b)
+        parent[max(ra, rb)] = min(ra, rb)  # the smaller root survives: roots are component minima
+    got, _ = components(con, list(range(n)), edges)
+    assert got == {v: root(v) for v in range(n)}
 
 
 def test_resolve_contacts_by_email_and_web_client(con):
@@ -101,16 +178,91 @@ def test_resolve_contacts_by_email_and_web_client(con):
     assert stats == {"contacts": 7, "people": 5, "contacts_without_valid_email": 1, "clients_linked": 2, "shared_devices": 1}
 
 
-def test_pairwise_precision_recall_by_hand():
-    predicted = pd.Series({"a": 1, "b": 1, "c": 1, "d": 2})
-    truth = pd.Series({"a": "x", "b": "x", "c": "y", "d": "y"})
-    # predicted pairs ab, ac, bc (3); true pairs ab, cd (2); correct: ab.
-    assert pairwise_precision_recall(predicted, truth) == {"precision": 1 / 3, "recall": 1 / 2, "predicted_pairs": 3.0, "true_pairs": 2.0}
+def test_resolve_contacts_along_a_long_chain_of_web_clients(con):
+    con.execute(
+        """CREATE TABLE contacts AS SELECT * FROM (VALUES
+            ('c0', 'a0', TIMESTAMP '2025-01-05', 'solo@x.io'),
+            ('c1', 'a1', TIMESTAMP '2025-03-01', 'p1@x.io'),
+            ('c2', 'a1', TIMESTAMP '2025-02-01', 'p2@x.io'),
+            ('c3', 'a1', TIMESTAMP '2025-04-01', 'p3@x.io'),
+            ('c4', 'a2', TIMESTAMP '2025-01-01', 'p4@x.io'),
+            ('c5', 'a1', NULL, 'p5@x.io'),
+            ('c6', 'a1', TIMESTAMP '2025-05-01', 'P6@X.io'),
+            ('c7', 'a3', TIMESTAMP '2025-01-01', 'p3@x.io'),
+            ('c8', 'a4', TIMESTAMP '2025-01-01', NULL)
+        ) t(contact_id, account_id, created_at, email)"""
+    )
+    # w1..w5 chain the emails p1 - p2 - ... - p6: c1 reaches c6 over 12 hops.
+    con.execute(
+        """CREATE TABLE sessions AS SELECT * FROM (VALUES
+            ('w1', 'p1@x.io'), ('w1', 'p2@x.io'), ('w2', 'p2@x.io'), ('w2', 'p3@x.io'), ('w3', 'p3@x.io'), ('w3', 'p4@x.io'),
+            ('w4', 'p4@x.io'), ('w4', 'p5@x.io'), ('w5', 'p5@x.io'), ('w5', 'p6@x.io'), ('w5', 'p6@x.io'),
+            ('w6', 'other@y.io'), ('w7', NULL)
+        ) t(client_id, form_email)"""
+    )
+    stats = resolve_contacts(con, "contacts", "sessions", "resolved", "clients", RULES)
+    got = con.execute(
+        "SELECT contact_id, canonical_contact_id, canonical_account_id, match_method, cluster_size, identity_cluster_id FROM resolved ORDER BY 1"
+    ).fetchall()
+    # One person c1..c7, canonical c4 (earliest created; c7 ties on the date and has the larger id); clusters numbered
+    # in the order of their smallest contact_id: c0 -> 0, c1's person -> 1, c8 -> 2.
+    assert got == [
+        ("c0", "c0", "a0", "self", 1, 0),
+        ("c1", "c4", "a2", "web_client_id", 7, 1),
+        ("c2", "c4", "a2", "web_client_id", 7, 1),
+        ("c3", "c4", "a2", "email", 7, 1),
+        ("c4", "c4", "a2", "web_client_id", 7, 1),
+        ("c5", "c4", "a2", "web_client_id", 7, 1),
+        ("c6", "c4", "a2", "web_client_id", 7, 1),
+        ("c7", "c4", "a2", "email", 7, 1),
+        ("c8", "c8", "a4", "self", 1, 2),
+    ]
+    clients = con.execute("SELECT client_id, form_emails, canonical_contact_id FROM clients ORDER BY 1").fetchall()
+    assert clients == [("w1", 2, "c4"), ("w2", 2, "c4"), ("w3", 2, "c4"), ("w4", 2, "c4"), ("w5", 2, "c4"), ("w6", 1, None)]
+    assert stats == {"contacts": 9, "people": 3, "contacts_without_valid_email": 1, "clients_linked": 5, "shared_devices": 0}
+    assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary").fetchone()[0] == 0  # working tables dropped
+
+
+def test_resolve_contacts_null_keys_link_nothing(con):
+    con.execute(
+        """CREATE TABLE contacts AS SELECT * FROM (VALUES
+            ('c1', 'a1', TIMESTAMP '2025-01-01', 'x@a.io'),
+            ('c2', 'a2', TIMESTAMP '2025-01-01', 'y@a.io'),
+            (NULL, 'a3', TIMESTAMP '2024-01-01', 'x@a.io')
+        ) t(contact_id, account_id, created_at, email)"""
+    )
+    con.execute("CREATE TABLE sessions AS SELECT * FROM (VALUES (NULL, 'x@a.io'), (NULL, 'y@a.io')) t(client_id, form_email)")
+    stats = resolve_contacts(con, "contacts", "sessions", "resolved", "clients", RULES)
+    # A contact without an id is no identity (it is left out); a form without a client id links nobody.
+    assert con.execute("SELECT contact_id, canonical_contact_id, match_method FROM resolved ORDER BY 1").fetchall() == [
+        ("c1", "c1", "self"),
+        ("c2", "c2", "self"),
+    ]
+    assert con.execute("SELECT client_id, form_emails, canonical_contact_id FROM clients").fetchall() == [(None, 2, None)]
+    assert stats["people"] == 2 and stats["clients_linked"] == 0
+
+
+def test_pairwise_precision_recall_by_hand(con):
+    con.execute(
+        """CREATE TABLE predicted AS SELECT * FROM (VALUES ('a', '1'), ('b', '1'), ('c', '1'), ('d', '2'), ('e', '2'))
+           t(contact_id, canonical_contact_id)"""
+    )
+    con.execute(
+        """CREATE TABLE truth AS SELECT * FROM (VALUES ('a', 'x'), ('b', 'x'), ('c', 'y'), ('d', 'y'), ('e', NULL), ('f', 'y'))
+           t(contact_id, canonical_contact_id)"""
+    )
+    # e has no true cluster and f no prediction: both ignored. Predicted pairs ab, ac, bc (3); true pairs ab, cd (2); correct: ab.
+    got = pairwise_precision_recall(con, "predicted", "truth")
+    assert got == {"precision": 1 / 3, "recall": 1 / 2, "predicted_pairs": 3.0, "true_pairs": 2.0}
+
+
+def test_pairwise_precision_recall_without_pairs_is_perfect(con):
+    con.execute("CREATE TABLE singles AS SELECT * FROM (VALUES ('a', 'a'), ('b', 'b')) t(contact_id, canonical_contact_id)")
+    got = pairwise_precision_recall(con, "singles", "singles")
+    assert got == {"precision": 1.0, "recall": 1.0, "predicted_pairs": 0.0, "true_pairs": 0.0}
 
 
 def test_match_accounts_domain_name_fuzzy_ambiguous_unmatched(con):
-    from marketing_assets.lib.identity import match_accounts, pair_precision_recall
-
     con.execute(
         """CREATE TABLE accounts AS SELECT * FROM (VALUES
             ('a1', 'Acme Inc', 'https://www.acme.com', 'US'),
@@ -153,6 +305,11 @@ def test_match_accounts_domain_name_fuzzy_ambiguous_unmatched(con):
         ("a7", None, "unmatched_crm"),
     ]
     assert stats["domain"] == 2 and stats["ambiguous"] == 1
-    truth = pd.DataFrame({"account_id": ["a1", "a2", "a3", "a4", "a6"], "customer_id": ["C1", "C2", "C3", "C4", "C5"]})
-    pr = pair_precision_recall(con.execute("SELECT * FROM matched").df(), truth)
-    assert pr["precision"] == 1.0 and pr["recall"] == 0.8
+    con.execute(
+        """CREATE TABLE truth AS SELECT * FROM (VALUES
+            ('a1', 'C1'), ('a2', 'C2'), ('a3', 'C3'), ('a4', 'C4'), ('a6', 'C5'), ('a6', 'C5'), ('a7', NULL)
+        ) t(account_id, customer_id)"""
+    )
+    # 4 predicted pairs (unmatched rows are no pairs), all true; 5 true pairs (the repeat counts once, a7 has none).
+    pr = pair_precision_recall(con, "matched", "truth")
+    assert pr == {"precision": 1.0, "recall": 0.8, "predicted_pairs": 4.0, "true_pairs": 5.0}

@@ -1,7 +1,6 @@
 """Identity checks: contracts plus the business rules of each reconciled identity table."""
 
 import dagster as dg
-import pandas as pd
 
 from marketing_assets.checks.contracts import build_contract_checks, outcome_result
 from marketing_assets.constants import IDENTITY, SOURCES
@@ -49,17 +48,16 @@ def identity_map_consistent(warehouse: Warehouse) -> dg.AssetCheckResult:
     )
 
 
-def _truth_check(landing: LandingZone, truth_file: str, predicted: pd.DataFrame, floors: tuple[float, float], pairwise: bool) -> dg.AssetCheckResult:
+def _truth_check(
+    warehouse: Warehouse, landing: LandingZone, truth_file: str, predicted: str, floors: tuple[float, float], pairwise: bool
+) -> dg.AssetCheckResult:
+    """Precision / recall of the ``predicted`` table against a planted-truth file, counted in the warehouse."""
     path = landing.root / TRUTH_DIR / truth_file
     if not path.is_file():
         return dg.AssetCheckResult(passed=True, description="skipped: no planted ground truth in the landing zone", metadata={"skipped": True})
-    truth = pd.read_csv(path, dtype=str)
-    if pairwise:
-        pr = idl.pairwise_precision_recall(
-            predicted.set_index("contact_id")["canonical_contact_id"], truth.set_index("contact_id")["canonical_contact_id"]
-        )
-    else:
-        pr = idl.pair_precision_recall(predicted, truth)
+    measure = idl.pairwise_precision_recall if pairwise else idl.pair_precision_recall
+    with warehouse.get_connection() as con:
+        pr = measure(con, predicted, idl.truth_csv_sql(path))
     ok = pr["precision"] >= floors[0] and pr["recall"] >= floors[1]
     return dg.AssetCheckResult(
         passed=ok,
@@ -72,20 +70,16 @@ def _truth_check(landing: LandingZone, truth_file: str, predicted: pd.DataFrame,
 def contacts_truth_precision_recall(warehouse: Warehouse, landing: LandingZone, thresholds: CheckThresholds) -> dg.AssetCheckResult:
     """Pairwise precision / recall of the deduplication against planted truth (demo data only; skipped otherwise)."""
     t = thresholds.section("identity")
-    with warehouse.get_connection() as con:
-        predicted = con.execute(f"SELECT contact_id, canonical_contact_id FROM {ref(IDENTITY, 'contacts_resolved')}").df()
-    return _truth_check(landing, "duplicate_contacts.csv", predicted, (t["min_contact_precision"], t["min_contact_recall"]), True)
+    floors = (t["min_contact_precision"], t["min_contact_recall"])
+    return _truth_check(warehouse, landing, "duplicate_contacts.csv", ref(IDENTITY, "contacts_resolved"), floors, True)
 
 
 @dg.asset_check(asset=key("accounts_resolved"), name="truth_precision_recall")
 def accounts_truth_precision_recall(warehouse: Warehouse, landing: LandingZone, thresholds: CheckThresholds) -> dg.AssetCheckResult:
     """Precision / recall of CRM account ↔ ERP customer pairs against planted truth (demo data only; skipped otherwise)."""
     t = thresholds.section("identity")
-    with warehouse.get_connection() as con:
-        predicted = con.execute(
-            f"SELECT account_id, customer_id FROM {ref(IDENTITY, 'accounts_resolved')} WHERE account_id IS NOT NULL AND customer_id IS NOT NULL"
-        ).df()
-    return _truth_check(landing, "account_matches.csv", predicted, (t["min_account_precision"], t["min_account_recall"]), False)
+    floors = (t["min_account_precision"], t["min_account_recall"])
+    return _truth_check(warehouse, landing, "account_matches.csv", ref(IDENTITY, "accounts_resolved"), floors, False)
 
 
 @dg.asset_check(asset=key("accounts_resolved"), name="one_account_per_customer", blocking=True)

@@ -1,7 +1,7 @@
 """Identity resolution: email normalisation, contact deduplication, CRM account <-> ERP customer.
 
-Heavy lifting runs in DuckDB SQL; connected components (union-find over shared identifiers) run
-on integer-coded edges with scipy's sparse graph routines. No Dagster import.
+Everything row-proportional runs in DuckDB SQL, connected components (contacts linked by shared identifiers)
+included: Python only sends statements and reads counts. No Dagster import.
 """
 
 from __future__ import annotations
@@ -11,11 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import numpy as np
-import pandas as pd
 import yaml
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from marketing_assets.constants import CONFIG_DIR
 from marketing_assets.lib.sql import literal
@@ -87,15 +83,112 @@ def has_values(con: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
     return bool(con.execute(f"SELECT count({column}) > 0 FROM {table}").fetchone()[0])
 
 
-def connected_component_labels(left: np.ndarray, right: np.ndarray, nodes: np.ndarray) -> pd.Series:
-    """Union-find over an edge list: component label (0..k-1) for every node in ``nodes`` and the edges."""
-    codes, uniques = pd.factorize(np.concatenate([nodes, left, right]), sort=True)
-    n_nodes, n_edges = len(uniques), len(left)
-    start = len(nodes)
-    a, b = codes[start : start + n_edges], codes[start + n_edges :]
-    graph = coo_matrix((np.ones(n_edges, dtype=np.int8), (a, b)), shape=(n_nodes, n_nodes))
-    _, labels = connected_components(graph, directed=False)
-    return pd.Series(labels, index=pd.Index(uniques, name="node"), name="component")
+def connected_components(con: duckdb.DuckDBPyConnection, nodes: str, edges: str, target: str) -> int:
+    """Connected components of an undirected graph, in SQL: writes the temporary table ``target`` (one row per
+    node: ``node``, ``component``), ``component`` being the smallest node of the node's component. Returns the
+    number of rounds.
+
+    ``nodes`` is a relation with a ``node`` column (isolated nodes included); ``edges`` one with ``a`` and ``b``,
+    whose endpoints are nodes too. Any ordered key type works; NULL keys are ignored (a NULL links nothing),
+    self-loops and repeated edges change nothing.
+
+    Min-label hooking with pointer jumping and graph contraction, every step one set-based statement (only
+    counts reach Python). A round hooks every node of the graph to its smallest neighbour (or itself), follows
+    the hooks to their roots by pointer jumping (each pass halves the remaining distance, until no root
+    changes), relabels every node whose label was hooked, and contracts each edge to the edge between the
+    two roots, dropping the edges inside a root. A component's smallest node is never hooked elsewhere, so
+    when no edge is left each node is labelled with the smallest node of its component. The contracted graph
+    shrinks fast: on the identity graph, one round leaves only a few edges.
+    """
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _cc_adjacent AS
+        SELECT src, dst FROM (SELECT a AS src, b AS dst FROM {edges} UNION ALL SELECT b, a FROM {edges})
+        WHERE src IS NOT NULL AND dst IS NOT NULL AND src <> dst"""
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _cc_labels AS
+        SELECT node, node AS label FROM (SELECT node FROM {nodes} UNION SELECT src FROM _cc_adjacent) WHERE node IS NOT NULL"""
+    )
+    rounds = 0
+    while con.execute("SELECT count(*) FROM _cc_adjacent").fetchone()[0]:
+        rounds += 1
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _cc_root AS SELECT src AS node, least(src, min(dst)) AS root FROM _cc_adjacent GROUP BY src"
+        )
+        changed = 1
+        while changed:
+            con.execute(
+                """CREATE OR REPLACE TEMP TABLE _cc_next AS
+                SELECT r.node, p.root, r.root AS previous FROM _cc_root r JOIN _cc_root p ON p.node = r.root"""
+            )
+            (changed,) = con.execute("SELECT count(*) FILTER (WHERE root <> previous) FROM _cc_next").fetchone()
+            con.execute("CREATE OR REPLACE TEMP TABLE _cc_root AS SELECT node, root FROM _cc_next")
+        con.execute(
+            """CREATE OR REPLACE TEMP TABLE _cc_labels AS
+            SELECT l.node, coalesce(r.root, l.label) AS label FROM _cc_labels l LEFT JOIN _cc_root r ON r.node = l.label"""
+        )
+        con.execute(
+            """CREATE OR REPLACE TEMP TABLE _cc_adjacent AS
+            SELECT DISTINCT s.root AS src, d.root AS dst FROM _cc_adjacent a
+            JOIN _cc_root s ON s.node = a.src JOIN _cc_root d ON d.node = a.dst
+            WHERE s.root <> d.root"""
+        )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {target} AS SELECT node, label AS component FROM _cc_labels")
+    for t in ("_cc_adjacent", "_cc_labels", "_cc_root", "_cc_next"):
+        con.execute(f"DROP TABLE IF EXISTS {t}")
+    return rounds
+
+
+def _contact_components(con: duckdb.DuckDBPyConnection) -> int:
+    """Components of the identity graph of ``_id_contacts``, ``_id_forms`` and ``_id_clients``; returns the rounds taken.
+
+    Nodes are the contacts, the normalised emails and the client ids of devices that are not shared;
+    an edge joins a contact to its email and a client to each email it submitted. Contacts are numbered
+    first, in contact_id order (emails and client ids after them, in any order), so the component of a
+    person is named by its smallest contact. Writes ``_id_contact_nodes`` / ``_id_client_nodes`` (key ->
+    node), ``_id_components`` (node -> component) and ``_id_people`` (one row per component with a contact:
+    ``identity_cluster_id`` 0, 1, ... in the order of the smallest contact_id).
+    """
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE _id_links AS
+        SELECT f.client_id, f.email_normalized FROM _id_forms f JOIN _id_clients c USING (client_id)
+        WHERE NOT c.is_shared_device AND f.client_id IS NOT NULL"""
+    )
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE _id_contact_nodes AS
+        SELECT contact_id, (row_number() OVER (ORDER BY contact_id))::INTEGER AS node
+        FROM (SELECT DISTINCT contact_id FROM _id_contacts WHERE contact_id IS NOT NULL)"""
+    )
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE _id_email_nodes AS
+        SELECT email_normalized, ((SELECT count(*) FROM _id_contact_nodes) + row_number() OVER ())::INTEGER AS node FROM (
+            SELECT email_normalized FROM _id_contacts WHERE contact_id IS NOT NULL UNION SELECT email_normalized FROM _id_links
+        ) WHERE email_normalized IS NOT NULL"""
+    )
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE _id_client_nodes AS
+        SELECT client_id,
+               ((SELECT count(*) FROM _id_contact_nodes) + (SELECT count(*) FROM _id_email_nodes) + row_number() OVER ())::INTEGER AS node
+        FROM (SELECT DISTINCT client_id FROM _id_links)"""
+    )
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE _id_edges AS
+        SELECT c.node AS a, e.node AS b FROM _id_contacts x
+        JOIN _id_contact_nodes c USING (contact_id) JOIN _id_email_nodes e USING (email_normalized)
+        UNION ALL
+        SELECT w.node, e.node FROM _id_links l
+        JOIN _id_client_nodes w USING (client_id) JOIN _id_email_nodes e USING (email_normalized)"""
+    )
+    for t in ("_id_links", "_id_email_nodes"):
+        con.execute(f"DROP TABLE {t}")
+    rounds = connected_components(con, "_id_contact_nodes", "_id_edges", "_id_components")
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE _id_people AS
+        SELECT component, (row_number() OVER (ORDER BY component) - 1)::INTEGER AS identity_cluster_id
+        FROM (SELECT DISTINCT k.component FROM _id_contact_nodes n JOIN _id_components k USING (node))"""
+    )
+    con.execute("DROP TABLE _id_edges")
+    return rounds
 
 
 def resolve_contacts(
@@ -111,8 +204,10 @@ def resolve_contacts(
     Contacts sharing a normalised email are one person; a browser client id that submitted form
     emails links those emails (unless it submitted more than ``web.max_emails_per_client``
     distinct emails: a shared device). The canonical contact is the component's earliest created
-    (then smallest id). Writes ``target`` (one row per contact) and ``target_clients`` (one row
-    per client id seen in form fills, with its canonical contact when it has one).
+    (then smallest id); ``identity_cluster_id`` numbers the people 0, 1, ... in the order of their smallest
+    contact_id. A contact without an id is left out and a form without a client id links nothing. Writes
+    ``target`` (one row per contact) and ``target_clients`` (one row per client id seen in form fills, with
+    its canonical contact when it has one). The components are computed in SQL (:func:`connected_components`).
     """
     email_rules = rules.get("email", {})
     max_emails = int(rules.get("web", {}).get("max_emails_per_client", 3))
@@ -136,22 +231,12 @@ def resolve_contacts(
         SELECT client_id, count(DISTINCT email_normalized) AS emails, count(DISTINCT email_normalized) > {max_emails} AS is_shared_device
         FROM _id_forms GROUP BY ALL"""
     )
-    edges = con.execute(
-        """SELECT 'c:' || contact_id AS a, 'e:' || email_normalized AS b FROM _id_contacts WHERE email_normalized IS NOT NULL
-           UNION ALL
-           SELECT 'w:' || f.client_id, 'e:' || f.email_normalized FROM _id_forms f
-           JOIN _id_clients c USING (client_id) WHERE NOT c.is_shared_device"""
-    ).df()
-    nodes = con.execute("SELECT 'c:' || contact_id FROM _id_contacts").df().iloc[:, 0].to_numpy(dtype=object)
-    labels = connected_component_labels(edges["a"].to_numpy(dtype=object), edges["b"].to_numpy(dtype=object), nodes)
-    components = labels.reset_index()
-    con.register("_id_components_df", components)
-    con.execute("CREATE OR REPLACE TEMP TABLE _id_components AS SELECT * FROM _id_components_df")
-    con.unregister("_id_components_df")
+    _contact_components(con)
     con.execute(
         f"""CREATE OR REPLACE TABLE {target} AS
         WITH labelled AS (
-            SELECT c.*, k.component FROM _id_contacts c JOIN _id_components k ON k.node = 'c:' || c.contact_id
+            SELECT c.*, k.component, p.identity_cluster_id FROM _id_contacts c
+            JOIN _id_contact_nodes n USING (contact_id) JOIN _id_components k USING (node) JOIN _id_people p USING (component)
         ),
         ranked AS (
             SELECT *,
@@ -168,7 +253,7 @@ def resolve_contacts(
                CASE WHEN cluster_size = 1 THEN 'self'
                     WHEN email_normalized IS NOT NULL AND same_email > 1 THEN 'email'
                     ELSE 'web_client_id' END AS match_method,
-               cluster_size, component AS identity_cluster_id
+               cluster_size, identity_cluster_id
         FROM ranked ORDER BY contact_id"""
     )
     con.execute(
@@ -176,8 +261,10 @@ def resolve_contacts(
         SELECT c.client_id, c.emails AS form_emails, c.is_shared_device,
                CASE WHEN NOT c.is_shared_device THEN r.canonical_contact_id END AS canonical_contact_id
         FROM _id_clients c
-        LEFT JOIN _id_components k ON k.node = 'w:' || c.client_id
-        LEFT JOIN (SELECT DISTINCT identity_cluster_id, canonical_contact_id FROM {target}) r ON r.identity_cluster_id = k.component
+        LEFT JOIN _id_client_nodes w USING (client_id)
+        LEFT JOIN _id_components k ON k.node = w.node
+        LEFT JOIN _id_people p ON p.component = k.component
+        LEFT JOIN (SELECT DISTINCT identity_cluster_id, canonical_contact_id FROM {target}) r USING (identity_cluster_id)
         ORDER BY c.client_id"""
     )
     stats = con.execute(
@@ -186,22 +273,35 @@ def resolve_contacts(
                    (SELECT count(*) FROM {target_clients} WHERE is_shared_device)
             FROM {target}"""
     ).fetchone()
-    for t in ("_id_contacts", "_id_forms", "_id_clients", "_id_components"):
+    for t in ("_id_contacts", "_id_forms", "_id_clients", "_id_contact_nodes", "_id_client_nodes", "_id_components", "_id_people"):
         con.execute(f"DROP TABLE IF EXISTS {t}")
     keys = ("contacts", "people", "contacts_without_valid_email", "clients_linked", "shared_devices")
     return dict(zip(keys, (int(v) for v in stats), strict=True))
 
 
-def pairwise_precision_recall(predicted: pd.Series, truth: pd.Series) -> dict[str, float]:
-    """Pairwise precision / recall of a clustering against the true one (both indexed by item id).
+def truth_csv_sql(path: Path | str) -> str:
+    """SQL reading a planted-truth CSV, every column as text (an empty field is NULL)."""
+    return f"read_csv({literal(str(path))}, header = true, all_varchar = true)"
 
-    A pair of items is predicted together when they share a predicted cluster; correct when they
-    also share a true cluster. Items missing from ``truth`` are ignored.
+
+def pairwise_precision_recall(
+    con: duckdb.DuckDBPyConnection, predicted: str, truth: str, item: str = "contact_id", cluster: str = "canonical_contact_id"
+) -> dict[str, float]:
+    """Pairwise precision / recall of a clustering against the true one, counted in SQL.
+
+    ``predicted`` and ``truth`` are relations with columns ``item`` and ``cluster``. A pair of items is
+    predicted together when they share a predicted cluster; correct when they also share a true cluster.
+    Only items present in both, with both clusters known, count.
     """
-    frame = pd.DataFrame({"p": predicted, "t": truth}).dropna()
-    pairs = lambda sizes: float((sizes * (sizes - 1) / 2).sum())  # noqa: E731
-    tp = pairs(frame.groupby(["p", "t"]).size())
-    pred, true = pairs(frame.groupby("p").size()), pairs(frame.groupby("t").size())
+    pairs = lambda by: f"(SELECT coalesce(sum(n * (n - 1) // 2), 0) FROM (SELECT count(*) AS n FROM _both GROUP BY {by}))"
+    tp, pred, true = con.execute(
+        f"""WITH _both AS (
+                SELECT p.{cluster} AS p, t.{cluster} AS t FROM {predicted} p JOIN {truth} t ON t.{item} = p.{item}
+                WHERE p.{cluster} IS NOT NULL AND t.{cluster} IS NOT NULL
+            )
+            SELECT {pairs('p, t')}, {pairs('p')}, {pairs('t')}"""
+    ).fetchone()
+    tp, pred, true = float(tp), float(pred), float(true)
     return {
         "precision": tp / pred if pred else 1.0,
         "recall": tp / true if true else 1.0,
@@ -309,14 +409,23 @@ def match_accounts(
     return {k: int(v) for k, v in stats.items()}
 
 
-def pair_precision_recall(predicted: pd.DataFrame, truth: pd.DataFrame, cols=("account_id", "customer_id")) -> dict[str, float]:
-    """Precision / recall of predicted (account, customer) pairs against the true pairs."""
-    p = set(map(tuple, predicted[list(cols)].dropna().astype(str).values.tolist()))
-    t = set(map(tuple, truth[list(cols)].dropna().astype(str).values.tolist()))
-    hit = len(p & t)
+def pair_precision_recall(
+    con: duckdb.DuckDBPyConnection, predicted: str, truth: str, cols: tuple[str, str] = ("account_id", "customer_id")
+) -> dict[str, float]:
+    """Precision / recall of predicted (account, customer) pairs against the true pairs, counted in SQL.
+
+    ``predicted`` and ``truth`` are relations with the two ``cols``; pairs with a NULL side are no pairs,
+    and pairs compare as text.
+    """
+    x, y = cols
+    pairs = lambda rel: f"SELECT DISTINCT {x}::VARCHAR AS x, {y}::VARCHAR AS y FROM {rel} WHERE {x} IS NOT NULL AND {y} IS NOT NULL"
+    hit, pred, true = con.execute(
+        f"""WITH p AS ({pairs(predicted)}), t AS ({pairs(truth)})
+            SELECT (SELECT count(*) FROM p JOIN t USING (x, y)), (SELECT count(*) FROM p), (SELECT count(*) FROM t)"""
+    ).fetchone()
     return {
-        "precision": hit / len(p) if p else 1.0,
-        "recall": hit / len(t) if t else 1.0,
-        "predicted_pairs": float(len(p)),
-        "true_pairs": float(len(t)),
+        "precision": hit / pred if pred else 1.0,
+        "recall": hit / true if true else 1.0,
+        "predicted_pairs": float(pred),
+        "true_pairs": float(true),
     }
