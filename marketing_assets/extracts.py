@@ -494,9 +494,10 @@ def _roi_kpis(con, dictionary, dims: list[str], between: tuple) -> pd.DataFrame:
     # a model that credits the row's group no revenue (no value, or no row at all) counts as 0 in the range
     keyed = out.assign(_all=0, _revenue=out["attributed_revenue"].fillna(0.0)).groupby(dims or ["_all"], dropna=False)
     every_model = keyed["attribution_model"].transform("nunique") == out["attribution_model"].nunique()
-    low, high = keyed["_revenue"].transform("min"), keyed["_revenue"].transform("max")
+    # in cents, as published: models crediting the same revenue differ by float noise of the parallel sums, from run to run
+    low, high = keyed["_revenue"].transform("min").round(MONEY_DECIMALS), keyed["_revenue"].transform("max").round(MONEY_DECIMALS)
     out["attributed_revenue_min"], out["attributed_revenue_max"] = low.where(every_model, low.clip(upper=0.0)), high.where(every_model, high.clip(lower=0.0))
-    out["attributed_revenue_model_spread"] = out["attributed_revenue_max"] - out["attributed_revenue_min"]
+    out["attributed_revenue_model_spread"] = (out["attributed_revenue_max"] - out["attributed_revenue_min"]).round(MONEY_DECIMALS)
     return out
 
 

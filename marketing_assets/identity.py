@@ -160,9 +160,10 @@ def campaigns_resolved_sql() -> str:
     """CREATE statement of ``identity.campaigns_resolved``."""
     return f"""CREATE OR REPLACE TABLE {this(IDENTITY, 'campaigns_resolved')} AS
             WITH ads AS (
-                SELECT platform, account_id, campaign_id, any_value(campaign_name) AS campaign_name,
-                       any_value(channel_group) AS channel_group, round(sum(spend), 2) AS spend,
-                       min(date_day) AS first_day, max(date_day) AS last_day, {ch.campaign_key_sql('any_value(campaign_name)')} AS campaign_key
+                SELECT platform, account_id, campaign_id, arg_max(campaign_name, (date_day, campaign_name)) AS campaign_name,
+                       arg_max(channel_group, (date_day, channel_group)) AS channel_group, round(sum(spend), 2) AS spend,
+                       min(date_day) AS first_day, max(date_day) AS last_day,
+                       {ch.campaign_key_sql('arg_max(campaign_name, (date_day, campaign_name))')} AS campaign_key  -- the latest name
                 FROM {ref(SPEND, 'ad_spend_daily')} GROUP BY ALL
             ),
             utm_values AS (

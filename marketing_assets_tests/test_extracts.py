@@ -415,3 +415,20 @@ def test_pool_cohorts_weights_the_cohorts_observed_long_enough_by_customers():
     assert out["pooled_ltv_2m"].tolist()[:3] == [32.5, 35.0, 67.5] and out["pooled_ltv_2m"].iloc[6:].isna().all()  # (30 + 240) / 4 at month 2
     assert out["pooled_cac_2m"].iloc[0] == 70.0 and out["pooled_ltv_to_cac_2m"].iloc[0] == 67.5 / 70.0  # (100 + 180) / 4
     assert out["pooled_retention_30d_2m"].iloc[0] == pytest.approx(0.2) and out["median_payback_month_2m"].iloc[0] == 2.0
+
+
+def test_attributed_revenue_spread_across_models_is_in_cents_as_published(monkeypatch):
+    from marketing_assets import extracts
+    from marketing_assets.lib.kpis import load_kpi_dictionary
+
+    # the all-channels row: every model credits the same revenue, up to the float noise of parallel sums (no spread, not
+    # 1e-7 one run and 4e-7 the next); a channel group: the spread is the published (cents) max minus min
+    rows = [("(all)", "first_touch", 10947395.39), ("(all)", "linear", 10947395.390000004), ("(all)", "w_shaped", 10947395.389999997),
+            ("Email", "first_touch", 100.004), ("Email", "linear", 50.0012), ("Email", "w_shaped", 75.0)]
+    wide = pd.DataFrame(rows, columns=["channel_group", "attribution_model", "attributed_revenue"]).assign(period=pd.NaT, channel_roas=1.0)
+    monkeypatch.setattr(extracts.kpis, "compute_wide", lambda con, names, grain, dims, **kw: wide[(wide.channel_group == "(all)") != ("channel_group" in dims)])
+    window = (dt.date(2026, 9, 1), dt.date(2026, 11, 30))
+    everything = extracts._roi_kpis(None, load_kpi_dictionary(), [], window)
+    assert (everything["attributed_revenue_model_spread"] == 0).all() and (everything["attributed_revenue_min"] == 10947395.39).all()
+    email = extracts._roi_kpis(None, load_kpi_dictionary(), ["channel_group"], window)
+    assert email[["attributed_revenue_min", "attributed_revenue_max", "attributed_revenue_model_spread"]].drop_duplicates().values.tolist() == [[50.0, 100.0, 50.0]]

@@ -26,6 +26,7 @@ from marketing_assets.lib.kpis import (
     missing_tables,
     parse_kpi_dictionary,
 )
+from marketing_assets.lib.touchpoints import TYPE_ORDER_SQL
 
 REQUIRED_KPIS = [
     "total_revenue", "revenue_growth_wow", "revenue_growth_mom", "revenue_growth_yoy", "revenue_by_product",
@@ -133,8 +134,9 @@ def _warehouse() -> duckdb.DuckDBPyConnection:
     # T9 (K5, a sales touch) and T10 (K3, 02-20, after K3's lead date) change no lead.
     # Funnel channel = first touch: K1 Paid Search, K2 Email, K3 Email (T10), K4 Paid Search, K5 Outbound Sales,
     # K6 (unattributed).
+    # type_order is derived from touchpoint_type as in the touchpoints asset (so rows are inserted without it).
     _create(c, "touchpoints.touchpoints", "touchpoint_id VARCHAR, contact_id VARCHAR, touchpoint_date TIMESTAMP, channel_group VARCHAR, "
-            "touchpoint_type VARCHAR, account_id VARCHAR, campaign_key VARCHAR",
+            f"touchpoint_type VARCHAR, account_id VARCHAR, campaign_key VARCHAR, type_order INTEGER GENERATED ALWAYS AS ({TYPE_ORDER_SQL})",
             [("T1", "K1", "2026-01-02", "Paid Search", "marketing", "A1", "brand_search"),
              ("T2", "K2", "2026-01-01", "Email", "marketing", "A2", "newsletter"),
              ("T3", "K2", "2026-01-09", "Paid Social", "web", "A2", "prospecting_eu"),
@@ -1070,6 +1072,46 @@ def test_lead_channel_counts_a_touch_on_the_lead_day():
     dictionary = load_kpi_dictionary()
     got = values(c, dictionary, "new_leads", "total", ("channel_group",))
     assert got[("total", "Paid Social")] == 1 and ("total", "(unattributed)") not in got
+
+
+# Touches at the same moment: the last touch is the last in touch order (time, then marketing < sales < web, then
+# touchpoint id), whatever order the rows are stored in. A bare timestamp key let DuckDB pick any of them, a different
+# one from run to run on a large warehouse, so an extract and the check recomputing it disagreed by a lead or a customer.
+SAME_TIME_LEAD_TOUCHES = {
+    # K3 became a lead on 2026-01-25 without a touch; two touches on that day at 09:00.
+    "web after marketing": ([("T11", "Paid Social", "web", "prospecting_eu"), ("T12", "Paid Search", "marketing", "brand_search")],
+                            ("Paid Social", "prospecting_eu")),
+    "sales after marketing": ([("T11", "Outbound Sales", "sales", None), ("T12", "Paid Search", "marketing", "brand_search")],
+                              ("Outbound Sales", None)),
+    "same type: higher id": ([("T12", "Events", "marketing", None), ("T11", "Email", "marketing", "newsletter")], ("Events", None)),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("stored", ["as listed", "reversed"])
+@pytest.mark.parametrize("case", list(SAME_TIME_LEAD_TOUCHES))
+def test_lead_channel_and_campaign_of_touches_at_the_same_time_follow_the_touch_order(dictionary, case, stored):
+    touches, (group, campaign) = SAME_TIME_LEAD_TOUCHES[case]
+    c = _warehouse()
+    for touch, touch_group, kind, touch_campaign in touches if stored == "as listed" else touches[::-1]:
+        c.execute("INSERT INTO touchpoints.touchpoints VALUES (?, 'K3', '2026-01-25 09:00', ?, ?, 'A3', ?)",
+                  [touch, touch_group, kind, touch_campaign])  # fmt: skip
+    by_campaign = values(c, dictionary, "new_leads", "total", ("channel_group", "campaign_key"))
+    assert by_campaign[("total", group, campaign)] == 1 and ("total", "(unattributed)", None) not in by_campaign
+    # the campaign rows of a group add up to the group (one touch gives both)
+    by_group = values(c, dictionary, "new_leads", "total", ("channel_group",))
+    assert by_group == {g: sum(v for k, v in by_campaign.items() if k[1] == g[1]) for g in by_group}
+
+
+@pytest.mark.parametrize("stored", ["as listed", "reversed"])
+def test_acquisition_channel_of_touches_at_the_same_time_follows_the_touch_order(dictionary, stored):
+    # C3 (account A3, first sale 2026-02-15 10:00) had no touch before it; two touches of K3 at the same moment
+    # before the first sale: the sales touch comes after the marketing touch.
+    touches = [("T11", "Outbound Sales", "sales"), ("T12", "Events", "marketing")]
+    c = _warehouse()
+    for touch, group, kind in touches if stored == "as listed" else touches[::-1]:
+        c.execute("INSERT INTO touchpoints.touchpoints VALUES (?, 'K3', '2026-02-14 09:00', ?, ?, 'A3', NULL)", [touch, group, kind])
+    got = values(c, dictionary, "new_customers", "month", ("channel_group",))
+    assert got[("2026-02-01", "Outbound Sales")] == 1 and ("2026-02-01", "Events") not in got
 
 
 def test_finance_marketing_spend_by_channel_group(con, dictionary):

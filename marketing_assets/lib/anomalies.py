@@ -61,11 +61,11 @@ def cpa_spikes(
     baseline CPA. The aggregation is SQL; the test runs on the (few) campaign-week rows."""
     weeks = con.execute(
         f"""WITH days AS (
-                SELECT platform, campaign_id, any_value(campaign_name) AS campaign_name, date_day,
+                SELECT platform, campaign_id, max(campaign_name) AS campaign_name, date_day,
                        sum(spend) AS spend, sum(conversions) AS conversions
                 FROM {ad_spend} GROUP BY platform, campaign_id, date_day),
             all_weeks AS (
-                SELECT platform, campaign_id, any_value(campaign_name) AS campaign_name,
+                SELECT platform, campaign_id, arg_max(campaign_name, date_day) AS campaign_name,  -- the week's last name
                        date_trunc('week', date_day)::DATE AS week_start, sum(spend) AS spend, sum(conversions) AS conversions,
                        count(*) AS days
                 FROM days GROUP BY ALL),
@@ -109,7 +109,7 @@ def roas_drops(
     """Runs of ``min_days``+ consecutive campaign-days with platform ROAS under ``below`` × the baseline ROAS."""
     return con.execute(
         f"""WITH days AS (
-                SELECT platform, campaign_id, any_value(campaign_name) AS campaign_name, date_day,
+                SELECT platform, campaign_id, max(campaign_name) AS campaign_name, date_day,
                        sum(conversion_value) AS value, sum(spend_local) AS spend
                 FROM {ad_spend} GROUP BY platform, campaign_id, date_day
                 HAVING sum(conversion_value) IS NOT NULL),
@@ -123,7 +123,7 @@ def roas_drops(
                 SELECT *, date_day - CAST(row_number() OVER (PARTITION BY platform, campaign_id ORDER BY date_day) AS INTEGER) AS run_id
                 FROM scored WHERE spend > 0 AND baseline_roas > 0 AND roas < {float(below)} * baseline_roas),
             runs AS (
-                SELECT platform, campaign_id, any_value(campaign_name) AS campaign_name, min(date_day) AS start_date,
+                SELECT platform, campaign_id, arg_max(campaign_name, date_day) AS campaign_name, min(date_day) AS start_date,
                        max(date_day) AS end_date, count(*) AS consecutive_days,
                        list(round(roas, 3) ORDER BY date_day) AS daily_roas,
                        round(arg_min(baseline_roas, date_day), 3) AS baseline_roas

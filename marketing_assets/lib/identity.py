@@ -332,7 +332,7 @@ def match_accounts(
     conf = {"domain": 0.99, "name": 0.9, "fuzzy_name": 0.8, **(acc.get("confidences") or {})}
     threshold = float(acc.get("fuzzy_min_similarity", 0.93))
     email_domains = (
-        f"""SELECT account_id, arg_max(d, n) AS email_domain FROM (
+        f"""SELECT account_id, arg_min(d, (-n, d)) AS email_domain FROM (  -- most contacts; a tie: the first by name
                 SELECT account_id, {domain_sql('email')} AS d, count(*) AS n FROM {contacts}
                 WHERE email LIKE '%@%' GROUP BY ALL) WHERE NOT {_is_in('d', freemail)} GROUP BY ALL"""
         if contacts

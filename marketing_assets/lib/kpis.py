@@ -38,6 +38,7 @@ from marketing_assets.lib.attribution import model_names
 from marketing_assets.lib.channels import campaign_key_sql, crm_label_group_sql, load_channel_config
 from marketing_assets.lib.refs import recording, ref
 from marketing_assets.lib.sql import literal
+from marketing_assets.lib.touchpoints import touch_order_key
 
 DEFAULT_KPI_FILE = CONFIG_DIR / "kpis.yaml"
 
@@ -102,7 +103,8 @@ BASE_RELATIONS: dict[str, BaseRelation] = {
     "customers": BaseRelation(
         "customers",
         "One row per ERP customer with a sale; event_date = first sale; lifetime revenue, cogs, margin, repeat "
-        "purchase; channel_group = acquisition channel (group of the matched CRM account's last touch up to the first sale).",
+        "purchase; channel_group = acquisition channel (group of the matched CRM account's last touch up to the first sale, "
+        "last in touch order: time, then marketing < sales < web, then touchpoint id).",
         ("channel_group",),
         ("revenue_lines",),
     ),
@@ -120,7 +122,8 @@ BASE_RELATIONS: dict[str, BaseRelation] = {
     ),
     "leads": BaseRelation(
         "leads",
-        "One row per CRM contact that became a lead; channel_group / campaign_key of the last touch up to the end of the lead day.",
+        "One row per CRM contact that became a lead; channel_group / campaign_key of the last touch up to the end of the lead day "
+        "(last in touch order: time, then marketing < sales < web, then touchpoint id).",
         ("channel_group", "campaign_key"),
     ),
     "sessions": BaseRelation(
@@ -264,7 +267,7 @@ def _base_builders(parameters: Mapping[str, Any] | None = None) -> dict[str, Cal
                 HAVING min(event_date) FILTER (WHERE transaction_type = 'sale') IS NOT NULL
             ) c
             LEFT JOIN (
-                SELECT f.customer_id, arg_max(t.channel_group, t.touchpoint_date) AS channel_group
+                SELECT f.customer_id, arg_max(t.channel_group, {touch_order_key('t')}) AS channel_group
                 FROM (SELECT customer_id, min(event_date) AS first_sale FROM revenue_lines
                       WHERE transaction_type = 'sale' GROUP BY customer_id) f
                 JOIN {ref(IDENTITY, "accounts_resolved")} r ON r.customer_id = f.customer_id
@@ -302,7 +305,7 @@ def _base_builders(parameters: Mapping[str, Any] | None = None) -> dict[str, Cal
                 SELECT contact_id, last_touch.channel_group AS channel_group, last_touch.campaign_key AS campaign_key
                 FROM (
                     SELECT t.contact_id, arg_max({{'channel_group': t.channel_group, 'campaign_key': t.campaign_key}},
-                                                 t.touchpoint_date) AS last_touch
+                                                 {touch_order_key('t')}) AS last_touch
                     FROM {ref(TOUCHPOINTS, "touchpoints")} t JOIN {ref(SOURCES, "crm_contacts")} k ON k.contact_id = t.contact_id
                     WHERE t.touchpoint_date < CAST(coalesce(k.lead_date, k.mql_date, k.sql_date, k.customer_date) AS DATE)
                                               + INTERVAL 1 DAY  -- CRM lead dates are days: the lead day's touches count

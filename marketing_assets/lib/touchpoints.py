@@ -13,6 +13,13 @@ TYPE_ORDER_SQL = "CASE touchpoint_type WHEN 'marketing' THEN 1 WHEN 'sales' THEN
 TOUCH_ORDER = "touchpoint_date, type_order, touchpoint_id"
 
 
+def touch_order_key(alias: str) -> str:
+    """:data:`TOUCH_ORDER` over the columns of ``alias`` as one sortable key, for ``arg_max`` / ``arg_min``: the
+    last / first touch. touchpoint_id is unique, so two touches never tie (a bare ``touchpoint_date`` key lets
+    DuckDB pick any of the touches at the same time, a different one from one run to the next)."""
+    return "(" + ", ".join(f"{alias}.{column.strip()}" for column in TOUCH_ORDER.split(",")) + ")"
+
+
 def touchpoints_sql(
     marketing: str,
     sales: str,

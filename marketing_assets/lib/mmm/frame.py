@@ -51,9 +51,10 @@ def channel_labels(groups: dict[str, str], rules: Sequence[ChannelRule] | None =
 
 
 def channel_groups_sql(rules: Sequence[ChannelRule] | None = None, ad_spend: str = "spend.ad_spend_daily") -> str:
-    """SELECT ``mmm_channel``, ``channel_group``: the channel group holding most of each MMM channel's spend."""
+    """SELECT ``mmm_channel``, ``channel_group``: the channel group holding most of each MMM channel's spend (a tie: the first
+    group by name)."""
     rules = mmm_channel_rules() if rules is None else rules
-    return f"""SELECT mmm_channel, arg_max(channel_group, spend) AS channel_group
+    return f"""SELECT mmm_channel, arg_min(channel_group, (-spend, channel_group)) AS channel_group
         FROM (SELECT {channel_case_sql(rules)} AS mmm_channel, channel_group, sum(spend) AS spend
               FROM {_table(ad_spend)} GROUP BY ALL)
         WHERE mmm_channel IS NOT NULL GROUP BY mmm_channel"""
