@@ -16,26 +16,22 @@ from pathlib import Path
 import pytest
 
 from marketing_assets.demo import config, generate
-from marketing_assets_tests.test_demo import (  # noqa: F401  (fixtures and checks re-run on the sharded zone)
-    END_DATE,
-    SEED,
-    digest,
-    excluded,
-    good_rows,
-    manifest,
-    planted,
-    test_account_matches_reference_existing_ids,
-    test_bad_row_share_is_about_a_tenth_of_a_percent,
-    test_bad_rows_point_at_real_defects,
-    test_crm_won_vs_erp_discrepancy_only_in_planted_month,
-    test_duplicate_contacts_truth,
-    test_end_date_respected,
-    test_every_contract_table_written_with_required_columns,
-    test_finance_matches_platform_spend_except_planted_month,
-    test_quarantine_rules_flag_exactly_the_planted_rows,
-    test_unattributed_share_and_lift_tests,
-    test_weekly_erp_net_revenue_equals_truth,
-)
+from marketing_assets_tests import test_demo as one_shot
+from marketing_assets_tests.test_demo import END_DATE, SEED, digest, good_rows
+
+# The one-shot module's fixtures and checks, run again on the sharded landing zone defined below.
+manifest, planted, excluded = one_shot.manifest, one_shot.planted, one_shot.excluded
+test_every_contract_table_written_with_required_columns = one_shot.test_every_contract_table_written_with_required_columns
+test_bad_rows_point_at_real_defects = one_shot.test_bad_rows_point_at_real_defects
+test_quarantine_rules_flag_exactly_the_planted_rows = one_shot.test_quarantine_rules_flag_exactly_the_planted_rows
+test_bad_row_share_is_about_a_tenth_of_a_percent = one_shot.test_bad_row_share_is_about_a_tenth_of_a_percent
+test_duplicate_contacts_truth = one_shot.test_duplicate_contacts_truth
+test_account_matches_reference_existing_ids = one_shot.test_account_matches_reference_existing_ids
+test_finance_matches_platform_spend_except_planted_month = one_shot.test_finance_matches_platform_spend_except_planted_month
+test_weekly_erp_net_revenue_equals_truth = one_shot.test_weekly_erp_net_revenue_equals_truth
+test_crm_won_vs_erp_discrepancy_only_in_planted_month = one_shot.test_crm_won_vs_erp_discrepancy_only_in_planted_month
+test_end_date_respected = one_shot.test_end_date_respected
+test_unattributed_share_and_lift_tests = one_shot.test_unattributed_share_and_lift_tests
 
 TINY = dataclasses.replace(config.SCALES["small"], name="tiny_sharded", shard_accounts=160, rows_per_file=9_000)
 

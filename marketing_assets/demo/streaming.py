@@ -26,6 +26,7 @@ import dataclasses
 import pickle
 import tempfile
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -37,9 +38,22 @@ from . import defects, erp, truth, web
 from .channels import PAID_WEIGHT, SOURCES, WEB_SOURCES, SourceSampler
 from .config import N_WEEKS, IdBase, Scale, Timeline, child_rng, shard_rng
 from .crm import DAY
-from .generator import (ACCOUNT_MATCHES_HEADER, DUPLICATE_CONTACTS_HEADER, MINIMAL_TABLES, TRUTH_DIR, WEB_PAID_WEIGHT,
-                        LandingWriter, _account_match_rows, _duplicate_contact_rows, _lift_table, _manifest,
-                        _write_company_truth, _write_defect_truth, _write_json, crm_counts)
+from .generator import (
+    ACCOUNT_MATCHES_HEADER,
+    DUPLICATE_CONTACTS_HEADER,
+    MINIMAL_TABLES,
+    TRUTH_DIR,
+    WEB_PAID_WEIGHT,
+    LandingWriter,
+    _account_match_rows,
+    _duplicate_contact_rows,
+    _lift_table,
+    _manifest,
+    _write_company_truth,
+    _write_defect_truth,
+    _write_json,
+    crm_counts,
+)
 from .landing import LAYOUTS, TableLayout
 
 FORMAT_ROWS = 200_000
@@ -175,15 +189,13 @@ def generate_sharded(root: Path, sc: Scale, seed: int, tl: Timeline, minimal: bo
             bases.append(ids)
             crm = crm_mod.simulate(tl, sub, crm_sampler, shard_rng(seed, 2, k), shared)
             sessions = web.simulate(tl, sub, crm, web_sampler, shard_rng(seed, 3, k))
-            streams["web_sessions"].append(len(sessions.ts), lambda lo, hi: web.format_sessions(sessions, lo, hi, ids))
-            streams["crm_accounts"].append(crm.n_accounts, lambda lo, hi: crm_mod.format_accounts(crm, lo, hi, ids))
-            streams["crm_contacts"].append(len(crm.rec_person), lambda lo, hi: crm_mod.format_contacts(crm, lo, hi, ids))
+            streams["web_sessions"].append(len(sessions.ts), partial(web.format_sessions, sessions, ids=ids))
+            streams["crm_accounts"].append(crm.n_accounts, partial(crm_mod.format_accounts, crm, ids=ids))
+            streams["crm_contacts"].append(len(crm.rec_person), partial(crm_mod.format_contacts, crm, ids=ids))
             streams["crm_marketing_touchpoints"].append(
-                len(crm.mt_ts), lambda lo, hi: crm_mod.format_marketing_touchpoints(crm, lo, hi, ids))
-            streams["crm_sales_touchpoints"].append(
-                len(crm.st_ts), lambda lo, hi: crm_mod.format_sales_touchpoints(crm, lo, hi, ids))
-            streams["crm_opportunities"].append(
-                len(crm.opp_created), lambda lo, hi: crm_mod.format_opportunities(crm, lo, hi, ids))
+                len(crm.mt_ts), partial(crm_mod.format_marketing_touchpoints, crm, ids=ids))
+            streams["crm_sales_touchpoints"].append(len(crm.st_ts), partial(crm_mod.format_sales_touchpoints, crm, ids=ids))
+            streams["crm_opportunities"].append(len(crm.opp_created), partial(crm_mod.format_opportunities, crm, ids=ids))
             dup_truth.rows(_duplicate_contact_rows(crm, ids))
 
             b2b = erp.b2b_orders(crm, tl, shard_rng(seed, 4, k))
@@ -237,9 +249,8 @@ def generate_sharded(root: Path, sc: Scale, seed: int, tl: Timeline, minimal: bo
             orders = erp.build_orders(b2b_week[k] + webshop_share[k], b2b, customers, products, mmm.promo, sub, tl,
                                       shard_rng(seed, 8, k))
             net += erp.weekly_net_cents(orders, tl.n_sim_weeks)
-            streams["erp_customers"].append(len(customers.account),
-                                            lambda lo, hi: erp.format_customers(customers, lo, hi, ids))
-            streams["erp_orders"].append(len(orders.day), lambda lo, hi: erp.format_orders(orders, tl, lo, hi, ids))
+            streams["erp_customers"].append(len(customers.account), partial(erp.format_customers, customers, ids=ids))
+            streams["erp_orders"].append(len(orders.day), partial(erp.format_orders, orders, tl, ids=ids))
             match_truth.rows(_account_match_rows(names, customers, ids))
             customer += len(customers.account)
             sale += int(orders.order_no[~orders.is_return].max(initial=0))
