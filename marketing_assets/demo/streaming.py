@@ -15,8 +15,10 @@ product catalogue, id counters and the planted-defect log (0.12 % of the rows). 
 2. with the revenue truth known, per shard: ERP customers and orders, the web-shop part filling the shard's
    share of every week's revenue, so weekly ERP net revenue still equals the MMM truth to the cent.
 
-Peak memory is one shard's simulation plus at most one part of each open table's formatted rows: about
-1.5 GB with 50,000-account shards and 500,000-row parts, whatever the number of shards.
+Peak memory is one shard's simulation plus at most one part of each open table's formatted rows, plus the
+small company-wide state above (it grows with the company, by well under 1 KB per account: gmail addresses,
+defect log, per-shard weekly arrays). Measured: 1.35 GB peak RSS for ``xlarge`` (40 shards of 50,000
+accounts, 500,000-row parts, 82.7M rows), against 2.9 GB for the one-shot ``large`` (16.6M rows).
 """
 
 from __future__ import annotations
