@@ -105,6 +105,8 @@ def test_ids_unique_and_foreign_keys_resolve(landing, excluded):
     assert set(_ids(rows["crm_sales_touchpoints"], "contact_id")) <= contacts
     assert set(_ids(rows["erp_orders"], "customer_id")) <= set(_ids(rows["erp_customers"], "customer_id"))
     assert set(_ids(rows["erp_orders"], "product_id")) <= set(_ids(rows["erp_products"], "product_id"))
+    names = [r["customer_name"] for r in rows["erp_customers"] if r["website"]]
+    assert len(names) == len(set(names))  # matched and business web-shop customers: one name each
     lines = {(r["order_id"], r["line_number"]) for r in rows["erp_orders"]}
     assert len(lines) == len(rows["erp_orders"])
     sales = {r["order_id"] for r in rows["erp_orders"] if r["transaction_type"] == "sale"}

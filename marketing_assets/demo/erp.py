@@ -264,8 +264,11 @@ NAME_VARIANTS = ["exact", "upper_punctuated", "suffix_variant", "suffix_dropped"
 
 
 def build_customers(crm: CrmData, b2b: B2BOrders, scale: Scale, timeline: Timeline,
-                    rng: np.random.Generator) -> Customers:
-    """Matched customers for every account with a B2B order, plus web-shop customers (creation set later)."""
+                    rng: np.random.Generator, shop_number_base: int = 0) -> Customers:
+    """Matched customers for every account with a B2B order, plus web-shop customers (creation set later).
+
+    Business web-shop customers' names end in a running number, from ``shop_number_base + 1`` (earlier shards'
+    web-shop customers come before), so names stay unique across shards."""
     accounts = np.unique(np.asarray(b2b.account, dtype=np.int64))
     first_day = np.full(crm.n_accounts, 10**9, dtype=np.int64)
     np.minimum.at(first_day, np.asarray(b2b.account), np.asarray(b2b.day))
@@ -298,7 +301,7 @@ def build_customers(crm: CrmData, b2b: B2BOrders, scale: Scale, timeline: Timeli
     for i in range(n_shop):
         ln = names.LAST_NAMES[last[i]]
         if biz[i]:
-            nm = f"{ln} {words[i % len(words)]} {names.COMPANY_SUFFIXES[i % 3]} {i + 1}"
+            nm = f"{ln} {words[i % len(words)]} {names.COMPANY_SUFFIXES[i % 3]} {shop_number_base + i + 1}"
             shop_names.append(nm)
             slug = "".join(ch for ch in nm.lower() if ch.isalnum())
             shop_web.append(f"www.{slug}-shop.com" if i % 2 else None)

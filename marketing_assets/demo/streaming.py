@@ -240,14 +240,14 @@ def generate_sharded(root: Path, sc: Scale, seed: int, tl: Timeline, minimal: bo
 
         # ------------------------------------------------------------ pass 2: ERP customers and orders, shard by shard
         net = np.zeros(tl.n_sim_weeks, dtype=np.int64)
-        customer = sale = ret = 0
+        customer = sale = ret = shop_number = 0
         for k, sub in enumerate(shard_scales):
             with open(Path(tmp.name) / f"shard_{k:05d}.pkl", "rb") as fh:
                 b2b, names = pickle.load(fh)
             if k == host:
                 erp.add_order(b2b, extra)
             ids = dataclasses.replace(bases[k], customer=customer, sale_order=sale, return_order=ret)
-            customers = erp.build_customers(names, b2b, sub, tl, shard_rng(seed, 7, k))
+            customers = erp.build_customers(names, b2b, sub, tl, shard_rng(seed, 7, k), shop_number)
             orders = erp.build_orders(b2b_week[k] + webshop_share[k], b2b, customers, products, mmm.promo, sub, tl,
                                       shard_rng(seed, 8, k))
             net += erp.weekly_net_cents(orders, tl.n_sim_weeks)
@@ -255,6 +255,7 @@ def generate_sharded(root: Path, sc: Scale, seed: int, tl: Timeline, minimal: bo
             streams["erp_orders"].append(len(orders.day), partial(erp.format_orders, orders, tl, ids=ids))
             match_truth.rows(_account_match_rows(names, customers, ids))
             customer += len(customers.account)
+            shop_number += sub.n_webshop_customers
             sale += int(orders.order_no[~orders.is_return].max(initial=0))
             ret += int(orders.order_no[orders.is_return].max(initial=0))
             del b2b, names, customers, orders
