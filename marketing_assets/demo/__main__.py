@@ -1,4 +1,4 @@
-"""Command line: ``python -m marketing_assets.demo generate --out DIR --scale small|default|large --seed N [--minimal]``."""
+"""Command line: ``python -m marketing_assets.demo generate --out DIR --scale small|default|large|xlarge --seed N [--minimal]``."""
 
 from __future__ import annotations
 

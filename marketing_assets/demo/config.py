@@ -24,6 +24,9 @@ class Scale:
 
     ``volume`` scales spend and revenue (1.0 = default). ``rows_per_file`` splits big tables into
     several landing files of at most that many data rows (``None`` keeps one file per table).
+    ``shard_accounts`` generates in streaming shards of about that many CRM accounts (each shard simulated,
+    written and dropped before the next), so memory stays bounded by one shard; ``None`` simulates the
+    whole company at once (the byte-stable path of the smaller scales).
     """
 
     name: str
@@ -40,6 +43,7 @@ class Scale:
     volume: float
     sales_touches_per_opp: float
     rows_per_file: int | None
+    shard_accounts: int | None = None
 
 
 SCALES: dict[str, Scale] = {
@@ -91,7 +95,42 @@ SCALES: dict[str, Scale] = {
         sales_touches_per_opp=1.6,
         rows_per_file=500_000,
     ),
+    "xlarge": Scale(
+        name="xlarge",
+        n_accounts=2_000_000,
+        cycles_per_account=4.85,
+        touches_per_cycle=2.5,
+        anon_visitors=4_500_000,
+        anon_sessions_per_visitor=1.6,
+        browse_sessions_per_touch=0.2,
+        n_products=600,
+        n_webshop_customers=5_000_000,
+        webshop_orders_per_week=45_000,
+        n_sales_reps=4_500,
+        volume=250.0,
+        sales_touches_per_opp=1.6,
+        rows_per_file=500_000,
+        shard_accounts=50_000,
+    ),
 }
+
+
+@dataclass(frozen=True)
+class IdBase:
+    """Ids already given out by earlier shards, added to every id a shard writes (all 0 in one-shot runs)."""
+
+    account: int = 0
+    contact: int = 0
+    marketing_touchpoint: int = 0
+    sales_touchpoint: int = 0
+    opportunity: int = 0
+    session: int = 0
+    customer: int = 0
+    sale_order: int = 0
+    return_order: int = 0
+
+
+NO_IDS = IdBase()
 
 
 def epoch_day(day: dt.date) -> int:
@@ -177,3 +216,8 @@ def slugify(text: str) -> str:
 def child_rng(seed: int, stream: int) -> np.random.Generator:
     """Independent, reproducible random stream ``stream`` of ``seed``."""
     return np.random.default_rng(np.random.SeedSequence([int(seed), int(stream)]))
+
+
+def shard_rng(seed: int, stream: int, shard: int) -> np.random.Generator:
+    """Random stream ``stream`` of shard ``shard`` of a sharded generation (independent of ``child_rng``'s)."""
+    return np.random.default_rng(np.random.SeedSequence([int(seed), int(stream), int(shard)]))

@@ -9,7 +9,7 @@ web activity: their opportunities have no touchpoint in the 90 days before creat
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from . import csvio, names
 from .channels import CANONICAL_LABELS, SALES_CHANNELS, SEGMENTS, SOURCES, SourceSampler, pick_variant
-from .config import Scale, Timeline
+from .config import NO_IDS, IdBase, Scale, Timeline
 
 DAY = 86400
 OPP_CONVERSION = 0.56
@@ -108,12 +108,20 @@ class CrmData:
         return self.person_account[self.rec_person]
 
 
-def _company_names(n: int, country: np.ndarray, rng: np.random.Generator):
+@dataclass
+class SharedNames:
+    """Names already taken by earlier shards, so company names, domains and gmail addresses stay unique."""
+
+    company_bases: dict[str, int] = field(default_factory=dict)
+    gmail: set[str] = field(default_factory=set)
+
+
+def _company_names(n: int, country: np.ndarray, rng: np.random.Generator, seen: dict[str, int] | None = None):
     pre = rng.integers(len(names.COMPANY_PREFIXES), size=n)
     core = rng.integers(len(names.COMPANY_CORES), size=n)
     word = rng.integers(len(NAME_WORDS), size=n)
     suffix = rng.integers(len(names.COMPANY_SUFFIXES), size=n)
-    seen: dict[str, int] = {}
+    seen = {} if seen is None else seen
     bases, domains, full = [], [], []
     for i in range(n):
         base = names.COMPANY_PREFIXES[pre[i]] + names.COMPANY_CORES[core[i]]
@@ -140,7 +148,7 @@ def _normalise_email(email: str) -> str:
 
 
 def _person_emails(first: np.ndarray, last: np.ndarray, domains: list[str], account: np.ndarray,
-                   rng: np.random.Generator) -> list[str]:
+                   rng: np.random.Generator, taken_gmail: set[str] | None = None) -> list[str]:
     gmail = rng.random(len(first)) < 0.07
     tag = rng.integers(10, 99, size=len(first))
     out, seen = [], set()
@@ -152,10 +160,12 @@ def _person_emails(first: np.ndarray, last: np.ndarray, domains: list[str], acco
         if gmail[i]:
             local += str(tag[i])
         email, k = f"{local}@{domain}", 1
-        while _normalise_email(email) in seen:
+        while _normalise_email(email) in seen or (taken_gmail is not None and _normalise_email(email) in taken_gmail):
             k += 1
             email = f"{local}{k}@{domain}"
         seen.add(_normalise_email(email))
+        if taken_gmail is not None and gmail[i]:
+            taken_gmail.add(_normalise_email(email))
         out.append(email)
     return out
 
@@ -181,8 +191,9 @@ def _group_first(keys: np.ndarray, values: np.ndarray, n: int, fill: int, reduce
     return out
 
 
-def simulate(timeline: Timeline, scale: Scale, sampler: SourceSampler, rng: np.random.Generator) -> CrmData:
-    """Simulate the CRM end to end (see the module docstring)."""
+def simulate(timeline: Timeline, scale: Scale, sampler: SourceSampler, rng: np.random.Generator,
+             shared: SharedNames | None = None) -> CrmData:
+    """Simulate the CRM end to end (see the module docstring); ``shared`` keeps names unique across shards."""
     n_days, start_ts, end_ts = timeline.n_days, timeline.start_ts, timeline.end_ts
     n_acc = scale.n_accounts
 
@@ -193,7 +204,7 @@ def simulate(timeline: Timeline, scale: Scale, sampler: SourceSampler, rng: np.r
     cold = rng.random(n_acc) < cold_frac
     country = rng.choice(len(names.COUNTRIES), size=n_acc, p=names.COUNTRY_WEIGHTS / names.COUNTRY_WEIGHTS.sum())
     industry = rng.integers(len(names.INDUSTRIES), size=n_acc)
-    base, suffix, domain, full = _company_names(n_acc, country, rng)
+    base, suffix, domain, full = _company_names(n_acc, country, rng, shared.company_bases if shared else None)
     owner = rng.integers(scale.n_sales_reps, size=n_acc)
 
     # ---------------------------------------------------------------- people
@@ -203,7 +214,7 @@ def simulate(timeline: Timeline, scale: Scale, sampler: SourceSampler, rng: np.r
     p_account = np.repeat(np.arange(n_acc), per_acc)
     p_first = rng.integers(len(names.FIRST_NAMES), size=n_people)
     p_last = rng.integers(len(names.LAST_NAMES), size=n_people)
-    p_email = _person_emails(p_first, p_last, domain, p_account, rng)
+    p_email = _person_emails(p_first, p_last, domain, p_account, rng, shared.gmail if shared else None)
 
     # ---------------------------------------------------------------- buying cycles and marketing touches
     n_cyc_acc = np.where(cold, 0, rng.poisson(scale.cycles_per_account, n_acc))
@@ -417,10 +428,10 @@ def _empty_attr(attr: str, idx: np.ndarray) -> np.ndarray:
     return empty[np.where(idx < 0, len(SOURCES), idx)]
 
 
-def format_accounts(crm: CrmData, lo: int, hi: int) -> pa.Table:
+def format_accounts(crm: CrmData, lo: int, hi: int, ids: IdBase = NO_IDS) -> pa.Table:
     idx = np.arange(lo, hi)
     return csvio.string_table({
-        "account_id": csvio.fmt_id("A", idx + 1, 7),
+        "account_id": csvio.fmt_id("A", ids.account + idx + 1, 7),
         "account_name": csvio.fmt_str(crm.acc_name[lo:hi]),
         "domain": csvio.fmt_str(crm.acc_domain[lo:hi]),
         "sales_segment": csvio.fmt_choice(list(SEGMENTS), crm.acc_segment[lo:hi]),
@@ -430,7 +441,7 @@ def format_accounts(crm: CrmData, lo: int, hi: int) -> pa.Table:
     })
 
 
-def format_contacts(crm: CrmData, lo: int, hi: int) -> pa.Table:
+def format_contacts(crm: CrmData, lo: int, hi: int, ids: IdBase = NO_IDS) -> pa.Table:
     idx = np.arange(lo, hi)
     person = crm.rec_person[lo:hi]
     fs = crm.rec_first_source[lo:hi]
@@ -439,8 +450,8 @@ def format_contacts(crm: CrmData, lo: int, hi: int) -> pa.Table:
         return csvio.fmt_ts(a[lo:hi], null_mask=a[lo:hi] < 0)
 
     return csvio.string_table({
-        "contact_id": csvio.fmt_id("C", idx + 1, 8),
-        "account_id": csvio.fmt_id("A", crm.person_account[person] + 1, 7),
+        "contact_id": csvio.fmt_id("C", ids.contact + idx + 1, 8),
+        "account_id": csvio.fmt_id("A", ids.account + crm.person_account[person] + 1, 7),
         "email": csvio.fmt_str(crm.rec_email[lo:hi]),
         "first_name": csvio.fmt_choice(names.FIRST_NAMES, crm.person_first[person]),
         "last_name": csvio.fmt_choice(names.LAST_NAMES, crm.person_last[person]),
@@ -456,12 +467,12 @@ def format_contacts(crm: CrmData, lo: int, hi: int) -> pa.Table:
     })
 
 
-def format_marketing_touchpoints(crm: CrmData, lo: int, hi: int) -> pa.Table:
+def format_marketing_touchpoints(crm: CrmData, lo: int, hi: int, ids: IdBase = NO_IDS) -> pa.Table:
     src = crm.mt_source[lo:hi]
     return csvio.string_table({
-        "marketing_touchpoint_id": csvio.fmt_id("MT", np.arange(lo, hi) + 1, 9),
+        "marketing_touchpoint_id": csvio.fmt_id("MT", ids.marketing_touchpoint + np.arange(lo, hi) + 1, 9),
         "channel_name": csvio.fmt_choice(crm.mt_labels, crm.mt_label[lo:hi]),
-        "contact_id": csvio.fmt_id("C", crm.mt_record[lo:hi] + 1, 8),
+        "contact_id": csvio.fmt_id("C", ids.contact + crm.mt_record[lo:hi] + 1, 8),
         "marketing_touchpoint_date": csvio.fmt_ts(crm.mt_ts[lo:hi]),
         "utm_source": _src_attr("utm_source", src),
         "utm_medium": _src_attr("utm_medium", src),
@@ -470,25 +481,25 @@ def format_marketing_touchpoints(crm: CrmData, lo: int, hi: int) -> pa.Table:
     })
 
 
-def format_sales_touchpoints(crm: CrmData, lo: int, hi: int) -> pa.Table:
+def format_sales_touchpoints(crm: CrmData, lo: int, hi: int, ids: IdBase = NO_IDS) -> pa.Table:
     return csvio.string_table({
-        "sales_touchpoint_id": csvio.fmt_id("ST", np.arange(lo, hi) + 1, 9),
+        "sales_touchpoint_id": csvio.fmt_id("ST", ids.sales_touchpoint + np.arange(lo, hi) + 1, 9),
         "channel_name": csvio.fmt_choice(crm.st_labels, crm.st_label[lo:hi]),
-        "contact_id": csvio.fmt_id("C", crm.st_record[lo:hi] + 1, 8),
+        "contact_id": csvio.fmt_id("C", ids.contact + crm.st_record[lo:hi] + 1, 8),
         "sales_touchpoint_date": csvio.fmt_ts(crm.st_ts[lo:hi]),
         "owner_id": csvio.fmt_id("U", crm.st_owner[lo:hi] + 1, 4),
     })
 
 
-def format_opportunities(crm: CrmData, lo: int, hi: int) -> pa.Table:
+def format_opportunities(crm: CrmData, lo: int, hi: int, ids: IdBase = NO_IDS) -> pa.Table:
     units = crm.opp_units[lo:hi]
     precise = units % 10**8 != 0
     amount = pc.if_else(pa.array(precise), csvio.fmt_scaled(units, 10), csvio.fmt_scaled(units // 10**8, 2))
     won = crm.opp_won[lo:hi]
     closed = crm.opp_closed[lo:hi]
     return csvio.string_table({
-        "opportunity_id": csvio.fmt_id("O", np.arange(lo, hi) + 1, 8),
-        "account_id": csvio.fmt_id("A", crm.opp_account[lo:hi] + 1, 7),
+        "opportunity_id": csvio.fmt_id("O", ids.opportunity + np.arange(lo, hi) + 1, 8),
+        "account_id": csvio.fmt_id("A", ids.account + crm.opp_account[lo:hi] + 1, 7),
         "pipeline_amount": amount,
         "opportunity_created_date": csvio.fmt_ts(crm.opp_created[lo:hi]),
         "sales_segment": csvio.fmt_choice(list(SEGMENTS), crm.acc_segment[crm.opp_account[lo:hi]]),

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from . import csvio, names
 from .ads import AdsData
-from .config import FX_TO_USD, N_WEEKS, Scale, Timeline
+from .config import FX_TO_USD, N_WEEKS, NO_IDS, IdBase, Scale, Timeline
 from .crm import DAY, CrmData
 
 B2B_PRODUCTS = (
@@ -132,8 +132,8 @@ class B2BOrders:
     channel: list = field(default_factory=list)
 
 
-def build_b2b_orders(crm: CrmData, timeline: Timeline, rng: np.random.Generator) -> tuple[B2BOrders, dict]:
-    """One order per won opportunity on its close day, plus the planted discrepancy month's extra order."""
+def b2b_orders(crm: CrmData, timeline: Timeline, rng: np.random.Generator) -> B2BOrders:
+    """One order per won opportunity on its close day."""
     out = B2BOrders()
     won = np.nonzero(crm.opp_won == 1)[0]
     start_ts = timeline.start_ts
@@ -157,28 +157,60 @@ def build_b2b_orders(crm: CrmData, timeline: Timeline, rng: np.random.Generator)
         out.account.append(int(crm.opp_account[i]))
         out.lines.append(lines)
         out.channel.append(2 if rng.random() < 0.15 else 1)
+    return out
 
-    # planted discrepancy: one month where ERP revenue of matched customers exceeds CRM won revenue by ~8%
+
+@dataclass
+class WonByMonth:
+    """B2B orders per calendar month: count, total cents, and the first largest order's cents and account."""
+
+    counts: np.ndarray
+    cents: np.ndarray
+    top_cents: np.ndarray
+    top_account: np.ndarray
+
+    def merge(self, other: WonByMonth) -> None:
+        """Add a later shard's months (a tie keeps the earlier shard's order, as one pass over all would)."""
+        self.counts += other.counts
+        self.cents += other.cents
+        later = other.top_cents > self.top_cents
+        self.top_cents[later] = other.top_cents[later]
+        self.top_account[later] = other.top_account[later]
+
+
+def won_by_month(b2b: B2BOrders, timeline: Timeline, account_base: int = 0) -> WonByMonth:
     month_idx, firsts = timeline.month_index()
-    days = np.asarray(out.day, dtype=np.int64)
-    amounts = np.array([sum(x[4] for x in ls) for ls in out.lines], dtype=np.int64)
+    days = np.asarray(b2b.day, dtype=np.int64)
+    amounts = np.array([sum(x[4] for x in ls) for ls in b2b.lines], dtype=np.int64)
     m_of = month_idx[days] if len(days) else np.zeros(0, dtype=np.int64)
     n_months = len(firsts)
-    counts = np.bincount(m_of, minlength=n_months)
-    candidates = [m for m in range(6, n_months - 6) if counts[m] >= 3]
-    month = int(candidates[int(rng.integers(len(candidates)))]) if candidates else int(np.argmax(counts))
-    in_month = np.nonzero(m_of == month)[0]
-    crm_won = int(amounts[in_month].sum())
+    cents = np.zeros(n_months, dtype=np.int64)
+    np.add.at(cents, m_of, amounts)
+    top_cents = np.full(n_months, -1, dtype=np.int64)
+    top_account = np.full(n_months, -1, dtype=np.int64)
+    for m in np.unique(m_of).tolist():
+        in_month = np.nonzero(m_of == m)[0]
+        host = int(in_month[np.argmax(amounts[in_month])])
+        top_cents[m] = amounts[host]
+        top_account[m] = account_base + b2b.account[host]
+    return WonByMonth(np.bincount(m_of, minlength=n_months), cents, top_cents, top_account)
+
+
+def plant_discrepancy(won: WonByMonth, timeline: Timeline, rng: np.random.Generator) -> tuple[tuple, dict]:
+    """The planted discrepancy: one month where ERP revenue of matched customers exceeds CRM won revenue by ~8%.
+
+    Returns the extra order ``(day, account, lines, channel)`` and its description for the truth.
+    """
+    month_idx, firsts = timeline.month_index()
+    n_months = len(firsts)
+    candidates = [m for m in range(6, n_months - 6) if won.counts[m] >= 3]
+    month = int(candidates[int(rng.integers(len(candidates)))]) if candidates else int(np.argmax(won.counts))
+    crm_won = int(won.cents[month])
     extra = int(round(crm_won * DISCREPANCY_SHARE))
-    host = int(in_month[np.argmax(amounts[in_month])])
+    account = int(won.top_account[month])
     month_days = np.nonzero(month_idx == month)[0]
     xday = int(month_days[min(len(month_days) - 1, 20)])
     q, p, d = _lines_for_amount(extra, 2, B2B_PRODUCTS[2][2])
-    out.day.append(xday)
-    out.opp.append(-1)
-    out.account.append(out.account[host])
-    out.lines.append([(2, q, p, d, extra)])
-    out.channel.append(1)
     info = {
         "kind": "erp_vs_crm_won_revenue",
         "month": firsts[month].isoformat(),
@@ -186,9 +218,27 @@ def build_b2b_orders(crm: CrmData, timeline: Timeline, rng: np.random.Generator)
         "erp_matched_revenue": (crm_won + extra) / 100,
         "difference": extra / 100,
         "difference_pct": round(extra / crm_won * 100, 2) if crm_won else None,
-        "account_index": out.account[host],
+        "account_index": account,
         "explanation": "an extra services order booked in the ERP for a matched customer with no CRM opportunity",
     }
+    return (xday, account, [(2, q, p, d, extra)], 1), info
+
+
+def add_order(b2b: B2BOrders, order: tuple) -> None:
+    """Append an order ``(day, account, lines, channel)`` that no opportunity books."""
+    day, account, lines, channel = order
+    b2b.day.append(day)
+    b2b.opp.append(-1)
+    b2b.account.append(account)
+    b2b.lines.append(lines)
+    b2b.channel.append(channel)
+
+
+def build_b2b_orders(crm: CrmData, timeline: Timeline, rng: np.random.Generator) -> tuple[B2BOrders, dict]:
+    """One order per won opportunity on its close day, plus the planted discrepancy month's extra order."""
+    out = b2b_orders(crm, timeline, rng)
+    extra, info = plant_discrepancy(won_by_month(out, timeline), timeline, rng)
+    add_order(out, extra)
     return out, info
 
 
@@ -214,8 +264,11 @@ NAME_VARIANTS = ["exact", "upper_punctuated", "suffix_variant", "suffix_dropped"
 
 
 def build_customers(crm: CrmData, b2b: B2BOrders, scale: Scale, timeline: Timeline,
-                    rng: np.random.Generator) -> Customers:
-    """Matched customers for every account with a B2B order, plus web-shop customers (creation set later)."""
+                    rng: np.random.Generator, shop_number_base: int = 0) -> Customers:
+    """Matched customers for every account with a B2B order, plus web-shop customers (creation set later).
+
+    Business web-shop customers' names end in a running number, from ``shop_number_base + 1`` (earlier shards'
+    web-shop customers come before), so names stay unique across shards."""
     accounts = np.unique(np.asarray(b2b.account, dtype=np.int64))
     first_day = np.full(crm.n_accounts, 10**9, dtype=np.int64)
     np.minimum.at(first_day, np.asarray(b2b.account), np.asarray(b2b.day))
@@ -248,7 +301,7 @@ def build_customers(crm: CrmData, b2b: B2BOrders, scale: Scale, timeline: Timeli
     for i in range(n_shop):
         ln = names.LAST_NAMES[last[i]]
         if biz[i]:
-            nm = f"{ln} {words[i % len(words)]} {names.COMPANY_SUFFIXES[i % 3]} {i + 1}"
+            nm = f"{ln} {words[i % len(words)]} {names.COMPANY_SUFFIXES[i % 3]} {shop_number_base + i + 1}"
             shop_names.append(nm)
             slug = "".join(ch for ch in nm.lower() if ch.isalnum())
             shop_web.append(f"www.{slug}-shop.com" if i % 2 else None)
@@ -448,34 +501,34 @@ def weekly_net_cents(orders: OrderLines, n_weeks: int) -> np.ndarray:
     return np.rint(np.bincount(orders.day // 7, signed, minlength=n_weeks)).astype(np.int64)
 
 
-def format_orders(orders: OrderLines, timeline: Timeline, lo: int, hi: int) -> pa.Table:
+def format_orders(orders: OrderLines, timeline: Timeline, lo: int, hi: int, ids: IdBase = NO_IDS) -> pa.Table:
     day0 = timeline.start_epoch_day
     ret = orders.is_return[lo:hi]
-    order_id = pc.if_else(pa.array(ret), csvio.fmt_id("RT-", orders.order_no[lo:hi], 8),
-                          csvio.fmt_id("SO-", orders.order_no[lo:hi], 8))
+    order_id = pc.if_else(pa.array(ret), csvio.fmt_id("RT-", ids.return_order + orders.order_no[lo:hi], 8),
+                          csvio.fmt_id("SO-", ids.sale_order + orders.order_no[lo:hi], 8))
     orig = orders.original_no[lo:hi]
     return csvio.string_table({
         "order_id": order_id,
         "line_number": csvio.fmt_int(orders.line[lo:hi]),
         "order_date": csvio.fmt_date(day0 + orders.day[lo:hi]),
         "transaction_type": csvio.fmt_choice(["sale", "return"], ret.astype(np.int32)),
-        "customer_id": csvio.fmt_id("CUST-", orders.customer[lo:hi], 7),
+        "customer_id": csvio.fmt_id("CUST-", ids.customer + orders.customer[lo:hi], 7),
         "product_id": csvio.fmt_id("SKU-", orders.product[lo:hi] + 10001, 5),
         "quantity": csvio.fmt_int(orders.qty[lo:hi]),
         "unit_price": csvio.fmt_scaled(orders.price[lo:hi], 2),
         "amount": csvio.fmt_scaled(orders.amount[lo:hi], 2),
         "discount_amount": csvio.fmt_scaled(orders.discount[lo:hi], 2),
         "currency": csvio.fmt_choice(["USD"], np.zeros(hi - lo, dtype=np.int32)),
-        "original_order_id": csvio.fmt_id("SO-", np.maximum(orig, 0), 8, null_mask=orig < 0),
+        "original_order_id": csvio.fmt_id("SO-", ids.sale_order + np.maximum(orig, 0), 8, null_mask=orig < 0),
         "promo_code": csvio.fmt_choice(orders.promo_codes or [""], orders.promo[lo:hi]),
         "sales_channel": csvio.fmt_choice(["web", "direct", "partner"], orders.channel[lo:hi]),
     })
 
 
-def format_customers(customers: Customers, lo: int, hi: int) -> pa.Table:
+def format_customers(customers: Customers, lo: int, hi: int, ids: IdBase = NO_IDS) -> pa.Table:
     order = np.argsort(customers.rank)[lo:hi]
     return csvio.string_table({
-        "customer_id": csvio.fmt_id("CUST-", np.arange(lo, hi) + 1, 7),
+        "customer_id": csvio.fmt_id("CUST-", ids.customer + np.arange(lo, hi) + 1, 7),
         "customer_name": csvio.fmt_str([customers.name[i] for i in order.tolist()]),
         "website": csvio.fmt_str([customers.website[i] for i in order.tolist()]),
         "country": csvio.fmt_choice(names.COUNTRIES, customers.country[order]),

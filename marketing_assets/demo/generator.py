@@ -24,7 +24,7 @@ from . import ads as ads_mod
 from . import crm as crm_mod
 from . import csvio, defects, erp, truth, web
 from .channels import PAID_WEIGHT, SOURCES, WEB_SOURCES, SourceSampler
-from .config import FX_TO_USD, GENERATOR_VERSION, N_WEEKS, SCALES, Timeline, child_rng
+from .config import FX_TO_USD, GENERATOR_VERSION, N_WEEKS, NO_IDS, SCALES, IdBase, Timeline, child_rng
 from .landing import LAYOUTS, DefectLog, TableLayout
 
 TRUTH_DIR = "_truth"
@@ -47,22 +47,28 @@ class LandingWriter:
     def write(self, layout: TableLayout, n_rows: int, formatter: Callable[[int, int], pa.Table]) -> None:
         if self.minimal and layout.table_name not in MINIMAL_TABLES:
             return
-        stream = 100 + list(LAYOUTS).index(layout.table_name)
-        rng = child_rng(self.seed, stream)
+        rng = self.defect_rng(layout)
         keys = defects.KeyFactory(layout)
         per = self.rows_per_file or max(n_rows, 1)
         n_parts = max(1, -(-n_rows // per))
         for part in range(n_parts):
             lo, hi = part * per, min(n_rows, (part + 1) * per)
-            suffix = f"_part_{part + 1:03d}" if n_parts > 1 else ""
-            rel = f"{layout.stem}{suffix}.{layout.extension}"
-            table = formatter(lo, hi)
-            n_bad, n_dup = defects.counts_for(layout, table.num_rows)
-            table = defects.plant(layout, table, n_bad, n_dup, rng, keys, rel, self.log)
-            if self.minimal:
-                table = table.select([c.header for c in layout.columns if c.key or c.required])
-            csvio.write_csv(self.root / rel, table)
-            self.files[rel] = table.num_rows
+            self.write_file(layout, part + 1 if n_parts > 1 else 0, formatter(lo, hi), rng, keys)
+
+    def write_file(self, layout: TableLayout, part: int, table: pa.Table, rng: np.random.Generator,
+                   keys: defects.KeyFactory) -> None:
+        """Plant this file's defects and write it (``part`` 0 = the table's only file, else its part number)."""
+        suffix = f"_part_{part:03d}" if part else ""
+        rel = f"{layout.stem}{suffix}.{layout.extension}"
+        n_bad, n_dup = defects.counts_for(layout, table.num_rows)
+        table = defects.plant(layout, table, n_bad, n_dup, rng, keys, rel, self.log)
+        if self.minimal:
+            table = table.select([c.header for c in layout.columns if c.key or c.required])
+        csvio.write_csv(self.root / rel, table)
+        self.files[rel] = table.num_rows
+
+    def defect_rng(self, layout: TableLayout) -> np.random.Generator:
+        return child_rng(self.seed, 100 + list(LAYOUTS).index(layout.table_name))
 
     def write_parquet(self, layout: TableLayout, table: pa.Table) -> None:
         if self.minimal and layout.table_name not in MINIMAL_TABLES:
@@ -119,10 +125,11 @@ def _resolve_end_date(end_date) -> dt.date:
 def generate(out_dir, scale: str = "default", seed: int = 42, end_date=None, minimal: bool = False) -> dict:
     """Generate the demo landing zone into ``out_dir`` and return the manifest.
 
-    ``scale`` is ``small``, ``default`` or ``large``; ``end_date`` (date or ``YYYY-MM-DD``) defaults to today
+    ``scale`` is ``small``, ``default``, ``large`` or ``xlarge``; ``end_date`` (date or ``YYYY-MM-DD``) defaults to today
     in UTC. Ground truth goes to ``out_dir/_truth/``. ``minimal`` writes only the four CRM tables attribution
     needs, with their required columns only (the smallest export the contract accepts); its truth is the
-    manifest alone, since nothing in it can be deduplicated or matched.
+    manifest alone, since nothing in it can be deduplicated or matched. A scale with ``shard_accounts``
+    (``xlarge``) is generated in streaming shards (``streaming.generate_sharded``), in bounded memory.
     """
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; choose one of {sorted(SCALES)}")
@@ -131,6 +138,10 @@ def generate(out_dir, scale: str = "default", seed: int = 42, end_date=None, min
     root = Path(out_dir)
     root.mkdir(parents=True, exist_ok=True)
     _clear(root)
+    if sc.shard_accounts:
+        from .streaming import generate_sharded  # streaming builds on this module's writers and truth helpers
+
+        return generate_sharded(root, sc, seed, tl, minimal)
 
     # ------------------------------------------------------------------ simulate
     ads = ads_mod.simulate(tl, sc, child_rng(seed, 1))
@@ -171,7 +182,26 @@ def generate(out_dir, scale: str = "default", seed: int = 42, end_date=None, min
     writer.write_parquet(LAYOUTS["erp_inventory"], inventory)
     fin = finance.table
     writer.write(LAYOUTS["finance_marketing_spend"], fin.num_rows, lambda lo, hi: fin.slice(lo, hi - lo))
-    exp_table = csvio.string_table({
+    exp_table = _lift_table(lift)
+    writer.write(LAYOUTS["experiments"], exp_table.num_rows, lambda lo, hi: exp_table.slice(lo, hi - lo))
+
+    # ------------------------------------------------------------------ ground truth
+    tdir = root / TRUTH_DIR
+    if not minimal:  # planted truth is about columns and systems a minimal export lacks
+        _write_defect_truth(tdir, writer.log)
+        _write_truth_csv(tdir / "duplicate_contacts.csv", DUPLICATE_CONTACTS_HEADER, _duplicate_contact_rows(crm))
+        _write_truth_csv(tdir / "account_matches.csv", ACCOUNT_MATCHES_HEADER, _account_match_rows(crm, customers))
+        _write_company_truth(tdir, mmm, tl, erp.b2b_weekly_cents(b2b, tl), lift, erp_discrepancy, finance.missing,
+                             ads.anomalies + sessions.anomalies)
+    manifest = _manifest(seed, scale, minimal, tl, writer, crm_counts(crm),
+                         (len(crm.mt_ts), len(crm.st_ts), 0 if minimal else len(sessions.ts)))
+    _write_json(tdir / "manifest.json", manifest)
+    return manifest
+
+
+def _lift_table(lift: list[dict]) -> pa.Table:
+    """The experiments landing table of the planted lift tests."""
+    return csvio.string_table({
         "test_id": csvio.fmt_str([t["test_id"] for t in lift]),
         "channel": csvio.fmt_str([t["channel"] for t in lift]),
         "start_date": csvio.fmt_str([t["start_date"] for t in lift]),
@@ -181,45 +211,28 @@ def generate(out_dir, scale: str = "default", seed: int = 42, end_date=None, min
         "metric": csvio.fmt_str([t["metric"] for t in lift]),
         "method": csvio.fmt_str([t["method"] for t in lift]),
     })
-    writer.write(LAYOUTS["experiments"], exp_table.num_rows, lambda lo, hi: exp_table.slice(lo, hi - lo))
 
-    # ------------------------------------------------------------------ ground truth
-    tdir = root / TRUTH_DIR
+
+def crm_counts(crm: crm_mod.CrmData) -> dict[str, int]:
+    """The manifest's CRM counts of one simulated company (or shard)."""
+    return {
+        "accounts": crm.n_accounts,
+        "people": len(crm.person_account),
+        "contacts": len(crm.rec_person),
+        "duplicate_contact_records": int((crm.rec_kind > 0).sum()),
+        "opportunities": len(crm.opp_created),
+        "opportunities_from_cold_accounts": int(crm.opp_cold.sum()),
+        "won_opportunities": int((crm.opp_won == 1).sum()),
+    }
+
+
+def _manifest(seed: int, scale: str, minimal: bool, tl: Timeline, writer: LandingWriter, crm: dict[str, int],
+              touchpoints: tuple[int, int, int]) -> dict:
     log = writer.log
-    log.bad_rows.sort(key=lambda r: (r.source_file, r.source_line))
-    log.duplicates.sort(key=lambda r: (r.source_file, r.source_line))
-    if not minimal:  # planted truth is about columns and systems a minimal export lacks
-        _write_truth_csv(tdir / "bad_rows.csv", ["table_name", "source_file", "source_line", "column_name", "reason"],
-                         [(r.table_name, r.source_file, r.source_line, r.column_name, r.reason) for r in log.bad_rows])
-        _write_truth_csv(tdir / "exact_duplicates.csv", ["table_name", "source_file", "source_line", "duplicate_of_line"],
-                         [(r.table_name, r.source_file, r.source_line, r.duplicate_of_line) for r in log.duplicates])
-        _write_duplicate_contacts(tdir, crm)
-        _write_account_matches(tdir, crm, customers)
-        _write_mmm(tdir, mmm, tl, orders, b2b)
-        _write_truth_csv(
-            tdir / "lift_tests_truth.csv",
-            ["test_id", "channel", "start_date", "end_date", "weeks", "true_lift", "measured_lift", "lift_se",
-             "spend_in_window_usd"],
-            [(t["test_id"], t["channel"], t["start_date"], t["end_date"], t["weeks"], f"{t['true_lift']:.2f}",
-              f"{t['lift']:.2f}", f"{t['lift_se']:.2f}", f"{t['spend_in_window_usd']:.2f}") for t in lift],
-        )
-        erp_discrepancy["account_id"] = f"A{erp_discrepancy.pop('account_index') + 1:07d}"
-        _write_json(tdir / "discrepancies.json", {
-            "erp_vs_crm_won_revenue": erp_discrepancy,
-            "finance_missing_platform_spend": finance.missing,
-            "notes": [
-                "Every other month: ERP revenue of CRM-matched customers equals CRM won_amount by closed_date month "
-                "exactly (B2B orders are never returned).",
-                "Every other month x platform: finance amount equals platform spend in USD up to cent rounding "
-                "(finance vendor -> platform: " + json.dumps(erp.FINANCE_VENDOR_PLATFORM) + ").",
-            ],
-        })
-        _write_json(tdir / "anomalies.json", {"anomalies": ads.anomalies + sessions.anomalies})
-
     bad_counts = Counter(r.table_name for r in log.bad_rows)
     dup_counts = Counter(r.table_name for r in log.duplicates)
-    n_unattributed_cold = int(crm.opp_cold.sum())
-    manifest = {
+    marketing, sales, sessions = touchpoints
+    return {
         "generator": "marketing_assets.demo",
         "generator_version": GENERATOR_VERSION,
         "seed": int(seed),
@@ -238,50 +251,74 @@ def generate(out_dir, scale: str = "default", seed: int = 42, end_date=None, min
         "bad_rows_total": len(log.bad_rows),
         "exact_duplicates": {name: dup_counts.get(name, 0) for name in LAYOUTS},
         "exact_duplicates_total": len(log.duplicates),
-        "crm": {
-            "accounts": crm.n_accounts,
-            "people": len(crm.person_account),
-            "contacts": len(crm.rec_person),
-            "duplicate_contact_records": int((crm.rec_kind > 0).sum()),
-            "opportunities": len(crm.opp_created),
-            "opportunities_from_cold_accounts": n_unattributed_cold,
-            "won_opportunities": int((crm.opp_won == 1).sum()),
-        },
-        "touchpoints": {
-            "marketing": len(crm.mt_ts),
-            "sales": len(crm.st_ts),
-            "web_sessions": 0 if minimal else len(sessions.ts),
-            "total": len(crm.mt_ts) + len(crm.st_ts) + (0 if minimal else len(sessions.ts)),
-        },
+        "crm": dict(crm),
+        "touchpoints": {"marketing": marketing, "sales": sales, "web_sessions": sessions,
+                        "total": marketing + sales + sessions},
     }
-    _write_json(tdir / "manifest.json", manifest)
-    return manifest
 
 
-def _write_duplicate_contacts(tdir: Path, crm: crm_mod.CrmData) -> None:
+def _write_defect_truth(tdir: Path, log: DefectLog) -> None:
+    log.bad_rows.sort(key=lambda r: (r.source_file, r.source_line))
+    log.duplicates.sort(key=lambda r: (r.source_file, r.source_line))
+    _write_truth_csv(tdir / "bad_rows.csv", ["table_name", "source_file", "source_line", "column_name", "reason"],
+                     [(r.table_name, r.source_file, r.source_line, r.column_name, r.reason) for r in log.bad_rows])
+    _write_truth_csv(tdir / "exact_duplicates.csv", ["table_name", "source_file", "source_line", "duplicate_of_line"],
+                     [(r.table_name, r.source_file, r.source_line, r.duplicate_of_line) for r in log.duplicates])
+
+
+def _write_company_truth(tdir: Path, mmm: truth.MMMTruth, tl: Timeline, b2b_week_cents: np.ndarray, lift: list[dict],
+                         erp_discrepancy: dict, finance_missing: dict, anomalies: list[dict]) -> None:
+    """Truth about the company as a whole: MMM, lift tests, planted discrepancies and anomalies."""
+    _write_mmm(tdir, mmm, tl, b2b_week_cents)
+    _write_truth_csv(
+        tdir / "lift_tests_truth.csv",
+        ["test_id", "channel", "start_date", "end_date", "weeks", "true_lift", "measured_lift", "lift_se",
+         "spend_in_window_usd"],
+        [(t["test_id"], t["channel"], t["start_date"], t["end_date"], t["weeks"], f"{t['true_lift']:.2f}",
+          f"{t['lift']:.2f}", f"{t['lift_se']:.2f}", f"{t['spend_in_window_usd']:.2f}") for t in lift],
+    )
+    erp_discrepancy = dict(erp_discrepancy)
+    erp_discrepancy["account_id"] = f"A{erp_discrepancy.pop('account_index') + 1:07d}"
+    _write_json(tdir / "discrepancies.json", {
+        "erp_vs_crm_won_revenue": erp_discrepancy,
+        "finance_missing_platform_spend": finance_missing,
+        "notes": [
+            "Every other month: ERP revenue of CRM-matched customers equals CRM won_amount by closed_date month "
+            "exactly (B2B orders are never returned).",
+            "Every other month x platform: finance amount equals platform spend in USD up to cent rounding "
+            "(finance vendor -> platform: " + json.dumps(erp.FINANCE_VENDOR_PLATFORM) + ").",
+        ],
+    })
+    _write_json(tdir / "anomalies.json", {"anomalies": anomalies})
+
+
+DUPLICATE_CONTACTS_HEADER = ["contact_id", "canonical_contact_id", "variant_kind"]
+ACCOUNT_MATCHES_HEADER = ["account_id", "customer_id", "match_kind", "name_variant", "account_name", "customer_name",
+                          "crm_domain", "erp_website"]
+
+
+def _duplicate_contact_rows(crm: crm_mod.CrmData, ids: IdBase = NO_IDS) -> list[tuple]:
     canonical = crm.person_record[crm.rec_person]
-    rows = [(f"C{i + 1:08d}", f"C{c + 1:08d}", crm_mod.VARIANT_KINDS[k])
+    return [(f"C{ids.contact + i + 1:08d}", f"C{ids.contact + c + 1:08d}", crm_mod.VARIANT_KINDS[k])
             for i, (c, k) in enumerate(zip(canonical.tolist(), crm.rec_kind.tolist()))]
-    _write_truth_csv(tdir / "duplicate_contacts.csv", ["contact_id", "canonical_contact_id", "variant_kind"], rows)
 
 
-def _write_account_matches(tdir: Path, crm: crm_mod.CrmData, customers: erp.Customers) -> None:
+def _account_match_rows(crm, customers: erp.Customers, ids: IdBase = NO_IDS) -> list[tuple]:
+    """Matched (account, customer) pairs, sorted; ``crm`` is a ``CrmData`` or a shard's ``AccountNames``."""
     rows = []
     for i in np.nonzero(customers.account >= 0)[0].tolist():
         a = int(customers.account[i])
-        rows.append((f"A{a + 1:07d}", f"CUST-{customers.rank[i] + 1:07d}", customers.match_kind[i],
-                     customers.name_variant[i], crm.acc_name[a], customers.name[i], crm.acc_domain[a],
-                     customers.website[i] or ""))
+        rows.append((f"A{ids.account + a + 1:07d}", f"CUST-{ids.customer + customers.rank[i] + 1:07d}",
+                     customers.match_kind[i], customers.name_variant[i], crm.acc_name[a], customers.name[i],
+                     crm.acc_domain[a], customers.website[i] or ""))
     rows.sort()
-    _write_truth_csv(tdir / "account_matches.csv",
-                     ["account_id", "customer_id", "match_kind", "name_variant", "account_name", "customer_name",
-                      "crm_domain", "erp_website"], rows)
+    return rows
 
 
-def _write_mmm(tdir: Path, mmm: truth.MMMTruth, tl: Timeline, orders: erp.OrderLines, b2b: erp.B2BOrders) -> None:
+def _write_mmm(tdir: Path, mmm: truth.MMMTruth, tl: Timeline, b2b_week_cents: np.ndarray) -> None:
     channels = list(ads_mod.MMM_CHANNELS)
     n = N_WEEKS
-    b2b_week = erp.b2b_weekly_cents(b2b, tl)[:n] / 100
+    b2b_week = b2b_week_cents[:n] / 100
     revenue = mmm.revenue_cents[:n] / 100
     starts = tl.week_starts(n)
     rows = []

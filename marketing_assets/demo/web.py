@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 
 from . import csvio, names
 from .channels import SOURCES, WEB_SOURCES, SourceSampler
-from .config import Scale, Timeline
+from .config import NO_IDS, IdBase, Scale, Timeline
 from .crm import DAY, CrmData
 
 _SOURCE_SPELLINGS = {
@@ -204,7 +204,7 @@ def _plant_conversion_drop(web: WebData, timeline: Timeline) -> None:
     })
 
 
-def format_sessions(web: WebData, lo: int, hi: int) -> pa.Table:
+def format_sessions(web: WebData, lo: int, hi: int, ids: IdBase = NO_IDS) -> pa.Table:
     """Sessions ``lo .. hi-1`` as the landing table (acquisition mess is derived deterministically per chunk)."""
     rng = np.random.default_rng([web.rng_seed, lo])
     src = web.source[lo:hi]
@@ -258,7 +258,7 @@ def format_sessions(web: WebData, lo: int, hi: int) -> pa.Table:
         csvio.fmt_int(web.client_a[client]), csvio.fmt_int(web.client_first[client]), "."
     )
     return csvio.string_table({
-        "session_id": csvio.fmt_id("S", np.arange(lo, hi) + 1, 10),
+        "session_id": csvio.fmt_id("S", ids.session + np.arange(lo, hi) + 1, 10),
         "client_id": client_id,
         "session_start": csvio.fmt_ts(web.ts[lo:hi]),
         "landing_page": csvio.fmt_str(landing),
