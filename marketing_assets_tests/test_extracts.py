@@ -136,6 +136,17 @@ def test_each_reconciliation_check_fails_on_tampered_extract(demo_graph, tmp_pat
     assert not result.passed and named in result.description, result.description
 
 
+def test_funnel_month_without_contacts_reconciles_with_crm(demo_graph, tmp_path):
+    """A month between the first and the last contact in which no contact was created: the funnel's rows of that month
+    are empty (no contacts), the CRM counts 0; the check compares them as 0 (it raised a TypeError on the empty rows)."""
+    created = "date_trunc('month', coalesce(created_at, lead_date, mql_date, sql_date, customer_date))::DATE"
+    sql = f"""CREATE TEMP TABLE gap AS SELECT {created} AS month FROM sources.crm_contacts GROUP BY ALL ORDER BY month LIMIT 1 OFFSET 3;
+              DELETE FROM sources.crm_contacts WHERE {created} = (SELECT month FROM gap);
+              UPDATE extracts.funnel SET contacts = NULL WHERE month = (SELECT month FROM gap)"""
+    result = _tampered(demo_graph, tmp_path, sql, "funnel")
+    assert result.passed, result.description
+
+
 def test_tampered_marketing_roi_fails_its_blocking_check_through_dagster(demo_graph, tmp_path):
     evals = checks_after_tampering(
         demo_graph, tmp_path, dg.AssetKey([EXTRACTS, "marketing_roi"]),

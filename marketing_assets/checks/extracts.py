@@ -254,7 +254,7 @@ def funnel_reconciles(warehouse: Warehouse) -> dg.AssetCheckResult:
     funnel = ref(EXTRACTS, "funnel")
     with warehouse.get_connection() as con:
         known = con.execute(
-            f"""SELECT strftime(f.month, '%Y-%m'), f.contacts, coalesce(c.n, 0)
+            f"""SELECT strftime(f.month, '%Y-%m'), coalesce(f.contacts, 0), coalesce(c.n, 0)  -- a month without contacts: empty, 0
                 FROM {funnel} f LEFT JOIN (
                     SELECT date_trunc('month', coalesce(created_at, lead_date, mql_date, sql_date, customer_date))::DATE AS month, count(*) AS n
                     FROM {ref(SOURCES, 'crm_contacts')} GROUP BY 1) c ON c.month = f.month
