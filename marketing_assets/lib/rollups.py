@@ -19,9 +19,6 @@ OPPORTUNITY_DIMS = {"sales_segment"}
 NO_TOUCH_DIMS = {"campaign_key"}  # an opportunity without a touch has no campaign: NULL ("no campaign"), not a channel label
 
 
-_MEASURES = ("pipeline_amount", "opportunities", "customers", "won_revenue")
-
-
 def _outcomes(opportunities: str) -> str:
     return f"""SELECT opportunity_id, sales_segment, CAST(pipeline_amount AS DOUBLE) AS pipeline_amount,
                coalesce(is_won, false) AS is_won, CAST(coalesce(won_amount, 0) AS DOUBLE) AS won_amount,
@@ -38,23 +35,21 @@ def _credited(credits: str, models: Sequence[str], keys: Sequence[str]) -> str:
     """Credited rows per model × ``keys`` from one scan of the wide credits (joined to CTE ``outcomes``): one
     aggregate per model and measure, then one row per model; a model whose credits are all NULL in a group has no
     row there (as when the credits are unpivoted first)."""
-    aggregates = []
+    aggregates, per_model = [], []
     for i, m in enumerate(models):
-        credit, share = f"c.{ident(m + '_credit')}", f"c.{ident(m + '_credit')} / nullif(o.pipeline_amount, 0)"
-        aggregates += [
-            f"count({credit}) AS _n{i}",
-            f"sum({credit}) AS _p{i}",
-            f"sum({share}) AS _o{i}",
-            f"sum(CASE WHEN o.is_won THEN {share} END) AS _c{i}",
-            f"sum(CASE WHEN o.is_won THEN {share} * o.won_amount END) AS _w{i}",
-        ]
-    per_model = ", ".join(
-        "{" + ", ".join([f"'model': {literal(m)}", f"'_n': _n{i}", *(f"'{k}': _{k[0]}{i}" for k in _MEASURES)]) + "}"
-        for i, m in enumerate(models)
-    )
+        credit = f"c.{ident(m + '_credit')}"
+        share = f"{credit} / nullif(o.pipeline_amount, 0)"  # the touch's share of its opportunity
+        measures = {
+            "pipeline_amount": f"sum({credit})",
+            "opportunities": f"sum({share})",
+            "customers": f"sum(CASE WHEN o.is_won THEN {share} END)",
+            "won_revenue": f"sum(CASE WHEN o.is_won THEN {share} * o.won_amount END)",
+        }
+        aggregates += [f"count({credit}) AS _m{i}_n"] + [f"{expr} AS _m{i}_{k}" for k, expr in measures.items()]
+        per_model.append("{" + ", ".join([f"'model': {literal(m)}", f"'_n': _m{i}_n", *(f"'{k}': _m{i}_{k}" for k in measures)]) + "}")
     return f"""
         SELECT * EXCLUDE (_n) FROM (
-            SELECT {', '.join(keys)}, unnest([{per_model}], recursive := true)
+            SELECT {', '.join(keys)}, unnest([{', '.join(per_model)}], recursive := true)
             FROM (SELECT {', '.join('c.' + k for k in keys)}, {', '.join(aggregates)}
                   FROM {credits} c JOIN outcomes o USING (opportunity_id)
                   GROUP BY ALL)
