@@ -9,7 +9,7 @@ from marketing_assets.lib import attribution as attr
 from marketing_assets.lib import kpis, rollups
 from marketing_assets.lib.refs import ref, this
 from marketing_assets.lib.rollups import spend_status
-from marketing_assets.lib.touchpoints import opportunity_touchpoints_sql
+from marketing_assets.lib.touchpoints import opportunity_touchpoints_by_window_sql
 from marketing_assets.lineage import keys, kpi_tables, upstream
 from marketing_assets.resources import Warehouse
 
@@ -119,30 +119,34 @@ attribution_by_campaign = _rollup_asset(
 )
 
 
-def comparison_window_sql(days: int) -> tuple[str, str]:
-    """The touchpoints of a ``days`` lookback window (into temp table ``_cmp_ot``) and the roll-up of its credits."""
+# What the comparison's credits read of the windowed touches (the rest of opportunity_touchpoints is not needed).
+_COMPARISON_COLUMNS = ("lookback_days", "opportunity_id", "pipeline_amount", "opportunity_created_date", "touchpoint_id",
+                       "touchpoint_type", "touchpoint_date", "channel_name", "is_direct", "is_lead_creation")
+
+
+def comparison_window_sql(windows: list[int]) -> tuple[str, str]:
+    """The touchpoints of every lookback window from one windowing pass (view ``_cmp_ot``, one row per window ×
+    opportunity × touchpoint) and the per-window roll-up of their credits (table ``_cmp_credits``)."""
     touches = (
-        "CREATE OR REPLACE TEMP TABLE _cmp_ot AS SELECT * EXCLUDE (touch_order, touch_count) FROM "
-        f"({opportunity_touchpoints_sql(ref(SOURCES, 'crm_opportunities'), ref(TOUCHPOINTS, 'touchpoints'), days)})"
+        f"CREATE OR REPLACE TEMP VIEW _cmp_ot AS SELECT {', '.join(_COMPARISON_COLUMNS)} FROM "
+        f"({opportunity_touchpoints_by_window_sql(ref(SOURCES, 'crm_opportunities'), ref(TOUCHPOINTS, 'touchpoints'), windows)})"
     )
-    rollup = rollups.rollup_sql(f"_cmp_credits_{days}", ref(SOURCES, "crm_opportunities"), attr.rule_models(), ["channel_name"])
-    return touches, f"SELECT {days} AS lookback_days, * FROM ({rollup})"
+    rollup = rollups.rollup_sql("_cmp_credits", ref(SOURCES, "crm_opportunities"), attr.rule_models(), ["channel_name"], windows=windows)
+    return touches, rollup
 
 
-@dg.asset(deps=upstream(*(lambda d=d: comparison_window_sql(d) for d in ComparisonConfig().lookback_windows)), kinds={"duckdb"})
+@dg.asset(deps=upstream(lambda: comparison_window_sql(ComparisonConfig().lookback_windows)), kinds={"duckdb"})
 def attribution_model_comparison(context: dg.AssetExecutionContext, config: ComparisonConfig, warehouse: Warehouse) -> dg.MaterializeResult:
     """One row per lookback window × channel: each rule model's credited pipeline and share, to show how sensitive a channel's credit is to model and window."""
+    touches, rollup = comparison_window_sql(config.lookback_windows)
     with warehouse.get_connection() as con:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {ATTRIBUTION}")  # may run before the other attribution assets
-        parts = []
-        for days in config.lookback_windows:
-            touches, rollup = comparison_window_sql(days)
-            con.execute(touches)
-            attr.attribution_credits_sql(con, "_cmp_ot", f"_cmp_credits_{days}", half_life_days=config.half_life_days)
-            parts.append(rollup)
+        con.execute(touches)
+        # every window's credits in one pass: each opportunity × window is credited on its own
+        attr.attribution_credits_sql(con, "_cmp_ot", "_cmp_credits", half_life_days=config.half_life_days, partition_by=("lookback_days",))
         con.execute(
             f"""CREATE OR REPLACE TABLE {this(ATTRIBUTION, 'attribution_model_comparison')} AS
-            WITH windows AS ({' UNION ALL '.join(parts)}),
+            WITH windows AS ({rollup}),
             shaped AS (
                 SELECT lookback_days, channel_name, model, pipeline_amount,
                        pipeline_amount / sum(pipeline_amount) OVER (PARTITION BY lookback_days, model) AS share
@@ -154,8 +158,8 @@ def attribution_model_comparison(context: dg.AssetExecutionContext, config: Comp
               ON b.channel_name = s.channel_name AND b.model = s.model AND b.lookback_days = {max(config.lookback_windows)}
             ORDER BY lookback_days, model, pipeline_amount DESC"""
         )
-        for days in config.lookback_windows:
-            con.execute(f"DROP TABLE IF EXISTS _cmp_credits_{days}")
+        con.execute("DROP TABLE IF EXISTS _cmp_credits")
+        con.execute("DROP VIEW IF EXISTS _cmp_ot")
         (rows,) = con.execute(f"SELECT count(*) FROM {this(ATTRIBUTION, 'attribution_model_comparison')}").fetchone()
     return dg.MaterializeResult(metadata={"dagster/row_count": int(rows), "lookback_windows": config.lookback_windows})
 

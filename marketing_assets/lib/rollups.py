@@ -1,6 +1,7 @@
 """Attribution roll-ups as DuckDB SQL over the wide credits table, and the spend status of channel ROI rows. No Dagster import.
 
-Credits are unpivoted to long form (``model``, dimensions, credit) so a BI tool filters by model.
+Every model's figures come from one scan of the wide credits (one aggregate per model and measure); the
+result is then put in long form (``model``, dimensions, figures) so a BI tool filters by model.
 Pipeline of opportunities without any touch in their window is not spread over channels: it
 appears as ``(unattributed)`` so totals reconcile with the CRM.
 """
@@ -11,20 +12,11 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from marketing_assets.lib.sql import ident, literal
+
 UNATTRIBUTED = "(unattributed)"
 OPPORTUNITY_DIMS = {"sales_segment"}
 NO_TOUCH_DIMS = {"campaign_key"}  # an opportunity without a touch has no campaign: NULL ("no campaign"), not a channel label
-
-
-def _credit_cols(models: Sequence[str]) -> list[str]:
-    return [f"{m}_credit" for m in models]
-
-
-def _long(credits: str, models: Sequence[str], dims: Sequence[str]) -> str:
-    cols = _credit_cols(models)
-    keep = ", ".join(["opportunity_id", "pipeline_amount", *dims, *cols])
-    return f"""SELECT replace(model, '_credit', '') AS model, opportunity_id, pipeline_amount, {', '.join(dims)}, credit
-        FROM (UNPIVOT (SELECT {keep} FROM {credits}) ON {', '.join(cols)} INTO NAME model VALUE credit)"""
 
 
 def _outcomes(opportunities: str) -> str:
@@ -36,37 +28,67 @@ def _outcomes(opportunities: str) -> str:
 
 
 def _models_sql(models: Sequence[str]) -> str:
-    return "SELECT unnest([" + ", ".join(f"'{m}'" for m in models) + "]) AS model"
+    return "SELECT unnest([" + ", ".join(literal(m) for m in models) + "]) AS model"
 
 
-def rollup_sql(credits: str, opportunities: str, models: Sequence[str], dims: Sequence[str]) -> str:
-    """One row per model × ``dims``: credited pipeline, opportunities, customers and won revenue (share-weighted)."""
-    dim_list = ", ".join(dims)
+def _credited(credits: str, models: Sequence[str], keys: Sequence[str]) -> str:
+    """Credited rows per model × ``keys`` from one scan of the wide credits (joined to CTE ``outcomes``): one
+    aggregate per model and measure, then one row per model; a model whose credits are all NULL in a group has no
+    row there (as when the credits are unpivoted first)."""
+    aggregates, per_model = [], []
+    for i, m in enumerate(models):
+        credit = f"c.{ident(m + '_credit')}"
+        share = f"{credit} / nullif(o.pipeline_amount, 0)"  # the touch's share of its opportunity
+        measures = {
+            "pipeline_amount": f"sum({credit})",
+            "opportunities": f"sum({share})",
+            "customers": f"sum(CASE WHEN o.is_won THEN {share} END)",
+            "won_revenue": f"sum(CASE WHEN o.is_won THEN {share} * o.won_amount END)",
+        }
+        aggregates += [f"count({credit}) AS _m{i}_n"] + [f"{expr} AS _m{i}_{k}" for k, expr in measures.items()]
+        per_model.append("{" + ", ".join([f"'model': {literal(m)}", f"'_n': _m{i}_n", *(f"'{k}': _m{i}_{k}" for k in measures)]) + "}")
+    return f"""
+        SELECT * EXCLUDE (_n) FROM (
+            SELECT {', '.join(keys)}, unnest([{', '.join(per_model)}], recursive := true)
+            FROM (SELECT {', '.join('c.' + k for k in keys)}, {', '.join(aggregates)}
+                  FROM {credits} c JOIN outcomes o USING (opportunity_id)
+                  GROUP BY ALL)
+        ) WHERE _n > 0"""
+
+
+def rollup_sql(credits: str, opportunities: str, models: Sequence[str], dims: Sequence[str], windows: Sequence[int] | None = None) -> str:
+    """One row per model × ``dims``: credited pipeline, opportunities, customers and won revenue (share-weighted).
+
+    With ``windows`` the credits hold one credited set of touches per lookback window (a ``lookback_days`` column,
+    :func:`~marketing_assets.lib.attribution.credits.attribution_credits_sql` with ``partition_by``) and the roll-up
+    is one per window: a leading ``lookback_days`` column, each window's unattributed pipeline (opportunities
+    without a touch in that window) and shares within the window. Every model's figures come from one scan.
+    """
+    keys = (["lookback_days"] if windows is not None else []) + list(dims)
+    by = "lookback_days, " if windows is not None else ""
     unattributed_dims = ", ".join(
         f"o.{d}" if d in OPPORTUNITY_DIMS else f"NULL AS {d}" if d in NO_TOUCH_DIMS else f"'{UNATTRIBUTED}' AS {d}" for d in dims)
+    if windows is None:
+        uncredited = f"outcomes o ANTI JOIN (SELECT DISTINCT opportunity_id FROM {credits}) c USING (opportunity_id)"
+    else:
+        uncredited = (
+            f"outcomes o CROSS JOIN (SELECT unnest([{', '.join(str(w) for w in sorted({int(w) for w in windows}))}]) AS lookback_days) w"
+            f" ANTI JOIN (SELECT DISTINCT lookback_days, opportunity_id FROM {credits}) c USING (lookback_days, opportunity_id)"
+        )
     return f"""
-    WITH long AS ({_long(credits, models, dims)}),
-    outcomes AS ({_outcomes(opportunities)}),
-    credited AS (
-        SELECT l.model, {', '.join('l.' + d for d in dims)},
-               sum(l.credit) AS pipeline_amount,
-               sum(l.credit / nullif(o.pipeline_amount, 0)) AS opportunities,
-               sum(CASE WHEN o.is_won THEN l.credit / nullif(o.pipeline_amount, 0) END) AS customers,
-               sum(CASE WHEN o.is_won THEN l.credit / nullif(o.pipeline_amount, 0) * o.won_amount END) AS won_revenue
-        FROM long l JOIN outcomes o USING (opportunity_id)
-        GROUP BY ALL
-    ),
+    WITH outcomes AS ({_outcomes(opportunities)}),
+    credited AS ({_credited(credits, models, keys)}),
     unattributed AS (
-        SELECT m.model, {unattributed_dims}, sum(o.pipeline_amount) AS pipeline_amount, count(*) AS opportunities,
+        SELECT {by}m.model, {unattributed_dims}, sum(o.pipeline_amount) AS pipeline_amount, count(*) AS opportunities,
                count(*) FILTER (WHERE o.is_won) AS customers, sum(CASE WHEN o.is_won THEN o.won_amount END) AS won_revenue
-        FROM outcomes o ANTI JOIN (SELECT DISTINCT opportunity_id FROM {credits}) c USING (opportunity_id)
+        FROM {uncredited}
         CROSS JOIN ({_models_sql(models)}) m
         GROUP BY ALL
     )
-    SELECT model, {dim_list}, pipeline_amount, opportunities, coalesce(customers, 0) AS customers, coalesce(won_revenue, 0) AS won_revenue,
-           pipeline_amount / sum(pipeline_amount) OVER (PARTITION BY model) AS pipeline_share
+    SELECT {by}model, {', '.join(dims)}, pipeline_amount, opportunities, coalesce(customers, 0) AS customers, coalesce(won_revenue, 0) AS won_revenue,
+           pipeline_amount / sum(pipeline_amount) OVER (PARTITION BY {by}model) AS pipeline_share
     FROM (SELECT * FROM credited UNION ALL BY NAME SELECT * FROM unattributed)
-    ORDER BY model, pipeline_amount DESC"""
+    ORDER BY {by}model, pipeline_amount DESC"""
 
 
 def spend_status(ad_spend: pd.Series, finance_spend: pd.Series) -> pd.Series:

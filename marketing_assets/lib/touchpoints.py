@@ -7,6 +7,8 @@ ends inclusive). Ties on the same timestamp are broken by type (marketing, sales
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from marketing_assets.lib.channels import campaign_key_sql
 
 TYPE_ORDER_SQL = "CASE touchpoint_type WHEN 'marketing' THEN 1 WHEN 'sales' THEN 2 ELSE 3 END"
@@ -87,37 +89,64 @@ def opportunity_touchpoints_sql(opportunities: str, touchpoints: str, window_day
     Adds the touch order, the touch count, and ``is_lead_creation``: the latest touch at or before
     the earliest lead date among the opportunity's touching contacts (at most one per opportunity).
     """
+    return _windowed_sql(opportunities, touchpoints, [int(window_days)])
+
+
+def opportunity_touchpoints_by_window_sql(opportunities: str, touchpoints: str, windows: Sequence[int]) -> str:
+    """SELECT of lookback window × opportunity × touchpoint rows: for each ``w`` in ``windows``, the rows of
+    :func:`opportunity_touchpoints_sql` ``(w)`` (``lookback_days`` = ``w``), from one join with the widest window.
+
+    The windows nest (a touch is in window ``w`` when it is at most ``w`` days before the opportunity), so the
+    touches are joined once and each one is repeated for every window it falls in; touch order, count and the
+    lead-creation touch are computed per opportunity × window.
+    """
+    return _windowed_sql(opportunities, touchpoints, sorted({int(w) for w in windows}))
+
+
+def _windowed_sql(opportunities: str, touchpoints: str, windows: Sequence[int]) -> str:
+    if not windows:
+        raise ValueError("at least one lookback window is needed")
+    widest = max(windows)
+    if len(windows) == 1:  # the window is a constant: nothing to join, partition or carry through the sorts
+        window_col, in_window, partition, drop, lookback = "", "", "opportunity_id", "", f"{widest} AS lookback_days"
+    else:
+        window_col = ", w.lookback_days"
+        in_window = (
+            f"\n        JOIN (SELECT unnest([{', '.join(map(str, windows))}]) AS lookback_days) w"
+            "\n          ON t.touchpoint_date >= o.opportunity_created_date - INTERVAL (w.lookback_days) DAY"
+        )
+        partition, drop, lookback = "opportunity_id, lookback_days", ", lookback_days", "o.lookback_days"
     return f"""
     WITH joined AS (
         SELECT o.opportunity_id, o.account_id, CAST(o.pipeline_amount AS DOUBLE) AS pipeline_amount,
                o.opportunity_created_date, o.sales_segment,
                t.touchpoint_id, t.touchpoint_type, t.channel_name, t.channel_group, t.contact_id, t.touchpoint_date,
-               t.canonical_contact_id, t.campaign_key, t.utm_campaign, t.is_direct, t.type_order, t.lead_date,
-               min(t.lead_date) OVER (PARTITION BY o.opportunity_id) AS first_lead_date
+               t.canonical_contact_id, t.campaign_key, t.utm_campaign, t.is_direct, t.type_order, t.lead_date{window_col},
+               min(t.lead_date) OVER (PARTITION BY o.opportunity_id{window_col}) AS first_lead_date
         FROM {opportunities} o
         JOIN {touchpoints} t
           ON t.account_id = o.account_id
-         AND t.touchpoint_date BETWEEN o.opportunity_created_date - INTERVAL ({int(window_days)}) DAY AND o.opportunity_created_date
+         AND t.touchpoint_date BETWEEN o.opportunity_created_date - INTERVAL ({int(widest)}) DAY AND o.opportunity_created_date{in_window}
     ),
     ordered AS (
         SELECT *,
-               row_number() OVER (PARTITION BY opportunity_id ORDER BY {TOUCH_ORDER}) AS touch_order,
-               count(*) OVER (PARTITION BY opportunity_id) AS touch_count
+               row_number() OVER (PARTITION BY {partition} ORDER BY {TOUCH_ORDER}) AS touch_order,
+               count(*) OVER (PARTITION BY {partition}) AS touch_count
         FROM joined
     ),
     lead_touch AS (
         -- The latest touch at or before the first lead date; on a tie, the touch of the contact who
         -- became the lead, then marketing before sales before web.
-        SELECT opportunity_id, arg_min(touch_order, (
+        SELECT {partition}, arg_min(touch_order, (
                    -epoch(touchpoint_date), CASE WHEN lead_date = first_lead_date THEN 0 ELSE 1 END, type_order, touchpoint_id
                )) AS lead_touch_order
         FROM ordered WHERE touchpoint_date <= first_lead_date GROUP BY ALL
     )
-    SELECT o.* EXCLUDE (first_lead_date, lead_date),
+    SELECT o.* EXCLUDE (first_lead_date, lead_date{drop}),
            coalesce(o.touch_order = l.lead_touch_order, false) AS is_lead_creation,
            date_diff('second', o.touchpoint_date, o.opportunity_created_date) / 86400.0 AS days_before_opportunity,
-           {int(window_days)} AS lookback_days
-    FROM ordered o LEFT JOIN lead_touch l USING (opportunity_id)"""
+           {lookback}
+    FROM ordered o LEFT JOIN lead_touch l USING ({partition})"""
 
 
 def conversion_paths_sql(opportunity_touchpoints: str, touchpoints: str, opportunities: str, window_days: int, data_end: str) -> str:

@@ -120,6 +120,7 @@ def attribution_credits_sql(
     w_weights: Sequence[float] = (0.3, 0.3, 0.3, 0.1),
     channel_weights: Mapping[str, Mapping[str, float]] | None = None,
     parameters: Mapping[str, Any] | None = None,
+    partition_by: Sequence[str] = (),
 ) -> None:
     """Create ``target`` (``CREATE OR REPLACE TABLE``) with every model's credit per touchpoint.
 
@@ -130,6 +131,10 @@ def attribution_credits_sql(
     column or NULL counts as false). ``target`` keeps every source column and adds ``touch_order``
     (1-based), ``touch_count`` and one DOUBLE credit column per model, in currency, that sums to
     ``pipeline_amount`` over each opportunity (NULL where ``pipeline_amount`` is NULL).
+
+    With ``partition_by`` (source columns, e.g. ``lookback_days``), each opportunity × ``partition_by``
+    value is credited on its own, as if it were a separate opportunity: one statement credits several
+    touch sets of an opportunity (one per lookback window) the way separate calls would.
 
     Touch order: ``touchpoint_date``, then ``touchpoint_type`` (marketing < sales < web < any
     other), then ``touchpoint_id`` (NULLs last); row_number makes exact ties count once.
@@ -171,6 +176,8 @@ def attribution_credits_sql(
             ``conversions`` of :func:`markov_attribution` / :func:`shapley_attribution`.
         parameters: further parameters of registered rule models (the attribution config), readable
             in their SQL as ``touch.<name>``; the SQL fragments above take precedence.
+        partition_by: further source columns that, with ``opportunity_id``, delimit one credited set of
+            touches.
 
     Raises:
         ValueError: invalid names or parameters, missing source columns, or source columns that
@@ -192,13 +199,19 @@ def attribution_credits_sql(
     missing = [c for c in REQUIRED_COLUMNS if c not in lower]
     if missing:
         raise ValueError(f"{source} lacks required columns {missing}; it has {columns}")
+    unknown = [c for c in partition_by if not isinstance(c, str) or c.lower() not in lower]
+    if unknown:
+        raise ValueError(f"partition_by columns {unknown} are not columns of {source}; it has {columns}")
     outputs = ["touch_order", "touch_count"] + [credit_column(m) for m in rule_models() + tuple(weights)]
     clash = [c for c in columns if c.lower() in outputs or c.lower().startswith(_PREFIX)]
     if clash:
         raise ValueError(f"{source} already has output column(s) {clash}; drop or rename them first")
 
     def col(name: str) -> str:
-        return "s." + ident(lower[name])
+        return "s." + ident(lower[name.lower()])
+
+    keys = ["opportunity_id", *(c.lower() for c in partition_by)]  # one credited set of touches
+    partition = ", ".join(ident(lower[c]) for c in keys)
 
     hl_seconds = _real(86400.0 * float(half_life_days))
     exponent = (
@@ -233,7 +246,7 @@ def attribution_credits_sql(
             for m in models:
                 src_select.append(f"{_real(0)} AS {_PREFIX}w_{m}")
         src_select.append(
-            f"count(*) OVER (PARTITION BY {col('opportunity_id')}, {col('channel_name')}) AS {_PREFIX}channel_touches"
+            f"count(*) OVER (PARTITION BY {', '.join(col(c) for c in keys)}, {col('channel_name')}) AS {_PREFIX}channel_touches"
         )
 
     p = _PREFIX
@@ -241,7 +254,7 @@ def attribution_credits_sql(
     lead = f"COALESCE({ident(lower['is_lead_creation'])}, FALSE)" if "is_lead_creation" in lower else "FALSE"
     # Whole-opportunity aggregates use PARTITION BY only (DuckDB computes them on the same sorted
     # partitions without an order-sensitive frame); the two flag counts share one packed sum.
-    whole = "(PARTITION BY opportunity_id)"
+    whole = f"(PARTITION BY {partition})"
     win_select = [
         f"row_number() OVER w AS {p}order",
         f"count(*) OVER {whole} AS {p}n",
@@ -305,7 +318,7 @@ WITH {p}src AS (
 {p}win AS (
     SELECT *, {", ".join(win_select)}
     FROM {p}src
-    WINDOW w AS (PARTITION BY opportunity_id ORDER BY {order_by}),
+    WINDOW w AS (PARTITION BY {partition} ORDER BY {order_by}),
            wa AS (w ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING),
            wr AS (w ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
 )
