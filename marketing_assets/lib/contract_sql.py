@@ -8,8 +8,13 @@ per uniqueness rule counts duplicated rows; only a failing rule reads rows again
 
 Semantics follow Pandera's pandas backend: checks ignore nulls (NaN counts as null in float columns) unless
 ``ignore_na=False``, failures are labelled ``<column>: <check>`` with Pandera's check text, and a duplicated
-value fails on every row that holds it. A custom check gets its SQL form with :func:`sql_check`; a contract
-with a rule that has none is refused when it is compiled, so no rule is skipped silently.
+value fails on every row that holds it. Stricter than pandas on purpose: a null in a non-nullable bool column
+fails (pandas coerces it to False), and uniqueness holds over the whole table, not per batch. A custom check
+gets its SQL form with :func:`sql_check`; a contract with a rule that has none is refused when it is compiled,
+so no rule is skipped silently.
+
+Not Pandera's Ibis backend: it has no column ``unique``, no coercion (an INTEGER column fails an ``int`` contract),
+and its failure cases carry neither keys nor row positions.
 """
 
 from __future__ import annotations
@@ -179,12 +184,12 @@ def compile_contract(schema: pa.DataFrameSchema, table_types: Mapping[str, str])
             if target == "TIMESTAMP":
                 bad.append(f"{x} NOT BETWEEN {_NS_RANGE}")
             if bad:
-                rules.append(Rule(name, f"coerce_dtype('{col.dtype}')", f"NOT {is_null} AND ({' OR '.join(bad)})"))
+                rules.append(Rule(name, f"coerce_dtype('{col.dtype}')", f"NOT ({is_null}) AND ({' OR '.join(bad)})"))
         if not col.nullable:
             rules.append(Rule(name, "not_nullable", is_null))
         for check in col.checks:
             passes = _check_sql(check, x, where)
-            failing = f"NOT {is_null} AND NOT ({passes})" if check.ignore_na else f"({passes}) IS NOT TRUE"
+            failing = f"NOT ({is_null}) AND NOT ({passes})" if check.ignore_na else f"({passes}) IS NOT TRUE"
             rules.append(Rule(name, check.error or check.name, failing))
         if col.unique:
             rules.append(Rule(name, "field_uniqueness", group=(name,)))

@@ -15,7 +15,6 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-
 SAMPLE_ROWS = 5
 
 
