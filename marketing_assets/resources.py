@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import fcntl
 import json
+import math
 import os
 import threading
 import time
@@ -21,6 +23,7 @@ from pydantic import Field, PrivateAttr
 
 from marketing_assets.alerts import Alerts
 from marketing_assets.constants import CONFIG_DIR, DEFAULT_EXTRACTS_DIR, DEFAULT_LANDING_DIR, DEFAULT_REPORTS_DIR, DEFAULT_WAREHOUSE
+from marketing_assets.lib.sql import literal
 
 
 class LandingZone(dg.ConfigurableResource):
@@ -139,6 +142,99 @@ def lock_timeout(configured_seconds: float | None) -> float:
         raise ValueError(f"MARKETING_WAREHOUSE_LOCK_TIMEOUT must be a number of seconds, not {raw!r}") from None
 
 
+DUCKDB_MEMORY_SHARE = 0.5
+"""DuckDB's share of the machine's memory; the rest is left to Python (the assets' pandas frames) and the OS."""
+MIN_DUCKDB_MEMORY_MIB = 512
+
+
+@dataclasses.dataclass(frozen=True)
+class DuckDBSettings:
+    memory_limit: str
+    threads: int
+
+
+def duckdb_settings(
+    total_memory_bytes: int, cpus: int, memory_limit: str | None = None, threads: int | None = None
+) -> DuckDBSettings:
+    """DuckDB's memory limit and threads on a machine with ``total_memory_bytes`` and ``cpus``: half the memory
+    (at least 512 MiB) and one thread per CPU, unless ``memory_limit``/``threads`` are given explicitly."""
+    derived_mib = max(MIN_DUCKDB_MEMORY_MIB, int(total_memory_bytes * DUCKDB_MEMORY_SHARE) // 2**20)
+    return DuckDBSettings(memory_limit or f"{derived_mib}MiB", int(threads) if threads else max(1, cpus))
+
+
+def _read_int(path: Path) -> int | None:
+    """An integer control file (``max``, ``-1``, absent or unreadable: no limit)."""
+    try:
+        text = path.read_text(encoding="ascii").split()[0]
+    except (OSError, IndexError):
+        return None
+    return int(text) if text.lstrip("-").isdigit() and int(text) >= 0 else None
+
+
+def _cgroup_dirs(root: Path, proc_cgroup: Path, controller: str) -> list[Path]:
+    """The process's cgroup folders for ``controller`` (v1 hierarchy, or the unified v2 one) and the hierarchy root."""
+    try:
+        lines = proc_cgroup.read_text(encoding="ascii").splitlines()
+    except OSError:
+        lines = []
+    dirs = []
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        base = root / controller if controller in controllers.split(",") else root if controllers == "" else None
+        if base is not None:
+            dirs += [base / path.lstrip("/"), base]
+    return dirs
+
+
+def machine_memory_bytes(root: Path = Path("/sys/fs/cgroup"), proc_cgroup: Path = Path("/proc/self/cgroup")) -> int:
+    """Physical memory, or the process's cgroup memory limit when lower (cgroup v1 or v2)."""
+    limits = [os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")]
+    for d in _cgroup_dirs(root, proc_cgroup, "memory"):
+        limits += [v for v in (_read_int(d / "memory.max"), _read_int(d / "memory.limit_in_bytes")) if v]
+    return min(limits)
+
+
+def _cpu_quota(d: Path) -> float | None:
+    """CPUs a cgroup folder's quota allows (v2 ``cpu.max``, v1 ``cpu.cfs_quota_us`` / ``cpu.cfs_period_us``); None: no quota."""
+    try:
+        quota, period = (d / "cpu.max").read_text(encoding="ascii").split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        quota, period = _read_int(d / "cpu.cfs_quota_us"), _read_int(d / "cpu.cfs_period_us")
+        return quota / period if quota and period else None
+
+
+def machine_cpus(root: Path = Path("/sys/fs/cgroup"), proc_cgroup: Path = Path("/proc/self/cgroup")) -> int:
+    """CPUs this process may run on (its affinity), or fewer when a cgroup CPU quota allows fewer (v1 or v2)."""
+    quotas = [q for d in _cgroup_dirs(root, proc_cgroup, "cpu") if (q := _cpu_quota(d))]
+    return min([len(os.sched_getaffinity(0))] + [max(1, math.ceil(q)) for q in quotas])
+
+
+def clean_spill_dir(path: Path) -> None:
+    """Remove spill files that DuckDB processes killed mid-query left behind (``duckdb_temp_<pid>_*`` of a dead pid),
+    then the folder when empty. Files of a live process, or of unknown form, stay."""
+    if not path.is_dir():
+        return
+    for f in path.iterdir():
+        pid = f.name.removeprefix("duckdb_temp_").split("_", 1)[0]
+        if f.name.startswith("duckdb_temp_") and pid.isdigit() and not _alive(int(pid)):
+            f.unlink(missing_ok=True)
+    try:
+        path.rmdir()
+    except OSError:
+        pass  # not empty: a live process spills there
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # exists, someone else's
+    return True
+
+
 class Warehouse(DuckDBResource):
     """The embedded DuckDB warehouse (MARKETING_WAREHOUSE); every table write goes through it.
 
@@ -151,8 +247,13 @@ class Warehouse(DuckDBResource):
     database: str = Field(default=DEFAULT_WAREHOUSE, description="DuckDB file (MARKETING_WAREHOUSE).")
     extracts_dir: str = Field(default=DEFAULT_EXTRACTS_DIR, description="Extract folder (MARKETING_EXTRACTS_DIR).")
     reports_dir: str = Field(default=DEFAULT_REPORTS_DIR, description="Stakeholder HTML reports (MARKETING_REPORTS_DIR).")
-    memory_limit: str = Field(
-        default="3GB", description="DuckDB memory limit; larger joins spill to disk next to the warehouse instead of growing the process."
+    memory_limit: str | None = Field(
+        default=None,
+        description="DuckDB memory limit (MARKETING_DUCKDB_MEMORY_LIMIT, e.g. '8GB'); unset = half the machine's memory "
+        "(cgroup limit if lower). Larger joins spill to <database>.tmp/ next to the warehouse instead of growing the process.",
+    )
+    threads: int | None = Field(
+        default=None, description="DuckDB threads (MARKETING_DUCKDB_THREADS); unset = the CPUs the process may use (affinity, cgroup quota)."
     )
     pseudonym_key: str | None = Field(
         default=None,
@@ -176,6 +277,7 @@ class Warehouse(DuckDBResource):
         lock = WarehouseLock(configured(self.database))
         lock.acquire(context.run_id, lock_timeout(self.lock_timeout_seconds), context.log)
         self._lock = lock
+        clean_spill_dir(self.spill_dir)  # the run holds the warehouse: what a killed run spilled can go
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._lock is not None:
@@ -189,14 +291,38 @@ class Warehouse(DuckDBResource):
         key = configured(self.pseudonym_key) if self.pseudonym_key is not None else None
         return resolve_key(key, demo_mode=is_demo_landing(landing_root))
 
+    @property
+    def spill_dir(self) -> Path | None:
+        """Where DuckDB spills what does not fit its memory limit: ``<database>.tmp/`` (in-memory: DuckDB's default)."""
+        database = configured(self.database)
+        if database == ":memory:":
+            return None
+        path = Path(database).expanduser().resolve()
+        return path.with_name(path.name + ".tmp")
+
+    def settings(self) -> DuckDBSettings:
+        """The memory limit and threads in force: the configured ones, else derived from the machine."""
+        return duckdb_settings(
+            machine_memory_bytes(),
+            machine_cpus(),
+            configured(self.memory_limit),
+            configured(self.threads),
+        )
+
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
         if self.database != ":memory:":
             Path(self.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        settings = self.settings()
         with super().get_connection() as con:
             try:
                 con.execute("SET TimeZone = 'UTC'")
-                con.execute(f"SET memory_limit = '{self.memory_limit}'")
+                con.execute(f"SET memory_limit = '{settings.memory_limit}'")
+                con.execute(f"SET threads = {settings.threads}")
+                spill = self.spill_dir
+                (current,) = con.execute("SELECT current_setting('temp_directory')").fetchone()
+                if spill is not None and Path(current).resolve() != spill:  # once used, DuckDB refuses any switch
+                    con.execute(f"SET temp_directory = {literal(str(spill))}")
                 yield con
             finally:
                 con.close()
@@ -243,9 +369,9 @@ def _env_or(name: str, default: str) -> str | dg.EnvVar:
     return dg.EnvVar(name) if os.environ.get(name) else default
 
 
-def configured(value: str | dg.EnvVar) -> str:
-    """A resource field's value as a string, reading the environment for an ``EnvVar``."""
-    return value.get_value() if isinstance(value, dg.EnvVar) else value
+def configured(value: Any) -> Any:
+    """A resource field's value, reading the environment for an ``EnvVar`` (or ``EnvVar.int``)."""
+    return value.get_value() if isinstance(value, dg.EnvVar) or hasattr(value, "env_var_name") else value
 
 
 def build_resources() -> dict[str, Any]:
@@ -256,6 +382,8 @@ def build_resources() -> dict[str, Any]:
             extracts_dir=_env_or("MARKETING_EXTRACTS_DIR", DEFAULT_EXTRACTS_DIR),
             reports_dir=_env_or("MARKETING_REPORTS_DIR", DEFAULT_REPORTS_DIR),
             pseudonym_key=dg.EnvVar("MARKETING_PSEUDONYM_KEY") if os.environ.get("MARKETING_PSEUDONYM_KEY") else None,
+            memory_limit=dg.EnvVar("MARKETING_DUCKDB_MEMORY_LIMIT") if os.environ.get("MARKETING_DUCKDB_MEMORY_LIMIT") else None,
+            threads=dg.EnvVar.int("MARKETING_DUCKDB_THREADS") if os.environ.get("MARKETING_DUCKDB_THREADS") else None,
         ),
         "thresholds": CheckThresholds(as_of=dg.EnvVar("MARKETING_CHECKS_AS_OF") if os.environ.get("MARKETING_CHECKS_AS_OF") else None),
         "alerts": Alerts.from_env(),

@@ -5,7 +5,7 @@ from collections.abc import Mapping
 import dagster as dg
 import pandera.pandas as pa
 
-from marketing_assets.lib import quality
+from marketing_assets.lib import contract_sql, quality
 from marketing_assets.lib.refs import ref
 from marketing_assets.resources import Warehouse
 
@@ -27,7 +27,7 @@ def build_contract_check(schema: str, table: str, model: type[pa.DataFrameModel]
     )
     def _contract(warehouse: Warehouse) -> dg.AssetCheckResult:
         with warehouse.get_connection() as con:
-            return outcome_result(quality.validate_contract(con, ref(schema, table), model))
+            return outcome_result(contract_sql.validate_contract(con, ref(schema, table), model))
 
     return _contract
 

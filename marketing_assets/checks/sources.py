@@ -12,7 +12,7 @@ import dagster as dg
 import pandas as pd
 
 from marketing_assets.constants import INGEST_LOG_TABLE, QUARANTINE_TABLE, SOURCES, rejected_table
-from marketing_assets.lib import quality
+from marketing_assets.lib import contract_sql, quality
 from marketing_assets.lib.landing import count_landing_rows, discover_files
 from marketing_assets.lib.refs import ref
 from marketing_assets.resources import CheckThresholds, LandingZone, Warehouse
@@ -56,7 +56,7 @@ def build_source_checks(table: str) -> dg.AssetChecksDefinition:
         fq = ref(SOURCES, table)
         with warehouse.get_connection() as con:
             if "contract" in selected:
-                yield _result(key, "contract", quality.validate_contract(con, fq, model, contract.pii_columns))
+                yield _result(key, "contract", contract_sql.validate_contract(con, fq, model))
             if "primary_key_unique" in selected:
                 yield _result(key, "primary_key_unique", quality.duplicate_keys(con, fq, contract.key))
             if "critical_not_null" in selected:
@@ -101,7 +101,7 @@ QUARANTINE_KEY = dg.AssetKey([SOURCES, QUARANTINE_TABLE])
 def quarantine_contract(warehouse: Warehouse) -> dg.AssetCheckResult:
     """Every quarantined row names its table, file, line, column and a known reason."""
     with warehouse.get_connection() as con:
-        outcome = quality.validate_contract(con, f"{SOURCES}.{QUARANTINE_TABLE}", Quarantine)
+        outcome = contract_sql.validate_contract(con, f"{SOURCES}.{QUARANTINE_TABLE}", Quarantine)
     return _result(QUARANTINE_KEY, "contract", outcome)
 
 

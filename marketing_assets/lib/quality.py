@@ -1,24 +1,19 @@
 """Data-quality measurements on warehouse tables, for asset checks. No Dagster import.
 
 Each function returns a :class:`CheckOutcome` (passed + JSON-able metadata), so the same logic
-runs in a Dagster check, a notebook or a test. Large tables are validated in Arrow batches, so a
-10M-row table never has to fit in one pandas frame.
+runs in a Dagster check, a notebook or a test. Every measurement is SQL run where the table lies; Pandera
+contracts are compiled to SQL by :mod:`marketing_assets.lib.contract_sql`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import duckdb
 import pandas as pd
-import pandera.pandas as pa
-from pandera.errors import SchemaErrors
-
-from marketing_assets.lib.landing import PII_MASK
 
 SAMPLE_ROWS = 5
 
@@ -36,65 +31,6 @@ def _q(name: str) -> str:
 
 def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
     return [(r[0], r[1]) for r in con.execute(f"DESCRIBE {table}").fetchall()]
-
-
-def validate_contract(
-    con: duckdb.DuckDBPyConnection,
-    table: str,
-    model: type[pa.DataFrameModel],
-    pii_columns: Sequence[str] = (),
-    batch_rows: int = 1_000_000,
-) -> CheckOutcome:
-    """Validate a whole table against its Pandera model, batch by batch (lazy: every failure counted)."""
-    select = []
-    for name, typ in table_columns(con, table):
-        if typ.startswith("DECIMAL"):
-            select.append(f"CAST({_q(name)} AS DOUBLE) AS {_q(name)}")
-        elif typ == "DATE":
-            select.append(f"CAST({_q(name)} AS TIMESTAMP) AS {_q(name)}")
-        else:
-            select.append(_q(name))
-    reader = con.sql(f"SELECT {', '.join(select)} FROM {table}").to_arrow_reader(batch_rows)
-    rows, counts, samples = 0, {}, []
-    schema = model.to_schema()
-    for batch in reader:
-        frame = batch.to_pandas()
-        frame.index = frame.index + rows
-        rows += len(frame)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", FutureWarning)
-                schema.validate(frame, lazy=True)
-        except SchemaErrors as err:
-            fc = err.failure_cases
-            for (column, check), n in fc.groupby(["column", "check"], dropna=False).size().items():
-                k = f"{column}: {check}"
-                counts[k] = counts.get(k, 0) + int(n)
-            samples.extend(_mask_failures(fc.head(SAMPLE_ROWS), pii_columns))
-    if rows == 0:
-        schema.validate(pd.DataFrame({c: pd.Series(dtype="object") for c in schema.columns}), lazy=True)
-    failures = sum(counts.values())
-    return CheckOutcome(
-        passed=failures == 0,
-        metadata={
-            "rows_validated": rows,
-            "failure_count": failures,
-            "failures_by_check": counts,
-            "sample_failures": samples[:SAMPLE_ROWS],
-            "contract": model.__name__,
-        },
-        description=f"{failures} contract failure(s) in {rows} rows" if failures else f"{rows} rows conform to {model.__name__}",
-    )
-
-
-def _mask_failures(fc: pd.DataFrame, pii_columns: Sequence[str]) -> list[dict[str, Any]]:
-    out = []
-    for rec in fc.to_dict("records"):
-        value = rec.get("failure_case")
-        if rec.get("column") in pii_columns and value is not None:
-            value = PII_MASK
-        out.append({"column": str(rec.get("column")), "check": str(rec.get("check")), "failure_case": str(value), "row": str(rec.get("index"))})
-    return out
 
 
 def duplicate_keys(con: duckdb.DuckDBPyConnection, table: str, key: Sequence[str]) -> CheckOutcome:
