@@ -61,6 +61,7 @@ dashboards: $(VENV)/.installed
 clean-data:
 	rm -rf data/landing data/extracts data/reports $(DAGSTER_HOME) \
 		$(WAREHOUSE_DIR)/$(notdir $(WAREHOUSE_FILE)) $(WAREHOUSE_DIR)/$(notdir $(WAREHOUSE_FILE)).wal $(WAREHOUSE_DIR)/$(notdir $(WAREHOUSE_FILE)).lock \
+		$(WAREHOUSE_DIR)/$(notdir $(WAREHOUSE_FILE)).tmp \
 		$(WAREHOUSE_DIR)/$(WAREHOUSE_STEM).alerts.jsonl $(WAREHOUSE_DIR)/$(WAREHOUSE_STEM).alerts.check_states.json \
 		$(WAREHOUSE_DIR)/$(WAREHOUSE_STEM).landing_scan.json \
 		$(WAREHOUSE_DIR)/.superset/$(WAREHOUSE_STEM) \
