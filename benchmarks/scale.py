@@ -33,7 +33,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from marketing_assets.resources import Warehouse
+from marketing_assets.resources import duckdb_settings, machine_cpus, machine_memory_bytes
 
 TARGETS = {"large_s": 200.0, "xlarge_s": 20 * 60.0, "rss_over_duckdb_gb": 1.5, "step_exponent": 1.0}
 STEP_EXPONENT_SLACK = 1.2
@@ -43,9 +43,13 @@ _UNITS = {"b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12, "kib": 2**10, "mi
 
 
 def duckdb_limit_gb() -> float:
-    """The warehouse's DuckDB ``memory_limit`` (``3GB`` = 3e9 bytes, DuckDB's decimal units) in GB."""
-    text = str(Warehouse.model_fields["memory_limit"].default).strip().lower().replace(" ", "")
+    """The runs' DuckDB memory limit in GB (decimal): MARKETING_DUCKDB_MEMORY_LIMIT, else the one the warehouse derives
+    from this machine (:func:`marketing_assets.resources.duckdb_settings`)."""
+    limit = duckdb_settings(machine_memory_bytes(), machine_cpus(), os.environ.get("MARKETING_DUCKDB_MEMORY_LIMIT") or None).memory_limit
+    text = limit.strip().lower().replace(" ", "")
     m = re.fullmatch(r"([\d.]+)([a-z]+)", text)
+    if m is None or m.group(2) not in _UNITS:
+        raise SystemExit(f"cannot read the DuckDB memory limit {limit!r}")
     return float(m.group(1)) * _UNITS[m.group(2)] / 1e9
 
 
