@@ -8,6 +8,7 @@ nothing here re-types a formula. Files are audited before they are published to 
 
 import contextlib
 import functools
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import dagster as dg
@@ -41,8 +42,26 @@ from marketing_assets.lineage import keys, kpi_tables, upstream
 from marketing_assets.resources import LandingZone, Warehouse
 
 COHORT_SETS = (12, 24)  # cohort_ltv pools the cohorts observed for at least this many months (the page's LTV curves)
+class _ExtractColumns(Mapping[str, dict[str, str]]):
+    """Each extract's published columns ({name: type}). An entry given as a function (columns derived from a registry:
+    one per attribution model) is read anew on every access, so a model registered after import is published too."""
+
+    def __init__(self, entries: dict[str, dict[str, str] | Callable[[], dict[str, str]]]):
+        self._entries = entries
+
+    def __getitem__(self, name: str) -> dict[str, str]:
+        entry = self._entries[name]
+        return entry() if callable(entry) else entry
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
 # Published column lists: a BI tool connects once; changing one is a versioned, announced change.
-EXTRACT_COLUMNS: dict[str, dict[str, str]] = {
+EXTRACT_COLUMNS: Mapping[str, dict[str, str]] = _ExtractColumns({
     "kpi_dictionary": {
         "name": "string", "label": "string", "description": "string", "formula": "string", "base": "string",
         "time_grains": "string", "dimensions": "string", "breakdown": "string", "source_assets": "string", "owner": "string",
@@ -92,7 +111,7 @@ EXTRACT_COLUMNS: dict[str, dict[str, str]] = {
         "value": "float", "metadata_json": "string", "owner": "string",
     },
     # BI datasets written by DuckDB (SQL_EXTRACTS): the per-touchpoint drill-down and copies of warehouse tables
-    "opportunity_credit": bi_datasets.opportunity_credit_columns(),
+    "opportunity_credit": bi_datasets.opportunity_credit_columns,  # one column per registered attribution model
     "mmm_weekly": {
         "week": "date", "component": "string", "component_kind": "string", "channel_group": "string", "contribution": "float",
         "actual": "float", "predicted": "float",
@@ -118,7 +137,7 @@ EXTRACT_COLUMNS: dict[str, dict[str, str]] = {
         "lookback_days": "int", "channel_name": "string", "model": "string", "pipeline_amount": "float", "share": "float",
         "share_change_vs_default_window": "float", "model_spread": "float",
     },
-}
+})
 # Published copies of warehouse tables: extract name -> (schema, table, extra columns as SQL over the table, sort order).
 # Their columns are EXTRACT_COLUMNS[name]; a column the table lacks (no fitted model) is published empty.
 TABLE_COPIES: dict[str, tuple[str, str, dict[str, str], tuple[str, ...]]] = {

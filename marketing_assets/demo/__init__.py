@@ -5,6 +5,6 @@ analytics, CRM, ERP, finance, experiments) plus the planted ground truth under `
 the manifest. Run ``python -m marketing_assets.demo generate --help`` for the command line.
 """
 
-from .generator import generate
+from .api import generate
 
 __all__ = ["generate"]

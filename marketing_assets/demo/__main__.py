@@ -6,8 +6,8 @@ import argparse
 import datetime as dt
 import sys
 
+from .api import run
 from .config import SCALES
-from .generator import run
 
 
 def _date(text: str) -> dt.date:
