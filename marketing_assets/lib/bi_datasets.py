@@ -73,21 +73,13 @@ def opportunity_credit_sql(no_campaign: str, dictionary_version: int) -> str:
     opp, tp = (literal(OPPORTUNITY_CREDIT_PSEUDONYMS[k][0]) for k in ("opportunity_key", "touchpoint_key"))
     source, crm, unattributed = ref(ATTRIBUTION, "attribution_credits"), ref(SOURCES, "crm_opportunities"), literal(UNATTRIBUTED)
 
-    def per_model(credited: str, credit: str) -> str:  # SQL of every model's columns, in contract order, from its credited pipeline and share
-        exprs = {"credit": "{p}", "attributed_pipeline": "{c}", "attributed_revenue": "CASE WHEN is_won THEN {p} * won_amount ELSE 0.0 END"}
-        return ",\n               ".join(
-            f"({exprs[prefix].format(p=credit.format(col=ident(m.credit_column)), c=credited.format(col=ident(m.credit_column)))})::DOUBLE"
-            f" AS {ident(per_model_column(prefix, m.name))}" for prefix in PER_MODEL_COLUMNS for m in models)
+    def share(m) -> str:  # the model's credit share: an opportunity without a touch is credited whole (its one row)
+        return f"CASE WHEN touch_count = 0 THEN 1.0 ELSE {ident(m.credit_column)} / nullif(pipeline_amount, 0) END"
 
-    head = f"""SELECT opportunity_key, {typed("touchpoint_key", "string")} AS touchpoint_key,
-               CAST(opportunity_created_date AS DATE) AS opportunity_created_date,
-               CAST(date_trunc('month', opportunity_created_date) AS DATE) AS opportunity_month,
-               sales_segment, channel_group, channel_name, campaign_key, {typed("touchpoint_type", "string")} AS touchpoint_type,
-               CAST(touchpoint_date AS DATE) AS touchpoint_date,
-               date_diff('day', CAST(touchpoint_date AS DATE), CAST(opportunity_created_date AS DATE))::BIGINT AS days_before_opportunity,
-               touch_order::BIGINT AS touch_order, touch_count::BIGINT AS touch_count, lookback_days::BIGINT AS lookback_days,
-               pipeline_amount::DOUBLE AS pipeline_amount, is_won"""
-    tail = f"{int(dictionary_version)}::BIGINT AS dictionary_version"
+    exprs = {"credit": share, "attributed_pipeline": lambda m: ident(m.credit_column),
+             "attributed_revenue": lambda m: f"CASE WHEN is_won THEN ({share(m)}) * won_amount ELSE 0.0 END"}
+    per_model = ",\n               ".join(f"({exprs[prefix](m)})::DOUBLE AS {ident(per_model_column(prefix, m.name))}"
+                                        for prefix in PER_MODEL_COLUMNS for m in models)
     return f"""
         WITH opportunity_keys AS (
             SELECT opportunity_id, {PSEUDONYM_MACRO}({opp}, opportunity_id) AS opportunity_key
@@ -108,19 +100,21 @@ def opportunity_credit_sql(no_campaign: str, dictionary_version: int) -> str:
             SELECT k.opportunity_key, NULL AS touchpoint_key, o.opportunity_created_date, o.sales_segment, {unattributed} AS channel_group,
                    {unattributed} AS channel_name, {literal(no_campaign)} AS campaign_key, NULL AS touchpoint_type, NULL AS touchpoint_date,
                    NULL AS touch_order, 0 AS touch_count, NULL AS lookback_days, o.pipeline_amount, coalesce(o.is_won, false) AS is_won,
-                   o.won_amount
+                   o.won_amount, {", ".join(f"o.pipeline_amount AS {ident(m.credit_column)}" for m in models)}
             FROM {crm} o
             ANTI JOIN (SELECT DISTINCT opportunity_id FROM {source}) c USING (opportunity_id)
             LEFT JOIN opportunity_keys k USING (opportunity_id))
-        {head},
-               {per_model("{col}", "{col} / nullif(pipeline_amount, 0)")},
-               {tail}
-        FROM touched
-        UNION ALL
-        {head},
-               {per_model("pipeline_amount", "1.0")},
-               {tail}
-        FROM untouched"""
+        SELECT opportunity_key, {typed("touchpoint_key", "string")} AS touchpoint_key,
+               CAST(opportunity_created_date AS DATE) AS opportunity_created_date,
+               CAST(date_trunc('month', opportunity_created_date) AS DATE) AS opportunity_month,
+               sales_segment, channel_group, channel_name, campaign_key, {typed("touchpoint_type", "string")} AS touchpoint_type,
+               CAST(touchpoint_date AS DATE) AS touchpoint_date,
+               date_diff('day', CAST(touchpoint_date AS DATE), CAST(opportunity_created_date AS DATE))::BIGINT AS days_before_opportunity,
+               touch_order::BIGINT AS touch_order, touch_count::BIGINT AS touch_count, lookback_days::BIGINT AS lookback_days,
+               pipeline_amount::DOUBLE AS pipeline_amount, is_won,
+               {per_model},
+               {int(dictionary_version)}::BIGINT AS dictionary_version
+        FROM (SELECT * FROM touched UNION ALL BY NAME SELECT * FROM untouched)"""
 
 
 def table_copy_sql(schema: str, table: str, columns: Mapping[str, str], present: Sequence[str] | None = None,
