@@ -8,7 +8,9 @@ imports nothing from ``marketing_assets`` and reads its settings from the enviro
   read-only DuckDB file of views over the published extracts (``marketing_assets.lib.bi_database``).
 - No caching of chart data: the views read the Parquet files the extracts publish, so a refresh shows on the
   next query without a restart (the queries run on aggregates and take milliseconds).
-- Dashboard access by role (``DASHBOARD_RBAC``), drill to detail and drill by on; anonymous users get nothing.
+- Dashboard access by role (``DASHBOARD_RBAC``) and drill to detail on; anonymous users get nothing. Drill by is
+  off: it asks the server for every chart's drill options when a dashboard opens (one request per chart,
+  competing with the chart queries), and drill to detail already reaches every opportunity and touch.
 - Offline and private: the content security policy allows only the server itself, which also blocks the
   frontend's telemetry pixel (``SCARF_ANALYTICS = False`` does not stop it); no map tiles, no thumbnails.
 """
@@ -29,7 +31,7 @@ SQLALCHEMY_DATABASE_URI = f"sqlite:///{BI_HOME / 'superset.db'}?check_same_threa
 FEATURE_FLAGS = {
     "DASHBOARD_RBAC": True,
     "DRILL_TO_DETAIL": True,
-    "DRILL_BY": True,
+    "DRILL_BY": False,
     "THUMBNAILS": False,
     "ALERT_REPORTS": False,
 }
