@@ -5,9 +5,10 @@
 For each scale, ``<work>/<scale>`` gets demo data (``--end-date``, seed 42) and one whole-graph run
 (``python -m marketing_assets.run``) unless its extracts are already there; then the dashboards are set up
 with ``python -m marketing_assets.bi setup`` and served, and headless Chromium, logged in as the analyst (who
-may open every dashboard), opens each dashboard ``--runs`` times from a blank page. *Drawn* = every chart
-holder of the dashboard holds its canvas, SVG or table and no loading indicator (the same condition as the
-end-to-end test). Chart data is never cached (``DATA_CACHE_CONFIG`` is a null cache), so every load runs every
+may open every dashboard), first opens the home page a user lands on after logging in (timed and reported;
+like the login, it caches Superset's JavaScript), then opens each dashboard ``--runs`` times from a blank
+page. *Drawn* = every chart holder of the dashboard holds its canvas, SVG or table and no loading indicator
+(the same condition as the end-to-end test). Chart data is never cached (``DATA_CACHE_CONFIG`` is a null cache), so every load runs every
 chart's query on the BI database. Prints a table with the 3 s target beside it and writes JSON next to it.
 """
 
@@ -63,6 +64,10 @@ def measure(work: Path, runs: int) -> dict:
         browser.call("Emulation.setDeviceMetricsOverride", width=1600, height=2400, deviceScaleFactor=1, mobile=False)
         analyst = SupersetSession(server.base, "analyst", DEMO_PASSWORD)
         browser_as(browser, analyst)
+        # A user reaches a dashboard after logging in, which lands on the home page and caches Superset's
+        # JavaScript; timed and reported, so the dashboards below are measured as a logged-in user opens them.
+        home_s = browser.load(f"{server.base}/superset/welcome/", "document.readyState === 'complete'")
+        print(f"  home page after login: {home_s:.2f} s", flush=True)
         rows = {}
         for slug in bundle.dashboard_datasets():
             n = len(analyst.get(f"/api/v1/dashboard/{slug}/charts")["result"])
@@ -74,7 +79,8 @@ def measure(work: Path, runs: int) -> dict:
                           "runs_s": [round(t, 2) for t in times]}
             print(f"  {slug}: {rows[slug]}", flush=True)
         rows_total = sum((work / "extracts" / f).stat().st_size for f in os.listdir(work / "extracts") if f.endswith(".parquet"))
-        return {"dashboards": rows, "setup_s": round(server.setup_seconds, 1), "extracts_parquet_mb": round(rows_total / 1e6, 1)}
+        return {"dashboards": rows, "home_page_s": round(home_s, 2), "setup_s": round(server.setup_seconds, 1),
+                "extracts_parquet_mb": round(rows_total / 1e6, 1)}
     finally:
         browser.close()
         server.stop()
@@ -104,6 +110,8 @@ def main() -> None:
         worst = max(results[s]["dashboards"][slug]["max_s"] for s in args.scales)
         print(f"| {slug} | {results[args.scales[0]]['dashboards'][slug]['charts']} | " + " | ".join(cells)
               + f" | < {TARGET_S:.0f} s {'ok' if worst < TARGET_S else 'MISSED'} |")
+    print("\nhome page after login (first page of the session): "
+          + ", ".join(f"{s} {results[s]['home_page_s']:.2f} s" for s in args.scales))
     out = args.work / "dashboards_benchmark.json"
     out.write_text(json.dumps(results, indent=2))
     print(f"\nwritten {out}")
