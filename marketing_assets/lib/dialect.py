@@ -1,0 +1,191 @@
+"""What DuckDB and Spark do differently, in one place. No Dagster import.
+
+The project writes each transformation once, as SQL in DuckDB's dialect. :func:`to_spark` translates a
+statement for Spark SQL with SQLGlot and then applies this module's rules, one per difference that the plain
+translation gets wrong *silently* (it runs on Spark and returns another answer):
+
+- ``date_diff(part, a, b)`` counts the ``part`` boundaries crossed in DuckDB (Jan 31 → Feb 1 is 1 month) and
+  whole elapsed units in Spark (0 months; 23:00 → 01:00 the next day is 0 days): rewritten to boundary counts.
+- ``epoch(ts)`` keeps the fraction of a second in DuckDB; Spark's ``unix_timestamp`` drops it: rewritten to
+  ``unix_micros(ts) / 1e6``.
+- ``list(x ORDER BY y)`` keeps the order and the NULLs in DuckDB; Spark's ``collect_list`` drops both:
+  rewritten to a sort of ``(keys, value)`` structs.
+- ``INTERVAL (n) DAY`` (a computed interval) is not Spark syntax: rewritten to ``make_dt_interval`` /
+  ``make_ym_interval``.
+- ``hash()`` is a different function in each engine (every value hashes differently): not translated —
+  :func:`stable_hash` is the portable spelling.
+
+Two differences are settled by the session, not the text (:data:`SPARK_CONF`): DECIMAL(38,10) products keep
+their scale (Spark otherwise rounds them to 6 decimals), and division by zero raises (ANSI) where DuckDB returns
+``inf``/``NaN`` — the project divides through :func:`safe_divide` (NULL on zero in both engines).
+
+What has no faithful translation (``hash()``, ``struct_insert``, ``UNION … BY NAME`` without a known column
+list, an interval unit or date part not listed above) raises :class:`NotPortable` naming the construct, so a
+statement never runs on Spark with a changed meaning.
+"""
+
+from __future__ import annotations
+
+import sqlglot
+from sqlglot import exp
+
+SPARK_CONF: dict[str, str] = {
+    "spark.sql.session.timeZone": "UTC",  # DuckDB's TIMESTAMP has no zone: Spark reads and writes them as UTC
+    "spark.sql.ansi.enabled": "true",  # an unguarded 1/0 raises (DuckDB: inf) instead of yielding NULL silently
+    "spark.sql.decimalOperations.allowPrecisionLoss": "false",  # DECIMAL(38,10) * DECIMAL(38,10) keeps 20 places
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",  # readable by every engine (not INT96)
+}
+"""Session settings every Spark session of the project runs with."""
+
+HASH_HEX_DIGITS = 16
+"""Length of :func:`stable_hash`'s key: 64 bits of MD5."""
+
+_UNIT_MICROS = {"MICROSECOND": 1, "MILLISECOND": 1_000, "SECOND": 1_000_000, "MINUTE": 60_000_000, "HOUR": 3_600_000_000}
+_YEAR_MONTH_UNITS = {"YEAR", "MONTH"}
+_DAY_TIME_UNITS = ("DAY", "HOUR", "MINUTE", "SECOND")
+_UNIT_ALIASES = {"DAYS": "DAY", "D": "DAY", "MONTHS": "MONTH", "MON": "MONTH", "YEARS": "YEAR", "Y": "YEAR",
+                 "HOURS": "HOUR", "H": "HOUR", "MINUTES": "MINUTE", "M": "MINUTE", "SECONDS": "SECOND", "S": "SECOND",
+                 "QUARTERS": "QUARTER", "MILLISECONDS": "MILLISECOND", "MS": "MILLISECOND",
+                 "MICROSECONDS": "MICROSECOND", "US": "MICROSECOND"}
+
+
+class NotPortable(ValueError):
+    """A DuckDB construct with no faithful Spark translation."""
+
+
+# ------------------------------------------------------------------------------------------ portable spellings
+
+
+def stable_hash(*exprs: str) -> str:
+    """A hash key of ``exprs`` that both engines compute identically: the first 64 bits of the MD5 of the values'
+    text (NULL and the empty string hash differently), as 16 hex digits."""
+    if not exprs:
+        raise ValueError("stable_hash needs at least one expression")
+    parts = ", ".join(f"coalesce(CAST({e} AS VARCHAR), chr(0))" for e in exprs)
+    text = parts if len(exprs) == 1 else f"concat_ws(chr(31), {parts})"
+    return f"substr(md5({text}), 1, {HASH_HEX_DIGITS})"
+
+
+def safe_divide(numerator: str, denominator: str) -> str:
+    """``numerator / denominator``, NULL when the denominator is 0 (DuckDB gives inf or NaN, Spark raises)."""
+    return f"(({numerator}) / NULLIF({denominator}, 0))"
+
+
+# ------------------------------------------------------------------------------------------ translation
+
+
+def _unit(node: exp.Expression | None, default: str = "DAY") -> str:
+    name = (node.name if node is not None else default).upper()
+    return _UNIT_ALIASES.get(name, name)
+
+
+def _spark(sql: str) -> exp.Expression:
+    return sqlglot.parse_one(sql, read="spark")
+
+
+def _sql(node: exp.Expression) -> str:
+    """A sub-expression as Spark SQL, its own DuckDB constructs translated first (a replaced node's children are not
+    visited again by the outer transform)."""
+    return node.transform(_rewrite).sql(dialect="spark")
+
+
+def _date_diff(node: exp.DateDiff) -> exp.Expression:
+    """DuckDB's boundary count ``date_diff(unit, start, end)`` (``this`` = end, ``expression`` = start)."""
+    unit = _unit(node.args.get("unit"))
+    end, start = _sql(node.this), _sql(node.expression)
+    if unit == "YEAR":
+        text = f"(YEAR({end}) - YEAR({start}))"
+    elif unit == "QUARTER":
+        text = f"((YEAR({end}) - YEAR({start})) * 4 + QUARTER({end}) - QUARTER({start}))"
+    elif unit == "MONTH":
+        text = f"((YEAR({end}) - YEAR({start})) * 12 + MONTH({end}) - MONTH({start}))"
+    elif unit == "DAY":
+        text = f"DATEDIFF(CAST({end} AS DATE), CAST({start} AS DATE))"
+    elif unit in _UNIT_MICROS:
+        per = _UNIT_MICROS[unit]
+        micros = "UNIX_MICROS(CAST({} AS TIMESTAMP_LTZ))"
+        text = (f"(FLOOR({micros.format(end)} / {per}) - FLOOR({micros.format(start)} / {per}))" if per > 1
+                else f"({micros.format(end)} - {micros.format(start)})")
+    else:
+        raise NotPortable(f"date_diff by {unit.lower()}: only year, quarter, month, day, hour, minute, second, "
+                          "millisecond and microsecond are translated")
+    return _spark(f"CAST({text} AS BIGINT)")
+
+
+def _epoch(node: exp.TimeToUnix) -> exp.Expression:
+    return _spark(f"(CAST(UNIX_MICROS(CAST({_sql(node.this)} AS TIMESTAMP_LTZ)) AS DOUBLE) / 1000000)")
+
+
+def _ordered_list(node: exp.ArrayAgg) -> exp.Expression:
+    """``list(x [ORDER BY k…])`` with NULL values kept and the keys' order (ASC NULLS LAST unless stated)."""
+    inner = node.this
+    keys: list[exp.Ordered] = []
+    if isinstance(inner, exp.Order):
+        keys = list(inner.expressions)
+        inner = inner.this
+    if isinstance(inner, exp.Distinct):
+        raise NotPortable("list(DISTINCT …): Spark's collect_set drops NULLs and order")
+    fields = [f"'k{i}', {_sql(k.this)}" for i, k in enumerate(keys)] + [f"'v', {_sql(inner)}"]
+    collected = f"COLLECT_LIST(NAMED_STRUCT({', '.join(fields)}))"
+    if not keys:
+        return _spark(f"TRANSFORM({collected}, s -> s.v)")
+    compare = "0"
+    for i, key in reversed(list(enumerate(keys))):
+        desc = bool(key.args.get("desc"))
+        nulls_first = key.args.get("nulls_first")
+        nulls_first = desc if nulls_first is None else bool(nulls_first)  # DuckDB: NULLS LAST asc, NULLS FIRST desc
+        lt, gt = ("1", "-1") if desc else ("-1", "1")
+        null_l, null_r = ("-1", "1") if nulls_first else ("1", "-1")
+        compare = (f"CASE WHEN l.k{i} IS NULL AND r.k{i} IS NULL THEN {compare} WHEN l.k{i} IS NULL THEN {null_l} "
+                   f"WHEN r.k{i} IS NULL THEN {null_r} WHEN l.k{i} < r.k{i} THEN {lt} WHEN l.k{i} > r.k{i} THEN {gt} "
+                   f"ELSE {compare} END")
+    return _spark(f"TRANSFORM(ARRAY_SORT({collected}, (l, r) -> {compare}), s -> s.v)")
+
+
+def _interval(node: exp.Interval) -> exp.Expression:
+    """``INTERVAL (expr) unit`` with a computed amount (a literal amount translates as is)."""
+    amount = node.this
+    if isinstance(amount, exp.Literal) or (isinstance(amount, exp.Paren) and isinstance(amount.this, exp.Literal)):
+        return node
+    unit = _unit(node.args.get("unit"))
+    value = _sql(amount)
+    if unit in _YEAR_MONTH_UNITS:
+        args = f"{value}, 0" if unit == "YEAR" else f"0, {value}"
+        return _spark(f"MAKE_YM_INTERVAL({args})")
+    if unit in _DAY_TIME_UNITS:
+        slots = ["0"] * 4
+        slots[_DAY_TIME_UNITS.index(unit)] = value
+        return _spark(f"MAKE_DT_INTERVAL({', '.join(slots)})")
+    raise NotPortable(f"a computed interval in {unit.lower()}s: only years, months, days, hours, minutes and seconds")
+
+
+def _refuse(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.Anonymous) and node.name.lower() in {"hash", "struct_insert"}:
+        hint = " (use marketing_assets.lib.dialect.stable_hash)" if node.name.lower() == "hash" else ""
+        raise NotPortable(f"{node.name.lower()}() has no equal in Spark{hint}")
+    if isinstance(node, exp.Union) and node.args.get("by_name"):
+        raise NotPortable("UNION … BY NAME: list the columns in the same order on both sides")
+    return node
+
+
+def _rewrite(node: exp.Expression) -> exp.Expression:
+    node = _refuse(node)
+    if isinstance(node, exp.DateDiff):
+        return _date_diff(node)
+    if isinstance(node, exp.TimeToUnix):
+        return _epoch(node)
+    if isinstance(node, exp.ArrayAgg):
+        return _ordered_list(node)
+    if isinstance(node, exp.Interval):
+        return _interval(node)
+    return node
+
+
+def to_spark(sql: str) -> str:
+    """One DuckDB statement as Spark SQL, with the rules of this module applied. ``$name`` parameters become
+    ``:name`` (pass them to ``spark.sql(..., args={...})``). Raises :class:`NotPortable`."""
+    statements = [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
+    if len(statements) != 1:
+        raise ValueError(f"to_spark translates one statement at a time, got {len(statements)}")
+    tree = statements[0].transform(_rewrite)
+    return tree.sql(dialect="spark")

@@ -1,0 +1,187 @@
+"""The engine differences of marketing_assets.lib.dialect, run on both engines.
+
+Each silent difference between DuckDB and Spark gets a test with edge values: the statement runs on DuckDB as
+written and on a local Spark session as :func:`to_spark` translates it, and both must return the same rows.
+Where SQLGlot's plain translation is the hazard, the test also runs that translation and asserts it differs,
+so each rule is shown to be needed (and a Spark release that removes the difference shows up here).
+
+Spark needs Java and ``pyspark`` (the ``spark`` extra, part of ``test``); without them the module is skipped,
+unless ``MARKETING_REQUIRE_SPARK=1`` (CI) makes that a failure.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+from decimal import Decimal
+
+import duckdb
+import pytest
+import sqlglot
+
+from marketing_assets.lib.dialect import SPARK_CONF, NotPortable, safe_divide, stable_hash, to_spark
+
+REQUIRE_SPARK = os.environ.get("MARKETING_REQUIRE_SPARK") == "1"
+
+
+@pytest.fixture(scope="module")
+def spark():
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        if REQUIRE_SPARK:
+            pytest.fail("pyspark is required (MARKETING_REQUIRE_SPARK=1) but not installed")
+        pytest.skip("pyspark not installed (pip install -e '.[spark]')")
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        if REQUIRE_SPARK:
+            pytest.fail("Java is required (MARKETING_REQUIRE_SPARK=1) but not installed")
+        pytest.skip("no Java for Spark")
+    builder = SparkSession.builder.master("local[1]").appName("marketing_assets_dialect_tests")
+    for key, value in {**SPARK_CONF, "spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "1"}.items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+def on_duckdb(sql: str) -> list[tuple]:
+    return duckdb.connect().execute(sql).fetchall()
+
+
+def on_spark(spark, sql: str) -> list[tuple]:
+    return [tuple(row) for row in spark.sql(sql).collect()]
+
+
+def plain(sql: str) -> str:
+    """SQLGlot's translation without the dialect module's rules."""
+    return sqlglot.transpile(sql, read="duckdb", write="spark")[0]
+
+
+def test_month_boundaries_counted_like_duckdb(spark):
+    sql = """SELECT date_diff('month', a, b) AS months, date_diff('quarter', a, b) AS quarters,
+                    date_diff('year', a, b) AS years
+             FROM (VALUES (DATE '2026-01-31', DATE '2026-02-01'), (DATE '2025-12-31', DATE '2026-01-01'),
+                          (DATE '2026-03-01', DATE '2026-01-31'), (DATE '2026-01-01', DATE '2026-01-31')) t(a, b)
+             ORDER BY a, b"""
+    expected = [(1, 1, 1), (0, 0, 0), (1, 0, 0), (-2, 0, 0)]
+    assert on_duckdb(sql) == expected
+    assert on_spark(spark, to_spark(sql)) == expected
+    assert on_spark(spark, plain(sql)) != expected  # Spark counts whole months: Jan 31 -> Feb 1 is 0
+
+
+def test_day_and_second_boundaries_counted_like_duckdb(spark):
+    sql = """SELECT date_diff('day', a, b) AS days, date_diff('hour', a, b) AS hours, date_diff('second', a, b) AS secs
+             FROM (VALUES (TIMESTAMP '2026-01-01 23:00:00', TIMESTAMP '2026-01-02 01:00:00'),
+                          (TIMESTAMP '2026-01-01 00:59:59.9', TIMESTAMP '2026-01-01 01:00:00.1'),
+                          (TIMESTAMP '2026-01-02 01:00:00', TIMESTAMP '2026-01-01 23:00:00')) t(a, b)
+             ORDER BY a, b"""
+    expected = [(0, 1, 1), (1, 2, 7200), (-1, -2, -7200)]
+    assert on_duckdb(sql) == expected
+    assert on_spark(spark, to_spark(sql)) == expected
+    assert on_spark(spark, plain(sql)) != expected  # Spark counts elapsed units: 23:00 -> 01:00 is 0 days
+
+
+def test_epoch_keeps_the_fraction_of_a_second(spark):
+    sql = "SELECT epoch(ts) AS s FROM (VALUES (TIMESTAMP '2026-01-01 00:00:01.5'), (TIMESTAMP '1969-12-31 23:59:59.25')) t(ts) ORDER BY ts"
+    expected = [(-0.75,), (1767225601.5,)]
+    assert on_duckdb(sql) == expected
+    assert on_spark(spark, to_spark(sql)) == expected
+    assert on_spark(spark, plain(sql)) != expected  # unix_timestamp drops the half second
+
+
+def test_ordered_list_keeps_order_and_nulls(spark):
+    sql = """SELECT g, list(x ORDER BY y) AS asc_y, list(x ORDER BY y DESC) AS desc_y, list(x ORDER BY z, y) AS by_z_y,
+                    list(x ORDER BY y NULLS FIRST) AS nulls_first
+             FROM (VALUES (1, 'b', 2, 1), (1, 'a', 1, 1), (1, NULL, 3, 0), (1, 'c', 0, NULL), (1, 'd', NULL, 2)) t(g, x, y, z)
+             GROUP BY g"""
+    expected = [(1, ["c", "a", "b", None, "d"], [None, "b", "a", "c", "d"], [None, "a", "b", "d", "c"],
+                 ["d", "c", "a", "b", None])]
+    assert on_duckdb(sql) == expected
+    assert on_spark(spark, to_spark(sql)) == expected
+    assert on_spark(spark, plain(sql)) != expected  # collect_list drops the NULL and the order
+
+
+def test_unordered_list_keeps_nulls(spark):
+    sql = "SELECT array_length(list(x)) AS n FROM (VALUES ('a'), (NULL), (NULL)) t(x)"
+    assert on_duckdb(sql) == [(3,)]
+    assert on_spark(spark, to_spark(sql)) == [(3,)]
+
+
+def test_ordered_string_agg_translates_as_is(spark):
+    """string_agg skips NULLs in both engines and Spark 4's LISTAGG keeps the order: no rule needed, tested."""
+    sql = "SELECT string_agg(x, ' > ' ORDER BY y) AS path FROM (VALUES ('b', 2), ('a', 1), (NULL, 3), ('c', 0)) t(x, y)"
+    assert on_duckdb(sql) == [("c > a > b",)]
+    assert on_spark(spark, to_spark(sql)) == [("c > a > b",)]
+
+
+def test_stable_hash_equal_in_both_engines(spark):
+    cols = "a, b, c, d"
+    rows = """(VALUES ('x', NULL, DATE '2026-01-02', CAST(1.5 AS DECIMAL(38, 10))), ('x', '', DATE '2026-01-02', CAST(1.5 AS DECIMAL(38, 10))),
+                      ('é', 'b', NULL, CAST(0 AS DECIMAL(38, 10)))) t(a, b, c, d)"""
+    sql = f"SELECT {stable_hash('a')} AS one, {stable_hash(*cols.split(', '))} AS four FROM {rows} ORDER BY a, b NULLS FIRST"
+    duck = on_duckdb(sql)
+    assert on_spark(spark, to_spark(sql)) == duck
+    assert len({four for _, four in duck}) == 3  # NULL and '' hash differently
+    assert all(len(h) == 16 for row in duck for h in row)
+    naive = "SELECT hash('abc') AS h"
+    assert on_duckdb(naive) != on_spark(spark, plain(naive))  # the engines' own hash() differ
+    with pytest.raises(NotPortable, match="stable_hash"):
+        to_spark(naive)
+
+
+def test_decimal_products_keep_their_scale(spark):
+    sql = "SELECT CAST(1.2345678901 AS DECIMAL(38, 10)) * CAST(3.3333333333 AS DECIMAL(38, 10)) AS v"
+    expected = [(Decimal("4.11522630029218107033"),)]
+    assert on_duckdb(sql) == expected
+    assert on_spark(spark, to_spark(sql)) == expected
+    lossy = spark.conf.get("spark.sql.decimalOperations.allowPrecisionLoss")
+    spark.conf.set("spark.sql.decimalOperations.allowPrecisionLoss", "true")  # Spark's default
+    try:
+        assert on_spark(spark, plain(sql)) == [(Decimal("4.115226"),)]
+    finally:
+        spark.conf.set("spark.sql.decimalOperations.allowPrecisionLoss", lossy)
+
+
+def test_division_by_zero_is_null_in_both_through_safe_divide(spark):
+    sql = f"SELECT {safe_divide('a', 'b')} AS q FROM (VALUES (1, 0), (3, 2), (0, 0)) t(a, b) ORDER BY a"
+    assert on_duckdb(sql) == [(None,), (None,), (1.5,)]
+    assert on_spark(spark, to_spark(sql)) == [(None,), (None,), (1.5,)]
+    unguarded = "SELECT a / b AS q FROM (VALUES (1, 0)) t(a, b)"
+    assert on_duckdb(unguarded) == [(float("inf"),)]
+    with pytest.raises(Exception, match="DIVIDE_BY_ZERO"):  # ANSI mode: loud, never a silent NULL
+        on_spark(spark, to_spark(unguarded))
+
+
+def test_computed_intervals(spark):
+    sql = """SELECT ts - INTERVAL (n) DAY AS days_back, ts + INTERVAL (n) HOUR AS hours_on
+             FROM (VALUES (TIMESTAMP '2026-03-10 00:00:00', 3), (TIMESTAMP '2026-01-01 12:00:00', 0)) t(ts, n) ORDER BY ts"""
+    expected = [(dt.datetime(2026, 1, 1, 12), dt.datetime(2026, 1, 1, 12)), (dt.datetime(2026, 3, 7), dt.datetime(2026, 3, 10, 3))]
+    assert on_duckdb(sql) == expected
+    assert on_spark(spark, to_spark(sql)) == expected
+
+
+def test_parameters_become_named_markers(spark):
+    sql = "SELECT count(*) AS n FROM (VALUES (DATE '2026-01-01'), (DATE '2026-02-01')) t(d) WHERE d < $cutoff"
+    assert duckdb.connect().execute(sql, {"cutoff": dt.date(2026, 1, 15)}).fetchall() == [(1,)]
+    assert [tuple(r) for r in spark.sql(to_spark(sql), args={"cutoff": dt.date(2026, 1, 15)}).collect()] == [(1,)]
+
+
+@pytest.mark.parametrize("sql, construct", [
+    ("SELECT hash(a) FROM t", "hash"),
+    ("SELECT struct_insert(s, x := 1) FROM t", "struct_insert"),
+    ("SELECT a FROM t UNION ALL BY NAME SELECT a FROM u", "BY NAME"),
+    ("SELECT date_diff('week', a, b) FROM t", "week"),
+    ("SELECT list(DISTINCT a) FROM t", "DISTINCT"),
+])
+def test_untranslatable_constructs_are_refused(sql, construct):
+    with pytest.raises(NotPortable, match=construct):
+        to_spark(sql)
+
+
+def test_nested_constructs_are_translated_inside_replaced_ones():
+    sql = "SELECT list(epoch(ts) ORDER BY date_diff('month', a, b)) FROM t"
+    out = to_spark(sql)
+    assert "UNIX_TIMESTAMP" not in out and "DATEDIFF(MONTH" not in out.upper()
+    assert "UNIX_MICROS" in out and "MONTH(" in out.upper()
