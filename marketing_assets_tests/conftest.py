@@ -1,10 +1,11 @@
-"""Shared fixtures: tiny hand-written landing zones, warehouse resources under tmp_path."""
+"""Shared fixtures: tiny hand-written landing zones, warehouse resources under tmp_path, one local Spark session."""
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -160,3 +161,27 @@ def error_check_failures(result, expected: frozenset[str] = PLANTED_RECONCILIATI
         for e in result.get_asset_check_evaluations()
         if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR and e.check_name not in expected
     ]
+
+
+REQUIRE_SPARK = os.environ.get("MARKETING_REQUIRE_SPARK") == "1"
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local Spark session (one core) with the project's settings, for every test that needs one. Skipped
+    without pyspark or Java, unless ``MARKETING_REQUIRE_SPARK=1`` (CI) makes that a failure."""
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        if REQUIRE_SPARK:
+            pytest.fail("pyspark is required (MARKETING_REQUIRE_SPARK=1) but not installed")
+        pytest.skip("pyspark not installed (pip install -e '.[spark]')")
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        if REQUIRE_SPARK:
+            pytest.fail("Java is required (MARKETING_REQUIRE_SPARK=1) but not installed")
+        pytest.skip("no Java for Spark")
+    from marketing_assets.lib.spark_engine import spark_session
+
+    session = spark_session("local[1]", app_name="marketing_assets_tests", conf={"spark.sql.shuffle.partitions": "1"})
+    yield session
+    session.stop()

@@ -5,45 +5,20 @@ written and on a local Spark session as :func:`to_spark` translates it, and both
 Where SQLGlot's plain translation is the hazard, the test also runs that translation and asserts it differs,
 so each rule is shown to be needed (and a Spark release that removes the difference shows up here).
 
-Spark needs Java and ``pyspark`` (the ``spark`` extra, part of ``test``); without them the module is skipped,
-unless ``MARKETING_REQUIRE_SPARK=1`` (CI) makes that a failure.
+The Spark session is the shared ``spark`` fixture (conftest): skipped without Java or ``pyspark`` unless
+``MARKETING_REQUIRE_SPARK=1`` (CI).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
-import shutil
 from decimal import Decimal
 
 import duckdb
 import pytest
 import sqlglot
 
-from marketing_assets.lib.dialect import SPARK_CONF, NotPortable, safe_divide, stable_hash, to_spark
-
-REQUIRE_SPARK = os.environ.get("MARKETING_REQUIRE_SPARK") == "1"
-
-
-@pytest.fixture(scope="module")
-def spark():
-    try:
-        from pyspark.sql import SparkSession
-    except ImportError:
-        if REQUIRE_SPARK:
-            pytest.fail("pyspark is required (MARKETING_REQUIRE_SPARK=1) but not installed")
-        pytest.skip("pyspark not installed (pip install -e '.[spark]')")
-    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
-        if REQUIRE_SPARK:
-            pytest.fail("Java is required (MARKETING_REQUIRE_SPARK=1) but not installed")
-        pytest.skip("no Java for Spark")
-    builder = SparkSession.builder.master("local[1]").appName("marketing_assets_dialect_tests")
-    for key, value in {**SPARK_CONF, "spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "1"}.items():
-        builder = builder.config(key, value)
-    session = builder.getOrCreate()
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
+from marketing_assets.lib.dialect import NotPortable, safe_divide, stable_hash, to_spark
 
 
 def on_duckdb(sql: str) -> list[tuple]:
@@ -185,3 +160,16 @@ def test_nested_constructs_are_translated_inside_replaced_ones():
     out = to_spark(sql)
     assert "UNIX_TIMESTAMP" not in out and "DATEDIFF(MONTH" not in out.upper()
     assert "UNIX_MICROS" in out and "MONTH(" in out.upper()
+
+
+def test_named_windows_defined_from_others(spark):
+    sql = """SELECT g, x, row_number() OVER w AS n, sum(x) OVER wr AS running, last_value(x) OVER wa AS last_x
+             FROM (VALUES (1, 3), (1, 1), (1, 2), (2, 5)) t(g, x)
+             WINDOW w AS (PARTITION BY g ORDER BY x), wa AS (w ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING),
+                    wr AS (w ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+             ORDER BY g, x"""
+    expected = [(1, 1, 1, 1, 3), (1, 2, 2, 3, 3), (1, 3, 3, 6, 3), (2, 5, 1, 5, 5)]
+    assert on_duckdb(sql) == expected
+    assert on_spark(spark, to_spark(sql)) == expected
+    with pytest.raises(Exception, match="(?i)syntax|parse"):
+        on_spark(spark, plain(sql))  # Spark cannot define a window from another

@@ -12,6 +12,8 @@ translation gets wrong *silently* (it runs on Spark and returns another answer):
   rewritten to a sort of ``(keys, value)`` structs.
 - ``INTERVAL (n) DAY`` (a computed interval) is not Spark syntax: rewritten to ``make_dt_interval`` /
   ``make_ym_interval``.
+- A named window defined from another (``WINDOW wa AS (w ROWS …)``) is not Spark syntax: every window is
+  written out where it is used.
 - ``hash()`` is a different function in each engine (every value hashes differently): not translated —
   :func:`stable_hash` is the portable spelling.
 
@@ -159,6 +161,37 @@ def _interval(node: exp.Interval) -> exp.Expression:
     raise NotPortable(f"a computed interval in {unit.lower()}s: only years, months, days, hours, minutes and seconds")
 
 
+def _inline_windows(select: exp.Select) -> exp.Select:
+    """``WINDOW w AS (…), wa AS (w ROWS …)`` + ``OVER wa``: each window written out where it is used (Spark
+    resolves a named window but not one defined from another)."""
+    named = {w.this.name.lower(): w for w in select.args.get("windows") or []}
+
+    def resolved(name: str, trail: tuple[str, ...] = ()) -> dict[str, exp.Expression | None]:
+        if name in trail or name not in named:
+            raise NotPortable(f"window {name!r} is not defined in its SELECT" if name not in named else f"window {name!r} refers to itself")
+        window = named[name]
+        base = resolved(window.alias.lower(), (*trail, name)) if window.alias else {}
+        own = {k: window.args.get(k) for k in ("partition_by", "order", "spec")}
+        return {k: own[k] if own[k] else base.get(k) for k in own}
+
+    def expand(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Window) and node.alias and node.alias.lower() in named and not isinstance(node.this, exp.Identifier):
+            spec = resolved(node.alias.lower())
+            for key, value in spec.items():
+                if value and not node.args.get(key):
+                    node.set(key, value.copy())
+            node.set("alias", None)
+        return node
+
+    for expression in select.expressions:
+        expression.transform(expand, copy=False)
+    for clause in ("qualify", "order"):
+        if select.args.get(clause):
+            select.args[clause].transform(expand, copy=False)
+    select.set("windows", None)
+    return select
+
+
 def _refuse(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.Anonymous) and node.name.lower() in {"hash", "struct_insert"}:
         hint = " (use marketing_assets.lib.dialect.stable_hash)" if node.name.lower() == "hash" else ""
@@ -170,6 +203,8 @@ def _refuse(node: exp.Expression) -> exp.Expression:
 
 def _rewrite(node: exp.Expression) -> exp.Expression:
     node = _refuse(node)
+    if isinstance(node, exp.Select) and node.args.get("windows"):
+        return _inline_windows(node)
     if isinstance(node, exp.DateDiff):
         return _date_diff(node)
     if isinstance(node, exp.TimeToUnix):

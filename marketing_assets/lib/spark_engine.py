@@ -1,0 +1,390 @@
+"""The project's SQL on Spark: a connection with the DuckDB methods the project calls, tables stored as Parquet.
+
+No Dagster import. :class:`SparkConnection` takes the statements the assets already write for DuckDB
+(``execute`` → ``df`` / ``fetchall`` / ``fetchone`` / ``fetchnumpy``, ``register``, ``executemany``) and runs
+them on a Spark session, translating each with :func:`marketing_assets.lib.dialect.to_spark`:
+
+- **Tables** ``"schema"."table"`` live as Parquet directories ``<root>/<schema>/<table>`` (a local path, HDFS or
+  an object store URL), so every process and every Spark Connect client sees the same tables without a shared
+  metastore. A reference is read through a temporary view ``schema__table`` over that directory.
+- **Writes**: ``CREATE [OR REPLACE] TABLE … AS`` writes the result to a new directory and swaps it in (a
+  statement that reads the table it replaces reads the old version); ``INSERT`` appends files; ``DELETE`` and
+  ``UPDATE`` rewrite the table; ``DROP`` removes it. Temporary tables are cached DataFrames behind temp views.
+- **Catalogue**: ``information_schema.tables`` / ``.columns`` and ``DESCRIBE`` answer from the directories and
+  their Parquet schemas, in DuckDB's column names.
+- **No transactions**: ``BEGIN`` / ``COMMIT`` / ``ROLLBACK`` / ``CHECKPOINT`` / DuckDB ``SET`` and ``PRAGMA`` are
+  accepted and do nothing; a table swap is the unit of atomicity (one directory rename).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlglot
+from sqlglot import exp
+
+from marketing_assets.lib.dialect import SPARK_CONF, to_spark
+
+VIEW_SEPARATOR = "__"
+_NO_OPS = (exp.Transaction, exp.Commit, exp.Rollback, exp.Set, exp.Pragma)
+_KEYWORD_NO_OPS = re.compile(r"^\s*(CHECKPOINT|FORCE\s+CHECKPOINT|INSTALL|LOAD)\b", re.IGNORECASE)
+
+
+def spark_session(master: str | None = None, remote: str | None = None, app_name: str = "marketing_assets", conf: Mapping[str, str] | None = None):
+    """A Spark session with the project's settings (:data:`marketing_assets.lib.dialect.SPARK_CONF`): Spark Connect
+    when ``remote`` (``sc://host:15002``) is given, else a local session on ``master`` (default ``local[*]``)."""
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.appName(app_name)
+    builder = builder.remote(remote) if remote else builder.master(master or "local[*]")
+    settings = {**SPARK_CONF, "spark.sql.execution.arrow.pyspark.enabled": "true", **(conf or {})}
+    if not remote:
+        settings.setdefault("spark.ui.enabled", "false")
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    if not remote:
+        session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+class SparkResult:
+    """The result of one statement, read the ways the project reads DuckDB results."""
+
+    def __init__(self, frame=None, rows: list[tuple] | None = None, columns: Sequence[str] = ()):
+        self._frame, self._rows, self._columns = frame, rows, list(columns)
+
+    def _collected(self) -> list[tuple]:
+        if self._rows is None:
+            self._rows = [tuple(r) for r in self._frame.collect()] if self._frame is not None else []
+        return self._rows
+
+    def df(self) -> pd.DataFrame:
+        if self._frame is not None and self._rows is None:
+            return self._frame.toPandas()
+        return pd.DataFrame(self._collected(), columns=self._columns)
+
+    def fetchall(self) -> list[tuple]:
+        return list(self._collected())
+
+    def fetchone(self) -> tuple | None:
+        rows = self._collected()
+        return rows[0] if rows else None
+
+    def fetchnumpy(self) -> dict[str, np.ndarray]:
+        frame = self.df()
+        return {c: frame[c].to_numpy() for c in frame.columns}
+
+
+class SparkConnection:
+    """A DuckDB-like connection over ``spark`` whose tables live under ``root`` (see the module docstring)."""
+
+    def __init__(self, spark, root: str | Path):
+        self.spark = spark
+        self.root = str(root).rstrip("/")
+        self._temps: dict[str, Any] = {}  # temporary table name (lower case) -> cached DataFrame
+
+    # ---------------------------------------------------------------------------------- storage
+
+    def table_path(self, schema: str, table: str) -> str:
+        return f"{self.root}/{schema}/{table}"
+
+    def _local(self, path: str) -> Path | None:
+        if path.startswith("file:"):
+            path = path[len("file:"):]
+        return Path(path) if "://" not in path else None
+
+    def _exists(self, schema: str, table: str) -> bool:
+        local = self._local(self.table_path(schema, table))
+        if local is not None:
+            return local.is_dir() and any(local.glob("*.parquet"))
+        try:
+            self.spark.read.parquet(self.table_path(schema, table)).schema  # noqa: B018
+            return True
+        except Exception:  # noqa: BLE001 - any read failure means "no such table"
+            return False
+
+    def tables(self) -> list[tuple[str, str]]:
+        """``(schema, table)`` of every stored table."""
+        local = self._local(self.root)
+        if local is None:
+            raise NotImplementedError("listing tables needs a local or mounted warehouse root")
+        if not local.is_dir():
+            return []
+        return sorted((s.name, t.name) for s in local.iterdir() if s.is_dir() and not s.name.startswith(".")
+                      for t in s.iterdir() if t.is_dir() and not t.name.startswith(".") and any(t.glob("*.parquet")))
+
+    def _write(self, frame, schema: str, table: str, mode: str = "replace") -> None:
+        target = self.table_path(schema, table)
+        local = self._local(target)
+        if mode == "append":
+            frame.write.mode("append").parquet(target)
+        elif local is not None:
+            staging = local.parent / f".{table}.{uuid.uuid4().hex}"
+            frame.write.parquet(str(staging))
+            old = local.parent / f".{table}.old.{uuid.uuid4().hex}"
+            if local.exists():
+                local.rename(old)
+            staging.rename(local)
+            shutil.rmtree(old, ignore_errors=True)
+        else:  # object storage: no rename; overwrite in place from a materialised copy
+            frame.localCheckpoint().write.mode("overwrite").parquet(target)
+        self.spark.catalog.dropTempView(self._view(schema, table))
+
+    @staticmethod
+    def _view(schema: str, table: str) -> str:
+        return f"{schema}{VIEW_SEPARATOR}{table}"
+
+    # ---------------------------------------------------------------------------------- statements
+
+    def execute(self, sql: str, parameters: Mapping[str, Any] | Sequence[Any] | None = None) -> SparkResult:
+        if _KEYWORD_NO_OPS.match(sql):
+            return SparkResult()
+        statements = [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
+        result = SparkResult()
+        for tree in statements:
+            result = self._statement(tree, parameters)
+        return result
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        for row in rows:
+            self.execute(_inline(sql, row))
+
+    def register(self, name: str, frame: pd.DataFrame) -> None:
+        df = self.spark.createDataFrame(frame) if len(frame.columns) else self.spark.range(0).drop("id")
+        self._temps[name.lower()] = df
+        df.createOrReplaceTempView(name)
+
+    def unregister(self, name: str) -> None:
+        self._temps.pop(name.lower(), None)
+        self.spark.catalog.dropTempView(name)
+
+    def close(self) -> None:
+        for name in list(self._temps):
+            self.spark.catalog.dropTempView(name)
+        self._temps.clear()
+
+    def _statement(self, tree: exp.Expression, parameters) -> SparkResult:
+        if isinstance(tree, _NO_OPS):
+            return SparkResult()
+        if isinstance(tree, exp.Create):
+            return self._create(tree, parameters)
+        if isinstance(tree, exp.Drop):
+            return self._drop(tree)
+        if isinstance(tree, exp.Insert):
+            return self._insert(tree, parameters)
+        if isinstance(tree, exp.Delete):
+            return self._delete(tree, parameters)
+        if isinstance(tree, exp.Update):
+            return self._update(tree, parameters)
+        if isinstance(tree, exp.Describe):
+            return self._describe(tree.this)
+        return SparkResult(self._query(tree, parameters))
+
+    def _query(self, tree: exp.Expression, parameters):
+        tree = self._resolve_tables(tree)
+        sql = to_spark(tree.sql(dialect="duckdb"))
+        if isinstance(parameters, Mapping):
+            return self.spark.sql(sql, args=dict(parameters))
+        if parameters:
+            return self.spark.sql(sql, args=list(parameters))
+        return self.spark.sql(sql)
+
+    def _resolve_tables(self, tree: exp.Expression) -> exp.Expression:
+        """Table references as temp views: ``"s"."t"`` → ``s__t`` over its Parquet directory;
+        ``information_schema.*`` → the catalogue views."""
+        def swap(node: exp.Expression) -> exp.Expression:
+            if not isinstance(node, exp.Table) or not node.name:
+                return node
+            schema = node.db
+            if not schema:
+                return node
+            if schema.lower() == "information_schema":
+                view = self._catalogue_view(node.name.lower())
+            else:
+                view = self._view(schema, node.name)
+                if not self._view_registered(view):
+                    if not self._exists(schema, node.name):
+                        raise LookupError(f"Table {schema}.{node.name} does not exist")
+                    self.spark.read.parquet(self.table_path(schema, node.name)).createOrReplaceTempView(view)
+            alias = node.args.get("alias") or exp.TableAlias(this=exp.to_identifier(node.name))
+            return exp.Table(this=exp.to_identifier(view), alias=alias)
+
+        return tree.transform(swap)
+
+    def _view_registered(self, view: str) -> bool:
+        return bool(self.spark.catalog.tableExists(view))
+
+    def _catalogue_view(self, name: str) -> str:
+        if name == "tables":
+            rows = [(s, t, "BASE TABLE") for s, t in self.tables()] + [("main", t, "LOCAL TEMPORARY") for t in self._temps]
+            frame = pd.DataFrame(rows, columns=["table_schema", "table_name", "table_type"])
+        elif name == "columns":
+            rows = []
+            for s, t in self.tables():
+                fields = self.spark.read.parquet(self.table_path(s, t)).schema.fields
+                rows += [(s, t, f.name, i + 1, _duckdb_type(f.dataType.simpleString())) for i, f in enumerate(fields)]
+            frame = pd.DataFrame(rows, columns=["table_schema", "table_name", "column_name", "ordinal_position", "data_type"])
+        else:
+            raise LookupError(f"information_schema.{name} is not available on Spark")
+        view = f"information_schema{VIEW_SEPARATOR}{name}"
+        schema = ", ".join(f"{c} {'BIGINT' if c == 'ordinal_position' else 'STRING'}" for c in frame.columns)
+        self.spark.createDataFrame(frame.values.tolist(), schema=schema).createOrReplaceTempView(view)
+        return view
+
+    def _target(self, table: exp.Table) -> tuple[str | None, str]:
+        return (table.db or None), table.name
+
+    def _create(self, tree: exp.Create, parameters) -> SparkResult:
+        kind = (tree.args.get("kind") or "").upper()
+        if kind == "SCHEMA":
+            local = self._local(f"{self.root}/{tree.this.db or tree.this.name}")
+            if local is not None:
+                local.mkdir(parents=True, exist_ok=True)
+            return SparkResult()
+        if kind == "VIEW":
+            raise NotImplementedError("views are not stored on Spark: create a table")
+        target = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
+        schema, name = self._target(target)
+        exists = (self._exists(schema, name) if schema else name.lower() in self._temps)
+        if exists and not tree.args.get("replace"):
+            if tree.args.get("exists"):
+                return SparkResult()
+            raise ValueError(f"Table {schema + '.' if schema else ''}{name} already exists")
+        if tree.expression is not None:
+            frame = self._query(tree.expression, parameters)
+        else:
+            columns = ", ".join(f"`{c.name}` {c.args['kind'].sql(dialect='spark')}" for c in tree.this.expressions
+                                if isinstance(c, exp.ColumnDef))
+            frame = self.spark.createDataFrame([], schema=columns)
+        temporary = any(isinstance(p, exp.TemporaryProperty) for p in (tree.args.get("properties") or exp.Properties()).expressions)
+        if temporary or not schema:
+            self._store_temp(name, frame)
+        else:
+            self._write(frame, schema, name)
+        return SparkResult()
+
+    def _store_temp(self, name: str, frame) -> None:
+        cached = frame.localCheckpoint()  # materialised now: later writes to its inputs do not change it
+        self._temps[name.lower()] = cached
+        cached.createOrReplaceTempView(name)
+
+    def _drop(self, tree: exp.Drop) -> SparkResult:
+        for table in tree.args.get("tables") or [tree.this]:
+            schema, name = self._target(table)
+            if not schema:
+                self._temps.pop(name.lower(), None)
+                self.spark.catalog.dropTempView(name)
+                continue
+            local = self._local(self.table_path(schema, name))
+            if local is None:
+                raise NotImplementedError("dropping a table needs a local or mounted warehouse root")
+            if local.exists():
+                shutil.rmtree(local)
+            elif not tree.args.get("exists"):
+                raise LookupError(f"Table {schema}.{name} does not exist")
+            self.spark.catalog.dropTempView(self._view(schema, name))
+        return SparkResult()
+
+    def _current(self, schema: str | None, name: str):
+        if not schema:
+            return self._temps[name.lower()]
+        return self.spark.read.parquet(self.table_path(schema, name))
+
+    def _replace(self, schema: str | None, name: str, frame) -> None:
+        if schema:
+            self._write(frame, schema, name)
+        else:
+            self._store_temp(name, frame)
+
+    def _insert(self, tree: exp.Insert, parameters) -> SparkResult:
+        target = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
+        schema, name = self._target(target)
+        current = self._current(schema, name)
+        new = self._query(tree.expression, parameters)
+        columns = [c.name for c in tree.this.expressions] if isinstance(tree.this, exp.Schema) else current.columns[: len(new.columns)]
+        new = new.toDF(*columns)
+        from pyspark.sql import functions as F
+
+        filled = new.select(*[(F.col(f"`{c.name}`") if c.name in columns else F.lit(None)).cast(c.dataType).alias(c.name)
+                              for c in current.schema.fields])
+        if schema:
+            self._write(filled, schema, name, mode="append")
+        else:
+            self._store_temp(name, current.unionByName(filled))
+        return SparkResult()
+
+    def _delete(self, tree: exp.Delete, parameters) -> SparkResult:
+        schema, name = self._target(tree.this)
+        where = tree.args.get("where")
+        keep = "false" if where is None else f"NOT coalesce(({where.this.sql(dialect='duckdb')}), false)"
+        table = tree.this.sql(dialect="duckdb")
+        self._replace(schema, name, self._query(sqlglot.parse_one(f"SELECT * FROM {table} WHERE {keep}", read="duckdb"), parameters))
+        return SparkResult()
+
+    def _update(self, tree: exp.Update, parameters) -> SparkResult:
+        schema, name = self._target(tree.this)
+        where = tree.args.get("where")
+        condition = "true" if where is None else f"coalesce(({where.this.sql(dialect='duckdb')}), false)"
+        sets = {e.this.name.lower(): e.expression.sql(dialect="duckdb") for e in tree.expressions}
+        columns = self._current(schema, name).columns
+        select = ", ".join(f"CASE WHEN {condition} THEN {sets[c.lower()]} ELSE {_quote(c)} END AS {_quote(c)}"
+                           if c.lower() in sets else _quote(c) for c in columns)
+        table = tree.this.sql(dialect="duckdb")
+        self._replace(schema, name, self._query(sqlglot.parse_one(f"SELECT {select} FROM {table}", read="duckdb"), parameters))
+        return SparkResult()
+
+    def _describe(self, target: exp.Expression) -> SparkResult:
+        if isinstance(target, exp.Table) and target.db:
+            frame = self._current(target.db, target.name)
+        elif isinstance(target, exp.Table):
+            frame = self._temps[target.name.lower()]
+        else:
+            frame = self._query(target, None)
+        rows = [(f.name, _duckdb_type(f.dataType.simpleString()), "YES" if f.nullable else "NO", None, None, None)
+                for f in frame.schema.fields]
+        return SparkResult(rows=rows, columns=["column_name", "column_type", "null", "key", "default", "extra"])
+
+
+_SPARK_TO_DUCKDB = {"string": "VARCHAR", "bigint": "BIGINT", "int": "INTEGER", "smallint": "SMALLINT", "tinyint": "TINYINT",
+                    "double": "DOUBLE", "float": "FLOAT", "boolean": "BOOLEAN", "date": "DATE", "timestamp": "TIMESTAMP WITH TIME ZONE",
+                    "timestamp_ntz": "TIMESTAMP", "binary": "BLOB"}
+
+
+def _duckdb_type(spark_type: str) -> str:
+    """A Spark type's DuckDB spelling (``decimal(38,10)`` → ``DECIMAL(38,10)``, ``array<string>`` → ``VARCHAR[]``)."""
+    if spark_type in _SPARK_TO_DUCKDB:
+        return _SPARK_TO_DUCKDB[spark_type]
+    if spark_type.startswith("decimal"):
+        return spark_type.upper()
+    if spark_type.startswith("array<") and spark_type.endswith(">"):
+        return _duckdb_type(spark_type[6:-1]) + "[]"
+    return spark_type.upper()
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _inline(sql: str, row: Sequence[Any]) -> str:
+    """``?`` placeholders of ``sql`` replaced by the values of ``row`` as SQL literals (for ``executemany``)."""
+    values = iter(row)
+
+    def literal(_: re.Match) -> str:
+        value = next(values)
+        if value is None:
+            return "NULL"
+        if isinstance(value, bool):
+            return "TRUE" if value else "FALSE"
+        if isinstance(value, (int, float, np.integer, np.floating)):
+            return repr(value.item() if hasattr(value, "item") else value)
+        return "'" + str(value).replace("'", "''") + "'"
+
+    return re.sub(r"\?", literal, sql)

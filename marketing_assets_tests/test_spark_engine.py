@@ -1,0 +1,126 @@
+"""SparkConnection: the DuckDB statements the project writes, run on Spark with tables as Parquet directories,
+and one library module (every attribution model's credits) giving DuckDB's numbers on Spark.
+
+The Spark session is the shared ``spark`` fixture (conftest): skipped without Java or ``pyspark`` unless
+``MARKETING_REQUIRE_SPARK=1`` (CI).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import duckdb
+import pandas as pd
+import pytest
+
+from marketing_assets.lib.attribution.credits import attribution_credits_sql
+from marketing_assets.lib.spark_engine import SparkConnection
+
+SETUP = [
+    'CREATE SCHEMA IF NOT EXISTS "src"',
+    """CREATE OR REPLACE TABLE "src"."t" AS SELECT * FROM (VALUES (1, 'a', DATE '2026-01-31'), (2, 'b', DATE '2026-02-01'),
+                                                              (3, NULL, DATE '2026-03-01')) v(id, name, d)""",
+    """INSERT INTO "src"."t" (id, d) VALUES (4, DATE '2026-04-01')""",
+    """UPDATE "src"."t" SET name = 'z' WHERE id = 3""",
+    """UPDATE "src"."t" SET name = 'n' WHERE name = 'nobody'""",
+    """DELETE FROM "src"."t" WHERE id = 1 OR name = 'nobody'""",  # NULL condition on id 4: the row stays
+    """CREATE OR REPLACE TABLE "src"."t" AS SELECT id * 10 AS id, name, d FROM "src"."t" """,  # reads what it replaces
+    """CREATE TEMP TABLE tmp AS SELECT id, date_diff('month', DATE '2026-01-31', d) AS months FROM "src"."t" """,
+    "BEGIN TRANSACTION",
+    "COMMIT",
+]
+QUERIES = [
+    'SELECT * FROM "src"."t" ORDER BY id',
+    "SELECT * FROM tmp ORDER BY id",
+    "SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema = 'src'",
+    'DESCRIBE "src"."t"',
+]
+
+
+@pytest.fixture
+def both(spark, tmp_path):
+    con = SparkConnection(spark, tmp_path / "spark_warehouse")
+    yield duckdb.connect(), con
+    con.close()
+
+
+def test_statements_give_duckdbs_rows(both):
+    duck, spark_con = both
+    for sql in SETUP:
+        duck.execute(sql)
+        spark_con.execute(sql)
+    for sql in QUERIES:
+        assert spark_con.execute(sql).fetchall() == duck.execute(sql).fetchall(), sql
+    assert spark_con.execute('SELECT * FROM "src"."t" ORDER BY id').fetchall() == [
+        (20, "b", dt.date(2026, 2, 1)), (30, "z", dt.date(2026, 3, 1)), (40, None, dt.date(2026, 4, 1))]
+
+
+def test_parameters_register_and_results(both):
+    duck, spark_con = both
+    frame = pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", None]})
+    for con in both:
+        con.register("frame", frame)
+    sql = "SELECT sum(a) AS s, count(b) AS n FROM frame WHERE a >= $low"
+    assert spark_con.execute(sql, {"low": 2}).fetchone() == duck.execute(sql, {"low": 2}).fetchone() == (5, 1)
+    assert spark_con.execute("SELECT a FROM frame ORDER BY a").df()["a"].tolist() == [1, 2, 3]
+    assert list(spark_con.execute("SELECT a FROM frame ORDER BY a").fetchnumpy()["a"]) == [1, 2, 3]
+    spark_con.unregister("frame")
+    with pytest.raises(Exception, match="frame"):
+        spark_con.execute("SELECT * FROM frame").fetchall()
+
+
+def test_missing_table_and_existing_table(both):
+    _, spark_con = both
+    with pytest.raises(LookupError, match="src.nothing"):
+        spark_con.execute('SELECT * FROM "src"."nothing"')
+    spark_con.execute('CREATE TABLE "src"."once" AS SELECT 1 AS a')
+    with pytest.raises(ValueError, match="already exists"):
+        spark_con.execute('CREATE TABLE "src"."once" AS SELECT 2 AS a')
+    spark_con.execute('CREATE TABLE IF NOT EXISTS "src"."once" AS SELECT 2 AS a')
+    assert spark_con.execute('SELECT a FROM "src"."once"').fetchall() == [(1,)]
+    spark_con.execute('DROP TABLE "src"."once"')
+    assert spark_con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'once'").fetchone() == (0,)
+
+
+T0 = dt.datetime(2024, 3, 1)
+
+
+def _touches() -> list[tuple]:
+    """Opportunities with ties on the same timestamp, NULL dates, direct and lead-creation touches, one touch."""
+    rows = []
+    channels = ["Email", "Paid Search", "Direct", "Organic Social", "Events"]
+    for o in range(12):
+        n = 1 + (o * 7) % 6
+        for k in range(n):
+            days = None if (o, k) == (5, 2) else float((o * 13 + k * 5) % 40) + (0.5 if k % 3 == 0 else 0.0)
+            if (o, k) in {(3, 1), (3, 2)}:
+                days = 4.0  # exact tie
+            rows.append((f"o{o:02d}", 1000.0 + 250 * o, T0, f"t{o:02d}{k}", ["marketing", "sales", "web"][(o + k) % 3],
+                         None if days is None else T0 - dt.timedelta(days=days), channels[(o + 2 * k) % 5],
+                         channels[(o + 2 * k) % 5] == "Direct", k == min(1, n - 1)))
+    return rows
+
+
+def test_every_attribution_model_gives_duckdbs_credits_on_spark(both):
+    duck, spark_con = both
+    weights = {"markov": {"Email": 0.4, "Paid Search": 0.3, "Direct": 0.1, "Organic Social": 0.2},
+               "shapley": {"Email": 0.25, "Paid Search": 0.25, "Events": 0.5}}
+    results = []
+    for con in both:
+        con.execute(
+            "CREATE TEMP TABLE src (opportunity_id VARCHAR, pipeline_amount DECIMAL(18, 2), opportunity_created_date TIMESTAMP,"
+            " touchpoint_id VARCHAR, touchpoint_type VARCHAR, touchpoint_date TIMESTAMP, channel_name VARCHAR,"
+            " is_direct BOOLEAN, is_lead_creation BOOLEAN)")
+        con.executemany("INSERT INTO src VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", _touches())
+        attribution_credits_sql(con, "src", "credits", channel_weights=weights)
+        results.append(con.execute("SELECT * FROM credits ORDER BY opportunity_id, touch_order").df())
+    expected, got = results
+    assert list(got.columns) == list(expected.columns)
+    assert len(got) == len(expected) == len(_touches())
+    for column in expected.columns:
+        for want, have in zip(expected[column], got[column]):
+            if isinstance(want, float) or isinstance(have, float):
+                assert (pd.isna(want) and pd.isna(have)) or math.isclose(float(want), float(have), rel_tol=1e-9, abs_tol=1e-9), column
+            else:
+                assert (pd.isna(want) and pd.isna(have)) or want == have, column
