@@ -9,6 +9,8 @@ CONFIG_DIR = PACKAGE_DIR / "config"
 DEFAULT_LANDING_DIR = "data/landing"
 DEFAULT_WAREHOUSE = "data/warehouse.duckdb"
 DEFAULT_EXTRACTS_DIR = "data/extracts"
+DEFAULT_SPARK_WAREHOUSE = "data/spark_warehouse"
+ENGINES = ("duckdb", "spark")
 DEFAULT_REPORTS_DIR = "data/reports"
 
 SOURCES = "sources"

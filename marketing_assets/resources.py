@@ -22,7 +22,15 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field, PrivateAttr
 
 from marketing_assets.alerts import Alerts
-from marketing_assets.constants import CONFIG_DIR, DEFAULT_EXTRACTS_DIR, DEFAULT_LANDING_DIR, DEFAULT_REPORTS_DIR, DEFAULT_WAREHOUSE
+from marketing_assets.constants import (
+    CONFIG_DIR,
+    DEFAULT_EXTRACTS_DIR,
+    DEFAULT_LANDING_DIR,
+    DEFAULT_REPORTS_DIR,
+    DEFAULT_SPARK_WAREHOUSE,
+    DEFAULT_WAREHOUSE,
+    ENGINES,
+)
 from marketing_assets.lib.sql import literal
 
 
@@ -260,6 +268,17 @@ class Warehouse(DuckDBResource):
         description="Secret key of the HMAC pseudonyms in extracts (MARKETING_PSEUDONYM_KEY); required outside demo data.",
     )
 
+    engine: str = Field(default="duckdb", description=f"SQL engine (MARKETING_ENGINE): one of {', '.join(ENGINES)}.")
+    spark_warehouse: str = Field(
+        default=DEFAULT_SPARK_WAREHOUSE,
+        description="Spark engine: where tables are stored as Parquet, <path>/<schema>/<table> (MARKETING_SPARK_WAREHOUSE; "
+        "a local path, hdfs:// or an object store URL).",
+    )
+    spark_master: str | None = Field(default=None, description="Spark engine: master URL (MARKETING_SPARK_MASTER); unset = local[*].")
+    spark_remote: str | None = Field(
+        default=None, description="Spark engine: a Spark Connect server, sc://host:15002 (MARKETING_SPARK_REMOTE); overrides the master."
+    )
+
     lock_timeout_seconds: float | None = Field(
         default=None,
         description="How long a run waits for another run to release the warehouse before it fails "
@@ -309,8 +328,25 @@ class Warehouse(DuckDBResource):
             configured(self.threads),
         )
 
+    @property
+    def engine_name(self) -> str:
+        engine = (configured(self.engine) or "duckdb").strip().lower()
+        if engine not in ENGINES:
+            raise ValueError(f"MARKETING_ENGINE={engine!r}: use one of {', '.join(ENGINES)}")
+        return engine
+
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        if self.engine_name == "spark":
+            from marketing_assets.lib.spark_engine import SparkConnection, spark_session
+
+            session = spark_session(configured(self.spark_master), configured(self.spark_remote))
+            con = SparkConnection(session, configured(self.spark_warehouse))
+            try:
+                yield con
+            finally:
+                con.close()
+            return
         if self.database != ":memory:":
             Path(self.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         settings = self.settings()
@@ -384,6 +420,10 @@ def build_resources() -> dict[str, Any]:
             pseudonym_key=dg.EnvVar("MARKETING_PSEUDONYM_KEY") if os.environ.get("MARKETING_PSEUDONYM_KEY") else None,
             memory_limit=dg.EnvVar("MARKETING_DUCKDB_MEMORY_LIMIT") if os.environ.get("MARKETING_DUCKDB_MEMORY_LIMIT") else None,
             threads=dg.EnvVar.int("MARKETING_DUCKDB_THREADS") if os.environ.get("MARKETING_DUCKDB_THREADS") else None,
+            engine=_env_or("MARKETING_ENGINE", "duckdb"),
+            spark_warehouse=_env_or("MARKETING_SPARK_WAREHOUSE", DEFAULT_SPARK_WAREHOUSE),
+            spark_master=dg.EnvVar("MARKETING_SPARK_MASTER") if os.environ.get("MARKETING_SPARK_MASTER") else None,
+            spark_remote=dg.EnvVar("MARKETING_SPARK_REMOTE") if os.environ.get("MARKETING_SPARK_REMOTE") else None,
         ),
         "thresholds": CheckThresholds(as_of=dg.EnvVar("MARKETING_CHECKS_AS_OF") if os.environ.get("MARKETING_CHECKS_AS_OF") else None),
         "alerts": Alerts.from_env(),

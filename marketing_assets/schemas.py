@@ -398,7 +398,7 @@ class ChannelMap(pa.DataFrameModel):
     """Channel of every web acquisition signature and CRM channel label."""
 
     source_kind: Series[str] = pa.Field(isin=["web", "crm_label"], description="web signature or CRM label.")
-    signature_id: Series[float] = pa.Field(nullable=True, description="Hash of the web signature (web rows).")
+    signature_id: Series[str] = pa.Field(nullable=True, description="Hash key of the web signature (web rows): 16 hex digits.")
     utm_source: Series[str] = pa.Field(nullable=True, description="utm_source of the signature (web rows).")
     utm_medium: Series[str] = pa.Field(nullable=True, description="utm_medium of the signature (web rows).")
     utm_campaign: Series[str] = pa.Field(nullable=True, description="utm_campaign of the signature (web rows).")

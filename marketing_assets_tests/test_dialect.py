@@ -18,7 +18,7 @@ import duckdb
 import pytest
 import sqlglot
 
-from marketing_assets.lib.dialect import NotPortable, safe_divide, stable_hash, to_spark
+from marketing_assets.lib.dialect import NotPortable, jaro_winkler_similarity, safe_divide, stable_hash, to_spark
 
 
 def on_duckdb(sql: str) -> list[tuple]:
@@ -173,3 +173,25 @@ def test_named_windows_defined_from_others(spark):
     assert on_spark(spark, to_spark(sql)) == expected
     with pytest.raises(Exception, match="(?i)syntax|parse"):
         on_spark(spark, plain(sql))  # Spark cannot define a window from another
+
+
+def test_jaro_winkler_is_duckdbs_on_spark(spark):
+    import random
+
+    rnd = random.Random(7)
+    pairs = [("martha", "marhta"), ("dixon", "dicksonx"), ("jellyfish", "smellyfish"), ("", ""), ("a", ""), ("ab", "ba"),
+             ("acme corp", "acme corporation"), ("crate", "trace")]
+    pairs += [("".join(rnd.choice("abcde f") for _ in range(rnd.randint(0, 10))),
+               "".join(rnd.choice("abcde f") for _ in range(rnd.randint(0, 10)))) for _ in range(3000)]
+    con = duckdb.connect()
+    con.execute("CREATE TABLE p (i INTEGER, a VARCHAR, b VARCHAR)")
+    con.executemany("INSERT INTO p VALUES (?, ?, ?)", [(i, a, b) for i, (a, b) in enumerate(pairs)])
+    duck = [s for (s,) in con.execute("SELECT jaro_winkler_similarity(a, b) FROM p ORDER BY i").fetchall()]
+    assert [jaro_winkler_similarity(a, b) for a, b in pairs] == pytest.approx(duck, rel=1e-12, abs=1e-15)
+    assert jaro_winkler_similarity("martha", "marhta") == pytest.approx(0.9611111111111111)
+    spark.createDataFrame(pairs[:200], "a string, b string").createOrReplaceTempView("jw_pairs")
+    sql = "SELECT jaro_winkler_similarity(a, b) AS s FROM jw_pairs"
+    got = [row[0] for row in spark.sql(to_spark(sql)).collect()]
+    assert got == pytest.approx(duck[:200], rel=1e-12, abs=1e-15)
+    builtin = [row[0] for row in spark.sql(sql).collect()]  # Spark 4.3's function of the same name
+    assert builtin != pytest.approx(duck[:200], rel=1e-12, abs=1e-15)  # '' vs '' is 1, a bonus below 0.7

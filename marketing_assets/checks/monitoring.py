@@ -12,6 +12,7 @@ from marketing_assets.lib import anomalies
 from marketing_assets.lib.channels import crm_label_group_sql, load_channel_config
 from marketing_assets.lib.quality import table_exists
 from marketing_assets.lib.refs import ref
+from marketing_assets.lib.sql import literal
 from marketing_assets.lib.spend import possible_groups, reporting_currency, split_platforms
 from marketing_assets.resources import CheckThresholds, Warehouse
 from marketing_assets.sources import CONTRACTS
@@ -98,8 +99,8 @@ def platform_vs_finance_spend(warehouse: Warehouse, thresholds: CheckThresholds)
         ).df()
         unsplit = dict(con.execute(
             f"""SELECT platform, count(*) FROM {ref(SPEND, 'ad_spend_daily')}
-                WHERE campaign_type IS NULL AND platform IN (SELECT unnest(?::VARCHAR[])) GROUP BY ALL ORDER BY ALL""",
-            [sorted(split_platforms())],
+                WHERE campaign_type IS NULL AND platform IN ({', '.join(literal(p) for p in sorted(split_platforms())) or 'NULL'})
+                GROUP BY ALL ORDER BY ALL"""
         ).fetchall())
         (assumed_currency,) = con.execute(f"SELECT count(*) FILTER (WHERE is_currency_assumed) FROM {ref(SPEND, 'ad_spend_daily')}").fetchone()
     if finance.empty or platform.empty:

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from marketing_assets.constants import CONFIG_DIR
+from marketing_assets.lib.dialect import stable_hash
 from marketing_assets.lib.sql import literal
 
 DEFAULT_CHANNELS_FILE = CONFIG_DIR / "channels.yaml"
@@ -148,7 +149,7 @@ def web_signature_sql(
         "has_fbclid": f"{_norm(fbclid)} IS NOT NULL",
         "referrer_host": _host_sql(referrer),
     }
-    cols["signature_id"] = "hash(" + ", ".join(cols[c] for c in WEB_SIGNATURE_COLUMNS) + ")"
+    cols["signature_id"] = stable_hash(*(cols[c] for c in WEB_SIGNATURE_COLUMNS))  # the same key on every engine
     return cols
 
 

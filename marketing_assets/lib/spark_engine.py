@@ -18,8 +18,10 @@ them on a Spark session, translating each with :func:`marketing_assets.lib.diale
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import sys
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -30,7 +32,7 @@ import pandas as pd
 import sqlglot
 from sqlglot import exp
 
-from marketing_assets.lib.dialect import SPARK_CONF, to_spark
+from marketing_assets.lib.dialect import SPARK_CONF, SPARK_FUNCTIONS, to_spark
 
 VIEW_SEPARATOR = "__"
 _NO_OPS = (exp.Transaction, exp.Commit, exp.Rollback, exp.Set, exp.Pragma)
@@ -47,12 +49,27 @@ def spark_session(master: str | None = None, remote: str | None = None, app_name
     settings = {**SPARK_CONF, "spark.sql.execution.arrow.pyspark.enabled": "true", **(conf or {})}
     if not remote:
         settings.setdefault("spark.ui.enabled", "false")
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # local UDF workers import this project from this venv
     for key, value in settings.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     if not remote:
         session.sparkContext.setLogLevel("ERROR")
+    _register_functions(session)
     return session
+
+
+def _register_functions(session) -> None:
+    """The DuckDB functions Spark lacks (:data:`marketing_assets.lib.dialect.SPARK_FUNCTIONS`), as vectorised UDFs."""
+    from pyspark.sql.functions import pandas_udf
+
+    def binary(function):
+        def vectorised(a: pd.Series, b: pd.Series) -> pd.Series:
+            return pd.Series([function(x, y) for x, y in zip(a, b)], dtype="float64")
+        return vectorised
+
+    for name, (function, returns) in SPARK_FUNCTIONS.items():
+        session.udf.register(name, pandas_udf(binary(function), returns))
 
 
 class SparkResult:

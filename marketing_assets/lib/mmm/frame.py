@@ -84,7 +84,7 @@ def channel_case_sql(
 
 def _day_expr(con: duckdb.DuckDBPyConnection, table: str, column: str) -> str:
     """Expression giving the UTC calendar day of ``column`` whatever its type (DATE, TIMESTAMP, TIMESTAMPTZ)."""
-    types = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {table})").fetchall())
+    types = {row[0]: row[1] for row in con.execute(f"DESCRIBE {table}").fetchall()}  # column name, type
     kind = str(types.get(column, "")).upper()
     if "WITH TIME ZONE" in kind or kind == "TIMESTAMPTZ":
         return f"CAST(timezone('UTC', {column}) AS DATE)"
