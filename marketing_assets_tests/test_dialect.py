@@ -195,3 +195,12 @@ def test_jaro_winkler_is_duckdbs_on_spark(spark):
     assert got == pytest.approx(duck[:200], rel=1e-12, abs=1e-15)
     builtin = [row[0] for row in spark.sql(sql).collect()]  # Spark 4.3's function of the same name
     assert builtin != pytest.approx(duck[:200], rel=1e-12, abs=1e-15)  # '' vs '' is 1, a bonus below 0.7
+
+
+def test_first_and_last_by_order(spark):
+    sql = """SELECT g, first(x ORDER BY n DESC, x) AS top, last(x ORDER BY n DESC, x) AS bottom, first(x ORDER BY n) AS low
+             FROM (VALUES (1, 'b', 5), (1, 'a', 5), (1, 'c', 1), (1, NULL, 0), (2, 'z', NULL), (2, 'y', 3)) t(g, x, n)
+             GROUP BY g ORDER BY g"""
+    expected = [(1, "a", None, None), (2, "y", "z", "y")]
+    assert on_duckdb(sql) == expected
+    assert on_spark(spark, to_spark(sql)) == expected

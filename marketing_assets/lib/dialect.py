@@ -9,7 +9,7 @@ translation gets wrong *silently* (it runs on Spark and returns another answer):
 - ``epoch(ts)`` keeps the fraction of a second in DuckDB; Spark's ``unix_timestamp`` drops it: rewritten to
   ``unix_micros(ts) / 1e6``.
 - ``list(x ORDER BY y)`` keeps the order and the NULLs in DuckDB; Spark's ``collect_list`` drops both:
-  rewritten to a sort of ``(keys, value)`` structs.
+  rewritten to a sort of ``(keys, value)`` structs; ``first(x ORDER BY y)`` / ``last`` take its first / last element.
 - ``INTERVAL (n) DAY`` (a computed interval) is not Spark syntax: rewritten to ``make_dt_interval`` /
   ``make_ym_interval``.
 - ``any_value(x) FILTER (…)`` and ``arg_max(x, (a, b))`` are not Spark syntax as SQLGlot writes them: rewritten
@@ -178,13 +178,20 @@ def _ordered_list(node: exp.ArrayAgg) -> exp.Expression:
     for i, key in reversed(list(enumerate(keys))):
         desc = bool(key.args.get("desc"))
         nulls_first = key.args.get("nulls_first")
-        nulls_first = desc if nulls_first is None else bool(nulls_first)  # DuckDB: NULLS LAST asc, NULLS FIRST desc
+        nulls_first = bool(nulls_first)  # DuckDB's default: NULLS LAST, ascending or descending
         lt, gt = ("1", "-1") if desc else ("-1", "1")
         null_l, null_r = ("-1", "1") if nulls_first else ("1", "-1")
         compare = (f"CASE WHEN l.k{i} IS NULL AND r.k{i} IS NULL THEN {compare} WHEN l.k{i} IS NULL THEN {null_l} "
                    f"WHEN r.k{i} IS NULL THEN {null_r} WHEN l.k{i} < r.k{i} THEN {lt} WHEN l.k{i} > r.k{i} THEN {gt} "
                    f"ELSE {compare} END")
     return _spark(f"TRANSFORM(ARRAY_SORT({collected}, (l, r) -> {compare}), s -> s.v)")
+
+
+def _first_or_last(node: exp.First | exp.Last) -> exp.Expression:
+    """``first(x ORDER BY k)`` / ``last(…)``: the first / last element of the ordered list (NULL values count, as in
+    DuckDB); Spark's FIRST takes no ORDER BY."""
+    ordered = _ordered_list(exp.ArrayAgg(this=node.this))
+    return exp.Anonymous(this="ELEMENT_AT", expressions=[ordered, exp.Literal.number(1 if isinstance(node, exp.First) else -1)])
 
 
 def _interval(node: exp.Interval) -> exp.Expression:
@@ -276,6 +283,8 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
         return _epoch(node)
     if isinstance(node, exp.ArrayAgg):
         return _ordered_list(node)
+    if isinstance(node, (exp.First, exp.Last)) and isinstance(node.this, exp.Order):
+        return _first_or_last(node)
     if isinstance(node, exp.Interval):
         return _interval(node)
     return node

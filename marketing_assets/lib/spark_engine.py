@@ -218,6 +218,10 @@ class SparkConnection:
         """Table references as temp views: ``"s"."t"`` → ``s__t`` over its Parquet directory;
         ``information_schema.*`` → the catalogue views."""
         def swap(node: exp.Expression) -> exp.Expression:
+            if isinstance(node, exp.Table) and isinstance(node.this, (exp.ReadCSV, exp.ReadParquet)):
+                view = self._file_view(node.this)
+                alias = node.args.get("alias") or exp.TableAlias(this=exp.to_identifier(view))
+                return exp.Table(this=exp.to_identifier(view), alias=alias)
             if not isinstance(node, exp.Table) or not node.name:
                 return node
             schema = node.db
@@ -235,6 +239,28 @@ class SparkConnection:
             return exp.Table(this=exp.to_identifier(view), alias=alias)
 
         return tree.transform(swap)
+
+    def _file_view(self, reader: exp.Expression) -> str:
+        """``read_csv('path', header = true, all_varchar = true)`` / ``read_parquet('path')`` as a temp view (CSV: every
+        column as text, the header naming them; other options are refused rather than ignored)."""
+        args = [reader.this] if reader.this is not None else []
+        args += list(reader.expressions)
+        paths = [a.name for a in args if isinstance(a, exp.Literal) and a.is_string]
+        options = {a.this.name.lower(): a.expression for a in args if isinstance(a, exp.EQ)}
+        if len(paths) != 1:
+            raise NotImplementedError(f"{reader.sql(dialect='duckdb')}: one literal path is supported on Spark")
+        if isinstance(reader, exp.ReadCSV):
+            unknown = set(options) - {"header", "all_varchar"}
+            if unknown or not all(isinstance(v, exp.Boolean) and v.this for v in options.values()):
+                raise NotImplementedError(f"read_csv options {sorted(options)} on Spark: only header and all_varchar (true)")
+            frame = self.spark.read.csv(paths[0], header=True)
+        else:
+            if options:
+                raise NotImplementedError(f"read_parquet options {sorted(options)} on Spark")
+            frame = self.spark.read.parquet(paths[0])
+        view = f"__file_{uuid.uuid5(uuid.NAMESPACE_URL, reader.sql(dialect='duckdb')).hex}"
+        frame.createOrReplaceTempView(view)
+        return view
 
     def _view_registered(self, view: str) -> bool:
         return bool(self.spark.catalog.tableExists(view))

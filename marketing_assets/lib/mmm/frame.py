@@ -82,6 +82,17 @@ def channel_case_sql(
     return f"CASE {' '.join(whens)} END" if whens else "NULL"
 
 
+def _weeks_sql(con, orders: str, day: str) -> str:
+    """Every Monday from the week of the first order line to the week of the last, as a VALUES list (computed from
+    the two bounds: a few hundred rows, the same SQL on every engine)."""
+    first, last = con.execute(f"SELECT min({day}), max({day}) FROM {orders}").fetchone()
+    if first is None:
+        return "SELECT CAST(NULL AS DATE) AS week WHERE false"
+    first, last = pd.Timestamp(first), pd.Timestamp(last)
+    mondays = pd.date_range(first - pd.Timedelta(days=first.weekday()), last, freq="7D")
+    return "SELECT CAST(w AS DATE) AS week FROM (VALUES " + ", ".join(f"(DATE '{d:%Y-%m-%d}')" for d in mondays) + ") t(w)"
+
+
 def _day_expr(con: duckdb.DuckDBPyConnection, table: str, column: str) -> str:
     """Expression giving the UTC calendar day of ``column`` whatever its type (DATE, TIMESTAMP, TIMESTAMPTZ)."""
     types = {row[0]: row[1] for row in con.execute(f"DESCRIBE {table}").fetchall()}  # column name, type
@@ -129,11 +140,7 @@ def weekly_frame_sql(
         FROM {orders}
     ),
     bounds AS (SELECT min(d) AS first_day, max(d) AS last_day FROM lines),
-    weeks AS (
-        SELECT CAST(w AS DATE) AS week
-        FROM bounds, range(CAST(date_trunc('week', first_day) AS TIMESTAMP),
-                           CAST(date_trunc('week', last_day) AS TIMESTAMP) + INTERVAL 1 DAY, INTERVAL 7 DAY) t(w)
-    ),
+    weeks AS ({_weeks_sql(con, orders, day)}),
     rev AS (
         SELECT CAST(date_trunc('week', d) AS DATE) AS week,
                sum(amount) FILTER (WHERE tx = 'sale') AS sales,
