@@ -161,14 +161,14 @@ def _contact_components(con: duckdb.DuckDBPyConnection) -> int:
     )
     con.execute(
         """CREATE OR REPLACE TEMP TABLE _id_email_nodes AS
-        SELECT email_normalized, ((SELECT count(*) FROM _id_contact_nodes) + row_number() OVER ())::INTEGER AS node FROM (
+        SELECT email_normalized, ((SELECT count(*) FROM _id_contact_nodes) + row_number() OVER (ORDER BY email_normalized))::INTEGER AS node FROM (
             SELECT email_normalized FROM _id_contacts WHERE contact_id IS NOT NULL UNION SELECT email_normalized FROM _id_links
         ) WHERE email_normalized IS NOT NULL"""
     )
     con.execute(
         """CREATE OR REPLACE TEMP TABLE _id_client_nodes AS
         SELECT client_id,
-               ((SELECT count(*) FROM _id_contact_nodes) + (SELECT count(*) FROM _id_email_nodes) + row_number() OVER ())::INTEGER AS node
+               ((SELECT count(*) FROM _id_contact_nodes) + (SELECT count(*) FROM _id_email_nodes) + row_number() OVER (ORDER BY client_id))::INTEGER AS node
         FROM (SELECT DISTINCT client_id FROM _id_links)"""
     )
     con.execute(
