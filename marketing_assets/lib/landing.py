@@ -12,10 +12,13 @@ types each column, and splits the rows in three:
   with file, physical start line, column, raw value (PII masked) and reason;
 - collapsed: exact duplicates of a staged row (same typed content), counted per file.
 
-Every read row lands in exactly one of the three, per file. CSV records are split by Python's
-``csv`` module (:func:`csv_records`) and handed to DuckDB as a clean file; typing and rules run in
-DuckDB so 10M-row files stream instead of passing through pandas. Files are opened by their exact
-names, never as patterns. No Dagster import here.
+Every read row lands in exactly one of the three, per file. CSV records are split by DuckDB's strict
+CSV reader and streamed straight into the typing and rules (:func:`_engine_csv`); Python sees the
+file's line count and the few lines DuckDB rejects. A file DuckDB cannot number or classify as
+Python's ``csv`` module would (a record over several lines, a blank line, a quote left open) is
+split by :func:`csv_records` instead and handed to DuckDB as a clean file. Files are opened by their
+exact names, never as patterns. The recount of :func:`count_landing_rows` never uses DuckDB's
+CSV reader. No Dagster import here.
 """
 
 from __future__ import annotations
