@@ -12,18 +12,23 @@ types each column, and splits the rows in three:
   with file, physical start line, column, raw value (PII masked) and reason;
 - collapsed: exact duplicates of a staged row (same typed content), counted per file.
 
-Every read row lands in exactly one of the three, per file. CSV records are split by Python's
-``csv`` module (:func:`csv_records`) and handed to DuckDB as a clean file; typing and rules run in
-DuckDB so 10M-row files stream instead of passing through pandas. Files are opened by their exact
-names, never as patterns. No Dagster import here.
+Every read row lands in exactly one of the three, per file. CSV records are split by DuckDB's strict
+CSV reader and streamed straight into the typing and rules (:func:`_engine_csv`); Python sees the
+file's line count and the few lines DuckDB rejects. A file DuckDB cannot number or classify as
+Python's ``csv`` module would (a record over several lines, a blank line, a quote left open) is
+split by :func:`csv_records` instead and handed to DuckDB as a clean file. Files are opened by their
+exact names, never as patterns. The recount of :func:`count_landing_rows` never uses DuckDB's
+CSV reader. No Dagster import here.
 """
 
 from __future__ import annotations
 
+import collections
 import csv
 import dataclasses
 import datetime as dt
 import gzip
+import itertools
 import os
 import re
 import tempfile
@@ -374,11 +379,15 @@ _INT_RE = r"^[+-]?[0-9]+(\.0*)?$"
 _NUM_RE = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 _DATE_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([ T][0-9:.]+)?(Z|[+-][0-9]{2}(:?[0-9]{2})?)?$"
 _WS = "' \t\r\n'"
+_EDGE_WS_RE = r"^[ \t\r\n]|[ \t\r\n]$"
 
 
 def _trimmed(raw: str) -> str:
-    """Text without surrounding spaces, tabs and line breaks; NULL when nothing is left."""
-    return f"nullif(trim({raw}, {_WS}), '')"
+    """Text without surrounding spaces, tabs and line breaks; NULL when nothing is left.
+
+    ``trim`` with a character set costs more than the rest of the check, so it runs only on values
+    that start or end with one of those characters (the others it would return unchanged)."""
+    return f"nullif(CASE WHEN regexp_matches({raw}, '{_EDGE_WS_RE}') THEN trim({raw}, {_WS}) ELSE {raw} END, '')"
 
 
 def _typed_expr(col: ColumnSpec, raw: str) -> str:
@@ -387,8 +396,12 @@ def _typed_expr(col: ColumnSpec, raw: str) -> str:
     Parsing is strict: integers are digits (``12.0`` allowed, not ``12.7``, ``1_000``, ``0x1F``),
     numbers are finite decimals, instants are ISO-8601 dates (no ``infinity`` or ``epoch``).
     """
+    return _typed_from_trimmed(col, _trimmed(raw))
+
+
+def _typed_from_trimmed(col: ColumnSpec, s: str) -> str:
+    """:func:`_typed_expr` over ``s``, the text already trimmed (NULL when blank)."""
     t = col.sql_type.upper()
-    s = _trimmed(raw)
     if t == "VARCHAR":
         return s
     if t == "BOOLEAN":
@@ -407,11 +420,11 @@ def _typed_expr(col: ColumnSpec, raw: str) -> str:
 
 
 def _violation_exprs(
-    col: ColumnSpec, raw: str, typed: str, date_window: tuple[dt.datetime, dt.datetime] | None = None
+    col: ColumnSpec, raw: str, typed: str, date_window: tuple[dt.datetime, dt.datetime] | None = None, trimmed: str | None = None
 ) -> list[tuple[str, str, str]]:
-    """(condition, reason, detail SQL) per rule of the column, in evaluation order."""
+    """(condition, reason, detail SQL) per rule of the column, in evaluation order (``trimmed``: the trimmed text, if computed)."""
     c = literal(col.name)
-    is_blank = f"{_trimmed(raw)} IS NULL"
+    is_blank = f"{trimmed or _trimmed(raw)} IS NULL"
     out = [(f"(NOT ({is_blank}) AND {typed} IS NULL)", "unparseable_value", f"'cannot parse ' || {c} || ' value as {col.sql_type}'")]
     if date_window is not None and col.sql_type.upper() in ("TIMESTAMP", "DATE"):
         lo, hi = (f"TIMESTAMP '{x.isoformat(sep=' ')}'" for x in date_window)
@@ -435,11 +448,16 @@ def _raw_value_sql(col: ColumnSpec, raw: str) -> str:
     return f"CASE WHEN {raw} IS NULL THEN NULL ELSE '{PII_MASK}' END" if col.pii else raw
 
 
-def _checked_select(contract: TableContract, label: str, date_window: tuple[dt.datetime, dt.datetime] | None = None) -> str:
-    """SELECT over ``_landing_file`` (``source_line``, raw text ``raw__<col>``) yielding typed columns and, for bad rows only, the rejection."""
+def _checked_select(
+    contract: TableContract, label: str, date_window: tuple[dt.datetime, dt.datetime] | None = None, source: str = "_landing_file"
+) -> str:
+    """SELECT over ``source`` (``source_line``, raw text ``raw__<col>``) yielding typed columns and, for bad rows only, the rejection."""
     cols = contract.columns
     typed = {c.name: ident(f"t__{c.name}") for c in cols}
-    rules = [(c, *r) for c in cols for r in _violation_exprs(c, ident(f"raw__{c.name}"), typed[c.name], date_window)]
+    trimmed = {c.name: ident(f"s__{c.name}") for c in cols}
+    rules = [
+        (c, *r) for c in cols for r in _violation_exprs(c, ident(f"raw__{c.name}"), typed[c.name], date_window, trimmed[c.name])
+    ]
     any_bad = " OR ".join(cond for _, cond, _, _ in rules) or "false"
     first = " ".join(
         f"WHEN {cond} THEN {{'column_name': {literal(c.name)}, 'reason': '{reason}', 'detail': {detail}, "
@@ -448,16 +466,18 @@ def _checked_select(contract: TableContract, label: str, date_window: tuple[dt.d
     )
     n_bad = " + ".join(f"CAST({cond} AS INTEGER)" for _, cond, _, _ in rules) or "0"
     record = "to_json({" + ", ".join(f"{literal(c.name)}: {_raw_value_sql(c, ident('raw__' + c.name))}" for c in cols) + "})::VARCHAR"
+    # Each value is trimmed once, then typed once; the rules read both.
+    trim = ", ".join(["source_line"] + [f"{ident('raw__' + c.name)}, {_trimmed(ident('raw__' + c.name))} AS {trimmed[c.name]}" for c in cols])
     inner = ", ".join(
         ["source_line"]
-        + [ident(f"raw__{c.name}") for c in cols]
-        + [f"{_typed_expr(c, ident('raw__' + c.name))} AS {typed[c.name]}" for c in cols]
+        + [f"{ident('raw__' + c.name)}, {trimmed[c.name]}" for c in cols]
+        + [f"{_typed_from_trimmed(c, trimmed[c.name])} AS {typed[c.name]}" for c in cols]
     )
     return f"""
         SELECT {literal(label)} AS source_file, source_line,
                {', '.join(f'{typed[c.name]} AS {ident(c.name)}' for c in cols)},
                CASE WHEN {any_bad} THEN struct_insert(CASE {first} END, violations := {n_bad}, raw_record := {record}) END AS rejection
-        FROM (SELECT {inner} FROM _landing_file)"""
+        FROM (SELECT {inner} FROM (SELECT {trim} FROM {source}))"""
 
 
 def _raw_select(contract: TableContract, mapping: dict[str, str], line_sql: str) -> str:
@@ -489,6 +509,184 @@ def _load_parquet(con, contract: TableContract, path: Path, label: str, tmp: Pat
     con.execute(f"CREATE TEMP TABLE _landing_file AS SELECT {_raw_select(contract, mapping, 'file_row_number + 1')} FROM {numbered}")
     (n,) = con.execute("SELECT count(*) FROM _landing_file").fetchone()
     return int(n), ignored
+
+
+ENGINE_REJECTS = {
+    "INVALID ENCODING": "invalid_encoding",
+    "MISSING COLUMNS": "malformed_record",
+    "TOO MANY COLUMNS": "malformed_record",
+}
+"""DuckDB CSV reject types that stay within one physical line, by the quarantine reason they map to.
+
+Each such line is classified again by :func:`_line_verdict` (the splitter's rules on one line), which
+also writes its detail; a line on which the two readers disagree hands the file to :func:`csv_records`.
+The other types (``UNQUOTED VALUE``: DuckDB drops the rest of the file after a quote left open;
+``LINE SIZE OVER MAXIMUM``, ``INVALID STATE``) always do."""
+
+_ENGINE_MAX_REJECTS = 256
+"""Above this many rejected lines in one file the Python splitter numbers the lines instead."""
+
+_CHUNK = 1 << 24
+
+
+def _first_line_header(path: Path) -> tuple[list[str], str] | None:
+    """Header fields and delimiter when line 1 alone is a clean UTF-8 header of several fields, else None."""
+    with _open_binary(path) as fh:
+        raw = fh.readline()
+    try:
+        text = raw.decode("utf-8").lstrip("\ufeff")
+    except UnicodeDecodeError:
+        return None
+    if not raw:
+        return None
+    delim = _delimiter(text)
+    try:
+        rows = list(csv.reader([text], delimiter=delim, strict=True))
+    except csv.Error:
+        return None
+    if len(rows) != 1 or len(rows[0]) < 2:
+        return None  # blank first line, header spanning lines, or one column (a blank line would be a value)
+    return rows[0], delim
+
+
+def _quote_next_to_space(chunk: bytes, delim: bytes) -> bool:
+    """True when a quoted field has spaces outside its quotes (``"a" ,`` or ``, "a"``): DuckDB drops
+    such spaces where the splitter keeps them (or rejects the record), so the file is not the engine's."""
+    after = b"\r\n" + delim
+    i = chunk.find(b'" ')
+    while i >= 0:
+        j = i + 1
+        while j < len(chunk) and chunk[j] == 0x20:
+            j += 1
+        if j >= len(chunk) or chunk[j] in after:
+            return True
+        i = chunk.find(b'" ', j)
+    before = b"\n" + delim
+    i = chunk.find(b' "')
+    while i >= 0:
+        j = i
+        while j > 0 and chunk[j - 1] == 0x20:
+            j -= 1
+        if j == 0 or chunk[j - 1] in before:
+            return True
+        i = chunk.find(b' "', i + 2)
+    return False
+
+
+def _scan_physical_lines(path: Path, delim: str) -> tuple[int, bool]:
+    """(physical lines, whether a quote sits next to a space outside it), reading bytes in chunks cut at line ends."""
+    lines, odd, last = 0, False, b"\n"
+    with _open_binary(path) as fh:
+        while chunk := fh.read(_CHUNK):
+            chunk += fh.readline()
+            lines += chunk.count(b"\n")
+            odd = odd or _quote_next_to_space(chunk, delim.encode())
+            last = chunk[-1:]
+    return lines + (last != b"\n"), odd
+
+
+def _line_verdict(raw: bytes, lineno: int, delim: str, expected: int) -> tuple[str, str] | str | None:
+    """The splitter's verdict on one physical line DuckDB rejected: ``(reason, detail)``, ``"blank"`` (not a
+    record), or None when the splitter would accept the line or read on past it (the readers disagree)."""
+    try:
+        text, ok = raw.decode("utf-8"), True
+    except UnicodeDecodeError:
+        text, ok = raw.decode("utf-8", errors="replace"), False
+    try:
+        rows = list(csv.reader([text], delimiter=delim, strict=True))
+    except csv.Error:
+        return None
+    if len(rows) > 1:
+        return None
+    fields = rows[0] if rows else []
+    if not fields or (len(fields) == 1 and not fields[0].strip()):
+        return "blank"
+    if not ok:
+        return "invalid_encoding", f"record starting on line {lineno} holds bytes that are not UTF-8"
+    if len(fields) != expected:
+        return "malformed_record", f"record on line {lineno} has {len(fields)} field(s), the header {expected}"
+    return None
+
+
+def _physical_lines_at(path: Path, numbers: set[int]) -> dict[int, bytes]:
+    with _open_binary(path) as fh:
+        return {n: line for n, line in enumerate(fh, 1) if n in numbers}
+
+
+def _engine_csv(con, contract: TableContract, path: Path, label: str, tmp: Path, date_window) -> tuple[int, list[str]] | None:
+    """Check the records of a CSV file into ``_landing_checked`` with DuckDB's reader; None hands the file to the splitter.
+
+    DuckDB splits and checks the records in one streaming statement (strict mode, every field text,
+    rejects stored). Row n of the scan is physical line n + 1 only when every record is one line, which
+    holds when the scan's rows plus its rejected lines plus the header are the file's physical lines.
+    Anything DuckDB cannot classify as the splitter does (a record over several lines, a blank line,
+    a quote left open, spaces outside quotes, too many rejects) leaves ``_landing_checked`` without a
+    row of this file and returns None.
+    """
+    first = _first_line_header(path)
+    if first is None:
+        return None
+    header, delim = first
+    physical, odd = _scan_physical_lines(path, delim)
+    if odd:
+        return None
+    mapping, ignored = map_headers(contract, header, label)
+    positional = {name: f"c{header.index(h)}" for name, h in mapping.items()}
+    link = tmp / f"landing_{len(os.listdir(tmp))}{'.csv.gz' if path.name.lower().endswith('.gz') else '.csv'}"
+    os.symlink(path.resolve(), link)
+    columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(header))) + "}"
+    reader = (
+        f"read_csv({literal(str(link))}, header=true, auto_detect=false, delim={literal(delim)}, quote='\"', escape='\"', "
+        f"strict_mode=true, store_rejects=true, rejects_table='_landing_rejects', rejects_scan='_landing_reject_scans', "
+        f"columns={columns}) WITH ORDINALITY"
+    )
+    source = f"(SELECT {_raw_select(contract, positional, 'CAST(ordinality + 1 AS BIGINT)')} FROM {reader})"
+    for t in ("_landing_rejects", "_landing_reject_scans"):
+        con.execute(f"DROP TABLE IF EXISTS {t}")
+    try:
+        (rows,) = con.execute(f"INSERT INTO _landing_checked {_checked_select(contract, label, date_window, source)}").fetchone()
+        rejected = con.execute(
+            "SELECT line, list(DISTINCT CAST(error_type AS VARCHAR)) FROM _landing_rejects GROUP BY ALL ORDER BY line"
+        ).fetchall()
+    except duckdb.Error:
+        rejected = None
+    finally:
+        for t in ("_landing_rejects", "_landing_reject_scans"):
+            con.execute(f"DROP TABLE IF EXISTS {t}")
+
+    def hand_over() -> None:
+        con.execute("DELETE FROM _landing_checked WHERE source_file = ?", [label])
+
+    if rejected is None or len(rejected) > _ENGINE_MAX_REJECTS or rows + len(rejected) + 1 != physical:
+        hand_over()
+        return None
+    if any(t not in ENGINE_REJECTS for _, types in rejected for t in types):
+        hand_over()
+        return None
+    raw_lines = _physical_lines_at(path, {int(line) for line, _ in rejected}) if rejected else {}
+    bad: list[tuple[int, str, str]] = []
+    skipped: list[int] = []
+    for line, types in rejected:
+        verdict = _line_verdict(raw_lines.get(int(line), b""), int(line), delim, len(header))
+        if verdict is None or (verdict != "blank" and verdict[0] not in {ENGINE_REJECTS[t] for t in types}):
+            hand_over()
+            return None
+        if verdict == "blank":
+            skipped.append(int(line))
+        else:
+            bad.append((int(line), *verdict))
+    if rejected:
+        # Scan row k sits below the header, after the rejected lines that precede it: line k + 1 + that many.
+        before = [int(line) - 1 - j for j, (line, _) in enumerate(rejected, 1)]
+        shift = " + ".join(f"CAST(source_line > {b + 1} AS BIGINT)" for b in before)
+        con.execute(f"UPDATE _landing_checked SET source_line = source_line + {shift} WHERE source_file = ?", [label])
+    if bad:
+        con.executemany(
+            "INSERT INTO _landing_checked (source_file, source_line, rejection) VALUES "
+            "(?, ?, {'column_name': ?, 'reason': ?, 'detail': ?, 'raw_value': NULL, 'violations': 1, 'raw_record': '{}'})",
+            [(label, line, RECORD_COLUMN, why, detail) for line, why, detail in bad],
+        )
+    return rows + len(bad), ignored
 
 
 def _load_csv(con, contract: TableContract, path: Path, label: str, tmp: Path) -> tuple[int, list[str]]:
@@ -582,11 +780,15 @@ def ingest_table(
             label = path.relative_to(root).as_posix()
             check_inside(root, path, label)
             con.execute("DROP TABLE IF EXISTS _landing_file")
-            if _is_parquet(path):
-                read, ignored = _load_parquet(con, contract, path, label, Path(tmp))
+            engine = None if _is_parquet(path) else _engine_csv(con, contract, path, label, Path(tmp), date_window)
+            if engine is not None:
+                read, ignored = engine
             else:
-                read, ignored = _load_csv(con, contract, path, label, Path(tmp))
-            con.execute(f"INSERT INTO _landing_checked {_checked_select(contract, label, date_window)}")
+                if _is_parquet(path):
+                    read, ignored = _load_parquet(con, contract, path, label, Path(tmp))
+                else:
+                    read, ignored = _load_csv(con, contract, path, label, Path(tmp))
+                con.execute(f"INSERT INTO _landing_checked {_checked_select(contract, label, date_window)}")
             stats.append(FileStats(source_file=label, rows_read=read, ignored_columns=ignored))
             con.execute("DROP TABLE IF EXISTS _landing_file")
 
@@ -685,7 +887,28 @@ def count_landing_rows(con: duckdb.DuckDBPyConnection, path: Path) -> int:
         return int(n)
     opener = gzip.open if path.name.lower().endswith(".gz") else open
     with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as fh:
+        plain = _count_plain_csv_records(fh)
+    if plain is not None:
+        return plain
+    with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as fh:
         return _count_csv_records(fh)
+
+
+def _count_plain_csv_records(fh) -> int | None:
+    """Records of a file whose records all have the header's field count, counted by the C ``csv`` reader
+    with no Python per record; None when a record is unusable or could be blank (:func:`_count_csv_records` decides)."""
+    first = fh.readline()
+    if not first:
+        return 0
+    reader = csv.reader(itertools.chain([first], fh), delimiter=_delimiter(first.lstrip("\ufeff")), strict=True)
+    try:
+        width = len(next(reader))
+        widths = collections.Counter(map(len, reader))
+    except csv.Error:
+        return None
+    if width < 2 or set(widths) - {0, width}:  # one-field records may be blank lines; other widths need the replay
+        return None
+    return widths[width]  # a 0-width record is an empty line
 
 
 class _Replay:
