@@ -204,3 +204,11 @@ def test_first_and_last_by_order(spark):
     expected = [(1, "a", None, None), (2, "y", "z", "y")]
     assert on_duckdb(sql) == expected
     assert on_spark(spark, to_spark(sql)) == expected
+
+
+def test_isfinite(spark):
+    sql = """SELECT x, isfinite(x) AS finite FROM (VALUES (1.5), (CAST('nan' AS DOUBLE)), (CAST('inf' AS DOUBLE)),
+             (CAST('-inf' AS DOUBLE)), (NULL)) t(x) ORDER BY x NULLS FIRST"""
+    duck = on_duckdb(sql)
+    got = on_spark(spark, to_spark(sql))
+    assert [f for _, f in got] == [f for _, f in duck] == [None, False, True, False, False]

@@ -124,3 +124,17 @@ def test_every_attribution_model_gives_duckdbs_credits_on_spark(both):
                 assert (pd.isna(want) and pd.isna(have)) or math.isclose(float(want), float(have), rel_tol=1e-9, abs_tol=1e-9), column
             else:
                 assert (pd.isna(want) and pd.isna(have)) or want == have, column
+
+
+def test_copy_writes_one_file_like_duckdb(both, tmp_path):
+    duck, spark_con = both
+    select = """SELECT * FROM (VALUES (1, 'a', TIMESTAMP '2026-01-02 03:04:05', 1.5), (2, NULL, NULL, NULL)) t(id, name, ts, x)"""
+    for label, con in (("duck", duck), ("spark", spark_con)):
+        con.execute(f"COPY ({select}) TO '{tmp_path / (label + '.parquet')}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 1000000)")
+        con.execute(f"COPY ({select}) TO '{tmp_path / (label + '.csv')}' (FORMAT csv, HEADER true, TIMESTAMPFORMAT '%Y-%m-%dT%H:%M:%S')")
+    assert (tmp_path / "spark.parquet").is_file() and (tmp_path / "spark.csv").is_file()
+    read = "SELECT * FROM read_parquet('{}') ORDER BY id"
+    assert duck.execute(read.format(tmp_path / "spark.parquet")).fetchall() == duck.execute(read.format(tmp_path / "duck.parquet")).fetchall()
+    assert (tmp_path / "spark.csv").read_text().splitlines() == (tmp_path / "duck.csv").read_text().splitlines() == [
+        "id,name,ts,x", "1,a,2026-01-02T03:04:05,1.5", "2,,,"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left behind

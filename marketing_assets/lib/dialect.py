@@ -14,6 +14,7 @@ translation gets wrong *silently* (it runs on Spark and returns another answer):
   ``make_ym_interval``.
 - ``any_value(x) FILTER (…)`` and ``arg_max(x, (a, b))`` are not Spark syntax as SQLGlot writes them: rewritten
   to ``any_value(x, TRUE)`` (NULLs skipped, as in DuckDB) and ``max_by(x, STRUCT(a, b))``.
+- ``isfinite(x)`` does not exist in Spark: written out (NULL stays NULL, NaN and ±inf are not finite).
 - ``jaro_winkler_similarity``: Spark 4.3's built-in gives 1 for two empty strings (DuckDB 0) and adds the Winkler
   bonus below a Jaro similarity of 0.7 (DuckDB does not): :func:`jaro_winkler_similarity`, DuckDB's, runs as a UDF.
 - A named window defined from another (``WINDOW wa AS (w ROWS …)``) is not Spark syntax: every window is
@@ -265,8 +266,16 @@ def _by_row(node: exp.Expression) -> exp.Expression:
     return node
 
 
+def _isfinite(node: exp.Anonymous) -> exp.Expression:
+    (value,) = node.expressions
+    x = _sql(value)
+    return _spark(f"(CASE WHEN {x} IS NULL THEN NULL ELSE NOT ISNAN({x}) AND ABS({x}) != DOUBLE('infinity') END)")
+
+
 def _rewrite(node: exp.Expression) -> exp.Expression:
     node = _refuse(node)
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "isfinite":
+        return _isfinite(node)
     if isinstance(node, exp.JarowinklerSimilarity):
         return exp.Anonymous(this="duckdb_jaro_winkler_similarity", expressions=[_spark(_sql(node.this)), _spark(_sql(node.expression))])
     if isinstance(node, exp.IgnoreNulls) and isinstance(node.this, exp.AnyValue):

@@ -203,6 +203,8 @@ class SparkConnection:
             return self._update(tree, parameters)
         if isinstance(tree, exp.Describe):
             return self._describe(tree.this)
+        if isinstance(tree, exp.Copy):
+            return self._copy(tree, parameters)
         return SparkResult(self._query(tree, parameters))
 
     def _query(self, tree: exp.Expression, parameters):
@@ -384,6 +386,47 @@ class SparkConnection:
         self._replace(schema, name, self._query(sqlglot.parse_one(f"SELECT {select} FROM {table}", read="duckdb"), parameters))
         return SparkResult()
 
+    def _copy(self, tree: exp.Copy, parameters) -> SparkResult:
+        """``COPY (query) TO 'file' (FORMAT parquet | csv, …)``: one file at that path, as DuckDB writes it (Spark
+        writes a directory of parts: one part is written and moved into place)."""
+        if tree.args.get("kind"):
+            raise NotImplementedError("COPY … FROM on Spark: read the file with read_csv / read_parquet")
+        files = tree.args.get("files") or []
+        if len(files) != 1 or not isinstance(files[0], exp.Literal):
+            raise NotImplementedError("COPY on Spark writes to one literal path")
+        target = self._local(files[0].name)
+        if target is None:
+            raise NotImplementedError("COPY on Spark writes local files (extracts); tables go to the warehouse root")
+        params = {p.this.name.upper(): p.args.get("expression") for p in tree.args.get("params") or []}
+        fmt = (params.pop("FORMAT", None) or exp.var("parquet")).name.lower()
+        source = tree.this.this if isinstance(tree.this, exp.Subquery) else exp.select("*").from_(tree.this)
+        writer = self._query(source, parameters).coalesce(1).write.mode("overwrite")
+        if fmt == "parquet":
+            compression = params.pop("COMPRESSION", None)
+            params.pop("ROW_GROUP_SIZE", None)  # Spark sizes row groups in bytes (parquet.block.size)
+            writer = writer.option("compression", compression.name.lower() if compression is not None else "snappy")
+        elif fmt == "csv":
+            header = params.pop("HEADER", None)
+            writer = writer.option("header", "true" if header is None or header.this in (True, "true", "TRUE") else "false")
+            ts = params.pop("TIMESTAMPFORMAT", None)
+            if ts is not None:
+                pattern = _java_time_format(ts.name)
+                writer = writer.option("timestampFormat", pattern).option("timestampNTZFormat", pattern)
+            writer = writer.option("emptyValue", "").option("nullValue", "")
+        else:
+            raise NotImplementedError(f"COPY … (FORMAT {fmt}) on Spark")
+        if params:
+            raise NotImplementedError(f"COPY options {sorted(params)} on Spark")
+        staging = target.parent / f".{target.name}.{uuid.uuid4().hex}"
+        getattr(writer, fmt)(str(staging))
+        parts = sorted(p for p in staging.iterdir() if p.name.startswith("part-"))
+        if len(parts) != 1:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise RuntimeError(f"COPY to {target.name}: Spark wrote {len(parts)} parts, expected one")
+        parts[0].replace(target)
+        shutil.rmtree(staging, ignore_errors=True)
+        return SparkResult()
+
     def _describe(self, target: exp.Expression) -> SparkResult:
         if isinstance(target, exp.Table) and target.db:
             frame = self._current(target.db, target.name)
@@ -410,6 +453,25 @@ def _duckdb_type(spark_type: str) -> str:
     if spark_type.startswith("array<") and spark_type.endswith(">"):
         return _duckdb_type(spark_type[6:-1]) + "[]"
     return spark_type.upper()
+
+
+_STRFTIME_TO_JAVA = {"%Y": "yyyy", "%m": "MM", "%d": "dd", "%H": "HH", "%M": "mm", "%S": "ss", "%f": "SSSSSS", "%T": "HH:mm:ss"}
+
+
+def _java_time_format(strftime: str) -> str:
+    """A DuckDB (strftime) timestamp format as Spark's (Java DateTimeFormatter) pattern; literal text quoted."""
+    out, i = [], 0
+    while i < len(strftime):
+        token = strftime[i:i + 2]
+        if token in _STRFTIME_TO_JAVA:
+            out.append(_STRFTIME_TO_JAVA[token])
+            i += 2
+        elif token.startswith("%"):
+            raise NotImplementedError(f"timestamp format {token} on Spark")
+        else:
+            out.append("'" + strftime[i] + "'" if strftime[i].isalpha() else strftime[i])
+            i += 1
+    return "".join(out)
 
 
 def _quote(name: str) -> str:
