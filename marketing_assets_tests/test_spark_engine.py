@@ -138,3 +138,14 @@ def test_copy_writes_one_file_like_duckdb(both, tmp_path):
     assert (tmp_path / "spark.csv").read_text().splitlines() == (tmp_path / "duck.csv").read_text().splitlines() == [
         "id,name,ts,x", "1,a,2026-01-02T03:04:05,1.5", "2,,,"]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left behind
+
+
+def test_union_by_name_like_duckdb(both):
+    duck, spark_con = both
+    sql = """WITH a AS (SELECT 1 AS id, 'x' AS name, DATE '2026-01-01' AS d), b AS (SELECT 'y' AS name, 2 AS id, 1.5 AS score)
+             SELECT * FROM (SELECT * FROM a UNION ALL BY NAME SELECT * FROM b UNION ALL BY NAME SELECT 3 AS id) ORDER BY id"""
+    expected = [(1, "x", dt.date(2026, 1, 1), None), (2, "y", None, 1.5), (3, None, None, None)]
+    assert [tuple(float(v) if isinstance(v, (int, float)) and c == 3 and v is not None else v for c, v in enumerate(r))
+            for r in duck.execute(sql).fetchall()] == expected
+    got = spark_con.execute(sql).fetchall()
+    assert [(r[0], r[1], r[2], None if r[3] is None else float(r[3])) for r in got] == expected

@@ -248,7 +248,7 @@ def _refuse(node: exp.Expression) -> exp.Expression:
         hint = " (use marketing_assets.lib.dialect.stable_hash)" if node.name.lower() == "hash" else ""
         raise NotPortable(f"{node.name.lower()}() has no equal in Spark{hint}")
     if isinstance(node, exp.Union) and node.args.get("by_name"):
-        raise NotPortable("UNION … BY NAME: list the columns in the same order on both sides")
+        raise NotPortable("UNION … BY NAME: its columns depend on the sides' schemas (SparkConnection expands it)")
     return node
 
 

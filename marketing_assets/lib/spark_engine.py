@@ -10,6 +10,7 @@ them on a Spark session, translating each with :func:`marketing_assets.lib.diale
 - **Writes**: ``CREATE [OR REPLACE] TABLE … AS`` writes the result to a new directory and swaps it in (a
   statement that reads the table it replaces reads the old version); ``INSERT`` appends files; ``DELETE`` and
   ``UPDATE`` rewrite the table; ``DROP`` removes it. Temporary tables are cached DataFrames behind temp views.
+- **UNION BY NAME** takes each side's columns from Spark's analysis of it and lines them up by name.
 - **Catalogue**: ``information_schema.tables`` / ``.columns`` and ``DESCRIBE`` answer from the directories and
   their Parquet schemas, in DuckDB's column names.
 - **No transactions**: ``BEGIN`` / ``COMMIT`` / ``ROLLBACK`` / ``CHECKPOINT`` / DuckDB ``SET`` and ``PRAGMA`` are
@@ -208,13 +209,46 @@ class SparkConnection:
         return SparkResult(self._query(tree, parameters))
 
     def _query(self, tree: exp.Expression, parameters):
-        tree = self._resolve_tables(tree)
+        tree = self._union_by_name(self._resolve_tables(tree), parameters)
         sql = to_spark(tree.sql(dialect="duckdb"))
         if isinstance(parameters, Mapping):
             return self.spark.sql(sql, args=dict(parameters))
         if parameters:
             return self.spark.sql(sql, args=list(parameters))
         return self.spark.sql(sql)
+
+    def _union_by_name(self, tree: exp.Expression, parameters) -> exp.Expression:
+        """``a UNION [ALL] BY NAME b``: the columns of both sides, by name in order of first appearance, NULL (cast to
+        the other side's type) where a side lacks one, as DuckDB does. Each side's columns come from Spark's analysis
+        of that side (with the statement's CTEs), which reads no data."""
+        ctes = tree.args.get("with_")
+        while True:
+            pending = [u for u in tree.find_all(exp.Union) if u.args.get("by_name")
+                       and not any(v.args.get("by_name") for side in (u.this, u.expression) for v in side.find_all(exp.Union))]
+            if not pending:
+                return tree
+            union = pending[0]
+            schemas = []
+            for side in (union.this, union.expression):
+                probe = side.copy()
+                if ctes is not None and not probe.args.get("with_"):
+                    probe.set("with_", ctes.copy())
+                schemas.append({f.name: f.dataType.simpleString() for f in self._run(probe, parameters).schema.fields})
+            names = list(dict.fromkeys([*schemas[0], *schemas[1]]))
+
+            def side_select(side: exp.Expression, have: dict[str, str], other: dict[str, str]) -> exp.Expression:
+                cols = ", ".join(_quote(n) if n in have else f"CAST(NULL AS {_duckdb_type(other[n])}) AS {_quote(n)}" for n in names)
+                return sqlglot.parse_one(f"SELECT {cols} FROM ({side.sql(dialect='duckdb')}) AS __by_name", read="duckdb")
+
+            union.set("this", side_select(union.this, schemas[0], schemas[1]))
+            union.set("expression", side_select(union.expression, schemas[1], schemas[0]))
+            union.set("by_name", None)
+
+    def _run(self, tree: exp.Expression, parameters):
+        sql = to_spark(tree.sql(dialect="duckdb"))
+        if isinstance(parameters, Mapping):
+            return self.spark.sql(sql, args=dict(parameters))
+        return self.spark.sql(sql, args=list(parameters)) if parameters else self.spark.sql(sql)
 
     def _resolve_tables(self, tree: exp.Expression) -> exp.Expression:
         """Table references as temp views: ``"s"."t"`` → ``s__t`` over its Parquet directory;
