@@ -130,9 +130,10 @@ def test_division_by_zero_is_null_in_both_through_safe_divide(spark):
 
 
 def test_computed_intervals(spark):
-    sql = """SELECT ts - INTERVAL (n) DAY AS days_back, ts + INTERVAL (n) HOUR AS hours_on
+    sql = """SELECT ts - INTERVAL (n) DAY AS days_back, ts + INTERVAL (n) HOUR AS hours_on, ts - INTERVAL (90) DAY AS fixed
              FROM (VALUES (TIMESTAMP '2026-03-10 00:00:00', 3), (TIMESTAMP '2026-01-01 12:00:00', 0)) t(ts, n) ORDER BY ts"""
-    expected = [(dt.datetime(2026, 1, 1, 12), dt.datetime(2026, 1, 1, 12)), (dt.datetime(2026, 3, 7), dt.datetime(2026, 3, 10, 3))]
+    expected = [(dt.datetime(2026, 1, 1, 12), dt.datetime(2026, 1, 1, 12), dt.datetime(2025, 10, 3, 12)),
+                (dt.datetime(2026, 3, 7), dt.datetime(2026, 3, 10, 3), dt.datetime(2025, 12, 10))]
     assert on_duckdb(sql) == expected
     assert on_spark(spark, to_spark(sql)) == expected
 
@@ -148,7 +149,7 @@ def test_parameters_become_named_markers(spark):
     ("SELECT struct_insert(s, x := 1) FROM t", "struct_insert"),
     ("SELECT a FROM t UNION ALL BY NAME SELECT a FROM u", "BY NAME"),
     ("SELECT date_diff('week', a, b) FROM t", "week"),
-    ("SELECT list(DISTINCT a) FROM t", "DISTINCT"),
+    ("SELECT list(DISTINCT a ORDER BY a) FROM t", "DISTINCT"),
 ])
 def test_untranslatable_constructs_are_refused(sql, construct):
     with pytest.raises(NotPortable, match=construct):
@@ -212,3 +213,22 @@ def test_isfinite(spark):
     duck = on_duckdb(sql)
     got = on_spark(spark, to_spark(sql))
     assert [f for _, f in got] == [f for _, f in duck] == [None, False, True, False, False]
+
+
+def test_distinct_and_filtered_lists(spark):
+    sql = """SELECT g, list_sort(list(DISTINCT x) FILTER (WHERE keep))[2] AS second, array_length(list(DISTINCT x)) AS n,
+                    list(x ORDER BY x DESC) FILTER (WHERE keep) AS kept
+             FROM (VALUES (1, 3, true), (1, NULL, true), (1, 3, true), (1, 1, true), (1, 9, false), (2, 5, true), (2, NULL, true)) t(g, x, keep)
+             GROUP BY g ORDER BY g"""
+    expected = [(1, 3, 4, [3, 3, 1, None]), (2, None, 2, [5, None])]
+    assert on_duckdb(sql) == expected
+    assert on_spark(spark, to_spark(sql)) == expected
+
+
+def test_nested_ctes_with_the_same_names(spark):
+    sql = """SELECT * FROM (WITH a AS (SELECT 1 AS x) SELECT * FROM a) t1
+             CROSS JOIN (WITH a AS (SELECT 2 AS y) SELECT * FROM a) t2"""
+    assert on_duckdb(sql) == [(1, 2)]
+    assert on_spark(spark, to_spark(sql)) == [(1, 2)]
+    with pytest.raises(Exception, match="DUPLICATED_CTE_NAMES"):
+        on_spark(spark, plain(sql))  # SQLGlot moves both to the top

@@ -149,3 +149,16 @@ def test_union_by_name_like_duckdb(both):
             for r in duck.execute(sql).fetchall()] == expected
     got = spark_con.execute(sql).fetchall()
     assert [(r[0], r[1], r[2], None if r[3] is None else float(r[3])) for r in got] == expected
+
+
+def test_temp_views_and_unpivot(both):
+    duck, spark_con = both
+    setup = ["CREATE SCHEMA IF NOT EXISTS mmm",
+             """CREATE TABLE mmm.wide AS SELECT * FROM (VALUES (DATE '2026-01-05', 1.0, 2.0), (DATE '2026-01-12', NULL, 4.0)) t(week, a, b)""",
+             "CREATE OR REPLACE TEMP VIEW v AS SELECT week, a + b AS total FROM mmm.wide"]
+    for sql in setup:
+        duck.execute(sql)
+        spark_con.execute(sql)
+    for sql in ("SELECT * FROM v ORDER BY week",
+                "SELECT w.week, w.component, w.value FROM mmm.wide UNPIVOT INCLUDE NULLS (value FOR component IN (a, b)) AS w ORDER BY 1, 2"):
+        assert spark_con.execute(sql).fetchall() == duck.execute(sql).fetchall(), sql

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.spark import Spark
 
 SPARK_CONF: dict[str, str] = {
     "spark.sql.session.timeZone": "UTC",  # DuckDB's TIMESTAMP has no zone: Spark reads and writes them as UTC
@@ -120,19 +121,28 @@ under these names (a built-in of the same name would win over a session function
 # ------------------------------------------------------------------------------------------ translation
 
 
+class _Spark(Spark):
+    """Spark SQL as SQLGlot writes it, except that a WITH inside a subquery stays there: SQLGlot moves every CTE to
+    the top, where the KPI engine's nested queries (each with its own ``revenue_lines``…) collide; Spark 3+ reads
+    nested WITH clauses."""
+
+    class Generator(Spark.Generator):
+        EXPRESSIONS_WITHOUT_NESTED_CTES: set = set()
+
+
 def _unit(node: exp.Expression | None, default: str = "DAY") -> str:
     name = (node.name if node is not None else default).upper()
     return _UNIT_ALIASES.get(name, name)
 
 
 def _spark(sql: str) -> exp.Expression:
-    return sqlglot.parse_one(sql, read="spark")
+    return sqlglot.parse_one(sql, read=_Spark)
 
 
 def _sql(node: exp.Expression) -> str:
     """A sub-expression as Spark SQL, its own DuckDB constructs translated first (a replaced node's children are not
     visited again by the outer transform)."""
-    return node.transform(_rewrite).sql(dialect="spark")
+    return node.transform(_rewrite).sql(dialect=_Spark)
 
 
 def _date_diff(node: exp.DateDiff) -> exp.Expression:
@@ -162,19 +172,26 @@ def _epoch(node: exp.TimeToUnix) -> exp.Expression:
     return _spark(f"(CAST(UNIX_MICROS(CAST({_sql(node.this)} AS TIMESTAMP_LTZ)) AS DOUBLE) / 1000000)")
 
 
-def _ordered_list(node: exp.ArrayAgg) -> exp.Expression:
-    """``list(x [ORDER BY k…])`` with NULL values kept and the keys' order (ASC NULLS LAST unless stated)."""
+def _ordered_list(node: exp.ArrayAgg, where: exp.Expression | None = None) -> exp.Expression:
+    """``list([DISTINCT] x [ORDER BY k…]) [FILTER (WHERE …)]`` with NULL values kept (DISTINCT keeps one) and the keys'
+    order (ASC NULLS LAST unless stated)."""
     inner = node.this
     keys: list[exp.Ordered] = []
     if isinstance(inner, exp.Order):
         keys = list(inner.expressions)
         inner = inner.this
-    if isinstance(inner, exp.Distinct):
-        raise NotPortable("list(DISTINCT …): Spark's collect_set drops NULLs and order")
+    distinct = isinstance(inner, exp.Distinct)
+    if distinct:
+        if keys or len(inner.expressions) != 1:
+            raise NotPortable("list(DISTINCT … ORDER BY …) or over several expressions")
+        inner = inner.expressions[0]
     fields = [f"'k{i}', {_sql(k.this)}" for i, k in enumerate(keys)] + [f"'v', {_sql(inner)}"]
     collected = f"COLLECT_LIST(NAMED_STRUCT({', '.join(fields)}))"
+    if where is not None:
+        collected += f" FILTER (WHERE {_sql(where.this)})"
     if not keys:
-        return _spark(f"TRANSFORM({collected}, s -> s.v)")
+        values = f"TRANSFORM({collected}, s -> s.v)"
+        return _spark(f"ARRAY_DISTINCT({values})" if distinct else values)
     compare = "0"
     for i, key in reversed(list(enumerate(keys))):
         desc = bool(key.args.get("desc"))
@@ -188,17 +205,17 @@ def _ordered_list(node: exp.ArrayAgg) -> exp.Expression:
     return _spark(f"TRANSFORM(ARRAY_SORT({collected}, (l, r) -> {compare}), s -> s.v)")
 
 
-def _first_or_last(node: exp.First | exp.Last) -> exp.Expression:
+def _first_or_last(node: exp.First | exp.Last, where: exp.Expression | None = None) -> exp.Expression:
     """``first(x ORDER BY k)`` / ``last(…)``: the first / last element of the ordered list (NULL values count, as in
     DuckDB); Spark's FIRST takes no ORDER BY."""
-    ordered = _ordered_list(exp.ArrayAgg(this=node.this))
+    ordered = _ordered_list(exp.ArrayAgg(this=node.this), where)
     return exp.Anonymous(this="ELEMENT_AT", expressions=[ordered, exp.Literal.number(1 if isinstance(node, exp.First) else -1)])
 
 
 def _interval(node: exp.Interval) -> exp.Expression:
     """``INTERVAL (expr) unit`` with a computed amount (a literal amount translates as is)."""
     amount = node.this
-    if isinstance(amount, exp.Literal) or (isinstance(amount, exp.Paren) and isinstance(amount.this, exp.Literal)):
+    if isinstance(amount, exp.Literal):
         return node
     unit = _unit(node.args.get("unit"))
     value = _sql(amount)
@@ -290,6 +307,10 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
         return _date_diff(node)
     if isinstance(node, exp.TimeToUnix):
         return _epoch(node)
+    if isinstance(node, exp.Filter) and isinstance(node.this, exp.ArrayAgg):
+        return _ordered_list(node.this, node.expression)
+    if isinstance(node, exp.Filter) and isinstance(node.this, (exp.First, exp.Last)) and isinstance(node.this.this, exp.Order):
+        return _first_or_last(node.this, node.expression)
     if isinstance(node, exp.ArrayAgg):
         return _ordered_list(node)
     if isinstance(node, (exp.First, exp.Last)) and isinstance(node.this, exp.Order):
@@ -306,4 +327,4 @@ def to_spark(sql: str) -> str:
     if len(statements) != 1:
         raise ValueError(f"to_spark translates one statement at a time, got {len(statements)}")
     tree = statements[0].transform(_rewrite)
-    return tree.sql(dialect="spark")
+    return tree.sql(dialect=_Spark)

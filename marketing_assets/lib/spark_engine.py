@@ -271,8 +271,13 @@ class SparkConnection:
                     if not self._exists(schema, node.name):
                         raise LookupError(f"Table {schema}.{node.name} does not exist")
                     self.spark.read.parquet(self.table_path(schema, node.name)).createOrReplaceTempView(view)
-            alias = node.args.get("alias") or exp.TableAlias(this=exp.to_identifier(node.name))
-            return exp.Table(this=exp.to_identifier(view), alias=alias)
+            swapped = node.copy()  # keeps its alias, PIVOT/UNPIVOT and sample clauses
+            swapped.set("this", exp.to_identifier(view))
+            swapped.set("db", None)
+            swapped.set("catalog", None)
+            if not swapped.args.get("alias"):
+                swapped.set("alias", exp.TableAlias(this=exp.to_identifier(node.name)))
+            return swapped
 
         return tree.transform(swap)
 
@@ -329,7 +334,11 @@ class SparkConnection:
                 local.mkdir(parents=True, exist_ok=True)
             return SparkResult()
         if kind == "VIEW":
-            raise NotImplementedError("views are not stored on Spark: create a table")
+            target = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
+            if target.db:
+                raise NotImplementedError("views in a schema are not stored on Spark: create a table (or a temporary view)")
+            self._query(tree.expression, parameters).createOrReplaceTempView(target.name)  # evaluated where it is read
+            return SparkResult()
         target = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
         schema, name = self._target(target)
         exists = (self._exists(schema, name) if schema else name.lower() in self._temps)
