@@ -1125,6 +1125,41 @@ def test_finance_marketing_spend_by_channel_group(con, dictionary):
 
 
 
+# ------------------------------------------------------------------------------------------ customer months
+
+
+def test_customer_months_rows_over_gaps_returns_and_lines_before_the_first_sale():
+    """One customer, first sale 2026-01-10 (month 0); the latest order month of the data is 2026-06 (month 5):
+    a return in 2025-12 (before the first sale: not counted), sale 100 in month 0, nothing in months 1 and 2,
+    a return of 30 in month 3 (not active), sale 50 + return 20 in month 4 (active), nothing in month 5.
+    Cost 0.5 a unit (one unit a line): margin month 0 100 - 0.5, month 3 -30 + 0.5, month 4 50 - 20 - 0.5 + 0.5."""
+    c = duckdb.connect()
+    for schema in ("sources", "identity", "touchpoints"):
+        c.execute(f"CREATE SCHEMA {schema}")
+    _create(c, "sources.erp_products", "product_id VARCHAR, product_name VARCHAR, category VARCHAR, unit_cost DECIMAL(38,10)", [("P", "P", "A", 0.5)])
+    _create(c, "sources.erp_orders", "order_id VARCHAR, line_number INTEGER, order_date TIMESTAMP, transaction_type VARCHAR, "
+            "customer_id VARCHAR, product_id VARCHAR, quantity INTEGER, amount DECIMAL(38,10), sales_channel VARCHAR",
+            [("R0", 1, "2025-12-20", "return", "C", "P", 1, 7, "web"), ("S1", 1, "2026-01-10", "sale", "C", "P", 1, 100, "web"),
+             ("R1", 1, "2026-04-03", "return", "C", "P", 1, 30, "web"), ("S2", 1, "2026-05-02", "sale", "C", "P", 1, 50, "web"),
+             ("R2", 1, "2026-05-09", "return", "C", "P", 1, 20, "web"), ("X", 1, "2026-06-30", "sale", "Z", "P", 1, 1, "web")])  # fmt: skip
+    _create(c, "identity.accounts_resolved", "account_id VARCHAR, customer_id VARCHAR", [])
+    _create(c, "touchpoints.touchpoints", "touchpoint_id VARCHAR, contact_id VARCHAR, touchpoint_date TIMESTAMP, channel_group VARCHAR, "
+            f"touchpoint_type VARCHAR, account_id VARCHAR, campaign_key VARCHAR, type_order INTEGER GENERATED ALWAYS AS ({TYPE_ORDER_SQL})", [])
+    rows = c.execute(
+        f"""SELECT months_since_acquisition, cumulative_revenue::DOUBLE, cumulative_gross_margin::DOUBLE, is_active, channel_group
+            FROM ({KpiScope(c).base_sql("customer_months")}) WHERE customer_id = 'C' ORDER BY 1"""
+    ).fetchall()
+    assert rows == [
+        (0, 100.0, 99.5, True, "(unattributed)"),
+        (1, 100.0, 99.5, False, "(unattributed)"),
+        (2, 100.0, 99.5, False, "(unattributed)"),
+        (3, 70.0, 70.0, False, "(unattributed)"),
+        (4, 100.0, 100.0, True, "(unattributed)"),
+        (5, 100.0, 100.0, False, "(unattributed)"),
+    ]
+    c.close()
+
+
 # ------------------------------------------------------------------------------------------ scope
 
 

@@ -275,24 +275,30 @@ def _base_builders(parameters: Mapping[str, Any] | None = None) -> dict[str, Cal
                 JOIN {ref(TOUCHPOINTS, "touchpoints")} t ON t.account_id = r.account_id AND t.touchpoint_date <= f.first_sale
                 GROUP BY f.customer_id
             ) a ON a.customer_id = c.customer_id""",
+        # Cumulated over the months with orders (from the first sale, month 0), each row then repeated over the months
+        # up to the next such month (or the latest order month): no window or join over every customer × month.
         "customer_months": lambda: """
-            SELECT g.customer_id, g.event_date, g.channel_group, g.months_since_acquisition,
-                   sum(coalesce(m.net_revenue, 0)) OVER w AS cumulative_revenue,
-                   sum(coalesce(m.gross_margin, 0)) OVER w AS cumulative_gross_margin,
-                   coalesce(m.has_sale, false) AS is_active
+            SELECT customer_id, event_date, channel_group, months_since_acquisition,
+                   coalesce(cumulative_revenue, 0) AS cumulative_revenue,
+                   coalesce(cumulative_gross_margin, 0) AS cumulative_gross_margin,
+                   coalesce(months_since_acquisition = order_month AND has_sale, false) AS is_active
             FROM (
-                SELECT customer_id, event_date, channel_group,
-                       unnest(range(0, datediff('month', event_date, (SELECT max(event_date) FROM revenue_lines)) + 1))
-                           AS months_since_acquisition
-                FROM customers
-            ) g
-            LEFT JOIN (
-                SELECT l.customer_id, datediff('month', c.event_date, l.event_date) AS months_since_acquisition,
-                       sum(l.net_revenue) AS net_revenue, sum(l.net_revenue) - coalesce(sum(l.cogs), 0) AS gross_margin,
-                       bool_or(l.transaction_type = 'sale') AS has_sale
-                FROM revenue_lines l JOIN customers c USING (customer_id) GROUP BY ALL
-            ) m ON m.customer_id = g.customer_id AND m.months_since_acquisition = g.months_since_acquisition
-            WINDOW w AS (PARTITION BY g.customer_id ORDER BY g.months_since_acquisition)""",
+                SELECT *, unnest(range(order_month, next_order_month)) AS months_since_acquisition
+                FROM (
+                    SELECT m.customer_id, c.event_date, c.channel_group, m.order_month, m.has_sale,
+                           sum(m.net_revenue) OVER w AS cumulative_revenue, sum(m.gross_margin) OVER w AS cumulative_gross_margin,
+                           coalesce(lead(m.order_month) OVER w,
+                                    datediff('month', c.event_date, (SELECT max(event_date) FROM revenue_lines)) + 1) AS next_order_month
+                    FROM (
+                        SELECT l.customer_id, datediff('month', c.event_date, l.event_date) AS order_month,
+                               sum(l.net_revenue) AS net_revenue, sum(l.net_revenue) - coalesce(sum(l.cogs), 0) AS gross_margin,
+                               bool_or(l.transaction_type = 'sale') AS has_sale
+                        FROM revenue_lines l JOIN customers c USING (customer_id) GROUP BY ALL
+                    ) m JOIN customers c USING (customer_id)
+                    WHERE m.order_month >= 0
+                    WINDOW w AS (PARTITION BY m.customer_id ORDER BY m.order_month)
+                )
+            )""",
         "spend_days": lambda: f"""
             SELECT date_day AS event_date, platform, channel_group, {campaign_key_sql("campaign_name")} AS campaign_key,
                    spend, clicks, conversions
