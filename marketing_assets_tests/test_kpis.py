@@ -1211,3 +1211,9 @@ def test_a_derived_kpi_reads_its_references_computed_once(con, dictionary):
     # hand-computed: January: spend 100, new customers C1, C2 -> cac 50; February: spend 90, C3 -> 90
     cac = together[together["kpi"] == "cac"].set_index("period")["value"]
     assert cac[pd.Timestamp("2026-01-01")] == 50 and cac[pd.Timestamp("2026-02-01")] == 90
+
+
+def test_a_base_made_of_its_dependency_rows_has_exactly_one_dependency():
+    # KpiScope restricts such a base to a date range by restricting its dependency (see BaseRelation.rows_of_dependency)
+    flagged = [b for b in BASE_RELATIONS.values() if b.rows_of_dependency]
+    assert flagged and all(len(b.depends_on) == 1 for b in flagged)

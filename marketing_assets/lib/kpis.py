@@ -93,6 +93,9 @@ class BaseRelation:
     description: str
     dims: tuple[str, ...]
     depends_on: tuple[str, ...] = ()
+    rows_of_dependency: bool = False
+    """Each row is one row of its one dependency with the same ``event_date`` (and a row's values depend only on its
+    row): its rows in a date range come from the dependency's rows in that range."""
 
 
 BASE_RELATIONS: dict[str, BaseRelation] = {
@@ -160,6 +163,7 @@ BASE_RELATIONS: dict[str, BaseRelation] = {
         "The rows of credited_wins; is_paid_media = the channel group has ad-platform spend (spend/ad_spend_daily).",
         ("attribution_model", "channel_group", "campaign_key", "sales_segment"),
         ("credited_wins",),
+        rows_of_dependency=True,
     ),
     "finance_spend": BaseRelation(
         "finance_spend",
@@ -977,7 +981,10 @@ class KpiScope:
                 return self._bases[k]
         builders = _base_builders(self.dictionary.parameters)
         deps = []
-        for dep in _bases_needed(base)[:-1]:
+        if key is not None and BASE_RELATIONS[base].rows_of_dependency:
+            (dep,) = BASE_RELATIONS[base].depends_on
+            deps.append(f"{dep} AS (SELECT * FROM {self._base_table(dep, between)})")
+        for dep in [] if deps else _bases_needed(base)[:-1]:
             if key is None:
                 deps.append(f"{dep} AS (SELECT * FROM {self._base_table(dep, None)})")
             elif (dep, None) in self._bases:
