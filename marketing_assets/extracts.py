@@ -458,10 +458,11 @@ def executive_kpis(context: dg.AssetExecutionContext, warehouse: Warehouse) -> d
     dictionary = kpis.load_kpi_dictionary()
     versions = {k.name: k.version for k in dictionary}
     with warehouse.get_connection() as con:
-        parts = [
-            _long_form(kpis.compute_kpis(con, names, grain, dictionary=dictionary, skip_missing=True), grain, versions)
-            for grain, names in EXECUTIVE_KPIS.items()
-        ]
+        with kpis.KpiScope(con, dictionary) as scope:
+            parts = [
+                _long_form(kpis.compute_kpis(con, names, grain, dictionary=dictionary, skip_missing=True, scope=scope), grain, versions)
+                for grain, names in EXECUTIVE_KPIS.items()
+            ]
         frame = pd.concat(parts, ignore_index=True)
         fresh = fresh_to(con)
         frame["period_complete"] = [period_complete(g, p, fresh) for g, p in zip(frame["grain"], frame["period"])]
@@ -498,13 +499,14 @@ ROI_PLAN_KPIS = ("plan_current_spend", "planned_spend", "planned_spend_change_pc
 ALL_LEVEL = "all"
 
 
-def _roi_kpis(con, dictionary, dims: list[str], between: tuple) -> pd.DataFrame:
+def _roi_kpis(con, dictionary, dims: list[str], between: tuple, scope: kpis.KpiScope | None = None) -> pd.DataFrame:
     """One row per attribution model × ``dims``: the model KPIs and the spend KPIs over the window (spend and leads
     have no attribution model: the same on every model's row), with the spread of channel ROAS and attributed revenue
     across models."""
     names = [k for k in (*ROI_MODEL_KPIS, *ROI_SPEND_KPIS) if all(d in dictionary[k].dims for d in dims)]
     names += [] if dims else list(ROI_PAID_KPIS)  # the all-channels row: the ads' own return
-    out = kpis.compute_wide(con, names, "total", ["attribution_model", *dims], dictionary=dictionary, between=between, skip_missing=True)
+    out = kpis.compute_wide(con, names, "total", ["attribution_model", *dims], dictionary=dictionary, between=between, skip_missing=True,
+                            scope=scope)
     out = out.dropna(subset=["attribution_model"]).drop(columns="period")
     if "campaign_key" in dims:
         out["campaign_key"] = out["campaign_key"].fillna(NO_CAMPAIGN)
@@ -537,10 +539,10 @@ def roi_window_end_sql() -> str:
 ROI_KPIS = (*ROI_MODEL_KPIS, *ROI_SPEND_KPIS, *ROI_PAID_KPIS, *ROI_MMM_KPIS, *ROI_PLAN_KPIS)
 
 
-def _group_evidence(con, dictionary) -> pd.DataFrame:
+def _group_evidence(con, dictionary, scope: kpis.KpiScope | None = None) -> pd.DataFrame:
     """Per channel group with modelled media: MMM returns (fit period) and the budget plan (plan period)."""
     names = [*ROI_MMM_KPIS, *ROI_PLAN_KPIS]
-    present = kpis.compute_kpis(con, names, "total", ["channel_group"], dictionary=dictionary, skip_missing=True)
+    present = kpis.compute_kpis(con, names, "total", ["channel_group"], dictionary=dictionary, skip_missing=True, scope=scope)
     if present.empty:
         return pd.DataFrame(columns=["channel_group", *names, "mmm_best_other_group", "plan_period_start", "plan_period_end"])
     out = _wide(present, ["channel_group"])
@@ -594,12 +596,13 @@ def marketing_roi(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg
     with warehouse.get_connection() as con:
         end = con.execute(roi_window_end_sql()).fetchone()[0]
         start = end - pd.Timedelta(days=rules.window_days - 1)
-        levels = [
-            _roi_kpis(con, dictionary, [], (start, end)).assign(level=ALL_LEVEL, channel_group=ALL_CHANNELS, campaign_key=None),
-            _roi_kpis(con, dictionary, ["channel_group"], (start, end)).assign(level="channel", campaign_key=None),
-            _roi_kpis(con, dictionary, ["channel_group", "campaign_key"], (start, end)).assign(level="campaign"),
-        ]
-        evidence = _group_evidence(con, dictionary).assign(level="channel")
+        with kpis.KpiScope(con, dictionary, materialize_bases=True) as scope:  # each base built once for the three levels
+            levels = [
+                _roi_kpis(con, dictionary, [], (start, end), scope).assign(level=ALL_LEVEL, channel_group=ALL_CHANNELS, campaign_key=None),
+                _roi_kpis(con, dictionary, ["channel_group"], (start, end), scope).assign(level="channel", campaign_key=None),
+                _roi_kpis(con, dictionary, ["channel_group", "campaign_key"], (start, end), scope).assign(level="campaign"),
+            ]
+            evidence = _group_evidence(con, dictionary, scope).assign(level="channel")
         frame = pd.concat(levels, ignore_index=True).merge(evidence, on=["level", "channel_group"], how="left")
         kpi_columns = [*ROI_MODEL_KPIS, *ROI_SPEND_KPIS, *ROI_PAID_KPIS, *ROI_MMM_KPIS, *ROI_PLAN_KPIS, "mmm_best_other_group", "plan_period_start",
                        "plan_period_end"]
@@ -629,12 +632,13 @@ FUNNEL_KPIS = ("funnel_contacts", "funnel_stage_conversion", "funnel_conversion_
 FUNNEL_TRAILING = {"stage_conversion_3m": "funnel_stage_conversion", "conversion_from_known_3m": "funnel_conversion_from_known"}
 
 
-def _funnel_trailing(con, dictionary) -> pd.DataFrame:
+def _funnel_trailing(con, dictionary, scope: kpis.KpiScope | None = None) -> pd.DataFrame:
     """The funnel conversions over each month and the two before it, per channel group (and "(all)") and stage."""
     names = list(FUNNEL_TRAILING.values())
     parts = []
     for dims, label in ((["channel_group"], None), ([], ALL_CHANNELS)):
-        part = _wide(kpis.compute_kpis(con, names, "trailing_3_months", [*dims, "stage"], dictionary=dictionary), ["period", *dims, "stage"], names=names)
+        part = _wide(kpis.compute_kpis(con, names, "trailing_3_months", [*dims, "stage"], dictionary=dictionary, scope=scope), ["period", *dims, "stage"],
+                     names=names)
         parts.append(part.assign(channel_group=label) if label else part)
     out = pd.concat(parts, ignore_index=True).rename(columns={"period": "month", **{k: c for c, k in FUNNEL_TRAILING.items()}})
     out["month"] = pd.to_datetime(out["month"])
@@ -651,19 +655,20 @@ def funnel(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Materi
     apart from the previous one is flagged, with a note, and has no stage conversion."""
     dictionary = kpis.load_kpi_dictionary()
     names = list(FUNNEL_KPIS)
-    with warehouse.get_connection() as con:
+    with warehouse.get_connection() as con, kpis.KpiScope(con, dictionary, materialize_bases=True) as scope:  # funnel_stages built once
         by_channel = _wide(
-            kpis.compute_kpis(con, names, "month", ["channel_group", "stage"], dictionary=dictionary), ["period", "channel_group", "stage"], names=names
+            kpis.compute_kpis(con, names, "month", ["channel_group", "stage"], dictionary=dictionary, scope=scope), ["period", "channel_group", "stage"],
+            names=names,
         )
-        overall = _wide(kpis.compute_kpis(con, names, "month", ["stage"], dictionary=dictionary), ["period", "stage"], names=names)
+        overall = _wide(kpis.compute_kpis(con, names, "month", ["stage"], dictionary=dictionary, scope=scope), ["period", "stage"], names=names)
         overall = overall.assign(channel_group=ALL_CHANNELS)
         frame = pd.concat([overall, by_channel], ignore_index=True).rename(columns={"period": "month", **published_names("funnel")})
         # outer: a channel without contacts in a month still has its trailing window there (its month figures stay empty)
-        frame = frame.merge(_funnel_trailing(con, dictionary), on=["month", "channel_group", "stage"], how="outer")
+        frame = frame.merge(_funnel_trailing(con, dictionary, scope), on=["month", "channel_group", "stage"], how="outer")
         frame["month"] = pd.to_datetime(frame["month"]).dt.date
         frame["stage_order"] = frame["stage"].map({s: i + 1 for i, s in enumerate(FUNNEL_STAGES)}).astype(int)
         frame["dictionary_version"] = dictionary.version
-        flags = stage_distinguishability(con, dictionary)
+        flags = stage_distinguishability(con, dictionary, scope)
         frame = frame.merge(flags[["stage", "stage_distinguishable", "stage_note"]], on="stage", how="left")
         frame["stage_distinguishable"] = frame["stage_distinguishable"].ne(False)  # a stage without contacts: nothing to tell apart
         frame = frame.sort_values(["month", "channel_group", "stage_order"], kind="stable")
@@ -693,11 +698,13 @@ def cohort_ltv(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Ma
     curve, cohort = list(COHORT_CURVE_KPIS), list(COHORT_KPIS)
     parts = []
     with warehouse.get_connection() as con:
-        for dims, label in ((["channel_group"], None), ([], ALL_CHANNELS)):
-            c = _wide(kpis.compute_kpis(con, curve, "month", [*dims, "months_since_acquisition"], dictionary=dictionary), ["period", *dims, "months_since_acquisition"])
-            k = _wide(kpis.compute_kpis(con, cohort, "month", dims, dictionary=dictionary, skip_missing=True), ["period", *dims])
-            part = c.merge(k, on=["period", *dims], how="left")
-            parts.append(part.assign(channel_group=label) if label else part)
+        with kpis.KpiScope(con, dictionary, materialize_bases=True) as scope:  # customer_months and customers built once
+            for dims, label in ((["channel_group"], None), ([], ALL_CHANNELS)):
+                c = _wide(kpis.compute_kpis(con, curve, "month", [*dims, "months_since_acquisition"], dictionary=dictionary, scope=scope),
+                          ["period", *dims, "months_since_acquisition"])
+                k = _wide(kpis.compute_kpis(con, cohort, "month", dims, dictionary=dictionary, skip_missing=True, scope=scope), ["period", *dims])
+                part = c.merge(k, on=["period", *dims], how="left")
+                parts.append(part.assign(channel_group=label) if label else part)
         frame = pd.concat(parts, ignore_index=True).rename(columns={"period": "cohort_month", **published_names("cohort_ltv")})
         for col in EXTRACT_COLUMNS["cohort_ltv"]:
             if col not in frame:

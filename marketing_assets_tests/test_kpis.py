@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import re
 from pathlib import Path
 
 import duckdb
@@ -17,6 +18,7 @@ from marketing_assets.lib.kpis import (
     BASE_RELATIONS,
     DEFAULT_KPI_FILE,
     KpiDictionaryError,
+    KpiScope,
     base_relations_sql,
     compute_kpis,
     dictionary_frame,
@@ -841,26 +843,29 @@ def test_new_customers_cac_ltv_by_acquisition_channel(con, dictionary):
 
 
 class _CountingConnection:
-    """Delegates to a DuckDB connection and counts the statements executed."""
+    """Delegates to a DuckDB connection and counts the statements executed and those reading a warehouse table
+    (a scan of a base relation's sources; a statement reading only the scope's TEMP tables is not one)."""
 
     def __init__(self, con):
-        self.con, self.statements = con, 0
+        self.con, self.statements, self.scans = con, 0, 0
 
-    def execute(self, *args, **kwargs):
+    def execute(self, sql, *args, **kwargs):
         self.statements += 1
-        return self.con.execute(*args, **kwargs)
+        self.scans += bool(re.search(r'"(sources|spend|identity|touchpoints|attribution|mmm)"\."', sql))
+        return self.con.execute(sql, *args, **kwargs)
 
 
 @pytest.mark.parametrize(
     ("names", "grain", "dims", "scans"),
     [
-        # revenue_lines (2 KPIs), customers (4), spend_days (2), leads (2), sessions (1) + derived roas, cac = 7
+        # revenue_lines (2 KPIs), customers (4), spend_days (2), leads (2), sessions (1); derived roas and cac read
+        # the values computed for their references: no scan of their own
         (["total_revenue", "cogs", "new_customers", "ltv", "monthly_margin_per_customer", "repeat_rate_30d",
           "ad_spend", "cost_per_platform_conversion", "new_leads", "mql_conversion_rate", "conversion_rate_session_to_lead", "blended_roas", "cac"],
-         "month", (), 7),
-        # credited_pipeline (2), credited_wins (2) + derived channel_roas, cost_per_won_deal = 4
+         "month", (), 5),
+        # credited_pipeline (2), credited_wins (2); derived channel_roas, cost_per_won_deal: no scan of their own (ad_spend: 1)
         (["attributed_pipeline", "attributed_opportunities", "attributed_revenue", "attributed_won_deals",
-          "channel_roas", "cost_per_won_deal"], "total", ("attribution_model", "channel_group"), 4),
+          "channel_roas", "cost_per_won_deal"], "total", ("attribution_model", "channel_group"), 3),
         # funnel_stages (3), customer_months (5)
         (["funnel_contacts", "funnel_stage_conversion", "funnel_conversion_from_known"], "month", ("channel_group", "stage"), 1),
         (["cohort_customers", "cohort_active_customers", "cohort_cumulative_revenue", "cohort_cumulative_margin",
@@ -870,7 +875,7 @@ class _CountingConnection:
 def test_batching_gives_the_same_numbers_as_one_by_one(con, dictionary, names, grain, dims, scans):
     counting = _CountingConnection(con)
     batched = compute_kpis(counting, names, grain, dims, dictionary=dictionary)
-    assert counting.statements == scans  # one scan per base and dimension set, one statement per derived KPI
+    assert counting.scans == scans  # one scan per base and dimension set, none per derived KPI
     single = pd.concat([compute_kpis(con, [n], grain, dims, dictionary=dictionary) for n in names], ignore_index=True)
     key = ["kpi", "period", *[c for c in batched.columns if c not in ("kpi", "period", "value", "unit")]]
     batched = batched.sort_values(key, na_position="first").reset_index(drop=True)
@@ -1118,3 +1123,97 @@ def test_finance_marketing_spend_by_channel_group(con, dictionary):
     got = values(con, dictionary, "finance_marketing_spend", "month", ("channel_group",))
     close(got, {("2026-01-01", "Events"): 500, ("2026-02-01", "Paid Search"): 120, ("2026-02-01", "Unassigned"): 7})
 
+
+
+# ------------------------------------------------------------------------------------------ customer months
+
+
+def test_customer_months_rows_over_gaps_returns_and_lines_before_the_first_sale():
+    """One customer, first sale 2026-01-10 (month 0); the latest order month of the data is 2026-06 (month 5):
+    a return in 2025-12 (before the first sale: not counted), sale 100 in month 0, nothing in months 1 and 2,
+    a return of 30 in month 3 (not active), sale 50 + return 20 in month 4 (active), nothing in month 5.
+    Cost 0.5 a unit (one unit a line): margin month 0 100 - 0.5, month 3 -30 + 0.5, month 4 50 - 20 - 0.5 + 0.5."""
+    c = duckdb.connect()
+    for schema in ("sources", "identity", "touchpoints"):
+        c.execute(f"CREATE SCHEMA {schema}")
+    _create(c, "sources.erp_products", "product_id VARCHAR, product_name VARCHAR, category VARCHAR, unit_cost DECIMAL(38,10)", [("P", "P", "A", 0.5)])
+    _create(c, "sources.erp_orders", "order_id VARCHAR, line_number INTEGER, order_date TIMESTAMP, transaction_type VARCHAR, "
+            "customer_id VARCHAR, product_id VARCHAR, quantity INTEGER, amount DECIMAL(38,10), sales_channel VARCHAR",
+            [("R0", 1, "2025-12-20", "return", "C", "P", 1, 7, "web"), ("S1", 1, "2026-01-10", "sale", "C", "P", 1, 100, "web"),
+             ("R1", 1, "2026-04-03", "return", "C", "P", 1, 30, "web"), ("S2", 1, "2026-05-02", "sale", "C", "P", 1, 50, "web"),
+             ("R2", 1, "2026-05-09", "return", "C", "P", 1, 20, "web"), ("X", 1, "2026-06-30", "sale", "Z", "P", 1, 1, "web")])  # fmt: skip
+    _create(c, "identity.accounts_resolved", "account_id VARCHAR, customer_id VARCHAR", [])
+    _create(c, "touchpoints.touchpoints", "touchpoint_id VARCHAR, contact_id VARCHAR, touchpoint_date TIMESTAMP, channel_group VARCHAR, "
+            f"touchpoint_type VARCHAR, account_id VARCHAR, campaign_key VARCHAR, type_order INTEGER GENERATED ALWAYS AS ({TYPE_ORDER_SQL})", [])
+    rows = c.execute(
+        f"""SELECT months_since_acquisition, cumulative_revenue::DOUBLE, cumulative_gross_margin::DOUBLE, is_active, channel_group
+            FROM ({KpiScope(c).base_sql("customer_months")}) WHERE customer_id = 'C' ORDER BY 1"""
+    ).fetchall()
+    assert rows == [
+        (0, 100.0, 99.5, True, "(unattributed)"),
+        (1, 100.0, 99.5, False, "(unattributed)"),
+        (2, 100.0, 99.5, False, "(unattributed)"),
+        (3, 70.0, 70.0, False, "(unattributed)"),
+        (4, 100.0, 100.0, True, "(unattributed)"),
+        (5, 100.0, 100.0, False, "(unattributed)"),
+    ]
+    c.close()
+
+
+# ------------------------------------------------------------------------------------------ scope
+
+
+EXECUTIVE_NAMES = ["total_revenue", "gross_margin_pct", "revenue_growth_mom", "blended_roas", "cac", "new_leads", "cost_per_lead"]
+
+
+@pytest.mark.parametrize("materialize", [False, True])
+@pytest.mark.parametrize(
+    ("names", "grain", "dims", "between"),
+    [
+        (EXECUTIVE_NAMES, "month", (), None),
+        (["attributed_pipeline", "attributed_revenue", "channel_roas", "cost_per_won_deal", "paid_media_roas"], "total",
+         ("attribution_model",), (dt.date(2026, 1, 16), dt.date(2026, 2, 28))),
+        (["funnel_contacts", "funnel_stage_conversion"], "trailing_3_months", ("stage",), None),
+        (["funnel_contacts", "funnel_stage_conversion"], "trailing_3_months", ("stage",), (dt.date(2026, 1, 1), dt.date(2026, 1, 31))),
+        (["cohort_customers", "cohort_ltv"], "month", ("channel_group", "months_since_acquisition"), None),
+    ],
+)  # fmt: skip
+def test_a_scope_gives_the_numbers_of_separate_calls(con, dictionary, names, grain, dims, between, materialize):
+    alone = compute_kpis(con, names, grain, dims, dictionary=dictionary, between=between)
+    with KpiScope(con, dictionary, materialize_bases=materialize) as scope:
+        compute_kpis(con, names[:1], grain, dims, dictionary=dictionary, between=between, scope=scope)  # computed before, reused
+        shared = compute_kpis(con, names, grain, dims, dictionary=dictionary, between=between, scope=scope)
+    pd.testing.assert_frame_equal(shared, alone)
+
+
+def test_a_scope_builds_each_base_once_and_drops_its_tables(con, dictionary):
+    counting = _CountingConnection(con)
+    before = set(con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall())
+    with KpiScope(counting, dictionary, materialize_bases=True) as scope:
+        for grain in ("week", "month", "total"):
+            compute_kpis(counting, ["total_revenue", "gross_margin_pct", "ad_spend"], grain, (), dictionary=dictionary, scope=scope)
+        compute_kpis(counting, ["total_revenue"], "month", ("category",), dictionary=dictionary, scope=scope)
+        assert counting.scans == 2  # revenue_lines and spend_days, each built once
+        assert "FROM temp." in scope.base_sql("revenue_lines")
+    after = set(con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall())
+    assert after == before
+
+
+def test_a_derived_kpi_reads_its_references_computed_once(con, dictionary):
+    # cac and ltv_to_cac both need new_customers and ad_spend; payback_months needs cac: ad_spend and the customers'
+    # KPIs are computed once each: one scan of spend_days, one of customers for new_customers, ltv and monthly margin.
+    counting = _CountingConnection(con)
+    names = ["cac", "ltv_to_cac", "payback_months", "new_customers"]
+    together = compute_kpis(counting, names, "month", (), dictionary=dictionary)
+    assert counting.scans == 2
+    alone = pd.concat([compute_kpis(con, [n], "month", (), dictionary=dictionary) for n in names], ignore_index=True)
+    pd.testing.assert_frame_equal(together, alone.sort_values(["kpi", "period"], kind="stable").reset_index(drop=True))
+    # hand-computed: January: spend 100, new customers C1, C2 -> cac 50; February: spend 90, C3 -> 90
+    cac = together[together["kpi"] == "cac"].set_index("period")["value"]
+    assert cac[pd.Timestamp("2026-01-01")] == 50 and cac[pd.Timestamp("2026-02-01")] == 90
+
+
+def test_a_base_made_of_its_dependency_rows_has_exactly_one_dependency():
+    # KpiScope restricts such a base to a date range by restricting its dependency (see BaseRelation.rows_of_dependency)
+    flagged = [b for b in BASE_RELATIONS.values() if b.rows_of_dependency]
+    assert flagged and all(len(b.depends_on) == 1 for b in flagged)

@@ -30,7 +30,7 @@ from marketing_assets.lib import bi_datasets
 from marketing_assets.lib.agreement import kpi_mismatches
 from marketing_assets.lib.bi_datasets import per_model_columns, per_model_sums_sql
 from marketing_assets.lib.forecast import CLOSED_WITHOUT_DATE_SQL
-from marketing_assets.lib.kpis import UNATTRIBUTED, compute_kpis, load_kpi_dictionary
+from marketing_assets.lib.kpis import UNATTRIBUTED, KpiScope, compute_kpis, load_kpi_dictionary
 from marketing_assets.lib.publish import (
     AuditResult,
     audit_report_html,
@@ -172,7 +172,7 @@ def marketing_roi_levels_add_up(warehouse: Warehouse) -> dg.AssetCheckResult:
     )
 
 
-def _roi_agreement(con, dictionary) -> list[pd.DataFrame]:
+def _roi_agreement(con, dictionary, scope=None) -> list[pd.DataFrame]:
     roi = con.execute(f"SELECT * FROM {ref(EXTRACTS, 'marketing_roi')}").df()
     if roi.empty:
         return []
@@ -183,23 +183,25 @@ def _roi_agreement(con, dictionary) -> list[pd.DataFrame]:
         rows = roi[roi["level"] == level]
         names = [k for k in window_kpis if all(d in dictionary[k].dims for d in dims)] + (list(ROI_PAID_KPIS) if level == ALL_LEVEL else [])
         out.append(kpi_mismatches(con, rows, {k: k for k in names}, ["attribution_model", *dims], dictionary, between=window,
-                                  fill={"campaign_key": NO_CAMPAIGN}, label=f"marketing_roi/{level}"))
+                                  fill={"campaign_key": NO_CAMPAIGN}, label=f"marketing_roi/{level}", scope=scope))
     evidence = roi[(roi["level"] == "channel") & roi["mmm_roi"].notna()]
-    out.append(kpi_mismatches(con, evidence, {k: k for k in (*ROI_MMM_KPIS, *ROI_PLAN_KPIS)}, ["channel_group"], dictionary, label="marketing_roi/evidence"))
+    out.append(kpi_mismatches(con, evidence, {k: k for k in (*ROI_MMM_KPIS, *ROI_PLAN_KPIS)}, ["channel_group"], dictionary, label="marketing_roi/evidence",
+                               scope=scope))
     return out
 
 
-def _executive_agreement(con, dictionary) -> list[pd.DataFrame]:
+def _executive_agreement(con, dictionary, scope=None) -> list[pd.DataFrame]:
     frame = con.execute(f"SELECT * FROM {ref(EXTRACTS, 'executive_kpis')}").df()
     out = []
     for (grain, kpi, dimension), rows in frame.groupby(["grain", "kpi", frame["dimension"].fillna("")]):
         dims = [dimension] if dimension else []
         rows = rows.assign(**({dimension: rows["dimension_value"]} if dimension else {}))
-        out.append(kpi_mismatches(con, rows, {"value": kpi}, dims, dictionary, grain=grain, period="period", label=f"executive_kpis/{grain}"))
+        out.append(kpi_mismatches(con, rows, {"value": kpi}, dims, dictionary, grain=grain, period="period", label=f"executive_kpis/{grain}",
+                                   scope=scope))
     return out
 
 
-def _by_channel_agreement(con, dictionary, name: str, time_column: str, extra_dims: list[str]) -> list[pd.DataFrame]:
+def _by_channel_agreement(con, dictionary, name: str, time_column: str, extra_dims: list[str], scope=None) -> list[pd.DataFrame]:
     frame = con.execute(f"SELECT * FROM {ref(EXTRACTS, name)}").df()
     other_grains = COLUMN_GRAINS.get(name, {})
     columns = {c: k for c, k in COLUMN_KPIS[name].items() if c in frame.columns and c not in other_grains}
@@ -209,23 +211,28 @@ def _by_channel_agreement(con, dictionary, name: str, time_column: str, extra_di
     out = []
     for label, rows, dims in (("(all)", frame[frame["channel_group"] == ALL_CHANNELS], extra_dims),
                               ("channels", frame[frame["channel_group"] != ALL_CHANNELS], ["channel_group", *extra_dims])):
-        out.append(kpi_mismatches(con, rows, columns, dims, dictionary, grain="month", period=time_column, label=f"{name}/{label}"))
+        out.append(kpi_mismatches(con, rows, columns, dims, dictionary, grain="month", period=time_column, label=f"{name}/{label}", scope=scope))
         for grain in sorted(set(other_grains.values())):
             at_grain = {c: COLUMN_KPIS[name][c] for c, g in other_grains.items() if g == grain and c in frame.columns}
-            out.append(kpi_mismatches(con, rows, at_grain, dims, dictionary, grain=grain, period=time_column, label=f"{name}/{label}/{grain}"))
+            out.append(kpi_mismatches(con, rows, at_grain, dims, dictionary, grain=grain, period=time_column, label=f"{name}/{label}/{grain}",
+                                      scope=scope))
         if name == "cohort_ltv":
             part = month0[(month0["channel_group"] == ALL_CHANNELS) == (label == "(all)")]
             out.append(kpi_mismatches(con, part, cohort, [d for d in dims if d == "channel_group"], dictionary, grain="month",
-                                      period=time_column, label=f"{name}/{label}/cohort"))
+                                      period=time_column, label=f"{name}/{label}/cohort", scope=scope))
     return out
 
 
 AGREEMENT = {
     "marketing_roi": _roi_agreement,
     "executive_kpis": _executive_agreement,
-    "cohort_ltv": lambda con, d: _by_channel_agreement(con, d, "cohort_ltv", "cohort_month", ["months_since_acquisition"]),
-    "funnel": lambda con, d: _by_channel_agreement(con, d, "funnel", "month", ["stage"]),
+    "cohort_ltv": lambda con, d, scope=None: _by_channel_agreement(con, d, "cohort_ltv", "cohort_month", ["months_since_acquisition"], scope),
+    "funnel": lambda con, d, scope=None: _by_channel_agreement(con, d, "funnel", "month", ["stage"], scope),
 }
+
+
+# whether the check builds each base relation it reads once, as a TEMP table (worth it when several queries read it)
+AGREEMENT_MATERIALIZE = {"marketing_roi": True, "executive_kpis": False, "cohort_ltv": True, "funnel": True}
 
 
 def _build_agreement_check(name: str) -> dg.AssetChecksDefinition:
@@ -234,8 +241,8 @@ def _build_agreement_check(name: str) -> dg.AssetChecksDefinition:
         """Every KPI figure of the extract equals the dictionary's value for the same period, grain and filter,
         recomputed from its formula (so the same KPI agrees across extracts and the reports that show them)."""
         dictionary = load_kpi_dictionary()
-        with warehouse.get_connection() as con:
-            parts = [p for p in AGREEMENT[name](con, dictionary) if len(p)]
+        with warehouse.get_connection() as con, KpiScope(con, dictionary, materialize_bases=AGREEMENT_MATERIALIZE[name]) as scope:
+            parts = [p for p in AGREEMENT[name](con, dictionary, scope) if len(p)]
         bad = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
         return dg.AssetCheckResult(
             passed=bad.empty,

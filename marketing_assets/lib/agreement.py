@@ -9,12 +9,13 @@ against the same definitions, the same KPI for the same period and filter agrees
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 
-from marketing_assets.lib.kpis import KpiDictionary, compute_kpis
+from marketing_assets.lib.kpis import KpiDictionary, KpiScope, compute_kpis
 
 MONEY_TOLERANCE = 0.005  # published money is rounded to cents
 RELATIVE_TOLERANCE = 1e-9
@@ -40,6 +41,7 @@ def kpi_mismatches(
     between: tuple[Any, Any] | None = None,
     fill: Mapping[str, Any] | None = None,
     label: str = "",
+    scope: KpiScope | None = None,
 ) -> pd.DataFrame:
     """Cells of ``rows`` whose KPI value differs from the dictionary's.
 
@@ -52,16 +54,27 @@ def kpi_mismatches(
         between: date range of the base rows (see :func:`compute_kpis`).
         fill: the value a NULL dimension is published as (e.g. ``{"campaign_key": "(no campaign)"}``).
         label: prefix naming the row set in the output.
+        scope: shares computed KPIs and built base relations with other calls (see :class:`KpiScope`); the KPIs of
+            one dimension set are computed in one call either way.
 
     Returns one row per differing cell: ``where``, ``column``, ``kpi``, ``key``, ``published``, ``definition``.
     """
     out = []
     if rows.empty:
         return pd.DataFrame(columns=["where", "column", "kpi", "key", "published", "definition"])
+    by_dims: dict[tuple[str, ...], list[str]] = {}
+    for kpi_name in dict.fromkeys(columns.values()):
+        by_dims.setdefault(tuple(d for d in dims if d in dictionary[kpi_name].dims), []).append(kpi_name)
+    with contextlib.nullcontext(scope) if scope is not None else KpiScope(con, dictionary) as shared:
+        computed = {
+            kdims: compute_kpis(con, names, grain, list(kdims), dictionary=dictionary, between=between, scope=shared)
+            for kdims, names in by_dims.items()
+        }
     for column, kpi_name in columns.items():
         kpi = dictionary[kpi_name]
         kdims = [d for d in dims if d in kpi.dims]
-        recomputed = compute_kpis(con, [kpi_name], grain, kdims, dictionary=dictionary, between=between)
+        recomputed = computed[tuple(kdims)]
+        recomputed = recomputed[recomputed["kpi"] == kpi_name].copy()
         for d, value in (fill or {}).items():
             if d in recomputed:
                 recomputed[d] = recomputed[d].astype(object).where(recomputed[d].notna(), value)

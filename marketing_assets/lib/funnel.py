@@ -13,15 +13,16 @@ import pandas as pd
 from marketing_assets.lib import kpis
 
 
-def stage_distinguishability(con: Any, dictionary: kpis.KpiDictionary | None = None) -> pd.DataFrame:
+def stage_distinguishability(con: Any, dictionary: kpis.KpiDictionary | None = None, scope: kpis.KpiScope | None = None) -> pd.DataFrame:
     """One row per funnel stage: ``stage``, ``stage_order``, ``stage_distinguishable`` (bool), ``stage_note``.
 
     A stage is not distinguishable from the previous one when, in the whole data set (every cohort and
     channel), no contact reached it by a signal of its own (it is only implied by later stages), or every
     contact that reached the previous stage also reached it. The note says which, with the count.
+    ``scope`` reads the base from the scope's table when it builds one (see :class:`kpis.KpiScope`).
     """
     dictionary = dictionary or kpis.load_kpi_dictionary()
-    sql = kpis.base_relation_sql("funnel_stages", dictionary.parameters)
+    sql = scope.base_sql("funnel_stages") if scope is not None else kpis.base_relation_sql("funnel_stages", dictionary.parameters)
     frame = con.execute(
         f"""SELECT stage, stage_order, bool_and(stage_distinguishable) AS stage_distinguishable,
                    any_value(stage_note) AS stage_note

@@ -23,6 +23,7 @@ rows of that month and the two before it (a report's trailing quarter, ending wi
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -92,6 +93,9 @@ class BaseRelation:
     description: str
     dims: tuple[str, ...]
     depends_on: tuple[str, ...] = ()
+    rows_of_dependency: bool = False
+    """Each row is one row of its one dependency with the same ``event_date`` (and a row's values depend only on its
+    row): its rows in a date range come from the dependency's rows in that range."""
 
 
 BASE_RELATIONS: dict[str, BaseRelation] = {
@@ -159,6 +163,7 @@ BASE_RELATIONS: dict[str, BaseRelation] = {
         "The rows of credited_wins; is_paid_media = the channel group has ad-platform spend (spend/ad_spend_daily).",
         ("attribution_model", "channel_group", "campaign_key", "sales_segment"),
         ("credited_wins",),
+        rows_of_dependency=True,
     ),
     "finance_spend": BaseRelation(
         "finance_spend",
@@ -274,24 +279,30 @@ def _base_builders(parameters: Mapping[str, Any] | None = None) -> dict[str, Cal
                 JOIN {ref(TOUCHPOINTS, "touchpoints")} t ON t.account_id = r.account_id AND t.touchpoint_date <= f.first_sale
                 GROUP BY f.customer_id
             ) a ON a.customer_id = c.customer_id""",
+        # Cumulated over the months with orders (from the first sale, month 0), each row then repeated over the months
+        # up to the next such month (or the latest order month): no window or join over every customer × month.
         "customer_months": lambda: """
-            SELECT g.customer_id, g.event_date, g.channel_group, g.months_since_acquisition,
-                   sum(coalesce(m.net_revenue, 0)) OVER w AS cumulative_revenue,
-                   sum(coalesce(m.gross_margin, 0)) OVER w AS cumulative_gross_margin,
-                   coalesce(m.has_sale, false) AS is_active
+            SELECT customer_id, event_date, channel_group, months_since_acquisition,
+                   coalesce(cumulative_revenue, 0) AS cumulative_revenue,
+                   coalesce(cumulative_gross_margin, 0) AS cumulative_gross_margin,
+                   coalesce(months_since_acquisition = order_month AND has_sale, false) AS is_active
             FROM (
-                SELECT customer_id, event_date, channel_group,
-                       unnest(range(0, datediff('month', event_date, (SELECT max(event_date) FROM revenue_lines)) + 1))
-                           AS months_since_acquisition
-                FROM customers
-            ) g
-            LEFT JOIN (
-                SELECT l.customer_id, datediff('month', c.event_date, l.event_date) AS months_since_acquisition,
-                       sum(l.net_revenue) AS net_revenue, sum(l.net_revenue) - coalesce(sum(l.cogs), 0) AS gross_margin,
-                       bool_or(l.transaction_type = 'sale') AS has_sale
-                FROM revenue_lines l JOIN customers c USING (customer_id) GROUP BY ALL
-            ) m ON m.customer_id = g.customer_id AND m.months_since_acquisition = g.months_since_acquisition
-            WINDOW w AS (PARTITION BY g.customer_id ORDER BY g.months_since_acquisition)""",
+                SELECT *, unnest(range(order_month, next_order_month)) AS months_since_acquisition
+                FROM (
+                    SELECT m.customer_id, c.event_date, c.channel_group, m.order_month, m.has_sale,
+                           sum(m.net_revenue) OVER w AS cumulative_revenue, sum(m.gross_margin) OVER w AS cumulative_gross_margin,
+                           coalesce(lead(m.order_month) OVER w,
+                                    datediff('month', c.event_date, (SELECT max(event_date) FROM revenue_lines)) + 1) AS next_order_month
+                    FROM (
+                        SELECT l.customer_id, datediff('month', c.event_date, l.event_date) AS order_month,
+                               sum(l.net_revenue) AS net_revenue, sum(l.net_revenue) - coalesce(sum(l.cogs), 0) AS gross_margin,
+                               bool_or(l.transaction_type = 'sale') AS has_sale
+                        FROM revenue_lines l JOIN customers c USING (customer_id) GROUP BY ALL
+                    ) m JOIN customers c USING (customer_id)
+                    WHERE m.order_month >= 0
+                    WINDOW w AS (PARTITION BY m.customer_id ORDER BY m.order_month)
+                )
+            )""",
         "spend_days": lambda: f"""
             SELECT date_day AS event_date, platform, channel_group, {campaign_key_sql("campaign_name")} AS campaign_key,
                    spend, clicks, conversions
@@ -793,6 +804,12 @@ def kpi_sql(
     return _base_sql([kpi], grain, dim_list, dictionary, between, value_names=["value"])
 
 
+def _base_ctes(base: str, dictionary: KpiDictionary) -> str:
+    """The CTEs defining ``base`` and the bases it selects from, from their one definition (:func:`_base_builders`)."""
+    builders = _base_builders(dictionary.parameters)  # only the bases needed: no ref() to a table the KPI does not read
+    return ",\n".join(f"{name} AS ({builders[name]()}\n)" for name in _bases_needed(base))
+
+
 def _base_sql(
     kpis: Sequence[Kpi],
     grain: str,
@@ -800,11 +817,13 @@ def _base_sql(
     dictionary: KpiDictionary,
     between: tuple[Any, Any] | None,
     value_names: Sequence[str] | None = None,
+    ctes: str | None = None,
 ) -> str:
-    """One SELECT computing several KPIs of the same base in a single pass (one value column each)."""
+    """One SELECT computing several KPIs of the same base in a single pass (one value column each).
+
+    ``ctes`` defines the base under its name (default: from its definition, :func:`_base_ctes`)."""
     base = kpis[0].base
-    builders = _base_builders(dictionary.parameters)  # only the bases needed: no ref() to a table the KPI does not read
-    ctes = ",\n".join(f"{name} AS ({builders[name]()}\n)" for name in _bases_needed(base))
+    ctes = ctes if ctes is not None else _base_ctes(base, dictionary)
     cols = ", ".join([f"{_period_expr(grain)} AS period", *dim_list])
     values = ", ".join(
         f'CAST(({k.formula}) AS DOUBLE) AS "{name}"' for k, name in zip(kpis, value_names or [k.name for k in kpis])
@@ -816,14 +835,28 @@ def _base_sql(
     return f"WITH {ctes}\nSELECT {cols}, {values}\nFROM {source} {where}\nGROUP BY {group}"
 
 
+def _reference_dims(kpi: Kpi, dims: Sequence[str], dictionary: KpiDictionary) -> dict[str, list[str]]:
+    """Per KPI a derived KPI references: the dimensions of ``dims`` it is computed by (those it has)."""
+    return {n: [d for d in dims if d in dictionary[n].dims] for n in dict.fromkeys(r for r, _ in kpi.references)}
+
+
 def _derived_sql(
-    kpi: Kpi, grain: str, dims: list[str], dictionary: KpiDictionary, between: tuple[Any, Any] | None = None
+    kpi: Kpi,
+    grain: str,
+    dims: list[str],
+    dictionary: KpiDictionary,
+    between: tuple[Any, Any] | None = None,
+    reference_sql: Callable[[Kpi, list[str]], str] | None = None,
 ) -> str:
+    """The SELECT of a derived KPI joining its references' values; ``reference_sql(kpi, dims)`` gives the SELECT of a
+    reference's ``period``, dims and ``value`` (default: computed from its definition, :func:`kpi_sql`)."""
     refs = kpi.references
     names = list(dict.fromkeys(r for r, _ in refs))
     alias = {name: f"r{i}" for i, name in enumerate(names)}
-    ref_dims = {n: [d for d in dims if d in dictionary[n].dims] for n in names}
-    ctes = [f"{alias[n]} AS ({kpi_sql(dictionary[n], grain, ref_dims[n], dictionary, between)}\n)" for n in names]
+    ref_dims = _reference_dims(kpi, dims, dictionary)
+    if reference_sql is None:
+        reference_sql = lambda ref, ref_dims: kpi_sql(ref, grain, ref_dims, dictionary, between)  # noqa: E731
+    ctes = [f"{alias[n]} AS ({reference_sql(dictionary[n], ref_dims[n])}\n)" for n in names]
     key_cols = ["period", *dims]
     anchors = [n for n in names if any(r == n and lag == 0 for r, lag in refs)] or names
 
@@ -888,6 +921,136 @@ def missing_tables(
     return [t for t in kpi_tables(kpi, dictionary) if t not in present]
 
 
+def _between_key(between: tuple[Any, Any] | None) -> tuple[str, str] | None:
+    return None if between is None else tuple(pd.Timestamp(v).date().isoformat() for v in between)
+
+
+class KpiScope:
+    """Work shared by the KPI computations on one connection: each KPI at a grain, dimensions and date range is
+    computed once (a derived KPI reads the computed values of the KPIs it references), and with
+    ``materialize_bases`` each base relation is built once, as a TEMP table from its one definition, for every
+    query that reads it. Results and bases live in TEMP tables dropped when the scope closes.
+
+    Use as a context manager around computations that read the same data (one asset, one check)::
+
+        with KpiScope(con, dictionary, materialize_bases=True) as scope:
+            a = compute_kpis(con, names, "month", ["channel_group"], dictionary=dictionary, scope=scope)
+            b = compute_kpis(con, names, "month", [], dictionary=dictionary, scope=scope)
+
+    The warehouse tables must not change while the scope is open (its tables would be stale).
+    """
+
+    _count = 0
+
+    def __init__(self, con: Any, dictionary: KpiDictionary | None = None, materialize_bases: bool = False):
+        KpiScope._count += 1
+        self.con = con
+        self.dictionary = dictionary or load_kpi_dictionary()
+        self.materialize_bases = materialize_bases
+        self._prefix = f"_kpi_scope{KpiScope._count}_"
+        self._tables: list[str] = []
+        self._bases: dict[tuple[str, tuple[str, str] | None], str] = {}
+        # (kpi, grain, dims, between) -> (table, column): where the KPI's values are
+        self._results: dict[tuple[str, str, tuple[str, ...], tuple[str, str] | None], tuple[str, str]] = {}
+
+    def __enter__(self) -> KpiScope:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Drop the scope's TEMP tables."""
+        while self._tables:
+            self.con.execute(f'DROP TABLE IF EXISTS temp."{self._tables.pop()}"')
+        self._bases.clear()
+        self._results.clear()
+
+    def _create(self, select_sql: str) -> str:
+        table = f"{self._prefix}{len(self._tables)}"
+        self._tables.append(table)
+        self.con.execute(f'CREATE TEMP TABLE "{table}" AS {select_sql}')
+        return f'temp."{table}"'
+
+    def _base_table(self, base: str, between: tuple[Any, Any] | None) -> str:
+        """The TEMP table of ``base`` (its rows in ``between`` when given), built on first use. The bases it selects
+        from are read from their tables when built (a whole base only builds whole bases), else from their definitions."""
+        key = _between_key(between)
+        for k in ((base, None), (base, key)):
+            if k in self._bases:
+                return self._bases[k]
+        builders = _base_builders(self.dictionary.parameters)
+        deps = []
+        if key is not None and BASE_RELATIONS[base].rows_of_dependency:
+            (dep,) = BASE_RELATIONS[base].depends_on
+            deps.append(f"{dep} AS (SELECT * FROM {self._base_table(dep, between)})")
+        for dep in [] if deps else _bases_needed(base)[:-1]:
+            if key is None:
+                deps.append(f"{dep} AS (SELECT * FROM {self._base_table(dep, None)})")
+            elif (dep, None) in self._bases:
+                deps.append(f"{dep} AS (SELECT * FROM {self._bases[(dep, None)]})")
+            else:
+                deps.append(f"{dep} AS ({builders[dep]()}\n)")
+        where = " AND ".join(_between_sql(between))
+        select = f"SELECT * FROM ({builders[base]()}\n)" + (f" WHERE {where}" if where else "")
+        self._bases[(base, key)] = self._create((f"WITH {', '.join(deps)}\n" if deps else "") + select)
+        return self._bases[(base, key)]
+
+    def base_sql(self, base: str) -> str:
+        """A SELECT of the rows of ``base``: from its TEMP table with ``materialize_bases``, else its definition."""
+        if self.materialize_bases:
+            return f"SELECT * FROM {self._base_table(base, None)}"
+        return base_relation_sql(base, self.dictionary.parameters) if not BASE_RELATIONS[base].depends_on else (
+            f"WITH {_base_ctes(base, self.dictionary)}\nSELECT * FROM {base}")
+
+    def _ctes(self, base: str, grain: str, between: tuple[Any, Any] | None) -> str | None:
+        # a trailing window's last month is that of the whole base: not from a table of the rows in ``between``
+        if not self.materialize_bases or (between is not None and grain in TRAILING_MONTHS and (base, None) not in self._bases):
+            return None
+        return f"{base} AS (SELECT * FROM {self._base_table(base, between)})"
+
+    def _compute_batch(self, batch: Sequence[Kpi], grain: str, dims: Sequence[str], between: tuple[Any, Any] | None) -> None:
+        table = self._create(_base_sql(batch, grain, dims, self.dictionary, between, ctes=self._ctes(batch[0].base, grain, between)))
+        for kpi in batch:
+            self._results[(kpi.name, grain, tuple(dims), _between_key(between))] = (table, kpi.name)
+
+    def result(self, kpi: Kpi, grain: str, dims: Sequence[str], between: tuple[Any, Any] | None = None) -> tuple[str, str]:
+        """``(table, column)`` holding ``kpi`` by ``period`` and ``dims`` (its effective dimensions), computed on first use."""
+        key = (kpi.name, grain, tuple(dims), _between_key(between))
+        if key not in self._results:
+            if kpi.base == DERIVED:
+                sql = _derived_sql(kpi, grain, list(dims), self.dictionary, between, lambda ref, ref_dims: self.reference_sql(ref, grain, ref_dims, between))
+                self._results[key] = (self._create(sql), "value")
+            else:
+                self._compute_batch([kpi], grain, dims, between)
+        return self._results[key]
+
+    def reference_sql(self, kpi: Kpi, grain: str, dims: Sequence[str], between: tuple[Any, Any] | None = None) -> str:
+        """SELECT ``period``, dims, ``value`` of ``kpi`` (computed once, see :meth:`result`)."""
+        dims = _effective_dims(kpi, grain, dims)
+        table, column = self.result(kpi, grain, dims, between)
+        return f'SELECT {", ".join(["period", *dims])}, "{column}" AS value FROM {table}'
+
+    def compute(self, batches: Mapping[tuple[str, tuple[str, ...]], Sequence[Kpi]], grain: str, between: tuple[Any, Any] | None) -> None:
+        """Compute the base KPIs not yet computed, those of one base and dimensions in one pass."""
+        for (_, kdims), batch in batches.items():
+            todo = [k for k in batch if (k.name, grain, kdims, _between_key(between)) not in self._results]
+            if todo:
+                self._compute_batch(todo, grain, kdims, between)
+
+
+def _plan(kpi: Kpi, grain: str, dims: Sequence[str], dictionary: KpiDictionary, batches: dict[tuple[str, tuple[str, ...]], list[Kpi]]) -> None:
+    """Add ``kpi`` (a derived one: the base KPIs it references, at their dimensions) to the batches of one base and
+    dimension set: KPIs over the same base and dimensions share one scan of the base."""
+    if kpi.base != DERIVED:
+        batch = batches.setdefault((kpi.base, tuple(dims)), [])
+        if kpi not in batch:
+            batch.append(kpi)
+        return
+    for name, ref_dims in _reference_dims(kpi, dims, dictionary).items():
+        _plan(dictionary[name], grain, _effective_dims(dictionary[name], grain, ref_dims), dictionary, batches)
+
+
 def compute_kpis(
     con: Any,
     names: Iterable[str] | None = None,
@@ -896,6 +1059,7 @@ def compute_kpis(
     dictionary: KpiDictionary | None = None,
     skip_missing: bool = False,
     between: tuple[Any, Any] | None = None,
+    scope: KpiScope | None = None,
 ) -> pd.DataFrame:
     """Compute KPIs on a DuckDB connection in long form: ``period``, dimensions, ``kpi``, ``value``, ``unit``.
 
@@ -904,15 +1068,17 @@ def compute_kpis(
     followed by any KPI ``breakdown`` dimensions (NULL for KPIs without them). Rows are sorted by KPI,
     period and dimensions. With ``skip_missing``, KPIs whose source tables do not exist (see
     :func:`missing_tables`) are left out instead of failing. ``between`` restricts the base rows to a
-    date range (see :func:`kpi_sql`).
+    date range (see :func:`kpi_sql`). KPIs of one base and dimensions share one scan of the base, and a
+    derived KPI reads the values computed for the KPIs it references; ``scope`` (a :class:`KpiScope`) shares
+    that work with other calls on the same connection.
     """
-    dictionary = dictionary or load_kpi_dictionary()
+    dictionary = dictionary or (scope.dictionary if scope is not None else load_kpi_dictionary())
     if names is None:
         selected = [k for k in dictionary if grain in k.grains and all(d in k.dims for d in dims)]
     else:
         selected = [dictionary[n] for n in names]
-    frames: list[pd.DataFrame] = []
     all_dims = list(dims)
+    wanted: list[tuple[Kpi, list[str]]] = []
     batches: dict[tuple[str, tuple[str, ...]], list[Kpi]] = {}
     present = _present_tables(con) if skip_missing else set()
     for kpi in selected:
@@ -920,19 +1086,22 @@ def compute_kpis(
         if skip_missing and missing_tables(con, kpi, dictionary, present):
             continue
         all_dims += [d for d in kdims if d not in all_dims]
-        if kpi.base == DERIVED:
-            frame = con.execute(kpi_sql(kpi, grain, dims, dictionary, between)).df()
-            frames.append(frame.assign(kpi=kpi.name, unit=kpi.unit))
-        else:  # KPIs over the same base and dimensions share one scan of the base
-            batches.setdefault((kpi.base, tuple(kdims)), []).append(kpi)
-    for (_, kdims), batch in batches.items():
-        wide = con.execute(_base_sql(batch, grain, kdims, dictionary, between)).df()
-        for kpi in batch:
-            frame = wide[["period", *kdims]].assign(kpi=kpi.name, value=wide[kpi.name], unit=kpi.unit)
-            frames.append(frame)
+        wanted.append((kpi, kdims))
+        _plan(kpi, grain, kdims, dictionary, batches)
     columns = ["period", *all_dims, "kpi", "value", "unit"]
-    if not frames:
+    if not wanted:
         return pd.DataFrame(columns=columns)
+    own = scope is None
+    scope = scope or KpiScope(con, dictionary)
+    try:
+        scope.compute(batches, grain, between)
+        frames = []
+        for kpi, kdims in wanted:
+            frame = con.execute(scope.reference_sql(kpi, grain, kdims, between)).df()
+            frames.append(frame.assign(kpi=kpi.name, unit=kpi.unit))
+    finally:
+        if own:
+            scope.close()
     out = pd.concat([f.reindex(columns=columns) for f in frames], ignore_index=True)
     out["period"] = pd.to_datetime(out["period"])
     out["value"] = out["value"].astype("float64")
@@ -947,27 +1116,29 @@ def compute_wide(
     dictionary: KpiDictionary | None = None,
     between: tuple[Any, Any] | None = None,
     skip_missing: bool = False,
+    scope: KpiScope | None = None,
 ) -> pd.DataFrame:
     """KPIs as columns, one row per ``period`` × ``dims``: a KPI without one of ``dims`` (spend has no attribution
     model) is computed by the dimensions it has and repeated over the others' members. A KPI left out by
-    ``skip_missing`` (its source table is absent) is an empty column."""
-    dictionary = dictionary or load_kpi_dictionary()
+    ``skip_missing`` (its source table is absent) is an empty column. ``scope``: see :func:`compute_kpis`."""
+    dictionary = dictionary or (scope.dictionary if scope is not None else load_kpi_dictionary())
     by_dims: dict[tuple[str, ...], list[str]] = {}
     for name in names:
         by_dims.setdefault(tuple(d for d in dims if d in dictionary[name].dims), []).append(name)
     keys = ["period", *dims]
     out: pd.DataFrame | None = None
-    for kdims, batch in sorted(by_dims.items(), key=lambda kv: -len(kv[0])):
-        long = compute_kpis(con, batch, grain, kdims, dictionary=dictionary, between=between, skip_missing=skip_missing)
-        if long.empty:
-            continue
-        wide = long.set_index(["period", *kdims, "kpi"])["value"].unstack("kpi").reset_index().rename_axis(columns=None)
-        wide["period"] = wide["period"].astype("datetime64[ns]")
-        missing = [d for d in dims if d not in kdims]
-        if missing:  # repeat over the members the other KPIs have (or NULL when none has them)
-            members = out[missing].drop_duplicates() if out is not None else pd.DataFrame({d: [None] for d in missing})
-            wide = wide.merge(members, how="cross")
-        out = wide if out is None else out.merge(wide, on=keys, how="outer")
+    with contextlib.nullcontext(scope) if scope is not None else KpiScope(con, dictionary) as shared:
+        for kdims, batch in sorted(by_dims.items(), key=lambda kv: -len(kv[0])):
+            long = compute_kpis(con, batch, grain, kdims, dictionary=dictionary, between=between, skip_missing=skip_missing, scope=shared)
+            if long.empty:
+                continue
+            wide = long.set_index(["period", *kdims, "kpi"])["value"].unstack("kpi").reset_index().rename_axis(columns=None)
+            wide["period"] = wide["period"].astype("datetime64[ns]")
+            missing = [d for d in dims if d not in kdims]
+            if missing:  # repeat over the members the other KPIs have (or NULL when none has them)
+                members = out[missing].drop_duplicates() if out is not None else pd.DataFrame({d: [None] for d in missing})
+                wide = wide.merge(members, how="cross")
+            out = wide if out is None else out.merge(wide, on=keys, how="outer")
     frame = out if out is not None else pd.DataFrame(columns=keys)
     for name in names:
         if name not in frame:
