@@ -405,15 +405,16 @@ def publish_extract(context: dg.AssetExecutionContext, warehouse: Warehouse, con
     return {"dagster/row_count": len(frame), "files": [str(p) for p in paths.values()]}
 
 
-def publish_sql_extract(context: dg.AssetExecutionContext, warehouse: Warehouse, con, name: str, select_sql: str) -> dict:
+def publish_sql_extract(context: dg.AssetExecutionContext, warehouse: Warehouse, con, name: str, select_sql: str, ordered: bool = True) -> dict:
     """:func:`publish_extract` for a SELECT too large for pandas: DuckDB writes the files (:func:`extract_formats`) straight
     from ``select_sql`` under ``.staging/`` and audits them (:func:`extract_audits`, from the Parquet schema, pseudonym
     patterns and DISTINCT text values); then, inside one transaction, the warehouse table ``extracts.<name>`` is replaced
     by the staged Parquet file (the SELECT runs once; the table holds exactly what was published) and the files are
-    moved into place. Only when every audit passed; else nothing changes."""
+    moved into place. Only when every audit passed; else nothing changes. ``ordered=False``: the row order is not part of
+    the extract (see :func:`stage_sql_extract`)."""
     table = this(EXTRACTS, name)
     with _one_transaction(con), stage_sql_extract(con, select_sql, name, Path(warehouse.extracts_dir), extract_audits(name),
-                                                  extract_formats(name)) as staged:
+                                                  extract_formats(name), ordered=ordered) as staged:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {EXTRACTS}")
         con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM read_parquet({literal(staged['parquet'])})")
         (rows,) = con.execute(f"SELECT count(*) FROM {table}").fetchone()
@@ -760,7 +761,8 @@ def opportunity_credit(context: dg.AssetExecutionContext, warehouse: Warehouse, 
     with warehouse.get_connection() as con:
         register_pseudonym(con, key)
         try:
-            meta = publish_sql_extract(context, warehouse, con, "opportunity_credit", bi_datasets.opportunity_credit_sql(NO_CAMPAIGN, dictionary.version))
+            meta = publish_sql_extract(context, warehouse, con, "opportunity_credit", bi_datasets.opportunity_credit_sql(NO_CAMPAIGN, dictionary.version),
+                                       ordered=False)  # no ORDER BY: one row per touch in no particular order
         finally:
             drop_pseudonym(con)
     models = list(bi_datasets.per_model_columns("credit").values())
