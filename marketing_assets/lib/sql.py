@@ -1,4 +1,5 @@
-"""Quoting for SQL built as text: one string literal and one identifier rule for every SQL builder. No Dagster import."""
+"""Quoting for SQL built as text (one string literal and one identifier rule for every SQL builder) and the write-order
+setting of statements whose row order means nothing. No Dagster import."""
 
 from __future__ import annotations
 
