@@ -143,7 +143,9 @@ def attribution_model_comparison(context: dg.AssetExecutionContext, config: Comp
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {ATTRIBUTION}")  # may run before the other attribution assets
         con.execute(touches)
         # every window's credits in one pass: each opportunity × window is credited on its own
-        attr.attribution_credits_sql(con, "_cmp_ot", "_cmp_credits", half_life_days=config.half_life_days, partition_by=("lookback_days",))
+        # a temporary table: read twice by the roll-up, never kept, so not written into (and compressed in) the warehouse file
+        attr.attribution_credits_sql(con, "_cmp_ot", "_cmp_credits", half_life_days=config.half_life_days, partition_by=("lookback_days",),
+                                     temporary=True)
         con.execute(
             f"""CREATE OR REPLACE TABLE {this(ATTRIBUTION, 'attribution_model_comparison')} AS
             WITH windows AS ({rollup}),

@@ -37,7 +37,7 @@ from marketing_assets.lib.publish import (
 from marketing_assets.lib.quality import column_names, table_exists
 from marketing_assets.lib.refs import ref, refs_of, this
 from marketing_assets.lib.spend import reporting_currency
-from marketing_assets.lib.sql import literal
+from marketing_assets.lib.sql import unordered_writes
 from marketing_assets.lineage import keys, kpi_tables, upstream
 from marketing_assets.resources import LandingZone, Warehouse
 
@@ -405,18 +405,21 @@ def publish_extract(context: dg.AssetExecutionContext, warehouse: Warehouse, con
     return {"dagster/row_count": len(frame), "files": [str(p) for p in paths.values()]}
 
 
-def publish_sql_extract(context: dg.AssetExecutionContext, warehouse: Warehouse, con, name: str, select_sql: str) -> dict:
-    """:func:`publish_extract` for a SELECT too large for pandas: DuckDB writes the files (:func:`extract_formats`) straight
-    from ``select_sql`` under ``.staging/`` and audits them (:func:`extract_audits`, from the Parquet schema, pseudonym
-    patterns and DISTINCT text values); then, inside one transaction, the warehouse table ``extracts.<name>`` is replaced
-    by the staged Parquet file (the SELECT runs once; the table holds exactly what was published) and the files are
-    moved into place. Only when every audit passed; else nothing changes."""
+def publish_sql_extract(context: dg.AssetExecutionContext, warehouse: Warehouse, con, name: str, select_sql: str, ordered: bool = True) -> dict:
+    """:func:`publish_extract` for a SELECT too large for pandas. Inside one transaction: the warehouse table
+    ``extracts.<name>`` is replaced by the SELECT's rows (it runs once), DuckDB writes the files (:func:`extract_formats`)
+    from that table under ``.staging/`` (the files hold exactly the table) and audits them (:func:`extract_audits`, from
+    the Parquet schema, pseudonym patterns and DISTINCT text values); only when every audit passed are the files moved into
+    place and the transaction committed, else it is rolled back and nothing changes. ``ordered=False``: the row order is
+    not part of the extract (a SELECT without ORDER BY): every thread writes the table and the files."""
     table = this(EXTRACTS, name)
-    with _one_transaction(con), stage_sql_extract(con, select_sql, name, Path(warehouse.extracts_dir), extract_audits(name),
-                                                  extract_formats(name)) as staged:
+    with _one_transaction(con):
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {EXTRACTS}")
-        con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM read_parquet({literal(staged['parquet'])})")
-        (rows,) = con.execute(f"SELECT count(*) FROM {table}").fetchone()
+        with contextlib.nullcontext() if ordered else unordered_writes(con):
+            con.execute(f"CREATE OR REPLACE TABLE {table} AS {select_sql}")
+        with stage_sql_extract(con, f"SELECT * FROM {table}", name, Path(warehouse.extracts_dir), extract_audits(name),
+                               extract_formats(name), ordered=ordered):
+            (rows,) = con.execute(f"SELECT count(*) FROM {table}").fetchone()
     paths = published_extract_files(warehouse.extracts_dir, name)
     context.log.info(f"{name}: {rows} rows written by DuckDB, audited and published to {paths['parquet'].parent}")
     return {"dagster/row_count": int(rows), "files": [str(p) for p in paths.values()]}
@@ -767,7 +770,8 @@ def opportunity_credit(context: dg.AssetExecutionContext, warehouse: Warehouse, 
     with warehouse.get_connection() as con:
         register_pseudonym(con, key)
         try:
-            meta = publish_sql_extract(context, warehouse, con, "opportunity_credit", bi_datasets.opportunity_credit_sql(NO_CAMPAIGN, dictionary.version))
+            meta = publish_sql_extract(context, warehouse, con, "opportunity_credit", bi_datasets.opportunity_credit_sql(NO_CAMPAIGN, dictionary.version),
+                                       ordered=False)  # no ORDER BY: one row per touch in no particular order
         finally:
             drop_pseudonym(con)
     models = list(bi_datasets.per_model_columns("credit").values())

@@ -6,6 +6,7 @@ from pydantic import Field
 from marketing_assets.constants import IDENTITY, SOURCES, TOUCHPOINTS
 from marketing_assets.lib import touchpoints as tpl
 from marketing_assets.lib.refs import ref, this
+from marketing_assets.lib.sql import unordered_writes
 from marketing_assets.lineage import upstream
 from marketing_assets.resources import Warehouse
 
@@ -42,7 +43,8 @@ def touchpoints(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.M
     sql = touchpoints_statements()
     with warehouse.get_connection() as con:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {TOUCHPOINTS}")
-        con.execute(sql["create"])
+        with unordered_writes(con):
+            con.execute(sql["create"])
         by_type = dict(con.execute(f"SELECT touchpoint_type, count(*) FROM {this(TOUCHPOINTS, 'touchpoints')} GROUP BY ALL").fetchall())
         orphans = dict(con.execute(sql["orphans"]).fetchall())
         (anonymous,) = con.execute(sql["anonymous"]).fetchone()
@@ -62,7 +64,7 @@ def opportunity_touchpoints_statements(lookback_days: int) -> dict[str, str]:
     """The statements of ``opportunity_touchpoints`` for a lookback window of ``lookback_days``."""
     sql = tpl.opportunity_touchpoints_sql(ref(SOURCES, "crm_opportunities"), ref(TOUCHPOINTS, "touchpoints"), lookback_days)
     return {
-        "create": f"CREATE OR REPLACE TABLE {this(TOUCHPOINTS, 'opportunity_touchpoints')} AS {sql} ORDER BY opportunity_id, touch_order",
+        "create": f"CREATE OR REPLACE TABLE {this(TOUCHPOINTS, 'opportunity_touchpoints')} AS {sql}",  # no ORDER BY: readers order by touch_order
         "counts": f"""SELECT count(*), count(DISTINCT opportunity_id), (SELECT count(*) FROM {ref(SOURCES, 'crm_opportunities')})
                 FROM {this(TOUCHPOINTS, 'opportunity_touchpoints')}""",
     }
@@ -73,7 +75,8 @@ def opportunity_touchpoints(context: dg.AssetExecutionContext, config: LookbackC
     """One row per opportunity × touchpoint of its account's contacts inside the lookback window (default 90 days, both ends inclusive)."""
     sql = opportunity_touchpoints_statements(config.lookback_days)
     with warehouse.get_connection() as con:
-        con.execute(sql["create"])
+        with unordered_writes(con):
+            con.execute(sql["create"])
         rows, opps, total_opps = con.execute(sql["counts"]).fetchone()
     return dg.MaterializeResult(
         metadata={
@@ -94,7 +97,7 @@ def conversion_paths_create(lookback_days: int, data_end: str) -> str:
     sql = tpl.conversion_paths_sql(
         ref(TOUCHPOINTS, "opportunity_touchpoints"), ref(TOUCHPOINTS, "touchpoints"), ref(SOURCES, "crm_opportunities"), lookback_days, data_end
     )
-    return f"CREATE OR REPLACE TABLE {this(TOUCHPOINTS, 'conversion_paths')} AS {sql} ORDER BY journey_kind, journey_id"
+    return f"CREATE OR REPLACE TABLE {this(TOUCHPOINTS, 'conversion_paths')} AS {sql}"
 
 
 # data_end is read at run time; any timestamp builds the same table references
@@ -103,7 +106,8 @@ def conversion_paths(context: dg.AssetExecutionContext, config: LookbackConfig, 
     """One row per journey: the ordered channel path of each opportunity, and of each closed non-converting account journey."""
     with warehouse.get_connection() as con:
         (data_end,) = con.execute(data_end_sql()).fetchone()
-        con.execute(conversion_paths_create(config.lookback_days, str(data_end)))
+        with unordered_writes(con):
+            con.execute(conversion_paths_create(config.lookback_days, str(data_end)))
         by_kind = dict(con.execute(f"SELECT journey_kind, count(*) FROM {this(TOUCHPOINTS, 'conversion_paths')} GROUP BY ALL").fetchall())
         (distinct_paths,) = con.execute(f"SELECT count(DISTINCT path) FROM {this(TOUCHPOINTS, 'conversion_paths')}").fetchone()
     return dg.MaterializeResult(

@@ -222,6 +222,32 @@ def test_channel_weighted_credits():
     assert "markov_credit" in only_markov.columns and "shapley_credit" not in only_markov.columns
 
 
+def test_channel_weights_split_over_touches_per_channel_null_channel_included():
+    """Touches per opportunity × channel (NULL channel its own group): Email 2 touches, NULL 2, Webinar 1 of weights
+    2 / 1 (NULL: 0 unless mapped) / 1. Markov: Email 2/3 shared by its 2 touches, Webinar 1/3. A second opportunity's
+    touches are counted apart."""
+    rows = [
+        touch("a", days=5, channel="Email"), touch("b", days=4, channel=None), touch("c", days=3, channel="Email"),
+        touch("d", days=2, channel=None), touch("e", days=1, channel="Webinar"),
+        touch("x", days=1, channel="Email", opp="o2", amount=90.0),
+    ]
+    df = run_credits(rows, channel_weights={"markov": {"Email": 2.0, "Webinar": 1.0}})
+    o1, o2 = df[df.opportunity_id == "o1"], df[df.opportunity_id == "o2"]
+    assert list(o1["markov_credit"]) == pytest.approx([1000 / 3, 0, 1000 / 3, 0, 1000 / 3], rel=1e-12)
+    assert list(o2["markov_credit"]) == [90.0]
+
+
+def test_credits_into_a_temporary_table():
+    con = duckdb.connect()
+    con.execute("CREATE TABLE src AS SELECT 'o1' AS opportunity_id, 10.0 AS pipeline_amount, TIMESTAMP '2024-01-10' AS opportunity_created_date,"
+                " 't1' AS touchpoint_id, 'web' AS touchpoint_type, TIMESTAMP '2024-01-09' AS touchpoint_date, 'Direct' AS channel_name")
+    attribution_credits_sql(con, "src", "tmp_credits", temporary=True)
+    assert con.execute("SELECT temporary FROM duckdb_tables() WHERE table_name = 'tmp_credits'").fetchall() == [(True,)]
+    assert con.execute("SELECT linear_credit FROM tmp_credits").fetchall() == [(10.0,)]
+    # the write-order setting is restored afterwards
+    assert con.execute("SELECT current_setting('preserve_insertion_order')").fetchone() == (True,)
+
+
 def test_output_keeps_source_columns_and_accepts_missing_flags():
     con = duckdb.connect()
     con.execute(

@@ -224,3 +224,26 @@ def test_report_asset_failing_its_audit_keeps_the_published_page(tmp_path, minim
     assert "report data_quality.html not published" in message and "self_contained_and_dated" in message and "415" not in message
     assert page.read_bytes() == before
     assert [p.name for p in page.parent.iterdir()] == ["data_quality.html"]
+
+
+def test_unordered_writes_restores_the_setting_and_sql_extract_keeps_the_rows(tmp_path):
+    import duckdb
+
+    from marketing_assets.lib.publish import stage_sql_extract
+    from marketing_assets.lib.sql import unordered_writes
+
+    con = duckdb.connect()
+    for start in (True, False):
+        con.execute(f"SET preserve_insertion_order = {start}")
+        with unordered_writes(con):
+            assert con.execute("SELECT current_setting('preserve_insertion_order')").fetchone() == (False,)
+        assert con.execute("SELECT current_setting('preserve_insertion_order')").fetchone() == (start,)
+    with pytest.raises(duckdb.Error), unordered_writes(con):
+        con.execute("SELECT * FROM no_such_table")
+    assert con.execute("SELECT current_setting('preserve_insertion_order')").fetchone() == (False,)
+    con.execute("SET preserve_insertion_order = true")
+    select = "SELECT i, i * 2 AS j FROM range(5000) t(i)"
+    with stage_sql_extract(con, select, "x", tmp_path, formats=("parquet",), ordered=False):
+        pass
+    assert con.execute(f"SELECT count(*), sum(i), sum(j) FROM read_parquet('{tmp_path / 'x.parquet'}')").fetchone() == (5000, 12497500, 24995000)
+    assert con.execute("SELECT current_setting('preserve_insertion_order')").fetchone() == (True,)

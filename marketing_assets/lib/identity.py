@@ -218,11 +218,15 @@ def resolve_contacts(
     )
     if sessions and has_values(con, sessions, "form_email"):
         con.execute(
+            # MATERIALIZED: else the optimizer pushes ``email_normalized IS NOT NULL`` into the scan as the whole
+            # normalisation expression, evaluated there a second time and without common-subexpression reuse
             f"""CREATE OR REPLACE TEMP TABLE _id_forms AS
-            SELECT client_id, email_normalized, count(*) AS form_fills FROM (
+            WITH normalized AS MATERIALIZED (
                 SELECT client_id, {email_sql('form_email', email_rules)} AS email_normalized FROM {sessions}
                 WHERE form_email IS NOT NULL
-            ) WHERE email_normalized IS NOT NULL GROUP BY ALL"""
+            )
+            SELECT client_id, email_normalized, count(*) AS form_fills FROM normalized
+            WHERE email_normalized IS NOT NULL GROUP BY ALL"""
         )
     else:
         con.execute("CREATE OR REPLACE TEMP TABLE _id_forms (client_id VARCHAR, email_normalized VARCHAR, form_fills BIGINT)")

@@ -27,7 +27,7 @@ from typing import Any
 
 import pandas as pd
 
-from marketing_assets.lib.sql import ident, literal
+from marketing_assets.lib.sql import ident, literal, unordered_writes
 
 PSEUDONYM_HEX = 16
 EMAIL_PATTERN = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
@@ -474,8 +474,14 @@ SQL_COPY_OPTIONS = {
 
 
 def stage_sql_extract(con, select_sql: str, name: str, out_dir: Path | str, audits: Sequence[Audit] = (),
-                      formats: Sequence[str] = EXTRACT_FORMATS):
+                      formats: Sequence[str] = EXTRACT_FORMATS, ordered: bool = True):
     """:func:`stage_extract` for a SELECT: DuckDB writes the files in ``formats`` straight from it (``COPY``, no pandas
-    frame, no intermediate table); files of the formats not published are removed once the new ones are in place."""
-    writers = {fmt: (lambda p, fmt=fmt: con.execute(f"COPY ({select_sql}) TO {literal(p)} ({SQL_COPY_OPTIONS[fmt]})")) for fmt in formats}
+    frame, no intermediate table); files of the formats not published are removed once the new ones are in place.
+    ``ordered=False``: the rows' order is not part of the extract (a SELECT without ORDER BY), so every thread writes
+    (a window's or join's output is otherwise written by one thread to keep an order that means nothing)."""
+    def copy(p: Path, fmt: str) -> None:
+        with contextlib.nullcontext() if ordered else unordered_writes(con):
+            con.execute(f"COPY ({select_sql}) TO {literal(p)} ({SQL_COPY_OPTIONS[fmt]})")
+
+    writers = {fmt: (lambda p, fmt=fmt: copy(p, fmt)) for fmt in formats}
     return write_audit_publish(extract_files(out_dir, name, formats), writers, audits, what=f"extract {name}", retired=_retired(out_dir, name, formats))

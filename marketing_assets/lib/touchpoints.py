@@ -121,15 +121,16 @@ def _windowed_sql(opportunities: str, touchpoints: str, windows: Sequence[int]) 
         SELECT o.opportunity_id, o.account_id, CAST(o.pipeline_amount AS DOUBLE) AS pipeline_amount,
                o.opportunity_created_date, o.sales_segment,
                t.touchpoint_id, t.touchpoint_type, t.channel_name, t.channel_group, t.contact_id, t.touchpoint_date,
-               t.canonical_contact_id, t.campaign_key, t.utm_campaign, t.is_direct, t.type_order, t.lead_date{window_col},
-               min(t.lead_date) OVER (PARTITION BY o.opportunity_id{window_col}) AS first_lead_date
+               t.canonical_contact_id, t.campaign_key, t.utm_campaign, t.is_direct, t.type_order, t.lead_date{window_col}
         FROM {opportunities} o
         JOIN {touchpoints} t
           ON t.account_id = o.account_id
          AND t.touchpoint_date BETWEEN o.opportunity_created_date - INTERVAL ({int(widest)}) DAY AND o.opportunity_created_date{in_window}
     ),
     ordered AS (
+        -- one window operator (one sort of the wide rows): the whole-partition aggregates share the ordered one's partitions
         SELECT *,
+               min(lead_date) OVER (PARTITION BY {partition}) AS first_lead_date,
                row_number() OVER (PARTITION BY {partition} ORDER BY {TOUCH_ORDER}) AS touch_order,
                count(*) OVER (PARTITION BY {partition}) AS touch_count
         FROM joined

@@ -21,7 +21,7 @@ from types import SimpleNamespace
 import duckdb
 
 from marketing_assets.lib.attribution.models import REGISTRY, data_driven_models, model_names, rule_models
-from marketing_assets.lib.sql import ident
+from marketing_assets.lib.sql import ident, unordered_writes
 
 MODELS: tuple[str, ...] = model_names()
 """Every attribution model at import time, in the order the credit columns appear (the registry, :mod:`.models`,
@@ -121,6 +121,7 @@ def attribution_credits_sql(
     channel_weights: Mapping[str, Mapping[str, float]] | None = None,
     parameters: Mapping[str, Any] | None = None,
     partition_by: Sequence[str] = (),
+    temporary: bool = False,
 ) -> None:
     """Create ``target`` (``CREATE OR REPLACE TABLE``) with every model's credit per touchpoint.
 
@@ -178,6 +179,8 @@ def attribution_credits_sql(
             in their SQL as ``touch.<name>``; the SQL fragments above take precedence.
         partition_by: further source columns that, with ``opportunity_id``, delimit one credited set of
             touches.
+        temporary: create ``target`` as a temporary table (kept in memory, spilled when needed; never written
+            into the database file): for an intermediate that is read and dropped by the caller.
 
     Raises:
         ValueError: invalid names or parameters, missing source columns, or source columns that
@@ -245,9 +248,14 @@ def attribution_credits_sql(
         else:
             for m in models:
                 src_select.append(f"{_real(0)} AS {_PREFIX}w_{m}")
-        src_select.append(
-            f"count(*) OVER (PARTITION BY {', '.join(col(c) for c in keys)}, {col('channel_name')}) AS {_PREFIX}channel_touches"
+        # touches per opportunity × channel from a GROUP BY joined back (a window partitioned by the channel would sort
+        # every wide row once more)
+        group = [ident(lower[c]) for c in (*keys, "channel_name")]
+        join += (
+            f" JOIN (SELECT {', '.join(group)}, count(*) AS {_PREFIX}n FROM {source} GROUP BY ALL) AS {_PREFIX}ct ON "
+            + " AND ".join(f"{col(c)} IS NOT DISTINCT FROM {_PREFIX}ct.{g}" for c, g in zip((*keys, "channel_name"), group))
         )
+        src_select.append(f"{_PREFIX}ct.{_PREFIX}n AS {_PREFIX}channel_touches")
 
     p = _PREFIX
     direct = f"COALESCE({ident(lower['is_direct'])}, FALSE)" if "is_direct" in lower else "FALSE"
@@ -310,7 +318,7 @@ def attribution_credits_sql(
         + [f"{expr} AS {credit_column(m)}" for m, expr in credits.items()]
     )
     sql = f"""
-CREATE OR REPLACE TABLE {target} AS
+CREATE OR REPLACE {"TEMP TABLE" if temporary else "TABLE"} {target} AS
 WITH {p}src AS (
     SELECT {", ".join(src_select)}
     FROM {source} AS s{join}
@@ -325,4 +333,5 @@ WITH {p}src AS (
 SELECT {", ".join(out_select)}
 FROM {p}win
 """
-    con.execute(sql)
+    with unordered_writes(con):  # the rows come out of a window in no set order: every thread writes
+        con.execute(sql)
