@@ -232,3 +232,11 @@ def test_nested_ctes_with_the_same_names(spark):
     assert on_spark(spark, to_spark(sql)) == [(1, 2)]
     with pytest.raises(Exception, match="DUPLICATED_CTE_NAMES"):
         on_spark(spark, plain(sql))  # SQLGlot moves both to the top
+
+
+def test_list_index_past_the_end_and_to_days(spark):
+    sql = """SELECT l[1] AS first, l[2] AS second, l[3] AS third, ts - to_days(n) AS back
+             FROM (VALUES ([5, 6], TIMESTAMP '2026-03-10 00:00:00', 2)) t(l, ts, n)"""
+    expected = [(5, 6, None, dt.datetime(2026, 3, 8))]
+    assert on_duckdb(sql) == expected
+    assert on_spark(spark, to_spark(sql)) == expected

@@ -14,6 +14,8 @@ translation gets wrong *silently* (it runs on Spark and returns another answer):
   ``make_ym_interval``.
 - ``any_value(x) FILTER (…)`` and ``arg_max(x, (a, b))`` are not Spark syntax as SQLGlot writes them: rewritten
   to ``any_value(x, TRUE)`` (NULLs skipped, as in DuckDB) and ``max_by(x, STRUCT(a, b))``.
+- ``list[i]`` is NULL past the end in DuckDB and an error in Spark: ``try_element_at``; ``to_days(n)`` is
+  ``make_dt_interval(n, 0, 0, 0)``.
 - ``isfinite(x)`` does not exist in Spark: written out (NULL stays NULL, NaN and ±inf are not finite).
 - ``jaro_winkler_similarity``: Spark 4.3's built-in gives 1 for two empty strings (DuckDB 0) and adds the Winkler
   bonus below a Jaro similarity of 0.7 (DuckDB does not): :func:`jaro_winkler_similarity`, DuckDB's, runs as a UDF.
@@ -289,8 +291,20 @@ def _isfinite(node: exp.Anonymous) -> exp.Expression:
     return _spark(f"(CASE WHEN {x} IS NULL THEN NULL ELSE NOT ISNAN({x}) AND ABS({x}) != DOUBLE('infinity') END)")
 
 
+def _element(node: exp.Bracket) -> exp.Expression:
+    """``list[i]``: NULL outside the list in DuckDB, an error in Spark's ANSI mode (``try_element_at`` is 1-based;
+    SQLGlot holds the index 0-based)."""
+    (index,) = node.expressions
+    return _spark(f"TRY_ELEMENT_AT({_sql(node.this)}, ({_sql(index)}) + 1)")
+
+
 def _rewrite(node: exp.Expression) -> exp.Expression:
     node = _refuse(node)
+    if isinstance(node, exp.Bracket) and len(node.expressions) == 1 and not (
+            isinstance(node.expressions[0], exp.Literal) and node.expressions[0].is_string):
+        return _element(node)
+    if isinstance(node, exp.ToDays):
+        return _spark(f"MAKE_DT_INTERVAL({_sql(node.this)}, 0, 0, 0)")
     if isinstance(node, exp.Anonymous) and node.name.lower() == "isfinite":
         return _isfinite(node)
     if isinstance(node, exp.JarowinklerSimilarity):

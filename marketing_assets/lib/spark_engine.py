@@ -104,6 +104,8 @@ class SparkResult:
 class SparkConnection:
     """A DuckDB-like connection over ``spark`` whose tables live under ``root`` (see the module docstring)."""
 
+    engine = "spark"
+
     def __init__(self, spark, root: str | Path):
         self.spark = spark
         self.root = str(root).rstrip("/")
@@ -383,7 +385,7 @@ class SparkConnection:
 
     def _current(self, schema: str | None, name: str):
         if not schema:
-            return self._temps[name.lower()]
+            return self._temps.get(name.lower()) or self.spark.table(name)  # a temporary table or view
         return self.spark.read.parquet(self.table_path(schema, name))
 
     def _replace(self, schema: str | None, name: str, frame) -> None:
@@ -474,7 +476,7 @@ class SparkConnection:
         if isinstance(target, exp.Table) and target.db:
             frame = self._current(target.db, target.name)
         elif isinstance(target, exp.Table):
-            frame = self._temps[target.name.lower()]
+            frame = self._current(None, target.name)
         else:
             frame = self._query(target, None)
         rows = [(f.name, _duckdb_type(f.dataType.simpleString()), "YES" if f.nullable else "NO", None, None, None)

@@ -21,7 +21,11 @@ def ident(name: str) -> str:
 def unordered_writes(con) -> Iterator[None]:
     """Within the block, ``con`` may write a table's rows in any order (``preserve_insertion_order = false``): a
     ``CREATE TABLE AS`` over a window, join or union is then written by every thread instead of one. For statements
-    whose result order is not part of their meaning (tables read by joins and aggregates); the setting is restored after."""
+    whose result order is not part of their meaning (tables read by joins and aggregates); the setting is restored after.
+    A DuckDB setting: on another engine (``con.engine``, e.g. Spark, which never orders writes) nothing is set."""
+    if getattr(con, "engine", "duckdb") != "duckdb":
+        yield
+        return
     (before,) = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()
     con.execute("SET preserve_insertion_order = false")
     try:
