@@ -647,6 +647,7 @@ def _engine_csv(con, contract: TableContract, path: Path, label: str, tmp: Path,
         (rows,) = con.execute(f"INSERT INTO _landing_checked {_checked_select(contract, label, date_window, source)}").fetchone()
         rejected = con.execute(
             "SELECT line, list(DISTINCT CAST(error_type AS VARCHAR)) FROM _landing_rejects GROUP BY ALL ORDER BY line"
+            f" LIMIT {_ENGINE_MAX_REJECTS + 1}"  # more hand the file to the splitter: Python never holds them all
         ).fetchall()
     except duckdb.Error:
         rejected = None
