@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import os
 from pathlib import Path
 
 import pytest
@@ -14,18 +13,10 @@ from marketing_assets.lib import landing
 from marketing_assets.lib.landing import contract_from_model, count_landing_rows, ingest_table
 from marketing_assets.schemas import SOURCE_MODELS
 from marketing_assets_tests.test_landing import con  # noqa: F401  (the same UTC DuckDB connection fixture)
-from marketing_assets_tests.test_landing_faults import FILE_TIME
+from marketing_assets_tests.test_landing_faults import write_text as write  # a landing file with a fixed mtime
 
 OPP = "opportunity_id,account_id,pipeline_amount,opportunity_created_date,sales_segment\n"
 CONTACTS = "contact_id,account_id,email,first_name,last_name,created_at\n"
-
-
-def write(root: Path, rel: str, data: bytes | str) -> Path:
-    path = root / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))
-    os.utime(path, (FILE_TIME, FILE_TIME))
-    return path
 
 
 def run(con, root: Path, table: str, *, engine: bool, monkeypatch, counted: bool = True) -> tuple[list, list, list, bool]:
