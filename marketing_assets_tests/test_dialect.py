@@ -240,3 +240,10 @@ def test_list_index_past_the_end_and_to_days(spark):
     expected = [(5, 6, None, dt.datetime(2026, 3, 8))]
     assert on_duckdb(sql) == expected
     assert on_spark(spark, to_spark(sql)) == expected
+
+
+def test_materialized_cte_hint_dropped(spark):
+    sql = "WITH a AS MATERIALIZED (SELECT epoch(TIMESTAMP '2026-01-01 00:00:00.5') AS x) SELECT x FROM a"
+    assert on_duckdb(sql) == [(1767225600.5,)]
+    assert "MATERIALIZED" not in to_spark(sql).upper() and "UNIX_MICROS" in to_spark(sql)
+    assert on_spark(spark, to_spark(sql)) == [(1767225600.5,)]

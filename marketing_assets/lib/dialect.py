@@ -19,6 +19,7 @@ translation gets wrong *silently* (it runs on Spark and returns another answer):
 - ``isfinite(x)`` does not exist in Spark: written out (NULL stays NULL, NaN and ±inf are not finite).
 - ``jaro_winkler_similarity``: Spark 4.3's built-in gives 1 for two empty strings (DuckDB 0) and adds the Winkler
   bonus below a Jaro similarity of 0.7 (DuckDB does not): :func:`jaro_winkler_similarity`, DuckDB's, runs as a UDF.
+- ``WITH x AS MATERIALIZED (…)`` (a DuckDB planning hint) is not Spark syntax: the hint is dropped.
 - A named window defined from another (``WINDOW wa AS (w ROWS …)``) is not Spark syntax: every window is
   written out where it is used.
 - ``hash()`` is a different function in each engine (every value hashes differently): not translated —
@@ -300,6 +301,9 @@ def _element(node: exp.Bracket) -> exp.Expression:
 
 def _rewrite(node: exp.Expression) -> exp.Expression:
     node = _refuse(node)
+    if isinstance(node, exp.CTE) and node.args.get("materialized") is not None:
+        node.set("materialized", None)  # a DuckDB planning hint with no Spark syntax; same node, so its body is still visited
+        return node
     if isinstance(node, exp.Bracket) and len(node.expressions) == 1 and not (
             isinstance(node.expressions[0], exp.Literal) and node.expressions[0].is_string):
         return _element(node)
