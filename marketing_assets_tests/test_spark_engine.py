@@ -162,3 +162,13 @@ def test_temp_views_and_unpivot(both):
     for sql in ("SELECT * FROM v ORDER BY week",
                 "SELECT w.week, w.component, w.value FROM mmm.wide UNPIVOT INCLUDE NULLS (value FOR component IN (a, b)) AS w ORDER BY 1, 2"):
         assert spark_con.execute(sql).fetchall() == duck.execute(sql).fetchall(), sql
+
+
+def test_temp_schema_and_union_by_name_in_nested_ctes(both):
+    duck, spark_con = both
+    for con in both:
+        con.execute("CREATE TEMP TABLE _scope AS SELECT 1 AS id, 'x' AS name")
+    sql = """WITH outer_cte AS (WITH inner_a AS (SELECT * FROM temp._scope), inner_b AS (SELECT 'y' AS name, 2 AS id)
+                                SELECT * FROM inner_a UNION ALL BY NAME SELECT * FROM inner_b)
+             SELECT * FROM outer_cte ORDER BY id"""
+    assert spark_con.execute(sql).fetchall() == duck.execute(sql).fetchall() == [(1, "x"), (2, "y")]

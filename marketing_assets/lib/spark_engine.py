@@ -36,6 +36,8 @@ from sqlglot import exp
 from marketing_assets.lib.dialect import SPARK_CONF, SPARK_FUNCTIONS, to_spark
 
 VIEW_SEPARATOR = "__"
+TEMP_SCHEMAS = {"temp", "main"}
+"""DuckDB's names for the session's temporary objects (``temp._x``); on Spark they are temporary views."""
 _NO_OPS = (exp.Transaction, exp.Commit, exp.Rollback, exp.Set, exp.Pragma)
 _KEYWORD_NO_OPS = re.compile(r"^\s*(CHECKPOINT|FORCE\s+CHECKPOINT|INSTALL|LOAD)\b", re.IGNORECASE)
 
@@ -223,13 +225,33 @@ class SparkConnection:
         """``a UNION [ALL] BY NAME b``: the columns of both sides, by name in order of first appearance, NULL (cast to
         the other side's type) where a side lacks one, as DuckDB does. Each side's columns come from Spark's analysis
         of that side (with the statement's CTEs), which reads no data."""
-        ctes = tree.args.get("with_")
+        def scope(node: exp.Expression) -> exp.With | None:
+            """The CTEs visible at ``node``: those of every enclosing WITH, an inner one shadowing an outer namesake."""
+            found: dict[str, exp.CTE] = {}
+            chain = []
+            parent = node  # a set operation carries its own WITH
+            while parent is not None:
+                if parent.args.get("with_") is not None:
+                    chain.append(parent.args["with_"])
+                parent = parent.parent
+            enclosing = set()
+            walker = node
+            while walker is not None:
+                enclosing.add(id(walker))
+                walker = walker.parent
+            for with_ in reversed(chain):
+                for cte in with_.expressions:
+                    if id(cte) not in enclosing:  # not the CTE being defined by the node itself
+                        found[cte.alias_or_name.lower()] = cte
+            return exp.With(expressions=[c.copy() for c in found.values()]) if found else None
+
         while True:
             pending = [u for u in tree.find_all(exp.Union) if u.args.get("by_name")
                        and not any(v.args.get("by_name") for side in (u.this, u.expression) for v in side.find_all(exp.Union))]
             if not pending:
                 return tree
             union = pending[0]
+            ctes = scope(union)
             schemas = []
             for side in (union.this, union.expression):
                 probe = side.copy()
@@ -265,6 +287,11 @@ class SparkConnection:
             schema = node.db
             if not schema:
                 return node
+            if schema.lower() in TEMP_SCHEMAS:  # DuckDB's temp.x / main.x: a temporary table or view of the session
+                plain = node.copy()
+                plain.set("db", None)
+                plain.set("catalog", None)
+                return plain
             if schema.lower() == "information_schema":
                 view = self._catalogue_view(node.name.lower())
             else:
@@ -326,7 +353,8 @@ class SparkConnection:
         return view
 
     def _target(self, table: exp.Table) -> tuple[str | None, str]:
-        return (table.db or None), table.name
+        schema = table.db or None
+        return (None if schema and schema.lower() in TEMP_SCHEMAS else schema), table.name
 
     def _create(self, tree: exp.Create, parameters) -> SparkResult:
         kind = (tree.args.get("kind") or "").upper()
