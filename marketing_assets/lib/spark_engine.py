@@ -5,8 +5,9 @@ No Dagster import. :class:`SparkConnection` takes the statements the assets alre
 them on a Spark session, translating each with :func:`marketing_assets.lib.dialect.to_spark`:
 
 - **Tables** ``"schema"."table"`` live as Parquet directories ``<root>/<schema>/<table>`` (a local path, HDFS or
-  an object store URL), so every process and every Spark Connect client sees the same tables without a shared
-  metastore. A reference is read through a temporary view ``schema__table`` over that directory.
+  an object store URL, listed, moved and deleted through ``pyarrow.fs``), so every process and every Spark
+  Connect client sees the same tables without a shared metastore. A reference is read through a temporary
+  view ``schema__table`` over that directory.
 - **Writes**: ``CREATE [OR REPLACE] TABLE … AS`` writes the result to a new directory and swaps it in (a
   statement that reads the table it replaces reads the old version); ``INSERT`` appends files; ``DELETE`` and
   ``UPDATE`` rewrite the table; ``DROP`` removes it. Temporary tables are cached DataFrames behind temp views.
@@ -14,14 +15,15 @@ them on a Spark session, translating each with :func:`marketing_assets.lib.diale
 - **Catalogue**: ``information_schema.tables`` / ``.columns`` and ``DESCRIBE`` answer from the directories and
   their Parquet schemas, in DuckDB's column names.
 - **No transactions**: ``BEGIN`` / ``COMMIT`` / ``ROLLBACK`` / ``CHECKPOINT`` / DuckDB ``SET`` and ``PRAGMA`` are
-  accepted and do nothing; a table swap is the unit of atomicity (one directory rename).
+  accepted and do nothing; a table swap is the unit of atomicity (directory renames).
+- **Refused**, with :class:`marketing_assets.lib.dialect.NotPortable` naming the construct: what Spark cannot do as
+  DuckDB does (``read_csv`` options beyond the header, views in a schema, ``COPY … FROM``, other file formats).
 """
 
 from __future__ import annotations
 
 import os
 import re
-import shutil
 import sys
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -33,7 +35,7 @@ import pandas as pd
 import sqlglot
 from sqlglot import exp
 
-from marketing_assets.lib.dialect import SPARK_CONF, SPARK_FUNCTIONS, to_spark
+from marketing_assets.lib.dialect import SPARK_CONF, SPARK_FUNCTIONS, NotPortable, to_spark
 
 VIEW_SEPARATOR = "__"
 TEMP_SCHEMAS = {"temp", "main"}
@@ -118,47 +120,72 @@ class SparkConnection:
     def table_path(self, schema: str, table: str) -> str:
         return f"{self.root}/{schema}/{table}"
 
-    def _local(self, path: str) -> Path | None:
-        if path.startswith("file:"):
-            path = path[len("file:"):]
-        return Path(path) if "://" not in path else None
+    def _fs(self, uri: str):
+        """``(pyarrow filesystem, path)`` for a local path, ``file:``, ``hdfs://`` or object store URL: one way to list,
+        move and delete whatever the warehouse root is."""
+        from pyarrow import fs
+
+        return fs.FileSystem.from_uri(uri if "://" in uri else str(Path(uri.removeprefix("file:")).resolve()))
+
+    def _entries(self, uri: str) -> list:
+        from pyarrow import fs
+
+        filesystem, path = self._fs(uri)
+        if filesystem.get_file_info(path).type != fs.FileType.Directory:
+            return []
+        return filesystem.get_file_info(fs.FileSelector(path))
+
+    def _is_table(self, uri: str) -> bool:
+        return any(e.is_file and e.base_name.endswith(".parquet") for e in self._entries(uri))
 
     def _exists(self, schema: str, table: str) -> bool:
-        local = self._local(self.table_path(schema, table))
-        if local is not None:
-            return local.is_dir() and any(local.glob("*.parquet"))
-        try:
-            self.spark.read.parquet(self.table_path(schema, table)).schema  # noqa: B018
-            return True
-        except Exception:  # noqa: BLE001 - any read failure means "no such table"
+        return self._is_table(self.table_path(schema, table))
+
+    def _remove_dir(self, uri: str) -> bool:
+        """Remove the directory ``uri``; whether there was one."""
+        from pyarrow import fs
+
+        filesystem, path = self._fs(uri)
+        if filesystem.get_file_info(path).type == fs.FileType.NotFound:
             return False
+        filesystem.delete_dir(path)
+        return True
 
     def tables(self) -> list[tuple[str, str]]:
         """``(schema, table)`` of every stored table."""
-        local = self._local(self.root)
-        if local is None:
-            raise NotImplementedError("listing tables needs a local or mounted warehouse root")
-        if not local.is_dir():
-            return []
-        return sorted((s.name, t.name) for s in local.iterdir() if s.is_dir() and not s.name.startswith(".")
-                      for t in s.iterdir() if t.is_dir() and not t.name.startswith(".") and any(t.glob("*.parquet")))
+        return sorted((s.base_name, t.base_name) for s in self._entries(self.root) if s.type.name == "Directory"
+                      and not s.base_name.startswith(".") for t in self._entries(f"{self.root}/{s.base_name}")
+                      if not t.base_name.startswith(".") and self._is_table(f"{self.root}/{s.base_name}/{t.base_name}"))
 
     def _write(self, frame, schema: str, table: str, mode: str = "replace") -> None:
+        """Append files to a table, or write a new version next to it and swap it in by renaming directories (a
+        statement that reads the table it replaces reads the old version until the swap)."""
+        from pyarrow import fs
+
         target = self.table_path(schema, table)
-        local = self._local(target)
         if mode == "append":
             frame.write.mode("append").parquet(target)
-        elif local is not None:
-            staging = local.parent / f".{table}.{uuid.uuid4().hex}"
-            frame.write.parquet(str(staging))
-            old = local.parent / f".{table}.old.{uuid.uuid4().hex}"
-            if local.exists():
-                local.rename(old)
-            staging.rename(local)
-            shutil.rmtree(old, ignore_errors=True)
-        else:  # object storage: no rename; overwrite in place from a materialised copy
-            frame.localCheckpoint().write.mode("overwrite").parquet(target)
+        else:
+            filesystem, path = self._fs(target)
+            parent = path.rsplit("/", 1)[0]
+            staging, old = (f"{parent}/.{table}.{kind}{uuid.uuid4().hex}" for kind in ("", "old."))
+            frame.write.parquet(self._uri(target, staging))
+            replaced = filesystem.get_file_info(path).type != fs.FileType.NotFound
+            if replaced:
+                filesystem.move(path, old)
+            filesystem.move(staging, path)
+            if replaced:
+                filesystem.delete_dir(old)
         self.spark.catalog.dropTempView(self._view(schema, table))
+
+    @staticmethod
+    def _uri(like: str, path: str) -> str:
+        """``path`` (a filesystem path) as a URI of the same scheme as ``like``, for Spark's writer."""
+        if "://" not in like:
+            return path
+        scheme, rest = like.split("://", 1)
+        host = rest.split("/", 1)[0]
+        return f"{scheme}://{path}" if path.startswith(host) else f"{scheme}://{host}{path}"
 
     @staticmethod
     def _view(schema: str, table: str) -> str:
@@ -213,13 +240,7 @@ class SparkConnection:
         return SparkResult(self._query(tree, parameters))
 
     def _query(self, tree: exp.Expression, parameters):
-        tree = self._union_by_name(self._resolve_tables(tree), parameters)
-        sql = to_spark(tree.sql(dialect="duckdb"))
-        if isinstance(parameters, Mapping):
-            return self.spark.sql(sql, args=dict(parameters))
-        if parameters:
-            return self.spark.sql(sql, args=list(parameters))
-        return self.spark.sql(sql)
+        return self._run(self._union_by_name(self._resolve_tables(tree), parameters), parameters)
 
     def _union_by_name(self, tree: exp.Expression, parameters) -> exp.Expression:
         """``a UNION [ALL] BY NAME b``: the columns of both sides, by name in order of first appearance, NULL (cast to
@@ -318,15 +339,15 @@ class SparkConnection:
         paths = [a.name for a in args if isinstance(a, exp.Literal) and a.is_string]
         options = {a.this.name.lower(): a.expression for a in args if isinstance(a, exp.EQ)}
         if len(paths) != 1:
-            raise NotImplementedError(f"{reader.sql(dialect='duckdb')}: one literal path is supported on Spark")
+            raise NotPortable(f"{reader.sql(dialect='duckdb')}: one literal path is read on Spark")
         if isinstance(reader, exp.ReadCSV):
             unknown = set(options) - {"header", "all_varchar"}
             if unknown or not all(isinstance(v, exp.Boolean) and v.this for v in options.values()):
-                raise NotImplementedError(f"read_csv options {sorted(options)} on Spark: only header and all_varchar (true)")
+                raise NotPortable(f"read_csv options {sorted(options)} on Spark: only header and all_varchar (true)")
             frame = self.spark.read.csv(paths[0], header=True)
         else:
             if options:
-                raise NotImplementedError(f"read_parquet options {sorted(options)} on Spark")
+                raise NotPortable(f"read_parquet options {sorted(options)} on Spark")
             frame = self.spark.read.parquet(paths[0])
         view = f"__file_{uuid.uuid5(uuid.NAMESPACE_URL, reader.sql(dialect='duckdb')).hex}"
         frame.createOrReplaceTempView(view)
@@ -359,14 +380,13 @@ class SparkConnection:
     def _create(self, tree: exp.Create, parameters) -> SparkResult:
         kind = (tree.args.get("kind") or "").upper()
         if kind == "SCHEMA":
-            local = self._local(f"{self.root}/{tree.this.db or tree.this.name}")
-            if local is not None:
-                local.mkdir(parents=True, exist_ok=True)
+            filesystem, path = self._fs(f"{self.root}/{tree.this.db or tree.this.name}")
+            filesystem.create_dir(path, recursive=True)
             return SparkResult()
         if kind == "VIEW":
             target = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
             if target.db:
-                raise NotImplementedError("views in a schema are not stored on Spark: create a table (or a temporary view)")
+                raise NotPortable("views in a schema are not stored on Spark: create a table (or a temporary view)")
             self._query(tree.expression, parameters).createOrReplaceTempView(target.name)  # evaluated where it is read
             return SparkResult()
         target = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
@@ -401,12 +421,7 @@ class SparkConnection:
                 self._temps.pop(name.lower(), None)
                 self.spark.catalog.dropTempView(name)
                 continue
-            local = self._local(self.table_path(schema, name))
-            if local is None:
-                raise NotImplementedError("dropping a table needs a local or mounted warehouse root")
-            if local.exists():
-                shutil.rmtree(local)
-            elif not tree.args.get("exists"):
+            if not self._remove_dir(self.table_path(schema, name)) and not tree.args.get("exists"):
                 raise LookupError(f"Table {schema}.{name} does not exist")
             self.spark.catalog.dropTempView(self._view(schema, name))
         return SparkResult()
@@ -463,13 +478,11 @@ class SparkConnection:
         """``COPY (query) TO 'file' (FORMAT parquet | csv, …)``: one file at that path, as DuckDB writes it (Spark
         writes a directory of parts: one part is written and moved into place)."""
         if tree.args.get("kind"):
-            raise NotImplementedError("COPY … FROM on Spark: read the file with read_csv / read_parquet")
+            raise NotPortable("COPY … FROM on Spark: read the file with read_csv / read_parquet")
         files = tree.args.get("files") or []
         if len(files) != 1 or not isinstance(files[0], exp.Literal):
-            raise NotImplementedError("COPY on Spark writes to one literal path")
-        target = self._local(files[0].name)
-        if target is None:
-            raise NotImplementedError("COPY on Spark writes local files (extracts); tables go to the warehouse root")
+            raise NotPortable("COPY on Spark writes to one literal path")
+        filesystem, target = self._fs(files[0].name)
         params = {p.this.name.upper(): p.args.get("expression") for p in tree.args.get("params") or []}
         fmt = (params.pop("FORMAT", None) or exp.var("parquet")).name.lower()
         source = tree.this.this if isinstance(tree.this, exp.Subquery) else exp.select("*").from_(tree.this)
@@ -487,17 +500,19 @@ class SparkConnection:
                 writer = writer.option("timestampFormat", pattern).option("timestampNTZFormat", pattern)
             writer = writer.option("emptyValue", "").option("nullValue", "")
         else:
-            raise NotImplementedError(f"COPY … (FORMAT {fmt}) on Spark")
+            raise NotPortable(f"COPY … (FORMAT {fmt}) on Spark: parquet or csv")
         if params:
-            raise NotImplementedError(f"COPY options {sorted(params)} on Spark")
-        staging = target.parent / f".{target.name}.{uuid.uuid4().hex}"
-        getattr(writer, fmt)(str(staging))
-        parts = sorted(p for p in staging.iterdir() if p.name.startswith("part-"))
-        if len(parts) != 1:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise RuntimeError(f"COPY to {target.name}: Spark wrote {len(parts)} parts, expected one")
-        parts[0].replace(target)
-        shutil.rmtree(staging, ignore_errors=True)
+            raise NotPortable(f"COPY options {sorted(params)} on Spark")
+        parent, name = target.rsplit("/", 1)
+        staging = f"{parent}/.{name}.{uuid.uuid4().hex}"
+        getattr(writer, fmt)(self._uri(files[0].name, staging))
+        try:
+            parts = sorted(e.path for e in self._entries(self._uri(files[0].name, staging)) if e.base_name.startswith("part-"))
+            if len(parts) != 1:
+                raise RuntimeError(f"COPY to {name}: Spark wrote {len(parts)} parts, expected one")
+            filesystem.move(parts[0], target)
+        finally:
+            filesystem.delete_dir(staging)
         return SparkResult()
 
     def _describe(self, target: exp.Expression) -> SparkResult:
@@ -540,7 +555,7 @@ def _java_time_format(strftime: str) -> str:
             out.append(_STRFTIME_TO_JAVA[token])
             i += 2
         elif token.startswith("%"):
-            raise NotImplementedError(f"timestamp format {token} on Spark")
+            raise NotPortable(f"timestamp format {token} on Spark")
         else:
             out.append("'" + strftime[i] + "'" if strftime[i].isalpha() else strftime[i])
             i += 1
