@@ -313,3 +313,45 @@ def test_match_accounts_domain_name_fuzzy_ambiguous_unmatched(con):
     # 4 predicted pairs (unmatched rows are no pairs), all true; 5 true pairs (the repeat counts once, a7 has none).
     pr = pair_precision_recall(con, "matched", "truth")
     assert pr == {"precision": 1.0, "recall": 0.8, "predicted_pairs": 4.0, "true_pairs": 5.0}
+
+
+def _block_of_names(con, window: int) -> list[tuple]:
+    """One four-letter block ('init') of 40 CRM names; the customer 'Initech Systemz' sorts right after its true match
+    'Initech Systems', ahead of 39 'Initial Widget <n>' names that share the block but not the name."""
+    con.execute("CREATE OR REPLACE TABLE accounts AS SELECT 'w' || i AS account_id, 'Initial Widget ' || i AS account_name, "
+                "NULL AS domain, 'US' AS country FROM range(39) t(i) UNION ALL SELECT 'a99', 'Initech Systems', NULL, 'US'")
+    con.execute("CREATE OR REPLACE TABLE customers AS SELECT * FROM (VALUES ('C1', 'Initech Systemz', NULL, 'US')) t(customer_id, customer_name, website, country)")
+    rules = {**RULES, "accounts": {**RULES["accounts"], "fuzzy_window": window}}
+    match_accounts(con, "accounts", "customers", "matched", rules)
+    return con.execute("SELECT customer_id, account_id, match_method FROM matched WHERE customer_id IS NOT NULL ORDER BY 1").fetchall()
+
+
+def test_fuzzy_match_compares_a_window_of_neighbours_in_name_order(con):
+    # the match is the customer's neighbour in name order: one name each side finds what comparing the whole 40-name
+    # block (window 0) finds
+    whole = _block_of_names(con, 0)
+    assert whole == [("C1", "a99", "fuzzy_name")]
+    assert _block_of_names(con, 1) == whole
+    assert _block_of_names(con, 10) == whole
+
+
+def test_fuzzy_window_bounds_the_comparisons(con):
+    # 'Init ab Labz' sorts right after 'init ab labs' (a1): with window 1 its candidates are a1 and a2 only; a name
+    # 3 places away in name order is never compared, even though it shares the block
+    con.execute("CREATE OR REPLACE TABLE accounts AS SELECT * FROM (VALUES ('a1', 'Init aa', NULL, 'US'), ('a2', 'Init ab', NULL, 'US'), "
+                "('a3', 'Init ac', NULL, 'US'), ('a4', 'Init ad', NULL, 'US'), ('a5', 'Init aez', NULL, 'US')) t(account_id, account_name, domain, country)")
+    con.execute("CREATE OR REPLACE TABLE customers AS SELECT * FROM (VALUES ('C1', 'Init aaz', NULL, 'US')) t(customer_id, customer_name, website, country)")
+    rules = {**RULES, "accounts": {**RULES["accounts"], "fuzzy_window": 1, "fuzzy_min_similarity": 0.5}}
+    match_accounts(con, "accounts", "customers", "matched", rules)
+    # candidates a1 ('init aa' <= 'init aaz') and a2 (the next name): two above the threshold -> ambiguous, not a4/a5
+    assert con.execute("SELECT match_method, ambiguous_candidates FROM matched WHERE customer_id = 'C1'").fetchone() == ("ambiguous", 2)
+    rules["accounts"]["fuzzy_window"] = 0  # whole block: all five compared
+    match_accounts(con, "accounts", "customers", "matched", rules)
+    assert con.execute("SELECT match_method, ambiguous_candidates FROM matched WHERE customer_id = 'C1'").fetchone() == ("ambiguous", 5)
+
+
+def test_fuzzy_window_must_not_be_negative(con):
+    con.execute("CREATE TABLE accounts AS SELECT 'a1' AS account_id, 'Acme' AS account_name, NULL AS domain, 'US' AS country")
+    con.execute("CREATE TABLE customers AS SELECT 'C1' AS customer_id, 'Acme' AS customer_name, NULL AS website, 'US' AS country")
+    with pytest.raises(ValueError, match="fuzzy_window"):
+        match_accounts(con, "accounts", "customers", "matched", {**RULES, "accounts": {**RULES["accounts"], "fuzzy_window": -1}})

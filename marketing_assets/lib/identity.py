@@ -314,6 +314,45 @@ def pairwise_precision_recall(
     }
 
 
+FUZZY_WINDOW = 10  # CRM names compared on each side of a customer's name in name order (identity.yaml: accounts.fuzzy_window)
+
+
+def _fuzzy_candidates_sql(window: int) -> str:
+    """CTEs ``crm_ranked`` and ``candidates`` (over ``left_over`` and ``_am_crm``): each left-over customer paired with
+    the ``window`` CRM names just before and the ``window`` just after its own name in name order, within its block
+    (the first four characters of the normalised name; a fuzzy match shares them, as Jaro-Winkler's prefix weight
+    favours). A sorted neighbourhood: the comparisons grow with the rows (at most 2 × ``window`` per customer), where
+    comparing every pair of a block grows with the square of the block (the demo's blocks hold thousands of names at
+    ``large``). A customer's closest names sort next to it, so the window keeps them; ``window`` = 0 compares whole blocks."""
+    if window < 0:
+        raise ValueError("accounts.fuzzy_window must be 0 (whole blocks) or more")
+    crm = """crm_ranked AS (
+            SELECT account_id, name_norm, country, left(name_norm, 4) AS block,
+                   row_number() OVER (PARTITION BY left(name_norm, 4) ORDER BY name_norm, account_id) AS block_rank
+            FROM _am_crm WHERE name_norm IS NOT NULL
+        )"""
+    if window == 0:
+        return crm + """,
+        candidates AS (
+            SELECT l.customer_id, l.name_norm, l.country, left(l.name_norm, 4) AS block, 0 AS crm_rank, c.block_rank AS shift
+            FROM left_over l JOIN crm_ranked c ON c.block = left(l.name_norm, 4)
+        )"""
+    offsets = ", ".join(f"({k})" for k in range(1 - window, window + 1))
+    # crm_rank: CRM names of the block sorting at or before the customer's name (equal names before it)
+    return crm + f""",
+        positioned AS (
+            SELECT customer_id, name_norm, country, block,
+                   sum(is_crm) OVER (PARTITION BY block ORDER BY name_norm, is_crm DESC, id ROWS UNBOUNDED PRECEDING) AS crm_rank, is_crm
+            FROM (SELECT account_id AS id, NULL AS customer_id, name_norm, country, block, 1 AS is_crm FROM crm_ranked
+                  UNION ALL
+                  SELECT customer_id, customer_id, name_norm, country, left(name_norm, 4), 0 FROM left_over)
+        ),
+        candidates AS (
+            SELECT p.customer_id, p.name_norm, p.country, p.block, p.crm_rank, o.shift
+            FROM positioned p CROSS JOIN (VALUES {offsets}) o(shift) WHERE p.is_crm = 0
+        )"""
+
+
 def match_accounts(
     con: duckdb.DuckDBPyConnection,
     accounts: str,
@@ -335,6 +374,7 @@ def match_accounts(
     suffixes = acc.get("legal_suffixes") or []
     conf = {"domain": 0.99, "name": 0.9, "fuzzy_name": 0.8, **(acc.get("confidences") or {})}
     threshold = float(acc.get("fuzzy_min_similarity", 0.93))
+    window = int(acc.get("fuzzy_window", FUZZY_WINDOW))
     email_domains = (
         f"""SELECT account_id, arg_min(d, (-n, d)) AS email_domain FROM (  -- most contacts; a tie: the first by name
                 SELECT account_id, {domain_sql('email')} AS d, count(*) AS n FROM {contacts}
@@ -374,12 +414,11 @@ def match_accounts(
             WHERE customer_id NOT IN (SELECT customer_id FROM by_domain UNION ALL SELECT customer_id FROM by_name)
               AND name_norm IS NOT NULL
         ),
+        {_fuzzy_candidates_sql(window)},
         fuzzy_scored AS (
             SELECT l.customer_id, c.account_id, jaro_winkler_similarity(l.name_norm, c.name_norm) AS sim
-            -- Blocking on the first four characters keeps the comparison count near-linear.
-            FROM left_over l JOIN _am_crm c ON left(c.name_norm, 4) = left(l.name_norm, 4)
-                AND (c.country IS NULL OR l.country IS NULL OR lower(c.country) = lower(l.country))
-            WHERE c.name_norm IS NOT NULL
+            FROM candidates l JOIN crm_ranked c ON c.block = l.block AND c.block_rank = l.crm_rank + l.shift
+            WHERE c.country IS NULL OR l.country IS NULL OR lower(c.country) = lower(l.country)
         ),
         by_fuzzy AS (
             SELECT customer_id, arg_max(account_id, sim) AS account_id, max(sim) AS sim,
