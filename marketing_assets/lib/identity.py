@@ -376,9 +376,11 @@ def match_accounts(
     threshold = float(acc.get("fuzzy_min_similarity", 0.93))
     window = int(acc.get("fuzzy_window", FUZZY_WINDOW))
     email_domains = (
-        f"""SELECT account_id, arg_min(d, (-n, d)) AS email_domain FROM (  -- most contacts; a tie: the first by name
+        # most contacts; a tie: the first by name. Free-mail domains are left out in the aggregate's FILTER, not a WHERE
+        # on the domain, which DuckDB pushes below the GROUP BY and so normalises every e-mail twice (twice the time).
+        f"""SELECT account_id, arg_min(d, (-n, d)) FILTER (WHERE NOT {_is_in('d', freemail)}) AS email_domain FROM (
                 SELECT account_id, {domain_sql('email')} AS d, count(*) AS n FROM {contacts}
-                WHERE email LIKE '%@%' GROUP BY ALL) WHERE NOT {_is_in('d', freemail)} GROUP BY ALL"""
+                WHERE email LIKE '%@%' GROUP BY ALL) GROUP BY ALL"""
         if contacts
         else "SELECT NULL::VARCHAR AS account_id, NULL::VARCHAR AS email_domain WHERE false"
     )
