@@ -199,8 +199,9 @@ def _load_history(
         f"""{with_segments}
         SELECT seg_idx, CASE WHEN NOT is_closed THEN 0 WHEN won THEN 1 ELSE 2 END AS outcome,
                CASE WHEN is_closed THEN {_days("closed")} ELSE {_days("$cutoff")} END AS day, count(*)::DOUBLE AS n,
-               sum(amount_exact)::DOUBLE AS amount,  -- exact sums (squares to 1e-6): the same seed, the same draws
-               sum(CAST(amount * amount AS DECIMAL(38, 6)))::DOUBLE AS amount2
+               -- the open pipeline's sums, exact (squares to 1e-6) so that the same seed gives the same draws
+               sum(amount_exact) FILTER (WHERE NOT is_closed)::DOUBLE AS amount,
+               sum(CAST(amount * amount AS DECIMAL(38, 6))) FILTER (WHERE NOT is_closed)::DOUBLE AS amount2
         FROM x GROUP BY ALL""",
         params,
     ).fetchnumpy()
