@@ -383,3 +383,22 @@ def test_only_segments_above_the_threshold_are_aggregated(synthetic_20k, monkeyp
     assert (smb["open_opportunities"] == 891).all()
     assert not smb["method"].str.contains("normal totals").any()
     assert enterprise["method"].str.contains("normal totals").all()
+
+
+def test_aggregated_path_on_the_hand_computed_fixture(tiny):
+    """exact_max_open=0: every segment with an open deal goes through the SQL sums; the expected revenue, counts and
+    pipeline are still the hand-computed ones, with or without bootstrap, and no simulation means zero bounds."""
+    for bootstrap in (True, False):
+        fc = pipeline_forecast(tiny, "2024-03-31", min_history=2, n_sims=200, exact_max_open=0, bootstrap=bootstrap)
+        got = _rows(fc)
+        for month, p in {"2024-04-01": 0.25, "2024-05-01": 0.25, "2024-06-01": 0.0}.items():
+            assert got[(month, "A")] == pytest.approx(0.9 * 1000 * p)
+            assert got[(month, "B")] == pytest.approx(0.9 * 2000 * p)
+            assert got[(month, "All")] == pytest.approx(0.9 * 3000 * p)
+        april = fc[fc["forecast_month"] == dt.date(2024, 4, 1)].set_index("sales_segment")
+        assert april["open_opportunities"].to_dict() == {"A": 1, "B": 1, "All": 2}
+        assert april["open_pipeline"].to_dict() == pytest.approx({"A": 1000, "B": 2000, "All": 3000})
+        assert (fc["lower"] >= 0).all() and (fc["lower"] <= fc["upper"]).all()
+        assert "pooled" in april.loc["B", "method"] and "pooled" not in april.loc["A", "method"]
+    none = pipeline_forecast(tiny, "2024-03-31", min_history=2, n_sims=0, exact_max_open=0)
+    assert (none[["lower", "upper", "horizon_lower", "horizon_upper"]] == 0).all().all()
