@@ -146,6 +146,26 @@ def browser_as(browser: CdpBrowser, session: SupersetSession) -> None:
 
 # Every chart of a dashboard has drawn: as many chart holders as the dashboard has charts, each with a
 # canvas, svg or table and no loading spinner or error inside.
+def open_tab_js(title: str) -> str:
+    """Click the dashboard tab titled ``title``."""
+    return (f"(() => {{ const t = [...document.querySelectorAll('[role=tab]')].find(e => e.innerText.trim() === {json.dumps(title)});"
+            " if (!t) return false; t.click(); return true; })()")
+
+
+def open_other_tabs(browser, slug: str) -> dict[str, float]:
+    """On an open dashboard, click each tab after the first in turn and wait until its charts have drawn too (a tab's
+    charts stay in the page once drawn, so each wait counts every chart drawn so far); tab title -> seconds."""
+    from marketing_assets.bi import bundle
+
+    by_tab = bundle.tabs(bundle.load_spec()["dashboards"][slug])
+    titles, drawn, out = list(by_tab), len(bundle.first_view(slug)), {}
+    for title in titles[1:]:
+        assert browser.evaluate(open_tab_js(title)) is True, f"{slug}: no tab {title!r}"
+        drawn += sum(len(row) for row in by_tab[title])
+        out[title] = browser.wait_for(charts_drawn_js(drawn), f"{slug}: charts of tab {title!r}")
+    return out
+
+
 def charts_drawn_js(expected: int) -> str:
     return (
         "(() => { const h = [...document.querySelectorAll('.dashboard-component-chart-holder')];"

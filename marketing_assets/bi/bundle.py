@@ -110,7 +110,7 @@ def expand_per_model(spec: dict) -> dict:
             dataset["metrics"] = metrics
     reference = models.reference_model()
     for dashboard in spec["dashboards"].values():
-        for row in dashboard["rows"]:
+        for row in rows(dashboard):
             for chart in row.values():
                 only = chart.pop("models", "all")
                 if only not in ("all", "reference"):
@@ -127,12 +127,30 @@ def expand_per_model(spec: dict) -> dict:
     return spec
 
 
+def tabs(board: dict) -> dict[str | None, list[dict]]:
+    """A dashboard's rows of charts by tab title, in order (``None``: a dashboard without tabs, all its rows)."""
+    if ("rows" in board) == ("tabs" in board):
+        raise ValueError(f"dashboard {board.get('title')!r}: give either rows or tabs")
+    return {None: board["rows"]} if "rows" in board else dict(board["tabs"])
+
+
+def rows(board: dict) -> list[dict]:
+    """Every row of charts of a dashboard, tab after tab."""
+    return [row for tab_rows in tabs(board).values() for row in tab_rows]
+
+
+def first_view(slug: str, spec: dict | None = None) -> list[str]:
+    """The charts a dashboard draws when it opens: those of its first tab (the other tabs draw when opened)."""
+    spec = spec or load_spec()
+    return [chart for row in next(iter(tabs(spec["dashboards"][slug]).values())) for chart in row]
+
+
 def charts(spec: dict | None = None) -> dict[str, dict]:
     """Chart slug -> chart spec with its ``dashboard`` added, in layout order."""
     spec = spec or load_spec()
     out = {}
     for slug, dashboard in spec["dashboards"].items():
-        for row in dashboard["rows"]:
+        for row in rows(dashboard):
             for chart, body in row.items():
                 if chart in out:
                     raise ValueError(f"chart {chart!r} appears twice (dashboards {out[chart]['dashboard']!r} and {slug!r})")
@@ -449,28 +467,48 @@ def native_filters(slug: str, spec: dict, chart_ids: dict[str, int]) -> list[dic
 
 
 def dashboard_yaml(slug: str, spec: dict, chart_ids: dict[str, int]) -> dict:
-    """One dashboard: a grid of rows of charts and its native filters."""
+    """One dashboard: rows of charts (in tabs, when the spec has them: Superset draws a tab's charts when it is opened)
+    and its native filters."""
     board = spec["dashboards"][slug]
     position: dict[str, Any] = {
         "DASHBOARD_VERSION_KEY": "v2",
-        "ROOT_ID": {"id": "ROOT_ID", "type": "ROOT", "children": ["GRID_ID"]},
+        "ROOT_ID": {"id": "ROOT_ID", "type": "ROOT", "children": []},
         "HEADER_ID": {"id": "HEADER_ID", "type": "HEADER", "meta": {"text": board["title"]}},
-        "GRID_ID": {"id": "GRID_ID", "type": "GRID", "children": [], "parents": ["ROOT_ID"]},
     }
-    for i, row in enumerate(board["rows"]):
-        row_id = f"ROW-{slug}-{i}"
-        position["GRID_ID"]["children"].append(row_id)
-        position[row_id] = {"id": row_id, "type": "ROW", "children": [], "parents": ["ROOT_ID", "GRID_ID"],
-                            "meta": {"background": "BACKGROUND_TRANSPARENT"}}
-        for chart, body in row.items():
-            chart_id = f"CHART-{chart}"
-            position[row_id]["children"].append(chart_id)
-            width = body.get("width", WIDTHS.get(body["viz"], 6))
-            position[chart_id] = {"id": chart_id, "type": "CHART", "children": [], "parents": ["ROOT_ID", "GRID_ID", row_id],
-                                  "meta": {"chartId": chart_ids[chart], "uuid": chart_uuid(chart), "sliceName": body["title"],
-                                           "width": width, "height": 50}}
-        if sum(position[c]["meta"]["width"] for c in position[row_id]["children"]) > 12:
-            raise ValueError(f"dashboard {slug}: row {i} is wider than 12")
+    by_tab = tabs(board)
+    if None in by_tab:
+        position["ROOT_ID"]["children"].append("GRID_ID")
+        position["GRID_ID"] = {"id": "GRID_ID", "type": "GRID", "children": [], "parents": ["ROOT_ID"]}
+        containers = {None: ("GRID_ID", ["ROOT_ID", "GRID_ID"])}
+    else:
+        tabs_id = f"TABS-{slug}"
+        position["ROOT_ID"]["children"].append(tabs_id)
+        position[tabs_id] = {"id": tabs_id, "type": "TABS", "children": [], "parents": ["ROOT_ID"], "meta": {}}
+        containers = {}
+        for t, title in enumerate(by_tab):
+            tab_id = f"TAB-{slug}-{t}"
+            position[tabs_id]["children"].append(tab_id)
+            position[tab_id] = {"id": tab_id, "type": "TAB", "children": [], "parents": ["ROOT_ID", tabs_id],
+                                "meta": {"text": title, "defaultText": title, "placeholder": title}}
+            containers[title] = (tab_id, ["ROOT_ID", tabs_id, tab_id])
+    i = 0
+    for title, tab_rows in by_tab.items():
+        parent, path = containers[title]
+        for row in tab_rows:
+            row_id = f"ROW-{slug}-{i}"
+            position[parent]["children"].append(row_id)
+            position[row_id] = {"id": row_id, "type": "ROW", "children": [], "parents": path,
+                                "meta": {"background": "BACKGROUND_TRANSPARENT"}}
+            for chart, body in row.items():
+                chart_id = f"CHART-{chart}"
+                position[row_id]["children"].append(chart_id)
+                width = body.get("width", WIDTHS.get(body["viz"], 6))
+                position[chart_id] = {"id": chart_id, "type": "CHART", "children": [], "parents": [*path, row_id],
+                                      "meta": {"chartId": chart_ids[chart], "uuid": chart_uuid(chart), "sliceName": body["title"],
+                                               "width": width, "height": 50}}
+            if sum(position[c]["meta"]["width"] for c in position[row_id]["children"]) > 12:
+                raise ValueError(f"dashboard {slug}: row {i} is wider than 12")
+            i += 1
     metadata = {
         "native_filter_configuration": native_filters(slug, spec, chart_ids), "chart_configuration": {},
         "global_chart_configuration": {"scope": {"rootPath": ["ROOT_ID"], "excluded": []}, "chartsInScope": []},
