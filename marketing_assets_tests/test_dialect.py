@@ -150,6 +150,10 @@ def test_parameters_become_named_markers(spark):
     ("SELECT a FROM t UNION ALL BY NAME SELECT a FROM u", "BY NAME"),
     ("SELECT date_diff('week', a, b) FROM t", "week"),
     ("SELECT list(DISTINCT a ORDER BY a) FROM t", "DISTINCT"),
+    ("SELECT list_zip(a, b) FROM t", "list_zip"),
+    ("SELECT list_reduce(a, lambda x, y: x + y) FROM t", "list_reduce"),
+    ("SELECT list_apply(a, lambda x, i: i) FROM t", "list_apply"),
+    ("SELECT list_filter(a, lambda x, i: list_filter(x, lambda y, i: i > 1) IS NOT NULL) FROM t", "reuses the index"),
 ])
 def test_untranslatable_constructs_are_refused(sql, construct):
     with pytest.raises(NotPortable, match=construct):
@@ -247,3 +251,13 @@ def test_materialized_cte_hint_dropped(spark):
     assert on_duckdb(sql) == [(1767225600.5,)]
     assert "MATERIALIZED" not in to_spark(sql).upper() and "UNIX_MICROS" in to_spark(sql)
     assert on_spark(spark, to_spark(sql)) == [(1767225600.5,)]
+
+
+def test_list_lambda_index_counts_from_one_like_duckdb(spark):
+    sql = """SELECT list_filter(l, lambda x, i: i > 1) AS tail, list_transform(l, lambda x, i: x * 10 + i) AS numbered,
+                    list_transform(l, lambda x: x + 1) AS plus_one
+             FROM (VALUES ([7, 8, 9])) t(l)"""
+    expected = [([8, 9], [71, 82, 93], [8, 9, 10])]
+    assert on_duckdb(sql) == expected
+    assert on_spark(spark, to_spark(sql)) == expected
+    assert on_spark(spark, plain(sql)) != expected  # Spark's index counts from 0

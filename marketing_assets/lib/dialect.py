@@ -19,6 +19,8 @@ translation gets wrong *silently* (it runs on Spark and returns another answer):
 - ``isfinite(x)`` does not exist in Spark: written out (NULL stays NULL, NaN and ±inf are not finite).
 - ``jaro_winkler_similarity``: Spark 4.3's built-in gives 1 for two empty strings (DuckDB 0) and adds the Winkler
   bonus below a Jaro similarity of 0.7 (DuckDB does not): :func:`jaro_winkler_similarity`, DuckDB's, runs as a UDF.
+- ``list_filter(l, lambda x, i: …)`` / ``list_transform``: DuckDB numbers the elements from 1, Spark's ``filter`` /
+  ``transform`` from 0: the index parameter is read as ``i + 1`` in the lambda's body.
 - ``WITH x AS MATERIALIZED (…)`` (a DuckDB planning hint) is not Spark syntax: the hint is dropped.
 - A named window defined from another (``WINDOW wa AS (w ROWS …)``) is not Spark syntax: every window is
   written out where it is used.
@@ -29,8 +31,8 @@ Two differences are settled by the session, not the text (:data:`SPARK_CONF`): D
 their scale (Spark otherwise rounds them to 6 decimals), and division by zero raises (ANSI) where DuckDB returns
 ``inf``/``NaN`` — the project divides through :func:`safe_divide` (NULL on zero in both engines).
 
-What has no faithful translation (``hash()``, ``struct_insert``, ``UNION … BY NAME`` without a known column
-list, an interval unit or date part not listed above) raises :class:`NotPortable` naming the construct, so a
+What has no faithful translation (``hash()``, ``struct_insert``, ``list_zip``, ``list_reduce``, ``UNION … BY NAME``
+without a known column list, an interval unit or date part not listed above) raises :class:`NotPortable` naming the construct, so a
 statement never runs on Spark with a changed meaning.
 """
 
@@ -263,10 +265,18 @@ def _inline_windows(select: exp.Select) -> exp.Select:
     return select
 
 
+_UNTRANSLATED = {
+    "hash": " (use marketing_assets.lib.dialect.stable_hash)",
+    "struct_insert": "",
+    "list_zip": " (Spark's arrays_zip names the fields after its arguments)",
+    "list_reduce": " (Spark's aggregate needs a start value)",
+    "list_apply": " (spell it list_transform)",
+}
+
+
 def _refuse(node: exp.Expression) -> exp.Expression:
-    if isinstance(node, exp.Anonymous) and node.name.lower() in {"hash", "struct_insert"}:
-        hint = " (use marketing_assets.lib.dialect.stable_hash)" if node.name.lower() == "hash" else ""
-        raise NotPortable(f"{node.name.lower()}() has no equal in Spark{hint}")
+    if isinstance(node, exp.Anonymous) and node.name.lower() in _UNTRANSLATED:
+        raise NotPortable(f"{node.name.lower()}() has no equal in Spark{_UNTRANSLATED[node.name.lower()]}")
     if isinstance(node, exp.Union) and node.args.get("by_name"):
         raise NotPortable("UNION … BY NAME: its columns depend on the sides' schemas (SparkConnection expands it)")
     return node
@@ -299,6 +309,27 @@ def _element(node: exp.Bracket) -> exp.Expression:
     return _spark(f"TRY_ELEMENT_AT({_sql(node.this)}, ({_sql(index)}) + 1)")
 
 
+def _one_based_index(node: exp.ArrayFilter | exp.Transform) -> exp.Expression:
+    """``list_filter`` / ``list_transform`` with a ``lambda x, i``: DuckDB's ``i`` counts from 1, Spark's from 0, so
+    the body reads ``(i + 1)`` wherever DuckDB's reads ``i`` (a nested lambda that reuses the name is refused)."""
+    fn = node.expression
+    if not isinstance(fn, exp.Lambda) or len(fn.expressions) != 2:
+        return node
+    index = fn.expressions[1].name
+
+    def shift(n: exp.Expression) -> exp.Expression:
+        if isinstance(n, exp.Lambda) and n is not fn and any(p.name == index for p in n.expressions):
+            raise NotPortable(f"a lambda inside list_filter/list_transform that reuses the index name {index!r}")
+        if isinstance(n, (exp.Identifier, exp.Column)) and n.name == index and not isinstance(n.parent, exp.Column):
+            return exp.Paren(this=exp.Add(this=exp.to_identifier(index), expression=exp.Literal.number(1)))
+        return n
+
+    node = node.copy()
+    body = node.expression
+    body.set("this", body.this.transform(shift))
+    return node
+
+
 def _rewrite(node: exp.Expression) -> exp.Expression:
     node = _refuse(node)
     if isinstance(node, exp.CTE) and node.args.get("materialized") is not None:
@@ -307,6 +338,8 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.Bracket) and len(node.expressions) == 1 and not (
             isinstance(node.expressions[0], exp.Literal) and node.expressions[0].is_string):
         return _element(node)
+    if isinstance(node, (exp.ArrayFilter, exp.Transform)):
+        return _one_based_index(node)
     if isinstance(node, exp.ToDays):
         return _spark(f"MAKE_DT_INTERVAL({_sql(node.this)}, 0, 0, 0)")
     if isinstance(node, exp.Anonymous) and node.name.lower() == "isfinite":
