@@ -6,6 +6,9 @@ import csv
 import datetime as dt
 import os
 import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -166,10 +169,8 @@ def error_check_failures(result, expected: frozenset[str] = PLANTED_RECONCILIATI
 REQUIRE_SPARK = os.environ.get("MARKETING_REQUIRE_SPARK") == "1"
 
 
-@pytest.fixture(scope="session")
-def spark():
-    """One local Spark session (one core) with the project's settings, for every test that needs one. Skipped
-    without pyspark or Java, unless ``MARKETING_REQUIRE_SPARK=1`` (CI) makes that a failure."""
+def _require_spark() -> None:
+    """Skip without pyspark or Java, unless ``MARKETING_REQUIRE_SPARK=1`` (CI) makes that a failure."""
     try:
         import pyspark  # noqa: F401
     except ImportError:
@@ -180,8 +181,49 @@ def spark():
         if REQUIRE_SPARK:
             pytest.fail("Java is required (MARKETING_REQUIRE_SPARK=1) but not installed")
         pytest.skip("no Java for Spark")
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local Spark session (one core) with the project's settings, for every test that needs one (see _require_spark)."""
+    _require_spark()
     from marketing_assets.lib.spark_engine import spark_session
 
     session = spark_session("local[1]", app_name="marketing_assets_tests", conf={"spark.sql.shuffle.partitions": "1"})
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def spark_connect_url(tmp_path_factory):
+    """``sc://localhost:<port>`` of a Spark Connect server started from the installed pyspark (``sbin/start-connect-server.sh``,
+    master ``local[1]``, this venv's Python for UDF workers), as a cluster's would be; stopped after the session. A process
+    holds local or remote Spark sessions, not both: connect to it from a subprocess."""
+    _require_spark()
+    import socket
+
+    import pyspark
+
+    home = Path(pyspark.__file__).parent
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    run = tmp_path_factory.mktemp("spark_connect")
+    env = {**os.environ, "SPARK_HOME": str(home), "PYSPARK_PYTHON": sys.executable, "SPARK_LOG_DIR": str(run),
+           "SPARK_PID_DIR": str(run), "SPARK_IDENT_STRING": f"tests{port}"}
+    subprocess.run(["bash", str(home / "sbin" / "start-connect-server.sh"), "--master", "local[1]",
+                    "--conf", f"spark.connect.grpc.binding.port={port}", "--conf", "spark.sql.shuffle.partitions=1",
+                    "--conf", "spark.ui.enabled=false"], env=env, check=True, capture_output=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            with socket.socket() as client:
+                if client.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            if time.monotonic() > deadline:
+                logs = "\n".join(p.read_text()[-2000:] for p in run.glob("*.out"))
+                pytest.fail(f"the Spark Connect server did not listen on {port} within 120 s:\n{logs}")
+            time.sleep(0.5)
+        yield f"sc://localhost:{port}"
+    finally:
+        subprocess.run(["bash", str(home / "sbin" / "stop-connect-server.sh")], env=env, capture_output=True)

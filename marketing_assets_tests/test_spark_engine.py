@@ -172,3 +172,36 @@ def test_temp_schema_and_union_by_name_in_nested_ctes(both):
                                 SELECT * FROM inner_a UNION ALL BY NAME SELECT * FROM inner_b)
              SELECT * FROM outer_cte ORDER BY id"""
     assert spark_con.execute(sql).fetchall() == duck.execute(sql).fetchall() == [(1, "x"), (2, "y")]
+
+
+CONNECT_CLIENT = """
+import json, sys
+from marketing_assets.lib.spark_engine import SparkConnection, spark_session
+from marketing_assets_tests.test_spark_engine import CONNECT_QUERIES, SETUP
+remote = spark_session(remote=sys.argv[1])
+con = SparkConnection(remote, sys.argv[2])
+for sql in SETUP:
+    con.execute(sql)
+print(json.dumps([[list(map(str, row)) for row in con.execute(sql).fetchall()] for sql in CONNECT_QUERIES]))
+con.close()
+remote.stop()
+"""
+CONNECT_QUERIES = [*QUERIES, "SELECT jaro_winkler_similarity('acme', 'acne') AS s, epoch(TIMESTAMP '2026-01-01 00:00:00.5') AS e"]
+
+
+def test_spark_connect_runs_the_statements_like_a_local_session(spark_connect_url, tmp_path):
+    """MARKETING_SPARK_REMOTE: the same statements through a Spark Connect server (here a local one, run by a client
+    process) give DuckDB's rows, the DuckDB functions registered as UDFs included."""
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", CONNECT_CLIENT, spark_connect_url, str(tmp_path / "connect_warehouse")],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    duck = duckdb.connect()
+    for sql in SETUP:
+        duck.execute(sql)
+    expected = [[list(map(str, row)) for row in duck.execute(sql).fetchall()] for sql in CONNECT_QUERIES]
+    assert got == expected
