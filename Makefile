@@ -1,4 +1,5 @@
-# `make run`: set up and materialise every asset on the landing zone (demo data if it is empty).
+# `make run`: set up and materialise every asset on the landing zone (demo data if it is empty);
+#   `make run ENGINE=spark` runs the same graph on Spark (installs the spark extra; needs Java 17).
 # `make test`: set up with test extras and run the test suite.
 # `make ui`: the Dagster UI on 127.0.0.1:$(PORT) with the warehouse's DAGSTER_HOME, and the dashboards next to it.
 # `make dashboards`: set up (Superset in .venv-bi, bundle, roles, users) and serve the dashboards on 127.0.0.1:$(BI_PORT).
@@ -16,6 +17,9 @@ WAREHOUSE_FILE := $(or $(MARKETING_WAREHOUSE),data/warehouse.duckdb)
 WAREHOUSE_DIR := $(abspath $(dir $(WAREHOUSE_FILE)))
 WAREHOUSE_STEM := $(basename $(notdir $(WAREHOUSE_FILE)))
 export DAGSTER_HOME ?= $(WAREHOUSE_DIR)/.dagster/$(WAREHOUSE_STEM)
+# ENGINE=spark (or MARKETING_ENGINE=spark): the SQL engine of the run; duckdb by default.
+ENGINE ?= $(or $(MARKETING_ENGINE),duckdb)
+export MARKETING_ENGINE := $(ENGINE)
 
 .PHONY: run test ui dashboards install clean-data
 
@@ -27,6 +31,10 @@ $(VENV)/.installed: pyproject.toml setup.py | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
+$(VENV)/.installed-spark: pyproject.toml setup.py | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[spark]'
+	touch $(VENV)/.installed $@
+
 $(VENV)/.installed-test: pyproject.toml setup.py | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(VENV)/.installed $@
@@ -37,7 +45,7 @@ $(DAGSTER_HOME)/dagster.yaml: deploy/dagster.local.yaml
 
 install: $(VENV)/.installed
 
-run: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
+run: $(VENV)/.installed $(if $(filter spark,$(ENGINE)),$(VENV)/.installed-spark) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m marketing_assets.run
 
 test: $(VENV)/.installed-test
