@@ -37,6 +37,8 @@ from pathlib import Path
 
 import duckdb
 import pandera.pandas as pa
+import pyarrow
+import pyarrow.csv as pa_csv
 
 from marketing_assets.lib.sql import ident, literal
 
@@ -573,15 +575,20 @@ def _quote_next_to_space(chunk: bytes, delim: bytes) -> bool:
     return False
 
 
+def _line_chunks(path: Path) -> Iterator[bytes]:
+    """The file's bytes in chunks cut at line ends."""
+    with _open_binary(path) as fh:
+        while chunk := fh.read(_CHUNK):
+            yield chunk + fh.readline()
+
+
 def _scan_physical_lines(path: Path, delim: str) -> tuple[int, bool]:
     """(physical lines, whether a quote sits next to a space outside it), reading bytes in chunks cut at line ends."""
     lines, odd, last = 0, False, b"\n"
-    with _open_binary(path) as fh:
-        while chunk := fh.read(_CHUNK):
-            chunk += fh.readline()
-            lines += chunk.count(b"\n")
-            odd = odd or _quote_next_to_space(chunk, delim.encode())
-            last = chunk[-1:]
+    for chunk in _line_chunks(path):
+        lines += chunk.count(b"\n")
+        odd = odd or _quote_next_to_space(chunk, delim.encode())
+        last = chunk[-1:]
     return lines + (last != b"\n"), odd
 
 
@@ -877,8 +884,9 @@ def ingest_table(
 def count_landing_rows(con: duckdb.DuckDBPyConnection, path: Path) -> int:
     """Records in one landing file, counted independently of ingestion (for conservation checks).
 
-    CSV is counted with Python's ``csv`` module over the file opened by its exact name (so a
-    reader that expands a name as a pattern shows up as extra rows), Parquet from its footer.
+    CSV is counted by pyarrow's CSV parser when every record is one line, else with Python's ``csv``
+    module, over the file opened by its exact name (so a reader that expands a name as a pattern shows
+    up as extra rows); Parquet from its footer.
     A record spanning several lines whose field count differs from the header's is counted as one
     record, and its following lines are counted again, as ingestion quarantines it that way.
     """
@@ -886,6 +894,9 @@ def count_landing_rows(con: duckdb.DuckDBPyConnection, path: Path) -> int:
         with tempfile.TemporaryDirectory(prefix="landing_count_") as tmp:
             (n,) = con.execute(f"SELECT count(*) FROM {_literal_parquet(path, Path(tmp))}").fetchone()
         return int(n)
+    one_line = _count_one_line_records(path)
+    if one_line is not None:
+        return one_line
     opener = gzip.open if path.name.lower().endswith(".gz") else open
     with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as fh:
         plain = _count_plain_csv_records(fh)
@@ -893,6 +904,41 @@ def count_landing_rows(con: duckdb.DuckDBPyConnection, path: Path) -> int:
         return plain
     with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as fh:
         return _count_csv_records(fh)
+
+
+def _count_one_line_records(path: Path) -> int | None:
+    """Records of a file in which every record is one physical line, counted by pyarrow's multi-threaded CSV
+    parser (not DuckDB's reader, nor Python's); None when a record spans lines, a line is blank, a record's
+    field count differs from the header's, the header has one field, or pyarrow cannot parse the file.
+
+    Line by line, Python's ``csv`` module and pyarrow agree on the record count (a quote misplaced after
+    a closing quote fails the first and not the second, but costs each one record); over several lines
+    they can differ, so those files are counted by the readers below."""
+    with _open_binary(path) as fh:
+        first = fh.readline().decode("utf-8", errors="replace").lstrip("\ufeff")
+    if not first:
+        return 0
+    delim = _delimiter(first)
+    try:
+        if len(next(csv.reader([first], delimiter=delim, strict=True))) < 2:
+            return None  # one-field records may be blank lines
+    except (csv.Error, StopIteration):
+        return None
+    physical, last = 0, b"\n"
+    for chunk in _line_chunks(path):  # lines end as Python's universal newlines end them: \r\n, \n or \r
+        physical += chunk.count(b"\n") + chunk.count(b"\r") - chunk.count(b"\r\n")
+        last = chunk[-1:]
+    physical += last not in (b"\n", b"\r")
+    read = pa_csv.ReadOptions(autogenerate_column_names=True, block_size=1 << 20)  # the header is counted as a row
+    parse = pa_csv.ParseOptions(delimiter=delim, quote_char='"', double_quote=True, escape_char=False, newlines_in_values=True)
+    convert = pa_csv.ConvertOptions(include_columns=["f0"], column_types={"f0": pyarrow.binary()}, check_utf8=False)
+    try:
+        with pyarrow.OSFile(str(path)) as raw:  # the exact name, never a pattern
+            src = pyarrow.CompressedInputStream(raw, "gzip") if path.name.lower().endswith(".gz") else raw
+            rows = sum(b.num_rows for b in pa_csv.open_csv(src, read_options=read, parse_options=parse, convert_options=convert))
+    except pyarrow.ArrowException:  # a record with another field count, a quote left open, ...
+        return None
+    return rows - 1 if rows == physical else None
 
 
 def _count_plain_csv_records(fh) -> int | None:
