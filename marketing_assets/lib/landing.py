@@ -926,7 +926,7 @@ def _count_one_line_records(path: Path) -> int | None:
         return None
     physical, last = 0, b"\n"
     for chunk in _line_chunks(path):  # lines end as Python's universal newlines end them: \r\n, \n or \r
-        physical += chunk.count(b"\n") + chunk.count(b"\r") - chunk.count(b"\r\n")
+        physical += chunk.count(b"\n") + (chunk.count(b"\r") - chunk.count(b"\r\n") if b"\r" in chunk else 0)
         last = chunk[-1:]
     physical += last not in (b"\n", b"\r")
     read = pa_csv.ReadOptions(autogenerate_column_names=True, block_size=1 << 20)  # the header is counted as a row
