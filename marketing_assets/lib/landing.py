@@ -836,8 +836,8 @@ def ingest_table(
         con.execute(
             f"""CREATE OR REPLACE TABLE {table} AS
             SELECT {content}, source_file, source_line FROM (
-                SELECT * FROM _landing_checked c WHERE rejection IS NULL
-                  AND NOT EXISTS (SELECT 1 FROM _landing_ranked r WHERE r.source_file = c.source_file AND r.source_line = c.source_line)
+                SELECT c.* FROM _landing_checked c ANTI JOIN (SELECT DISTINCT {key} FROM _landing_ranked) USING ({key})
+                WHERE c.rejection IS NULL  -- the complement of the ranked candidates (their SEMI JOIN on the key)
                 UNION ALL BY NAME
                 SELECT * EXCLUDE (dup_rank, key_rank, key_first_seen) FROM _landing_ranked WHERE dup_rank = 1 AND key_rank = 1
             )"""
