@@ -32,7 +32,9 @@ import itertools
 import os
 import re
 import tempfile
+import uuid
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
@@ -620,14 +622,14 @@ def _physical_lines_at(path: Path, numbers: set[int]) -> dict[int, bytes]:
         return {n: line for n, line in enumerate(fh, 1) if n in numbers}
 
 
-def _engine_csv(con, contract: TableContract, path: Path, label: str, tmp: Path, date_window) -> tuple[int, list[str]] | None:
-    """Check the records of a CSV file into ``_landing_checked`` with DuckDB's reader; None hands the file to the splitter.
+def _engine_csv(con, contract: TableContract, path: Path, label: str, tmp: Path, date_window, checked: str) -> tuple[int, list[str]] | None:
+    """Check the records of a CSV file into table ``checked`` with DuckDB's reader; None hands the file to the splitter.
 
     DuckDB splits and checks the records in one streaming statement (strict mode, every field text,
     rejects stored). Row n of the scan is physical line n + 1 only when every record is one line, which
     holds when the scan's rows plus its rejected lines plus the header are the file's physical lines.
     Anything DuckDB cannot classify as the splitter does (a record over several lines, a blank line,
-    a quote left open, spaces outside quotes, too many rejects) leaves ``_landing_checked`` without a
+    a quote left open, spaces outside quotes, too many rejects) leaves ``checked`` without a
     row of this file and returns None.
     """
     first = _first_line_header(path)
@@ -651,7 +653,7 @@ def _engine_csv(con, contract: TableContract, path: Path, label: str, tmp: Path,
     for t in ("_landing_rejects", "_landing_reject_scans"):
         con.execute(f"DROP TABLE IF EXISTS {t}")
     try:
-        (rows,) = con.execute(f"INSERT INTO _landing_checked {_checked_select(contract, label, date_window, source)}").fetchone()
+        (rows,) = con.execute(f"INSERT INTO {checked} {_checked_select(contract, label, date_window, source)}").fetchone()
         rejected = con.execute(
             "SELECT line, list(DISTINCT CAST(error_type AS VARCHAR)) FROM _landing_rejects GROUP BY ALL ORDER BY line"
             f" LIMIT {_ENGINE_MAX_REJECTS + 1}"  # more hand the file to the splitter: Python never holds them all
@@ -663,7 +665,7 @@ def _engine_csv(con, contract: TableContract, path: Path, label: str, tmp: Path,
             con.execute(f"DROP TABLE IF EXISTS {t}")
 
     def hand_over() -> None:
-        con.execute("DELETE FROM _landing_checked WHERE source_file = ?", [label])
+        con.execute(f"DELETE FROM {checked} WHERE source_file = ?", [label])
 
     if rejected is None or len(rejected) > _ENGINE_MAX_REJECTS or rows + len(rejected) + 1 != physical:
         hand_over()
@@ -687,18 +689,18 @@ def _engine_csv(con, contract: TableContract, path: Path, label: str, tmp: Path,
         # Scan row k sits below the header, after the rejected lines that precede it: line k + 1 + that many.
         before = [int(line) - 1 - j for j, (line, _) in enumerate(rejected, 1)]
         shift = " + ".join(f"CAST(source_line > {b + 1} AS BIGINT)" for b in before)
-        con.execute(f"UPDATE _landing_checked SET source_line = source_line + {shift} WHERE source_file = ?", [label])
+        con.execute(f"UPDATE {checked} SET source_line = source_line + {shift} WHERE source_file = ?", [label])
     if bad:
         con.executemany(
-            "INSERT INTO _landing_checked (source_file, source_line, rejection) VALUES "
+            f"INSERT INTO {checked} (source_file, source_line, rejection) VALUES "
             "(?, ?, {'column_name': ?, 'reason': ?, 'detail': ?, 'raw_value': NULL, 'violations': 1, 'raw_record': '{}'})",
             [(label, line, RECORD_COLUMN, why, detail) for line, why, detail in bad],
         )
     return rows + len(bad), ignored
 
 
-def _load_csv(con, contract: TableContract, path: Path, label: str, tmp: Path) -> tuple[int, list[str]]:
-    """``_landing_file`` from a CSV file split by :func:`csv_records`; unusable records go to ``_landing_checked``.
+def _load_csv(con, contract: TableContract, path: Path, label: str, tmp: Path, checked: str) -> tuple[int, list[str]]:
+    """``_landing_file`` from a CSV file split by :func:`csv_records`; unusable records go to table ``checked``.
 
     The usable records are rewritten, with their physical start line, to a plain UTF-8 CSV that
     DuckDB reads with fixed settings, so DuckDB never meets a broken record (nor quotes one).
@@ -747,7 +749,7 @@ def _load_csv(con, contract: TableContract, path: Path, label: str, tmp: Path) -
         raise _safe_error(label, f"CSV for table {contract.name}", exc) from None
     if bad:
         con.executemany(
-            "INSERT INTO _landing_checked (source_file, source_line, rejection) VALUES "
+            f"INSERT INTO {checked} (source_file, source_line, rejection) VALUES "
             "(?, ?, {'column_name': ?, 'reason': ?, 'detail': ?, 'raw_value': NULL, 'violations': 1, 'raw_record': '{}'})",
             [(label, line, RECORD_COLUMN, why, detail) for line, why, detail in bad],
         )
@@ -768,37 +770,67 @@ def ingest_table(
     Raises :class:`MissingColumnsError` naming the file when a required column is absent, and
     :class:`LandingError` naming the file when its header is unusable (duplicated column, not
     UTF-8), when it cannot be read as Parquet, or when it resolves outside the landing zone.
-    Bad records only quarantine themselves. No error quotes a record's content.
+    Bad records only quarantine themselves. No error quotes a record's content. Files are read
+    concurrently, one per DuckDB thread, each on a cursor of ``con``; the first failing file in
+    reading order raises.
     """
     root = Path(landing_dir)
     files = discover_files(root, contract)
-    cols = contract.columns
-    stats: list[FileStats] = []
-    typed_cols = ", ".join(f"{ident(c.name)} {c.sql_type}" for c in cols)
-
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(schema)}")
-    con.execute("DROP TABLE IF EXISTS _landing_checked")
+    # The checked rows live in an in-memory database of their own, which every cursor of ``con``
+    # sees: files are read concurrently (one DuckDB read numbers one file's lines on one thread).
+    scratch = f"_landing_{uuid.uuid4().hex[:12]}"
+    con.execute(f"ATTACH ':memory:' AS {scratch}")
+    try:
+        return _stage(con, contract, root, files, schema, quarantine_table, (date_bounds or DateBounds()).window(files), f"{scratch}.checked")
+    finally:
+        con.execute(f"DETACH DATABASE IF EXISTS {scratch}")
+
+
+def _check_file(cur, zone: str, contract: TableContract, root: Path, path: Path, tmp: Path, date_window, checked: str) -> FileStats:
+    """Check one landing file's records into table ``checked`` on ``cur``, a cursor of its own (a session whose
+    temporary tables, the file's and DuckDB's rejects, are its own), in a worker thread."""
+    label = path.relative_to(root).as_posix()
+    cur.execute(f"SET TimeZone = {literal(zone)}")  # text without an offset is read in the caller's time zone
+    check_inside(root, path, label)
+    tmp.mkdir()
+    engine = None if _is_parquet(path) else _engine_csv(cur, contract, path, label, tmp, date_window, checked)
+    if engine is not None:
+        read, ignored = engine
+    else:
+        if _is_parquet(path):
+            read, ignored = _load_parquet(cur, contract, path, label, tmp)
+        else:
+            read, ignored = _load_csv(cur, contract, path, label, tmp, checked)
+        cur.execute(f"INSERT INTO {checked} {_checked_select(contract, label, date_window)}")
+    return FileStats(source_file=label, rows_read=read, ignored_columns=ignored)
+
+
+def _stage(con, contract: TableContract, root: Path, files: list[Path], schema: str, quarantine_table: str, date_window, checked: str) -> IngestResult:
+    """:func:`ingest_table` with the checked rows gathered in table ``checked``."""
+    cols = contract.columns
+    typed_cols = ", ".join(f"{ident(c.name)} {c.sql_type}" for c in cols)
     con.execute(
-        f"""CREATE TEMP TABLE _landing_checked (source_file VARCHAR, source_line BIGINT, {typed_cols},
+        f"""CREATE TABLE {checked} (source_file VARCHAR, source_line BIGINT, {typed_cols},
             rejection STRUCT(column_name VARCHAR, reason VARCHAR, detail VARCHAR, raw_value VARCHAR, violations INTEGER, raw_record VARCHAR))"""
     )
-    date_window = (date_bounds or DateBounds()).window(files)
-    with tempfile.TemporaryDirectory(prefix="landing_") as tmp:
-        for path in files:
-            label = path.relative_to(root).as_posix()
-            check_inside(root, path, label)
-            con.execute("DROP TABLE IF EXISTS _landing_file")
-            engine = None if _is_parquet(path) else _engine_csv(con, contract, path, label, Path(tmp), date_window)
-            if engine is not None:
-                read, ignored = engine
-            else:
-                if _is_parquet(path):
-                    read, ignored = _load_parquet(con, contract, path, label, Path(tmp))
-                else:
-                    read, ignored = _load_csv(con, contract, path, label, Path(tmp))
-                con.execute(f"INSERT INTO _landing_checked {_checked_select(contract, label, date_window)}")
-            stats.append(FileStats(source_file=label, rows_read=read, ignored_columns=ignored))
-            con.execute("DROP TABLE IF EXISTS _landing_file")
+    threads, zone = con.execute("SELECT current_setting('threads'), current_setting('TimeZone')").fetchone()
+    cursors = [con.cursor() for _ in files]
+    try:
+        with tempfile.TemporaryDirectory(prefix="landing_") as tmp, ThreadPoolExecutor(max(1, min(int(threads), len(files)))) as pool:
+            futures = [
+                pool.submit(_check_file, cur, zone, contract, root, path, Path(tmp) / str(i), date_window, checked)
+                for i, (cur, path) in enumerate(zip(cursors, files, strict=True))
+            ]
+            try:
+                stats = [f.result() for f in futures]  # the first failing file in reading order raises
+            except BaseException:
+                for f in futures:
+                    f.cancel()
+                raise
+    finally:
+        for cur in cursors:
+            cur.close()
 
     content = ", ".join(ident(c.name) for c in cols)
     key = ", ".join(ident(k) for k in contract.key) or content
@@ -813,11 +845,11 @@ def ingest_table(
     con.execute(
         f"""CREATE TEMP TABLE _landing_ranked AS
         WITH multi AS (
-            SELECT {key} FROM _landing_checked WHERE rejection IS NULL GROUP BY ALL HAVING count(*) > 1
+            SELECT {key} FROM {checked} WHERE rejection IS NULL GROUP BY ALL HAVING count(*) > 1
         ),
         candidates AS (
             SELECT c.*, hash({', '.join('c.' + ident(x.name) for x in cols)}) AS content_hash
-            FROM _landing_checked c SEMI JOIN multi USING ({key}) WHERE c.rejection IS NULL
+            FROM {checked} c SEMI JOIN multi USING ({key}) WHERE c.rejection IS NULL
         ),
         dedup AS (
             SELECT *, row_number() OVER (PARTITION BY {key}, content_hash ORDER BY source_file, source_line) AS dup_rank
@@ -836,7 +868,7 @@ def ingest_table(
         con.execute(
             f"""CREATE OR REPLACE TABLE {table} AS
             SELECT {content}, source_file, source_line FROM (
-                SELECT c.* FROM _landing_checked c ANTI JOIN (SELECT DISTINCT {key} FROM _landing_ranked) USING ({key})
+                SELECT c.* FROM {checked} c ANTI JOIN (SELECT DISTINCT {key} FROM _landing_ranked) USING ({key})
                 WHERE c.rejection IS NULL  -- the complement of the ranked candidates (their SEMI JOIN on the key)
                 UNION ALL BY NAME
                 SELECT * EXCLUDE (dup_rank, key_rank, key_first_seen) FROM _landing_ranked WHERE dup_rank = 1 AND key_rank = 1
@@ -847,7 +879,7 @@ def ingest_table(
             SELECT {literal(contract.name)} AS table_name, source_file, source_line, column_name, raw_value,
                    reason, detail, violations, raw_record
             FROM (
-                SELECT source_file, source_line, rejection.* FROM _landing_checked WHERE rejection IS NOT NULL
+                SELECT source_file, source_line, rejection.* FROM {checked} WHERE rejection IS NOT NULL
                 UNION ALL BY NAME
                 SELECT source_file, source_line, {literal(contract.key[0] if contract.key else '')} AS column_name,
                        CAST({ident(contract.key[0]) if contract.key else "''"} AS VARCHAR) AS raw_value,
@@ -870,8 +902,7 @@ def ingest_table(
         fs.rows_staged = int(staged.get(fs.source_file, 0))
         fs.duplicates_collapsed = int(collapsed.get(fs.source_file, 0))
         fs.rows_quarantined = int(quarantined.get(fs.source_file, 0))
-    for tmp in ("_landing_checked", "_landing_ranked"):
-        con.execute(f"DROP TABLE IF EXISTS {tmp}")
+    con.execute("DROP TABLE IF EXISTS _landing_ranked")
     return IngestResult(
         table=contract.name,
         files=stats,
