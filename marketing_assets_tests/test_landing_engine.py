@@ -225,3 +225,30 @@ def test_plain_counter_agrees_with_the_replay_counter(text, plain):
     assert landing._count_plain_csv_records(io.StringIO(text, newline="")) == plain
     if plain is not None:
         assert plain == landing._count_csv_records(io.StringIO(text, newline=""))
+
+
+@pytest.mark.parametrize(
+    ("content", "one_line"),
+    [
+        (b"a,b\n1,2\n3,4\n", 2),
+        (b"a,b\r\n1,2\r\n3,4", 2),
+        (b'a;b\n1;"x;""y"""\n', 1),
+        (b'a,b\n1,"x"y\n3,4\n', 2),  # a quote misplaced after its closing quote costs one record in either reader
+        (b"a,b\n", 0),
+        (b"", 0),
+        (b"a,b\n1,2\n\n3,4", None),  # a blank line
+        (b'a,b\n1,"x\ny"\n3,4\n', None),  # a record over two lines
+        (b'a,b\n1,"x\ry"\n', None),  # a bare carriage return ends a line for Python's reader
+        (b"a,b\n1,2,3\n3,4\n", None),
+        (b'a,b\n1,"x\n', 1),  # a quote left open in the last record: one record in either reader
+        (b"a\n1\n", None),
+    ],
+)
+@pytest.mark.parametrize("suffix", [".csv", ".csv.gz"])
+def test_one_line_counter_counts_single_line_records_or_declines(tmp_path, content, one_line, suffix):
+    path = tmp_path / f"f{suffix}"
+    path.write_bytes(gzip.compress(content) if suffix.endswith(".gz") else content)
+    assert landing._count_one_line_records(path) == one_line
+    if one_line is not None:
+        with (gzip.open if suffix.endswith(".gz") else open)(path, "rt", encoding="utf-8", newline="") as fh:
+            assert one_line == landing._count_csv_records(fh)

@@ -13,6 +13,7 @@ import pytest
 from marketing_assets.lib.landing import (
     DateBounds,
     LandingError,
+    MissingColumnsError,
     contract_from_model,
     count_landing_rows,
     discover_files,
@@ -338,3 +339,27 @@ def test_implausible_and_special_dates_are_quarantined_not_a_blocked_contract(tm
         (5, "opportunity_created_date", "implausible_date"),
         (6, "opportunity_created_date", "unparseable_value"),
     ]
+
+
+# ------------------------------------------------------------------ files read concurrently
+
+
+def test_files_read_on_worker_cursors_keep_the_callers_time_zone(tmp_path):
+    """Each file is read on a cursor of its own; a time without an offset is still read in the caller's time zone."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'America/New_York'")
+    con.execute("SET threads = 2")
+    for name in ("opportunities_a.csv", "opportunities_b.csv"):
+        write_csv(tmp_path, f"crm/{name}", OPP_HEADER, [[f"o_{name[-5]}", "a1", "5", "2026-01-05 10:00:00", "SMB"]])
+    _, staged, _ = ingest(con, tmp_path, "crm_opportunities")
+    assert staged["opportunity_created_date"].astype(str).tolist() == ["2026-01-05 15:00:00"] * 2  # 10:00 EST = 15:00 UTC
+    assert con.execute("SELECT count(*) FROM duckdb_databases() WHERE database_name LIKE '_landing_%'").fetchone() == (0,)
+
+
+def test_the_first_bad_file_in_reading_order_is_the_one_reported(tmp_path, con):
+    con.execute("SET threads = 2")
+    write_text(tmp_path, "crm/opportunities_a.csv", "opportunity_id,account_id\no1,a1\n")
+    write_text(tmp_path, "crm/opportunities_b.csv", "opportunity_id\no2\n")
+    with pytest.raises(MissingColumnsError) as err:
+        ingest(con, tmp_path, "crm_opportunities")
+    assert err.value.file == "crm/opportunities_a.csv"

@@ -32,11 +32,15 @@ import itertools
 import os
 import re
 import tempfile
+import uuid
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
 import pandera.pandas as pa
+import pyarrow
+import pyarrow.csv as pa_csv
 
 from marketing_assets.lib.sql import ident, literal
 
@@ -573,15 +577,20 @@ def _quote_next_to_space(chunk: bytes, delim: bytes) -> bool:
     return False
 
 
+def _line_chunks(path: Path) -> Iterator[bytes]:
+    """The file's bytes in chunks cut at line ends."""
+    with _open_binary(path) as fh:
+        while chunk := fh.read(_CHUNK):
+            yield chunk + fh.readline()
+
+
 def _scan_physical_lines(path: Path, delim: str) -> tuple[int, bool]:
     """(physical lines, whether a quote sits next to a space outside it), reading bytes in chunks cut at line ends."""
     lines, odd, last = 0, False, b"\n"
-    with _open_binary(path) as fh:
-        while chunk := fh.read(_CHUNK):
-            chunk += fh.readline()
-            lines += chunk.count(b"\n")
-            odd = odd or _quote_next_to_space(chunk, delim.encode())
-            last = chunk[-1:]
+    for chunk in _line_chunks(path):
+        lines += chunk.count(b"\n")
+        odd = odd or _quote_next_to_space(chunk, delim.encode())
+        last = chunk[-1:]
     return lines + (last != b"\n"), odd
 
 
@@ -613,14 +622,14 @@ def _physical_lines_at(path: Path, numbers: set[int]) -> dict[int, bytes]:
         return {n: line for n, line in enumerate(fh, 1) if n in numbers}
 
 
-def _engine_csv(con, contract: TableContract, path: Path, label: str, tmp: Path, date_window) -> tuple[int, list[str]] | None:
-    """Check the records of a CSV file into ``_landing_checked`` with DuckDB's reader; None hands the file to the splitter.
+def _engine_csv(con, contract: TableContract, path: Path, label: str, tmp: Path, date_window, checked: str) -> tuple[int, list[str]] | None:
+    """Check the records of a CSV file into table ``checked`` with DuckDB's reader; None hands the file to the splitter.
 
     DuckDB splits and checks the records in one streaming statement (strict mode, every field text,
     rejects stored). Row n of the scan is physical line n + 1 only when every record is one line, which
     holds when the scan's rows plus its rejected lines plus the header are the file's physical lines.
     Anything DuckDB cannot classify as the splitter does (a record over several lines, a blank line,
-    a quote left open, spaces outside quotes, too many rejects) leaves ``_landing_checked`` without a
+    a quote left open, spaces outside quotes, too many rejects) leaves ``checked`` without a
     row of this file and returns None.
     """
     first = _first_line_header(path)
@@ -644,7 +653,7 @@ def _engine_csv(con, contract: TableContract, path: Path, label: str, tmp: Path,
     for t in ("_landing_rejects", "_landing_reject_scans"):
         con.execute(f"DROP TABLE IF EXISTS {t}")
     try:
-        (rows,) = con.execute(f"INSERT INTO _landing_checked {_checked_select(contract, label, date_window, source)}").fetchone()
+        (rows,) = con.execute(f"INSERT INTO {checked} {_checked_select(contract, label, date_window, source)}").fetchone()
         rejected = con.execute(
             "SELECT line, list(DISTINCT CAST(error_type AS VARCHAR)) FROM _landing_rejects GROUP BY ALL ORDER BY line"
             f" LIMIT {_ENGINE_MAX_REJECTS + 1}"  # more hand the file to the splitter: Python never holds them all
@@ -656,7 +665,7 @@ def _engine_csv(con, contract: TableContract, path: Path, label: str, tmp: Path,
             con.execute(f"DROP TABLE IF EXISTS {t}")
 
     def hand_over() -> None:
-        con.execute("DELETE FROM _landing_checked WHERE source_file = ?", [label])
+        con.execute(f"DELETE FROM {checked} WHERE source_file = ?", [label])
 
     if rejected is None or len(rejected) > _ENGINE_MAX_REJECTS or rows + len(rejected) + 1 != physical:
         hand_over()
@@ -680,18 +689,18 @@ def _engine_csv(con, contract: TableContract, path: Path, label: str, tmp: Path,
         # Scan row k sits below the header, after the rejected lines that precede it: line k + 1 + that many.
         before = [int(line) - 1 - j for j, (line, _) in enumerate(rejected, 1)]
         shift = " + ".join(f"CAST(source_line > {b + 1} AS BIGINT)" for b in before)
-        con.execute(f"UPDATE _landing_checked SET source_line = source_line + {shift} WHERE source_file = ?", [label])
+        con.execute(f"UPDATE {checked} SET source_line = source_line + {shift} WHERE source_file = ?", [label])
     if bad:
         con.executemany(
-            "INSERT INTO _landing_checked (source_file, source_line, rejection) VALUES "
+            f"INSERT INTO {checked} (source_file, source_line, rejection) VALUES "
             "(?, ?, {'column_name': ?, 'reason': ?, 'detail': ?, 'raw_value': NULL, 'violations': 1, 'raw_record': '{}'})",
             [(label, line, RECORD_COLUMN, why, detail) for line, why, detail in bad],
         )
     return rows + len(bad), ignored
 
 
-def _load_csv(con, contract: TableContract, path: Path, label: str, tmp: Path) -> tuple[int, list[str]]:
-    """``_landing_file`` from a CSV file split by :func:`csv_records`; unusable records go to ``_landing_checked``.
+def _load_csv(con, contract: TableContract, path: Path, label: str, tmp: Path, checked: str) -> tuple[int, list[str]]:
+    """``_landing_file`` from a CSV file split by :func:`csv_records`; unusable records go to table ``checked``.
 
     The usable records are rewritten, with their physical start line, to a plain UTF-8 CSV that
     DuckDB reads with fixed settings, so DuckDB never meets a broken record (nor quotes one).
@@ -740,7 +749,7 @@ def _load_csv(con, contract: TableContract, path: Path, label: str, tmp: Path) -
         raise _safe_error(label, f"CSV for table {contract.name}", exc) from None
     if bad:
         con.executemany(
-            "INSERT INTO _landing_checked (source_file, source_line, rejection) VALUES "
+            f"INSERT INTO {checked} (source_file, source_line, rejection) VALUES "
             "(?, ?, {'column_name': ?, 'reason': ?, 'detail': ?, 'raw_value': NULL, 'violations': 1, 'raw_record': '{}'})",
             [(label, line, RECORD_COLUMN, why, detail) for line, why, detail in bad],
         )
@@ -761,37 +770,67 @@ def ingest_table(
     Raises :class:`MissingColumnsError` naming the file when a required column is absent, and
     :class:`LandingError` naming the file when its header is unusable (duplicated column, not
     UTF-8), when it cannot be read as Parquet, or when it resolves outside the landing zone.
-    Bad records only quarantine themselves. No error quotes a record's content.
+    Bad records only quarantine themselves. No error quotes a record's content. Files are read
+    concurrently, one per DuckDB thread, each on a cursor of ``con``; the first failing file in
+    reading order raises.
     """
     root = Path(landing_dir)
     files = discover_files(root, contract)
-    cols = contract.columns
-    stats: list[FileStats] = []
-    typed_cols = ", ".join(f"{ident(c.name)} {c.sql_type}" for c in cols)
-
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(schema)}")
-    con.execute("DROP TABLE IF EXISTS _landing_checked")
+    # The checked rows live in an in-memory database of their own, which every cursor of ``con``
+    # sees: files are read concurrently (one DuckDB read numbers one file's lines on one thread).
+    scratch = f"_landing_{uuid.uuid4().hex[:12]}"
+    con.execute(f"ATTACH ':memory:' AS {scratch}")
+    try:
+        return _stage(con, contract, root, files, schema, quarantine_table, (date_bounds or DateBounds()).window(files), f"{scratch}.checked")
+    finally:
+        con.execute(f"DETACH DATABASE IF EXISTS {scratch}")
+
+
+def _check_file(cur, zone: str, contract: TableContract, root: Path, path: Path, tmp: Path, date_window, checked: str) -> FileStats:
+    """Check one landing file's records into table ``checked`` on ``cur``, a cursor of its own (a session whose
+    temporary tables, the file's and DuckDB's rejects, are its own), in a worker thread."""
+    label = path.relative_to(root).as_posix()
+    cur.execute(f"SET TimeZone = {literal(zone)}")  # text without an offset is read in the caller's time zone
+    check_inside(root, path, label)
+    tmp.mkdir()
+    engine = None if _is_parquet(path) else _engine_csv(cur, contract, path, label, tmp, date_window, checked)
+    if engine is not None:
+        read, ignored = engine
+    else:
+        if _is_parquet(path):
+            read, ignored = _load_parquet(cur, contract, path, label, tmp)
+        else:
+            read, ignored = _load_csv(cur, contract, path, label, tmp, checked)
+        cur.execute(f"INSERT INTO {checked} {_checked_select(contract, label, date_window)}")
+    return FileStats(source_file=label, rows_read=read, ignored_columns=ignored)
+
+
+def _stage(con, contract: TableContract, root: Path, files: list[Path], schema: str, quarantine_table: str, date_window, checked: str) -> IngestResult:
+    """:func:`ingest_table` with the checked rows gathered in table ``checked``."""
+    cols = contract.columns
+    typed_cols = ", ".join(f"{ident(c.name)} {c.sql_type}" for c in cols)
     con.execute(
-        f"""CREATE TEMP TABLE _landing_checked (source_file VARCHAR, source_line BIGINT, {typed_cols},
+        f"""CREATE TABLE {checked} (source_file VARCHAR, source_line BIGINT, {typed_cols},
             rejection STRUCT(column_name VARCHAR, reason VARCHAR, detail VARCHAR, raw_value VARCHAR, violations INTEGER, raw_record VARCHAR))"""
     )
-    date_window = (date_bounds or DateBounds()).window(files)
-    with tempfile.TemporaryDirectory(prefix="landing_") as tmp:
-        for path in files:
-            label = path.relative_to(root).as_posix()
-            check_inside(root, path, label)
-            con.execute("DROP TABLE IF EXISTS _landing_file")
-            engine = None if _is_parquet(path) else _engine_csv(con, contract, path, label, Path(tmp), date_window)
-            if engine is not None:
-                read, ignored = engine
-            else:
-                if _is_parquet(path):
-                    read, ignored = _load_parquet(con, contract, path, label, Path(tmp))
-                else:
-                    read, ignored = _load_csv(con, contract, path, label, Path(tmp))
-                con.execute(f"INSERT INTO _landing_checked {_checked_select(contract, label, date_window)}")
-            stats.append(FileStats(source_file=label, rows_read=read, ignored_columns=ignored))
-            con.execute("DROP TABLE IF EXISTS _landing_file")
+    threads, zone = con.execute("SELECT current_setting('threads'), current_setting('TimeZone')").fetchone()
+    cursors = [con.cursor() for _ in files]
+    try:
+        with tempfile.TemporaryDirectory(prefix="landing_") as tmp, ThreadPoolExecutor(max(1, min(int(threads), len(files)))) as pool:
+            futures = [
+                pool.submit(_check_file, cur, zone, contract, root, path, Path(tmp) / str(i), date_window, checked)
+                for i, (cur, path) in enumerate(zip(cursors, files, strict=True))
+            ]
+            try:
+                stats = [f.result() for f in futures]  # the first failing file in reading order raises
+            except BaseException:
+                for f in futures:
+                    f.cancel()
+                raise
+    finally:
+        for cur in cursors:
+            cur.close()
 
     content = ", ".join(ident(c.name) for c in cols)
     key = ", ".join(ident(k) for k in contract.key) or content
@@ -806,11 +845,11 @@ def ingest_table(
     con.execute(
         f"""CREATE TEMP TABLE _landing_ranked AS
         WITH multi AS (
-            SELECT {key} FROM _landing_checked WHERE rejection IS NULL GROUP BY ALL HAVING count(*) > 1
+            SELECT {key} FROM {checked} WHERE rejection IS NULL GROUP BY ALL HAVING count(*) > 1
         ),
         candidates AS (
             SELECT c.*, hash({', '.join('c.' + ident(x.name) for x in cols)}) AS content_hash
-            FROM _landing_checked c SEMI JOIN multi USING ({key}) WHERE c.rejection IS NULL
+            FROM {checked} c SEMI JOIN multi USING ({key}) WHERE c.rejection IS NULL
         ),
         dedup AS (
             SELECT *, row_number() OVER (PARTITION BY {key}, content_hash ORDER BY source_file, source_line) AS dup_rank
@@ -829,8 +868,8 @@ def ingest_table(
         con.execute(
             f"""CREATE OR REPLACE TABLE {table} AS
             SELECT {content}, source_file, source_line FROM (
-                SELECT * FROM _landing_checked c WHERE rejection IS NULL
-                  AND NOT EXISTS (SELECT 1 FROM _landing_ranked r WHERE r.source_file = c.source_file AND r.source_line = c.source_line)
+                SELECT c.* FROM {checked} c ANTI JOIN (SELECT DISTINCT {key} FROM _landing_ranked) USING ({key})
+                WHERE c.rejection IS NULL  -- the complement of the ranked candidates (their SEMI JOIN on the key)
                 UNION ALL BY NAME
                 SELECT * EXCLUDE (dup_rank, key_rank, key_first_seen) FROM _landing_ranked WHERE dup_rank = 1 AND key_rank = 1
             )"""
@@ -840,7 +879,7 @@ def ingest_table(
             SELECT {literal(contract.name)} AS table_name, source_file, source_line, column_name, raw_value,
                    reason, detail, violations, raw_record
             FROM (
-                SELECT source_file, source_line, rejection.* FROM _landing_checked WHERE rejection IS NOT NULL
+                SELECT source_file, source_line, rejection.* FROM {checked} WHERE rejection IS NOT NULL
                 UNION ALL BY NAME
                 SELECT source_file, source_line, {literal(contract.key[0] if contract.key else '')} AS column_name,
                        CAST({ident(contract.key[0]) if contract.key else "''"} AS VARCHAR) AS raw_value,
@@ -863,8 +902,7 @@ def ingest_table(
         fs.rows_staged = int(staged.get(fs.source_file, 0))
         fs.duplicates_collapsed = int(collapsed.get(fs.source_file, 0))
         fs.rows_quarantined = int(quarantined.get(fs.source_file, 0))
-    for tmp in ("_landing_checked", "_landing_ranked"):
-        con.execute(f"DROP TABLE IF EXISTS {tmp}")
+    con.execute("DROP TABLE IF EXISTS _landing_ranked")
     return IngestResult(
         table=contract.name,
         files=stats,
@@ -877,8 +915,9 @@ def ingest_table(
 def count_landing_rows(con: duckdb.DuckDBPyConnection, path: Path) -> int:
     """Records in one landing file, counted independently of ingestion (for conservation checks).
 
-    CSV is counted with Python's ``csv`` module over the file opened by its exact name (so a
-    reader that expands a name as a pattern shows up as extra rows), Parquet from its footer.
+    CSV is counted by pyarrow's CSV parser when every record is one line, else with Python's ``csv``
+    module, over the file opened by its exact name (so a reader that expands a name as a pattern shows
+    up as extra rows); Parquet from its footer.
     A record spanning several lines whose field count differs from the header's is counted as one
     record, and its following lines are counted again, as ingestion quarantines it that way.
     """
@@ -886,6 +925,9 @@ def count_landing_rows(con: duckdb.DuckDBPyConnection, path: Path) -> int:
         with tempfile.TemporaryDirectory(prefix="landing_count_") as tmp:
             (n,) = con.execute(f"SELECT count(*) FROM {_literal_parquet(path, Path(tmp))}").fetchone()
         return int(n)
+    one_line = _count_one_line_records(path)
+    if one_line is not None:
+        return one_line
     opener = gzip.open if path.name.lower().endswith(".gz") else open
     with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as fh:
         plain = _count_plain_csv_records(fh)
@@ -893,6 +935,41 @@ def count_landing_rows(con: duckdb.DuckDBPyConnection, path: Path) -> int:
         return plain
     with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as fh:
         return _count_csv_records(fh)
+
+
+def _count_one_line_records(path: Path) -> int | None:
+    """Records of a file in which every record is one physical line, counted by pyarrow's multi-threaded CSV
+    parser (not DuckDB's reader, nor Python's); None when a record spans lines, a line is blank, a record's
+    field count differs from the header's, the header has one field, or pyarrow cannot parse the file.
+
+    Line by line, Python's ``csv`` module and pyarrow agree on the record count (a quote misplaced after
+    a closing quote fails the first and not the second, but costs each one record); over several lines
+    they can differ, so those files are counted by the readers below."""
+    with _open_binary(path) as fh:
+        first = fh.readline().decode("utf-8", errors="replace").lstrip("\ufeff")
+    if not first:
+        return 0
+    delim = _delimiter(first)
+    try:
+        if len(next(csv.reader([first], delimiter=delim, strict=True))) < 2:
+            return None  # one-field records may be blank lines
+    except (csv.Error, StopIteration):
+        return None
+    physical, last = 0, b"\n"
+    for chunk in _line_chunks(path):  # lines end as Python's universal newlines end them: \r\n, \n or \r
+        physical += chunk.count(b"\n") + (chunk.count(b"\r") - chunk.count(b"\r\n") if b"\r" in chunk else 0)
+        last = chunk[-1:]
+    physical += last not in (b"\n", b"\r")
+    read = pa_csv.ReadOptions(autogenerate_column_names=True, block_size=1 << 20)  # the header is counted as a row
+    parse = pa_csv.ParseOptions(delimiter=delim, quote_char='"', double_quote=True, escape_char=False, newlines_in_values=True)
+    convert = pa_csv.ConvertOptions(include_columns=["f0"], column_types={"f0": pyarrow.binary()}, check_utf8=False)
+    try:
+        with pyarrow.OSFile(str(path)) as raw:  # the exact name, never a pattern
+            src = pyarrow.CompressedInputStream(raw, "gzip") if path.name.lower().endswith(".gz") else raw
+            rows = sum(b.num_rows for b in pa_csv.open_csv(src, read_options=read, parse_options=parse, convert_options=convert))
+    except pyarrow.ArrowException:  # a record with another field count, a quote left open, ...
+        return None
+    return rows - 1 if rows == physical else None
 
 
 def _count_plain_csv_records(fh) -> int | None:
