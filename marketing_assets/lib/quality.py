@@ -39,12 +39,12 @@ def duplicate_keys(con: duckdb.DuckDBPyConnection, table: str, key: Sequence[str
     (n_dups, n_rows) = con.execute(
         f"SELECT (SELECT count(*) FROM (SELECT {cols} FROM {table} GROUP BY ALL HAVING count(*) > 1)), (SELECT count(*) FROM {table})"
     ).fetchone()
-    sample = con.execute(
+    sample = con.execute(  # the keys grouped again only when some are duplicated
         f"SELECT {cols}, count(*) AS n FROM {table} GROUP BY ALL HAVING count(*) > 1 ORDER BY n DESC LIMIT {SAMPLE_ROWS}"
-    ).df()
+    ).df().astype(str).to_dict("records") if n_dups else []
     return CheckOutcome(
         passed=n_dups == 0,
-        metadata={"key": list(key), "rows": int(n_rows), "duplicated_keys": int(n_dups), "sample": sample.astype(str).to_dict("records")},
+        metadata={"key": list(key), "rows": int(n_rows), "duplicated_keys": int(n_dups), "sample": sample},
         description=f"{n_dups} duplicated key value(s) on ({', '.join(key)})",
     )
 
