@@ -39,10 +39,15 @@ def touchpoints_sql(
     """
     from marketing_assets.lib.channels import crm_label_key_sql, web_signature_sql
 
-    sig = web_signature_sql(
-        utm_source="s.utm_source", utm_medium="s.utm_medium", utm_campaign="s.utm_campaign",
-        gclid="s.gclid", fbclid="s.fbclid", referrer="s.page_referrer",
-    )
+    # The channel of a CRM label, a session's channel and a campaign key depend on a few distinct values (tens of
+    # labels and campaigns, about a thousand acquisition signatures): each is computed once per distinct value and
+    # joined to the touches, not evaluated on every touch (regular expressions and MD5 on millions of rows).
+    row_sig = web_signature_sql(gclid="s.gclid", fbclid="s.fbclid")
+    sig = web_signature_sql(gclid="CASE WHEN has_gclid THEN 'x' END", fbclid="CASE WHEN has_fbclid THEN 'x' END")
+    signature_inputs = ("utm_source", "utm_medium", "utm_campaign", "has_gclid", "has_fbclid", "page_referrer")
+    session_rows = (f"SELECT s.session_id, s.client_id, s.session_start, s.utm_source, s.utm_medium, s.utm_campaign, s.page_referrer,"
+                    f" {row_sig['has_gclid']} AS has_gclid, {row_sig['has_fbclid']} AS has_fbclid FROM {sessions} s")
+    same_signature = " AND ".join(f"g.{c} IS NOT DISTINCT FROM s.{c}" for c in signature_inputs)
     return f"""
     WITH labels AS (
         SELECT crm_label_key, channel_name, channel_group FROM {channel_map} WHERE source_kind = 'crm_label'
@@ -60,27 +65,42 @@ def touchpoints_sql(
         SELECT sales_touchpoint_id, 'sales', contact_id, sales_touchpoint_date, channel_name, NULL, NULL, NULL
         FROM {sales}
     ),
+    crm_channels AS (  -- one row per distinct CRM channel label
+        SELECT d.channel_label, coalesce(l.channel_name, trim(d.channel_label)) AS channel_name,
+               coalesce(l.channel_group, 'Unassigned') AS channel_group
+        FROM (SELECT channel_label, {crm_label_key_sql('channel_label')} AS crm_label_key
+              FROM (SELECT DISTINCT channel_name AS channel_label FROM {marketing} UNION SELECT DISTINCT channel_name FROM {sales})) d
+        LEFT JOIN labels l ON l.crm_label_key = d.crm_label_key
+    ),
     crm_touches AS (
         SELECT t.touchpoint_id, t.touchpoint_type, t.contact_id, p.canonical_contact_id, p.account_id, t.touchpoint_date,
-               coalesce(l.channel_name, trim(t.channel_label)) AS channel_name, coalesce(l.channel_group, 'Unassigned') AS channel_group,
-               t.utm_source, t.utm_medium, t.utm_campaign, p.lead_date
+               l.channel_name, l.channel_group, t.utm_source, t.utm_medium, t.utm_campaign, p.lead_date
         FROM crm t
         JOIN people p USING (contact_id)
-        LEFT JOIN labels l ON l.crm_label_key = {crm_label_key_sql('t.channel_label')}
+        JOIN crm_channels l ON l.channel_label IS NOT DISTINCT FROM t.channel_label
+    ),
+    web_channels AS (  -- one row per distinct acquisition signature input
+        SELECT {', '.join(f'g.{c}' for c in signature_inputs)}, m.channel_name, m.channel_group
+        FROM (SELECT *, {sig['signature_id']} AS signature_id FROM (SELECT DISTINCT {', '.join(signature_inputs)} FROM ({session_rows}))) g
+        LEFT JOIN (SELECT signature_id, channel_name, channel_group FROM {channel_map} WHERE source_kind = 'web') m
+               ON m.signature_id = g.signature_id
     ),
     web_touches AS (
         SELECT 'web:' || s.session_id AS touchpoint_id, 'web' AS touchpoint_type, k.canonical_contact_id AS contact_id,
                k.canonical_contact_id, p.account_id, s.session_start AS touchpoint_date,
-               m.channel_name, m.channel_group, s.utm_source, s.utm_medium, s.utm_campaign, p.lead_date
-        FROM {sessions} s
+               g.channel_name, g.channel_group, s.utm_source, s.utm_medium, s.utm_campaign, p.lead_date
+        FROM ({session_rows}) s
         JOIN {web_clients} k ON k.client_id = s.client_id AND k.canonical_contact_id IS NOT NULL
         JOIN people p ON p.contact_id = k.canonical_contact_id
-        LEFT JOIN (SELECT signature_id, channel_name, channel_group FROM {channel_map} WHERE source_kind = 'web') m
-               ON m.signature_id = {sig['signature_id']}
+        JOIN web_channels g ON {same_signature}
+    ),
+    campaigns AS (  -- one row per distinct utm_campaign
+        SELECT utm_campaign, {campaign_key_sql('utm_campaign')} AS campaign_key
+        FROM (SELECT DISTINCT utm_campaign FROM {marketing} UNION SELECT DISTINCT utm_campaign FROM {sessions})
     )
-    SELECT *, {TYPE_ORDER_SQL} AS type_order, channel_group = 'Direct' AS is_direct,
-           {campaign_key_sql('utm_campaign')} AS campaign_key
-    FROM (SELECT * FROM crm_touches UNION ALL BY NAME SELECT * FROM web_touches)"""
+    SELECT t.*, {TYPE_ORDER_SQL} AS type_order, channel_group = 'Direct' AS is_direct, c.campaign_key
+    FROM (SELECT * FROM crm_touches UNION ALL BY NAME SELECT * FROM web_touches) t
+    LEFT JOIN campaigns c ON c.utm_campaign = t.utm_campaign"""
 
 
 def opportunity_touchpoints_sql(opportunities: str, touchpoints: str, window_days: int) -> str:
