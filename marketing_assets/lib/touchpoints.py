@@ -127,33 +127,54 @@ def _windowed_sql(opportunities: str, touchpoints: str, windows: Sequence[int]) 
     if not windows:
         raise ValueError("at least one lookback window is needed")
     widest = max(windows)
+    ordered_window = f"""
+        -- one window operator (one sort of the wide rows): the whole-partition aggregates share the ordered one's partitions
+        SELECT *,
+               min(lead_date) OVER (PARTITION BY opportunity_id) AS first_lead_date,
+               row_number() OVER (PARTITION BY opportunity_id ORDER BY {TOUCH_ORDER}) AS touch_order,
+               count(*) OVER (PARTITION BY opportunity_id) AS touch_count
+        FROM joined"""
     if len(windows) == 1:  # the window is a constant: nothing to join, partition or carry through the sorts
-        window_col, in_window, partition, drop, lookback = "", "", "opportunity_id", "", f"{widest} AS lookback_days"
+        partition, drop, lookback, ordered = "opportunity_id", "", f"{widest} AS lookback_days", ordered_window
     else:
-        window_col = ", w.lookback_days"
-        in_window = (
-            f"\n        JOIN (SELECT unnest([{', '.join(map(str, windows))}]) AS lookback_days) w"
-            "\n          ON t.touchpoint_date >= o.opportunity_created_date - INTERVAL (w.lookback_days) DAY"
-        )
+        # The windows nest and the touch order starts with the date: the touches of a narrower window are the last ones
+        # of the widest window's order. One sort of the widest window's touches gives every window's order (the place in
+        # the widest window minus the touches before the narrower one's start), count and first lead date; each touch is
+        # then repeated for every window it falls in.
         partition, drop, lookback = "opportunity_id, lookback_days", ", lookback_days", "o.lookback_days"
+        by_opp = "OVER (PARTITION BY opportunity_id)"
+        narrower = [w for w in windows if w != widest]
+        in_w = {w: f"touchpoint_date >= opportunity_created_date - INTERVAL ({int(w)}) DAY" for w in narrower}
+        per_window = [f"count(*) FILTER (WHERE {in_w[w]}) {by_opp} AS _n_{w}, min(lead_date) FILTER (WHERE {in_w[w]}) {by_opp} AS _lead_{w}"
+                      for w in narrower]
+
+        def pick(prefix: str) -> str:
+            cases = " ".join(f"WHEN {int(w)} THEN {prefix}{w}" for w in narrower)
+            return f"CASE w.lookback_days {cases} ELSE {prefix}{widest} END"
+
+        helpers = ", ".join(["_order", *(f"_n_{w}" for w in windows), *(f"_lead_{w}" for w in windows)])
+        ordered = f"""
+        SELECT x.* EXCLUDE ({helpers}), w.lookback_days, {pick('_lead_')} AS first_lead_date,
+               _order - _n_{widest} + {pick('_n_')} AS touch_order, {pick('_n_')} AS touch_count
+        FROM (
+            SELECT *, row_number() OVER (PARTITION BY opportunity_id ORDER BY {TOUCH_ORDER}) AS _order,
+                   count(*) {by_opp} AS _n_{widest}, min(lead_date) {by_opp} AS _lead_{widest}, {", ".join(per_window)}
+            FROM joined
+        ) x
+        JOIN (SELECT unnest([{', '.join(map(str, windows))}]) AS lookback_days) w
+          ON x.touchpoint_date >= x.opportunity_created_date - INTERVAL (w.lookback_days) DAY"""
     return f"""
     WITH joined AS (
         SELECT o.opportunity_id, o.account_id, CAST(o.pipeline_amount AS DOUBLE) AS pipeline_amount,
                o.opportunity_created_date, o.sales_segment,
                t.touchpoint_id, t.touchpoint_type, t.channel_name, t.channel_group, t.contact_id, t.touchpoint_date,
-               t.canonical_contact_id, t.campaign_key, t.utm_campaign, t.is_direct, t.type_order, t.lead_date{window_col}
+               t.canonical_contact_id, t.campaign_key, t.utm_campaign, t.is_direct, t.type_order, t.lead_date
         FROM {opportunities} o
         JOIN {touchpoints} t
           ON t.account_id = o.account_id
-         AND t.touchpoint_date BETWEEN o.opportunity_created_date - INTERVAL ({int(widest)}) DAY AND o.opportunity_created_date{in_window}
+         AND t.touchpoint_date BETWEEN o.opportunity_created_date - INTERVAL ({int(widest)}) DAY AND o.opportunity_created_date
     ),
-    ordered AS (
-        -- one window operator (one sort of the wide rows): the whole-partition aggregates share the ordered one's partitions
-        SELECT *,
-               min(lead_date) OVER (PARTITION BY {partition}) AS first_lead_date,
-               row_number() OVER (PARTITION BY {partition} ORDER BY {TOUCH_ORDER}) AS touch_order,
-               count(*) OVER (PARTITION BY {partition}) AS touch_count
-        FROM joined
+    ordered AS ({ordered}
     ),
     lead_touch AS (
         -- The latest touch at or before the first lead date; on a tie, the touch of the contact who
