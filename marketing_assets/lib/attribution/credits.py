@@ -8,6 +8,10 @@ evaluate floating-point sums order-sensitively, which costs about as much as the
 Python work per row, so it scales with DuckDB rather than with the interpreter. Values that are
 cheap to re-derive (flags, the amount as DOUBLE) are not computed before the window: every column
 computed there travels through the sort.
+
+A source that already holds each touch's place in the order (``touch_order=``, e.g. opportunity_touchpoints) is not
+sorted at all: every per-opportunity value is then one GROUP BY over the narrow columns it reads, joined back to the
+touches.
 """
 
 from __future__ import annotations
