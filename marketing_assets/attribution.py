@@ -9,6 +9,7 @@ from marketing_assets.lib import attribution as attr
 from marketing_assets.lib import kpis, rollups
 from marketing_assets.lib.refs import ref, this
 from marketing_assets.lib.rollups import spend_status
+from marketing_assets.lib.sql import unordered_writes
 from marketing_assets.lib.touchpoints import opportunity_touchpoints_by_window_sql
 from marketing_assets.lineage import keys, kpi_tables, upstream
 from marketing_assets.resources import Warehouse
@@ -35,7 +36,8 @@ def credits_inputs() -> dict[str, str]:
     """What ``attribution_credits`` reads: the journeys (data-driven weights) and the touchpoints to credit."""
     return {
         "journeys": ref(TOUCHPOINTS, "conversion_paths"),
-        "source_view": "CREATE OR REPLACE TEMP VIEW _attr_source AS SELECT * EXCLUDE (touch_order, touch_count) FROM "
+        # touch_order is kept: the credits read it instead of sorting the touches again
+        "source_view": "CREATE OR REPLACE TEMP VIEW _attr_source AS SELECT * EXCLUDE (touch_count) FROM "
         f"{ref(TOUCHPOINTS, 'opportunity_touchpoints')}",
     }
 
@@ -70,6 +72,7 @@ def attribution_credits(context: dg.AssetExecutionContext, config: AttributionCo
             w_weights=tuple(config.w_weights),
             channel_weights=weights or {m: {} for m in attr.data_driven_models()},
             parameters=config.model_dump(),
+            touch_order="touch_order",
         )
         models = attr.model_names()
         totals = con.execute(
@@ -121,14 +124,15 @@ attribution_by_campaign = _rollup_asset(
 
 # What the comparison's credits read of the windowed touches (the rest of opportunity_touchpoints is not needed).
 _COMPARISON_COLUMNS = ("lookback_days", "opportunity_id", "pipeline_amount", "opportunity_created_date", "touchpoint_id",
-                       "touchpoint_type", "touchpoint_date", "channel_name", "is_direct", "is_lead_creation")
+                       "touchpoint_type", "touchpoint_date", "channel_name", "is_direct", "is_lead_creation", "touch_order")
 
 
 def comparison_window_sql(windows: list[int]) -> tuple[str, str]:
-    """The touchpoints of every lookback window from one windowing pass (view ``_cmp_ot``, one row per window ×
-    opportunity × touchpoint) and the per-window roll-up of their credits (table ``_cmp_credits``)."""
+    """The touchpoints of every lookback window from one windowing pass (temporary table ``_cmp_ot``, one row per window ×
+    opportunity × touchpoint, with its touch order in the window) and the per-window roll-up of their credits (table
+    ``_cmp_credits``)."""
     touches = (
-        f"CREATE OR REPLACE TEMP VIEW _cmp_ot AS SELECT {', '.join(_COMPARISON_COLUMNS)} FROM "
+        f"CREATE OR REPLACE TEMP TABLE _cmp_ot AS SELECT {', '.join(_COMPARISON_COLUMNS)} FROM "
         f"({opportunity_touchpoints_by_window_sql(ref(SOURCES, 'crm_opportunities'), ref(TOUCHPOINTS, 'touchpoints'), windows)})"
     )
     rollup = rollups.rollup_sql("_cmp_credits", ref(SOURCES, "crm_opportunities"), attr.rule_models(), ["channel_name"], windows=windows)
@@ -141,11 +145,15 @@ def attribution_model_comparison(context: dg.AssetExecutionContext, config: Comp
     touches, rollup = comparison_window_sql(config.lookback_windows)
     with warehouse.get_connection() as con:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {ATTRIBUTION}")  # may run before the other attribution assets
-        con.execute(touches)
-        # every window's credits in one pass: each opportunity × window is credited on its own
+        # a temporary table (never written into the warehouse file): the credits read the windowed touches twice (the
+        # touches and their per-window aggregates), a view would window them twice
+        with unordered_writes(con):
+            con.execute(touches)
+        # every window's credits in one pass: each opportunity × window is credited on its own, in the touch order of
+        # its window (no second sort)
         # a temporary table: read twice by the roll-up, never kept, so not written into (and compressed in) the warehouse file
         attr.attribution_credits_sql(con, "_cmp_ot", "_cmp_credits", half_life_days=config.half_life_days, partition_by=("lookback_days",),
-                                     temporary=True)
+                                     temporary=True, touch_order="touch_order")
         con.execute(
             f"""CREATE OR REPLACE TABLE {this(ATTRIBUTION, 'attribution_model_comparison')} AS
             WITH windows AS ({rollup}),
@@ -161,7 +169,7 @@ def attribution_model_comparison(context: dg.AssetExecutionContext, config: Comp
             ORDER BY lookback_days, model, pipeline_amount DESC"""
         )
         con.execute("DROP TABLE IF EXISTS _cmp_credits")
-        con.execute("DROP VIEW IF EXISTS _cmp_ot")
+        con.execute("DROP TABLE IF EXISTS _cmp_ot")
         (rows,) = con.execute(f"SELECT count(*) FROM {this(ATTRIBUTION, 'attribution_model_comparison')}").fetchone()
     return dg.MaterializeResult(metadata={"dagster/row_count": int(rows), "lookback_windows": config.lookback_windows})
 

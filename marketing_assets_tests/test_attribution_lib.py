@@ -828,3 +828,47 @@ def test_sql_aggregates_without_journeys():
     assert (res.conversions == 0).all() and "no conversions" in res.attrs["note"]
     with pytest.raises(ValueError, match="order"):
         markov_transitions_sql("journeys", order=0)
+
+
+def _with_touch_order(rows) -> duckdb.DuckDBPyConnection:
+    """``src`` of ``rows`` plus ``position``: each touch's place in the documented touch order (date, type, id)."""
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE raw (opportunity_id VARCHAR, pipeline_amount DECIMAL(18, 2), opportunity_created_date TIMESTAMP,"
+        " touchpoint_id VARCHAR, touchpoint_type VARCHAR, touchpoint_date TIMESTAMP, channel_name VARCHAR,"
+        " is_direct BOOLEAN, is_lead_creation BOOLEAN)"
+    )
+    con.executemany("INSERT INTO raw VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    con.execute(
+        "CREATE TABLE src AS SELECT *, row_number() OVER (PARTITION BY opportunity_id ORDER BY touchpoint_date,"
+        " CASE touchpoint_type WHEN 'marketing' THEN 0 WHEN 'sales' THEN 1 ELSE 2 END, touchpoint_id) AS position FROM raw"
+    )
+    return con
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_given_touch_order_gives_the_same_credits(seed):
+    """With ``touch_order`` (the source's own order column) every model credits exactly as when the rows are sorted."""
+    weights = {"markov": {"Email": 0.5, "Paid Search": 0.3, "Events": 0.2}, "shapley": {"Direct": 1.0, "Email": 0.1}}
+    con = _with_touch_order(random_touch_table(seed))
+    attribution_credits_sql(con, "raw", "sorted", channel_weights=weights)
+    attribution_credits_sql(con, "src", "given", channel_weights=weights, touch_order="position")
+    key = "ORDER BY opportunity_id, touchpoint_id"
+    sorted_, given = con.execute(f"SELECT * FROM sorted {key}").df(), con.execute(f"SELECT * FROM given {key}").df()
+    assert list(given.columns) == list(sorted_.columns)  # position becomes touch_order
+    pd.testing.assert_frame_equal(given, sorted_, check_exact=False, rtol=1e-12)
+
+
+def test_given_touch_order_is_read_not_recomputed():
+    """The given order decides which touch is first / last: reversing it swaps first- and last-touch credit."""
+    con = _with_touch_order([touch("a", days=3), touch("b", days=2, direct=True), touch("c", days=1, direct=True)])
+    con.execute("CREATE TABLE reversed AS SELECT * EXCLUDE (position), 4 - position AS position FROM src")
+    attribution_credits_sql(con, "reversed", "credits", touch_order="position")
+    df = con.execute("SELECT touchpoint_id, touch_order, first_touch_credit, last_touch_credit, last_non_direct_credit"
+                     " FROM credits ORDER BY touch_order").df()
+    assert df.touchpoint_id.tolist() == ["c", "b", "a"]
+    assert df.first_touch_credit.tolist() == [1000.0, 0.0, 0.0]
+    assert df.last_touch_credit.tolist() == [0.0, 0.0, 1000.0]
+    assert df.last_non_direct_credit.tolist() == [0.0, 0.0, 1000.0]  # a: the only non-direct touch, now last
+    with pytest.raises(ValueError, match="touch_order"):
+        attribution_credits_sql(con, "src", "out", touch_order="no_such_column")

@@ -109,3 +109,47 @@ TAMPER = [
 def test_each_touchpoint_check_fails_on_bad_data(demo_graph, tmp_path, asset, sql, check):
     ev = checks_after_tampering(demo_graph, tmp_path, dg.AssetKey([TOUCHPOINTS, asset]), sql)[check]
     assert not ev.passed, ev.description
+
+
+def test_touchpoint_channels_and_campaign_keys_by_hand():
+    """Channels and campaign keys are looked up once per distinct label / signature / campaign and joined back: every
+    touch still gets its own value, NULL labels and campaigns included, blank click ids count as none."""
+    from marketing_assets.lib.channels import web_signature_sql
+    from marketing_assets.lib.touchpoints import touchpoints_sql
+
+    c = duckdb.connect()
+    c.execute("""CREATE TABLE mkt AS SELECT * FROM (VALUES
+        ('m1', 'c1', TIMESTAMP '2021-01-01', '  Paid   SEARCH ', 'google', 'cpc', ' Brand Search-US '),
+        ('m2', 'c1', TIMESTAMP '2021-01-02', ' Podcast ', NULL, NULL, NULL),
+        ('m3', 'c9', TIMESTAMP '2021-01-03', 'paid search', NULL, NULL, NULL)
+        ) t(marketing_touchpoint_id, contact_id, marketing_touchpoint_date, channel_name, utm_source, utm_medium, utm_campaign)""")
+    c.execute("""CREATE TABLE sales AS SELECT * FROM (VALUES ('s1', 'c1', TIMESTAMP '2021-01-04', NULL::VARCHAR))
+        t(sales_touchpoint_id, contact_id, sales_touchpoint_date, channel_name)""")
+    c.execute("""CREATE TABLE sessions AS SELECT * FROM (VALUES
+        ('w1', 'k1', TIMESTAMP '2021-01-05', 'google', 'cpc', 'brand', '  ', NULL, NULL),
+        ('w2', 'k1', TIMESTAMP '2021-01-06', 'google', 'cpc', 'brand', 'abc', NULL, NULL),
+        ('w3', 'k2', TIMESTAMP '2021-01-07', NULL, NULL, NULL, NULL, NULL, 'https://www.example.com/x')
+        ) t(session_id, client_id, session_start, utm_source, utm_medium, utm_campaign, gclid, fbclid, page_referrer)""")
+    c.execute("CREATE TABLE resolved AS SELECT * FROM (VALUES ('c1', 'a1', 'c1'), ('c9', 'a9', 'c9')) t(contact_id, account_id, canonical_contact_id)")
+    c.execute("CREATE TABLE contacts AS SELECT * FROM (VALUES ('c1', TIMESTAMP '2021-01-03')) t(contact_id, lead_date)")
+    c.execute("CREATE TABLE clients AS SELECT * FROM (VALUES ('k1', 'c1'), ('k2', 'c9')) t(client_id, canonical_contact_id)")
+    sig = web_signature_sql(utm_source="s", utm_medium="m", utm_campaign="n", gclid="g", fbclid="f", referrer="r")["signature_id"]
+    c.execute(f"""CREATE TABLE channel_map AS
+        SELECT 'crm_label' AS source_kind, 'paid search' AS crm_label_key, NULL AS signature_id, 'Paid Search' AS channel_name, 'Paid' AS channel_group
+        UNION ALL SELECT 'web', NULL, {sig}, channel_name, channel_group FROM (VALUES
+            ('google', 'cpc', 'brand', NULL, NULL, NULL, 'Organic-ish', 'Organic'),
+            ('google', 'cpc', 'brand', 'x', NULL, NULL, 'Paid Search', 'Paid'),
+            (NULL, NULL, NULL, NULL, NULL, 'https://example.com', 'Referral', 'Referral')
+        ) t(s, m, n, g, f, r, channel_name, channel_group)""")
+    sql = touchpoints_sql("mkt", "sales", "sessions", "resolved", "clients", "channel_map", "contacts")
+    got = {r[0]: r[1:] for r in c.execute(
+        f"SELECT touchpoint_id, channel_name, channel_group, campaign_key, is_direct, type_order FROM ({sql})").fetchall()}
+    assert got == {
+        "m1": ("Paid Search", "Paid", "brand_search_us", False, 1),
+        "m2": ("Podcast", "Unassigned", None, False, 1),
+        "m3": ("Paid Search", "Paid", None, False, 1),
+        "s1": (None, "Unassigned", None, False, 2),
+        "web:w1": ("Organic-ish", "Organic", "brand", False, 3),  # a blank gclid is no gclid
+        "web:w2": ("Paid Search", "Paid", "brand", False, 3),
+        "web:w3": ("Referral", "Referral", None, False, 3),
+    }

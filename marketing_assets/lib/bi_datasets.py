@@ -67,7 +67,9 @@ def opportunity_credit_sql(no_campaign: str, dictionary_version: int) -> str:
     touch columns NULL), credit 1, its whole pipeline and won amount.
 
     Identifiers only as keyed pseudonyms (the ``pseudonym`` macro, see :func:`marketing_assets.lib.publish.register_pseudonym`),
-    hashed once per distinct opportunity and touchpoint; no contact or account column. No ORDER BY: nothing row-proportional
+    hashed once per distinct opportunity (a join: an opportunity has several touches) and once per row for touchpoints
+    (most are credited to one opportunity: a DISTINCT and a join back cost more than the few repeated hashes); no
+    contact or account column. No ORDER BY: nothing row-proportional
     is sorted."""
     models = list(REGISTRY.values())
     opp, tp = (literal(OPPORTUNITY_CREDIT_PSEUDONYMS[k][0]) for k in ("opportunity_key", "touchpoint_key"))
@@ -84,18 +86,15 @@ def opportunity_credit_sql(no_campaign: str, dictionary_version: int) -> str:
         WITH opportunity_keys AS (
             SELECT opportunity_id, {PSEUDONYM_MACRO}({opp}, opportunity_id) AS opportunity_key
             FROM (SELECT opportunity_id FROM {crm} UNION SELECT opportunity_id FROM {source})),
-        touchpoint_keys AS (
-            SELECT touchpoint_id, {PSEUDONYM_MACRO}({tp}, touchpoint_id) AS touchpoint_key FROM (SELECT DISTINCT touchpoint_id FROM {source})),
         touched AS (
-            SELECT k.opportunity_key, t.touchpoint_key, c.opportunity_created_date, c.sales_segment,
+            SELECT k.opportunity_key, {PSEUDONYM_MACRO}({tp}, c.touchpoint_id) AS touchpoint_key, c.opportunity_created_date, c.sales_segment,
                    coalesce(c.channel_group, {unattributed}) AS channel_group, c.channel_name,
                    coalesce(c.campaign_key, {literal(no_campaign)}) AS campaign_key, c.touchpoint_type, c.touchpoint_date, c.touch_order,
                    c.touch_count, c.lookback_days, c.pipeline_amount, coalesce(o.is_won, false) AS is_won, o.won_amount,
                    {", ".join(f"c.{ident(m.credit_column)}" for m in models)}
             FROM {source} c
             LEFT JOIN {crm} o USING (opportunity_id)
-            LEFT JOIN opportunity_keys k USING (opportunity_id)
-            LEFT JOIN touchpoint_keys t USING (touchpoint_id)),
+            LEFT JOIN opportunity_keys k USING (opportunity_id)),
         untouched AS (
             SELECT k.opportunity_key, NULL AS touchpoint_key, o.opportunity_created_date, o.sales_segment, {unattributed} AS channel_group,
                    {unattributed} AS channel_name, {literal(no_campaign)} AS campaign_key, NULL AS touchpoint_type, NULL AS touchpoint_date,

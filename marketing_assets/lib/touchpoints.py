@@ -39,10 +39,15 @@ def touchpoints_sql(
     """
     from marketing_assets.lib.channels import crm_label_key_sql, web_signature_sql
 
-    sig = web_signature_sql(
-        utm_source="s.utm_source", utm_medium="s.utm_medium", utm_campaign="s.utm_campaign",
-        gclid="s.gclid", fbclid="s.fbclid", referrer="s.page_referrer",
-    )
+    # The channel of a CRM label, a session's channel and a campaign key depend on a few distinct values (tens of
+    # labels and campaigns, about a thousand acquisition signatures): each is computed once per distinct value and
+    # joined to the touches, not evaluated on every touch (regular expressions and MD5 on millions of rows).
+    row_sig = web_signature_sql(gclid="s.gclid", fbclid="s.fbclid")
+    sig = web_signature_sql(gclid="CASE WHEN has_gclid THEN 'x' END", fbclid="CASE WHEN has_fbclid THEN 'x' END")
+    signature_inputs = ("utm_source", "utm_medium", "utm_campaign", "has_gclid", "has_fbclid", "page_referrer")
+    session_rows = (f"SELECT s.session_id, s.client_id, s.session_start, s.utm_source, s.utm_medium, s.utm_campaign, s.page_referrer,"
+                    f" {row_sig['has_gclid']} AS has_gclid, {row_sig['has_fbclid']} AS has_fbclid FROM {sessions} s")
+    same_signature = " AND ".join(f"g.{c} IS NOT DISTINCT FROM s.{c}" for c in signature_inputs)
     return f"""
     WITH labels AS (
         SELECT crm_label_key, channel_name, channel_group FROM {channel_map} WHERE source_kind = 'crm_label'
@@ -60,27 +65,42 @@ def touchpoints_sql(
         SELECT sales_touchpoint_id, 'sales', contact_id, sales_touchpoint_date, channel_name, NULL, NULL, NULL
         FROM {sales}
     ),
+    crm_channels AS (  -- one row per distinct CRM channel label
+        SELECT d.channel_label, coalesce(l.channel_name, trim(d.channel_label)) AS channel_name,
+               coalesce(l.channel_group, 'Unassigned') AS channel_group
+        FROM (SELECT channel_label, {crm_label_key_sql('channel_label')} AS crm_label_key
+              FROM (SELECT DISTINCT channel_name AS channel_label FROM {marketing} UNION SELECT DISTINCT channel_name FROM {sales})) d
+        LEFT JOIN labels l ON l.crm_label_key = d.crm_label_key
+    ),
     crm_touches AS (
         SELECT t.touchpoint_id, t.touchpoint_type, t.contact_id, p.canonical_contact_id, p.account_id, t.touchpoint_date,
-               coalesce(l.channel_name, trim(t.channel_label)) AS channel_name, coalesce(l.channel_group, 'Unassigned') AS channel_group,
-               t.utm_source, t.utm_medium, t.utm_campaign, p.lead_date
+               l.channel_name, l.channel_group, t.utm_source, t.utm_medium, t.utm_campaign, p.lead_date
         FROM crm t
         JOIN people p USING (contact_id)
-        LEFT JOIN labels l ON l.crm_label_key = {crm_label_key_sql('t.channel_label')}
+        JOIN crm_channels l ON l.channel_label IS NOT DISTINCT FROM t.channel_label
+    ),
+    web_channels AS (  -- one row per distinct acquisition signature input
+        SELECT {', '.join(f'g.{c}' for c in signature_inputs)}, m.channel_name, m.channel_group
+        FROM (SELECT *, {sig['signature_id']} AS signature_id FROM (SELECT DISTINCT {', '.join(signature_inputs)} FROM ({session_rows}))) g
+        LEFT JOIN (SELECT signature_id, channel_name, channel_group FROM {channel_map} WHERE source_kind = 'web') m
+               ON m.signature_id = g.signature_id
     ),
     web_touches AS (
         SELECT 'web:' || s.session_id AS touchpoint_id, 'web' AS touchpoint_type, k.canonical_contact_id AS contact_id,
                k.canonical_contact_id, p.account_id, s.session_start AS touchpoint_date,
-               m.channel_name, m.channel_group, s.utm_source, s.utm_medium, s.utm_campaign, p.lead_date
-        FROM {sessions} s
+               g.channel_name, g.channel_group, s.utm_source, s.utm_medium, s.utm_campaign, p.lead_date
+        FROM ({session_rows}) s
         JOIN {web_clients} k ON k.client_id = s.client_id AND k.canonical_contact_id IS NOT NULL
         JOIN people p ON p.contact_id = k.canonical_contact_id
-        LEFT JOIN (SELECT signature_id, channel_name, channel_group FROM {channel_map} WHERE source_kind = 'web') m
-               ON m.signature_id = {sig['signature_id']}
+        JOIN web_channels g ON {same_signature}
+    ),
+    campaigns AS (  -- one row per distinct utm_campaign
+        SELECT utm_campaign, {campaign_key_sql('utm_campaign')} AS campaign_key
+        FROM (SELECT DISTINCT utm_campaign FROM {marketing} UNION SELECT DISTINCT utm_campaign FROM {sessions})
     )
-    SELECT *, {TYPE_ORDER_SQL} AS type_order, channel_group = 'Direct' AS is_direct,
-           {campaign_key_sql('utm_campaign')} AS campaign_key
-    FROM (SELECT * FROM crm_touches UNION ALL BY NAME SELECT * FROM web_touches)"""
+    SELECT t.*, {TYPE_ORDER_SQL} AS type_order, channel_group = 'Direct' AS is_direct, c.campaign_key
+    FROM (SELECT * FROM crm_touches UNION ALL BY NAME SELECT * FROM web_touches) t
+    LEFT JOIN campaigns c ON c.utm_campaign = t.utm_campaign"""
 
 
 def opportunity_touchpoints_sql(opportunities: str, touchpoints: str, window_days: int) -> str:
@@ -107,33 +127,54 @@ def _windowed_sql(opportunities: str, touchpoints: str, windows: Sequence[int]) 
     if not windows:
         raise ValueError("at least one lookback window is needed")
     widest = max(windows)
+    ordered_window = f"""
+        -- one window operator (one sort of the wide rows): the whole-partition aggregates share the ordered one's partitions
+        SELECT *,
+               min(lead_date) OVER (PARTITION BY opportunity_id) AS first_lead_date,
+               row_number() OVER (PARTITION BY opportunity_id ORDER BY {TOUCH_ORDER}) AS touch_order,
+               count(*) OVER (PARTITION BY opportunity_id) AS touch_count
+        FROM joined"""
     if len(windows) == 1:  # the window is a constant: nothing to join, partition or carry through the sorts
-        window_col, in_window, partition, drop, lookback = "", "", "opportunity_id", "", f"{widest} AS lookback_days"
+        partition, drop, lookback, ordered = "opportunity_id", "", f"{widest} AS lookback_days", ordered_window
     else:
-        window_col = ", w.lookback_days"
-        in_window = (
-            f"\n        JOIN (SELECT unnest([{', '.join(map(str, windows))}]) AS lookback_days) w"
-            "\n          ON t.touchpoint_date >= o.opportunity_created_date - INTERVAL (w.lookback_days) DAY"
-        )
+        # The windows nest and the touch order starts with the date: the touches of a narrower window are the last ones
+        # of the widest window's order. One sort of the widest window's touches gives every window's order (the place in
+        # the widest window minus the touches before the narrower one's start), count and first lead date; each touch is
+        # then repeated for every window it falls in.
         partition, drop, lookback = "opportunity_id, lookback_days", ", lookback_days", "o.lookback_days"
+        by_opp = "OVER (PARTITION BY opportunity_id)"
+        narrower = [w for w in windows if w != widest]
+        in_w = {w: f"touchpoint_date >= opportunity_created_date - INTERVAL ({int(w)}) DAY" for w in narrower}
+        per_window = [f"count(*) FILTER (WHERE {in_w[w]}) {by_opp} AS _n_{w}, min(lead_date) FILTER (WHERE {in_w[w]}) {by_opp} AS _lead_{w}"
+                      for w in narrower]
+
+        def pick(prefix: str) -> str:
+            cases = " ".join(f"WHEN {int(w)} THEN {prefix}{w}" for w in narrower)
+            return f"CASE w.lookback_days {cases} ELSE {prefix}{widest} END"
+
+        helpers = ", ".join(["_order", *(f"_n_{w}" for w in windows), *(f"_lead_{w}" for w in windows)])
+        ordered = f"""
+        SELECT x.* EXCLUDE ({helpers}), w.lookback_days, {pick('_lead_')} AS first_lead_date,
+               _order - _n_{widest} + {pick('_n_')} AS touch_order, {pick('_n_')} AS touch_count
+        FROM (
+            SELECT *, row_number() OVER (PARTITION BY opportunity_id ORDER BY {TOUCH_ORDER}) AS _order,
+                   count(*) {by_opp} AS _n_{widest}, min(lead_date) {by_opp} AS _lead_{widest}, {", ".join(per_window)}
+            FROM joined
+        ) x
+        JOIN (SELECT unnest([{', '.join(map(str, windows))}]) AS lookback_days) w
+          ON x.touchpoint_date >= x.opportunity_created_date - INTERVAL (w.lookback_days) DAY"""
     return f"""
     WITH joined AS (
         SELECT o.opportunity_id, o.account_id, CAST(o.pipeline_amount AS DOUBLE) AS pipeline_amount,
                o.opportunity_created_date, o.sales_segment,
                t.touchpoint_id, t.touchpoint_type, t.channel_name, t.channel_group, t.contact_id, t.touchpoint_date,
-               t.canonical_contact_id, t.campaign_key, t.utm_campaign, t.is_direct, t.type_order, t.lead_date{window_col}
+               t.canonical_contact_id, t.campaign_key, t.utm_campaign, t.is_direct, t.type_order, t.lead_date
         FROM {opportunities} o
         JOIN {touchpoints} t
           ON t.account_id = o.account_id
-         AND t.touchpoint_date BETWEEN o.opportunity_created_date - INTERVAL ({int(widest)}) DAY AND o.opportunity_created_date{in_window}
+         AND t.touchpoint_date BETWEEN o.opportunity_created_date - INTERVAL ({int(widest)}) DAY AND o.opportunity_created_date
     ),
-    ordered AS (
-        -- one window operator (one sort of the wide rows): the whole-partition aggregates share the ordered one's partitions
-        SELECT *,
-               min(lead_date) OVER (PARTITION BY {partition}) AS first_lead_date,
-               row_number() OVER (PARTITION BY {partition} ORDER BY {TOUCH_ORDER}) AS touch_order,
-               count(*) OVER (PARTITION BY {partition}) AS touch_count
-        FROM joined
+    ordered AS ({ordered}
     ),
     lead_touch AS (
         -- The latest touch at or before the first lead date; on a tie, the touch of the contact who

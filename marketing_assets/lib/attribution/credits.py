@@ -8,6 +8,10 @@ evaluate floating-point sums order-sensitively, which costs about as much as the
 Python work per row, so it scales with DuckDB rather than with the interpreter. Values that are
 cheap to re-derive (flags, the amount as DOUBLE) are not computed before the window: every column
 computed there travels through the sort.
+
+A source that already holds each touch's place in the order (``touch_order=``, e.g. opportunity_touchpoints) is not
+sorted at all: every per-opportunity value is then one GROUP BY over the narrow columns it reads, joined back to the
+touches.
 """
 
 from __future__ import annotations
@@ -122,6 +126,7 @@ def attribution_credits_sql(
     parameters: Mapping[str, Any] | None = None,
     partition_by: Sequence[str] = (),
     temporary: bool = False,
+    touch_order: str | None = None,
 ) -> None:
     """Create ``target`` (``CREATE OR REPLACE TABLE``) with every model's credit per touchpoint.
 
@@ -181,6 +186,10 @@ def attribution_credits_sql(
             touches.
         temporary: create ``target`` as a temporary table (kept in memory, spilled when needed; never written
             into the database file): for an intermediate that is read and dropped by the caller.
+        touch_order: a source column that already holds each touch's 1-based position in the touch order within its
+            credited set (e.g. ``opportunity_touchpoints.touch_order``; the caller vouches that it follows the order
+            above). Every model then reads per-set aggregates joined back to the touches: no window sorts the rows.
+            The column becomes the target's ``touch_order``; rule models cannot read ``touch.nd_run`` then.
 
     Raises:
         ValueError: invalid names or parameters, missing source columns, or source columns that
@@ -205,6 +214,11 @@ def attribution_credits_sql(
     unknown = [c for c in partition_by if not isinstance(c, str) or c.lower() not in lower]
     if unknown:
         raise ValueError(f"partition_by columns {unknown} are not columns of {source}; it has {columns}")
+    if touch_order is not None:
+        if not isinstance(touch_order, str) or touch_order.lower() not in lower:
+            raise ValueError(f"touch_order {touch_order!r} is not a column of {source}; it has {columns}")
+        order_column = lower[touch_order.lower()]
+        columns = [c for c in columns if c != order_column]  # it is the target's touch_order
     outputs = ["touch_order", "touch_count"] + [credit_column(m) for m in rule_models() + tuple(weights)]
     clash = [c for c in columns if c.lower() in outputs or c.lower().startswith(_PREFIX)]
     if clash:
@@ -260,25 +274,47 @@ def attribution_credits_sql(
     p = _PREFIX
     direct = f"COALESCE({ident(lower['is_direct'])}, FALSE)" if "is_direct" in lower else "FALSE"
     lead = f"COALESCE({ident(lower['is_lead_creation'])}, FALSE)" if "is_lead_creation" in lower else "FALSE"
-    # Whole-opportunity aggregates use PARTITION BY only (DuckDB computes them on the same sorted
-    # partitions without an order-sensitive frame); the two flag counts share one packed sum.
-    whole = f"(PARTITION BY {partition})"
-    win_select = [
-        f"row_number() OVER w AS {p}order",
-        f"count(*) OVER {whole} AS {p}n",
-        # sum(BIGINT) is a HUGEINT; casting back keeps the arithmetic on it cheap.
-        f"CAST(sum(CAST(NOT {direct} AS BIGINT) + CAST({lead} AS BIGINT) * {_FLAG_BASE}) OVER {whole} AS BIGINT)"
-        f" AS {p}flags",
-        f"count(*) FILTER (WHERE NOT {direct}) OVER wr AS {p}nd_run",
-        f"first_value({lead}) OVER wa AS {p}lead_first",
-        f"last_value({lead}) OVER wa AS {p}lead_last",
-        f"sum({p}decay) OVER {whole} AS {p}decay_total",
-    ] + [f"sum({p}w_{m} / {p}channel_touches) OVER {whole} AS {p}{m}_total" for m in weights]
-
     amount = f"CAST({ident(lower['pipeline_amount'])} AS DOUBLE)"
-    order, n = f"{p}order", f"{p}n"
-    nd_total = f"({p}flags % {_FLAG_BASE})"
-    lead_total = f"({p}flags // {_FLAG_BASE})"
+    src = f"SELECT {', '.join(src_select)} FROM {source} AS s{join}"
+    weight_totals = {m: f"sum({p}w_{m} / {p}channel_touches)" for m in weights}
+    if touch_order is None:
+        # Whole-opportunity aggregates use PARTITION BY only (DuckDB computes them on the same sorted
+        # partitions without an order-sensitive frame); the two flag counts share one packed sum.
+        whole = f"(PARTITION BY {partition})"
+        win_select = [
+            f"row_number() OVER w AS {p}order",
+            f"count(*) OVER {whole} AS {p}n",
+            # sum(BIGINT) is a HUGEINT; casting back keeps the arithmetic on it cheap.
+            f"CAST(sum(CAST(NOT {direct} AS BIGINT) + CAST({lead} AS BIGINT) * {_FLAG_BASE}) OVER {whole} AS BIGINT)"
+            f" AS {p}flags",
+            f"count(*) FILTER (WHERE NOT {direct}) OVER wr AS {p}nd_run",
+            f"first_value({lead}) OVER wa AS {p}lead_first",
+            f"last_value({lead}) OVER wa AS {p}lead_last",
+            f"sum({p}decay) OVER {whole} AS {p}decay_total",
+        ] + [f"{total} OVER {whole} AS {p}{m}_total" for m, total in weight_totals.items()]
+        order, n = f"{p}order", f"{p}n"
+        nd_total = f"({p}flags % {_FLAG_BASE})"
+        lead_total = f"({p}flags // {_FLAG_BASE})"
+        last_nd = f"(NOT {direct} AND {p}nd_run = {nd_total})"
+        ordered = {"nd_run": f"{p}nd_run"}
+    else:
+        # The touch order is given: every per-set value is an aggregate of the set (one GROUP BY over the narrow
+        # columns it reads), joined back to the touches; the wide rows are never sorted.
+        order, n = ident(order_column), f"{p}n"
+        keys_out = [f"{ident(lower[c])} AS {p}k{i}" for i, c in enumerate(keys)]
+        set_select = keys_out + [
+            f"count(*) AS {p}n",
+            f"count(*) FILTER (WHERE NOT {direct}) AS {p}nd_total",
+            f"count(*) FILTER (WHERE {lead}) AS {p}lead_total",
+            f"max({order}) FILTER (WHERE NOT {direct}) AS {p}nd_last",
+            f"COALESCE(min({order}) FILTER (WHERE {lead}) = 1, FALSE) AS {p}lead_first",
+            f"COALESCE(max({order}) FILTER (WHERE {lead}) = count(*), FALSE) AS {p}lead_last",
+            f"sum({p}decay) AS {p}decay_total",
+        ] + [f"{total} AS {p}{m}_total" for m, total in weight_totals.items()]
+        on = " AND ".join(f"{p}t.{ident(lower[c])} IS NOT DISTINCT FROM {p}sets.{p}k{i}" for i, c in enumerate(keys))
+        nd_total, lead_total = f"{p}nd_total", f"{p}lead_total"
+        last_nd = f"COALESCE({order} = {p}nd_last, FALSE)"
+        ordered = {}
     is_first, is_last = f"({order} = 1)", f"({order} = {n})"
     role_weight = (
         f"(CASE WHEN {is_first} THEN {_real(w_first)} ELSE 0 END"
@@ -296,10 +332,10 @@ def attribution_credits_sql(
     # The SQL fragments a rule model's expression (models.REGISTRY[...].sql) is written in.
     touch = SimpleNamespace(**{**dict(parameters or {}), **dict(
         amount=amount, n=n, is_first=is_first, is_last=is_last, direct=direct, lead=lead,
-        nd_run=f"{p}nd_run", nd_total=nd_total, decay=f"{p}decay", decay_total=f"{p}decay_total",
+        nd_total=nd_total, last_nd=last_nd, decay=f"{p}decay", decay_total=f"{p}decay_total",
         role_weight=role_weight, rest=rest, w_roles=w_roles, real=_real,
         position_weights=(p_first, p_middle, p_last), w_weights=(w_first, w_lead, w_opp, w_rest),
-        half_life_days=float(half_life_days),
+        half_life_days=float(half_life_days), **ordered,
     )})
     credits = {m: REGISTRY[m].sql(touch) for m in rule_models()}
     for m in weights:
@@ -308,20 +344,19 @@ def attribution_credits_sql(
             f" ELSE {amount} / {n} END"
         )
 
-    order_by = (
-        f"touchpoint_date ASC NULLS LAST, {p}type_rank, touchpoint_type ASC NULLS LAST,"
-        f" touchpoint_id ASC NULLS LAST"
-    )
     out_select = (
         [ident(c) for c in columns]
         + [f"{order} AS touch_order", f"{n} AS touch_count"]
         + [f"{expr} AS {credit_column(m)}" for m, expr in credits.items()]
     )
-    sql = f"""
-CREATE OR REPLACE {"TEMP TABLE" if temporary else "TABLE"} {target} AS
+    if touch_order is None:
+        order_by = (
+            f"touchpoint_date ASC NULLS LAST, {p}type_rank, touchpoint_type ASC NULLS LAST,"
+            f" touchpoint_id ASC NULLS LAST"
+        )
+        body = f"""
 WITH {p}src AS (
-    SELECT {", ".join(src_select)}
-    FROM {source} AS s{join}
+    {src}
 ),
 {p}win AS (
     SELECT *, {", ".join(win_select)}
@@ -333,5 +368,13 @@ WITH {p}src AS (
 SELECT {", ".join(out_select)}
 FROM {p}win
 """
+    else:
+        # the source projection twice rather than one CTE read twice (DuckDB would materialise the wide rows)
+        body = f"""
+SELECT {", ".join(out_select)}
+FROM ({src}) AS {p}t
+JOIN (SELECT {", ".join(set_select)} FROM ({src}) AS {p}s GROUP BY ALL) AS {p}sets ON {on}
+"""
+    sql = f"CREATE OR REPLACE {'TEMP TABLE' if temporary else 'TABLE'} {target} AS{body}"
     with unordered_writes(con):  # the rows come out of a window in no set order: every thread writes
         con.execute(sql)

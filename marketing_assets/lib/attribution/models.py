@@ -180,7 +180,7 @@ for _model in (
     ),
     AttributionModel(
         "last_non_direct", "rule", "Last non-direct", "All credit to the last touchpoint that was not direct traffic.",
-        sql=lambda t: _share(t, f"(NOT {t.direct} AND {t.nd_run} = {t.nd_total}) OR ({t.nd_total} = 0 AND {t.is_last})"),
+        sql=lambda t: _share(t, f"{t.last_nd} OR ({t.nd_total} = 0 AND {t.is_last})"),
         column_description="Last non-direct touch.",
     ),
     AttributionModel(
