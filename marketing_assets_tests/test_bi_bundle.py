@@ -62,7 +62,7 @@ def test_spec_passes_its_checks(published):
 )
 def test_check_spec_names_the_broken_chart(published, change, problem):
     spec = bundle.load_spec()
-    change(spec["dashboards"]["channel-performance"]["rows"][0]["chan-spend-leads"])
+    change(bundle.rows(spec["dashboards"]["channel-performance"])[0]["chan-spend-leads"])
     with pytest.raises(ValueError, match=f"chan-spend-leads: .*{problem}"):
         bundle.check_spec(spec, DICTIONARY)
 
