@@ -103,8 +103,8 @@ _WRITE_PREFIX = re.compile(
 _COPY = re.compile(r"^\s*COPY\s*\((?P<body>.*)\)\s*TO\s+'(?:[^']|'')*'\s*(?:\([^)]*\))?\s*$", re.IGNORECASE | re.DOTALL)
 _DESCRIBE = re.compile(r"^\s*DESCRIBE\s+(?P<table>[\w.\"]+)\s*$", re.IGNORECASE)
 # Statements that read no table (DDL without a query, transaction control, deletes from a source's own ingest log,
-# a temporary macro, which reads only its own temporary table).
-NO_READ = re.compile(r"^\s*(CREATE\s+(OR\s+REPLACE\s+)?TEMP\s+MACRO\s|CREATE\s+SCHEMA|CREATE\s+(OR\s+REPLACE\s+)?(TEMP\s+)?TABLE\s+(IF\s+NOT\s+EXISTS\s+)?[\w.\"]+\s*\(|DROP\s|BEGIN|COMMIT|ROLLBACK|SET\s|DELETE\s+FROM\s+sources\._ingest_log\s+WHERE\s+table_name\s*=\s*\?\s*$)", re.IGNORECASE)
+# a temporary macro, which reads only its own temporary table, the in-memory scratch database ingestion attaches).
+NO_READ = re.compile(r"^\s*(CREATE\s+(OR\s+REPLACE\s+)?TEMP\s+MACRO\s|CREATE\s+SCHEMA|ATTACH\s+':memory:'|DETACH\s|CREATE\s+(OR\s+REPLACE\s+)?(TEMP\s+)?TABLE\s+(IF\s+NOT\s+EXISTS\s+)?[\w.\"]+\s*\(|DROP\s|BEGIN|COMMIT|ROLLBACK|SET\s|DELETE\s+FROM\s+sources\._ingest_log\s+WHERE\s+table_name\s*=\s*\?\s*$)", re.IGNORECASE)
 
 
 def _base_tables(node, out: set[str]) -> None:
