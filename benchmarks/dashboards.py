@@ -70,8 +70,10 @@ def measure(work: Path, runs: int) -> dict:
         home_s = browser.load(f"{server.base}/superset/welcome/", "document.readyState === 'complete'")
         print(f"  home page after login: {home_s:.2f} s", flush=True)
         rows = {}
-        for slug in bundle.dashboard_datasets():
-            n = len(bundle.first_view(slug))
+        spec = bundle.load_spec()
+        for slug in bundle.dashboard_datasets(spec):
+            n = len(bundle.first_view(slug, spec))
+            by_tab = bundle.tabs(spec["dashboards"][slug])
             times, tabs = [], {}
             for _ in range(runs):
                 browser.load("about:blank", "true")
@@ -80,7 +82,7 @@ def measure(work: Path, runs: int) -> dict:
                     tabs.setdefault(title, []).append(seconds)
             rows[slug] = {"charts": n, "median_s": round(statistics.median(times), 2), "max_s": round(max(times), 2),
                           "runs_s": [round(t, 2) for t in times],
-                          "tabs": {t: {"charts": sum(len(r) for r in bundle.tabs(bundle.load_spec()["dashboards"][slug])[t]),
+                          "tabs": {t: {"charts": sum(len(r) for r in by_tab[t]),
                                        "median_s": round(statistics.median(v), 2), "max_s": round(max(v), 2)} for t, v in tabs.items()}}
             print(f"  {slug}: {rows[slug]}", flush=True)
         rows_total = sum((work / "extracts" / f).stat().st_size for f in os.listdir(work / "extracts") if f.endswith(".parquet"))

@@ -157,11 +157,12 @@ def open_other_tabs(browser, slug: str) -> dict[str, float]:
     charts stay in the page once drawn, so each wait counts every chart drawn so far); tab title -> seconds."""
     from marketing_assets.bi import bundle
 
-    by_tab = bundle.tabs(bundle.load_spec()["dashboards"][slug])
-    titles, drawn, out = list(by_tab), len(bundle.first_view(slug)), {}
+    charts = {title: sum(len(row) for row in rows) for title, rows in bundle.tabs(bundle.load_spec()["dashboards"][slug]).items()}
+    titles, out = list(charts), {}
+    drawn = charts[titles[0]]
     for title in titles[1:]:
         assert browser.evaluate(open_tab_js(title)) is True, f"{slug}: no tab {title!r}"
-        drawn += sum(len(row) for row in by_tab[title])
+        drawn += charts[title]
         out[title] = browser.wait_for(charts_drawn_js(drawn), f"{slug}: charts of tab {title!r}")
     return out
 
