@@ -261,3 +261,39 @@ def test_list_lambda_index_counts_from_one_like_duckdb(spark):
     assert on_duckdb(sql) == expected
     assert on_spark(spark, to_spark(sql)) == expected
     assert on_spark(spark, plain(sql)) != expected  # Spark's index counts from 0
+
+
+def test_list_slice_with_both_ends_included_and_empty_slices(spark):
+    sql = """SELECT i, list_slice(l, greatest(i - 1, 1), i) AS last_two, list_slice(l, i + 1, i) AS empty,
+                    list_slice(l, 2, 9) AS past_the_end
+             FROM (VALUES ([5, 6, 7], 0), ([5, 6, 7], 1), ([5, 6, 7], 3)) t(l, i) ORDER BY i"""
+    expected = [(0, [], [], [6, 7]), (1, [5], [], [6, 7]), (3, [6, 7], [], [6, 7])]
+    assert on_duckdb(sql) == expected
+    assert on_spark(spark, to_spark(sql)) == expected
+    with pytest.raises(NotPortable, match="below 1"):
+        to_spark("SELECT list_slice(l, -2, 3) FROM t")
+
+
+def test_recursive_unnest_of_structs_is_inline(spark):
+    sql = """SELECT * EXCLUDE (n) FROM (
+                 SELECT k, unnest([{'model': 'first', 'n': a, 'x': a * 2}, {'model': 'last', 'n': b, 'x': b * 2}], recursive := true)
+                 FROM (VALUES ('p', 1, NULL), ('q', 3, 4)) t(k, a, b))
+             ORDER BY k, model"""
+    expected = [("p", "first", 2), ("p", "last", None), ("q", "first", 6), ("q", "last", 8)]
+    assert on_duckdb(sql) == expected
+    assert on_spark(spark, to_spark(sql)) == expected
+    with pytest.raises(NotPortable, match="flat structs"):
+        to_spark("SELECT unnest(l, recursive := true) FROM t")
+
+
+def test_list_index_by_a_column_and_inside_a_lambda(spark):
+    # SQLGlot makes an index 0-based only when it can type it (l[2], not l[i]): both must read DuckDB's 1-based element
+    sql = """SELECT l[i] AS by_column, l[i - 1] AS before, l[2] AS literal,
+                    list_filter(l, lambda x, j: j = 1 OR x <> l[j - 1]) AS without_repeats
+             FROM (VALUES (['a', 'c', 'b', 'b', 'a'], 3)) t(l, i)"""
+    expected = [("b", "c", "c", ["a", "c", "b", "a"])]
+    assert on_duckdb(sql) == expected
+    assert on_spark(spark, to_spark(sql)) == expected
+    by_column = "SELECT l[i] FROM (VALUES (['a', 'c', 'b', 'b', 'a'], 2)) t(l, i)"
+    assert on_duckdb(by_column) == on_spark(spark, to_spark(by_column)) == [("c",)]
+    assert on_spark(spark, plain(by_column)) == [("b",)]  # as SQLGlot writes it, Spark reads l[i] 0-based

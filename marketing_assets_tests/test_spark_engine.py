@@ -205,3 +205,48 @@ def test_spark_connect_runs_the_statements_like_a_local_session(spark_connect_ur
         duck.execute(sql)
     expected = [[list(map(str, row)) for row in duck.execute(sql).fetchall()] for sql in CONNECT_QUERIES]
     assert got == expected
+
+
+PATHS = [("Email > Paid Search > Email", 3, 300.0, 1), ("Paid Search", 1, 50.0, 4), ("Email > Email > Direct", 0, 0.0, 2),
+         ("", 1, 10.0, 0), ("Direct > Paid Search > Events > Email", 2, 120.0, 1), ("Events", 0, 0.0, 3)]
+
+
+@pytest.mark.parametrize("order", [1, 2, 3])
+def test_markov_transition_counts_equal_on_both_engines(both, order):
+    from marketing_assets.lib.attribution import markov_transitions_sql
+
+    results = []
+    for con in both:
+        con.execute("CREATE TEMP TABLE paths (path VARCHAR, conversions BIGINT, value DOUBLE, nulls BIGINT)")
+        con.executemany("INSERT INTO paths VALUES (?, ?, ?, ?)", PATHS)
+        rows = con.execute(markov_transitions_sql("paths", order)).fetchall()
+        results.append([tuple(tuple(v) if isinstance(v, (list, tuple)) else v for v in row) for row in rows])
+    expected, got = results
+    assert got == expected
+    # hand count, order 1: (start) -> Email is taken by the two journeys starting with Email (3 + 1 and 0 + 2)
+    if order == 1:
+        assert [r[2] for r in expected if r[0] == () and r[1] == ("Email",)] == [6.0]
+        assert [r[2:4] for r in expected if r[0] == () and r[1] is None] == [(1.0, 1.0)]  # the path without a channel
+
+
+def test_windowed_rollup_of_every_model_equal_on_both_engines(both):
+    from marketing_assets.lib.rollups import rollup_sql
+
+    results = []
+    for con in both:
+        con.execute("CREATE TEMP TABLE credits (lookback_days INTEGER, opportunity_id VARCHAR, channel_group VARCHAR,"
+                    " first_touch_credit DOUBLE, linear_credit DOUBLE)")
+        con.executemany("INSERT INTO credits VALUES (?, ?, ?, ?, ?)", [
+            (30, "o1", "Email", 100.0, 50.0), (30, "o1", "Direct", None, 50.0), (90, "o1", "Email", 100.0, 100.0),
+            (90, "o2", "Events", 40.0, 40.0)])
+        con.execute("CREATE TEMP TABLE opps (opportunity_id VARCHAR, sales_segment VARCHAR, pipeline_amount DOUBLE,"
+                    " is_won BOOLEAN, won_amount DOUBLE, opportunity_created_date TIMESTAMP, closed_date TIMESTAMP)")
+        con.executemany("INSERT INTO opps VALUES (?, ?, ?, ?, ?, ?, ?)", [
+            ("o1", "SMB", 100.0, True, 100.0, dt.datetime(2026, 1, 5), dt.datetime(2026, 2, 1)),
+            ("o2", "ENT", 40.0, False, None, dt.datetime(2026, 1, 9), None),
+            ("o3", "SMB", 10.0, False, None, dt.datetime(2026, 1, 9), None)])
+        sql = rollup_sql("credits", "opps", ["first_touch", "linear"], ["channel_group"], windows=[30, 90])
+        results.append(con.execute(f"SELECT * FROM ({sql}) ORDER BY 1, 2, 3").fetchall())
+    expected, got = results
+    assert len(expected) == 11  # window 30: first touch 1 + linear 2 channels, 90: 2 + 2; each with an unattributed row per model
+    assert got == expected

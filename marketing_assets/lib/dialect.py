@@ -21,6 +21,9 @@ translation gets wrong *silently* (it runs on Spark and returns another answer):
   bonus below a Jaro similarity of 0.7 (DuckDB does not): :func:`jaro_winkler_similarity`, DuckDB's, runs as a UDF.
 - ``list_filter(l, lambda x, i: …)`` / ``list_transform``: DuckDB numbers the elements from 1, Spark's ``filter`` /
   ``transform`` from 0: the index parameter is read as ``i + 1`` in the lambda's body.
+- ``list_slice(l, begin, end)`` (1-based, both ends included) is not Spark's: rewritten to ``slice(l, begin, length)``
+  with the length never negative (an empty slice, as in DuckDB, where Spark would raise).
+- ``unnest(list_of_structs, recursive := true)`` (one row per element, one column per field) is Spark's ``inline``.
 - ``WITH x AS MATERIALIZED (…)`` (a DuckDB planning hint) is not Spark syntax: the hint is dropped.
 - A named window defined from another (``WINDOW wa AS (w ROWS …)``) is not Spark syntax: every window is
   written out where it is used.
@@ -40,6 +43,7 @@ from __future__ import annotations
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.duckdb import DuckDB
 from sqlglot.dialects.spark import Spark
 
 SPARK_CONF: dict[str, str] = {
@@ -124,6 +128,13 @@ under these names (a built-in of the same name would win over a session function
 
 
 # ------------------------------------------------------------------------------------------ translation
+
+
+class _DuckDBAsWritten(DuckDB):
+    """DuckDB read with each list index kept as written (1-based). Plain DuckDB parsing makes an index 0-based only
+    when SQLGlot can type it as an integer (``l[2]``, not ``l[i]``), so after it no rule could tell which is which."""
+
+    INDEX_OFFSET = 0
 
 
 class _Spark(Spark):
@@ -303,10 +314,10 @@ def _isfinite(node: exp.Anonymous) -> exp.Expression:
 
 
 def _element(node: exp.Bracket) -> exp.Expression:
-    """``list[i]``: NULL outside the list in DuckDB, an error in Spark's ANSI mode (``try_element_at`` is 1-based;
-    SQLGlot holds the index 0-based)."""
+    """``list[i]``: NULL outside the list in DuckDB, an error in Spark's ANSI mode; ``try_element_at`` is 1-based like
+    DuckDB (the index is held as written, :class:`_DuckDBAsWritten`)."""
     (index,) = node.expressions
-    return _spark(f"TRY_ELEMENT_AT({_sql(node.this)}, ({_sql(index)}) + 1)")
+    return _spark(f"TRY_ELEMENT_AT({_sql(node.this)}, {_sql(index)})")
 
 
 def _one_based_index(node: exp.ArrayFilter | exp.Transform) -> exp.Expression:
@@ -326,12 +337,41 @@ def _one_based_index(node: exp.ArrayFilter | exp.Transform) -> exp.Expression:
 
     node = node.copy()
     body = node.expression
-    body.set("this", body.this.transform(shift))
+    body.set("this", body.this.transform(shift).transform(_rewrite))  # the body's own constructs (not visited again)
     return node
+
+
+def _list_slice(node: exp.Anonymous) -> exp.Expression:
+    """``list_slice(l, begin, end)``: DuckDB's ends are 1-based and both included; Spark's ``slice`` takes a start and a
+    length (and raises on a negative one, where DuckDB gives ``[]``). A step or a begin below 1 is refused."""
+    if len(node.expressions) != 3:
+        raise NotPortable("list_slice() with a step")
+    items, begin, end = (_sql(e) for e in node.expressions)
+    first = node.expressions[1]
+    if isinstance(first, exp.Neg) or (isinstance(first, exp.Literal) and int(first.name) < 1):
+        raise NotPortable("list_slice() from an index below 1 (DuckDB counts it from the end or clamps it)")
+    return _spark(f"SLICE({items}, {begin}, GREATEST(({end}) - ({begin}) + 1, 0))")
+
+
+def _recursive_unnest(node: exp.Explode) -> exp.Expression:
+    """``unnest(l, recursive := true)`` of a list of structs: a row per element and a column per field, Spark's
+    ``inline``. Only a list written out as structs of plain values is translated (a nested struct or list would be
+    expanded further by DuckDB)."""
+    items = node.this
+    if not (isinstance(items, exp.Array) and items.expressions and all(isinstance(e, exp.Struct) for e in items.expressions)
+            and not any(isinstance(f.expression, (exp.Struct, exp.Array)) for e in items.expressions for f in e.expressions
+                        if isinstance(f, exp.PropertyEQ))):
+        raise NotPortable("unnest(…, recursive := true) of anything but a written-out list of flat structs")
+    return exp.Anonymous(this="INLINE", expressions=[_spark(_sql(items))])
 
 
 def _rewrite(node: exp.Expression) -> exp.Expression:
     node = _refuse(node)
+    if isinstance(node, exp.Explode) and any(
+            isinstance(e, exp.PropertyEQ) and e.name.lower() == "recursive" for e in node.expressions or []):
+        return _recursive_unnest(node)
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "list_slice":
+        return _list_slice(node)
     if isinstance(node, exp.CTE) and node.args.get("materialized") is not None:
         node.set("materialized", None)  # a DuckDB planning hint with no Spark syntax; same node, so its body is still visited
         return node
@@ -374,7 +414,7 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
 def to_spark(sql: str) -> str:
     """One DuckDB statement as Spark SQL, with the rules of this module applied. ``$name`` parameters become
     ``:name`` (pass them to ``spark.sql(..., args={...})``). Raises :class:`NotPortable`."""
-    statements = [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
+    statements = [s for s in sqlglot.parse(sql, read=_DuckDBAsWritten) if s is not None]
     if len(statements) != 1:
         raise ValueError(f"to_spark translates one statement at a time, got {len(statements)}")
     tree = statements[0].transform(_rewrite)

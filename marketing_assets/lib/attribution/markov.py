@@ -288,37 +288,39 @@ def markov_transitions_sql(
         collapse_repeats=collapse_repeats,
     )
     k = int(order)
-    # The state of each touch: the tuple of the last k channels, NULL-padded at the start of a journey
-    # (k shifted copies of the channel list, zipped); every transition is a pair of consecutive states,
-    # NULL standing for (start) before the first and for the journey's end after the last.
-    shifted = [
-        f"list_resize(list_concat(list_resize([]::VARCHAR[], {j}), channels), len(channels))" if j else "channels"
-        for j in range(k - 1, -1, -1)
-    ]
-    states = shifted[0] if k == 1 else f"list_zip({', '.join(shifted)})"
+    # Position i = 0 … n of a journey of n channels: the state after its first i channels is its last k channels
+    # ([] = (start) at i = 0); each position steps to the state at i + 1, or ends the journey at i = n. A state is
+    # grouped on as k plain columns (channel i - k + 1 … i, NULL before the first) and made a list once aggregated.
+    def channel(offset: int) -> str:
+        return f"CASE WHEN i + {offset} BETWEEN 1 AND array_length(channels) THEN channels[i + {offset}] END"
 
-    def names(state: str) -> str:
-        parts = [state] if k == 1 else [f"{state}[{i}]" for i in range(1, k + 1)]
-        return f"list_filter([{', '.join(parts)}], lambda x: x IS NOT NULL)"
+    from_keys = [f"{channel(-d)} AS f{d}" for d in range(k)]
+    to_keys = [f"CASE WHEN i < array_length(channels) THEN {channel(1 - d)} END AS t{d}" for d in range(k)]
 
-    at_end = "step[2] IS NULL"
+    def state(prefix: str) -> str:
+        return f"list_filter([{', '.join(f'{prefix}{d}' for d in range(k - 1, -1, -1))}], lambda x: x IS NOT NULL)"
+
+    keys = ", ".join([*(f"f{d}" for d in range(k)), *(f"t{d}" for d in range(k))])
     return f"""
-    WITH steps AS (
-        SELECT unnest(list_zip(list_prepend(NULL, states), list_append(states, NULL))) AS step, * EXCLUDE (states)
-        FROM (SELECT {states} AS states, conversions, nulls, value, unconverted_value FROM ({journeys}))
+    WITH positions AS (
+        SELECT channels, conversions, nulls, value, unconverted_value, unnest(range(0, array_length(channels) + 1)) AS i
+        FROM ({journeys})
     ),
     counted AS (
-        SELECT step[1] AS from_key, step[2] AS to_key,
+        SELECT {keys},
                sum(conversions + nulls) AS weight,
-               sum(CASE WHEN {at_end} THEN conversions ELSE 0 END) AS conversions,
-               sum(CASE WHEN {at_end} THEN nulls ELSE 0 END) AS nulls,
-               sum(CASE WHEN {at_end} THEN value ELSE 0 END) AS value,
-               sum(CASE WHEN {at_end} THEN unconverted_value ELSE 0 END) AS unconverted_value,
-               count(CASE WHEN {at_end} THEN 1 END) AS paths
-        FROM steps GROUP BY ALL
+               sum(CASE WHEN at_end THEN conversions ELSE 0 END) AS conversions,
+               sum(CASE WHEN at_end THEN nulls ELSE 0 END) AS nulls,
+               sum(CASE WHEN at_end THEN value ELSE 0 END) AS value,
+               sum(CASE WHEN at_end THEN unconverted_value ELSE 0 END) AS unconverted_value,
+               count(CASE WHEN at_end THEN 1 END) AS paths
+        FROM (SELECT {', '.join([*from_keys, *to_keys])}, i = array_length(channels) AS at_end,
+                     conversions, nulls, value, unconverted_value
+              FROM positions)
+        GROUP BY {keys}, at_end
     )
-    SELECT {names('from_key')} AS from_state, CASE WHEN to_key IS NOT NULL THEN {names('to_key')} END AS to_state,
-           * EXCLUDE (from_key, to_key)
+    SELECT {state('f')} AS from_state, CASE WHEN t0 IS NOT NULL THEN {state('t')} END AS to_state,
+           weight, conversions, nulls, value, unconverted_value, paths
     FROM counted ORDER BY from_state, to_state NULLS LAST"""
 
 
