@@ -155,16 +155,17 @@ def step_durations(home: Path) -> tuple[str | None, dict[str, float]]:
             os.environ["DAGSTER_HOME"] = previous
 
 
-def run_graph(work: Path, checks_as_of: str) -> dict:
-    """One whole-graph run on ``work/landing`` into a fresh ``work/run``."""
-    run_dir = work / "run"
+def run_graph(work: Path, checks_as_of: str, run_name: str = "run", env_extra: dict | None = None) -> dict:
+    """One whole-graph run on ``work/landing`` into a fresh ``work/<run_name>`` (``env_extra``: more environment,
+    e.g. the engine)."""
+    run_dir = work / run_name
     shutil.rmtree(run_dir, ignore_errors=True)
     (run_dir / ".dagster").mkdir(parents=True)
     shutil.copy(REPO / "deploy" / "dagster.local.yaml", run_dir / ".dagster" / "dagster.yaml")
     env = {**os.environ, "PYTHONPATH": str(REPO), "MARKETING_LANDING_DIR": str(work / "landing"),
            "MARKETING_WAREHOUSE": str(run_dir / "warehouse.duckdb"), "MARKETING_EXTRACTS_DIR": str(run_dir / "extracts"),
            "MARKETING_REPORTS_DIR": str(run_dir / "reports"), "DAGSTER_HOME": str(run_dir / ".dagster"),
-           "MARKETING_CHECKS_AS_OF": checks_as_of}
+           "MARKETING_CHECKS_AS_OF": checks_as_of, **(env_extra or {})}
     result = measured([sys.executable, "-m", "marketing_assets.run"], env, run_dir / "run.log")
     text = (run_dir / "run.log").read_text(errors="replace")
     checks = re.search(r"^checks: .*$", text, re.MULTILINE)

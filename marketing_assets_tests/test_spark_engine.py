@@ -172,6 +172,11 @@ def test_temp_schema_and_union_by_name_in_nested_ctes(both):
                                 SELECT * FROM inner_a UNION ALL BY NAME SELECT * FROM inner_b)
              SELECT * FROM outer_cte ORDER BY id"""
     assert spark_con.execute(sql).fetchall() == duck.execute(sql).fetchall() == [(1, "x"), (2, "y")]
+    # a later CTE that reads the one holding the union: not in the scope the union's sides are analysed with
+    sql = """WITH outer_cte AS (WITH inner_a AS (SELECT * FROM temp._scope) SELECT * FROM inner_a UNION ALL BY NAME SELECT 3 AS id),
+                  later AS (SELECT id, name FROM outer_cte)
+             SELECT * FROM later ORDER BY id"""
+    assert spark_con.execute(sql).fetchall() == duck.execute(sql).fetchall() == [(1, "x"), (3, None)]
 
 
 CONNECT_CLIENT = """

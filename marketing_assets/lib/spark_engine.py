@@ -247,7 +247,8 @@ class SparkConnection:
         the other side's type) where a side lacks one, as DuckDB does. Each side's columns come from Spark's analysis
         of that side (with the statement's CTEs), which reads no data."""
         def scope(node: exp.Expression) -> exp.With | None:
-            """The CTEs visible at ``node``: those of every enclosing WITH, an inner one shadowing an outer namesake."""
+            """The CTEs visible at ``node``: those of every enclosing WITH (of the WITH whose CTE holds ``node``, those
+            before that CTE), an inner one shadowing an outer namesake."""
             found: dict[str, exp.CTE] = {}
             chain = []
             parent = node  # a set operation carries its own WITH
@@ -262,8 +263,9 @@ class SparkConnection:
                 walker = walker.parent
             for with_ in reversed(chain):
                 for cte in with_.expressions:
-                    if id(cte) not in enclosing:  # not the CTE being defined by the node itself
-                        found[cte.alias_or_name.lower()] = cte
+                    if id(cte) in enclosing:  # the CTE the node defines: it sees only the ones before it
+                        break
+                    found[cte.alias_or_name.lower()] = cte
             return exp.With(expressions=[c.copy() for c in found.values()]) if found else None
 
         while True:
