@@ -364,9 +364,9 @@ def _base_builders(parameters: Mapping[str, Any] | None = None) -> dict[str, Cal
             SELECT replace(model, '_credit', '') AS attribution_model, opportunity_id, event_date, sales_segment,
                    coalesce(channel_group, {literal(UNATTRIBUTED)}) AS channel_group, campaign_key,
                    credit AS credited_pipeline, credit / nullif(pipeline_amount, 0) AS credited_opportunities
-            FROM (UNPIVOT (SELECT opportunity_id, opportunity_created_date AS event_date, sales_segment, channel_group,
-                                  campaign_key, pipeline_amount, {", ".join(credit_cols)} FROM {ref(ATTRIBUTION, "attribution_credits")})
-                  ON {", ".join(credit_cols)} INTO NAME model VALUE credit)
+            FROM (SELECT opportunity_id, opportunity_created_date AS event_date, sales_segment, channel_group,
+                         campaign_key, pipeline_amount, {", ".join(credit_cols)} FROM {ref(ATTRIBUTION, "attribution_credits")})
+                 UNPIVOT (credit FOR model IN ({", ".join(credit_cols)}))
             WHERE credit <> 0
             UNION ALL
             SELECT m.attribution_model, o.opportunity_id, o.opportunity_created_date, o.sales_segment,
