@@ -89,6 +89,7 @@ def _tree_rss_bytes(root: int) -> int:
 def measured(cmd: list[str], env: dict, log: Path) -> dict:
     """Run ``cmd``; wall time, peak RSS of its process tree (polled) and its ``ru_maxrss``, exit code."""
     peak = [0]
+    samples: list[tuple[float, int]] = []  # (wall clock, tree RSS): which step the peak falls in
     with log.open("w") as out:
         t0 = time.monotonic()
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -96,7 +97,9 @@ def measured(cmd: list[str], env: dict, log: Path) -> dict:
 
         def poll() -> None:
             while not done.is_set():
-                peak[0] = max(peak[0], _tree_rss_bytes(proc.pid))
+                rss = _tree_rss_bytes(proc.pid)
+                peak[0] = max(peak[0], rss)
+                samples.append((time.time(), rss))
                 done.wait(0.2)
 
         poller = threading.Thread(target=poll, daemon=True)
@@ -108,7 +111,7 @@ def measured(cmd: list[str], env: dict, log: Path) -> dict:
         proc.returncode = os.waitstatus_to_exitcode(status)
     return {"wall_s": round(wall, 1), "peak_rss_tree_gb": round(peak[0] / 1e9, 2),
             "maxrss_gb": round(usage.ru_maxrss * 1024 / 1e9, 2), "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
-            "exit": proc.returncode}
+            "exit": proc.returncode, "_samples": samples}
 
 
 def ensure_landing(work: Path, scale: str, end_date: str) -> dict | None:
@@ -119,14 +122,17 @@ def ensure_landing(work: Path, scale: str, end_date: str) -> dict | None:
     cmd = [sys.executable, "-m", "marketing_assets.demo", "generate", "--out", str(work / "landing"), "--scale", scale,
            "--seed", "42", "--end-date", end_date]
     result = measured(cmd, {**os.environ, "PYTHONPATH": str(REPO)}, work / "generate.log")
+    result.pop("_samples")
     if result["exit"] != 0:
         raise SystemExit(f"demo generation failed:\n{(work / 'generate.log').read_text()[-3000:]}")
     print(f"  {scale}: demo data in {result['wall_s']:.0f} s, peak RSS {result['peak_rss_tree_gb']:.2f} GB", flush=True)
     return result
 
 
-def step_durations(home: Path) -> tuple[str | None, dict[str, float]]:
-    """The latest run in the Dagster instance at ``home`` and each step's seconds (start to success/failure)."""
+def step_durations(home: Path, step_windows: list | None = None) -> tuple[str | None, dict[str, float]]:
+    """The latest run in the Dagster instance at ``home`` and each step's seconds (start to success/failure);
+    ``step_windows`` receives each step's (start, end) wall-clock times."""
+    step_windows = [] if step_windows is None else step_windows
     import dagster as dg
 
     previous = os.environ.get("DAGSTER_HOME")
@@ -140,12 +146,15 @@ def step_durations(home: Path) -> tuple[str | None, dict[str, float]]:
         kinds = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE}
         start: dict[str, float] = {}
         out: dict[str, float] = {}
+        windows: dict[str, tuple[float, float]] = {}
         for entry in instance.all_logs(run_id, of_type=kinds):
             key = entry.step_key
             if entry.dagster_event.event_type == dg.DagsterEventType.STEP_START:
                 start[key] = entry.timestamp
             elif key in start:
                 out[key] = round(entry.timestamp - start[key], 2)
+                windows[key] = (start[key], entry.timestamp)
+        step_windows[:] = sorted(windows.items(), key=lambda kv: kv[1][0])
         return run_id, out
     finally:
         instance.dispose()
@@ -170,8 +179,20 @@ def run_graph(work: Path, checks_as_of: str, run_name: str = "run", env_extra: d
     text = (run_dir / "run.log").read_text(errors="replace")
     checks = re.search(r"^checks: .*$", text, re.MULTILINE)
     result["checks"] = checks.group(0) if checks else None
-    result["run_id"], result["steps"] = step_durations(run_dir / ".dagster")
+    windows: list = []
+    result["run_id"], result["steps"] = step_durations(run_dir / ".dagster", windows)
+    result["peak_rss_by_step_gb"] = peak_by_step(result.pop("_samples"), windows)
     return result
+
+
+def peak_by_step(samples: list[tuple[float, int]], windows: list[tuple[str, tuple[float, float]]]) -> dict[str, float]:
+    """The highest process-tree RSS sampled while each step ran (GB), highest first: where the run's peak is."""
+    peaks: dict[str, float] = {}
+    for key, (begin, end) in windows:
+        inside = [rss for t, rss in samples if begin <= t <= end]
+        if inside:
+            peaks[key] = round(max(inside) / 1e9, 2)
+    return dict(sorted(peaks.items(), key=lambda kv: -kv[1]))
 
 
 def exponent(t1: float, t2: float, n1: float, n2: float) -> float | None:
@@ -191,6 +212,7 @@ def summarize(scale: str, landing_rows: int, runs: list[dict], limit_gb: float) 
     return {"scale": scale, "landing_rows": landing_rows, "wall_s": statistics.median(r["wall_s"] for r in runs),
             "steps_total_s": round(sum(steps.values()), 1), "peak_rss_gb": peak,
             "rss_over_duckdb_gb": round(peak - limit_gb, 2), "exits": [r["exit"] for r in runs],
+            "peak_rss_by_step_gb": max(runs, key=lambda r: r["peak_rss_tree_gb"]).get("peak_rss_by_step_gb", {}),
             "steps_s": dict(sorted(steps.items(), key=lambda kv: -kv[1]))}
 
 
@@ -220,6 +242,8 @@ def report(summaries: list[dict], limit_gb: float, load_before: list[float], run
               f"{s['rss_over_duckdb_gb']:+.2f} GB | {','.join(map(str, s['exits']))} | {'; '.join(notes)} |")
         prev = s
     for s in summaries:
+        print(f"\n{s['scale']}: the steps with the highest process RSS while they ran: " + ", ".join(
+            f"{k} {v:.2f} GB" for k, v in list(s.get("peak_rss_by_step_gb", {}).items())[:5]))
         print(f"\n{s['scale']}: ten slowest steps (of {len(s['steps_s'])})\n")
         print("| step | seconds | share of run |")
         print("|---|---|---|")
