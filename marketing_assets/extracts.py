@@ -15,7 +15,7 @@ import dagster as dg
 import pandas as pd
 
 from marketing_assets.constants import ALL_CHANNELS, ATTRIBUTION, EXTRACTS, MMM, SOURCES, SPEND
-from marketing_assets.lib import bi_datasets, forecast, kpis, recommend
+from marketing_assets.lib import bi_database, bi_datasets, forecast, kpis, recommend
 from marketing_assets.lib.attribution.models import model_label
 from marketing_assets.lib.cohorts import pool_cohorts, pooled_columns
 from marketing_assets.lib.freshness import FRESH_TO, fresh_to, fresh_to_sql, period_complete
@@ -37,7 +37,7 @@ from marketing_assets.lib.publish import (
 from marketing_assets.lib.quality import column_names, table_exists
 from marketing_assets.lib.refs import ref, refs_of, this
 from marketing_assets.lib.spend import reporting_currency
-from marketing_assets.lib.sql import unordered_writes
+from marketing_assets.lib.sql import literal, unordered_writes
 from marketing_assets.lineage import keys, kpi_tables, upstream
 from marketing_assets.resources import LandingZone, Warehouse
 
@@ -152,6 +152,10 @@ SQL_EXTRACTS = ("opportunity_credit", "mmm_weekly", *TABLE_COPIES)  # written by
 # Published as Parquet only: millions of rows a BI tool reads from the Parquet file or the warehouse; a CSV of them (GBs at
 # scale) would serve no reader. Every other extract is published as Parquet and CSV.
 PARQUET_ONLY = frozenset({"opportunity_credit"})
+# Kept in the warehouse as a view over the published Parquet file instead of a copy of its rows (DuckDB; see
+# publish_sql_extract): the file is written straight from the SELECT. Tens of millions of rows at scale, where the
+# warehouse copy took half the step; checks and analysts read the view, which always shows exactly the published file.
+FILE_VIEWS = frozenset({"opportunity_credit"})
 # Columns of an extract holding keyed pseudonyms: {column: (prefix, SQL condition under which NULL is allowed)}; its files
 # are audited by pattern (every value a pseudonym) instead of a scan of its distinct values.
 PSEUDONYM_COLUMNS: dict[str, dict[str, tuple[str, str | None]]] = {"opportunity_credit": bi_datasets.OPPORTUNITY_CREDIT_PSEUDONYMS}
@@ -406,23 +410,44 @@ def publish_extract(context: dg.AssetExecutionContext, warehouse: Warehouse, con
 
 
 def publish_sql_extract(context: dg.AssetExecutionContext, warehouse: Warehouse, con, name: str, select_sql: str, ordered: bool = True) -> dict:
-    """:func:`publish_extract` for a SELECT too large for pandas. Inside one transaction: the warehouse table
-    ``extracts.<name>`` is replaced by the SELECT's rows (it runs once), DuckDB writes the files (:func:`extract_formats`)
-    from that table under ``.staging/`` (the files hold exactly the table) and audits them (:func:`extract_audits`, from
-    the Parquet schema, pseudonym patterns and DISTINCT text values); only when every audit passed are the files moved into
-    place and the transaction committed, else it is rolled back and nothing changes. ``ordered=False``: the row order is
-    not part of the extract (a SELECT without ORDER BY): every thread writes the table and the files."""
+    """:func:`publish_extract` for a SELECT too large for pandas, in one transaction. DuckDB writes the files
+    (:func:`extract_formats`) under ``.staging/`` and audits them (:func:`extract_audits`, from the Parquet schema, pseudonym
+    patterns and DISTINCT text values); only when every audit passed are the files moved into place and the transaction
+    committed, else it is rolled back and nothing changes. The warehouse keeps ``extracts.<name>``: for an extract of
+    FILE_VIEWS on DuckDB, a view over the published Parquet file (:func:`_file_view`), the files written straight from the
+    SELECT; otherwise a table of the SELECT's rows (it runs once), the files written from that table (Spark stores no view
+    in a schema). ``ordered=False``: the row order is not part of the extract (a SELECT without ORDER BY): every thread
+    writes the table and the files."""
     table = this(EXTRACTS, name)
+    out_dir = Path(warehouse.extracts_dir)
+    audits, formats = extract_audits(name), extract_formats(name)
     with _one_transaction(con):
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {EXTRACTS}")
-        with contextlib.nullcontext() if ordered else unordered_writes(con):
-            con.execute(f"CREATE OR REPLACE TABLE {table} AS {select_sql}")
-        with stage_sql_extract(con, f"SELECT * FROM {table}", name, Path(warehouse.extracts_dir), extract_audits(name),
-                               extract_formats(name), ordered=ordered):
-            (rows,) = con.execute(f"SELECT count(*) FROM {table}").fetchone()
+        if name in FILE_VIEWS and getattr(con, "engine", "duckdb") == "duckdb":  # Spark keeps no view in a schema: a table there
+            with stage_sql_extract(con, select_sql, name, out_dir, audits, formats, ordered=ordered) as staged:
+                (rows,) = con.execute(f"SELECT count(*) FROM read_parquet({literal(staged['parquet'])})").fetchone()
+            _file_view(con, name, published_extract_files(out_dir, name)["parquet"])
+        else:
+            with contextlib.nullcontext() if ordered else unordered_writes(con):
+                con.execute(f"CREATE OR REPLACE TABLE {table} AS {select_sql}")
+            with stage_sql_extract(con, f"SELECT * FROM {table}", name, out_dir, audits, formats, ordered=ordered):
+                (rows,) = con.execute(f"SELECT count(*) FROM {table}").fetchone()
     paths = published_extract_files(warehouse.extracts_dir, name)
     context.log.info(f"{name}: {rows} rows written by DuckDB, audited and published to {paths['parquet'].parent}")
     return {"dagster/row_count": int(rows), "files": [str(p) for p in paths.values()]}
+
+
+def _file_view(con, name: str, parquet: Path) -> None:
+    """``extracts.<name>`` as a view over its published Parquet file (a table of that name, published before, is dropped),
+    created once the file is in place (DuckDB checks that it exists) and committed with the publication's transaction. A
+    failed audit leaves the previous view over the previous file; a crash between the move and the commit leaves the previous
+    view, which reads the new file at the same path: the view never names a file that was not published, and shows exactly
+    the published rows. The path is absolute (DuckDB would read a relative one from each reading process's working
+    directory): a warehouse moved with its extracts folder reads the old folder until the extract is published again."""
+    kind = con.execute("SELECT table_type FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", [EXTRACTS, name]).fetchall()
+    if kind and kind[0][0] == "BASE TABLE":
+        con.execute(f"DROP TABLE {this(EXTRACTS, name)}")
+    con.execute(bi_database.view_sql(name, parquet, schema=EXTRACTS))
 
 
 @dg.asset(kinds={"duckdb", "parquet", "csv"})

@@ -266,6 +266,18 @@ def test_unattributed_rows_complete_the_drill_down(demo_graph):
     assert all(abs(v - won) <= 0.01 for v in revenue.values()) and len(revenue) == len(model_names())
 
 
+def _one_row_drill_down(channel_group: str = "(unattributed)") -> str:
+    """opportunity_credit's SELECT for one unattributed row of opportunity OPP."""
+    select = bi_datasets.empty_sql(EXTRACT_COLUMNS["opportunity_credit"]).replace(" WHERE false", "")
+    return select.replace("CAST(NULL AS VARCHAR) AS \"opportunity_key\"", f"'{OPP}' AS opportunity_key").replace(
+        "CAST(NULL AS VARCHAR) AS \"channel_group\"", f"'{channel_group}' AS channel_group")
+
+
+def _kind(con, name: str) -> str | None:
+    rows = con.execute("SELECT table_type FROM information_schema.tables WHERE table_schema = 'extracts' AND table_name = ?", [name]).fetchall()
+    return rows[0][0] if rows else None
+
+
 def test_parquet_only_publication_writes_no_csv_and_retires_an_old_one(tmp_path):
     from marketing_assets.extracts import publish_sql_extract
 
@@ -273,9 +285,7 @@ def test_parquet_only_publication_writes_no_csv_and_retires_an_old_one(tmp_path)
     (tmp_path / "extracts").mkdir()
     stale = tmp_path / "extracts" / "opportunity_credit.csv"
     stale.write_text("opportunity_key\nopp_0000000000000000\n")
-    select = bi_datasets.empty_sql(EXTRACT_COLUMNS["opportunity_credit"]).replace(" WHERE false", "")
-    select = select.replace("CAST(NULL AS VARCHAR) AS \"opportunity_key\"", f"'{OPP}' AS opportunity_key").replace(
-        "CAST(NULL AS VARCHAR) AS \"channel_group\"", "'(unattributed)' AS channel_group")
+    select = _one_row_drill_down()
     with warehouse.get_connection() as con:
         meta = publish_sql_extract(dg.build_asset_context(), warehouse, con, "opportunity_credit", select)
         assert con.execute("SELECT opportunity_key FROM extracts.opportunity_credit").fetchall() == [(OPP,)]
@@ -283,6 +293,63 @@ def test_parquet_only_publication_writes_no_csv_and_retires_an_old_one(tmp_path)
     assert sorted(p.name for p in (tmp_path / "extracts").iterdir()) == ["opportunity_credit.parquet"]
     check = next(c for c in extract_checks.extract_checks if any(s.asset_key.path[-1] == "opportunity_credit" and s.name == "published_columns" for s in c.check_specs))
     assert check(warehouse=warehouse).passed
+
+
+def test_drill_down_is_a_view_over_its_published_file_replacing_a_table(tmp_path):
+    from marketing_assets.extracts import FILE_VIEWS, publish_sql_extract
+
+    warehouse = _warehouse(tmp_path)
+    parquet = tmp_path / "extracts" / "opportunity_credit.parquet"
+    with warehouse.get_connection() as con:
+        con.execute("CREATE SCHEMA extracts")
+        con.execute("CREATE TABLE extracts.opportunity_credit AS SELECT 1 AS old_column")  # as published before
+        publish_sql_extract(dg.build_asset_context(), warehouse, con, "opportunity_credit", _one_row_drill_down(), ordered=False)
+        assert "opportunity_credit" in FILE_VIEWS and _kind(con, "opportunity_credit") == "VIEW"
+        (definition,) = con.execute("SELECT sql FROM duckdb_views() WHERE schema_name = 'extracts' AND view_name = 'opportunity_credit'").fetchone()
+        assert f"read_parquet('{parquet.resolve()}')" in definition  # the absolute path of the published file
+        assert con.execute("SELECT opportunity_key, channel_group FROM extracts.opportunity_credit").fetchall() == [(OPP, "(unattributed)")]
+    # the view reads the file: what is published is what the warehouse shows, without a copy of the rows
+    pd.read_parquet(parquet).assign(channel_group="Email").to_parquet(parquet, index=False)
+    with warehouse.get_connection() as con:
+        assert con.execute("SELECT channel_group FROM extracts.opportunity_credit").fetchall() == [("Email",)]
+
+
+def test_failed_audit_keeps_the_previous_view_and_file(tmp_path):
+    from marketing_assets.extracts import publish_sql_extract
+
+    warehouse = _warehouse(tmp_path)
+    parquet = tmp_path / "extracts" / "opportunity_credit.parquet"
+    with warehouse.get_connection() as con:
+        publish_sql_extract(dg.build_asset_context(), warehouse, con, "opportunity_credit", _one_row_drill_down())
+        before = parquet.read_bytes()
+        with pytest.raises(dg.Failure, match="opportunity_credit not published: audit no_pii_in_files failed"):
+            publish_sql_extract(dg.build_asset_context(), warehouse, con, "opportunity_credit", _one_row_drill_down("jane.doe@acme.com"))
+        assert _kind(con, "opportunity_credit") == "VIEW" and parquet.read_bytes() == before
+        assert con.execute("SELECT channel_group FROM extracts.opportunity_credit").fetchall() == [("(unattributed)",)]
+    assert sorted(p.name for p in (tmp_path / "extracts").iterdir()) == ["opportunity_credit.parquet"]  # no staging left
+
+
+class _NoViewsEngine:
+    """A DuckDB connection presented as another engine (``con.engine``), as Spark, which stores no view in a schema."""
+
+    engine = "spark"
+
+    def __init__(self, con):
+        self._con = con
+
+    def execute(self, sql, parameters=None):
+        return self._con.execute(sql, parameters) if parameters is not None else self._con.execute(sql)
+
+
+def test_drill_down_stays_a_table_on_an_engine_without_views(tmp_path):
+    from marketing_assets.extracts import publish_sql_extract
+
+    warehouse = _warehouse(tmp_path)
+    with warehouse.get_connection() as con:
+        meta = publish_sql_extract(dg.build_asset_context(), warehouse, _NoViewsEngine(con), "opportunity_credit", _one_row_drill_down(), ordered=False)
+        assert _kind(con, "opportunity_credit") == "BASE TABLE" and meta["dagster/row_count"] == 1
+        assert con.execute("SELECT opportunity_key FROM extracts.opportunity_credit").fetchall() == [(OPP,)]
+    assert pd.read_parquet(tmp_path / "extracts" / "opportunity_credit.parquet")["opportunity_key"].tolist() == [OPP]
 
 
 @pytest.mark.parametrize(("check", "name"), [("reconciles_with_marketing_roi", "opportunity_credit"), ("credits_sum_to_one", "opportunity_credit"),
@@ -296,6 +363,8 @@ def test_new_checks_pass_blocking_on_demo_data(demo_graph, check, name):
 def _tampered(demo_graph, tmp_path, sql: str, check) -> dg.AssetCheckResult:
     tmp, _ = copy_graph(demo_graph, tmp_path)
     with duckdb.connect(str(tmp / "warehouse.duckdb")) as con:
+        if OC in sql:  # a view over the demo's published file (FILE_VIEWS): tampered as a private table of its rows
+            con.execute(f"CREATE TABLE extracts._oc AS FROM {OC}; DROP VIEW {OC}; ALTER TABLE extracts._oc RENAME TO opportunity_credit")
         con.execute(sql)
     return check(warehouse=_warehouse(tmp))
 

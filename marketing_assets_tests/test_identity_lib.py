@@ -1,6 +1,7 @@
 """Identity resolution on tiny hand-built tables."""
 
 import itertools
+import json
 import random
 
 import duckdb
@@ -355,3 +356,101 @@ def test_fuzzy_window_must_not_be_negative(con):
     con.execute("CREATE TABLE customers AS SELECT 'C1' AS customer_id, 'Acme' AS customer_name, NULL AS website, 'US' AS country")
     with pytest.raises(ValueError, match="fuzzy_window"):
         match_accounts(con, "accounts", "customers", "matched", {**RULES, "accounts": {**RULES["accounts"], "fuzzy_window": -1}})
+
+
+class _PairsProfile:
+    """A connection recording the plan of match_accounts' candidate-pairs statement and, run under DuckDB's profiler
+    (``profile``: the JSON output file), the rows each of its operators produced."""
+
+    def __init__(self, con, profile=None):
+        self.con, self.profile, self.plan = con, profile, None
+
+    def execute(self, sql, *args):
+        if "_am_pairs AS" not in sql:
+            return self.con.execute(sql, *args)
+        self.plan = json.loads(self.con.execute("EXPLAIN (FORMAT json) " + sql.split("_am_pairs AS", 1)[1]).fetchall()[0][1])
+        if self.profile is None:
+            return self.con.execute(sql, *args)
+        self.con.execute("PRAGMA enable_profiling = 'json'")
+        self.con.execute(f"PRAGMA profiling_output = '{self.profile}'")
+        try:
+            return self.con.execute(sql, *args)
+        finally:
+            self.con.execute("PRAGMA disable_profiling")
+
+    def joins(self) -> list[list[str]]:
+        """The conditions of every join of the plan."""
+        found = []
+
+        def walk(node):
+            if "JOIN" in node.get("name", ""):
+                conditions = node.get("extra_info", {}).get("Conditions") or []
+                found.append([conditions] if isinstance(conditions, str) else conditions)
+            for child in node.get("children", []):
+                walk(child)
+
+        for node in self.plan:
+            walk(node)
+        return found
+
+    def join_rows(self) -> list[int]:
+        """Rows produced by each join of the statement, as profiled."""
+        found = []
+
+        def walk(node):
+            if "JOIN" in node.get("type", ""):
+                found.append(node["operator_cardinality"] if "operator_cardinality" in node else node["intermediate_rows"])
+            for child in node.get("children", []):
+                walk(child)
+
+        with open(self.profile) as fh:
+            for node in json.load(fh)["operator"]:
+                walk(node)
+        return found
+
+
+def test_fuzzy_window_is_one_hash_join_on_block_and_rank(con):
+    # joined on the block alone, every customer is scored against the whole block (its square) before the window applies
+    profile = _PairsProfile(con)
+    con.execute("CREATE TABLE accounts AS SELECT 'w' || i AS account_id, 'Initial Widget ' || i AS account_name, NULL AS domain, 'US' AS country "
+                "FROM range(39) t(i) UNION ALL SELECT 'a99', 'Initech Systems', NULL, 'US'")
+    con.execute("CREATE TABLE customers AS SELECT * FROM (VALUES ('C1', 'Initech Systemz', NULL, 'US')) t(customer_id, customer_name, website, country)")
+    match_accounts(profile, "accounts", "customers", "matched", RULES)
+    scoring = [c for c in profile.joins() if any("jaro_winkler" in x for x in c)]
+    assert len(scoring) == 1 and any("block_rank" in x and "jaro" not in x for x in scoring[0]), scoring
+
+
+def test_shared_domain_and_name_cost_accounts_plus_customers_not_their_product(con, tmp_path):
+    # 30 accounts and 30 customers share one domain, 30 accounts without a country and 30 customers in the US share the name
+    # Acme (900 account x customer pairs each); 9 accounts named Globex (3 in the US, 2 without a country, 4 in DE) and 4
+    # Globex customers, all without a website
+    con.execute(
+        """CREATE TABLE accounts AS
+        SELECT 'd' || lpad(i::VARCHAR, 2, '0') AS account_id, 'Shared ' || i AS account_name, 'shared.example' AS domain, 'US' AS country FROM range(30) t(i)
+        UNION ALL SELECT 'n' || lpad(i::VARCHAR, 2, '0'), 'Acme Ltd', NULL, NULL FROM range(30) t(i)
+        UNION ALL SELECT * FROM (VALUES ('g1', 'Globex', NULL, 'US'), ('g2', 'Globex Inc', NULL, 'US'), ('g3', 'Globex Ltd', NULL, 'US'),
+                                        ('g4', 'Globex', NULL, NULL), ('g5', 'Globex', NULL, NULL),
+                                        ('g6', 'Globex', NULL, 'DE'), ('g7', 'Globex', NULL, 'DE'), ('g8', 'Globex', NULL, 'DE'), ('g9', 'Globex', NULL, 'DE'),
+                                        ('s1', 'Solo', NULL, NULL))"""
+    )
+    con.execute(
+        """CREATE TABLE customers AS
+        SELECT 'S' || lpad(i::VARCHAR, 2, '0') AS customer_id, 'Shared customer ' || i AS customer_name, 'https://www.shared.example/x' AS website,
+               'US' AS country FROM range(30) t(i)
+        UNION ALL SELECT 'N' || lpad(i::VARCHAR, 2, '0'), 'ACME', NULL, 'US' FROM range(30) t(i)
+        UNION ALL SELECT * FROM (VALUES ('G-us', 'GLOBEX', NULL, 'us'), ('G-none', 'Globex', NULL, NULL), ('G-fr', 'Globex', NULL, 'FR'),
+                                        ('G-de', 'Globex GmbH', NULL, 'DE'), ('S-fr', 'Solo', NULL, 'FR'))"""
+    )
+    profile = _PairsProfile(con, tmp_path / "pairs.json")
+    match_accounts(profile, "accounts", "customers", "matched", RULES)
+    got = dict(con.execute("SELECT customer_id, (match_method, ambiguous_candidates, account_id) FROM matched WHERE customer_id IS NOT NULL").fetchall())
+    # every shared-domain customer: 30 candidates; Globex in the US: 3 US + 2 without a country; without a country: all 9;
+    # in FR: the 2 without one; in DE: 4 + 2; Solo (no country) is the one candidate of a customer in FR
+    for prefix in "SN":
+        assert {k: v for k, v in got.items() if k[0] == prefix and k[1] != "-"} == {f"{prefix}{i:02d}": ("ambiguous", 30, None) for i in range(30)}
+    assert {k: got[k] for k in ("G-us", "G-none", "G-fr", "G-de", "S-fr")} == {
+        "G-us": ("ambiguous", 5, None), "G-none": ("ambiguous", 9, None), "G-fr": ("ambiguous", 2, None), "G-de": ("ambiguous", 6, None),
+        "S-fr": ("name", None, "s1")}
+    # the domain and name joins give one row per customer and group of accounts (of its domain; of its name by country),
+    # not one per account: no join of the statement gives more rows than there are accounts and customers
+    assert max(profile.join_rows()) <= 70 + 65, profile.join_rows()

@@ -22,9 +22,9 @@ from marketing_assets.lib.sql import ident, literal
 SCHEMA = "extracts"
 
 
-def view_sql(name: str, parquet: Path) -> str:
-    """``CREATE VIEW`` of one extract over its published Parquet file (absolute path, read literally)."""
-    return f"CREATE OR REPLACE VIEW {SCHEMA}.{ident(name)} AS SELECT * FROM read_parquet({literal(str(parquet.resolve()))})"
+def view_sql(name: str, parquet: Path, schema: str = SCHEMA) -> str:
+    """``CREATE VIEW`` of one extract in ``schema`` over its published Parquet file (absolute path, read literally)."""
+    return f"CREATE OR REPLACE VIEW {ident(schema)}.{ident(name)} AS SELECT * FROM read_parquet({literal(str(Path(parquet).resolve()))})"
 
 
 def build_bi_database(path: Path | str, extracts: Mapping[str, Path] | Iterable[tuple[str, Path]]) -> list[str]:

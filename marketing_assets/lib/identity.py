@@ -323,7 +323,12 @@ def _fuzzy_candidates_sql(window: int) -> str:
     (the first four characters of the normalised name; a fuzzy match shares them, as Jaro-Winkler's prefix weight
     favours). A sorted neighbourhood: the comparisons grow with the rows (at most 2 × ``window`` per customer), where
     comparing every pair of a block grows with the square of the block (the demo's blocks hold thousands of names at
-    ``large``). A customer's closest names sort next to it, so the window keeps them; ``window`` = 0 compares whole blocks."""
+    ``large``). A customer's closest names sort next to it, so the window keeps them; ``window`` = 0 compares whole blocks.
+
+    ``candidates`` names each CRM name to compare by (``block``, ``block_rank``), the rank computed from the customer's
+    position and the window's shift: the join to ``crm_ranked`` is then one hash join on both. Joined on ``block`` with the
+    rank as a condition over the cross product with the shifts instead, DuckDB's join ordering hashed on ``block`` alone,
+    scoring every pair of a block (the square of the block again) and only then keeping the window."""
     if window < 0:
         raise ValueError("accounts.fuzzy_window must be 0 (whole blocks) or more")
     crm = """crm_ranked AS (
@@ -334,7 +339,7 @@ def _fuzzy_candidates_sql(window: int) -> str:
     if window == 0:
         return crm + """,
         candidates AS (
-            SELECT l.customer_id, l.name_norm, l.country, left(l.name_norm, 4) AS block, 0 AS crm_rank, c.block_rank AS shift
+            SELECT l.customer_id, l.name_norm, l.country, left(l.name_norm, 4) AS block, c.block_rank
             FROM left_over l JOIN crm_ranked c ON c.block = left(l.name_norm, 4)
         )"""
     offsets = ", ".join(f"({k})" for k in range(1 - window, window + 1))
@@ -348,7 +353,7 @@ def _fuzzy_candidates_sql(window: int) -> str:
                   SELECT customer_id, customer_id, name_norm, country, left(name_norm, 4), 0 FROM left_over)
         ),
         candidates AS (
-            SELECT p.customer_id, p.name_norm, p.country, p.block, p.crm_rank, o.shift
+            SELECT p.customer_id, p.name_norm, p.country, p.block, p.crm_rank + o.shift AS block_rank
             FROM positioned p CROSS JOIN (VALUES {offsets}) o(shift) WHERE p.is_crm = 0
         )"""
 
@@ -368,6 +373,10 @@ def match_accounts(
     whose domain or name fits several accounts is reported ``ambiguous`` instead of guessed. Writes
     ``target``: matched pairs with method and confidence, plus every unmatched account and
     customer on its own row.
+
+    The domain and exact-name matches join each customer to the CRM accounts grouped by domain (by name and country),
+    not to every account: a domain or name shared by k accounts and m customers costs k + m rows, not k × m (synthetic
+    and real data have both: "Acme Ltd" duplicates, a corporate mail domain shared by many accounts).
     """
     acc = rules.get("accounts", {})
     freemail = acc.get("freemail_domains") or []
@@ -399,15 +408,22 @@ def match_accounts(
     )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _am_pairs AS
-        WITH by_domain AS (
-            SELECT e.customer_id, min(c.account_id) AS account_id, count(*) AS candidates
-            FROM _am_erp e JOIN _am_crm c ON c.domain_norm = e.domain_norm AND NOT {_is_in('e.domain_norm', freemail)}
+        WITH crm_domains AS (
+            SELECT domain_norm, min(account_id) AS account_id, count(*) AS candidates FROM _am_crm WHERE domain_norm IS NOT NULL GROUP BY ALL
+        ),
+        by_domain AS (
+            SELECT e.customer_id, min(c.account_id) AS account_id, sum(c.candidates)::BIGINT AS candidates
+            FROM _am_erp e JOIN crm_domains c ON c.domain_norm = e.domain_norm AND NOT {_is_in('e.domain_norm', freemail)}
             GROUP BY ALL
         ),
+        crm_names AS (
+            SELECT name_norm, lower(country) AS country, min(account_id) AS account_id, count(*) AS candidates
+            FROM _am_crm WHERE name_norm IS NOT NULL GROUP BY ALL
+        ),
         by_name AS (
-            SELECT e.customer_id, min(c.account_id) AS account_id, count(*) AS candidates
-            FROM _am_erp e JOIN _am_crm c ON c.name_norm = e.name_norm
-                AND (c.country IS NULL OR e.country IS NULL OR lower(c.country) = lower(e.country))
+            SELECT e.customer_id, min(c.account_id) AS account_id, sum(c.candidates)::BIGINT AS candidates
+            FROM _am_erp e JOIN crm_names c ON c.name_norm = e.name_norm
+                AND (c.country IS NULL OR e.country IS NULL OR c.country = lower(e.country))
             WHERE e.customer_id NOT IN (SELECT customer_id FROM by_domain)
             GROUP BY ALL
         ),
@@ -419,7 +435,7 @@ def match_accounts(
         {_fuzzy_candidates_sql(window)},
         fuzzy_scored AS (
             SELECT l.customer_id, c.account_id, jaro_winkler_similarity(l.name_norm, c.name_norm) AS sim
-            FROM candidates l JOIN crm_ranked c ON c.block = l.block AND c.block_rank = l.crm_rank + l.shift
+            FROM candidates l JOIN crm_ranked c USING (block, block_rank)
             WHERE c.country IS NULL OR l.country IS NULL OR lower(c.country) = lower(l.country)
         ),
         by_fuzzy AS (
