@@ -255,3 +255,18 @@ def test_windowed_rollup_of_every_model_equal_on_both_engines(both):
     expected, got = results
     assert len(expected) == 11  # window 30: first touch 1 + linear 2 channels, 90: 2 + 2; each with an unattributed row per model
     assert got == expected
+
+
+def test_pseudonyms_equal_on_both_engines(both):
+    from marketing_assets.lib.publish import PSEUDONYM_MACRO, drop_pseudonym, pseudonymise, register_pseudonym
+
+    key = b"parity-test-key"
+    results = []
+    for con in both:
+        con.execute("CREATE TEMP TABLE ids AS SELECT * FROM (VALUES ('opp-1'), (NULL), ('ü-2')) v(id)")
+        register_pseudonym(con, key)
+        results.append(con.execute(f"SELECT id, {PSEUDONYM_MACRO}('o_', id) AS token FROM ids ORDER BY id NULLS LAST").fetchall())
+        drop_pseudonym(con)
+    expected = list(zip(["opp-1", "ü-2", None], pseudonymise(pd.Series(["opp-1", "ü-2", None]), key, "o_")))
+    assert results[0] == results[1] == expected
+    assert expected[-1] == (None, None)

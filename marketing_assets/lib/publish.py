@@ -102,10 +102,15 @@ def resolve_key(key: str | None, demo_mode: bool) -> bytes:
     )
 
 
+def pseudonym_token(key: bytes, value: Any, prefix: str = "") -> str:
+    """The keyed pseudonym of one value: ``prefix`` + the first PSEUDONYM_HEX hex digits of HMAC-SHA256(key, its text)."""
+    return prefix + hmac.new(key, str(value).encode("utf-8"), hashlib.sha256).hexdigest()[:PSEUDONYM_HEX]
+
+
 def pseudonymise(values: pd.Series, key: bytes, prefix: str = "") -> pd.Series:
     """Keyed pseudonym per value (NULL stays NULL); each distinct value is hashed once."""
     uniques = values.dropna().unique()
-    mapping = {v: prefix + hmac.new(key, str(v).encode("utf-8"), hashlib.sha256).hexdigest()[:PSEUDONYM_HEX] for v in uniques}
+    mapping = {v: pseudonym_token(key, v, prefix) for v in uniques}
     return values.map(mapping).astype("object").where(values.notna(), None)
 
 
@@ -331,7 +336,11 @@ def hmac_pads(key: bytes) -> tuple[bytes, bytes]:
 def register_pseudonym(con, key: bytes) -> None:
     """Define the temporary SQL macro ``pseudonym(prefix, value)`` on ``con``: the same token as :func:`pseudonymise`
     (``prefix`` + the first PSEUDONYM_HEX hex digits of HMAC-SHA256(key, value)), NULL for NULL, computed by DuckDB.
-    The key's pads are bound as parameters into a temporary table, never written into SQL text."""
+    The key's pads are bound as parameters into a temporary table, never written into SQL text. On Spark the macro is
+    a session function computing :func:`pseudonym_token` (its closure holds the key, see ``SparkConnection.create_function``)."""
+    if getattr(con, "engine", "duckdb") == "spark":
+        con.create_function(PSEUDONYM_MACRO, lambda prefix, value: None if value is None else pseudonym_token(key, value, prefix))
+        return
     inner, outer = hmac_pads(key)
     con.execute(f"CREATE OR REPLACE TEMP TABLE {_PSEUDONYM_KEY_TABLE} AS SELECT $1::BLOB AS ipad, $2::BLOB AS opad", [inner, outer])
     con.execute(
@@ -344,6 +353,9 @@ def register_pseudonym(con, key: bytes) -> None:
 
 def drop_pseudonym(con) -> None:
     """Remove the key table and macro :func:`register_pseudonym` created."""
+    if getattr(con, "engine", "duckdb") == "spark":
+        con.drop_function(PSEUDONYM_MACRO)
+        return
     con.execute(f"DROP MACRO IF EXISTS {PSEUDONYM_MACRO}")
     con.execute(f"DROP TABLE IF EXISTS {_PSEUDONYM_KEY_TABLE}")
 

@@ -215,6 +215,24 @@ class SparkConnection:
         self._temps.pop(name.lower(), None)
         self.spark.catalog.dropTempView(name)
 
+    def create_function(self, name: str, function, return_type: str = "string") -> None:
+        """``name(a, b, …)`` in this session's SQL: ``function`` applied to each row's values (``None`` for NULL), as a
+        vectorised UDF. Where DuckDB binds a secret into a macro through a temporary table, Spark gets a function
+        whose closure holds it: shipped to the executors with the task, never written into SQL text."""
+        from pyspark.sql.functions import pandas_udf
+
+        def vectorised(*columns: pd.Series) -> pd.Series:
+            rows = zip(*(c.astype(object).where(c.notna(), None) for c in columns))
+            return pd.Series([function(*row) for row in rows], dtype=object)
+
+        self.spark.udf.register(name, pandas_udf(vectorised, return_type))
+
+    def drop_function(self, name: str) -> None:
+        """Remove a function :meth:`create_function` registered."""
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise ValueError(f"not a function name: {name!r}")
+        self.spark.sql(f"DROP TEMPORARY FUNCTION IF EXISTS {name}")
+
     def close(self) -> None:
         for name in list(self._temps):
             self.spark.catalog.dropTempView(name)
