@@ -30,7 +30,8 @@ from marketing_assets.lib import bi_datasets
 from marketing_assets.lib.agreement import kpi_mismatches
 from marketing_assets.lib.bi_datasets import per_model_columns, per_model_sums_sql
 from marketing_assets.lib.forecast import CLOSED_WITHOUT_DATE_SQL
-from marketing_assets.lib.kpis import UNATTRIBUTED, KpiScope, compute_kpis, load_kpi_dictionary
+from marketing_assets.kpi_bases import kpi_scope
+from marketing_assets.lib.kpis import UNATTRIBUTED, compute_kpis, load_kpi_dictionary
 from marketing_assets.lib.publish import (
     AuditResult,
     audit_report_html,
@@ -231,7 +232,8 @@ AGREEMENT = {
 }
 
 
-# whether the check builds each base relation it reads once, as a TEMP table (worth it when several queries read it)
+# whether the check builds each inline base relation it reads once, as a TEMP table (worth it when several queries read it);
+# the bases built by the pipeline (kpi_bases.BASE_TABLES) are read from their tables either way
 AGREEMENT_MATERIALIZE = {"marketing_roi": True, "executive_kpis": False, "cohort_ltv": True, "funnel": True}
 
 
@@ -241,7 +243,7 @@ def _build_agreement_check(name: str) -> dg.AssetChecksDefinition:
         """Every KPI figure of the extract equals the dictionary's value for the same period, grain and filter,
         recomputed from its formula (so the same KPI agrees across extracts and the reports that show them)."""
         dictionary = load_kpi_dictionary()
-        with warehouse.get_connection() as con, KpiScope(con, dictionary, materialize_bases=AGREEMENT_MATERIALIZE[name]) as scope:
+        with warehouse.get_connection() as con, kpi_scope(con, dictionary, materialize_bases=AGREEMENT_MATERIALIZE[name]) as scope:
             parts = [p for p in AGREEMENT[name](con, dictionary, scope) if len(p)]
         bad = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
         return dg.AssetCheckResult(

@@ -1,0 +1,50 @@
+"""KPI base checks: each ``kpis.<base>`` table has its definition's columns and types, and a unique, non-NULL key."""
+
+import dagster as dg
+
+from marketing_assets.constants import KPIS
+from marketing_assets.kpi_bases import BASE_TABLES, base_sql
+from marketing_assets.lib import kpis
+from marketing_assets.lib.kpis import load_kpi_dictionary
+from marketing_assets.lib.quality import duplicate_keys, null_counts
+from marketing_assets.lib.refs import ref
+from marketing_assets.resources import Warehouse
+
+
+def _columns(con, select_sql: str) -> list[tuple[str, str]]:
+    """(name, type) of a SELECT's columns, from an empty result (nothing is computed)."""
+    frame = con.execute(f"SELECT * FROM ({select_sql}) AS q LIMIT 0").df()
+    return [(c, str(t)) for c, t in frame.dtypes.items()]
+
+
+def _build_contract_check(base: str) -> dg.AssetChecksDefinition:
+    key = kpis.BASE_RELATIONS[base].key
+
+    @dg.asset_check(
+        asset=dg.AssetKey([KPIS, base]), name="matches_definition", blocking=True,
+        description="The table has the columns and types of the base relation's definition (lib/kpis.py), in order"
+                    + (f"; ({', '.join(key)}) is unique and never NULL." if key else "."),
+    )
+    def matches_definition(warehouse: Warehouse) -> dg.AssetCheckResult:
+        table = ref(KPIS, base)
+        with warehouse.get_connection() as con:
+            have, want = _columns(con, f"SELECT * FROM {table}"), _columns(con, base_sql(base, load_kpi_dictionary()))
+            (rows,) = con.execute(f"SELECT count(*) FROM {table}").fetchone()
+            columns_ok = have == want
+            duplicated = duplicate_keys(con, table, key) if key and columns_ok else None
+            nulls = null_counts(con, table, key) if key and columns_ok else None
+        problems = [] if columns_ok else [f"columns {have} differ from the definition's {want}"]
+        problems += [o.description for o in (duplicated, nulls) if o is not None and not o.passed]
+        return dg.AssetCheckResult(
+            passed=not problems,
+            description="; ".join(problems) if problems else f"{rows} rows with the definition's {len(want)} columns"
+            + (f", unique non-NULL key ({', '.join(key)})" if key else ""),
+            metadata={"rows": int(rows), "columns": [c for c, _ in have], "key": list(key),
+                      "duplicated_keys": duplicated.metadata["duplicated_keys"] if duplicated else None,
+                      "key_nulls": nulls.metadata["null_counts"] if nulls else None},
+        )
+
+    return matches_definition
+
+
+kpi_base_checks = [_build_contract_check(base) for base in BASE_TABLES]
