@@ -5,7 +5,19 @@ import os
 
 import dagster as dg
 
-from marketing_assets import attribution, checks, extracts, identity, jobs, kpi_bases, mmm, reports, sources, spend, touchpoints
+from marketing_assets import (
+    attribution,
+    checks,
+    extracts,
+    identity,
+    jobs,
+    kpi_bases,
+    mmm,
+    reports,
+    sources,
+    spend,
+    touchpoints,
+)
 from marketing_assets.bi import bundle as dashboards
 from marketing_assets.bi.server import DEFAULT_PORT, dashboard_url
 from marketing_assets.column_schemas import table_schemas, with_column_schema

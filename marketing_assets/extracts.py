@@ -15,6 +15,7 @@ import dagster as dg
 import pandas as pd
 
 from marketing_assets.constants import ALL_CHANNELS, ATTRIBUTION, EXTRACTS, MMM, SOURCES, SPEND
+from marketing_assets.kpi_bases import kpi_reads, kpi_scope
 from marketing_assets.lib import bi_datasets, forecast, kpis, recommend
 from marketing_assets.lib.attribution.models import model_label
 from marketing_assets.lib.cohorts import pool_cohorts, pooled_columns
@@ -38,7 +39,6 @@ from marketing_assets.lib.quality import column_names, table_exists
 from marketing_assets.lib.refs import ref, this
 from marketing_assets.lib.spend import reporting_currency
 from marketing_assets.lib.sql import unordered_writes
-from marketing_assets.kpi_bases import kpi_reads, kpi_scope
 from marketing_assets.lineage import upstream
 from marketing_assets.resources import LandingZone, Warehouse
 

@@ -26,11 +26,11 @@ from marketing_assets.extracts import (
     extract_formats,
     published_extract_files,
 )
+from marketing_assets.kpi_bases import kpi_scope
 from marketing_assets.lib import bi_datasets
 from marketing_assets.lib.agreement import kpi_mismatches
 from marketing_assets.lib.bi_datasets import per_model_columns, per_model_sums_sql
 from marketing_assets.lib.forecast import CLOSED_WITHOUT_DATE_SQL
-from marketing_assets.kpi_bases import kpi_scope
 from marketing_assets.lib.kpis import UNATTRIBUTED, compute_kpis, load_kpi_dictionary
 from marketing_assets.lib.publish import (
     AuditResult,
