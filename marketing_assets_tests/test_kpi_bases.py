@@ -11,7 +11,14 @@ import pytest
 
 from marketing_assets.constants import KPIS
 from marketing_assets.kpi_bases import BASE_TABLES, kpi_reads
-from marketing_assets.lib.kpis import BASE_RELATIONS, KpiScope, base_table_sql, compute_kpis, kpi_bases_sql, load_kpi_dictionary
+from marketing_assets.lib.kpis import (
+    BASE_RELATIONS,
+    KpiScope,
+    base_table_sql,
+    compute_kpis,
+    kpi_bases_sql,
+    load_kpi_dictionary,
+)
 from marketing_assets.lib.refs import refs_of
 from marketing_assets_tests.conftest import checks_after_tampering
 from marketing_assets_tests.test_kpis import _CountingConnection, _warehouse
@@ -114,7 +121,7 @@ def test_every_base_table_check_passes_on_the_demo(demo_graph):
 
 TAMPER = [
     ("funnel_stages", f"INSERT INTO {KPIS}.funnel_stages SELECT * FROM {KPIS}.funnel_stages LIMIT 1", "duplicated key"),
-    ("customers", f"UPDATE {KPIS}.customers SET customer_id = NULL WHERE rowid = 0", "nulls in customer_id"),
+    ("customers", f"UPDATE {KPIS}.customers SET customer_id = NULL WHERE rowid = 0", "rows with a NULL in the key"),
     ("leads", f"ALTER TABLE {KPIS}.leads DROP COLUMN campaign_key", "differ from the definition"),
     ("customer_months", f"ALTER TABLE {KPIS}.customer_months ALTER cumulative_revenue TYPE VARCHAR", "differ from the definition"),
 ]
