@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from marketing_assets.constants import ALL_CHANNELS, ATTRIBUTION, EXTRACTS, MMM, SOURCES, SPEND, TOUCHPOINTS
+from marketing_assets.constants import ALL_CHANNELS, ATTRIBUTION, EXTRACTS, KPIS, MMM, SOURCES, SPEND
 from marketing_assets.extracts import (
     ALL_LEVEL,
     COLUMN_GRAINS,
@@ -287,18 +287,17 @@ def funnel_reconciles(warehouse: Warehouse) -> dg.AssetCheckResult:
 @dg.asset_check(asset=dg.AssetKey([EXTRACTS, "funnel"]), name="stages_monotone_from_one_cohort", blocking=True)
 def funnel_stages_from_one_cohort(warehouse: Warehouse) -> dg.AssetCheckResult:
     """For every month × channel group: all six stages are present, the first stage counts the CRM contacts created that
-    month whose first touch is in the group (the cohort every stage is counted from), no stage has more contacts than the
-    stage before, and a stage flagged as not distinguishable from the one before shows no conversion."""
+    month whose first touch is in the group (the cohort every stage is counted from: the known-stage rows of the
+    funnel_stages base table, one per contact; reconciles_with_crm counts the month's contacts in crm_contacts itself),
+    no stage has more contacts than the stage before, and a stage flagged as not distinguishable from the one before
+    shows no conversion."""
     funnel = ref(EXTRACTS, "funnel")
-    unattributed, all_channels = UNATTRIBUTED.replace("'", "''"), ALL_CHANNELS.replace("'", "''")
+    all_channels = ALL_CHANNELS.replace("'", "''")
     with warehouse.get_connection() as con:
         rows = con.execute(
             f"""WITH contacts AS (
-                    SELECT date_trunc('month', coalesce(c.created_at, c.lead_date, c.mql_date, c.sql_date, c.customer_date))::DATE AS month,
-                           coalesce(t.channel_group, '{unattributed}') AS channel_group
-                    FROM {ref(SOURCES, 'crm_contacts')} c
-                    LEFT JOIN (SELECT contact_id, arg_min(channel_group, (touchpoint_date, channel_group)) AS channel_group
-                               FROM {ref(TOUCHPOINTS, 'touchpoints')} GROUP BY contact_id) t ON t.contact_id = c.contact_id),
+                    SELECT date_trunc('month', event_date)::DATE AS month, channel_group
+                    FROM {ref(KPIS, 'funnel_stages')} WHERE stage_order = 1),
                 cohort AS (
                     SELECT month, channel_group, count(*) AS contacts FROM contacts WHERE month IS NOT NULL GROUP BY ALL
                     UNION ALL
