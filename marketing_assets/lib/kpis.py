@@ -243,7 +243,8 @@ def base_table_sql(base: str, parameters: Mapping[str, Any] | None = None, base_
 def kpi_bases_sql(names: Iterable[str], dictionary: KpiDictionary | None = None, base_tables: Iterable[str] = ()) -> str:
     """The definitions (as CTEs) of every base relation the named KPIs (and the KPIs they reference) read, the bases in
     ``base_tables`` as reads of their tables ``kpis.<base>``: the text whose ``ref()`` calls name the tables a
-    :class:`KpiScope` with those ``base_tables`` reads to compute the KPIs (for an asset's dependencies)."""
+    :class:`KpiScope` with those ``base_tables`` reads to compute the KPIs (for an asset's dependencies; not a statement
+    to run: two bases may define the same CTE)."""
     dictionary = dictionary or load_kpi_dictionary()
     bases: dict[str, None] = {}
 
@@ -1049,7 +1050,8 @@ class KpiScope:
         return self._bases[(base, key)]
 
     def base_sql(self, base: str) -> str:
-        """A SELECT of the rows of ``base``: from its TEMP table with ``materialize_bases``, else its definition."""
+        """A SELECT of the rows of ``base``: from its table when in ``base_tables``, from its TEMP table with
+        ``materialize_bases``, else its definition."""
         if self.materialize_bases or base in self.base_tables:
             return f"SELECT * FROM {self._base_table(base, None)}"
         return base_relation_sql(base, self.dictionary.parameters) if not BASE_RELATIONS[base].depends_on else (
