@@ -19,8 +19,9 @@ IDENTITY = "identity"
 TOUCHPOINTS = "touchpoints"
 ATTRIBUTION = "attribution"
 MMM = "mmm"
+KPIS = "kpis"  # the metric dictionary's base relations, each built once per run (kpi_bases.py)
 EXTRACTS = "extracts"
-GROUPS = (SOURCES, SPEND, IDENTITY, TOUCHPOINTS, ATTRIBUTION, MMM, EXTRACTS)
+GROUPS = (SOURCES, SPEND, IDENTITY, TOUCHPOINTS, ATTRIBUTION, MMM, KPIS, EXTRACTS)
 
 ALL_CHANNELS = "(all)"  # channel_group of extract rows over every channel group
 

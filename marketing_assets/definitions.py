@@ -5,7 +5,19 @@ import os
 
 import dagster as dg
 
-from marketing_assets import attribution, checks, extracts, identity, jobs, mmm, reports, sources, spend, touchpoints
+from marketing_assets import (
+    attribution,
+    checks,
+    extracts,
+    identity,
+    jobs,
+    kpi_bases,
+    mmm,
+    reports,
+    sources,
+    spend,
+    touchpoints,
+)
 from marketing_assets.bi import bundle as dashboards
 from marketing_assets.bi.server import DEFAULT_PORT, dashboard_url
 from marketing_assets.column_schemas import table_schemas, with_column_schema
@@ -20,6 +32,7 @@ identity_assets = dg.load_assets_from_modules([identity], group_name=IDENTITY, k
 touchpoint_assets = dg.load_assets_from_modules([touchpoints], group_name=TOUCHPOINTS, key_prefix=TOUCHPOINTS)
 attribution_assets = dg.load_assets_from_modules([attribution], group_name=ATTRIBUTION, key_prefix=ATTRIBUTION)
 mmm_assets = dg.load_assets_from_modules([mmm], group_name=MMM, key_prefix=MMM)
+kpi_base_assets = kpi_bases.kpi_base_assets  # keyed kpis/<base>, group kpis
 extract_assets = dg.load_assets_from_modules([extracts, reports], group_name=EXTRACTS, key_prefix=EXTRACTS)
 # The data-quality report lists every check of the code location: it is built from them here.
 extract_assets += [reports.build_data_quality_report(checks.all_checks, key_prefix=EXTRACTS, group_name=EXTRACTS)]
@@ -58,7 +71,7 @@ extract_assets = [a.map_asset_specs(with_dashboard_links) for a in extract_asset
 # and its layer's owner (config/owners.yaml).
 all_assets = dg.map_asset_specs(
     lambda spec: with_column_schema(spec, contracts=SCHEMAS).replace_attributes(owners=[load_owners()[spec.group_name]]),
-    [*source_assets, *spend_assets, *identity_assets, *touchpoint_assets, *attribution_assets, *mmm_assets, *extract_assets],
+    [*source_assets, *spend_assets, *identity_assets, *touchpoint_assets, *attribution_assets, *mmm_assets, *kpi_base_assets, *extract_assets],
 )
 
 defs = dg.Definitions(

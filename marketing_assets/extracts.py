@@ -15,6 +15,7 @@ import dagster as dg
 import pandas as pd
 
 from marketing_assets.constants import ALL_CHANNELS, ATTRIBUTION, EXTRACTS, MMM, SOURCES, SPEND
+from marketing_assets.kpi_bases import kpi_reads, kpi_scope
 from marketing_assets.lib import bi_database, bi_datasets, forecast, kpis, recommend
 from marketing_assets.lib.attribution.models import model_label
 from marketing_assets.lib.cohorts import pool_cohorts, pooled_columns
@@ -35,10 +36,10 @@ from marketing_assets.lib.publish import (
     stage_sql_extract,
 )
 from marketing_assets.lib.quality import column_names, table_exists
-from marketing_assets.lib.refs import ref, refs_of, this
+from marketing_assets.lib.refs import ref, this
 from marketing_assets.lib.spend import reporting_currency
 from marketing_assets.lib.sql import literal, unordered_writes
-from marketing_assets.lineage import keys, kpi_tables, upstream
+from marketing_assets.lineage import upstream
 from marketing_assets.resources import LandingZone, Warehouse
 
 COHORT_SETS = (12, 24)  # cohort_ltv pools the cohorts observed for at least this many months (the page's LTV curves)
@@ -474,11 +475,11 @@ def _long_form(frame: pd.DataFrame, grain: str, versions: dict[str, int]) -> pd.
     return out
 
 
-# KPI extracts take their upstream assets from the metric dictionary: the source_assets of the KPIs they compute,
-# which the dictionary proves equal to the tables its base relations' SQL references (lib/kpis.py, _check_graph).
+# KPI extracts take their upstream assets from the SQL of the base relations their KPIs read (lib/kpis.py): the base
+# tables built once per run (kpi_bases.py, kpis/<base>) and the source tables of the bases computed inline.
 @dg.asset(
-    deps=[*keys(kpi_tables(dict.fromkeys(n for names in EXECUTIVE_KPIS.values() for n in names))),
-          *upstream(*(lambda f=f: fresh_to_sql(*f) for f in FRESH_TO))],
+    deps=list(dict.fromkeys([*kpi_reads(dict.fromkeys(n for names in EXECUTIVE_KPIS.values() for n in names)),
+                             *upstream(*(lambda f=f: fresh_to_sql(*f) for f in FRESH_TO))])),
     kinds={"duckdb", "parquet", "csv"},
 )
 def executive_kpis(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
@@ -486,7 +487,7 @@ def executive_kpis(context: dg.AssetExecutionContext, warehouse: Warehouse) -> d
     dictionary = kpis.load_kpi_dictionary()
     versions = {k.name: k.version for k in dictionary}
     with warehouse.get_connection() as con:
-        with kpis.KpiScope(con, dictionary) as scope:
+        with kpi_scope(con, dictionary) as scope:
             parts = [
                 _long_form(kpis.compute_kpis(con, names, grain, dictionary=dictionary, skip_missing=True, scope=scope), grain, versions)
                 for grain, names in EXECUTIVE_KPIS.items()
@@ -614,7 +615,8 @@ def _recommend(frame: pd.DataFrame, rules) -> pd.DataFrame:
     return frame.merge(decisions, on=keys, how="left")
 
 
-@dg.asset(deps=keys([*kpi_tables(ROI_KPIS), *refs_of(lambda: (roi_window_end_sql(), group_evidence_reads()))]), kinds={"duckdb", "parquet", "csv"})
+@dg.asset(deps=list(dict.fromkeys([*kpi_reads(ROI_KPIS), *upstream(lambda: (roi_window_end_sql(), group_evidence_reads()))])),
+          kinds={"duckdb", "parquet", "csv"})
 def marketing_roi(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """One row per level (all channels, channel group, campaign) × attribution model over the trailing window: spend, leads,
     attributed pipeline / revenue / won deals, ROAS and costs per outcome; per channel group the MMM's (marginal) ROI with
@@ -624,7 +626,7 @@ def marketing_roi(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg
     with warehouse.get_connection() as con:
         end = con.execute(roi_window_end_sql()).fetchone()[0]
         start = end - pd.Timedelta(days=rules.window_days - 1)
-        with kpis.KpiScope(con, dictionary, materialize_bases=True) as scope:  # each base built once for the three levels
+        with kpi_scope(con, dictionary, materialize_bases=True) as scope:  # each inline base built once for the three levels
             levels = [
                 _roi_kpis(con, dictionary, [], (start, end), scope).assign(level=ALL_LEVEL, channel_group=ALL_CHANNELS, campaign_key=None),
                 _roi_kpis(con, dictionary, ["channel_group"], (start, end), scope).assign(level="channel", campaign_key=None),
@@ -673,17 +675,15 @@ def _funnel_trailing(con, dictionary, scope: kpis.KpiScope | None = None) -> pd.
     return out[["month", "channel_group", "stage", *FUNNEL_TRAILING]]
 
 
-# the KPIs, and the funnel_stages base that stage_distinguishability reads
-@dg.asset(
-    deps=keys([*kpi_tables(FUNNEL_KPIS), *refs_of(kpis.base_relation_sql, "funnel_stages")]), kinds={"duckdb", "parquet", "csv"}
-)
+# the KPIs (over funnel_stages, which stage_distinguishability reads too)
+@dg.asset(deps=kpi_reads(FUNNEL_KPIS), kinds={"duckdb", "parquet", "csv"})
 def funnel(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """Known → engaged → MQL → SQL → opportunity → customer: contacts reaching each stage and stage conversion, by
     contact-creation month and first-touch channel group (plus an "(all)" channel); a stage the data cannot tell
     apart from the previous one is flagged, with a note, and has no stage conversion."""
     dictionary = kpis.load_kpi_dictionary()
     names = list(FUNNEL_KPIS)
-    with warehouse.get_connection() as con, kpis.KpiScope(con, dictionary, materialize_bases=True) as scope:  # funnel_stages built once
+    with warehouse.get_connection() as con, kpi_scope(con, dictionary, materialize_bases=True) as scope:  # funnel_stages: its table
         by_channel = _wide(
             kpis.compute_kpis(con, names, "month", ["channel_group", "stage"], dictionary=dictionary, scope=scope), ["period", "channel_group", "stage"],
             names=names,
@@ -717,7 +717,7 @@ COHORT_CURVE_KPIS = ("cohort_customers", "cohort_active_customers", "cohort_cumu
 COHORT_KPIS = ("repeat_rate_30d", "repeat_rate_60d", "repeat_rate_90d", "new_customers", "cac")
 
 
-@dg.asset(deps=keys(kpi_tables([*COHORT_CURVE_KPIS, *COHORT_KPIS])), kinds={"duckdb", "parquet", "csv"})
+@dg.asset(deps=kpi_reads([*COHORT_CURVE_KPIS, *COHORT_KPIS]), kinds={"duckdb", "parquet", "csv"})
 def cohort_ltv(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """Acquisition-month cohort × acquisition channel group × months since acquisition: customers, active customers,
     cumulative revenue and gross margin, LTV per customer, 30/60/90-day repeat-purchase retention, CAC and payback month;
@@ -726,7 +726,7 @@ def cohort_ltv(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Ma
     curve, cohort = list(COHORT_CURVE_KPIS), list(COHORT_KPIS)
     parts = []
     with warehouse.get_connection() as con:
-        with kpis.KpiScope(con, dictionary, materialize_bases=True) as scope:  # customer_months and customers built once
+        with kpi_scope(con, dictionary, materialize_bases=True) as scope:  # customer_months and customers: their tables
             for dims, label in ((["channel_group"], None), ([], ALL_CHANNELS)):
                 c = _wide(kpis.compute_kpis(con, curve, "month", [*dims, "months_since_acquisition"], dictionary=dictionary, scope=scope),
                           ["period", *dims, "months_since_acquisition"])

@@ -268,7 +268,8 @@ def test_fixed_edges_in_the_resolved_graph():
 
     graph = defs.resolve_asset_graph()
     key = dg.AssetKey.from_user_string
-    assert key("identity/accounts_resolved") in graph.get(key("extracts/executive_kpis")).parent_keys  # CAC's customers base
+    assert key("kpis/customers") in graph.get(key("extracts/executive_kpis")).parent_keys  # CAC's customers base, built once per run
+    assert key("identity/accounts_resolved") in graph.get(key("kpis/customers")).parent_keys  # ... matching customers to accounts
     assert key("sources/crm_contacts") in graph.get(key("touchpoints/touchpoints")).parent_keys
     assert key("spend/ad_spend_daily") in graph.get(key("mmm/mmm_model")).parent_keys  # MMM channel groups
     assert key("sources/erp_customers") not in graph.get(key("extracts/executive_kpis")).parent_keys  # never read

@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from marketing_assets.constants import ALL_CHANNELS, ATTRIBUTION, EXTRACTS, MMM, SOURCES, SPEND, TOUCHPOINTS
+from marketing_assets.constants import ALL_CHANNELS, ATTRIBUTION, EXTRACTS, KPIS, MMM, SOURCES, SPEND
 from marketing_assets.extracts import (
     ALL_LEVEL,
     COLUMN_GRAINS,
@@ -26,11 +26,12 @@ from marketing_assets.extracts import (
     extract_formats,
     published_extract_files,
 )
+from marketing_assets.kpi_bases import kpi_scope
 from marketing_assets.lib import bi_datasets
 from marketing_assets.lib.agreement import kpi_mismatches
 from marketing_assets.lib.bi_datasets import per_model_columns, per_model_sums_sql
 from marketing_assets.lib.forecast import CLOSED_WITHOUT_DATE_SQL
-from marketing_assets.lib.kpis import UNATTRIBUTED, KpiScope, compute_kpis, load_kpi_dictionary
+from marketing_assets.lib.kpis import UNATTRIBUTED, compute_kpis, load_kpi_dictionary
 from marketing_assets.lib.publish import (
     AuditResult,
     audit_report_html,
@@ -231,7 +232,8 @@ AGREEMENT = {
 }
 
 
-# whether the check builds each base relation it reads once, as a TEMP table (worth it when several queries read it)
+# whether the check builds each inline base relation it reads once, as a TEMP table (worth it when several queries read it);
+# the bases built by the pipeline (kpi_bases.BASE_TABLES) are read from their tables either way
 AGREEMENT_MATERIALIZE = {"marketing_roi": True, "executive_kpis": False, "cohort_ltv": True, "funnel": True}
 
 
@@ -241,7 +243,7 @@ def _build_agreement_check(name: str) -> dg.AssetChecksDefinition:
         """Every KPI figure of the extract equals the dictionary's value for the same period, grain and filter,
         recomputed from its formula (so the same KPI agrees across extracts and the reports that show them)."""
         dictionary = load_kpi_dictionary()
-        with warehouse.get_connection() as con, KpiScope(con, dictionary, materialize_bases=AGREEMENT_MATERIALIZE[name]) as scope:
+        with warehouse.get_connection() as con, kpi_scope(con, dictionary, materialize_bases=AGREEMENT_MATERIALIZE[name]) as scope:
             parts = [p for p in AGREEMENT[name](con, dictionary, scope) if len(p)]
         bad = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
         return dg.AssetCheckResult(
@@ -285,18 +287,17 @@ def funnel_reconciles(warehouse: Warehouse) -> dg.AssetCheckResult:
 @dg.asset_check(asset=dg.AssetKey([EXTRACTS, "funnel"]), name="stages_monotone_from_one_cohort", blocking=True)
 def funnel_stages_from_one_cohort(warehouse: Warehouse) -> dg.AssetCheckResult:
     """For every month × channel group: all six stages are present, the first stage counts the CRM contacts created that
-    month whose first touch is in the group (the cohort every stage is counted from), no stage has more contacts than the
-    stage before, and a stage flagged as not distinguishable from the one before shows no conversion."""
+    month whose first touch is in the group (the cohort every stage is counted from: the known-stage rows of the
+    funnel_stages base table, one per contact; reconciles_with_crm counts the month's contacts in crm_contacts itself),
+    no stage has more contacts than the stage before, and a stage flagged as not distinguishable from the one before
+    shows no conversion."""
     funnel = ref(EXTRACTS, "funnel")
-    unattributed, all_channels = UNATTRIBUTED.replace("'", "''"), ALL_CHANNELS.replace("'", "''")
+    all_channels = ALL_CHANNELS.replace("'", "''")
     with warehouse.get_connection() as con:
         rows = con.execute(
             f"""WITH contacts AS (
-                    SELECT date_trunc('month', coalesce(c.created_at, c.lead_date, c.mql_date, c.sql_date, c.customer_date))::DATE AS month,
-                           coalesce(t.channel_group, '{unattributed}') AS channel_group
-                    FROM {ref(SOURCES, 'crm_contacts')} c
-                    LEFT JOIN (SELECT contact_id, arg_min(channel_group, (touchpoint_date, channel_group)) AS channel_group
-                               FROM {ref(TOUCHPOINTS, 'touchpoints')} GROUP BY contact_id) t ON t.contact_id = c.contact_id),
+                    SELECT date_trunc('month', event_date)::DATE AS month, channel_group
+                    FROM {ref(KPIS, 'funnel_stages')} WHERE stage_order = 1),
                 cohort AS (
                     SELECT month, channel_group, count(*) AS contacts FROM contacts WHERE month IS NOT NULL GROUP BY ALL
                     UNION ALL

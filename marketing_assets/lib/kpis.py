@@ -34,7 +34,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from marketing_assets.constants import ATTRIBUTION, CONFIG_DIR, IDENTITY, MMM, SOURCES, SPEND, TOUCHPOINTS
+from marketing_assets.constants import ATTRIBUTION, CONFIG_DIR, IDENTITY, KPIS, MMM, SOURCES, SPEND, TOUCHPOINTS
 from marketing_assets.lib.attribution import model_names
 from marketing_assets.lib.channels import campaign_key_sql, crm_label_group_sql, load_channel_config
 from marketing_assets.lib.refs import recording, ref
@@ -96,6 +96,8 @@ class BaseRelation:
     rows_of_dependency: bool = False
     """Each row is one row of its one dependency with the same ``event_date`` (and a row's values depend only on its
     row): its rows in a date range come from the dependency's rows in that range."""
+    key: tuple[str, ...] = ()
+    """Columns identifying a row (unique, never NULL), when the base has such a key."""
 
 
 BASE_RELATIONS: dict[str, BaseRelation] = {
@@ -103,6 +105,7 @@ BASE_RELATIONS: dict[str, BaseRelation] = {
         "revenue_lines",
         "One row per ERP order or return line; returns carry negative net_revenue, net_quantity and cogs.",
         ("product_id", "product_name", "category", "sales_channel"),
+        key=("order_id", "line_number"),
     ),
     "customers": BaseRelation(
         "customers",
@@ -111,6 +114,7 @@ BASE_RELATIONS: dict[str, BaseRelation] = {
         "last in touch order: time, then marketing < sales < web, then touchpoint id).",
         ("channel_group",),
         ("revenue_lines",),
+        key=("customer_id",),
     ),
     "customer_months": BaseRelation(
         "customer_months",
@@ -118,6 +122,7 @@ BASE_RELATIONS: dict[str, BaseRelation] = {
         "event_date = acquisition month; cumulative revenue and gross margin to the end of that month.",
         ("channel_group", "months_since_acquisition"),
         ("revenue_lines", "customers"),
+        key=("customer_id", "months_since_acquisition"),
     ),
     "spend_days": BaseRelation(
         "spend_days",
@@ -129,6 +134,7 @@ BASE_RELATIONS: dict[str, BaseRelation] = {
         "One row per CRM contact that became a lead; channel_group / campaign_key of the last touch up to the end of the lead day "
         "(last in touch order: time, then marketing < sales < web, then touchpoint id).",
         ("channel_group", "campaign_key"),
+        key=("contact_id",),
     ),
     "sessions": BaseRelation(
         "sessions",
@@ -196,6 +202,7 @@ BASE_RELATIONS: dict[str, BaseRelation] = {
         "stage is reached only by implication, or every contact that reached the previous stage reached it too. "
         "channel_group = group of the contact's first touch.",
         ("channel_group", "stage"),
+        key=("contact_id", "stage"),
     ),
     "inventory_snapshots": BaseRelation(
         "inventory_snapshots",
@@ -225,6 +232,31 @@ def base_relations_sql(parameters: Mapping[str, Any] | None = None) -> dict[str,
 def base_relation_sql(name: str, parameters: Mapping[str, Any] | None = None) -> str:
     """The SELECT of one base relation (see :func:`base_relations_sql`); names only the tables that base reads."""
     return _base_builders(parameters)[name]()
+
+
+def base_table_sql(base: str, parameters: Mapping[str, Any] | None = None, base_tables: Iterable[str] = ()) -> str:
+    """The SELECT of ``base`` that builds its warehouse table ``kpis.<base>``: its definition, the bases it selects
+    from read from their tables when in ``base_tables`` (see :class:`KpiScope`), else from their definitions."""
+    return f"WITH {_base_ctes(base, parameters, set(base_tables) - {base})}\nSELECT * FROM {base}"
+
+
+def kpi_bases_sql(names: Iterable[str], dictionary: KpiDictionary | None = None, base_tables: Iterable[str] = ()) -> str:
+    """The definitions (as CTEs) of every base relation the named KPIs (and the KPIs they reference) read, the bases in
+    ``base_tables`` as reads of their tables ``kpis.<base>``: the text whose ``ref()`` calls name the tables a
+    :class:`KpiScope` with those ``base_tables`` reads to compute the KPIs (for an asset's dependencies; not a statement
+    to run: two bases may define the same CTE)."""
+    dictionary = dictionary or load_kpi_dictionary()
+    bases: dict[str, None] = {}
+
+    def add(kpi: Kpi) -> None:
+        if kpi.base != DERIVED:
+            bases.setdefault(kpi.base, None)
+        for name, _ in kpi.references:
+            add(dictionary[name])
+
+    for name in names:
+        add(dictionary[name])
+    return ",\n".join(_base_ctes(base, dictionary.parameters, set(base_tables)) for base in bases)
 
 
 def base_source_assets(base: str, parameters: Mapping[str, Any] | None = None) -> tuple[str, ...]:
@@ -760,11 +792,14 @@ def _effective_dims(kpi: Kpi, grain: str, dims: Sequence[str]) -> list[str]:
     return out
 
 
-def _bases_needed(base: str) -> list[str]:
+def _bases_needed(base: str, tables: Iterable[str] = ()) -> list[str]:
+    """``base`` and the bases it selects from, each after those it selects from; a base in ``tables`` (read from its
+    table) is listed without the bases it is built from."""
     order: list[str] = []
+    tables = set(tables)
 
     def add(name: str) -> None:
-        for dep in BASE_RELATIONS[name].depends_on:
+        for dep in () if name in tables else BASE_RELATIONS[name].depends_on:
             add(dep)
         if name not in order:
             order.append(name)
@@ -804,10 +839,16 @@ def kpi_sql(
     return _base_sql([kpi], grain, dim_list, dictionary, between, value_names=["value"])
 
 
-def _base_ctes(base: str, dictionary: KpiDictionary) -> str:
-    """The CTEs defining ``base`` and the bases it selects from, from their one definition (:func:`_base_builders`)."""
-    builders = _base_builders(dictionary.parameters)  # only the bases needed: no ref() to a table the KPI does not read
-    return ",\n".join(f"{name} AS ({builders[name]()}\n)" for name in _bases_needed(base))
+def _base_ctes(base: str, parameters: Mapping[str, Any] | None, tables: Iterable[str] = ()) -> str:
+    """The CTEs defining ``base`` and the bases it selects from, from their one definition (:func:`_base_builders`);
+    a base in ``tables`` is read from its warehouse table ``kpis.<base>`` (see :class:`KpiScope`)."""
+    builders = _base_builders(parameters)  # only the bases needed: no ref() to a table the KPI does not read
+    return ",\n".join(f"{name} AS ({_base_table_select(name) if name in tables else builders[name]()}\n)"
+                       for name in _bases_needed(base, tables))
+
+
+def _base_table_select(base: str) -> str:
+    return f"SELECT * FROM {ref(KPIS, base)}"
 
 
 def _base_sql(
@@ -823,7 +864,7 @@ def _base_sql(
 
     ``ctes`` defines the base under its name (default: from its definition, :func:`_base_ctes`)."""
     base = kpis[0].base
-    ctes = ctes if ctes is not None else _base_ctes(base, dictionary)
+    ctes = ctes if ctes is not None else _base_ctes(base, dictionary.parameters)
     cols = ", ".join([f"{_period_expr(grain)} AS period", *dim_list])
     values = ", ".join(
         f'CAST(({k.formula}) AS DOUBLE) AS "{name}"' for k, name in zip(kpis, value_names or [k.name for k in kpis])
@@ -931,6 +972,10 @@ class KpiScope:
     ``materialize_bases`` each base relation is built once, as a TEMP table from its one definition, for every
     query that reads it. Results and bases live in TEMP tables dropped when the scope closes.
 
+    ``base_tables`` names bases already built as warehouse tables ``kpis.<base>`` (by the pipeline, once per run,
+    from the same definition: :func:`base_table_sql`): those are read from their tables, never rebuilt. Without it
+    (a notebook, a test, a library call) every base comes from its definition.
+
     Use as a context manager around computations that read the same data (one asset, one check)::
 
         with KpiScope(con, dictionary, materialize_bases=True) as scope:
@@ -942,11 +987,16 @@ class KpiScope:
 
     _count = 0
 
-    def __init__(self, con: Any, dictionary: KpiDictionary | None = None, materialize_bases: bool = False):
+    def __init__(self, con: Any, dictionary: KpiDictionary | None = None, materialize_bases: bool = False,
+                 base_tables: Iterable[str] = ()):
         KpiScope._count += 1
         self.con = con
         self.dictionary = dictionary or load_kpi_dictionary()
         self.materialize_bases = materialize_bases
+        self.base_tables = frozenset(base_tables)
+        unknown = sorted(self.base_tables - set(BASE_RELATIONS))
+        if unknown:
+            raise ValueError(f"base_tables {unknown} are not base relations (known: {sorted(BASE_RELATIONS)})")
         self._prefix = f"_kpi_scope{KpiScope._count}_"
         self._tables: list[str] = []
         self._bases: dict[tuple[str, tuple[str, str] | None], str] = {}
@@ -979,13 +1029,16 @@ class KpiScope:
         for k in ((base, None), (base, key)):
             if k in self._bases:
                 return self._bases[k]
+        if base in self.base_tables:  # the whole base, read in place (a KPI query applies ``between`` itself)
+            self._bases[(base, None)] = ref(KPIS, base)
+            return self._bases[(base, None)]
         builders = _base_builders(self.dictionary.parameters)
         deps = []
         if key is not None and BASE_RELATIONS[base].rows_of_dependency:
             (dep,) = BASE_RELATIONS[base].depends_on
             deps.append(f"{dep} AS (SELECT * FROM {self._base_table(dep, between)})")
-        for dep in [] if deps else _bases_needed(base)[:-1]:
-            if key is None:
+        for dep in [] if deps else _bases_needed(base, self.base_tables)[:-1]:
+            if key is None or dep in self.base_tables:
                 deps.append(f"{dep} AS (SELECT * FROM {self._base_table(dep, None)})")
             elif (dep, None) in self._bases:
                 deps.append(f"{dep} AS (SELECT * FROM {self._bases[(dep, None)]})")
@@ -997,16 +1050,19 @@ class KpiScope:
         return self._bases[(base, key)]
 
     def base_sql(self, base: str) -> str:
-        """A SELECT of the rows of ``base``: from its TEMP table with ``materialize_bases``, else its definition."""
-        if self.materialize_bases:
+        """A SELECT of the rows of ``base``: from its table when in ``base_tables``, from its TEMP table with
+        ``materialize_bases``, else its definition."""
+        if self.materialize_bases or base in self.base_tables:
             return f"SELECT * FROM {self._base_table(base, None)}"
         return base_relation_sql(base, self.dictionary.parameters) if not BASE_RELATIONS[base].depends_on else (
-            f"WITH {_base_ctes(base, self.dictionary)}\nSELECT * FROM {base}")
+            f"WITH {_base_ctes(base, self.dictionary.parameters, self.base_tables)}\nSELECT * FROM {base}")
 
     def _ctes(self, base: str, grain: str, between: tuple[Any, Any] | None) -> str | None:
         # a trailing window's last month is that of the whole base: not from a table of the rows in ``between``
+        if base in self.base_tables:
+            return f"{base} AS (SELECT * FROM {self._base_table(base, None)})"
         if not self.materialize_bases or (between is not None and grain in TRAILING_MONTHS and (base, None) not in self._bases):
-            return None
+            return _base_ctes(base, self.dictionary.parameters, self.base_tables) if self.base_tables else None
         return f"{base} AS (SELECT * FROM {self._base_table(base, between)})"
 
     def _compute_batch(self, batch: Sequence[Kpi], grain: str, dims: Sequence[str], between: tuple[Any, Any] | None) -> None:
