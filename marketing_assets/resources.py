@@ -150,9 +150,9 @@ def lock_timeout(configured_seconds: float | None) -> float:
         raise ValueError(f"MARKETING_WAREHOUSE_LOCK_TIMEOUT must be a number of seconds, not {raw!r}") from None
 
 
-DUCKDB_MEMORY_SHARE = 0.2
+DUCKDB_MEMORY_SHARE = 0.18
 """DuckDB's share of the machine's memory. A run's Python holds only aggregates (at most about 1.5 GB over DuckDB's limit at
-any scale), so a run stays within a quarter of the machine (6 GB on 24 GB): room for the Dagster webserver and daemon,
+any scale), so a run stays within a quarter of the machine (18 % + 1.5 GB: 6 GB on 24 GB): room for the Dagster webserver and daemon,
 the dashboards and the OS next to it. What does not fit spills to disk; give more with ``MARKETING_DUCKDB_MEMORY_LIMIT``."""
 MIN_DUCKDB_MEMORY_MIB = 512
 
@@ -166,7 +166,7 @@ class DuckDBSettings:
 def duckdb_settings(
     total_memory_bytes: int, cpus: int, memory_limit: str | None = None, threads: int | None = None
 ) -> DuckDBSettings:
-    """DuckDB's memory limit and threads on a machine with ``total_memory_bytes`` and ``cpus``: a fifth of the memory
+    """DuckDB's memory limit and threads on a machine with ``total_memory_bytes`` and ``cpus``: 18 % of the memory
     (:data:`DUCKDB_MEMORY_SHARE`, at least 512 MiB) and one thread per CPU, unless ``memory_limit``/``threads`` are given."""
     derived_mib = max(MIN_DUCKDB_MEMORY_MIB, int(total_memory_bytes * DUCKDB_MEMORY_SHARE) // 2**20)
     return DuckDBSettings(memory_limit or f"{derived_mib}MiB", int(threads) if threads else max(1, cpus))
@@ -259,7 +259,7 @@ class Warehouse(DuckDBResource):
     reports_dir: str = Field(default=DEFAULT_REPORTS_DIR, description="Stakeholder HTML reports (MARKETING_REPORTS_DIR).")
     memory_limit: str | None = Field(
         default=None,
-        description="DuckDB memory limit (MARKETING_DUCKDB_MEMORY_LIMIT, e.g. '8GB'); unset = a fifth of the machine's memory "
+        description="DuckDB memory limit (MARKETING_DUCKDB_MEMORY_LIMIT, e.g. '8GB'); unset = 18 % of the machine's memory "
         "(cgroup limit if lower). Larger joins spill to <database>.tmp/ next to the warehouse instead of growing the process.",
     )
     threads: int | None = Field(

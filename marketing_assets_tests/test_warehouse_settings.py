@@ -24,19 +24,19 @@ GIB = 2**30
 @pytest.mark.parametrize(
     ("memory", "cpus", "expected"),
     [
-        (24 * GIB, 2, DuckDBSettings("4915MiB", 2)),  # 24 GiB / 5 = 4915.2 MiB
-        (25_276_203_008, 2, DuckDBSettings("4821MiB", 2)),  # this kind of machine: 5 055 240 601 B = 4821.0 MiB
-        (3 * GIB, 16, DuckDBSettings("614MiB", 16)),
+        (24 * GIB, 2, DuckDBSettings("4423MiB", 2)),  # 24 GiB × 0.18 = 4423.7 MiB
+        (25_276_203_008, 2, DuckDBSettings("4338MiB", 2)),  # this kind of machine: 4 549 716 541 B = 4338.9 MiB
+        (3 * GIB, 16, DuckDBSettings("552MiB", 16)),
         (GIB // 2, 0, DuckDBSettings("512MiB", 1)),  # never below 512 MiB nor 1 thread
     ],
 )
-def test_settings_are_a_fifth_of_the_memory_and_every_cpu(memory, cpus, expected):
+def test_settings_are_18_percent_of_the_memory_and_every_cpu(memory, cpus, expected):
     assert duckdb_settings(memory, cpus) == expected
 
 
 def test_an_explicit_setting_wins():
     assert duckdb_settings(24 * GIB, 2, memory_limit="3GB") == DuckDBSettings("3GB", 2)
-    assert duckdb_settings(24 * GIB, 2, threads=8) == DuckDBSettings("4915MiB", 8)
+    assert duckdb_settings(24 * GIB, 2, threads=8) == DuckDBSettings("4423MiB", 8)
     with Warehouse(database=":memory:", memory_limit="1GB", threads=1).get_connection() as con:
         assert con.execute("SELECT current_setting('memory_limit'), current_setting('threads')").fetchone() == ("953.6 MiB", 1)
 
