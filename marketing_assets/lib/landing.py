@@ -22,8 +22,9 @@ CSV reader. No Dagster import here.
 
 On Spark (:class:`marketing_assets.lib.spark_engine.SparkConnection`) the same SQL runs on the same
 contracts; what differs is isolated in the reading of a file: every CSV file goes through the splitter
-(no engine reader numbers lines), and a Parquet file is copied with its row numbers; both copies are
-written to a scratch directory of the Spark warehouse, which every executor reads.
+(no engine reader numbers lines), and a Parquet file's numbered rows are written as text by DuckDB on the
+driver (the text of a typed value is DuckDB's on both engines); both copies are written to a scratch
+directory of the Spark warehouse, which every executor reads.
 """
 
 from __future__ import annotations
@@ -536,49 +537,38 @@ def _safe_error(label: str, what: str, exc: Exception) -> LandingError:
     return LandingError(f"{label}: cannot be read as {what} ({first})")
 
 
-ROW_NUMBER_COLUMN = "__landing_row_number"
-"""Row number (from 1) added to a Parquet landing file's copy on Spark, which has no ``file_row_number``."""
-
-
 def _load_parquet(con, contract: TableContract, path: Path, label: str, scratch: _Scratch) -> tuple[int, list[str]]:
-    """``_landing_file`` from a Parquet file (row n is line n); returns rows read and ignored columns."""
-    if scratch.remote is None:  # DuckDB numbers the rows of the file itself
+    """``_landing_file`` from a Parquet file (row n is line n); returns rows read and ignored columns.
+
+    DuckDB numbers the rows and writes each value as text, on ``con``; for another engine (which numbers no rows,
+    and whose text of a number differs: Spark writes 1.2345678E7) on a DuckDB connection of the driver, into a
+    Parquet copy of text columns that the engine reads, so both engines check the same text."""
+    local = con if scratch.remote is None else duckdb.connect()
+    try:
+        if local is not con:
+            local.execute("SET TimeZone = 'UTC'")  # the Spark session's zone (SPARK_CONF)
         reader = _literal_parquet(path, scratch.local)
         try:
-            headers = [d[0] for d in con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()]
+            headers = [d[0] for d in local.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()]
         except duckdb.Error as exc:
             raise _safe_error(label, f"Parquet for table {contract.name}", exc) from None
-        numbered, line_sql = reader[:-1] + ", file_row_number=true)", "file_row_number + 1"
-    else:
-        headers, numbered = _numbered_parquet_copy(contract, path, label, scratch)
-        line_sql = ident(ROW_NUMBER_COLUMN)
-    mapping, ignored = map_headers(contract, headers, label)
-    con.execute(f"CREATE TEMP TABLE _landing_file AS SELECT {_raw_select(contract, mapping, line_sql)} FROM {numbered}")
+        mapping, ignored = map_headers(contract, headers, label)
+        numbered = reader[:-1] + ", file_row_number=true)"
+        select = f"SELECT {_raw_select(contract, mapping, 'file_row_number + 1')} FROM {numbered}"
+        if local is con:
+            con.execute(f"CREATE TEMP TABLE _landing_file AS {select}")
+        else:
+            copy = scratch.local / f"text_{len(os.listdir(scratch.local))}.parquet"
+            try:
+                local.execute(f"COPY ({select}) TO {literal(str(copy))} (FORMAT parquet)")
+            except duckdb.Error as exc:
+                raise _safe_error(label, f"Parquet for table {contract.name}", exc) from None
+            con.execute(f"CREATE TEMP TABLE _landing_file AS SELECT * FROM read_parquet({literal(scratch.publish(copy))})")
+    finally:
+        if local is not con:
+            local.close()
     (n,) = con.execute("SELECT count(*) FROM _landing_file").fetchone()
     return int(n), ignored
-
-
-def _numbered_parquet_copy(contract: TableContract, path: Path, label: str, scratch: _Scratch) -> tuple[list[str], str]:
-    """(headers, ``read_parquet`` of a copy of ``path`` with :data:`ROW_NUMBER_COLUMN`) for an engine that cannot number a
-    file's rows; streamed by record batches, timestamps stored in microseconds (Spark reads no nanoseconds; a value
-    that would lose digits fails the file)."""
-    copy = scratch.local / f"numbered_{len(os.listdir(scratch.local))}.parquet"
-    try:
-        with pyarrow.OSFile(str(path)) as raw:  # the exact name, never a pattern
-            source = pq.ParquetFile(raw)
-            headers = list(source.schema_arrow.names)
-            if ROW_NUMBER_COLUMN in headers:
-                raise LandingError(f"{label}: column {ROW_NUMBER_COLUMN} is reserved for the row number (table {contract.name})")
-            schema = source.schema_arrow.append(pyarrow.field(ROW_NUMBER_COLUMN, pyarrow.int64()))
-            with pq.ParquetWriter(str(copy), schema, coerce_timestamps="us", allow_truncated_timestamps=False) as writer:
-                start = 1
-                for batch in source.iter_batches():
-                    numbers = pyarrow.array(range(start, start + batch.num_rows), pyarrow.int64())
-                    writer.write_batch(pyarrow.RecordBatch.from_arrays([*batch.columns, numbers], schema=schema))
-                    start += batch.num_rows
-    except (pyarrow.ArrowException, OSError) as exc:
-        raise _safe_error(label, f"Parquet for table {contract.name}", exc) from None
-    return headers, f"read_parquet({literal(scratch.publish(copy))})"
 
 
 def _insert_rejected_records(con, checked: str, label: str, bad: list[tuple[int, str, str]]) -> None:
