@@ -871,13 +871,15 @@ def _check_file(cur, zone: str | None, contract: TableContract, root: Path, path
     if engine is not None:
         read, ignored = engine
     else:
-        if _is_parquet(path):
-            read, ignored = _load_parquet(cur, contract, path, label, scratch)
-        else:
-            read, ignored = _load_csv(cur, contract, path, label, scratch, checked)
-        cur.execute(f"INSERT INTO {checked} {_checked_select(contract, label, date_window)}")
-        if spark:  # the next file's table has the same name on the one session
-            cur.execute("DROP TABLE IF EXISTS _landing_file")
+        try:
+            if _is_parquet(path):
+                read, ignored = _load_parquet(cur, contract, path, label, scratch)
+            else:
+                read, ignored = _load_csv(cur, contract, path, label, scratch, checked)
+            cur.execute(f"INSERT INTO {checked} {_checked_select(contract, label, date_window)}")
+        finally:
+            if spark:  # the next file's table (or the next table's) has the same name on the one session
+                cur.execute("DROP TABLE IF EXISTS _landing_file")
     return FileStats(source_file=label, rows_read=read, ignored_columns=ignored)
 
 
