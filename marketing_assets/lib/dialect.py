@@ -49,6 +49,9 @@ SPARK_CONF: dict[str, str] = {
     "spark.sql.decimalOperations.allowPrecisionLoss": "false",  # DECIMAL(38,10) * DECIMAL(38,10) keeps 20 places
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",  # readable by every engine (not INT96)
     "spark.sql.jsonGenerator.ignoreNullFields": "false",  # to_json writes "x":null for a NULL field, as DuckDB does
+    # Inferring constraints over a projection of many aliased CASE expressions (ingestion's checked rows) grows
+    # exponentially: localCheckpoint (a temporary table) ran out of heap on one 18-column table. Results do not change.
+    "spark.sql.constraintPropagation.enabled": "false",
 }
 """Session settings every Spark session of the project runs with."""
 
