@@ -66,6 +66,15 @@ CASES = {
         "erp/inventory*.parquet": _inventory({"snapshot_date": pd.to_datetime(["2026-01-31 00:00:00"]),
                                               "product_id": ["p1"], "location_id": ["w1"], "quantity_on_hand": [5]}),
     }),
+    # 18 columns: a temporary table of their checked rows once ran Spark out of heap (constraint propagation, SPARK_CONF)
+    "web_sessions_wide_table": ("web_sessions", {
+        "web/sessions.csv": "session_id,client_id,session_start,landing_page,page_referrer,utm_source,utm_medium,utm_campaign,"
+        "utm_content,utm_term,gclid,fbclid,device_category,country,pageviews,engagement_time_seconds,conversions,form_email\n"
+        "S1,1964039835.17,2026-01-04T04:00:52Z,/pricing,https://www.bing.com/,,,,,,,,mobile,CA,5,27.63,0,\n"
+        "S2,293291327.17,2026-01-04T09:39:06Z,/login,,google,cpc,brand,,,g1,,desktop,US,-4,39.56,0,ann@example.com\n"
+        "S3,415588410.17,2026-01-04 14:26:14,/product,,,,,,,,,mobile,US,1,1e3,2.0,\n"
+        "S1,1964039835.17,2026-01-04T04:00:52Z,/pricing,https://www.bing.com/,,,,,,,,mobile,CA,5,27.63,0,\n",
+    }),
     "google_ads_aliases_semicolons_and_floats": ("ads_google", {
         "ads/google_ads.csv": "segments.date;customer.id;campaign.id;metrics.cost_micros;metrics.conversions\n"
         + '2026-01-05;x;c1;1000;"2.5"\n2026-01-06;x;"c;2";7;1\n2026-01-07;x;c3;7;NaN\n2026-01-08;x;c4;7;-Infinity\n'
