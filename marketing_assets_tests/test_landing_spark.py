@@ -169,3 +169,18 @@ def test_spark_ingestion_fails_a_file_as_duckdb_does(engines, tmp_path, case):
     else:
         assert messages[1] == messages[0]
     assert next(iter(files)) in messages[0] and "secret.person" not in messages[0] and "jane.doe" not in messages[0]
+
+
+def test_a_cursor_shares_the_warehouse_and_closes_only_its_own_temporary_tables(engines):
+    """The source checks recount landing files on ``con.cursor()`` in a thread and close it afterwards."""
+    _, con = engines
+    con.execute("CREATE SCHEMA IF NOT EXISTS sources")
+    con.execute("CREATE TABLE sources.t AS SELECT 1 AS a")
+    con.execute("CREATE TEMP TABLE mine AS SELECT 2 AS b")
+    cursor = con.cursor()
+    cursor.execute("CREATE TEMP TABLE its AS SELECT 3 AS c")
+    assert cursor.execute("SELECT a FROM sources.t").fetchall() == [(1,)]
+    cursor.close()
+    assert con.execute("SELECT b FROM mine").fetchall() == [(2,)]
+    with pytest.raises(Exception, match="its"):
+        con.execute("SELECT * FROM its").fetchall()

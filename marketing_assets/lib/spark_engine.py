@@ -231,6 +231,11 @@ class SparkConnection:
         for row in rows:
             self.execute(_inline(sql, row))
 
+    def cursor(self) -> SparkConnection:
+        """A connection of its own on the same session and warehouse, as DuckDB's ``cursor()`` (the source checks recount
+        landing files on one per thread): closing it drops only the temporary tables it created."""
+        return SparkConnection(self.spark, self.root)
+
     def register(self, name: str, frame: pd.DataFrame) -> None:
         df = self.spark.createDataFrame(frame) if len(frame.columns) else self.spark.range(0).drop("id")
         self._temps[name.lower()] = df
