@@ -30,9 +30,10 @@ translation gets wrong *silently* (it runs on Spark and returns another answer):
 - ``hash()`` is a different function in each engine (every value hashes differently): not translated —
   :func:`stable_hash` is the portable spelling.
 
-Two differences are settled by the session, not the text (:data:`SPARK_CONF`): DECIMAL(38,10) products keep
-their scale (Spark otherwise rounds them to 6 decimals), and division by zero raises (ANSI) where DuckDB returns
-``inf``/``NaN`` — the project divides through :func:`safe_divide` (NULL on zero in both engines).
+Three differences are settled by the session, not the text (:data:`SPARK_CONF`): DECIMAL(38,10) products keep
+their scale (Spark otherwise rounds them to 6 decimals), ``to_json`` keeps a NULL field (Spark otherwise drops it), and
+division by zero raises (ANSI) where DuckDB returns ``inf``/``NaN`` — the project divides through :func:`safe_divide`
+(NULL on zero in both engines).
 
 What has no faithful translation (``hash()``, ``struct_insert``, ``list_zip``, ``list_reduce``, ``UNION … BY NAME``
 without a known column list, an interval unit or date part not listed above) raises :class:`NotPortable` naming the construct, so a
@@ -51,6 +52,10 @@ SPARK_CONF: dict[str, str] = {
     "spark.sql.ansi.enabled": "true",  # an unguarded 1/0 raises (DuckDB: inf) instead of yielding NULL silently
     "spark.sql.decimalOperations.allowPrecisionLoss": "false",  # DECIMAL(38,10) * DECIMAL(38,10) keeps 20 places
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",  # readable by every engine (not INT96)
+    "spark.sql.jsonGenerator.ignoreNullFields": "false",  # to_json writes "x":null for a NULL field, as DuckDB does
+    # Inferring constraints over a projection of many aliased CASE expressions (ingestion's checked rows) grows
+    # exponentially: localCheckpoint (a temporary table) ran out of heap on one 18-column table. Results do not change.
+    "spark.sql.constraintPropagation.enabled": "false",
 }
 """Session settings every Spark session of the project runs with."""
 

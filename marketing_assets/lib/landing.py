@@ -19,6 +19,12 @@ Python's ``csv`` module would (a record over several lines, a blank line, a quot
 split by :func:`csv_records` instead and handed to DuckDB as a clean file. Files are opened by their
 exact names, never as patterns. The recount of :func:`count_landing_rows` never uses DuckDB's
 CSV reader. No Dagster import here.
+
+On Spark (:class:`marketing_assets.lib.spark_engine.SparkConnection`) the same SQL runs on the same
+contracts; what differs is isolated in the reading of a file: every CSV file goes through the splitter
+(no engine reader numbers lines), and a Parquet file's numbered rows are written as text by DuckDB on the
+driver (the text of a typed value is DuckDB's on both engines); both copies are written to a scratch
+directory of the Spark warehouse, which every executor reads.
 """
 
 from __future__ import annotations
@@ -38,10 +44,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pandera.pandas as pa
 import pyarrow
 import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
 
+from marketing_assets.lib.dialect import stable_hash
 from marketing_assets.lib.sql import ident, literal
 
 REASONS = (
@@ -248,6 +257,30 @@ def _literal_parquet(path: Path, tmp: Path) -> str:
     link = tmp / f"landing_{len(os.listdir(tmp))}.parquet"
     os.symlink(path.resolve(), link)
     return f"read_parquet({literal(str(link))})"
+
+
+def _is_spark(con) -> bool:
+    """Whether ``con`` runs its SQL on Spark (:class:`marketing_assets.lib.spark_engine.SparkConnection`)."""
+    return getattr(con, "engine", "duckdb") == "spark"
+
+
+@dataclasses.dataclass(frozen=True)
+class _Scratch:
+    """Where the engine reads a landing file's rewritten copy (a clean CSV, a numbered Parquet file), written first
+    to ``local``, the file's own temporary folder: in place on DuckDB; on Spark copied to ``remote``, a scratch
+    directory of the warehouse (:meth:`SparkConnection.scratch`) that every executor reads."""
+
+    local: Path
+    con: object = None
+    remote: str | None = None
+
+    def publish(self, path: Path) -> str:
+        """The path the engine reads ``path`` (a file under ``local``) at."""
+        if self.remote is None:
+            return str(path)
+        uri = f"{self.remote}/{self.local.name}_{path.name}"
+        self.con.put_file(path, uri)
+        return uri
 
 
 def _open_binary(path: Path):
@@ -462,7 +495,6 @@ def _checked_select(
     rules = [
         (c, *r) for c in cols for r in _violation_exprs(c, ident(f"raw__{c.name}"), typed[c.name], date_window, trimmed[c.name])
     ]
-    any_bad = " OR ".join(cond for _, cond, _, _ in rules) or "false"
     first = " ".join(
         f"WHEN {cond} THEN {{'column_name': {literal(c.name)}, 'reason': '{reason}', 'detail': {detail}, "
         f"'raw_value': {_raw_value_sql(c, ident('raw__' + c.name))}}}"
@@ -470,6 +502,8 @@ def _checked_select(
     )
     n_bad = " + ".join(f"CAST({cond} AS INTEGER)" for _, cond, _, _ in rules) or "0"
     record = "to_json({" + ", ".join(f"{literal(c.name)}: {_raw_value_sql(c, ident('raw__' + c.name))}" for c in cols) + "})::VARCHAR"
+    rule = ident("_first_rule")  # the first broken rule's column, reason, detail and raw value; NULL on a good row
+    fields = ", ".join(f"'{f}': {rule}.{f}" for f in ("column_name", "reason", "detail", "raw_value"))
     # Each value is trimmed once, then typed once; the rules read both.
     trim = ", ".join(["source_line"] + [f"{ident('raw__' + c.name)}, {_trimmed(ident('raw__' + c.name))} AS {trimmed[c.name]}" for c in cols])
     inner = ", ".join(
@@ -480,8 +514,8 @@ def _checked_select(
     return f"""
         SELECT {literal(label)} AS source_file, source_line,
                {', '.join(f'{typed[c.name]} AS {ident(c.name)}' for c in cols)},
-               CASE WHEN {any_bad} THEN struct_insert(CASE {first} END, violations := {n_bad}, raw_record := {record}) END AS rejection
-        FROM (SELECT {inner} FROM (SELECT {trim} FROM {source}))"""
+               CASE WHEN {rule} IS NOT NULL THEN {{{fields}, 'violations': {n_bad}, 'raw_record': {record}}} END AS rejection
+        FROM (SELECT *, CASE {first} END AS {rule} FROM (SELECT {inner} FROM (SELECT {trim} FROM {source})))"""
 
 
 def _raw_select(contract: TableContract, mapping: dict[str, str], line_sql: str) -> str:
@@ -495,24 +529,62 @@ def _raw_select(contract: TableContract, mapping: dict[str, str], line_sql: str)
 
 
 def _safe_error(label: str, what: str, exc: Exception) -> LandingError:
-    """A read error naming the file, without DuckDB's quotation of the offending line."""
-    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    """A read error naming the file, without DuckDB's quotation of the offending line (another engine's error, which
+    may quote a record, by its type only)."""
+    quotable = isinstance(exc, (duckdb.Error, pyarrow.ArrowException))
+    first = str(exc).splitlines()[0] if str(exc) and quotable else type(exc).__name__
     first = re.split(r"Original Line|Line:", first)[0].strip()[:200]
     return LandingError(f"{label}: cannot be read as {what} ({first})")
 
 
-def _load_parquet(con, contract: TableContract, path: Path, label: str, tmp: Path) -> tuple[int, list[str]]:
-    """``_landing_file`` from a Parquet file (row n is line n); returns rows read and ignored columns."""
-    reader = _literal_parquet(path, tmp)
+def _load_parquet(con, contract: TableContract, path: Path, label: str, scratch: _Scratch) -> tuple[int, list[str]]:
+    """``_landing_file`` from a Parquet file (row n is line n); returns rows read and ignored columns.
+
+    DuckDB numbers the rows and writes each value as text, on ``con``; for another engine (which numbers no rows,
+    and whose text of a number differs: Spark writes 1.2345678E7) on a DuckDB connection of the driver, into a
+    Parquet copy of text columns that the engine reads, so both engines check the same text."""
+    local = con if scratch.remote is None else duckdb.connect()
     try:
-        headers = [d[0] for d in con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()]
-    except duckdb.Error as exc:
-        raise _safe_error(label, f"Parquet for table {contract.name}", exc) from None
-    mapping, ignored = map_headers(contract, headers, label)
-    numbered = reader[:-1] + ", file_row_number=true)"
-    con.execute(f"CREATE TEMP TABLE _landing_file AS SELECT {_raw_select(contract, mapping, 'file_row_number + 1')} FROM {numbered}")
+        if local is not con:
+            local.execute("SET TimeZone = 'UTC'")  # the Spark session's zone (SPARK_CONF)
+        reader = _literal_parquet(path, scratch.local)
+        try:
+            headers = [d[0] for d in local.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()]
+        except duckdb.Error as exc:
+            raise _safe_error(label, f"Parquet for table {contract.name}", exc) from None
+        mapping, ignored = map_headers(contract, headers, label)
+        numbered = reader[:-1] + ", file_row_number=true)"
+        select = f"SELECT {_raw_select(contract, mapping, 'file_row_number + 1')} FROM {numbered}"
+        if local is con:
+            con.execute(f"CREATE TEMP TABLE _landing_file AS {select}")
+        else:
+            copy = scratch.local / f"text_{len(os.listdir(scratch.local))}.parquet"
+            try:
+                local.execute(f"COPY ({select}) TO {literal(str(copy))} (FORMAT parquet)")
+            except duckdb.Error as exc:
+                raise _safe_error(label, f"Parquet for table {contract.name}", exc) from None
+            con.execute(f"CREATE TEMP TABLE _landing_file AS SELECT * FROM read_parquet({literal(scratch.publish(copy))})")
+    finally:
+        if local is not con:
+            local.close()
     (n,) = con.execute("SELECT count(*) FROM _landing_file").fetchone()
     return int(n), ignored
+
+
+def _insert_rejected_records(con, checked: str, label: str, bad: list[tuple[int, str, str]]) -> None:
+    """Records that cannot be split into fields, ``(line, reason, detail)``, into table ``checked`` in one statement."""
+    if not bad:
+        return
+    frame = pd.DataFrame(bad, columns=["source_line", "reason", "detail"]).astype({"source_line": "int64"})
+    con.register("_landing_bad_records", frame)
+    try:
+        con.execute(
+            f"INSERT INTO {checked} (source_file, source_line, rejection) SELECT {literal(label)}, source_line, "
+            f"{{'column_name': {literal(RECORD_COLUMN)}, 'reason': reason, 'detail': detail, 'raw_value': NULL::VARCHAR, "
+            "'violations': 1, 'raw_record': '{}'} FROM _landing_bad_records"
+        )
+    finally:
+        con.unregister("_landing_bad_records")
 
 
 ENGINE_REJECTS = {
@@ -690,16 +762,11 @@ def _engine_csv(con, contract: TableContract, path: Path, label: str, tmp: Path,
         before = [int(line) - 1 - j for j, (line, _) in enumerate(rejected, 1)]
         shift = " + ".join(f"CAST(source_line > {b + 1} AS BIGINT)" for b in before)
         con.execute(f"UPDATE {checked} SET source_line = source_line + {shift} WHERE source_file = ?", [label])
-    if bad:
-        con.executemany(
-            f"INSERT INTO {checked} (source_file, source_line, rejection) VALUES "
-            "(?, ?, {'column_name': ?, 'reason': ?, 'detail': ?, 'raw_value': NULL, 'violations': 1, 'raw_record': '{}'})",
-            [(label, line, RECORD_COLUMN, why, detail) for line, why, detail in bad],
-        )
+    _insert_rejected_records(con, checked, label, bad)
     return rows + len(bad), ignored
 
 
-def _load_csv(con, contract: TableContract, path: Path, label: str, tmp: Path, checked: str) -> tuple[int, list[str]]:
+def _load_csv(con, contract: TableContract, path: Path, label: str, scratch: _Scratch, checked: str) -> tuple[int, list[str]]:
     """``_landing_file`` from a CSV file split by :func:`csv_records`; unusable records go to table ``checked``.
 
     The usable records are rewritten, with their physical start line, to a plain UTF-8 CSV that
@@ -722,7 +789,7 @@ def _load_csv(con, contract: TableContract, path: Path, label: str, tmp: Path, c
     with _open_binary(path) as fh:
         delim = _delimiter(fh.readline().decode("utf-8", errors="replace"))
     positional = {name: f"c{header.index(h)}" for name, h in mapping.items()}
-    clean = tmp / f"clean_{len(os.listdir(tmp))}.csv"
+    clean = scratch.local / f"clean_{len(os.listdir(scratch.local))}.csv"
     bad: list[tuple[int, str, str]] = []
     n = 0
     with open(clean, "w", encoding="utf-8", newline="") as fh:
@@ -738,21 +805,16 @@ def _load_csv(con, contract: TableContract, path: Path, label: str, tmp: Path, c
                 writer.writerow([start, *fields])
     columns = "{" + ", ".join(f"{literal(k)}: 'VARCHAR'" for k in ["source_line", *(f"c{i}" for i in range(len(header)))]) + "}"
     reader = (
-        f"read_csv({literal(str(clean))}, header=true, auto_detect=false, delim={literal(delim)}, "
+        f"read_csv({literal(scratch.publish(clean))}, header=true, auto_detect=false, delim={literal(delim)}, "
         f"quote='\"', escape='\"', columns={columns})"
     )
     try:
         con.execute(
             f"CREATE TEMP TABLE _landing_file AS SELECT {_raw_select(contract, positional, 'CAST(source_line AS BIGINT)')} FROM {reader}"
         )
-    except duckdb.Error as exc:
+    except Exception as exc:  # noqa: BLE001  the engine's error, without a record's content
         raise _safe_error(label, f"CSV for table {contract.name}", exc) from None
-    if bad:
-        con.executemany(
-            f"INSERT INTO {checked} (source_file, source_line, rejection) VALUES "
-            "(?, ?, {'column_name': ?, 'reason': ?, 'detail': ?, 'raw_value': NULL, 'violations': 1, 'raw_record': '{}'})",
-            [(label, line, RECORD_COLUMN, why, detail) for line, why, detail in bad],
-        )
+    _insert_rejected_records(con, checked, label, bad)
     return n, ignored
 
 
@@ -770,60 +832,69 @@ def ingest_table(
     Raises :class:`MissingColumnsError` naming the file when a required column is absent, and
     :class:`LandingError` naming the file when its header is unusable (duplicated column, not
     UTF-8), when it cannot be read as Parquet, or when it resolves outside the landing zone.
-    Bad records only quarantine themselves. No error quotes a record's content. Files are read
-    concurrently, one per DuckDB thread, each on a cursor of ``con``; the first failing file in
-    reading order raises.
+    Bad records only quarantine themselves. No error quotes a record's content. On DuckDB files are
+    read concurrently, one per DuckDB thread, each on a cursor of ``con``; the first failing file in
+    reading order raises. On Spark (``con`` a :class:`~marketing_assets.lib.spark_engine.SparkConnection`)
+    the files are read one after another through the splitter (see the module docstring).
     """
     root = Path(landing_dir)
     files = discover_files(root, contract)
+    window = (date_bounds or DateBounds()).window(files)
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(schema)}")
+    if _is_spark(con):  # a temporary table of the session; the files one after another
+        checked = f"_landing_checked_{uuid.uuid4().hex[:12]}"
+        try:
+            return _stage(con, contract, root, files, schema, quarantine_table, window, checked, _check_files_spark)
+        finally:
+            con.execute(f"DROP TABLE IF EXISTS {checked}")
     # The checked rows live in an in-memory database of their own, which every cursor of ``con``
     # sees: files are read concurrently (one DuckDB read numbers one file's lines on one thread).
     scratch = f"_landing_{uuid.uuid4().hex[:12]}"
     con.execute(f"ATTACH ':memory:' AS {scratch}")
     try:
-        return _stage(con, contract, root, files, schema, quarantine_table, (date_bounds or DateBounds()).window(files), f"{scratch}.checked")
+        return _stage(con, contract, root, files, schema, quarantine_table, window, f"{scratch}.checked", _check_files_duckdb)
     finally:
         con.execute(f"DETACH DATABASE IF EXISTS {scratch}")
 
 
-def _check_file(cur, zone: str, contract: TableContract, root: Path, path: Path, tmp: Path, date_window, checked: str) -> FileStats:
-    """Check one landing file's records into table ``checked`` on ``cur``, a cursor of its own (a session whose
-    temporary tables, the file's and DuckDB's rejects, are its own), in a worker thread."""
+def _check_file(cur, zone: str | None, contract: TableContract, root: Path, path: Path, scratch: _Scratch, date_window, checked: str) -> FileStats:
+    """Check one landing file's records into table ``checked`` on ``cur``: on DuckDB a cursor of its own (a session whose
+    temporary tables, the file's and DuckDB's rejects, are its own), in a worker thread, reading text without an
+    offset in the caller's time ``zone``; on Spark the connection itself (the session's time zone)."""
     label = path.relative_to(root).as_posix()
-    cur.execute(f"SET TimeZone = {literal(zone)}")  # text without an offset is read in the caller's time zone
+    if zone is not None:
+        cur.execute(f"SET TimeZone = {literal(zone)}")  # text without an offset is read in the caller's time zone
     check_inside(root, path, label)
-    tmp.mkdir()
-    engine = None if _is_parquet(path) else _engine_csv(cur, contract, path, label, tmp, date_window, checked)
+    scratch.local.mkdir()
+    spark = _is_spark(cur)  # no engine reader: Spark reads the splitter's clean copy
+    engine = None if _is_parquet(path) or spark else _engine_csv(cur, contract, path, label, scratch.local, date_window, checked)
     if engine is not None:
         read, ignored = engine
     else:
-        if _is_parquet(path):
-            read, ignored = _load_parquet(cur, contract, path, label, tmp)
-        else:
-            read, ignored = _load_csv(cur, contract, path, label, tmp, checked)
-        cur.execute(f"INSERT INTO {checked} {_checked_select(contract, label, date_window)}")
+        try:
+            if _is_parquet(path):
+                read, ignored = _load_parquet(cur, contract, path, label, scratch)
+            else:
+                read, ignored = _load_csv(cur, contract, path, label, scratch, checked)
+            cur.execute(f"INSERT INTO {checked} {_checked_select(contract, label, date_window)}")
+        finally:
+            if spark:  # the next file's table (or the next table's) has the same name on the one session
+                cur.execute("DROP TABLE IF EXISTS _landing_file")
     return FileStats(source_file=label, rows_read=read, ignored_columns=ignored)
 
 
-def _stage(con, contract: TableContract, root: Path, files: list[Path], schema: str, quarantine_table: str, date_window, checked: str) -> IngestResult:
-    """:func:`ingest_table` with the checked rows gathered in table ``checked``."""
-    cols = contract.columns
-    typed_cols = ", ".join(f"{ident(c.name)} {c.sql_type}" for c in cols)
-    con.execute(
-        f"""CREATE TABLE {checked} (source_file VARCHAR, source_line BIGINT, {typed_cols},
-            rejection STRUCT(column_name VARCHAR, reason VARCHAR, detail VARCHAR, raw_value VARCHAR, violations INTEGER, raw_record VARCHAR))"""
-    )
+def _check_files_duckdb(con, contract: TableContract, root: Path, files: list[Path], date_window, checked: str) -> list[FileStats]:
+    """The files checked concurrently, one per DuckDB thread, each on a cursor of ``con``."""
     threads, zone = con.execute("SELECT current_setting('threads'), current_setting('TimeZone')").fetchone()
     cursors = [con.cursor() for _ in files]
     try:
         with tempfile.TemporaryDirectory(prefix="landing_") as tmp, ThreadPoolExecutor(max(1, min(int(threads), len(files)))) as pool:
             futures = [
-                pool.submit(_check_file, cur, zone, contract, root, path, Path(tmp) / str(i), date_window, checked)
+                pool.submit(_check_file, cur, zone, contract, root, path, _Scratch(Path(tmp) / str(i)), date_window, checked)
                 for i, (cur, path) in enumerate(zip(cursors, files, strict=True))
             ]
             try:
-                stats = [f.result() for f in futures]  # the first failing file in reading order raises
+                return [f.result() for f in futures]  # the first failing file in reading order raises
             except BaseException:
                 for f in futures:
                     f.cancel()
@@ -832,7 +903,32 @@ def _stage(con, contract: TableContract, root: Path, files: list[Path], schema: 
         for cur in cursors:
             cur.close()
 
+
+def _check_files_spark(con, contract: TableContract, root: Path, files: list[Path], date_window, checked: str) -> list[FileStats]:
+    """The files checked one after another on ``con`` (Spark parallelises each read), their rewritten copies in a
+    scratch directory of the warehouse that every executor reads."""
+    with tempfile.TemporaryDirectory(prefix="landing_") as tmp, con.scratch() as remote:
+        return [
+            _check_file(con, None, contract, root, path, _Scratch(Path(tmp) / str(i), con, remote), date_window, checked)
+            for i, path in enumerate(files)
+        ]
+
+
+def _stage(
+    con, contract: TableContract, root: Path, files: list[Path], schema: str, quarantine_table: str, date_window, checked: str, check_files
+) -> IngestResult:
+    """:func:`ingest_table` with the checked rows gathered in table ``checked`` by ``check_files`` (the engine's way)."""
+    cols = contract.columns
+    typed_cols = ", ".join(f"{ident(c.name)} {c.sql_type}" for c in cols)
+    con.execute(
+        f"""CREATE TABLE {checked} (source_file VARCHAR, source_line BIGINT, {typed_cols},
+            rejection STRUCT(column_name VARCHAR, reason VARCHAR, detail VARCHAR, raw_value VARCHAR, violations INTEGER, raw_record VARCHAR))"""
+    )
+    stats = check_files(con, contract, root, files, date_window, checked)
+
     content = ", ".join(ident(c.name) for c in cols)
+    row = f"source_file, source_line, {content}"
+    c_row = ", ".join(["c.source_file", "c.source_line", *("c." + ident(x.name) for x in cols)])
     key = ", ".join(ident(k) for k in contract.key) or content
     key_value = " || ', ' || ".join(f"coalesce(CAST({ident(k)} AS VARCHAR), 'NULL')" for k in contract.key) or "''"
     record = "to_json({" + ", ".join(
@@ -848,14 +944,14 @@ def _stage(con, contract: TableContract, root: Path, files: list[Path], schema: 
             SELECT {key} FROM {checked} WHERE rejection IS NULL GROUP BY ALL HAVING count(*) > 1
         ),
         candidates AS (
-            SELECT c.*, hash({', '.join('c.' + ident(x.name) for x in cols)}) AS content_hash
+            SELECT {c_row}, {stable_hash(*('c.' + ident(x.name) for x in cols))} AS content_hash
             FROM {checked} c SEMI JOIN multi USING ({key}) WHERE c.rejection IS NULL
         ),
         dedup AS (
             SELECT *, row_number() OVER (PARTITION BY {key}, content_hash ORDER BY source_file, source_line) AS dup_rank
             FROM candidates
         )
-        SELECT * EXCLUDE (content_hash),
+        SELECT {row}, dup_rank,
             row_number() OVER (PARTITION BY {key}, dup_rank = 1 ORDER BY source_file, source_line) AS key_rank,
             first_value(source_file || ':' || source_line) OVER (
                 PARTITION BY {key}, dup_rank = 1 ORDER BY source_file, source_line) AS key_first_seen
@@ -863,15 +959,17 @@ def _stage(con, contract: TableContract, root: Path, files: list[Path], schema: 
     )
     table = f"{ident(schema)}.{ident(contract.name)}"
     qtable = f"{ident(schema)}.{ident(quarantine_table)}"
+    rejection = ", ".join(f"rejection.{f} AS {f}" for f in ("column_name", "raw_value", "reason", "detail", "violations", "raw_record"))
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(
             f"""CREATE OR REPLACE TABLE {table} AS
             SELECT {content}, source_file, source_line FROM (
-                SELECT c.* FROM {checked} c ANTI JOIN (SELECT DISTINCT {key} FROM _landing_ranked) USING ({key})
+                SELECT {c_row} FROM {checked} c
+                ANTI JOIN (SELECT DISTINCT {key} FROM _landing_ranked) USING ({key})
                 WHERE c.rejection IS NULL  -- the complement of the ranked candidates (their SEMI JOIN on the key)
-                UNION ALL BY NAME
-                SELECT * EXCLUDE (dup_rank, key_rank, key_first_seen) FROM _landing_ranked WHERE dup_rank = 1 AND key_rank = 1
+                UNION ALL
+                SELECT {row} FROM _landing_ranked WHERE dup_rank = 1 AND key_rank = 1
             )"""
         )
         con.execute(
@@ -879,8 +977,8 @@ def _stage(con, contract: TableContract, root: Path, files: list[Path], schema: 
             SELECT {literal(contract.name)} AS table_name, source_file, source_line, column_name, raw_value,
                    reason, detail, violations, raw_record
             FROM (
-                SELECT source_file, source_line, rejection.* FROM {checked} WHERE rejection IS NOT NULL
-                UNION ALL BY NAME
+                SELECT source_file, source_line, {rejection} FROM {checked} WHERE rejection IS NOT NULL
+                UNION ALL
                 SELECT source_file, source_line, {literal(contract.key[0] if contract.key else '')} AS column_name,
                        CAST({ident(contract.key[0]) if contract.key else "''"} AS VARCHAR) AS raw_value,
                        'conflicting_duplicate_key' AS reason,
@@ -894,10 +992,10 @@ def _stage(con, contract: TableContract, root: Path, files: list[Path], schema: 
         con.execute("ROLLBACK")
         raise
 
-    staged = dict(con.execute(f"SELECT source_file, count(*) FROM {table} GROUP BY ALL").fetchall())
-    collapsed = dict(con.execute("SELECT source_file, count(*) FROM _landing_ranked WHERE dup_rank > 1 GROUP BY ALL").fetchall())
-    quarantined = dict(con.execute(f"SELECT source_file, count(*) FROM {qtable} GROUP BY ALL").fetchall())
-    by_reason = dict(con.execute(f"SELECT reason, count(*) FROM {qtable} GROUP BY ALL ORDER BY ALL").fetchall())
+    staged = dict(con.execute(f"SELECT source_file, count(*) FROM {table} GROUP BY source_file").fetchall())
+    collapsed = dict(con.execute("SELECT source_file, count(*) FROM _landing_ranked WHERE dup_rank > 1 GROUP BY source_file").fetchall())
+    quarantined = dict(con.execute(f"SELECT source_file, count(*) FROM {qtable} GROUP BY source_file").fetchall())
+    by_reason = dict(con.execute(f"SELECT reason, count(*) FROM {qtable} GROUP BY reason ORDER BY reason").fetchall())
     for fs in stats:
         fs.rows_staged = int(staged.get(fs.source_file, 0))
         fs.duplicates_collapsed = int(collapsed.get(fs.source_file, 0))
@@ -917,14 +1015,13 @@ def count_landing_rows(con: duckdb.DuckDBPyConnection, path: Path) -> int:
 
     CSV is counted by pyarrow's CSV parser when every record is one line, else with Python's ``csv``
     module, over the file opened by its exact name (so a reader that expands a name as a pattern shows
-    up as extra rows); Parquet from its footer.
+    up as extra rows); Parquet from its footer, read by pyarrow (``con`` is not used: any engine's checks count).
     A record spanning several lines whose field count differs from the header's is counted as one
     record, and its following lines are counted again, as ingestion quarantines it that way.
     """
     if _is_parquet(path):
-        with tempfile.TemporaryDirectory(prefix="landing_count_") as tmp:
-            (n,) = con.execute(f"SELECT count(*) FROM {_literal_parquet(path, Path(tmp))}").fetchone()
-        return int(n)
+        with pyarrow.OSFile(str(path)) as raw:  # the exact name, never a pattern
+            return int(pq.ParquetFile(raw).metadata.num_rows)
     one_line = _count_one_line_records(path)
     if one_line is not None:
         return one_line

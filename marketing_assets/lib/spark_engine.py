@@ -16,8 +16,11 @@ them on a Spark session, translating each with :func:`marketing_assets.lib.diale
   their Parquet schemas, in DuckDB's column names.
 - **No transactions**: ``BEGIN`` / ``COMMIT`` / ``ROLLBACK`` / ``CHECKPOINT`` / DuckDB ``SET`` and ``PRAGMA`` are
   accepted and do nothing; a table swap is the unit of atomicity (directory renames).
+- **Scratch files**: :meth:`SparkConnection.scratch` is a directory under the root that every executor reads, for
+  files a statement reads (ingestion's clean copies of landing files), removed afterwards.
 - **Refused**, with :class:`marketing_assets.lib.dialect.NotPortable` naming the construct: what Spark cannot do as
-  DuckDB does (``read_csv`` options beyond the header, views in a schema, ``COPY … FROM``, other file formats).
+  DuckDB does (``read_csv`` options other than the header or a clean file's fixed settings, views in a schema,
+  ``COPY … FROM``, other file formats).
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ import os
 import re
 import sys
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +42,8 @@ from sqlglot import exp
 from marketing_assets.lib.dialect import SPARK_CONF, SPARK_FUNCTIONS, NotPortable, to_spark
 
 VIEW_SEPARATOR = "__"
+SCRATCH_DIR = ".scratch"
+"""Folder under the warehouse root holding :meth:`SparkConnection.scratch` directories (hidden: not a schema)."""
 TEMP_SCHEMAS = {"temp", "main"}
 """DuckDB's names for the session's temporary objects (``temp._x``); on Spark they are temporary views."""
 _NO_OPS = (exp.Transaction, exp.Commit, exp.Rollback, exp.Set, exp.Pragma)
@@ -151,6 +157,25 @@ class SparkConnection:
         filesystem.delete_dir(path)
         return True
 
+    @contextmanager
+    def scratch(self) -> Iterator[str]:
+        """A new directory ``<root>/.scratch/<id>`` for files that statements read (every executor sees the warehouse
+        root, not the driver's temporary folder); removed with its files on exit."""
+        uri = f"{self.root}/{SCRATCH_DIR}/{uuid.uuid4().hex}"
+        filesystem, path = self._fs(uri)
+        filesystem.create_dir(path, recursive=True)
+        try:
+            yield uri
+        finally:
+            filesystem.delete_dir(path)
+
+    def put_file(self, local: str | Path, uri: str) -> None:
+        """Copy the driver's file ``local`` to ``uri`` (a path under :meth:`scratch`)."""
+        from pyarrow import fs
+
+        filesystem, path = self._fs(uri)
+        fs.copy_files(str(Path(local).resolve()), path, source_filesystem=fs.LocalFileSystem(), destination_filesystem=filesystem)
+
     def tables(self) -> list[tuple[str, str]]:
         """``(schema, table)`` of every stored table."""
         return sorted((s.base_name, t.base_name) for s in self._entries(self.root) if s.type.name == "Directory"
@@ -205,6 +230,11 @@ class SparkConnection:
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         for row in rows:
             self.execute(_inline(sql, row))
+
+    def cursor(self) -> SparkConnection:
+        """A connection of its own on the same session and warehouse, as DuckDB's ``cursor()`` (the source checks recount
+        landing files on one per thread): closing it drops only the temporary tables it created."""
+        return SparkConnection(self.spark, self.root)
 
     def register(self, name: str, frame: pd.DataFrame) -> None:
         df = self.spark.createDataFrame(frame) if len(frame.columns) else self.spark.range(0).drop("id")
@@ -353,17 +383,20 @@ class SparkConnection:
 
     def _file_view(self, reader: exp.Expression) -> str:
         """``read_csv('path', header = true, all_varchar = true)`` / ``read_parquet('path')`` as a temp view (CSV: every
-        column as text, the header naming them; other options are refused rather than ignored)."""
+        column as text, the header naming them; a clean file's fixed settings, see :meth:`_fixed_csv`; other options are
+        refused rather than ignored)."""
         args = [reader.this] if reader.this is not None else []
         args += list(reader.expressions)
         paths = [a.name for a in args if isinstance(a, exp.Literal) and a.is_string]
         options = {a.this.name.lower(): a.expression for a in args if isinstance(a, exp.EQ)}
         if len(paths) != 1:
             raise NotPortable(f"{reader.sql(dialect='duckdb')}: one literal path is read on Spark")
-        if isinstance(reader, exp.ReadCSV):
+        if isinstance(reader, exp.ReadCSV) and "columns" in options:
+            frame = self._fixed_csv(paths[0], options)
+        elif isinstance(reader, exp.ReadCSV):
             unknown = set(options) - {"header", "all_varchar"}
             if unknown or not all(isinstance(v, exp.Boolean) and v.this for v in options.values()):
-                raise NotPortable(f"read_csv options {sorted(options)} on Spark: only header and all_varchar (true)")
+                raise NotPortable(f"read_csv options {sorted(options)} on Spark: only header and all_varchar (true), or fixed settings")
             frame = self.spark.read.csv(paths[0], header=True)
         else:
             if options:
@@ -372,6 +405,34 @@ class SparkConnection:
         view = f"__file_{uuid.uuid5(uuid.NAMESPACE_URL, reader.sql(dialect='duckdb')).hex}"
         frame.createOrReplaceTempView(view)
         return view
+
+    def _fixed_csv(self, path: str, options: dict[str, exp.Expression]):
+        """``read_csv(path, header = true, auto_detect = false, delim = ',', quote = '"', escape = '"', columns = {'a':
+        'VARCHAR', …})``: a clean CSV file (every record whole, quotes doubled inside quoted fields, which may span
+        lines) read with DuckDB's meaning: the named text columns, the header line skipped, an empty unquoted or
+        quoted field NULL; a record that does not fit fails the read (DuckDB's strict mode)."""
+        def text(name: str, default: str | None = None) -> str | None:
+            value = options.get(name)
+            if value is None:
+                return default
+            if not (isinstance(value, exp.Literal) and value.is_string):
+                raise NotPortable(f"read_csv {name} on Spark: a string literal")
+            return value.name
+
+        header, auto = options.get("header"), options.get("auto_detect")
+        columns = options["columns"]
+        unknown = set(options) - {"header", "auto_detect", "delim", "sep", "quote", "escape", "columns"}
+        fields = [(e.this.name, e.expression) for e in columns.expressions if isinstance(e, exp.PropertyEQ)] if isinstance(columns, exp.Struct) else []
+        delim, quote, escape = text("delim", text("sep", ",")), text("quote", '"'), text("escape", '"')
+        if (unknown or not (isinstance(header, exp.Boolean) and header.this) or not (isinstance(auto, exp.Boolean) and not auto.this)
+                or not fields or len(fields) != len(columns.expressions)
+                or any(not (isinstance(t, exp.Literal) and t.name.upper() == "VARCHAR") for _, t in fields)
+                or quote != '"' or escape != '"' or len(delim) != 1):
+            raise NotPortable("read_csv with columns on Spark: header = true, auto_detect = false, one-character delim, "
+                              "quote and escape '\"', every column VARCHAR")
+        schema = ", ".join(f"`{name.replace('`', '``')}` STRING" for name, _ in fields)
+        return self.spark.read.csv(path, schema=schema, header=True, sep=delim, quote='"', escape='"', multiLine=True,
+                                   mode="FAILFAST")
 
     def _view_registered(self, view: str) -> bool:
         return bool(self.spark.catalog.tableExists(view))
