@@ -68,3 +68,14 @@ def test_without_a_key_rows_compare_as_a_multiset(con):
 def test_contract_key_comes_from_the_contract():
     assert contract_key(ATTRIBUTION_TABLE_MODELS["attribution_credits"]) == ["opportunity_id", "touchpoint_id"]
     assert contract_key(IDENTITY_MODELS["contacts_resolved"]) == ["contact_id"]
+
+
+def test_timestamp_types_compare_as_instants_and_kinds_must_match(con):
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("CREATE OR REPLACE TABLE a AS SELECT 1 AS id, CAST(TIMESTAMP '2026-01-31 23:30:00' AS TIMESTAMP_NS) AS t, 5 AS n")
+    # Spark writes UTC-adjusted timestamps and BIGINTs: the same values
+    _b(con, "SELECT CAST(1 AS BIGINT) AS id, CAST(TIMESTAMP '2026-01-31 23:30:00' AS TIMESTAMPTZ) AS t, CAST(5 AS BIGINT) AS n")
+    assert compare_relations(con, "t", "a", "b", key=["id"]).same
+    _b(con, "SELECT 1 AS id, CAST(TIMESTAMP '2026-02-01 00:30:00' AS TIMESTAMPTZ) AS t, '5' AS n")
+    assert compare_relations(con, "t", "a", "b", key=["id"]).problems == [
+        "column n is INTEGER in left, VARCHAR in right", "column t differs: 1 row(s), e.g. key 1"]

@@ -149,7 +149,7 @@ def conversion_rate_drops(
     daily = con.execute(
         f"""SELECT CAST(session_start AS DATE) AS day, count(*) AS sessions,
                    count(*) FILTER (WHERE coalesce(conversions, 0) > 0) AS converting_sessions
-            FROM {sessions} WHERE CAST(session_start AS DATE) < coalesce(?::DATE, current_date)  -- today is still incomplete
+            FROM {sessions} WHERE CAST(session_start AS DATE) < coalesce(CAST(? AS DATE), current_date)  -- today is still incomplete
             GROUP BY 1 ORDER BY 1""",
         [today],
     ).df()

@@ -54,6 +54,24 @@ def _approximate(kind: str) -> bool:
     return kind.startswith(APPROXIMATE_TYPES)
 
 
+def _kind(sql_type: str) -> str:
+    """What a value is, whatever its width or precision: engines store the same value in different types (DuckDB's
+    TIMESTAMP_NS from pandas and Spark's UTC-adjusted TIMESTAMP WITH TIME ZONE; INTEGER and BIGINT)."""
+    if sql_type.startswith("TIMESTAMP"):
+        return "TIMESTAMP"
+    if sql_type in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"):
+        return "INTEGER"
+    return "NUMBER" if _approximate(sql_type) else sql_type
+
+
+def _normalised(relation: str, columns: dict[str, str]) -> str:
+    """``relation`` with its timestamps as plain TIMESTAMP (an instant read in the session's time zone, UTC here)."""
+    if not any(_kind(t) == "TIMESTAMP" and t != "TIMESTAMP" for t in columns.values()):
+        return relation
+    select = ", ".join(f"CAST({ident(c)} AS TIMESTAMP) AS {ident(c)}" if _kind(t) == "TIMESTAMP" else ident(c) for c, t in columns.items())
+    return f"(SELECT {select} FROM {relation})"
+
+
 def compare_relations(
     con,
     name: str,
@@ -67,11 +85,15 @@ def compare_relations(
     """Compare relations ``left`` and ``right`` (SQL FROM items) on ``con`` (DuckDB).
 
     A number agrees when ``|a - b| <= atol + rtol * max(|a|, |b|)`` (NaN with NaN, NULL with NULL); any other value
-    when it is identical (NULL with NULL). Reports columns present on one side only, rows present on one side only,
-    and for each differing column the count and up to ``samples`` keys."""
+    when it is identical (NULL with NULL; timestamps as instants). Reports columns present on one side only, columns
+    whose values are of another kind (text vs number, date vs timestamp; not a wider integer or another timestamp type),
+    rows present on one side only, and for each differing column the count and up to ``samples`` keys."""
     lcols, rcols = _columns(con, left), _columns(con, right)
+    left, right = _normalised(left, lcols), _normalised(right, rcols)
     rows_left, rows_right = (con.execute(f"SELECT count(*) FROM {r}").fetchone()[0] for r in (left, right))
     problems = [f"column {c} only in {side}" for side, a, b in (("left", lcols, rcols), ("right", rcols, lcols)) for c in a if c not in b]
+    problems += [f"column {c} is {lcols[c]} in left, {rcols[c]} in right" for c in lcols
+                 if c in rcols and _kind(lcols[c]) != _kind(rcols[c])]
     shared = [c for c in lcols if c in rcols]
     approx = [c for c in shared if _approximate(lcols[c]) or _approximate(rcols[c])]
     exact = [c for c in shared if c not in approx]
