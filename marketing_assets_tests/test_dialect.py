@@ -297,3 +297,26 @@ def test_list_index_by_a_column_and_inside_a_lambda(spark):
     by_column = "SELECT l[i] FROM (VALUES (['a', 'c', 'b', 'b', 'a'], 2)) t(l, i)"
     assert on_duckdb(by_column) == on_spark(spark, to_spark(by_column)) == [("c",)]
     assert on_spark(spark, plain(by_column)) == [("b",)]  # as SQLGlot writes it, Spark reads l[i] 0-based
+
+
+def test_division_is_double_like_duckdb(spark):
+    # DuckDB divides DECIMALs as DOUBLE; Spark keeps DECIMAL and cuts it (an age in days kept 7 decimals, and a
+    # rounded average of money landed on the other cent)
+    sql = """SELECT seconds / 86400.0 AS days, round(revenue / customers, 2) AS per_customer
+             FROM (VALUES (6628463, CAST(9174.555 AS DECIMAL(38, 10)), 3)) t(seconds, revenue, customers)"""
+    expected = on_duckdb(sql)
+    assert expected == [(6628463 / 86400, 3058.19)]
+    assert on_spark(spark, to_spark(sql)) == expected
+    assert on_spark(spark, plain(sql)) != expected
+
+
+def test_fmt_placeholders_become_printf_ones(spark):
+    sql = "SELECT format('all {:,} contacts of {} ({{x}}) at 5%', n, s) AS note FROM (VALUES (1566, 'Email')) t(n, s)"
+    expected = [("all 1,566 contacts of Email ({x}) at 5%",)]
+    assert on_duckdb(sql) == expected
+    assert on_spark(spark, to_spark(sql)) == expected
+    note = "SELECT format('all {:,} contacts', 1566) AS note"
+    assert on_spark(spark, to_spark(note)) == on_duckdb(note) == [("all 1,566 contacts",)]
+    assert on_spark(spark, plain(note)) == [("all {:,} contacts",)]  # Spark's format_string prints the braces as they are
+    with pytest.raises(NotPortable, match="placeholder"):
+        to_spark("SELECT format('{:.2f}', x) FROM t")

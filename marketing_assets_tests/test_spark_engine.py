@@ -270,3 +270,11 @@ def test_pseudonyms_equal_on_both_engines(both):
     expected = list(zip(["opp-1", "ü-2", None], pseudonymise(pd.Series(["opp-1", "ü-2", None]), key, "o_")))
     assert results[0] == results[1] == expected
     assert expected[-1] == (None, None)
+
+
+def test_dates_and_timestamps_reach_pandas_as_from_duckdb(both):
+    sql = "SELECT DATE '2025-07-28' AS d, TIMESTAMP '2025-07-28 10:30:00.25' AS t, CAST(NULL AS DATE) AS n"
+    duck, spark_con = both
+    want, got = duck.execute(sql).df(), spark_con.execute(sql).df()
+    assert list(got.dtypes.astype(str)) == list(want.dtypes.astype(str)) == ["datetime64[us]"] * 3
+    assert got.to_json(date_format="iso") == want.to_json(date_format="iso")

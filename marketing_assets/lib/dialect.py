@@ -24,6 +24,10 @@ translation gets wrong *silently* (it runs on Spark and returns another answer):
 - ``list_slice(l, begin, end)`` (1-based, both ends included) is not Spark's: rewritten to ``slice(l, begin, length)``
   with the length never negative (an empty slice, as in DuckDB, where Spark would raise).
 - ``unnest(list_of_structs, recursive := true)`` (one row per element, one column per field) is Spark's ``inline``.
+- ``a / b`` is always DOUBLE in DuckDB; Spark divides decimals as DECIMAL, cut to a few places (``n / 86400.0``
+  kept 7 decimals, and a rounded average flipped a cent): the numerator is cast to DOUBLE.
+- ``format('… {} … {:,} …', …)`` is DuckDB's fmt syntax; SQLGlot writes Spark's ``format_string``, which prints the
+  braces as they are: the placeholders become ``%s`` and ``%,d`` (thousands separators, integers); others are refused.
 - ``WITH x AS MATERIALIZED (…)`` (a DuckDB planning hint) is not Spark syntax: the hint is dropped.
 - A named window defined from another (``WINDOW wa AS (w ROWS …)``) is not Spark syntax: every window is
   written out where it is used.
@@ -370,8 +374,48 @@ def _recursive_unnest(node: exp.Explode) -> exp.Expression:
     return exp.Anonymous(this="INLINE", expressions=[_spark(_sql(items))])
 
 
+_FMT_PLACEHOLDERS = {"{}": "%s", "{:,}": "%,d"}
+
+
+def _format(node: exp.Format) -> exp.Expression:
+    """DuckDB's ``format(template, args…)`` (fmt placeholders) as Spark's ``format_string`` (printf placeholders)."""
+    template = node.this
+    if not (isinstance(template, exp.Literal) and template.is_string):
+        raise NotPortable("format() with a template that is not a string literal")
+    text, out, i = template.name, [], 0
+    while i < len(text):
+        if text[i] == "{":
+            end = text.find("}", i)
+            placeholder = text[i:end + 1] if end >= 0 else text[i:]
+            if placeholder == "{{" or text.startswith("{{", i):
+                out.append("{")
+                i += 2
+                continue
+            if placeholder not in _FMT_PLACEHOLDERS:
+                raise NotPortable(f"format() placeholder {placeholder!r} (only {', '.join(_FMT_PLACEHOLDERS)})")
+            out.append(_FMT_PLACEHOLDERS[placeholder])
+            i = end + 1
+        elif text.startswith("}}", i):
+            out.append("}")
+            i += 2
+        else:
+            out.append("%%" if text[i] == "%" else text[i])
+            i += 1
+    args = ", ".join(_sql(a) for a in node.expressions)
+    return _spark(f"FORMAT_STRING({exp.Literal.string(''.join(out)).sql(dialect=_Spark)}{', ' + args if args else ''})")
+
+
+def _double_division(node: exp.Div) -> exp.Expression:
+    """``a / b``: DOUBLE in DuckDB whatever the operands; Spark keeps DECIMAL operands DECIMAL (cut to its scale)."""
+    return _spark(f"CAST({_sql(node.this)} AS DOUBLE) / ({_sql(node.expression)})")
+
+
 def _rewrite(node: exp.Expression) -> exp.Expression:
     node = _refuse(node)
+    if isinstance(node, exp.Format):
+        return _format(node)
+    if isinstance(node, exp.Div):
+        return _double_division(node)
     if isinstance(node, exp.Explode) and any(
             isinstance(e, exp.PropertyEQ) and e.name.lower() == "recursive" for e in node.expressions or []):
         return _recursive_unnest(node)

@@ -95,8 +95,14 @@ class SparkResult:
         return self._rows
 
     def df(self) -> pd.DataFrame:
+        """The rows as DuckDB's ``df()`` gives them: DATE and TIMESTAMP columns as ``datetime64[us]`` (Spark's
+        ``toPandas`` gives ``datetime.date`` objects and nanoseconds, which print and serialise differently)."""
         if self._frame is not None and self._rows is None:
-            return self._frame.toPandas()
+            frame = self._frame.toPandas()
+            for field in self._frame.schema.fields:
+                if field.dataType.typeName() in ("date", "timestamp", "timestamp_ntz") and field.name in frame.columns:
+                    frame[field.name] = pd.to_datetime(frame[field.name]).astype("datetime64[us]")
+            return frame
         return pd.DataFrame(self._collected(), columns=self._columns)
 
     def fetchall(self) -> list[tuple]:
