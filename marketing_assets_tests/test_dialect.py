@@ -315,7 +315,7 @@ def test_fmt_placeholders_become_printf_ones(spark):
     expected = [("all 1,566 contacts of Email ({x}) at 5%",)]
     assert on_duckdb(sql) == expected
     assert on_spark(spark, to_spark(sql)) == expected
-    note = "SELECT format('all {:,} contacts', 1566) AS note"
+    note = "SELECT format('all {:,} ' || 'contacts', 1566) AS note"  # a template written in parts
     assert on_spark(spark, to_spark(note)) == on_duckdb(note) == [("all 1,566 contacts",)]
     assert on_spark(spark, plain(note)) == [("all {:,} contacts",)]  # Spark's format_string prints the braces as they are
     with pytest.raises(NotPortable, match="placeholder"):

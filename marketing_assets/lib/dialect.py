@@ -379,10 +379,18 @@ _FMT_PLACEHOLDERS = {"{}": "%s", "{:,}": "%,d"}
 
 def _format(node: exp.Format) -> exp.Expression:
     """DuckDB's ``format(template, args…)`` (fmt placeholders) as Spark's ``format_string`` (printf placeholders)."""
-    template = node.this
-    if not (isinstance(template, exp.Literal) and template.is_string):
+    def literal_text(e: exp.Expression) -> str | None:  # a string literal, or literals joined with ||
+        if isinstance(e, exp.Literal) and e.is_string:
+            return e.name
+        if isinstance(e, exp.DPipe):
+            parts = [literal_text(e.this), literal_text(e.expression)]
+            return None if None in parts else "".join(parts)
+        return None
+
+    text = literal_text(node.this)
+    if text is None:
         raise NotPortable("format() with a template that is not a string literal")
-    text, out, i = template.name, [], 0
+    out, i = [], 0
     while i < len(text):
         if text[i] == "{":
             end = text.find("}", i)
