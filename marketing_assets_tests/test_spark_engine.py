@@ -278,3 +278,12 @@ def test_dates_and_timestamps_reach_pandas_as_from_duckdb(both):
     want, got = duck.execute(sql).df(), spark_con.execute(sql).df()
     assert list(got.dtypes.astype(str)) == list(want.dtypes.astype(str)) == ["datetime64[us]"] * 3
     assert got.to_json(date_format="iso") == want.to_json(date_format="iso")
+
+
+def test_a_registered_frame_reads_nan_as_null_like_duckdb(both):
+    frame = pd.DataFrame({"k": ["a", "b"], "value": [1.5, float("nan")]})
+    results = []
+    for con in both:
+        con.register("frame_in", frame)
+        results.append(con.execute("SELECT k, value, value IS NULL AS missing FROM frame_in ORDER BY k").fetchall())
+    assert results[0] == results[1] == [("a", 1.5, False), ("b", None, True)]

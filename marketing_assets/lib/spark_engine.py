@@ -243,7 +243,13 @@ class SparkConnection:
         return SparkConnection(self.spark, self.root)
 
     def register(self, name: str, frame: pd.DataFrame) -> None:
+        """``frame`` as the temporary view ``name``. A NaN in a float column is NULL, as DuckDB reads a pandas frame."""
+        from pyspark.sql import functions as F
+
         df = self.spark.createDataFrame(frame) if len(frame.columns) else self.spark.range(0).drop("id")
+        floats = [f.name for f in df.schema.fields if f.dataType.typeName() in ("double", "float")]
+        if floats:
+            df = df.select(*(F.when(~F.isnan(F.col(c)), F.col(c)).alias(c) if c in floats else F.col(c) for c in df.columns))
         self._temps[name.lower()] = df
         df.createOrReplaceTempView(name)
 
