@@ -63,7 +63,6 @@ def _build_base_asset(base: str) -> dg.AssetsDefinition:
 kpi_base_assets = [_build_base_asset(base) for base in BASE_TABLES]
 
 
-
 def kpi_scope(con, dictionary: kpis.KpiDictionary, materialize_bases: bool = False) -> kpis.KpiScope:
     """A :class:`kpis.KpiScope` of an asset or check that runs after the base assets: it reads their tables."""
     return kpis.KpiScope(con, dictionary, materialize_bases=materialize_bases, base_tables=BASE_TABLES)

@@ -392,13 +392,12 @@ def _format(node: exp.Format) -> exp.Expression:
         raise NotPortable("format() with a template that is not a string literal")
     out, i = [], 0
     while i < len(text):
-        if text[i] == "{":
+        if text.startswith("{{", i):
+            out.append("{")
+            i += 2
+        elif text[i] == "{":
             end = text.find("}", i)
             placeholder = text[i:end + 1] if end >= 0 else text[i:]
-            if placeholder == "{{" or text.startswith("{{", i):
-                out.append("{")
-                i += 2
-                continue
             if placeholder not in _FMT_PLACEHOLDERS:
                 raise NotPortable(f"format() placeholder {placeholder!r} (only {', '.join(_FMT_PLACEHOLDERS)})")
             out.append(_FMT_PLACEHOLDERS[placeholder])
