@@ -13,7 +13,7 @@ import dagster as dg
 import pandera.pandas as pa
 
 from marketing_assets import extracts, schemas
-from marketing_assets.constants import ATTRIBUTION, EXTRACTS, IDENTITY, MMM, QUARANTINE_TABLE, SOURCES, SPEND, TOUCHPOINTS
+from marketing_assets.constants import ATTRIBUTION, EXTRACTS, IDENTITY, KPIS, MMM, QUARANTINE_TABLE, SOURCES, SPEND, TOUCHPOINTS
 from marketing_assets.lib import kpis
 from marketing_assets.lib.reports.pages import REPORT_FILES
 
@@ -80,6 +80,7 @@ def table_schemas() -> dict[dg.AssetKey, pa.DataFrameSchema]:
         TOUCHPOINTS: schemas.TOUCHPOINT_MODELS,
         ATTRIBUTION: schemas.ATTRIBUTION_TABLE_MODELS,
         MMM: {**schemas.MMM_MODELS, **schemas.MMM_UNCHECKED_MODELS},
+        KPIS: schemas.KPI_BASE_MODELS,
     }
     out = {dg.AssetKey([group, name]): contract(model) for group, tables in models.items() for name, model in tables.items()}
     dictionary = kpis.load_kpi_dictionary()

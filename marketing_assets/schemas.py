@@ -943,3 +943,97 @@ MMM_UNCHECKED_MODELS: dict[str, type[pa.DataFrameModel]] = {
     "mmm_response_curves": MmmResponseCurves,
 }
 """Described but not contract-checked: without a fitted model these tables are written with two columns only."""
+
+
+# ------------------------------------------------------------------------------------------ KPI base tables
+# The metric dictionary's base relations built once per run (kpi_bases.py); their rows are defined in lib/kpis.py
+# (BASE_RELATIONS), these contracts name and describe the columns for the UI. The tables' check compares them with the
+# definition's columns and types (checks/kpi_bases.py).
+
+
+class KpiModel(pa.DataFrameModel):
+    class Config:
+        coerce = True
+        strict = False
+
+
+def _money(description: str, nullable: bool = False) -> pa.Field:
+    return pa.Field(nullable=nullable, description=description, metadata={"sql_type": MONEY})
+
+
+class RevenueLines(KpiModel):
+    """One row per ERP order or return line; returns carry negative net revenue, quantity and cogs."""
+
+    order_id: Series[str] = pa.Field(description="ERP transaction id.")
+    line_number: Series[int] = pa.Field(description="Line on the transaction.")
+    event_date: Series[pd.Timestamp] = pa.Field(description="Order date, UTC.")
+    transaction_type: Series[str] = pa.Field(description="sale or return.")
+    customer_id: Series[str] = pa.Field(description="ERP customer id.")
+    product_id: Series[str] = pa.Field(description="Item id.")
+    product_name: Series[str] = pa.Field(description="Item name from the ERP product list (the item id without one).")
+    category: Series[str] = pa.Field(description="Product category; (unknown) without one.")
+    sales_channel: Series[str] = pa.Field(description="web, direct or partner; (unknown) without one.")
+    net_quantity: Series[int] = pa.Field(description="Units, negative on a return.")
+    gross_sales: Series[float] = _money("Line amount of a sale, as landed (0 on a return).")
+    returns: Series[float] = _money("Line amount of a return, as landed (0 on a sale).")
+    net_revenue: Series[float] = _money("Line amount, negative on a return.")
+    cogs: Series[float] = _money("Units × the product's unit cost, negative on a return; empty without a cost.", nullable=True)
+
+
+class Customers(KpiModel):
+    """One row per ERP customer with a sale."""
+
+    customer_id: Series[str] = pa.Field(description="ERP customer id.")
+    event_date: Series[pd.Timestamp] = pa.Field(description="First sale, UTC.")
+    net_revenue: Series[float] = _money("Lifetime net revenue.")
+    cogs: Series[float] = _money("Lifetime cost of goods.")
+    gross_margin: Series[float] = _money("Net revenue minus cogs.")
+    active_months: Series[int] = pa.Field(description="Months from the first sale to the last order, both counted.")
+    days_to_repeat: Series[int] = pa.Field(nullable=True, description="Days from the first sale to the second; empty without one.")
+    days_observed: Series[int] = pa.Field(description="Days from the first sale to the latest order date in the data.")
+    channel_group: Series[str] = pa.Field(description="Acquisition channel group: the matched CRM account's last touch up to the first sale.")
+
+
+class CustomerMonths(KpiModel):
+    """One row per ERP customer × month since acquisition up to the latest order month."""
+
+    customer_id: Series[str] = pa.Field(description="ERP customer id.")
+    event_date: Series[pd.Timestamp] = pa.Field(description="Acquisition month (the cohort).")
+    channel_group: Series[str] = pa.Field(description="Acquisition channel group.")
+    months_since_acquisition: Series[int] = pa.Field(description="0 = the month of the first sale.")
+    cumulative_revenue: Series[float] = _money("Net revenue to the end of the month.")
+    cumulative_gross_margin: Series[float] = _money("Gross margin to the end of the month.")
+    is_active: Series[bool] = pa.Field(description="The customer bought in the month.")
+
+
+class Leads(KpiModel):
+    """One row per CRM contact that became a lead."""
+
+    contact_id: Series[str] = pa.Field(description="CRM contact id.")
+    event_date: Series[pd.Timestamp] = pa.Field(description="Lead date, UTC.")
+    mql_date: Series[pd.Timestamp] = pa.Field(nullable=True, description="Marketing-qualified date; empty if never.")
+    sql_date: Series[pd.Timestamp] = pa.Field(nullable=True, description="Sales-qualified date; empty if never.")
+    customer_date: Series[pd.Timestamp] = pa.Field(nullable=True, description="Became a customer; empty if never.")
+    channel_group: Series[str] = pa.Field(description="Channel group of the last touch up to the end of the lead day.")
+    campaign_key: Series[str] = pa.Field(nullable=True, description="Normalised campaign of that touch; empty without one.")
+
+
+class FunnelStages(KpiModel):
+    """One row per CRM contact × funnel stage, dated by the contact's creation (the cohort)."""
+
+    contact_id: Series[str] = pa.Field(description="CRM contact id.")
+    event_date: Series[pd.Timestamp] = pa.Field(description="Contact created, UTC (the cohort).")
+    channel_group: Series[str] = pa.Field(description="Channel group of the contact's first touch.")
+    stage: Series[str] = pa.Field(description="known, engaged, mql, sql, opportunity or customer.")
+    stage_order: Series[int] = pa.Field(description="1 (known) to 6 (customer).")
+    reached: Series[bool] = pa.Field(description="The contact got to the stage (a later stage implies the earlier ones).")
+    reached_previous: Series[bool] = pa.Field(description="The contact got to the stage before.")
+    reached_own: Series[bool] = pa.Field(description="Reached by the stage's own signal, not only implied.")
+    stage_distinguishable: Series[bool] = pa.Field(description="In the whole data set the stage is told apart from the one before.")
+    stage_note: Series[str] = pa.Field(nullable=True, description="Why a stage is not distinguishable; empty when it is.")
+
+
+KPI_BASE_MODELS: dict[str, type[pa.DataFrameModel]] = {
+    "revenue_lines": RevenueLines, "customers": Customers, "customer_months": CustomerMonths, "leads": Leads,
+    "funnel_stages": FunnelStages,
+}
