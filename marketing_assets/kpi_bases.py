@@ -11,6 +11,8 @@ Deps come from the SQL, as everywhere (``upstream``): a base's own tables, and `
 from that is a table too.
 """
 
+import functools
+
 import dagster as dg
 
 from marketing_assets.constants import KPIS
@@ -33,9 +35,10 @@ def base_sql(base: str, dictionary: kpis.KpiDictionary) -> str:
     return kpis.base_table_sql(base, dictionary.parameters, BASE_TABLES)
 
 
+@functools.cache
 def definition_dictionary() -> kpis.KpiDictionary:
-    """The dictionary for deps at definition time, loaded before ``upstream`` records (loading it validates every base's
-    SQL, whose table references a recording would take for the asset's)."""
+    """The dictionary for deps at definition time, loaded once per process before ``upstream`` records (loading it
+    validates every base's SQL, whose table references a recording would take for the asset's). Runs load it afresh."""
     return kpis.load_kpi_dictionary()
 
 
