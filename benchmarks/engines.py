@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/engines.py --scales small default --work /tmp/bench_engines
     .venv/bin/python benchmarks/engines.py --scales default large --spark-master 'local[2]' --work /tmp/bench_engines
+    .venv/bin/python benchmarks/engines.py --scales default --via-make --work /tmp/bench_engines   # as `make run ENGINE=...`
 
 For each scale, demo data (seed 42) in ``<work>/<scale>/landing`` (kept across invocations), then one run per engine
 from an empty warehouse (``<work>/<scale>/<engine>``): ``python -m marketing_assets.run`` in a subprocess with
@@ -29,11 +30,13 @@ ENGINES = ("duckdb", "spark")
 TOP = 15
 
 
-def run_engine(work: Path, engine: str, checks_as_of: str, spark_master: str) -> dict:
+def run_engine(work: Path, engine: str, checks_as_of: str, spark_master: str, via_make: bool = False) -> dict:
     env = {"MARKETING_ENGINE": engine}
     if engine == "spark":
         env.update({"MARKETING_SPARK_MASTER": spark_master, "MARKETING_SPARK_WAREHOUSE": str(work / engine / "spark")})
-    result = bench.run_graph(work, checks_as_of, run_name=engine, env_extra=env)
+    # via make: the README's `make run ENGINE=...` of this checkout (its .venv, installed by make if missing)
+    command = ["make", "-C", str(bench.REPO), "--no-print-directory", "run", f"ENGINE={engine}"] if via_make else None
+    result = bench.run_graph(work, checks_as_of, run_name=engine, env_extra=env, command=command)
     print(f"  {engine}: {result['wall_s']:.0f} s, peak RSS {result['peak_rss_tree_gb']:.2f} GB, exit {result['exit']}; {result['checks']}",
           flush=True)
     return result
@@ -101,6 +104,8 @@ def main() -> None:
     parser.add_argument("--engines", nargs="+", default=list(ENGINES), choices=ENGINES)
     parser.add_argument("--work", type=Path, default=Path("/tmp/bench_engines"))
     parser.add_argument("--spark-master", default="local[2]")
+    parser.add_argument("--via-make", action="store_true",
+                        help="run each engine with `make run ENGINE=<engine>` of this checkout instead of `python -m marketing_assets.run`")
     parser.add_argument("--end-date", default="2026-11-30")
     parser.add_argument("--target-factor", type=float, default=100.0, help="the on-paper estimate: this many times the largest scale")
     parser.add_argument("--node-cores", type=int, default=8)
@@ -118,7 +123,7 @@ def main() -> None:
         bench.ensure_landing(work, scale, args.end_date)
         manifest = json.loads((work / "landing" / "_truth" / "manifest.json").read_text())
         results[scale] = {"landing_rows": sum(manifest["files"].values()),
-                          "runs": {e: run_engine(work, e, as_of, args.spark_master) for e in args.engines}}
+                          "runs": {e: run_engine(work, e, as_of, args.spark_master, args.via_make) for e in args.engines}}
     summary = report(results, args.spark_master, args.target_factor, args.node_cores, args.efficiency, args.target_hours)
     out = args.work / "engines_benchmark.json"
     out.write_text(json.dumps({"machine": bench.machine(), "spark_master": args.spark_master, "scales": results, "summary": summary}, indent=2))

@@ -164,9 +164,10 @@ def step_durations(home: Path, step_windows: list | None = None) -> tuple[str | 
             os.environ["DAGSTER_HOME"] = previous
 
 
-def run_graph(work: Path, checks_as_of: str, run_name: str = "run", env_extra: dict | None = None) -> dict:
+def run_graph(work: Path, checks_as_of: str, run_name: str = "run", env_extra: dict | None = None,
+              command: list[str] | None = None) -> dict:
     """One whole-graph run on ``work/landing`` into a fresh ``work/<run_name>`` (``env_extra``: more environment,
-    e.g. the engine)."""
+    e.g. the engine; ``command``: what runs it, default ``python -m marketing_assets.run``)."""
     run_dir = work / run_name
     shutil.rmtree(run_dir, ignore_errors=True)
     (run_dir / ".dagster").mkdir(parents=True)
@@ -175,7 +176,7 @@ def run_graph(work: Path, checks_as_of: str, run_name: str = "run", env_extra: d
            "MARKETING_WAREHOUSE": str(run_dir / "warehouse.duckdb"), "MARKETING_EXTRACTS_DIR": str(run_dir / "extracts"),
            "MARKETING_REPORTS_DIR": str(run_dir / "reports"), "DAGSTER_HOME": str(run_dir / ".dagster"),
            "MARKETING_CHECKS_AS_OF": checks_as_of, **(env_extra or {})}
-    result = measured([sys.executable, "-m", "marketing_assets.run"], env, run_dir / "run.log")
+    result = measured(command or [sys.executable, "-m", "marketing_assets.run"], env, run_dir / "run.log")
     text = (run_dir / "run.log").read_text(errors="replace")
     checks = re.search(r"^checks: .*$", text, re.MULTILINE)
     result["checks"] = checks.group(0) if checks else None
