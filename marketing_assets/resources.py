@@ -17,7 +17,6 @@ from typing import Any
 
 import dagster as dg
 import duckdb
-import yaml
 from dagster_duckdb import DuckDBResource
 from pydantic import Field, PrivateAttr
 
@@ -31,6 +30,7 @@ from marketing_assets.constants import (
     DEFAULT_WAREHOUSE,
     ENGINES,
 )
+from marketing_assets.lib import yaml_files
 from marketing_assets.lib.sql import literal
 
 
@@ -385,7 +385,7 @@ class CheckThresholds(dg.ConfigurableResource):
 
     def load(self) -> dict[str, Any]:
         with open(self.config_file, encoding="utf-8") as fh:
-            return yaml.safe_load(fh)
+            return yaml_files.safe_load(fh)
 
     def freshness_hours(self, table: str) -> float | None:
         fresh = self.load()["sources"]["freshness_hours"]

@@ -144,6 +144,33 @@ def test_spark_ingestion_quarantine_rows_are_the_hand_checked_ones(engines, tmp_
                       ("c5", "a3", None, "Doe", 7), ("c6", "a3", "x@example.com", 'O"Hara', 8)]
 
 
+def test_spark_ingests_parquet_with_nanosecond_timestamps_as_duckdb_does(engines, tmp_path):
+    """Spark's own Parquet reader refuses TIMESTAMP(NANOS) columns (pandas writes them by default). Landing Parquet is
+    read on the driver by DuckDB into the scratch folder, so a nanosecond export stages on Spark as on DuckDB: the
+    instants cut to the microsecond, the same rows, none quarantined for its timestamp."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    duck, con = engines
+    starts = pa.array([1_767_225_600_123_456_789, 1_767_312_000_000_000_001, None], type=pa.timestamp("ns", tz="UTC"))
+    sessions = pa.table({"session_id": ["S1", "S2", "S3"], "client_id": ["c1", "c2", "c3"], "session_start": starts})
+    root = tmp_path / "landing"
+    (root / "web").mkdir(parents=True)
+    pq.write_table(sessions, root / "web" / "sessions.parquet")
+    os.utime(root / "web" / "sessions.parquet", (FILE_TIME, FILE_TIME))
+    assert pq.read_schema(root / "web" / "sessions.parquet").field("session_start").type.unit == "ns"  # the case is what it says
+
+    contract = contract_from_model("web_sessions", SOURCE_MODELS["web_sessions"])
+    expected = ingest_table(duck, contract, root, "sources", "_rejected")
+    got = ingest_table(con, contract, root, "sources", "_rejected")
+    assert got == expected
+    assert (expected.rows_staged, expected.rows_quarantined) == (2, 1)  # S3: no session start (required)
+    staged = duckdb.sql(f"SELECT session_id, session_start FROM {_spark_table(con, 'web_sessions')} ORDER BY session_id").fetchall()
+    assert staged == [("S1", dt.datetime(2026, 1, 1, 0, 0, 0, 123456)), ("S2", dt.datetime(2026, 1, 2, 0, 0, 0))]
+    difference = compare_relations(duck, "web_sessions", "sources.web_sessions", _spark_table(con, "web_sessions"), key=["source_file", "source_line"])
+    assert difference.same, difference
+
+
 ERRORS = {
     "missing_required_column": ("crm_contacts", {"crm/contacts.csv": "contact_id,email\nc1,secret.person@example.com\n"}, MissingColumnsError),
     "duplicated_header_column": ("crm_opportunities", {"crm/opportunities.csv": OPP.strip() + ",Account_ID\no1,a1,5,2026-01-01,SMB,true,a2\n"}, LandingError),

@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 
 from marketing_assets import extracts
-from marketing_assets.lib import bi_datasets, kpis
+from marketing_assets.lib import bi_datasets, kpis, yaml_files
 from marketing_assets.lib.attribution import models
 from marketing_assets.lib.sql import ident, literal
 
@@ -75,7 +75,7 @@ def database_uuid(name: str) -> str:
 
 @functools.lru_cache(maxsize=4)
 def _load(path: Path) -> dict:
-    return yaml.safe_load(path.read_text())
+    return yaml_files.safe_load(path.read_text())
 
 
 def load_spec(path: Path | str | None = None) -> dict:

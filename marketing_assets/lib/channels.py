@@ -11,9 +11,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from marketing_assets.constants import CONFIG_DIR
+from marketing_assets.lib import yaml_files
 from marketing_assets.lib.dialect import stable_hash
 from marketing_assets.lib.sql import literal
 
@@ -22,7 +21,7 @@ DEFAULT_CHANNELS_FILE = CONFIG_DIR / "channels.yaml"
 
 def load_channel_config(path: Path | str = DEFAULT_CHANNELS_FILE) -> dict[str, Any]:
     with open(path, encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+        return yaml_files.safe_load(fh)
 
 
 def _in(expr: str, values: Sequence[str]) -> str:

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import yaml
 
 from marketing_assets.constants import CONFIG_DIR
+from marketing_assets.lib import yaml_files
 from marketing_assets.lib.sql import literal
 
 DEFAULT_IDENTITY_FILE = CONFIG_DIR / "identity.yaml"
@@ -22,7 +22,7 @@ EMAIL_REGEX = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 def load_identity_config(path: Path | str = DEFAULT_IDENTITY_FILE) -> dict[str, Any]:
     with open(path, encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+        return yaml_files.safe_load(fh)
 
 
 def _is_in(expr: str, values) -> str:

@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from marketing_assets.constants import ATTRIBUTION, CONFIG_DIR, IDENTITY, KPIS, MMM, SOURCES, SPEND, TOUCHPOINTS
+from marketing_assets.lib import yaml_files
 from marketing_assets.lib.attribution import model_names
 from marketing_assets.lib.channels import campaign_key_sql, crm_label_group_sql, load_channel_config
 from marketing_assets.lib.refs import recording, ref
@@ -754,7 +754,7 @@ def load_kpi_dictionary(path: Path | str | None = None) -> KpiDictionary:
     """Load and validate the metric dictionary (default ``config/kpis.yaml``; any copy via ``path``)."""
     path = Path(path) if path is not None else DEFAULT_KPI_FILE
     with open(path, encoding="utf-8") as fh:
-        raw = yaml.safe_load(fh)
+        raw = yaml_files.safe_load(fh)
     return parse_kpi_dictionary(raw, str(path))
 
 

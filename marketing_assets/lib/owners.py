@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-import yaml
+from marketing_assets.lib import yaml_files
 
 OWNERS_FILE = Path(__file__).resolve().parents[1] / "config" / "owners.yaml"
 
@@ -13,7 +13,7 @@ OWNERS_FILE = Path(__file__).resolve().parents[1] / "config" / "owners.yaml"
 @functools.cache
 def load_owners() -> dict[str, str]:
     """Asset group -> owning team."""
-    return dict(yaml.safe_load(OWNERS_FILE.read_text()))
+    return dict(yaml_files.safe_load(OWNERS_FILE.read_text()))
 
 
 def owner_of(asset_key: str | None) -> str | None:

@@ -9,9 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import yaml
-
 from marketing_assets.constants import CONFIG_DIR
+from marketing_assets.lib import yaml_files
 
 DEFAULT_PLATFORMS_FILE = CONFIG_DIR / "ad_platforms.yaml"
 PLATFORMS_ENV = "MARKETING_AD_PLATFORMS"
@@ -25,4 +24,4 @@ def registry_path() -> Path:
 def platform_names(path: Path | str | None = None) -> list[str]:
     """Platform names of the registry file, in its order."""
     with open(Path(path) if path else registry_path(), encoding="utf-8") as fh:
-        return list((yaml.safe_load(fh) or {}).get("platforms") or {})
+        return list((yaml_files.safe_load(fh) or {}).get("platforms") or {})

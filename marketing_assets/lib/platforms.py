@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from marketing_assets.lib import yaml_files
 from marketing_assets.lib.platform_names import DEFAULT_PLATFORMS_FILE, PLATFORMS_ENV, platform_names, registry_path
 from marketing_assets.schemas import SOURCE_MODELS
 
@@ -119,7 +118,7 @@ def load_platforms(path: Path | str | None = None) -> dict[str, AdPlatform]:
     """The registry (``path``, else ``$MARKETING_AD_PLATFORMS``, else ``config/ad_platforms.yaml``), validated."""
     path = Path(path) if path else registry_path()
     with open(path, encoding="utf-8") as fh:
-        return parse_platforms(yaml.safe_load(fh), where=str(path))
+        return parse_platforms(yaml_files.safe_load(fh), where=str(path))
 
 
 def mmm_channel_rules(platforms: Mapping[str, AdPlatform] | None = None) -> tuple[tuple[str, str | None, str], ...]:

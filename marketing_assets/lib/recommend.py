@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from marketing_assets.constants import CONFIG_DIR
+from marketing_assets.lib import yaml_files
 from marketing_assets.lib.attribution.models import reference_model
 
 DEFAULT_RULES_FILE = CONFIG_DIR / "recommendations.yaml"
@@ -77,7 +77,7 @@ def kpi_goals(dictionary: Any) -> dict[str, float]:
 def load_rules(goals: Mapping[str, float], path: Path | str | None = None) -> RuleSet:
     """Load and validate the rules; ``goals`` from :func:`kpi_goals`."""
     with open(path or DEFAULT_RULES_FILE, encoding="utf-8") as fh:
-        raw = yaml.safe_load(fh)
+        raw = yaml_files.safe_load(fh)
     rules = []
     for i, r in enumerate(raw.get("rules") or []):
         if not isinstance(r, Mapping) or not r.get("name"):

@@ -12,9 +12,9 @@ from typing import Any
 
 import duckdb
 import pandas as pd
-import yaml
 
 from marketing_assets.constants import CONFIG_DIR
+from marketing_assets.lib import yaml_files
 from marketing_assets.lib.platforms import UNIFIED_TYPES, AdPlatform, load_platforms
 from marketing_assets.lib.refs import ref
 from marketing_assets.lib.sql import literal
@@ -30,7 +30,7 @@ def platform_fields(platforms: Mapping[str, AdPlatform] | None = None) -> dict[s
 
 def load_fx_config(path: Path | str = DEFAULT_FX_FILE) -> dict[str, Any]:
     with open(path, encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+        return yaml_files.safe_load(fh)
 
 
 def reporting_currency(fx: Mapping[str, Any] | None = None) -> str:

@@ -23,9 +23,9 @@ from types import SimpleNamespace
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from marketing_assets.constants import CONFIG_DIR
+from marketing_assets.lib import yaml_files
 
 DEFAULT_ATTRIBUTION_FILE = CONFIG_DIR / "attribution.yaml"
 KINDS = ("rule", "data_driven")
@@ -255,7 +255,7 @@ def model_terms(params: Mapping[str, Any] | None = None) -> dict[str, str]:
 
 def load_attribution_config(path: Path | str | None = None) -> dict[str, Any]:
     with open(path or DEFAULT_ATTRIBUTION_FILE, encoding="utf-8") as fh:
-        return yaml.safe_load(fh) or {}
+        return yaml_files.safe_load(fh) or {}
 
 
 def reference_model(path: Path | str | None = None) -> str:
