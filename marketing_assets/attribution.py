@@ -127,6 +127,10 @@ _COMPARISON_COLUMNS = ("lookback_days", "opportunity_id", "pipeline_amount", "op
                        "touchpoint_type", "touchpoint_date", "channel_name", "is_direct", "is_lead_creation", "touch_order")
 
 
+COMPARISON_ROLLUP_KEYS = ("lookback_days", "opportunity_id", "channel_name")
+"""What the comparison's roll-up reads of its credits besides the credit columns."""
+
+
 def comparison_window_sql(windows: list[int]) -> tuple[str, str]:
     """The touchpoints of every lookback window from one windowing pass (temporary table ``_cmp_ot``, one row per window ×
     opportunity × touchpoint, with its touch order in the window) and the per-window roll-up of their credits (table
@@ -152,8 +156,9 @@ def attribution_model_comparison(context: dg.AssetExecutionContext, config: Comp
         # every window's credits in one pass: each opportunity × window is credited on its own, in the touch order of
         # its window (no second sort)
         # a temporary table: read twice by the roll-up, never kept, so not written into (and compressed in) the warehouse file
+        # only the roll-up's keys are kept beside the credits (the touches' ids, dates and types are not read again)
         attr.attribution_credits_sql(con, "_cmp_ot", "_cmp_credits", half_life_days=config.half_life_days, partition_by=("lookback_days",),
-                                     temporary=True, touch_order="touch_order")
+                                     temporary=True, touch_order="touch_order", keep=COMPARISON_ROLLUP_KEYS)
         con.execute(
             f"""CREATE OR REPLACE TABLE {this(ATTRIBUTION, 'attribution_model_comparison')} AS
             WITH windows AS ({rollup}),

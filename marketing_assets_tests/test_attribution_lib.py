@@ -248,6 +248,25 @@ def test_credits_into_a_temporary_table():
     assert con.execute("SELECT current_setting('preserve_insertion_order')").fetchone() == (True,)
 
 
+def test_keep_projects_the_named_source_columns_with_the_same_credits():
+    rows = [touch("a", days=5, channel="Email"), touch("b", days=2, channel="Webinar", direct=True), touch("c", days=1, channel="Email"),
+            touch("x", days=1, channel="Email", opp="o2", amount=90.0)]
+    con = duckdb.connect()
+    con.register("_rows", pd.DataFrame(rows, columns=list(COLUMNS)))
+    con.execute("CREATE TABLE src AS SELECT * FROM _rows")
+    attribution_credits_sql(con, "src", "full_credits", channel_weights={"markov": {"Email": 2.0, "Webinar": 1.0}})
+    attribution_credits_sql(con, "src", "narrow", channel_weights={"markov": {"Email": 2.0, "Webinar": 1.0}},
+                            keep=("OPPORTUNITY_ID", "channel_name"))
+    narrow = [r[0] for r in con.execute("DESCRIBE narrow").fetchall()]
+    credit_columns = [c for c in narrow if c.endswith("_credit")]
+    assert narrow == ["opportunity_id", "channel_name", "touch_order", "touch_count", *credit_columns]
+    assert credit_columns == [*RULE_CREDITS, "markov_credit"]  # every rule model and markov
+    cols = ", ".join(["opportunity_id", "channel_name", "touch_order", "touch_count", *credit_columns])
+    assert con.execute(f"SELECT {cols} FROM narrow ORDER BY ALL").fetchall() == con.execute(f"SELECT {cols} FROM full_credits ORDER BY ALL").fetchall()
+    with pytest.raises(ValueError, match="keep columns"):
+        attribution_credits_sql(con, "src", "bad", keep=("opportunity_id", "no_such_column"))
+
+
 def test_output_keeps_source_columns_and_accepts_missing_flags():
     con = duckdb.connect()
     con.execute(

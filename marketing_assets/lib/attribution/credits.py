@@ -127,6 +127,7 @@ def attribution_credits_sql(
     partition_by: Sequence[str] = (),
     temporary: bool = False,
     touch_order: str | None = None,
+    keep: Sequence[str] | None = None,
 ) -> None:
     """Create ``target`` (``CREATE OR REPLACE TABLE``) with every model's credit per touchpoint.
 
@@ -190,6 +191,8 @@ def attribution_credits_sql(
             credited set (e.g. ``opportunity_touchpoints.touch_order``; the caller vouches that it follows the order
             above). Every model then reads per-set aggregates joined back to the touches: no window sorts the rows.
             The column becomes the target's ``touch_order``; rule models cannot read ``touch.nd_run`` then.
+        keep: the source columns ``target`` keeps (default: every one). An intermediate read by a roll-up keeps only
+            its keys: the credits are the same, the table is narrower (less memory for a temporary one).
 
     Raises:
         ValueError: invalid names or parameters, missing source columns, or source columns that
@@ -219,6 +222,12 @@ def attribution_credits_sql(
             raise ValueError(f"touch_order {touch_order!r} is not a column of {source}; it has {columns}")
         order_column = lower[touch_order.lower()]
         columns = [c for c in columns if c != order_column]  # it is the target's touch_order
+    if keep is not None:
+        wanted = {c.lower() for c in keep if isinstance(c, str)}
+        absent = [c for c in keep if not isinstance(c, str) or c.lower() not in lower]
+        if absent:
+            raise ValueError(f"keep columns {absent} are not columns of {source}; it has {columns}")
+        kept = [c for c in columns if c.lower() in wanted]
     outputs = ["touch_order", "touch_count"] + [credit_column(m) for m in rule_models() + tuple(weights)]
     clash = [c for c in columns if c.lower() in outputs or c.lower().startswith(_PREFIX)]
     if clash:
@@ -345,7 +354,7 @@ def attribution_credits_sql(
         )
 
     out_select = (
-        [ident(c) for c in columns]
+        [ident(c) for c in (columns if keep is None else kept)]
         + [f"{order} AS touch_order", f"{n} AS touch_count"]
         + [f"{expr} AS {credit_column(m)}" for m, expr in credits.items()]
     )
