@@ -5,13 +5,14 @@ import pandas as pd
 from pydantic import Field
 
 from marketing_assets.constants import ATTRIBUTION, SOURCES, TOUCHPOINTS
+from marketing_assets.kpi_bases import kpi_reads, kpi_scope
 from marketing_assets.lib import attribution as attr
 from marketing_assets.lib import kpis, rollups
 from marketing_assets.lib.refs import ref, this
 from marketing_assets.lib.rollups import spend_status
 from marketing_assets.lib.sql import unordered_writes
 from marketing_assets.lib.touchpoints import opportunity_touchpoints_by_window_sql
-from marketing_assets.lineage import keys, kpi_tables, upstream
+from marketing_assets.lineage import upstream
 from marketing_assets.resources import Warehouse
 
 
@@ -184,8 +185,8 @@ CHANNEL_ROI_KPIS = ("ad_spend", "finance_marketing_spend", "new_leads", "attribu
 
 
 @dg.asset(
-    # upstream = the tables the KPIs' definitions read (their source_assets, proven equal to their SQL's refs)
-    deps=keys(kpi_tables(CHANNEL_ROI_KPIS)),
+    # upstream = what the KPIs' SQL reads: the KPI base tables (kpis.leads) and the source tables of the inline bases
+    deps=kpi_reads(CHANNEL_ROI_KPIS),
     kinds={"duckdb"},
 )
 def channel_roi(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
@@ -193,8 +194,9 @@ def channel_roi(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.M
     opportunities, revenue and won deals, channel ROAS and cost per lead / opportunity / won deal — every figure a
     KPI of the metric dictionary, computed from its definition."""
     dictionary = kpis.load_kpi_dictionary()
-    with warehouse.get_connection() as con:
-        frame = kpis.compute_wide(con, CHANNEL_ROI_KPIS, "month", ["attribution_model", "channel_group"], dictionary=dictionary, skip_missing=True)
+    with warehouse.get_connection() as con, kpi_scope(con, dictionary) as scope:  # new_leads: the kpis.leads table
+        frame = kpis.compute_wide(con, CHANNEL_ROI_KPIS, "month", ["attribution_model", "channel_group"], dictionary=dictionary,
+                                  skip_missing=True, scope=scope)
         frame = frame.dropna(subset=["attribution_model", "channel_group"]).rename(columns={"attribution_model": "model", "period": "month"})
         frame.insert(5, "spend_status", spend_status(frame["ad_spend"], frame["finance_marketing_spend"]))
         con.register("_channel_roi_df", frame)
