@@ -14,7 +14,6 @@ from typing import Any
 
 import dagster as dg
 
-from marketing_assets.lib import kpis
 from marketing_assets.lib.refs import recording
 
 
@@ -35,14 +34,3 @@ def upstream(*builds: Callable[[], Any], own: Iterable[tuple[str, str]] = ()) ->
             build()
     return keys(recorder.tables, own)
 
-
-def kpi_tables(names: Iterable[str], dictionary: kpis.KpiDictionary | None = None) -> list[tuple[str, str]]:
-    """``(group, table)`` of every source asset of the named KPIs (the dictionary's ``source_assets``, validated
-    against the SQL of their base relations when the dictionary loads)."""
-    dictionary = dictionary or kpis.load_kpi_dictionary()
-    out: dict[tuple[str, str], None] = {}
-    for name in names:
-        for asset in dictionary[name].source_assets:
-            group, table = asset.split("/")
-            out.setdefault((group, table), None)
-    return list(out)
