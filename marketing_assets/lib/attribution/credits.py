@@ -114,6 +114,11 @@ def _clean_channel_weights(
     return cleaned
 
 
+def _not_columns(names: Sequence[str], lower: Mapping[str, str]) -> list:
+    """The entries of ``names`` that are not a column (``lower``: lower-cased name -> column)."""
+    return [c for c in names if not isinstance(c, str) or c.lower() not in lower]
+
+
 def attribution_credits_sql(
     con: duckdb.DuckDBPyConnection,
     source: str,
@@ -214,7 +219,7 @@ def attribution_credits_sql(
     missing = [c for c in REQUIRED_COLUMNS if c not in lower]
     if missing:
         raise ValueError(f"{source} lacks required columns {missing}; it has {columns}")
-    unknown = [c for c in partition_by if not isinstance(c, str) or c.lower() not in lower]
+    unknown = _not_columns(partition_by, lower)
     if unknown:
         raise ValueError(f"partition_by columns {unknown} are not columns of {source}; it has {columns}")
     if touch_order is not None:
@@ -223,10 +228,10 @@ def attribution_credits_sql(
         order_column = lower[touch_order.lower()]
         columns = [c for c in columns if c != order_column]  # it is the target's touch_order
     if keep is not None:
-        wanted = {c.lower() for c in keep if isinstance(c, str)}
-        absent = [c for c in keep if not isinstance(c, str) or c.lower() not in lower]
+        absent = _not_columns(keep, lower)
         if absent:
             raise ValueError(f"keep columns {absent} are not columns of {source}; it has {columns}")
+        wanted = {c.lower() for c in keep}
         kept = [c for c in columns if c.lower() in wanted]
     outputs = ["touch_order", "touch_count"] + [credit_column(m) for m in rule_models() + tuple(weights)]
     clash = [c for c in columns if c.lower() in outputs or c.lower().startswith(_PREFIX)]
