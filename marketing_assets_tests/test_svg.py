@@ -100,8 +100,8 @@ LONG = ["Outbound Sales & Partnerships (EMEA)", "google_search", "google_display
 
 
 def test_text_width_and_wrap_are_hand_checkable():
-    assert charts.text_width("Mil", 10) == pytest.approx((0.83 + 0.22 + 0.22) * 10 * 1.1)
-    assert charts.text_width("ab", 10, bold=True) == pytest.approx(1.12 * 10 * 1.1 * 1.08)
+    assert charts.text_width("Mil", 10) == pytest.approx((0.87 + 0.28 + 0.28) * 10 * 1.1)
+    assert charts.text_width("ab", 10, bold=True) == pytest.approx((0.62 + 0.64) * 10 * 1.1 * 1.1)
     # "Outbound" = 0.78+0.56·2+0.5... : one word per line when the room is a single word wide, no word is ever cut
     assert charts.wrap_text("Outbound Sales & Partnerships", 60, 11) == ["Outbound", "Sales &", "Partnerships"]
     assert charts.wrap_text("google_search", 40, 11) == ["google_", "search"]
@@ -206,11 +206,11 @@ def test_chart_labels_neither_overlap_nor_leave_the_chart_nor_get_cut(name, widt
 
 def test_layout_check_catches_overlap_and_cut_labels():
     """The geometry helper itself fails on the old faults: two labels on top of each other, a label cut with an ellipsis, a label off the chart."""
-    head = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 200 50" font-size="12">'
+    head = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 240 50" font-size="12">'
     with pytest.raises(AssertionError):
         assert_clean_layout(head + '<text x="10" y="20">google_search</text><text x="60" y="20">google_display</text></svg>')
     with pytest.raises(AssertionError):
         assert_clean_layout(head + '<text x="10" y="20">Outbound…</text></svg>')
     with pytest.raises(AssertionError):
-        assert_clean_layout(head + '<text x="190" y="20">Referral</text></svg>')
+        assert_clean_layout(head + '<text x="230" y="20">Referral</text></svg>')
     assert_clean_layout(head + '<text x="10" y="20">google_search</text><text x="110" y="20">google_display</text></svg>')

@@ -17,23 +17,28 @@ _PAD = {"left": 64, "right": 150, "top": 34, "bottom": 36}
 FONT_SIZE = 11
 """Default font size of the axis charts (``line_chart``, ``stacked_area_chart``, ``band_chart``, ``bar_chart``)."""
 
-# Advance widths in em of a Helvetica/Arial-metric sans-serif (what Chromium draws for ``sans-serif``),
-# measured in headless Chromium; ``text_width`` adds a margin for wider fonts (DejaVu Sans, Verdana).
+# Advance widths in em, per character the larger of a Helvetica/Arial-metric sans-serif (macOS, Windows, Liberation
+# Sans) and DejaVu Sans (what Debian's fontconfig gives Chromium for ``sans-serif``), both measured in headless
+# Chromium; ``text_width`` adds a margin for hinting and wider fonts (Verdana). Characters not listed: 0.64 em
+# below the CJK blocks, 1 em within them.
 _EM = {
-    **dict.fromkeys("'", 0.19), **dict.fromkeys("ijl", 0.22), **dict.fromkeys("f|", 0.28), **dict.fromkeys(" !,./:;I[\\]t·", 0.28),
-    **dict.fromkeys("()-`r{}", 0.33), **dict.fromkeys('"', 0.36), **dict.fromkeys("*", 0.39), **dict.fromkeys("^", 0.47),
-    **dict.fromkeys("Jcksvxyz", 0.5), **dict.fromkeys("≥≤", 0.55), **dict.fromkeys("#$0123456789?L_abdeghnopqu–€£¥", 0.56),
-    **dict.fromkeys("+<=>~×", 0.58), **dict.fromkeys("FTZ", 0.61), **dict.fromkeys("&ABEKPSVXY", 0.67),
-    **dict.fromkeys("CDHNRUw", 0.72), **dict.fromkeys("GOQ", 0.78), **dict.fromkeys("Mm", 0.83), **dict.fromkeys("%", 0.89),
-    **dict.fromkeys("W", 0.94), **dict.fromkeys("—…→", 1.0), **dict.fromkeys("@", 1.02),
+    **dict.fromkeys("'ijl", 0.28), **dict.fromkeys("I", 0.3), **dict.fromkeys(" ,.·", 0.32), **dict.fromkeys("/:;\\|", 0.34),
+    **dict.fromkeys("f", 0.36), **dict.fromkeys("-", 0.37), **dict.fromkeys("()[]t", 0.4), **dict.fromkeys("!", 0.41),
+    **dict.fromkeys("r", 0.42), **dict.fromkeys('"', 0.46), **dict.fromkeys("*J`", 0.5), **dict.fromkeys("sz", 0.53),
+    **dict.fromkeys("c", 0.55), **dict.fromkeys("?L_–", 0.56), **dict.fromkeys("k", 0.58), **dict.fromkeys("vxy", 0.6),
+    **dict.fromkeys("F", 0.61), **dict.fromkeys("Taeo", 0.62), **dict.fromkeys("$0123456789bdghnpqu{}£¥€", 0.64),
+    **dict.fromkeys("EKPSY", 0.67), **dict.fromkeys("ABVXZ", 0.69), **dict.fromkeys("CR", 0.72), **dict.fromkeys("U", 0.74),
+    **dict.fromkeys("N", 0.75), **dict.fromkeys("H", 0.76), **dict.fromkeys("&DG", 0.78), **dict.fromkeys("OQ", 0.79),
+    **dict.fromkeys("w", 0.82), **dict.fromkeys("#+<=>^~×≤≥", 0.84), **dict.fromkeys("M", 0.87), **dict.fromkeys("%", 0.96),
+    **dict.fromkeys("m", 0.98), **dict.fromkeys("W", 0.99), **dict.fromkeys("—…→", 1.0), **dict.fromkeys("@", 1.02),
 }
 TEXT_MARGIN = 1.1
 
 
 def text_width(text: str, size: float = FONT_SIZE, *, bold: bool = False) -> float:
     """Estimated rendered width in px of ``text`` (unescaped) at ``size`` px: per-character widths plus a 10 % margin."""
-    em = sum(_EM.get(ch, 0.6 if ord(ch) < 0x2E80 else 1.0) for ch in str(text))
-    return em * size * TEXT_MARGIN * (1.08 if bold else 1.0)
+    em = sum(_EM.get(ch, 0.64 if ord(ch) < 0x2E80 else 1.0) for ch in str(text))
+    return em * size * TEXT_MARGIN * (1.1 if bold else 1.0)
 
 
 def wrap_text(text: str, max_width: float, size: float = FONT_SIZE) -> list[str]:
@@ -144,14 +149,15 @@ def _x_ticks(x_lo: float, x_hi: float, iw: float, is_date: bool, integer: bool, 
     return [(t, _fmt(t)) for t in _nice_ticks(x_lo, x_hi, n, integer=integer) if x_lo - 1e-9 <= t <= x_hi + 1e-9]
 
 
-def _legend_size(entries: Sequence[str], width: int, ih: float, size: float = FONT_SIZE) -> tuple[str, float, int]:
-    """('right', column width, 0) when a legend column fits beside the plot, else ('below', 0, rows)."""
+def _legend_size(entries: Sequence[str], width: int, ih: float, size: float = FONT_SIZE, below: float | None = None) -> tuple[str, float, int]:
+    """('right', column width, 0) when a legend column fits beside the plot, else ('below', 0, rows) for a legend
+    ``below`` px wide (default ``width`` − 20): the width it is drawn at, so the rows counted are the rows drawn."""
     if not entries:
         return "right", 0.0, 0
     col = 18 + max(text_width(e, size) for e in entries) + 10
     if col <= 0.3 * width and len(entries) * 14 <= ih + 10:
         return "right", col, 0
-    return "below", 0.0, len(_flow(entries, width - 20, size))
+    return "below", 0.0, len(_flow(entries, width - 20 if below is None else below, size))
 
 
 def _flow(entries: Sequence[str], avail: float, size: float = FONT_SIZE) -> list[list[tuple[int, float]]]:
@@ -206,7 +212,7 @@ def _frame(title: str, width: int, height: int, y_lo: float, y_hi: float, x_lo: 
     y_lo, y_hi = min(ticks[0], y_lo), max(ticks[-1], y_hi)
     pl = (26 if y_label else 8) + max(text_width(_fmt(t), size) for t in ticks) + 8
     names = [n for n, _, _ in legend]
-    where, col, rows = _legend_size(names, width, height - pt - _PAD["bottom"], size)
+    where, col, rows = _legend_size(names, width, height - pt - _PAD["bottom"], size, below=width - pl - 8)
     pr = (col + 10) if where == "right" and legend else 16
     pr = max(pr, text_width("Sep 2026", size) / 2 + 6)  # the last x label is centred on the axis end
     pb = 30 + (16 * rows + 8 if where == "below" and legend else 0)
