@@ -480,11 +480,17 @@ def opportunity_credit_reconciles(warehouse: Warehouse) -> dg.AssetCheckResult:
         start, end = con.execute(f"SELECT min(period_start), max(period_end) FROM {roi}").fetchone()  # the window of its rows
         if start is None:
             return dg.AssetCheckResult(passed=True, description="skipped: marketing_roi is empty", metadata={"skipped": True})
+        # one scan of the drill-down: its sums by channel group × campaign × in the window, which the comparisons sum further
+        sums = ", ".join(f"sum({ident(c)}) AS {ident(c)}" for p in ("attributed_pipeline", "attributed_revenue") for c in per_model_columns(p))
+        con.execute(f"""CREATE TEMP TABLE _oc_groups AS
+                        SELECT channel_group, campaign_key, coalesce(opportunity_created_date BETWEEN DATE '{start}' AND DATE '{end}', false)
+                                   AS in_window, {sums}
+                        FROM {oc} GROUP BY ALL""")
+        groups = 'temp."_oc_groups"'
         pipeline = con.execute(
             f"""WITH ext AS (
                     SELECT attribution_model, channel_group, value AS pipeline
-                    FROM ({per_model_sums_sql(oc, "attributed_pipeline", ["channel_group"],
-                                              f"opportunity_created_date BETWEEN DATE '{start}' AND DATE '{end}'")})),
+                    FROM ({per_model_sums_sql(groups, "attributed_pipeline", ["channel_group"], "in_window")})),
                 r AS (SELECT attribution_model, channel_group, attributed_pipeline AS pipeline FROM {roi} WHERE level = 'channel')
                 SELECT attribution_model, channel_group, coalesce(ext.pipeline, 0), coalesce(r.pipeline, 0)
                 FROM r FULL JOIN ext USING (attribution_model, channel_group) ORDER BY ALL"""
@@ -492,7 +498,7 @@ def opportunity_credit_reconciles(warehouse: Warehouse) -> dg.AssetCheckResult:
         campaigns = con.execute(
             f"""WITH ext AS (
                     SELECT attribution_model, channel_group, campaign_key, value AS pipeline
-                    FROM ({per_model_sums_sql(oc, "attributed_pipeline", ["channel_group", "campaign_key"])})),
+                    FROM ({per_model_sums_sql(groups, "attributed_pipeline", ["channel_group", "campaign_key"])})),
                 src AS (
                     SELECT model AS attribution_model, coalesce(channel_group, {unattributed}) AS channel_group,
                            coalesce(campaign_key, {no_campaign}) AS campaign_key, sum(pipeline_amount) AS pipeline
@@ -500,7 +506,8 @@ def opportunity_credit_reconciles(warehouse: Warehouse) -> dg.AssetCheckResult:
                 SELECT attribution_model, channel_group, campaign_key, coalesce(ext.pipeline, 0), coalesce(src.pipeline, 0)
                 FROM src FULL JOIN ext USING (attribution_model, channel_group, campaign_key) ORDER BY ALL"""
         ).fetchall()
-        revenue = {(m, g): float(v or 0) for m, g, v in con.execute(per_model_sums_sql(oc, "attributed_revenue", ["channel_group"])).fetchall()}
+        revenue = {(m, g): float(v or 0) for m, g, v in con.execute(per_model_sums_sql(groups, "attributed_revenue", ["channel_group"])).fetchall()}
+        con.execute(f"DROP TABLE IF EXISTS {groups}")
         kpi = compute_kpis(con, ["attributed_revenue"], "total", ["attribution_model", "channel_group"], dictionary=load_kpi_dictionary())
     defined = {(m, g): float(v) for m, g, v in kpi[["attribution_model", "channel_group", "value"]].itertuples(index=False) if pd.notna(v)}
     pairs = [(f"{m}/{g} pipeline", float(a), float(b)) for m, g, a, b in pipeline]
