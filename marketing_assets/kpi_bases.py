@@ -24,8 +24,9 @@ from marketing_assets.resources import Warehouse
 # Measured at large scale (16.6M landing rows, 2 cores): building each as a table costs revenue_lines 1.1 s, customers 2.5 s,
 # customer_months 5.3 s, leads 1.4 s, funnel_stages 11 s, and saves the rebuild in the extracts and checks that read them
 # (funnel_stages and customer_months twice; leads twice over marketing_roi's window at 2 s each plus executive_kpis'
-# queries). Left inline: credited_pipeline / credited_wins (17 s and 11 s whole, 44M and 12M rows; marketing_roi reads
-# only its 90-day window, 1.3 s), and the small bases (spend_days, sessions, opportunities, mmm_*, finance_spend,
+# queries). Left inline: credited_pipeline / credited_wins (17 s and 11 s whole, 44M and 12M rows, credited_wins about half
+# that since it selects the won opportunities before its unpivot; marketing_roi reads only its 90-day window, 1.3 s), and the
+# small bases (spend_days, sessions, opportunities, mmm_*, finance_spend,
 # inventory_snapshots: under 0.5 s each).
 BASE_TABLES = ("revenue_lines", "customers", "customer_months", "leads", "funnel_stages")
 
