@@ -149,15 +149,15 @@ def _x_ticks(x_lo: float, x_hi: float, iw: float, is_date: bool, integer: bool, 
     return [(t, _fmt(t)) for t in _nice_ticks(x_lo, x_hi, n, integer=integer) if x_lo - 1e-9 <= t <= x_hi + 1e-9]
 
 
-def _legend_size(entries: Sequence[str], width: int, ih: float, size: float = FONT_SIZE, below: float | None = None) -> tuple[str, float, int]:
+def _legend_size(entries: Sequence[str], width: int, ih: float, below: float, size: float = FONT_SIZE) -> tuple[str, float, int]:
     """('right', column width, 0) when a legend column fits beside the plot, else ('below', 0, rows) for a legend
-    ``below`` px wide (default ``width`` − 20): the width it is drawn at, so the rows counted are the rows drawn."""
+    ``below`` px wide: the width it is drawn at, so the rows counted are the rows drawn."""
     if not entries:
         return "right", 0.0, 0
     col = 18 + max(text_width(e, size) for e in entries) + 10
     if col <= 0.3 * width and len(entries) * 14 <= ih + 10:
         return "right", col, 0
-    return "below", 0.0, len(_flow(entries, width - 20 if below is None else below, size))
+    return "below", 0.0, len(_flow(entries, below, size))
 
 
 def _flow(entries: Sequence[str], avail: float, size: float = FONT_SIZE) -> list[list[tuple[int, float]]]:
@@ -212,7 +212,8 @@ def _frame(title: str, width: int, height: int, y_lo: float, y_hi: float, x_lo: 
     y_lo, y_hi = min(ticks[0], y_lo), max(ticks[-1], y_hi)
     pl = (26 if y_label else 8) + max(text_width(_fmt(t), size) for t in ticks) + 8
     names = [n for n, _, _ in legend]
-    where, col, rows = _legend_size(names, width, height - pt - _PAD["bottom"], size, below=width - pl - 8)
+    below = width - pl - 8  # a legend below the plot spans it
+    where, col, rows = _legend_size(names, width, height - pt - _PAD["bottom"], below, size)
     pr = (col + 10) if where == "right" and legend else 16
     pr = max(pr, text_width("Sep 2026", size) / 2 + 6)  # the last x label is centred on the axis end
     pb = 30 + (16 * rows + 8 if where == "below" and legend else 0)
@@ -236,7 +237,7 @@ def _frame(title: str, width: int, height: int, y_lo: float, y_hi: float, x_lo: 
     if y_label:
         parts.append(f'<text x="12" y="{pt + ih / 2:.1f}" transform="rotate(-90 12 {pt + ih / 2:.1f})" text-anchor="middle" fill="#555">{html.escape(y_label)}</text>')
     if legend:
-        _draw_legend(parts, legend, ("right", width - pr + 10, pt) if where == "right" else ("below", pl, pt + ih + 30, width - pl - 8), size)
+        _draw_legend(parts, legend, ("right", width - pr + 10, pt) if where == "right" else ("below", pl, pt + ih + 30, below), size)
     return parts, sx, sy
 
 
