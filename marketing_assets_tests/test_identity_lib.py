@@ -359,27 +359,33 @@ def test_fuzzy_window_must_not_be_negative(con):
 
 
 class _PairsProfile:
-    """A connection recording the plan of match_accounts' candidate-pairs statement and, run under DuckDB's profiler
-    (``profile``: the JSON output file), the rows each of its operators produced."""
+    """A connection recording the plans of match_accounts' matching statements (the exact matches, the left-over
+    customers' positions and the candidate pairs) and, run under DuckDB's profiler (``profile``: a JSON output file per
+    statement, named after it), the rows each of their operators produced."""
+
+    STATEMENTS = ("_am_exact", "_am_left_over", "_am_pairs")
 
     def __init__(self, con, profile=None):
-        self.con, self.profile, self.plan = con, profile, None
+        self.con, self.profile, self.plans, self.outputs = con, profile, [], []
 
     def execute(self, sql, *args):
-        if "_am_pairs AS" not in sql:
+        name = next((t for t in self.STATEMENTS if f"{t} AS" in sql), None)
+        if name is None:
             return self.con.execute(sql, *args)
-        self.plan = json.loads(self.con.execute("EXPLAIN (FORMAT json) " + sql.split("_am_pairs AS", 1)[1]).fetchall()[0][1])
+        self.plans += json.loads(self.con.execute("EXPLAIN (FORMAT json) " + sql.split(f"{name} AS", 1)[1]).fetchall()[0][1])
         if self.profile is None:
             return self.con.execute(sql, *args)
+        output = self.profile.with_name(f"{self.profile.stem}{name}.json")
+        self.outputs.append(output)
         self.con.execute("PRAGMA enable_profiling = 'json'")
-        self.con.execute(f"PRAGMA profiling_output = '{self.profile}'")
+        self.con.execute(f"PRAGMA profiling_output = '{output}'")
         try:
             return self.con.execute(sql, *args)
         finally:
             self.con.execute("PRAGMA disable_profiling")
 
     def joins(self) -> list[list[str]]:
-        """The conditions of every join of the plan."""
+        """The conditions of every join of the plans."""
         found = []
 
         def walk(node):
@@ -389,12 +395,12 @@ class _PairsProfile:
             for child in node.get("children", []):
                 walk(child)
 
-        for node in self.plan:
+        for node in self.plans:
             walk(node)
         return found
 
     def join_rows(self) -> list[int]:
-        """Rows produced by each join of the statement, as profiled."""
+        """Rows produced by each join of the statements, as profiled."""
         found = []
 
         def walk(node):
@@ -403,9 +409,11 @@ class _PairsProfile:
             for child in node.get("children", []):
                 walk(child)
 
-        with open(self.profile) as fh:
-            for node in json.load(fh)["operator"]:
-                walk(node)
+        assert len(self.outputs) == len(self.STATEMENTS), self.outputs
+        for output in self.outputs:
+            with open(output) as fh:
+                for node in json.load(fh)["operator"]:
+                    walk(node)
         return found
 
 
