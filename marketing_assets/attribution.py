@@ -11,7 +11,7 @@ from marketing_assets.lib import kpis, rollups
 from marketing_assets.lib.refs import ref, this
 from marketing_assets.lib.rollups import spend_status
 from marketing_assets.lib.sql import unordered_writes
-from marketing_assets.lib.touchpoints import opportunity_touchpoints_by_window_sql
+from marketing_assets.lib.touchpoints import lead_touches_sql, opportunity_touchpoints_by_window_sql
 from marketing_assets.lineage import upstream
 from marketing_assets.resources import Warehouse
 
@@ -132,28 +132,32 @@ COMPARISON_ROLLUP_KEYS = ("lookback_days", "opportunity_id", "channel_name")
 """What the comparison's roll-up reads of its credits besides the credit columns."""
 
 
-def comparison_window_sql(windows: list[int]) -> tuple[str, str]:
-    """The touchpoints of every lookback window from one windowing pass (temporary table ``_cmp_ot``, one row per window ×
-    opportunity × touchpoint, with its touch order in the window) and the per-window roll-up of their credits (table
-    ``_cmp_credits``)."""
+def comparison_window_sql(windows: list[int]) -> tuple[str, str, str]:
+    """Every lookback window's lead-creation touches (temporary table ``_cmp_lead``), the touchpoints of every window
+    from one windowing pass (temporary table ``_cmp_ot``, one row per window × opportunity × touchpoint, with its touch
+    order in the window) and the per-window roll-up of their credits (table ``_cmp_credits``)."""
+    opportunities, touchpoints = ref(SOURCES, "crm_opportunities"), ref(TOUCHPOINTS, "touchpoints")
+    lead = f"CREATE OR REPLACE TEMP TABLE _cmp_lead AS {lead_touches_sql(opportunities, touchpoints, windows)}"
     touches = (
         f"CREATE OR REPLACE TEMP TABLE _cmp_ot AS SELECT {', '.join(_COMPARISON_COLUMNS)} FROM "
-        f"({opportunity_touchpoints_by_window_sql(ref(SOURCES, 'crm_opportunities'), ref(TOUCHPOINTS, 'touchpoints'), windows)})"
+        f"({opportunity_touchpoints_by_window_sql(opportunities, touchpoints, windows, lead_touches='_cmp_lead')})"
     )
-    rollup = rollups.rollup_sql("_cmp_credits", ref(SOURCES, "crm_opportunities"), attr.rule_models(), ["channel_name"], windows=windows)
-    return touches, rollup
+    rollup = rollups.rollup_sql("_cmp_credits", opportunities, attr.rule_models(), ["channel_name"], windows=windows)
+    return lead, touches, rollup
 
 
 @dg.asset(deps=upstream(lambda: comparison_window_sql(ComparisonConfig().lookback_windows)), kinds={"duckdb"})
 def attribution_model_comparison(context: dg.AssetExecutionContext, config: ComparisonConfig, warehouse: Warehouse) -> dg.MaterializeResult:
     """One row per lookback window × channel: each rule model's credited pipeline and share, to show how sensitive a channel's credit is to model and window."""
-    touches, rollup = comparison_window_sql(config.lookback_windows)
+    lead, touches, rollup = comparison_window_sql(config.lookback_windows)
     with warehouse.get_connection() as con:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {ATTRIBUTION}")  # may run before the other attribution assets
         # a temporary table (never written into the warehouse file): the credits read the windowed touches twice (the
         # touches and their per-window aggregates), a view would window them twice
+        con.execute(lead)
         with unordered_writes(con):
             con.execute(touches)
+        con.execute("DROP TABLE IF EXISTS _cmp_lead")
         # every window's credits in one pass: each opportunity × window is credited on its own, in the touch order of
         # its window (no second sort)
         # a temporary table: read twice by the roll-up, never kept, so not written into (and compressed in) the warehouse file

@@ -61,10 +61,15 @@ def touchpoints(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.M
 
 
 def opportunity_touchpoints_statements(lookback_days: int) -> dict[str, str]:
-    """The statements of ``opportunity_touchpoints`` for a lookback window of ``lookback_days``."""
-    sql = tpl.opportunity_touchpoints_sql(ref(SOURCES, "crm_opportunities"), ref(TOUCHPOINTS, "touchpoints"), lookback_days)
+    """The statements of ``opportunity_touchpoints`` for a lookback window of ``lookback_days``: the lead-creation touches
+    (a temporary table, ``_ot_lead``, freed before the windowed statement sorts the touches), the table, its counts."""
+    opportunities, touches = ref(SOURCES, "crm_opportunities"), ref(TOUCHPOINTS, "touchpoints")
     return {
-        "create": f"CREATE OR REPLACE TABLE {this(TOUCHPOINTS, 'opportunity_touchpoints')} AS {sql}",  # no ORDER BY: readers order by touch_order
+        "lead": f"CREATE OR REPLACE TEMP TABLE _ot_lead AS {tpl.lead_touches_sql(opportunities, touches, [lookback_days])}",
+        # no ORDER BY: readers order by touch_order
+        "create": f"""CREATE OR REPLACE TABLE {this(TOUCHPOINTS, 'opportunity_touchpoints')} AS
+                {tpl.opportunity_touchpoints_sql(opportunities, touches, lookback_days, lead_touches='_ot_lead')}""",
+        "drop": "DROP TABLE IF EXISTS _ot_lead",
         "counts": f"""SELECT count(*), count(DISTINCT opportunity_id), (SELECT count(*) FROM {ref(SOURCES, 'crm_opportunities')})
                 FROM {this(TOUCHPOINTS, 'opportunity_touchpoints')}""",
     }
@@ -75,8 +80,10 @@ def opportunity_touchpoints(context: dg.AssetExecutionContext, config: LookbackC
     """One row per opportunity × touchpoint of its account's contacts inside the lookback window (default 90 days, both ends inclusive)."""
     sql = opportunity_touchpoints_statements(config.lookback_days)
     with warehouse.get_connection() as con:
+        con.execute(sql["lead"])
         with unordered_writes(con):
             con.execute(sql["create"])
+        con.execute(sql["drop"])
         rows, opps, total_opps = con.execute(sql["counts"]).fetchone()
     return dg.MaterializeResult(
         metadata={

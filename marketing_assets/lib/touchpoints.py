@@ -103,92 +103,121 @@ def touchpoints_sql(
     LEFT JOIN campaigns c ON c.utm_campaign = t.utm_campaign"""
 
 
-def opportunity_touchpoints_sql(opportunities: str, touchpoints: str, window_days: int) -> str:
+def opportunity_touchpoints_sql(opportunities: str, touchpoints: str, window_days: int, lead_touches: str | None = None) -> str:
     """SELECT of opportunity × touchpoint rows inside the lookback window (both ends inclusive).
 
     Adds the touch order, the touch count, and ``is_lead_creation``: the latest touch at or before
     the earliest lead date among the opportunity's touching contacts (at most one per opportunity).
+    ``lead_touches``: a table holding :func:`lead_touches_sql` of the same inputs (else computed inline).
     """
-    return _windowed_sql(opportunities, touchpoints, [int(window_days)])
+    return _windowed_sql(opportunities, touchpoints, [int(window_days)], lead_touches)
 
 
-def opportunity_touchpoints_by_window_sql(opportunities: str, touchpoints: str, windows: Sequence[int]) -> str:
+def opportunity_touchpoints_by_window_sql(opportunities: str, touchpoints: str, windows: Sequence[int], lead_touches: str | None = None) -> str:
     """SELECT of lookback window × opportunity × touchpoint rows: for each ``w`` in ``windows``, the rows of
     :func:`opportunity_touchpoints_sql` ``(w)`` (``lookback_days`` = ``w``), from one join with the widest window.
 
     The windows nest (a touch is in window ``w`` when it is at most ``w`` days before the opportunity), so the
     touches are joined once and each one is repeated for every window it falls in; touch order, count and the
-    lead-creation touch are computed per opportunity × window.
+    lead-creation touch are computed per opportunity × window. ``lead_touches`` as in :func:`opportunity_touchpoints_sql`.
     """
-    return _windowed_sql(opportunities, touchpoints, sorted({int(w) for w in windows}))
+    return _windowed_sql(opportunities, touchpoints, sorted({int(w) for w in windows}), lead_touches)
 
 
-def _windowed_sql(opportunities: str, touchpoints: str, windows: Sequence[int]) -> str:
+def lead_touches_sql(opportunities: str, touchpoints: str, windows: Sequence[int]) -> str:
+    """SELECT of each opportunity's lead-creation touch (``lead_touchpoint_id``), one row per opportunity (× lookback
+    window, ``lookback_days``, when there are several ``windows``) that has one: the latest touch of the window at or
+    before the first lead date of its touches' contacts; on a tie, the touch of the contact who became the lead, then
+    marketing before sales before web, then the smaller touchpoint_id (unique in touchpoints: one touch).
+
+    From its own join of the few columns it reads. Computed from the windowed rows instead, those are read twice (by
+    this and by the table's SELECT), so the engine materialises them whole: a second copy of the widest rows, which
+    spilled at scale. Kept in a table of its own (a few rows per thousand touches) before the windowed statement, the
+    narrow join also frees its memory before the window's sort needs it (opportunity_touchpoints at ``xlarge``:
+    177 s -> 133 s; at ``large`` the narrow join costs 2-4 s).
+    """
+    windows = sorted({int(w) for w in windows})
+    if not windows:
+        raise ValueError("at least one lookback window is needed")
+    if len(windows) == 1:
+        keys, firsts, in_lookback = "opportunity_id", "SELECT opportunity_id, min(lead_date) AS first_lead_date FROM touches GROUP BY ALL", ""
+    else:
+        keys = "opportunity_id, lookback_days"
+        firsts = f"""SELECT n.opportunity_id, w.lookback_days, min(n.lead_date) AS first_lead_date
+            FROM touches n JOIN {_windows(windows)} w ON n.touchpoint_date >= n.opportunity_created_date - INTERVAL (w.lookback_days) DAY
+            GROUP BY ALL"""
+        in_lookback = " AND n.touchpoint_date >= n.opportunity_created_date - INTERVAL (f.lookback_days) DAY"
+    return f"""
+    WITH touches AS (
+        SELECT o.opportunity_id, o.opportunity_created_date, t.touchpoint_id, t.touchpoint_date, t.type_order, t.lead_date
+        FROM {opportunities} o JOIN {touchpoints} t ON {_in_window('o', 't', max(windows))}
+    ),
+    firsts AS ({firsts})
+    SELECT f.{keys.replace(", ", ", f.")}, arg_min(n.touchpoint_id, (
+               -epoch(n.touchpoint_date), CASE WHEN n.lead_date = f.first_lead_date THEN 0 ELSE 1 END, n.type_order, n.touchpoint_id
+           )) AS lead_touchpoint_id
+    FROM touches n JOIN firsts f ON f.opportunity_id = n.opportunity_id AND n.touchpoint_date <= f.first_lead_date{in_lookback}
+    GROUP BY ALL"""
+
+
+def _in_window(o: str, t: str, days: int) -> str:
+    """Touch ``t`` is on the account of opportunity ``o`` and at most ``days`` days before it (both ends inclusive)."""
+    return (f"{t}.account_id = {o}.account_id AND {t}.touchpoint_date BETWEEN {o}.opportunity_created_date - INTERVAL ({int(days)}) DAY"
+            f" AND {o}.opportunity_created_date")
+
+
+def _windowed_sql(opportunities: str, touchpoints: str, windows: Sequence[int], lead_touches: str | None) -> str:
     if not windows:
         raise ValueError("at least one lookback window is needed")
     widest = max(windows)
-    ordered_window = f"""
-        -- one window operator (one sort of the wide rows): the whole-partition aggregates share the ordered one's partitions
-        SELECT *,
-               min(lead_date) OVER (PARTITION BY opportunity_id) AS first_lead_date,
-               row_number() OVER (PARTITION BY opportunity_id ORDER BY {TOUCH_ORDER}) AS touch_order,
-               count(*) OVER (PARTITION BY opportunity_id) AS touch_count
-        FROM joined"""
+    by_opp = "OVER (PARTITION BY opportunity_id)"
     if len(windows) == 1:  # the window is a constant: nothing to join, partition or carry through the sorts
-        partition, drop, lookback, ordered = "opportunity_id", "", f"{widest} AS lookback_days", ordered_window
+        partition, drop, lookback = "opportunity_id", "", f"{widest} AS lookback_days"
+        ordered = f"""
+        -- one window operator (one sort of the wide rows): the touch count shares the ordered one's partitions
+        SELECT *, row_number() OVER (PARTITION BY opportunity_id ORDER BY {TOUCH_ORDER}) AS touch_order, count(*) {by_opp} AS touch_count
+        FROM joined"""
     else:
         # The windows nest and the touch order starts with the date: the touches of a narrower window are the last ones
         # of the widest window's order. One sort of the widest window's touches gives every window's order (the place in
-        # the widest window minus the touches before the narrower one's start), count and first lead date; each touch is
-        # then repeated for every window it falls in.
-        partition, drop, lookback = "opportunity_id, lookback_days", ", lookback_days", "o.lookback_days"
-        by_opp = "OVER (PARTITION BY opportunity_id)"
+        # the widest window minus the touches before the narrower one's start) and count; each touch is then repeated for
+        # every window it falls in.
+        partition, drop, lookback = "opportunity_id, lookback_days", " EXCLUDE (lookback_days)", "o.lookback_days"
         narrower = [w for w in windows if w != widest]
-        in_w = {w: f"touchpoint_date >= opportunity_created_date - INTERVAL ({int(w)}) DAY" for w in narrower}
-        per_window = [f"count(*) FILTER (WHERE {in_w[w]}) {by_opp} AS _n_{w}, min(lead_date) FILTER (WHERE {in_w[w]}) {by_opp} AS _lead_{w}"
+        per_window = [f"count(*) FILTER (WHERE touchpoint_date >= opportunity_created_date - INTERVAL ({int(w)}) DAY) {by_opp} AS _n_{w}"
                       for w in narrower]
-
-        def pick(prefix: str) -> str:
-            cases = " ".join(f"WHEN {int(w)} THEN {prefix}{w}" for w in narrower)
-            return f"CASE w.lookback_days {cases} ELSE {prefix}{widest} END"
-
-        helpers = ", ".join(["_order", *(f"_n_{w}" for w in windows), *(f"_lead_{w}" for w in windows)])
+        cases = " ".join(f"WHEN {int(w)} THEN _n_{w}" for w in narrower)
+        count = f"CASE w.lookback_days {cases} ELSE _n_{widest} END"
         ordered = f"""
-        SELECT x.* EXCLUDE ({helpers}), w.lookback_days, {pick('_lead_')} AS first_lead_date,
-               _order - _n_{widest} + {pick('_n_')} AS touch_order, {pick('_n_')} AS touch_count
+        SELECT x.* EXCLUDE (_order, {", ".join(f"_n_{w}" for w in windows)}), w.lookback_days,
+               _order - _n_{widest} + {count} AS touch_order, {count} AS touch_count
         FROM (
             SELECT *, row_number() OVER (PARTITION BY opportunity_id ORDER BY {TOUCH_ORDER}) AS _order,
-                   count(*) {by_opp} AS _n_{widest}, min(lead_date) {by_opp} AS _lead_{widest}, {", ".join(per_window)}
+                   count(*) {by_opp} AS _n_{widest}, {", ".join(per_window)}
             FROM joined
         ) x
-        JOIN (SELECT unnest([{', '.join(map(str, windows))}]) AS lookback_days) w
-          ON x.touchpoint_date >= x.opportunity_created_date - INTERVAL (w.lookback_days) DAY"""
+        JOIN {_windows(windows)} w ON x.touchpoint_date >= x.opportunity_created_date - INTERVAL (w.lookback_days) DAY"""
+    lead = lead_touches or f"({lead_touches_sql(opportunities, touchpoints, windows)})"
     return f"""
     WITH joined AS (
         SELECT o.opportunity_id, o.account_id, CAST(o.pipeline_amount AS DOUBLE) AS pipeline_amount,
                o.opportunity_created_date, o.sales_segment,
                t.touchpoint_id, t.touchpoint_type, t.channel_name, t.channel_group, t.contact_id, t.touchpoint_date,
-               t.canonical_contact_id, t.campaign_key, t.utm_campaign, t.is_direct, t.type_order, t.lead_date
-        FROM {opportunities} o
-        JOIN {touchpoints} t
-          ON t.account_id = o.account_id
-         AND t.touchpoint_date BETWEEN o.opportunity_created_date - INTERVAL ({int(widest)}) DAY AND o.opportunity_created_date
+               t.canonical_contact_id, t.campaign_key, t.utm_campaign, t.is_direct, t.type_order
+        FROM {opportunities} o JOIN {touchpoints} t ON {_in_window('o', 't', widest)}
     ),
     ordered AS ({ordered}
-    ),
-    lead_touch AS (
-        -- The latest touch at or before the first lead date; on a tie, the touch of the contact who
-        -- became the lead, then marketing before sales before web.
-        SELECT {partition}, arg_min(touch_order, (
-                   -epoch(touchpoint_date), CASE WHEN lead_date = first_lead_date THEN 0 ELSE 1 END, type_order, touchpoint_id
-               )) AS lead_touch_order
-        FROM ordered WHERE touchpoint_date <= first_lead_date GROUP BY ALL
     )
-    SELECT o.* EXCLUDE (first_lead_date, lead_date{drop}),
-           coalesce(o.touch_order = l.lead_touch_order, false) AS is_lead_creation,
+    SELECT o.*{drop},
+           coalesce(o.touchpoint_id = l.lead_touchpoint_id, false) AS is_lead_creation,
            date_diff('second', o.touchpoint_date, o.opportunity_created_date) / 86400.0 AS days_before_opportunity,
            {lookback}
-    FROM ordered o LEFT JOIN lead_touch l USING ({partition})"""
+    FROM ordered o LEFT JOIN {lead} l USING ({partition})"""
+
+
+def _windows(windows: Sequence[int]) -> str:
+    """A relation of one ``lookback_days`` row per window."""
+    return f"(SELECT unnest([{', '.join(str(int(w)) for w in windows)}]) AS lookback_days)"
 
 
 def conversion_paths_sql(opportunity_touchpoints: str, touchpoints: str, opportunities: str, window_days: int, data_end: str) -> str:
