@@ -5,7 +5,7 @@ import duckdb
 import pytest
 
 from marketing_assets.constants import TOUCHPOINTS
-from marketing_assets.lib.touchpoints import conversion_paths_sql, opportunity_touchpoints_sql
+from marketing_assets.lib.touchpoints import conversion_paths_sql, lead_touches_sql, opportunity_touchpoints_sql
 from marketing_assets_tests.conftest import checks_after_tampering
 
 
@@ -54,6 +54,16 @@ def test_window_is_inclusive_at_both_ends_and_ties_break_by_type_then_id(con):
         ("o1", "t_last", 5, 5, False),
         ("o2", "t_other", 1, 1, False),
     ]
+
+
+def test_lead_touches_kept_in_a_table_give_the_same_rows(con):
+    # o1: t_a, the latest touch at or before the first lead date (c2's, 2021-04-01 10:00), ahead of t_b and t_web at
+    # the same second (c2 became the lead; marketing first); o2's only contact has no lead date: no lead touch
+    con.execute(f"CREATE TEMP TABLE lead AS {lead_touches_sql('opps', 'tps', [90])}")
+    assert con.execute("SELECT * FROM lead").fetchall() == [("o1", "t_a")]
+    inline = con.execute(f"SELECT * FROM ({opportunity_touchpoints_sql('opps', 'tps', 90)}) ORDER BY ALL").fetchall()
+    kept = con.execute(f"SELECT * FROM ({opportunity_touchpoints_sql('opps', 'tps', 90, lead_touches='lead')}) ORDER BY ALL").fetchall()
+    assert kept == inline and sum(row[-3] for row in kept) == 1
 
 
 def test_window_length_is_configurable(con):

@@ -133,8 +133,8 @@ def lead_touches_sql(opportunities: str, touchpoints: str, windows: Sequence[int
     From its own join of the few columns it reads. Computed from the windowed rows instead, those are read twice (by
     this and by the table's SELECT), so the engine materialises them whole: a second copy of the widest rows, which
     spilled at scale. Kept in a table of its own (a few rows per thousand touches) before the windowed statement, the
-    narrow join also frees its memory before the window's sort needs it (opportunity_touchpoints at ``xlarge``:
-    177 s -> 133 s; at ``large`` the narrow join costs 2-4 s).
+    narrow join also frees its memory before the window's sort needs it. Measured on 2 cores with a 4.3 GB DuckDB limit:
+    opportunity_touchpoints at ``xlarge`` (35.7M rows) 177 s -> 140 s, at ``large`` (7.1M rows, no spilling) 20 s -> 25-28 s.
     """
     windows = sorted({int(w) for w in windows})
     if not windows:
