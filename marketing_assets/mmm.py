@@ -14,7 +14,7 @@ from marketing_assets.lib.mmm import MarketingMixModel, weekly_frame_sql
 from marketing_assets.lib.mmm.frame import channel_groups_sql, channel_labels
 from marketing_assets.lib.refs import ref, this
 from marketing_assets.lineage import upstream
-from marketing_assets.resources import Warehouse
+from marketing_assets.resources import Warehouse, machine_cpus
 
 DECISION_INTERVAL = 0.8
 """Central interval of the channel-group returns budget decisions read: "clearly above break-even" = the 80 %
@@ -29,6 +29,11 @@ class MmmConfig(dg.Config):
     n_bootstrap: int = Field(default=20, ge=0, le=500, description="Bootstrap resamples (each redoes the search) for intervals.")
     holdout_weeks: int = Field(default=HOLDOUT_WEEKS, ge=4, description="Weeks held out to measure forecast error.")
     random_state: int = Field(default=0, description="Seed of the search and the bootstrap.")
+    processes: int = Field(
+        default=0, ge=0,
+        description="Processes that run the bootstrap's searches: 0 = one per CPU this run may use (cgroup-aware), 1 = the run's own "
+        "process. The fitted model is the same for any number.",
+    )
     lift_mode: str = Field(
         default="window_contribution",
         description="What a lift test's `lift` measures: the channel's contribution during the test window ('window_contribution', "
@@ -246,7 +251,7 @@ def mmm_model(context: dg.AssetExecutionContext, config: MmmConfig, warehouse: W
         forecast = holdout.predict(X)[cut:]
         holdout_mape = float(np.mean(np.abs(forecast - y[cut:]) / np.abs(y[cut:])))
         start = time.perf_counter()
-        model = MarketingMixModel(**params, n_bootstrap=config.n_bootstrap).fit(X, y, lift_tests=lifts)
+        model = MarketingMixModel(**params, n_bootstrap=config.n_bootstrap, n_jobs=config.processes or machine_cpus()).fit(X, y, lift_tests=lifts)
         fit_seconds = time.perf_counter() - start
         used = 0 if lifts is None else len(lifts)
         params_json = json.dumps(model.to_params(), allow_nan=False)

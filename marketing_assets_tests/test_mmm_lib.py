@@ -26,6 +26,7 @@ from marketing_assets.lib.mmm import (
 )
 from marketing_assets.lib.mmm.optimize import ChannelCurve, percentile_interval
 from marketing_assets.lib.mmm.search import ROI_FLOOR, Problem, lift_design, normal_deviance
+from marketing_assets.lib.mmm.params import COMPUTE_SETTINGS
 
 FAST = {"n_init": 16, "n_passes": 1, "n_bootstrap": 0}
 
@@ -385,6 +386,7 @@ def hand_params(**changes) -> dict:
     """One channel ``tv`` (decay 0.5, half-saturation 100, slope 1, coefficient 100), intercept 10, no trend or
     seasonality, two fit weeks with spend 100 and 0, no bootstrap: the layout of ``to_params`` written by hand."""
     settings = MarketingMixModel(channels=["tv"], fourier_order=0, trend=False, n_bootstrap=0).get_params()
+    settings = {k: v for k, v in settings.items() if k not in COMPUTE_SETTINGS}  # how a fit runs, not the model
     tv = {"decay": 0.5, "half_saturation": 100.0, "half_saturation_ratio": 1.0, "slope": 1.0, "coefficient": 100.0}
     params = {
         "format": "marketing_assets.mmm/1", "settings": {**settings, "channels": ["tv"], "controls": [], "priors": None, "prior_pooling": None},
@@ -449,3 +451,16 @@ def test_round_trip_of_a_fitted_model_is_exact() -> None:
     pd.testing.assert_frame_equal(twin_plan.allocation, plan.allocation, **exact)
     assert (twin_plan.uplift, twin_plan.uplift_interval) == (plan.uplift, plan.uplift_interval)
     assert twin.total_contribution({"search": 1e5, "social": 5e4}, 13) == model.total_contribution({"search": 1e5, "social": 5e4}, 13)
+
+
+def test_bootstrap_in_two_processes_gives_the_same_model() -> None:
+    """The resamples' draws are made before their searches run: two worker processes fit the same model, bit for bit,
+    and the process count is not a parameter of the fitted model."""
+    X, y, _ = simulate(n=80, noise=20_000, seed=4)
+    lifts = pd.DataFrame([{"channel": "social", "start": X["week"].iloc[30], "end": X["week"].iloc[37], "lift": 2e5, "lift_se": 2e4}])
+    settings = {"channels": ["search", "social"], "controls": ["promo"], "n_init": 8, "n_passes": 1, "n_refine": 20, "n_bootstrap": 3}
+    one = MarketingMixModel(**settings).fit(X, y, lift_tests=lifts).to_params()
+    two = MarketingMixModel(**settings, n_jobs=2).fit(X, y, lift_tests=lifts).to_params()
+    timings = ("fit_seconds_search", "fit_seconds")
+    assert len(one["bootstrap_params"]) == 3 and "n_jobs" not in one["settings"]
+    assert {k: v for k, v in two.items() if k not in timings} == {k: v for k, v in one.items() if k not in timings}

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
@@ -76,6 +77,9 @@ class MarketingMixModel(RegressorMixin, BaseEstimator):
         block_size: bootstrap block length in weeks.
         interval: central probability of the reported intervals.
         random_state: seed of the search and the bootstrap.
+        n_jobs: processes that run the bootstrap's searches (joblib: ``None`` or 1 in this process, -1 one per
+            CPU). The draws are made first, in order, so the fit is the same for any ``n_jobs``; a compute
+            setting, not a model setting, it is not part of :meth:`to_params`.
 
     Attributes (after ``fit``):
         channel_params_: per channel ``decay``, ``half_saturation`` (absolute, spend units),
@@ -116,6 +120,7 @@ class MarketingMixModel(RegressorMixin, BaseEstimator):
         interval: float = 0.9,
         random_state: int | None = 0,
         prior_pooling: Mapping[str, float] | None = None,
+        n_jobs: int | None = None,
     ) -> None:
         self.channels = channels
         self.controls = controls
@@ -137,6 +142,7 @@ class MarketingMixModel(RegressorMixin, BaseEstimator):
         self.interval = interval
         self.random_state = random_state
         self.prior_pooling = prior_pooling
+        self.n_jobs = n_jobs
 
     # ------------------------------------------------------------------ data preparation
     def _frame(self, X: Any) -> tuple[pd.DataFrame, pd.DatetimeIndex]:
@@ -362,6 +368,7 @@ class MarketingMixModel(RegressorMixin, BaseEstimator):
         n_params = Z.shape[1] + 4 * spend.shape[1]
         inflated = resid * np.sqrt(n / (n - n_params)) if n > n_params else resid
         mrois = []
+        draws = []  # every resample's draws first, in the generator's order: the searches then run in any order
         for _ in range(self.n_bootstrap):
             starts = rng.integers(0, n - block + 1, size=int(np.ceil(n / block)))
             e = np.concatenate([inflated[s : s + block] for s in starts])[:n]
@@ -374,8 +381,10 @@ class MarketingMixModel(RegressorMixin, BaseEstimator):
                 )
             priors = self._perturbed_priors(rng)
             seed = int(rng.integers(0, 2**31 - 1))
-            res, problem = self._search(Z, spend, y_star / self.y_scale_, star_lifts, seed, priors)
-            params, _, _ = self._params_from(res, problem, self.y_scale_)
+            draws.append((y_star / self.y_scale_, star_lifts, seed, priors))
+        n_jobs = min(self.n_jobs, len(draws)) if self.n_jobs is not None and self.n_jobs > 0 else self.n_jobs
+        refit = delayed(self._resample_params)
+        for params in Parallel(n_jobs=n_jobs)(refit(Z, spend, *draw) for draw in draws):
             self.bootstrap_params_.append(params)
             rows.append(self._roi(spend, params))
             mrois.append(self._mroi(spend, params))
@@ -385,6 +394,20 @@ class MarketingMixModel(RegressorMixin, BaseEstimator):
         self.mroi_bootstrap_ = pd.DataFrame(mrois)
         low, high = percentile_interval(self.mroi_bootstrap_.to_numpy(), self.interval)
         self.mroi_interval_ = pd.DataFrame({"low": low, "high": high}, index=self.channels_)
+
+    def _resample_params(
+        self,
+        Z: np.ndarray,
+        spend: np.ndarray,
+        y_scaled: np.ndarray,
+        lifts: LiftSpec | None,
+        seed: int,
+        priors: Mapping[str, tuple[Any, float]],
+    ) -> dict[str, dict[str, float]]:
+        """The channel parameters of one bootstrap resample: the search rerun on its draws."""
+        res, problem = self._search(Z, spend, y_scaled, lifts, seed, priors)
+        params, _, _ = self._params_from(res, problem, self.y_scale_)
+        return params
 
     def _perturbed_priors(self, rng: np.random.Generator) -> dict[str, tuple[Any, float]]:
         """The priors with their centers drawn from themselves: one draw per channel, or one draw of the shared

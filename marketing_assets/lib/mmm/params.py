@@ -62,9 +62,15 @@ def _unparams(p: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
     return {ch: {k: _float(v) for k, v in vals.items()} for ch, vals in p.items()}
 
 
+COMPUTE_SETTINGS = ("n_jobs",)
+"""Constructor arguments that change how a fit is computed, not the fitted model: not saved in the parameters."""
+
+
 def _settings(model: Any) -> dict[str, Any]:
     out = {}
     for key, value in model.get_params(deep=False).items():
+        if key in COMPUTE_SETTINGS:
+            continue
         if key in ("channels", "controls") and value is not None:
             value = list(value)
         elif key == "priors" and value is not None:

@@ -83,11 +83,19 @@ def lift_design(
     over the window (the channel's whole contribution during the window).
     """
     full = hill(geometric_adstock(spend, decay), half_saturation, slope)
+    off = None if mode == "window_contribution" else geometric_adstock(np.where(window, 0.0, spend), decay)
+    return _lift_value(full, off, half_saturation, slope, window, mode)
+
+
+def _lift_value(
+    full: np.ndarray, off_adstock: np.ndarray | None, half_saturation: float, slope: float, window: np.ndarray, mode: str
+) -> float:
+    """:func:`lift_design` from the saturated column ``full`` and, for ``incremental``, the adstock of the spend
+    with the window's spend removed (``off_adstock``)."""
     if mode == "window_contribution":
         return float(full[window].sum())
-    off = np.where(window, 0.0, spend)
-    reduced = hill(geometric_adstock(off, decay), half_saturation, slope)
-    first = int(np.argmax(window)) if window.any() else len(spend)
+    reduced = hill(off_adstock, half_saturation, slope)
+    first = int(np.argmax(window)) if window.any() else len(full)
     return float((full[first:] - reduced[first:]).sum())
 
 
@@ -109,8 +117,11 @@ def normal_deviance(values: np.ndarray, center: float | np.ndarray, sd: float, w
 
 def reference_adstock(spend: np.ndarray, decay: float) -> float:
     """Mean adstock over rows with positive adstock (the unit of the half-saturation ratio); 1 if none."""
-    a = geometric_adstock(spend, decay)
-    active = a[a > 0]
+    return _mean_active(geometric_adstock(spend, decay))
+
+
+def _mean_active(adstock: np.ndarray) -> float:
+    active = adstock[adstock > 0]
     return float(active.mean()) if active.size else 1.0
 
 
@@ -185,6 +196,8 @@ class Problem:
         else:
             raise ValueError("cv_scheme must be 'blocked' or 'expanding'")
         self.spend_share = spend.sum(0) / max(spend.sum(), 1e-12)
+        self._adstock_cache: dict[tuple[int, float], np.ndarray] = {}
+        self._off_cache: dict[tuple[int, float], np.ndarray] = {}
         self._col_cache: dict[tuple[int, float, float, float], np.ndarray] = {}
         self._lift_cache: dict[tuple[int, float, float, float], np.ndarray] = {}
         self._ref_cache: dict[tuple[int, float], float] = {}
@@ -195,24 +208,40 @@ class Problem:
         """Orthonormal basis and pseudo-inverse of ``Z`` (reused by every solve on the same rows)."""
         return orthonormal_basis(Z), np.linalg.pinv(Z)
 
+    @staticmethod
+    def _cached(cache: dict, key: tuple, make) -> np.ndarray:
+        value = cache.get(key)
+        if value is None:
+            if len(cache) > 20000:
+                cache.clear()
+            value = cache[key] = make()
+        return value
+
+    def adstock(self, c: int, decay: float) -> np.ndarray:
+        """Adstock of channel ``c``'s spend (cached: the search revisits each decay with many ratios and slopes)."""
+        return self._cached(self._adstock_cache, (c, float(decay)), lambda: geometric_adstock(self.spend[:, c], decay))
+
+    def _off_adstock(self, test: int, decay: float) -> np.ndarray:
+        """Adstock of the tested channel's spend with lift test ``test``'s window removed (cached)."""
+        assert self.lifts is not None
+        c, window = int(self.lifts.channel_index[test]), self.lifts.window[test]
+        return self._cached(
+            self._off_cache, (test, float(decay)), lambda: geometric_adstock(np.where(window, 0.0, self.spend[:, c]), decay)
+        )
+
     def half_saturation(self, c: int, decay: float, ratio: float) -> float:
         """Absolute half-saturation of channel ``c`` for a decay and ratio."""
         key = (c, float(decay))
         if key not in self._ref_cache:
-            self._ref_cache[key] = reference_adstock(self.spend[:, c], decay)
+            self._ref_cache[key] = _mean_active(self.adstock(c, decay))
         return ratio * self._ref_cache[key]
 
     def column(self, c: int, decay: float, ratio: float, slope: float) -> np.ndarray:
         """Saturated adstocked column of channel ``c`` (cached)."""
         key = (c, float(decay), float(ratio), float(slope))
-        col = self._col_cache.get(key)
-        if col is None:
-            k = self.half_saturation(c, decay, ratio)
-            col = hill(geometric_adstock(self.spend[:, c], decay), k, slope)
-            if len(self._col_cache) > 20000:
-                self._col_cache.clear()
-            self._col_cache[key] = col
-        return col
+        return self._cached(
+            self._col_cache, key, lambda: hill(self.adstock(c, decay), self.half_saturation(c, decay, ratio), slope)
+        )
 
     def lift_row(self, c: int, decay: float, ratio: float, slope: float) -> np.ndarray:
         """Per-test design values of channel ``c`` (zero for tests of other channels)."""
@@ -220,11 +249,13 @@ class Problem:
         key = (c, float(decay), float(ratio), float(slope))
         row = self._lift_cache.get(key)
         if row is None:
-            k = self.half_saturation(c, decay, ratio)
+            k, full, mode = self.half_saturation(c, decay, ratio), self.column(c, decay, ratio, slope), self.lifts.mode
             row = np.array(
                 [
-                    lift_design(self.spend[:, c], decay, k, slope, w, self.lifts.mode) if ci == c else 0.0
-                    for ci, w in zip(self.lifts.channel_index, self.lifts.window)
+                    _lift_value(full, None if mode == "window_contribution" else self._off_adstock(i, decay), k, slope, w, mode)
+                    if ci == c
+                    else 0.0
+                    for i, (ci, w) in enumerate(zip(self.lifts.channel_index, self.lifts.window))
                 ]
             )
             self._lift_cache[key] = row
