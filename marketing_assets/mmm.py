@@ -251,7 +251,8 @@ def mmm_model(context: dg.AssetExecutionContext, config: MmmConfig, warehouse: W
         forecast = holdout.predict(X)[cut:]
         holdout_mape = float(np.mean(np.abs(forecast - y[cut:]) / np.abs(y[cut:])))
         start = time.perf_counter()
-        model = MarketingMixModel(**params, n_bootstrap=config.n_bootstrap, n_jobs=config.processes or machine_cpus()).fit(X, y, lift_tests=lifts)
+        processes = config.processes or machine_cpus()
+        model = MarketingMixModel(**params, n_bootstrap=config.n_bootstrap, n_jobs=processes).fit(X, y, lift_tests=lifts)
         fit_seconds = time.perf_counter() - start
         used = 0 if lifts is None else len(lifts)
         params_json = json.dumps(model.to_params(), allow_nan=False)
