@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import time
+from pathlib import Path
+
 import duckdb
 import numpy as np
 import pandas as pd
@@ -464,3 +468,21 @@ def test_bootstrap_in_two_processes_gives_the_same_model() -> None:
     timings = ("fit_seconds_search", "fit_seconds")
     assert len(one["bootstrap_params"]) == 3 and "n_jobs" not in one["settings"]
     assert {k: v for k, v in two.items() if k not in timings} == {k: v for k, v in one.items() if k not in timings}
+    # the workers exit soon after the fit instead of holding their memory for joblib's five idle minutes
+    deadline = time.monotonic() + 15  # model.WORKER_IDLE_SECONDS and the time to notice it
+    while _worker_processes() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not _worker_processes()
+
+
+def _worker_processes() -> list[int]:
+    """This process's children that are joblib worker processes."""
+    me, found = str(os.getpid()), []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and (proc / "stat").read_text().rsplit(")", 1)[1].split()[1] == me \
+                    and b"LokyProcess" in (proc / "cmdline").read_bytes():
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found

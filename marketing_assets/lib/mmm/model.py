@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, parallel_config
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
@@ -45,6 +45,11 @@ sd 0.3 around a shared center that gets the ``slope`` prior. Pass ``prior_poolin
 LIFT_COLUMNS = ("channel", "start", "end", "lift", "lift_se")
 CARRYOVER_WEEKS = 26
 """Weeks after a planning horizon over which its spend's carry-over is still counted."""
+
+
+WORKER_IDLE_SECONDS = 1
+"""The bootstrap's worker processes exit this long after their last resample (joblib's default keeps them, and their
+memory, for five minutes)."""
 
 
 class MarketingMixModel(RegressorMixin, BaseEstimator):
@@ -384,7 +389,9 @@ class MarketingMixModel(RegressorMixin, BaseEstimator):
             draws.append((y_star / self.y_scale_, star_lifts, seed, priors))
         n_jobs = min(self.n_jobs, len(draws)) if self.n_jobs is not None and self.n_jobs > 0 else self.n_jobs
         refit = delayed(self._resample_params)
-        for params in Parallel(n_jobs=n_jobs)(refit(Z, spend, *draw) for draw in draws):
+        with parallel_config(backend="loky", idle_worker_timeout=WORKER_IDLE_SECONDS):
+            fits = Parallel(n_jobs=n_jobs)(refit(Z, spend, *draw) for draw in draws)
+        for params in fits:
             self.bootstrap_params_.append(params)
             rows.append(self._roi(spend, params))
             mrois.append(self._mroi(spend, params))
