@@ -88,7 +88,12 @@ def lift_design(
 
 
 def _lift_value(
-    full: np.ndarray, off_adstock: np.ndarray | None, half_saturation: float, slope: float, window: np.ndarray, mode: str
+    full: np.ndarray,
+    off_adstock: np.ndarray | None,
+    half_saturation: float,
+    slope: float,
+    window: np.ndarray,
+    mode: str,
 ) -> float:
     """:func:`lift_design` from the saturated column ``full`` and, for ``incremental``, the adstock of the spend
     with the window's spend removed (``off_adstock``)."""
@@ -225,9 +230,11 @@ class Problem:
         """Adstock of the tested channel's spend with lift test ``test``'s window removed (cached)."""
         assert self.lifts is not None
         c, window = int(self.lifts.channel_index[test]), self.lifts.window[test]
-        return self._cached(
-            self._off_cache, (test, float(decay)), lambda: geometric_adstock(np.where(window, 0.0, self.spend[:, c]), decay)
-        )
+
+        def make() -> np.ndarray:
+            return geometric_adstock(np.where(window, 0.0, self.spend[:, c]), decay)
+
+        return self._cached(self._off_cache, (test, float(decay)), make)
 
     def half_saturation(self, c: int, decay: float, ratio: float) -> float:
         """Absolute half-saturation of channel ``c`` for a decay and ratio."""
@@ -250,11 +257,14 @@ class Problem:
         row = self._lift_cache.get(key)
         if row is None:
             k, full, mode = self.half_saturation(c, decay, ratio), self.column(c, decay, ratio, slope), self.lifts.mode
+
+            def value(i: int, window: np.ndarray) -> float:
+                off = None if mode == "window_contribution" else self._off_adstock(i, decay)
+                return _lift_value(full, off, k, slope, window, mode)
+
             row = np.array(
                 [
-                    _lift_value(full, None if mode == "window_contribution" else self._off_adstock(i, decay), k, slope, w, mode)
-                    if ci == c
-                    else 0.0
+                    value(i, w) if ci == c else 0.0
                     for i, (ci, w) in enumerate(zip(self.lifts.channel_index, self.lifts.window))
                 ]
             )
